@@ -1,0 +1,99 @@
+"""The bus: Celery on Redis, one queue per stage, one routing table, one publish().
+
+publish() projects the event onto the run store, appends it once to the event log and
+queues it for the stage that consumes it. Stages never call each other; they publish.
+"""
+
+from __future__ import annotations
+
+import kombu.exceptions
+import redis
+from celery import Celery
+from kombu import Exchange, Queue
+
+from services.common.errors import TransientError
+from services.common.eventlog import EventLog
+from services.common.events import Envelope, encode_event
+from services.common.logging import get_logger
+from services.common.runs import RunStore
+from services.common.settings import STAGES
+
+ROUTES: dict[str, str] = {
+    "PushReceived": "detector",
+    "ChangeDetected": "builder",
+    "ImagePushed": "scanner",
+    "ScanPassed": "committer",
+    "ScanFailed": "notifier",
+    "ManifestCommitted": "notifier",
+    "StageFailed": "notifier",
+    "RunCompleted": "notifier",
+}
+
+
+class BusUnavailable(TransientError):
+    """Redis cannot be reached; nothing was queued."""
+
+
+BROKER_ERRORS: tuple[type[Exception], ...] = (
+    BusUnavailable,
+    redis.RedisError,
+    kombu.exceptions.OperationalError,
+)
+
+
+def queue_name(stage: str) -> str:
+    return f"shipline.{stage}"
+
+
+def task_name(stage: str) -> str:
+    return f"shipline.{stage}.handle"
+
+
+def create_celery(broker_url: str, visibility_timeout: int) -> Celery:
+    app = Celery("shipline", broker=broker_url, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_backend=None,
+        broker_transport_options={"visibility_timeout": visibility_timeout},
+        broker_connection_retry_on_startup=True,
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        task_queues=[
+            Queue(queue_name(s), Exchange(queue_name(s)), routing_key=queue_name(s)) for s in STAGES
+        ],
+        task_default_queue=queue_name("notifier"),
+    )
+    return app
+
+
+class Bus:
+    def __init__(self, celery: Celery, runs: RunStore, log: EventLog) -> None:
+        self._celery = celery
+        self._runs = runs
+        self._log = log
+
+    def publish(self, event: Envelope) -> None:
+        stage = ROUTES[event.type]  # type: ignore[attr-defined]
+        try:
+            completed = self._runs.apply(event)
+            self._log.append(event)
+            self._celery.send_task(
+                task_name(stage),
+                args=[encode_event(event)],
+                queue=queue_name(stage),
+                task_id=str(event.event_id),
+            )
+        except (redis.RedisError, kombu.exceptions.OperationalError) as exc:
+            raise BusUnavailable(f"cannot reach Redis: {type(exc).__name__}") from None
+        get_logger().info(
+            "event published", event_type=event.type, event_id=str(event.event_id), to=stage
+        )  # type: ignore[attr-defined]
+        if completed is not None:
+            self.publish(completed)

@@ -1,0 +1,37 @@
+"""The event log: every published event appended once to Redis streams the API reads."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+
+from services.common.events import Envelope, encode_event
+
+GLOBAL_STREAM = "shipline:events"
+MAX_GLOBAL = 100_000
+MARKER_TTL = 7 * 24 * 3600
+
+
+class EventLog:
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    def append(self, event: Envelope) -> bool:
+        """Append unless this event id was already logged; True when appended."""
+        if not self._redis.set(f"shipline:logged:{event.event_id}", 1, nx=True, ex=MARKER_TTL):
+            return False
+        body = encode_event(event)
+        pipe = self._redis.pipeline()
+        pipe.xadd(GLOBAL_STREAM, {"event": body}, maxlen=MAX_GLOBAL, approximate=True)
+        pipe.xadd(f"shipline:run:{event.run_id}:events", {"event": body})
+        pipe.execute()
+        return True
+
+    def for_run(
+        self, run_id: str, after: str = "-", count: int = 1000
+    ) -> list[tuple[str, dict[str, Any]]]:
+        start = "-" if after == "-" else f"({after}"
+        entries = self._redis.xrange(f"shipline:run:{run_id}:events", min=start, count=count)
+        return [(entry_id.decode(), json.loads(fields[b"event"])) for entry_id, fields in entries]

@@ -1,0 +1,183 @@
+"""Git, through GitPython: the one module that touches repositories.
+
+A :class:`Mirror` is a bare cache of a configured repository that the detector and the
+builder read commits from; a :class:`Checkout` is the committer's working copy of the
+gitops branch. Git errors become TransientError (network, lock, push race) or
+PermanentError (missing commit, bad path); URLs in messages lose their credentials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from services.common.errors import PermanentError, TransientError
+
+ZERO_SHA = "0" * 40
+_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def redact(text: str) -> str:
+    """Drop user:password@ from any URL in the text."""
+    return _CREDENTIALS.sub("***@", text)
+
+
+class PushRejected(TransientError):
+    """The remote moved on while we committed; fetch, re-apply and try again."""
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    author_email: str
+    message: str
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _slug(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def _translate(exc: git.GitCommandError, doing: str) -> Exception:
+    detail = redact(str(exc.stderr or exc).strip())[-800:]
+    transient = any(
+        word in detail.lower()
+        for word in ("could not resolve", "timed out", "connection", "unable to access", ".lock")
+    )
+    error = TransientError if transient else PermanentError
+    return error(f"git {doing} failed: {detail}")
+
+
+class Mirror:
+    """A bare, fetch-only cache of one repository, safe to share between processes."""
+
+    def __init__(self, url: str, cache_dir: Path) -> None:
+        self.url = url
+        self.path = cache_dir / f"{_slug(url)}.git"
+        self._lock = cache_dir / f"{_slug(url)}.lock"
+
+    def fetch(self) -> None:
+        with _file_lock(self._lock):
+            try:
+                if not (self.path / "HEAD").exists():
+                    git.Repo.clone_from(self.url, self.path, bare=True, mirror=True)
+                else:
+                    git.Repo(self.path).git.fetch("--prune", "origin", "+refs/*:refs/*")
+            except git.GitCommandError as exc:
+                raise _translate(exc, f"fetch of {redact(self.url)}") from None
+
+    @property
+    def _repo(self) -> git.Repo:
+        return git.Repo(self.path)
+
+    def has_commit(self, sha: str) -> bool:
+        if sha == ZERO_SHA:
+            return False
+        try:
+            self._repo.git.cat_file("-e", f"{sha}^{{commit}}")
+        except git.GitCommandError:
+            return False
+        return True
+
+    def changed_paths(self, before: str, after: str) -> list[str]:
+        try:
+            if before == ZERO_SHA or not self.has_commit(before):
+                output = self._repo.git.ls_tree("-r", "--name-only", after)
+            else:
+                output = self._repo.git.diff("--name-only", "--no-renames", before, after)
+        except git.GitCommandError as exc:
+            raise _translate(exc, "diff") from None
+        return [line for line in output.splitlines() if line]
+
+    def commits(self, before: str, after: str) -> list[CommitInfo]:
+        spec = after if before == ZERO_SHA or not self.has_commit(before) else f"{before}..{after}"
+        try:
+            output = self._repo.git.log("--format=%H%x00%ae%x00%B%x1e", spec)
+        except git.GitCommandError as exc:
+            raise _translate(exc, "log") from None
+        records = [r.strip("\n") for r in output.split("\x1e") if r.strip()]
+        return [CommitInfo(*record.split("\x00", 2)) for record in records]
+
+    def read_file(self, commit: str, path: str) -> bytes | None:
+        try:
+            blob = self._repo.commit(commit).tree / path
+        except KeyError:
+            return None
+        except (ValueError, git.BadName) as exc:
+            raise PermanentError(f"commit {commit} not found in {redact(self.url)}") from exc
+        data: bytes = blob.data_stream.read()
+        return data
+
+    def archive(self, commit: str, directory: str) -> bytes:
+        """A tar of `directory` at `commit`, rooted at that directory (a docker build context)."""
+        treeish = f"{commit}:{directory}" if directory else commit
+        try:
+            with_output: bytes = self._repo.git.archive(
+                "--format=tar", treeish, stdout_as_string=False
+            )
+        except git.GitCommandError as exc:
+            raise _translate(exc, f"archive of {directory or '/'} at {commit[:7]}") from None
+        return with_output
+
+
+class Checkout:
+    """The committer's working copy of one branch of the gitops repository."""
+
+    def __init__(self, url: str, branch: str, work_dir: Path) -> None:
+        self.url = url
+        self.branch = branch
+        self.path = work_dir / f"{_slug(url)}-{hashlib.sha256(branch.encode()).hexdigest()[:8]}"
+
+    def sync(self) -> str:
+        """Fetch and hard-reset to the remote branch head; returns the head sha."""
+        try:
+            if not (self.path / ".git").exists():
+                git.Repo.clone_from(self.url, self.path, branch=self.branch)
+            repo = git.Repo(self.path)
+            repo.remotes.origin.fetch(
+                f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}"
+            )
+            repo.git.checkout("-B", self.branch, f"origin/{self.branch}")
+            repo.git.reset("--hard", f"origin/{self.branch}")
+            repo.git.clean("-fdx")
+            return repo.head.commit.hexsha
+        except git.GitCommandError as exc:
+            raise _translate(exc, f"sync of {redact(self.url)} {self.branch}") from None
+
+    def read(self, path: str) -> str | None:
+        target = self.path / path
+        return target.read_text() if target.is_file() else None
+
+    def write(self, path: str, text: str) -> None:
+        (self.path / path).write_text(text)
+
+    def commit_and_push(self, paths: list[str], message: str, name: str, email: str) -> str:
+        repo = git.Repo(self.path)
+        try:
+            repo.index.add(paths)
+            actor = git.Actor(name, email)
+            commit = repo.index.commit(message, author=actor, committer=actor)
+            repo.git.push("origin", f"HEAD:refs/heads/{self.branch}")
+        except git.GitCommandError as exc:
+            detail = str(exc.stderr or "")
+            if "rejected" in detail or "fetch first" in detail or "non-fast-forward" in detail:
+                raise PushRejected(f"push to {self.branch} rejected: the branch moved") from None
+            raise _translate(exc, f"push to {redact(self.url)} {self.branch}") from None
+        return commit.hexsha

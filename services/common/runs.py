@@ -1,0 +1,243 @@
+"""The run store: a projection of the events onto each run's status, kept in Redis.
+
+A run is everything one trigger caused. Each service of a run has a hash with its stage,
+status, image, digest, reason and per-stage start/finish times. Every update is an
+idempotent HSET/SADD, so a redelivered event applied twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+
+from services.common.events import (
+    ChangeDetected,
+    Envelope,
+    ImagePushed,
+    ManifestCommitted,
+    PushReceived,
+    RunCompleted,
+    ScanFailed,
+    ScanPassed,
+    ServiceOutcome,
+    StageFailed,
+)
+
+PREFIX = "shipline:run:"
+INDEX = "shipline:runs"
+FINAL_SERVICE_STATUSES = ("succeeded", "failed", "blocked", "skipped")
+STAGE_ORDER = ("detector", "builder", "scanner", "committer", "notifier")
+
+
+def _run_key(run_id: str) -> str:
+    return f"{PREFIX}{run_id}"
+
+
+def _service_key(run_id: str, service: str) -> str:
+    return f"{PREFIX}{run_id}:svc:{service}"
+
+
+class RunStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    # --- writes -------------------------------------------------------------------
+
+    def create(self, run_id: str, trigger: str, **fields: str) -> None:
+        now = time.time()
+        mapping = {"run_id": run_id, "status": "queued", "trigger": trigger, "created_at": now}
+        mapping.update(fields)
+        pipe = self._redis.pipeline()
+        pipe.hset(_run_key(run_id), mapping=mapping)
+        pipe.zadd(INDEX, {run_id: now})
+        pipe.execute()
+
+    def plan(self, run_id: str, services: list[str]) -> None:
+        """Record how many services this run fans out to, before any of them starts."""
+        pipe = self._redis.pipeline()
+        pipe.hset(_run_key(run_id), mapping={"expected": len(services), "status": "running"})
+        for service in services:
+            pipe.sadd(f"{_run_key(run_id)}:services", service)
+            pipe.hsetnx(_service_key(run_id, service), "status", "pending")
+            pipe.hsetnx(_service_key(run_id, service), "stage", "detector")
+        pipe.execute()
+
+    def stage_started(self, run_id: str, service: str | None, stage: str) -> None:
+        now = time.time()
+        if service is None:
+            self._redis.hsetnx(_run_key(run_id), f"{stage}.started", now)
+            self._redis.hset(_run_key(run_id), "status", "running")
+            return
+        key = _service_key(run_id, service)
+        self._redis.hsetnx(key, f"t.{stage}.started", now)
+        self._redis.hset(key, mapping={"stage": stage, "status": "running"})
+
+    def apply(self, event: Envelope) -> RunCompleted | None:
+        """Project one event; returns the RunCompleted when it finished the run's last service."""
+        now = time.time()
+        match event:
+            case PushReceived():
+                self._redis.hset(_run_key(event.run_id), "detector.started", now)
+            case ChangeDetected():
+                self._set(
+                    event.run_id,
+                    event.service,
+                    "detector",
+                    now,
+                    image_repository=event.image_repository,
+                )
+            case ImagePushed():
+                self._set(
+                    event.run_id,
+                    event.service,
+                    "builder",
+                    now,
+                    image=event.image,
+                    digest=event.digest,
+                    cached=int(event.cached),
+                )
+            case ScanPassed():
+                self._set(event.run_id, event.service, "scanner", now)
+            case ScanFailed():
+                reason = "blocked by " + "; ".join(f.describe() for f in event.findings)
+                self._set(
+                    event.run_id, event.service, "scanner", now, status="blocked", reason=reason
+                )
+                return self._finish_service(event, event.service)
+            case ManifestCommitted():
+                self._set(
+                    event.run_id,
+                    event.service,
+                    "committer",
+                    now,
+                    status="succeeded",
+                    image=event.new_image,
+                    gitops_commit=event.gitops_commit,
+                )
+                return self._finish_service(event, event.service)
+            case StageFailed():
+                reason = f"{event.stage}: {event.error_class}: {event.message}"
+                if event.service is None:
+                    self._redis.hset(_run_key(event.run_id), mapping={"reason": reason})
+                    return self._finish_run(event)
+                self._set(
+                    event.run_id, event.service, event.stage, now, status="failed", reason=reason
+                )
+                return self._finish_service(event, event.service)
+            case RunCompleted():
+                self._redis.hset(
+                    _run_key(event.run_id),
+                    mapping={"status": event.status, "finished_at": now},
+                )
+        return None
+
+    def mark_notified(self, run_id: str) -> None:
+        self._redis.hset(_run_key(run_id), "notified_at", time.time())
+
+    def finish_empty(self, trigger: Envelope, reason: str) -> RunCompleted:
+        """A run that fans out to no service at all ends here, as 'skipped'."""
+        self._redis.hset(_run_key(trigger.run_id), mapping={"expected": 0, "reason": reason})
+        return self._completion(trigger)
+
+    def _set(self, run_id: str, service: str, stage: str, now: float, **fields: Any) -> None:
+        key = _service_key(run_id, service)
+        mapping: dict[str, Any] = {"stage": stage, f"t.{stage}.finished": now}
+        mapping.setdefault("status", "running")
+        mapping.update({k: v for k, v in fields.items() if v is not None})
+        pipe = self._redis.pipeline()
+        pipe.hsetnx(key, f"t.{stage}.started", now)
+        pipe.hset(key, mapping=mapping)
+        pipe.sadd(f"{_run_key(run_id)}:services", service)
+        pipe.execute()
+
+    def _finish_service(self, event: Envelope, service: str) -> RunCompleted | None:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.sadd(f"{_run_key(event.run_id)}:finished", service)
+        pipe.scard(f"{_run_key(event.run_id)}:finished")
+        pipe.hget(_run_key(event.run_id), "expected")
+        added, finished, expected = pipe.execute()
+        if not added or expected is None or finished < int(expected):
+            return None
+        return self._completion(event)
+
+    def _finish_run(self, event: Envelope) -> RunCompleted | None:
+        if not self._redis.hsetnx(_run_key(event.run_id), "completing", 1):
+            return None
+        return self._completion(event)
+
+    def _completion(self, cause: Envelope) -> RunCompleted:
+        run = self.get(cause.run_id) or {}
+        outcomes = {
+            name: ServiceOutcome(
+                status=svc["status"] if svc["status"] in FINAL_SERVICE_STATUSES else "failed",
+                image=svc.get("image", ""),
+                digest=svc.get("digest", ""),
+                reason=svc.get("reason", ""),
+                seconds=svc.get("seconds", 0.0),
+            )
+            for name, svc in run.get("services", {}).items()
+        }
+        return RunCompleted(
+            event_id=cause.follow_up_id("RunCompleted", cause.run_id),
+            run_id=cause.run_id,
+            status=overall_status(outcomes, run_failed="reason" in run and not outcomes),
+            repository=run.get("repository", ""),
+            commit=run.get("commit", ""),
+            services=outcomes,
+            seconds=round(time.time() - float(run.get("created_at", time.time())), 3),
+        )
+
+    # --- reads ----------------------------------------------------------------------
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        raw = self._redis.hgetall(_run_key(run_id))
+        if not raw:
+            return None
+        run: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
+        for field in ("created_at", "finished_at", "notified_at"):
+            if field in run:
+                run[field] = float(run[field])
+        run.pop("completing", None)
+        names = sorted(m.decode() for m in self._redis.smembers(f"{_run_key(run_id)}:services"))
+        run["services"] = {name: self._service(run_id, name) for name in names}
+        return run
+
+    def list(self, limit: int = 50) -> list[dict[str, Any]]:
+        ids = [i.decode() for i in self._redis.zrevrange(INDEX, 0, limit - 1)]
+        return [run for run in (self.get(i) for i in ids) if run is not None]
+
+    def _service(self, run_id: str, service: str) -> dict[str, Any]:
+        raw = {
+            k.decode(): v.decode()
+            for k, v in self._redis.hgetall(_service_key(run_id, service)).items()
+        }
+        timings: dict[str, dict[str, float]] = {}
+        record: dict[str, Any] = {"image": "", "digest": "", "reason": ""}
+        for key, value in raw.items():
+            if key.startswith("t."):
+                _, stage, edge = key.split(".")
+                timings.setdefault(stage, {})[edge] = float(value)
+            else:
+                record[key] = value
+        for marks in timings.values():
+            if "started" in marks and "finished" in marks:
+                marks["seconds"] = round(marks["finished"] - marks["started"], 3)
+        record["timings"] = {s: timings[s] for s in STAGE_ORDER if s in timings}
+        starts = [m["started"] for m in timings.values() if "started" in m]
+        ends = [m["finished"] for m in timings.values() if "finished" in m]
+        record["seconds"] = round(max(ends) - min(starts), 3) if starts and ends else 0.0
+        record["cached"] = record.get("cached") == "1"
+        return record
+
+
+def overall_status(outcomes: dict[str, ServiceOutcome], run_failed: bool = False) -> str:
+    statuses = {o.status for o in outcomes.values()}
+    if run_failed or "failed" in statuses:
+        return "failed"
+    if "blocked" in statuses:
+        return "blocked"
+    if not outcomes:
+        return "skipped"
+    return "succeeded"

@@ -1,0 +1,130 @@
+"""What every stage shares: decode, log context, dedupe, run bookkeeping, retries, publish.
+
+A stage supplies a :class:`StageDefinition`: the events it consumes and a factory that
+builds its handler (a plain callable from an event to the events it produces) from the
+runtime. The runner wraps that handler once, so no stage repeats this logic.
+"""
+
+from __future__ import annotations
+
+import random
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from services.common.errors import EventDecodeError, PermanentError, TransientError
+from services.common.events import Envelope, StageFailed, decode_event
+from services.common.logging import bound_context, get_logger
+from services.common.runtime import Runtime
+
+Handler = Callable[[Envelope], Sequence[Envelope]]
+DONE_TTL = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class StageDefinition:
+    name: str
+    consumes: tuple[type[Envelope], ...]
+    factory: Callable[[Runtime], Handler]
+    tracks_service: bool = True  # False for the notifier: it reports, it does not advance a service
+    reports_failures: bool = (
+        True  # False for the notifier: its own failures must not loop back to it
+    )
+
+
+class RetryLater(Exception):  # noqa: N818 - a control-flow signal for the Celery adapter
+    def __init__(self, countdown: float) -> None:
+        super().__init__(f"retry in {countdown:.1f}s")
+        self.countdown = countdown
+
+
+def backoff(attempt: int, base: float = 1.0, cap: float = 60.0) -> float:
+    """Exponential backoff with full jitter."""
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))  # noqa: S311
+
+
+@dataclass
+class StageRunner:
+    definition: StageDefinition
+    runtime: Runtime
+    _handler: Handler | None = field(default=None, init=False)
+
+    @property
+    def handler(self) -> Handler:
+        if self._handler is None:
+            self._handler = self.definition.factory(self.runtime)
+        return self._handler
+
+    def process(self, payload: str, attempt: int = 1) -> None:
+        stage = self.definition.name
+        log = get_logger(stage=stage)
+        try:
+            event = decode_event(payload)
+        except EventDecodeError as exc:
+            log.error("event rejected", error=str(exc))
+            return
+        if not isinstance(event, self.definition.consumes):
+            log.error("event not for this stage", event_type=event.type)  # type: ignore[attr-defined]
+            return
+        service = getattr(event, "service", None)
+        with bound_context(run_id=event.run_id, service=service, stage=stage):
+            self._process(event, service, attempt)
+
+    def _process(self, event: Envelope, service: str | None, attempt: int) -> None:
+        stage, redis = self.definition.name, self.runtime.redis
+        log = get_logger()
+        done_key = f"shipline:done:{stage}:{event.event_id}"
+        claim_key = f"shipline:claim:{stage}:{event.event_id}"
+        if redis.exists(done_key):
+            log.info("duplicate delivery ignored", event_id=str(event.event_id))
+            return
+        if not redis.set(claim_key, 1, nx=True, ex=self.runtime.settings.visibility_timeout):
+            log.info(
+                "event is being handled elsewhere; will look again", event_id=str(event.event_id)
+            )
+            raise RetryLater(countdown=5 + backoff(attempt))
+        try:
+            if self.definition.tracks_service:
+                self.runtime.runs.stage_started(event.run_id, service, stage)
+            log.info("handling", event_type=event.type, attempt=attempt)  # type: ignore[attr-defined]
+            outputs = self._call(event, service, attempt)
+            for output in outputs:
+                self.runtime.bus.publish(output)
+            redis.set(done_key, 1, ex=DONE_TTL)
+        finally:
+            redis.delete(claim_key)
+
+    def _call(self, event: Envelope, service: str | None, attempt: int) -> Sequence[Envelope]:
+        log = get_logger()
+        try:
+            return self.handler(event)
+        except TransientError as exc:
+            if attempt <= self.runtime.settings.max_retries:
+                delay = backoff(attempt)
+                log.warning("transient failure, retrying", error=str(exc), retry_in=round(delay, 1))
+                raise RetryLater(delay) from None
+            return self._failed(event, service, exc, attempt, retryable=True)
+        except PermanentError as exc:
+            return self._failed(event, service, exc, attempt, retryable=False)
+        except Exception as exc:  # noqa: BLE001 - an unexpected bug must still end the service
+            log.error("unexpected error", error=repr(exc), traceback=traceback.format_exc())
+            return self._failed(event, service, exc, attempt, retryable=False)
+
+    def _failed(
+        self, event: Envelope, service: str | None, exc: Exception, attempt: int, retryable: bool
+    ) -> Sequence[Envelope]:
+        get_logger().error("stage failed", error_class=type(exc).__name__, error=str(exc))
+        if not self.definition.reports_failures:
+            return ()
+        return (
+            StageFailed(
+                event_id=event.follow_up_id("StageFailed", self.definition.name),
+                run_id=event.run_id,
+                stage=self.definition.name,
+                service=service,
+                error_class=type(exc).__name__,
+                message=str(exc)[:2000],
+                attempt=attempt,
+                retryable=retryable,
+            ),
+        )

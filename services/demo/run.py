@@ -1,0 +1,149 @@
+"""`shipline demo`: real components, the sample monorepo, one push, the pipeline, a table."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from services.demo.receiver import NotificationReceiver
+from services.demo.scenario import SampleMonorepo, send_github_push
+from services.devenv.base_image import ensure_base_image
+from services.devenv.docker_engine import DockerEngine
+from services.devenv.registry import Registry
+
+FINAL = ("succeeded", "failed", "blocked", "skipped")
+STAGES = ("detector", "builder", "scanner", "committer")
+console = Console()
+
+
+def run_demo(workdir: Path, port: int) -> int:
+    workdir.mkdir(parents=True, exist_ok=True)
+    console.print("[bold]Shipline demo[/]: starting a Docker engine, a registry and Redis…")
+    engine = DockerEngine.ensure(workdir / "docker")
+    client = engine.client()
+    base = ensure_base_image(client)
+    client.close()
+    with Registry(workdir / "registry") as registry, NotificationReceiver() as receiver:
+        sample = SampleMonorepo(workdir / f"run-{int(time.time())}")
+        sample.create(f"{registry.host}/microbank", base)
+        console.print(f"sample monorepo [cyan]{sample.name}[/] pushed to {sample.remote}")
+        secret = secrets.token_urlsafe(24)
+        config = _write_config(workdir, sample, secret, receiver.url)
+        api = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "SHIPLINE_CONFIG": str(config), "DOCKER_HOST": engine.host}
+        env.pop("SHIPLINE_REDIS_URL", None)
+        log = (workdir / "shipline.log").open("wb")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "up", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        try:
+            _wait_healthy(api, server)
+            push = sample.append(
+                "user_service/app.txt", "Transfers now show the payee.", "feat(user): show payee"
+            )
+            console.print(f"pushed commit [cyan]{push.after[:7]}[/] touching user_service/")
+            response = send_github_push(api, secret, sample.github_payload(push))
+            response.raise_for_status()
+            run_id = response.json()["run_id"]
+            console.print(f"webhook accepted: run [bold]{run_id}[/]")
+            run = _follow(api, run_id)
+            _report(run, receiver, sample)
+            return 0 if run["status"] == "succeeded" else 1
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+            engine.stop()
+
+
+def _write_config(workdir: Path, sample: SampleMonorepo, secret: str, notify_url: str) -> Path:
+    config = {
+        "workdir": str(workdir / "state"),
+        "repositories": [{"name": sample.name, "url": sample.url, "webhook_secret": secret}],
+        "notifications": [{"type": "log"}, {"type": "webhook", "url": notify_url}],
+        "log_format": "json",
+    }
+    path = workdir / "shipline-server.yaml"
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+def _wait_healthy(api: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit("shipline up exited early; see shipline.log in the demo workdir")
+        try:
+            if httpx.get(f"{api}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"the API did not become ready within {timeout}s")
+
+
+def _follow(api: str, run_id: str, timeout: float = 600) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    run: dict[str, Any] = {}
+    with Live(console=console, refresh_per_second=4) as live:
+        while time.monotonic() < deadline:
+            run = httpx.get(f"{api}/api/v1/runs/{run_id}", timeout=5).json()
+            live.update(_table(run))
+            if run.get("status") in FINAL and run.get("notified_at"):
+                return run
+            time.sleep(0.5)
+    raise SystemExit(f"run {run_id} did not finish within {timeout}s")
+
+
+def _table(run: dict[str, Any]) -> Table:
+    table = Table(title=f"run {run.get('run_id', '?')} — {run.get('status', '?')}")
+    table.add_column("service")
+    for stage in STAGES:
+        table.add_column(stage, justify="right")
+    table.add_column("status")
+    for name, service in run.get("services", {}).items():
+        cells = []
+        for stage in STAGES:
+            timing = service.get("timings", {}).get(stage, {})
+            if "seconds" in timing:
+                cells.append(f"[green]{timing['seconds']:.1f}s[/]")
+            elif "started" in timing:
+                cells.append("[yellow]…[/]")
+            else:
+                cells.append("")
+        table.add_row(name, *cells, service.get("status", ""))
+    return table
+
+
+def _report(run: dict[str, Any], receiver: NotificationReceiver, sample: SampleMonorepo) -> None:
+    result = Table(title="result")
+    for column in ("service", "status", "image", "digest", "gitops commit"):
+        result.add_column(column, overflow="fold")
+    for name, service in run["services"].items():
+        result.add_row(
+            name,
+            service["status"],
+            service["image"],
+            service["digest"][:19],
+            service.get("gitops_commit", "")[:7],
+        )
+    console.print(result)
+    head = sample.remote_head()
+    console.print(f"gitops head: [cyan]{head.hexsha[:7]}[/] {head.summary}")
+    for body in receiver.received:
+        console.print(f"notification received:\n{body.get('text', body)}")

@@ -1,0 +1,114 @@
+"""The sample monorepo as a real git remote, and the GitHub webhooks a push would send.
+
+Shared by `shipline demo` and the end-to-end tests: a bare repository on disk plays the
+git host, a working clone plays the developer.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+import httpx
+
+from services.demo.microbank import write_microbank
+from services.gateway.github import sign
+
+DEVELOPER = git.Actor("Dana Developer", "dana@microbank.example")
+
+
+@dataclass(frozen=True)
+class Push:
+    before: str
+    after: str
+    ref: str = "refs/heads/main"
+
+
+class SampleMonorepo:
+    def __init__(self, root: Path, name: str = "demo/microbank") -> None:
+        self.name = name
+        self.remote = root / "remotes" / "microbank.git"
+        self.clone = root / "microbank"
+        self.services: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"file://{self.remote}"
+
+    def create(self, registry: str, base_image: str) -> Push:
+        git.Repo.init(self.remote, bare=True, initial_branch="main")
+        repo = git.Repo.init(self.clone, initial_branch="main")
+        repo.create_remote("origin", self.url)
+        self.services = write_microbank(self.clone, registry, base_image)
+        return self._commit_and_push(["."], "Initial microbank monorepo")
+
+    def change(self, relative_path: str, content: str, message: str) -> Push:
+        self.pull()
+        target = self.clone / relative_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+        return self._commit_and_push([relative_path], message)
+
+    def append(self, relative_path: str, line: str, message: str) -> Push:
+        self.pull()
+        target = self.clone / relative_path
+        target.write_text(target.read_text() + line + "\n")
+        return self._commit_and_push([relative_path], message)
+
+    def _commit_and_push(self, paths: list[str], message: str) -> Push:
+        repo = git.Repo(self.clone)
+        before = repo.head.commit.hexsha if repo.head.is_valid() else "0" * 40
+        repo.git.add(*paths)
+        repo.index.commit(message, author=DEVELOPER, committer=DEVELOPER)
+        repo.git.push("origin", "HEAD:refs/heads/main")
+        return Push(before, repo.head.commit.hexsha)
+
+    def pull(self) -> None:
+        repo = git.Repo(self.clone)
+        if repo.head.is_valid():
+            repo.git.pull("--rebase", "origin", "main")
+
+    def remote_file(self, path: str, ref: str = "main") -> str:
+        return str(git.Repo(self.remote).git.show(f"{ref}:{path}"))
+
+    def remote_head(self, ref: str = "main") -> git.Commit:
+        return git.Repo(self.remote).commit(ref)
+
+    def github_payload(self, push: Push) -> bytes:
+        repo = git.Repo(self.clone)
+        spec = push.after if push.before == "0" * 40 else f"{push.before}..{push.after}"
+        commits = [
+            {
+                "id": c.hexsha,
+                "message": c.message,
+                "author": {"name": c.author.name, "email": c.author.email},
+                "added": [],
+                "modified": list(c.stats.files) if c.parents else [],
+                "removed": [],
+            }
+            for c in reversed(list(repo.iter_commits(spec, max_count=20)))
+        ]
+        payload = {
+            "ref": push.ref,
+            "before": push.before,
+            "after": push.after,
+            "repository": {"full_name": self.name, "clone_url": self.url},
+            "pusher": {"name": DEVELOPER.name, "email": DEVELOPER.email},
+            "commits": commits,
+        }
+        return json.dumps(payload).encode()
+
+
+def send_github_push(
+    api: str, secret: str, body: bytes, delivery: str | None = None, event: str = "push"
+) -> httpx.Response:
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(secret, body),
+    }
+    return httpx.post(f"{api}/webhooks/github", content=body, headers=headers, timeout=30)

@@ -1,0 +1,18 @@
+"""The FastAPI gateway: wiring only."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.common.runtime import Runtime
+from services.common.settings import Settings
+from services.gateway.routes import health, runs, webhooks
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+    app = FastAPI(title="Shipline", version="0.1.0")
+    app.state.runtime = runtime or Runtime(settings)
+    app.include_router(health.router)
+    app.include_router(webhooks.router)
+    app.include_router(runs.router)
+    return app

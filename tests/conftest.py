@@ -1,0 +1,116 @@
+"""Session fixtures starting the real components (Redis, dockerd, registry, Trivy).
+
+A missing component fails the test (never skips): run ``bash deploy/dev/bootstrap.sh``.
+The private dockerd keeps its data-root in ``$SHIPLINE_DEVENV_STATE`` (default
+``<repo>/.shipline/devenv``) so the layer cache survives between runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import docker
+import pytest
+import redis
+
+from services.devenv.base_image import ensure_base_image
+from services.devenv.docker_engine import DockerEngine
+from services.devenv.redis_server import RedisServer
+from services.devenv.registry import Registry
+from services.devenv.trivy import find_trivy
+
+AUTH_USERNAME = "shipline"
+AUTH_PASSWORD = "s3cret-test-pass"
+_HOW_TO_INSTALL = "Install the dev components with `bash deploy/dev/bootstrap.sh`."
+
+T = TypeVar("T")
+
+
+def _require(component: str, start: Callable[[], T]) -> T:
+    try:
+        return start()
+    except Exception as exc:  # any failure to start is a failed test, never a skip
+        problem = f"{type(exc).__name__}: {exc}"
+    pytest.fail(f"{component} is unavailable: {problem}\n{_HOW_TO_INSTALL}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def workdir_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("shipline")
+
+
+@pytest.fixture(scope="session")
+def devenv_state_dir(pytestconfig: pytest.Config) -> Path:
+    default = Path(pytestconfig.rootpath) / ".shipline" / "devenv"
+    path = Path(os.environ.get("SHIPLINE_DEVENV_STATE", default))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def redis_server(workdir_root: Path) -> Iterator[RedisServer]:
+    server = RedisServer(workdir_root / "redis")
+    _require("Redis", server.start)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def docker_engine(devenv_state_dir: Path) -> Iterator[DockerEngine]:
+    engine = _require("Docker engine", lambda: DockerEngine.ensure(devenv_state_dir))
+    yield engine
+    engine.stop()
+
+
+@pytest.fixture(scope="session")
+def docker_host(docker_engine: DockerEngine) -> str:
+    return docker_engine.host
+
+
+@pytest.fixture(scope="session")
+def docker_client(docker_engine: DockerEngine) -> Iterator[docker.DockerClient]:
+    client = docker_engine.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def registry(workdir_root: Path) -> Iterator[Registry]:
+    reg = Registry(workdir_root / "registry")
+    _require("Docker registry", reg.start)
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_registry(workdir_root: Path) -> Iterator[Registry]:
+    reg = Registry(workdir_root / "auth-registry", AUTH_USERNAME, AUTH_PASSWORD)
+    _require("Docker registry (htpasswd auth)", reg.start)
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client: docker.DockerClient) -> str:
+    return _require("Base image (busybox-static)", lambda: ensure_base_image(docker_client))
+
+
+@pytest.fixture(scope="session")
+def trivy_path() -> Path:
+    return _require("Trivy", find_trivy)
