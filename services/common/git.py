@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import git
 
@@ -79,19 +80,21 @@ class Mirror:
                 if not (self.path / "HEAD").exists():
                     git.Repo.clone_from(self.url, self.path, bare=True, mirror=True)
                 else:
-                    git.Repo(self.path).git.fetch("--prune", "origin", "+refs/*:refs/*")
+                    with git.Repo(self.path) as repo:
+                        repo.git.fetch("--prune", "origin", "+refs/*:refs/*")
             except git.GitCommandError as exc:
                 raise _translate(exc, f"fetch of {redact(self.url)}") from None
 
-    @property
-    def _repo(self) -> git.Repo:
-        return git.Repo(self.path)
+    def _git(self, *args: str, **kwargs: Any) -> Any:
+        """Run one git command in the mirror; no repository object outlives the call."""
+        with git.Repo(self.path) as repo:
+            return repo.git.execute(["git", *args], **kwargs)
 
     def has_commit(self, sha: str) -> bool:
         if sha == ZERO_SHA:
             return False
         try:
-            self._repo.git.cat_file("-e", f"{sha}^{{commit}}")
+            self._git("cat-file", "-e", f"{sha}^{{commit}}")
         except git.GitCommandError:
             return False
         return True
@@ -99,9 +102,9 @@ class Mirror:
     def changed_paths(self, before: str, after: str) -> list[str]:
         try:
             if before == ZERO_SHA or not self.has_commit(before):
-                output = self._repo.git.ls_tree("-r", "--name-only", after)
+                output = self._git("ls-tree", "-r", "--name-only", after)
             else:
-                output = self._repo.git.diff("--name-only", "--no-renames", before, after)
+                output = self._git("diff", "--name-only", "--no-renames", before, after)
         except git.GitCommandError as exc:
             raise _translate(exc, "diff") from None
         return [line for line in output.splitlines() if line]
@@ -109,28 +112,27 @@ class Mirror:
     def commits(self, before: str, after: str) -> list[CommitInfo]:
         spec = after if before == ZERO_SHA or not self.has_commit(before) else f"{before}..{after}"
         try:
-            output = self._repo.git.log("--format=%H%x00%ae%x00%B%x1e", spec)
+            output = self._git("log", "--format=%H%x00%ae%x00%B%x1e", spec)
         except git.GitCommandError as exc:
             raise _translate(exc, "log") from None
         records = [r.strip("\n") for r in output.split("\x1e") if r.strip()]
         return [CommitInfo(*record.split("\x00", 2)) for record in records]
 
     def read_file(self, commit: str, path: str) -> bytes | None:
+        if not self.has_commit(commit):
+            raise PermanentError(f"commit {commit} not found in {redact(self.url)}")
         try:
-            blob = self._repo.commit(commit).tree / path
-        except KeyError:
+            data: bytes = self._git("show", f"{commit}:{path}", stdout_as_string=False)
+        except git.GitCommandError:
             return None
-        except (ValueError, git.BadName) as exc:
-            raise PermanentError(f"commit {commit} not found in {redact(self.url)}") from exc
-        data: bytes = blob.data_stream.read()
         return data
 
     def archive(self, commit: str, directory: str) -> bytes:
         """A tar of `directory` at `commit`, rooted at that directory (a docker build context)."""
         treeish = f"{commit}:{directory}" if directory else commit
         try:
-            with_output: bytes = self._repo.git.archive(
-                "--format=tar", treeish, stdout_as_string=False
+            with_output: bytes = self._git(
+                "archive", "--format=tar", treeish, stdout_as_string=False
             )
         except git.GitCommandError as exc:
             raise _translate(exc, f"archive of {directory or '/'} at {commit[:7]}") from None
@@ -169,15 +171,15 @@ class Checkout:
         (self.path / path).write_text(text)
 
     def commit_and_push(self, paths: list[str], message: str, name: str, email: str) -> str:
-        repo = git.Repo(self.path)
+        actor = git.Actor(name, email)
         try:
-            repo.index.add(paths)
-            actor = git.Actor(name, email)
-            commit = repo.index.commit(message, author=actor, committer=actor)
-            repo.git.push("origin", f"HEAD:refs/heads/{self.branch}")
+            with git.Repo(self.path) as repo:
+                repo.index.add(paths)
+                sha = repo.index.commit(message, author=actor, committer=actor).hexsha
+                repo.git.push("origin", f"HEAD:refs/heads/{self.branch}")
         except git.GitCommandError as exc:
             detail = str(exc.stderr or "")
             if "rejected" in detail or "fetch first" in detail or "non-fast-forward" in detail:
                 raise PushRejected(f"push to {self.branch} rejected: the branch moved") from None
             raise _translate(exc, f"push to {redact(self.url)} {self.branch}") from None
-        return commit.hexsha
+        return sha

@@ -49,7 +49,7 @@ class ServiceSpec(_Section):
         dockerfile = self.dockerfile or posixpath.join(self.path, "Dockerfile")
         context = self.build_context()
         relative = posixpath.relpath(dockerfile, context or ".")
-        if relative.startswith(".."):
+        if relative == ".." or relative.startswith("../"):
             raise ValueError(f"dockerfile {dockerfile} lies outside the context {context}/")
         return relative
 

@@ -120,7 +120,7 @@ class RunStore:
             case StageFailed():
                 reason = f"{event.stage}: {event.error_class}: {event.message}"
                 if event.service is None:
-                    self._redis.hset(_run_key(event.run_id), mapping={"reason": reason})
+                    self._redis.hset(_run_key(event.run_id), mapping={"failure": reason})
                     return self._finish_run(event)
                 self._set(
                     event.run_id, event.service, event.stage, now, status="failed", reason=reason
@@ -182,7 +182,7 @@ class RunStore:
         return RunCompleted(
             event_id=cause.follow_up_id("RunCompleted", cause.run_id),
             run_id=cause.run_id,
-            status=overall_status(outcomes, run_failed="reason" in run and not outcomes),
+            status=overall_status(outcomes, run_failed="failure" in run),
             repository=run.get("repository", ""),
             commit=run.get("commit", ""),
             services=outcomes,

@@ -34,7 +34,7 @@ class Repository(_Section):
     """A repository Shipline accepts webhooks for; only these are ever cloned."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
-    url: str = Field(min_length=1)
+    url: str = Field(min_length=1, repr=False)  # may embed credentials
     webhook_secret: SecretStr
     branches: list[str] | None = None
     default_branch: str = "main"
@@ -72,6 +72,7 @@ class ScannerSettings(_Section):
     scanners: list[Literal["vuln", "secret", "misconfig"]] = ["secret"]
     timeout_seconds: int = Field(default=300, gt=0)
     cache_dir: Path | None = None
+    offline: bool = True  # never download the vulnerability DB; the operator prepares cache_dir
     block_severities: list[Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]] = ["CRITICAL"]
 
 

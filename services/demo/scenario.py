@@ -21,6 +21,14 @@ DEVELOPER = git.Actor("Dana Developer", "dana@microbank.example")
 
 
 @dataclass(frozen=True)
+class CommitView:
+    hexsha: str
+    message: str
+    author_email: str
+    parents: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Push:
     before: str
     after: str
@@ -39,9 +47,9 @@ class SampleMonorepo:
         return f"file://{self.remote}"
 
     def create(self, registry: str, base_image: str) -> Push:
-        git.Repo.init(self.remote, bare=True, initial_branch="main")
-        repo = git.Repo.init(self.clone, initial_branch="main")
-        repo.create_remote("origin", self.url)
+        git.Repo.init(self.remote, bare=True, initial_branch="main").close()
+        with git.Repo.init(self.clone, initial_branch="main") as repo:
+            repo.create_remote("origin", self.url)
         self.services = write_microbank(self.clone, registry, base_image)
         return self._commit_and_push(["."], "Initial microbank monorepo")
 
@@ -59,26 +67,37 @@ class SampleMonorepo:
         return self._commit_and_push([relative_path], message)
 
     def _commit_and_push(self, paths: list[str], message: str) -> Push:
-        repo = git.Repo(self.clone)
-        before = repo.head.commit.hexsha if repo.head.is_valid() else "0" * 40
-        repo.git.add(*paths)
-        repo.index.commit(message, author=DEVELOPER, committer=DEVELOPER)
-        repo.git.push("origin", "HEAD:refs/heads/main")
-        return Push(before, repo.head.commit.hexsha)
+        with git.Repo(self.clone) as repo:
+            before = repo.head.commit.hexsha if repo.head.is_valid() else "0" * 40
+            repo.git.add(*paths)
+            repo.index.commit(message, author=DEVELOPER, committer=DEVELOPER)
+            repo.git.push("origin", "HEAD:refs/heads/main")
+            return Push(before, repo.head.commit.hexsha)
 
     def pull(self) -> None:
-        repo = git.Repo(self.clone)
-        if repo.head.is_valid():
-            repo.git.pull("--rebase", "origin", "main")
+        with git.Repo(self.clone) as repo:
+            if repo.head.is_valid():
+                repo.git.pull("--rebase", "origin", "main")
 
     def remote_file(self, path: str, ref: str = "main") -> str:
-        return str(git.Repo(self.remote).git.show(f"{ref}:{path}"))
+        with git.Repo(self.remote) as repo:
+            return str(repo.git.show(f"{ref}:{path}"))
 
-    def remote_head(self, ref: str = "main") -> git.Commit:
-        return git.Repo(self.remote).commit(ref)
+    def remote_head(self, ref: str = "main") -> CommitView:
+        with git.Repo(self.remote) as repo:
+            commit = repo.commit(ref)
+            return CommitView(
+                commit.hexsha,
+                str(commit.message),
+                str(commit.author.email),
+                tuple(p.hexsha for p in commit.parents),
+            )
 
     def github_payload(self, push: Push) -> bytes:
-        repo = git.Repo(self.clone)
+        with git.Repo(self.remote) as repo:
+            return self._payload(repo, push)
+
+    def _payload(self, repo: git.Repo, push: Push) -> bytes:
         spec = push.after if push.before == "0" * 40 else f"{push.before}..{push.after}"
         commits = [
             {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from services.common.events import ZERO_SHA, ChangeDetected, PushReceived, Source
@@ -26,9 +27,17 @@ def parse_ref(ref: str) -> tuple[str, str]:
     raise ValueError(f"unsupported ref {ref!r}: expected refs/heads/* or refs/tags/*")
 
 
+def docker_tag(name: str) -> str:
+    """A git tag as a valid image tag: `release/1.2` → `release-1.2`, at most 128 characters."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "-", name).lstrip(".-")
+    if not cleaned:
+        raise ValueError(f"tag {name!r} cannot be turned into an image tag")
+    return cleaned[:128]
+
+
 def image_tags(commit: str, kind: str, name: str, default_branch: str) -> tuple[str, ...]:
     if kind == "tag":
-        return (name,)
+        return (docker_tag(name),)
     tags = [f"sha-{commit[:7]}"]
     if name == default_branch:
         tags.append("latest")

@@ -3,8 +3,10 @@
 Order: ``$DOCKER_HOST`` if it answers, then ``/var/run/docker.sock``, then a dockerd of
 our own whose data-root lives in ``state_dir`` (so the layer cache survives) and whose
 socket sits at a short well-known path derived from ``state_dir``. Several processes
-(parallel test sessions) share that private daemon: a shared ``flock`` marks each user,
-and whoever stops last while no one else holds it shuts the daemon down.
+(parallel test sessions, the demo) share that private daemon, also when one of them
+exported its socket as ``$DOCKER_HOST``: a shared ``flock`` marks each user, and whoever
+stops last shuts the daemon down, even one an earlier, killed run had started. An engine
+reached through ``$DOCKER_HOST`` or the system socket is never stopped.
 """
 
 from __future__ import annotations

@@ -12,6 +12,13 @@ SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 
 
 def findings_from_report(report: dict[str, Any]) -> list[Finding]:
+    try:
+        return _findings(report)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise PermanentError(f"trivy report has an unexpected shape: {exc}") from None
+
+
+def _findings(report: dict[str, Any]) -> list[Finding]:
     if not isinstance(report, dict) or not isinstance(report.get("Results", []), list):
         raise PermanentError("trivy report is not the JSON object expected (no Results list)")
     findings: list[Finding] = []

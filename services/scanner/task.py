@@ -22,6 +22,7 @@ def make_handler(runtime: Runtime) -> Handler:
         list(settings.scanner.scanners),
         settings.scanner.timeout_seconds,
         settings.scanner.cache_dir or settings.workdir / "trivy-cache",
+        settings.scanner.offline,
     )
     policy = Policy(block_severities=frozenset(settings.scanner.block_severities))
     reports = settings.workdir / "reports"

@@ -42,7 +42,9 @@ class Trivy:
         scanners: list[str],
         timeout_seconds: int,
         cache_dir: Path,
+        offline: bool = True,
     ) -> None:
+        self._offline = offline
         self._binary = binary
         self._scanners = scanners
         self._timeout = timeout_seconds
@@ -65,10 +67,9 @@ class Trivy:
             str(self._cache_dir),
             "--timeout",
             f"{self._timeout}s",
-            "--skip-db-update",
-            "--skip-java-db-update",
-            "--offline-scan",
         ]
+        if self._offline:
+            command += ["--skip-db-update", "--skip-java-db-update", "--offline-scan"]
         env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
         if _is_local(image):
             env["TRIVY_INSECURE"] = "true"

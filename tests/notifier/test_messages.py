@@ -1,0 +1,116 @@
+from services.common.events import (
+    Finding,
+    RunCompleted,
+    ScanFailed,
+    ServiceOutcome,
+    Source,
+    StageFailed,
+)
+from services.notifier.messages import body, summary
+
+COMMIT = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+SOURCE = Source(repository="acme/microbank", commit=COMMIT, ref="refs/heads/main")
+AWS_KEY = Finding(
+    kind="secret",
+    id="aws-access-key-id",
+    severity="CRITICAL",
+    title="AWS Access Key ID",
+    target="/app/.env:3",
+)
+
+
+def run_completed(status: str = "blocked") -> RunCompleted:
+    return RunCompleted(
+        run_id="run-42",
+        status=status,
+        repository="acme/microbank",
+        commit=COMMIT,
+        seconds=41.25,
+        services={
+            "user-service": ServiceOutcome(
+                status="succeeded", image="127.0.0.1:5000/microbank/user-service:sha-6113728"
+            ),
+            "account-service": ServiceOutcome(
+                status="blocked", reason=f"scan blocked: {AWS_KEY.describe()}"
+            ),
+        },
+    )
+
+
+def scan_failed() -> ScanFailed:
+    return ScanFailed(
+        run_id="run-42",
+        service="account-service",
+        source=SOURCE,
+        image_repository="127.0.0.1:5000/microbank/account-service",
+        tags=("sha-6113728", "latest"),
+        digest="sha256:" + "ab" * 32,
+        counts={"CRITICAL": 1},
+        policy="any secret blocks",
+        findings=(AWS_KEY,),
+    )
+
+
+def test_a_run_completed_body_carries_the_run_id_status_and_the_event():
+    event = run_completed("succeeded")
+
+    data = body(event)
+
+    assert data["run_id"] == "run-42"
+    assert data["status"] == "succeeded"
+    assert data["event"]["type"] == "RunCompleted"
+    assert data["event"]["services"]["user-service"]["status"] == "succeeded"
+    assert data["text"] == summary(event)
+
+
+def test_a_run_summary_names_the_repository_commit_and_duration():
+    first_line = summary(run_completed()).splitlines()[0]
+
+    assert "run run-42 blocked for acme/microbank@6113728 in 41.2s" in first_line
+
+
+def test_a_run_summary_shows_the_image_of_a_service_that_succeeded():
+    assert "user-service: succeeded 127.0.0.1:5000/microbank/user-service:sha-6113728" in (
+        summary(run_completed())
+    )
+
+
+def test_a_run_summary_of_a_blocked_service_mentions_the_blocking_finding():
+    lines = summary(run_completed()).splitlines()
+
+    [blocked] = [line for line in lines if "account-service" in line]
+    assert "blocked" in blocked
+    assert "CRITICAL secret aws-access-key-id in /app/.env:3" in blocked
+
+
+def test_a_scan_failed_body_has_status_blocked():
+    data = body(scan_failed())
+
+    assert data["status"] == "blocked"
+    assert data["run_id"] == "run-42"
+
+
+def test_a_scan_failed_summary_names_the_image_and_the_finding():
+    text = summary(scan_failed())
+
+    assert text == (
+        "account-service: 127.0.0.1:5000/microbank/account-service:sha-6113728 "
+        "blocked by the scan: CRITICAL secret aws-access-key-id in /app/.env:3"
+    )
+
+
+def test_a_stage_failed_body_has_status_failed_and_names_the_error():
+    event = StageFailed(
+        run_id="run-42",
+        stage="builder",
+        service="user-service",
+        error_class="PermanentError",
+        message="COPY failed: app.txt not found",
+    )
+
+    data = body(event)
+
+    assert data["status"] == "failed"
+    assert data["text"] == (
+        "user-service builder failed: PermanentError: COPY failed: app.txt not found"
+    )
