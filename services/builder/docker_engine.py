@@ -60,8 +60,10 @@ class DockerEngine:
             digest = ""
             for tag in tags:
                 digest = self._push(repository, tag, login)
-        except (docker.errors.APIError, requests.exceptions.ConnectionError) as exc:
-            raise TransientError(f"docker engine error: {_short(exc)}") from None
+        except docker.errors.APIError as exc:
+            raise _api_error(exc) from None
+        except requests.exceptions.ConnectionError as exc:
+            raise TransientError(f"docker engine unreachable: {_short(exc)}") from None
         return BuildResult(digest, round(time.monotonic() - started, 3), log_tail)
 
     def _build(
@@ -119,6 +121,24 @@ def _push_error(repository: str, tag: str, message: str) -> Exception:
             "(check registry_auth for this registry host)"
         )
     return TransientError(f"push of {repository}:{tag} failed: {message.strip()}")
+
+
+PERMANENT_BUILD_ERRORS = (
+    "cannot locate specified dockerfile",
+    "dockerfile parse error",
+    "unknown instruction",
+    "no build stage",
+    "failed to process",
+)
+
+
+def _api_error(exc: docker.errors.APIError) -> Exception:
+    """Bad input (a missing or unparsable Dockerfile, a 4xx) is permanent; the rest may pass."""
+    message = _short(exc)
+    explanation = str(getattr(exc, "explanation", "") or "").lower()
+    if exc.is_client_error() or any(m in explanation for m in PERMANENT_BUILD_ERRORS):
+        return PermanentError(f"docker build refused: {exc.explanation or message}")
+    return TransientError(f"docker engine error: {message}")
 
 
 def _short(exc: Exception) -> str:

@@ -14,7 +14,6 @@ import pytest
 from services.builder.docker_engine import DockerEngine, RegistryLogin
 from services.common.errors import PermanentError, TransientError
 from services.devenv.registry import Registry
-from tests.conftest import AUTH_PASSWORD, AUTH_USERNAME
 
 pytestmark = pytest.mark.integration
 
@@ -50,6 +49,12 @@ def unused_port() -> int:
 @pytest.fixture
 def engine(docker_client: docker.DockerClient) -> DockerEngine:
     return DockerEngine(docker_client)
+
+
+@pytest.fixture
+def login(auth_registry: Registry) -> RegistryLogin:
+    assert auth_registry.auth is not None
+    return RegistryLogin(*auth_registry.auth)
 
 
 def test_build_and_push_returns_the_digest_the_registry_holds_for_every_tag(
@@ -173,9 +178,9 @@ def test_invalid_image_repository_is_a_permanent_error(
 
 
 def test_push_with_wrong_credentials_fails_fast_and_permanently_without_the_password(
-    engine: DockerEngine, base_image: str, auth_registry: Registry
+    engine: DockerEngine, base_image: str, auth_registry: Registry, login: RegistryLogin
 ) -> None:
-    wrong = RegistryLogin(AUTH_USERNAME, "not-the-" + AUTH_PASSWORD)
+    wrong = RegistryLogin(login.username, "not-the-" + login.password)
     started = time.monotonic()
 
     with pytest.raises(PermanentError) as caught:
@@ -192,7 +197,7 @@ def test_push_with_wrong_credentials_fails_fast_and_permanently_without_the_pass
     message = str(caught.value)
     assert "registry_auth" in message
     assert wrong.password not in message
-    assert AUTH_PASSWORD not in message
+    assert login.password not in message
 
 
 def test_push_without_credentials_to_an_auth_registry_is_a_permanent_error(
@@ -210,7 +215,7 @@ def test_push_without_credentials_to_an_auth_registry_is_a_permanent_error(
 
 
 def test_push_with_the_right_login_reaches_the_auth_registry(
-    engine: DockerEngine, base_image: str, auth_registry: Registry
+    engine: DockerEngine, base_image: str, auth_registry: Registry, login: RegistryLogin
 ) -> None:
     result = engine.build_and_push(
         app_context(base_image, uuid.uuid4().hex[:8]),
@@ -218,7 +223,7 @@ def test_push_with_the_right_login_reaches_the_auth_registry(
         f"{auth_registry.host}/{REPOSITORY}",
         ["sha-abc1234", "latest"],
         {"test.auth": "yes"},
-        RegistryLogin(AUTH_USERNAME, AUTH_PASSWORD),
+        login,
     )
 
     assert result.digest == auth_registry.manifest_digest(REPOSITORY, "sha-abc1234")

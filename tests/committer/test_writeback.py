@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import git
 import pytest
@@ -307,19 +309,45 @@ def test_concurrent_committers_sharing_redis_land_every_update_in_a_linear_histo
     assert rejected == [], "the Redis lock did not serialise the writers"
 
 
-def test_committers_without_a_shared_lock_still_land_every_update_by_reapplying(
-    remote: Remote, tmp_path: Path, redis_clients: Callable[[int], redis.Redis]
+def deploy_in_own_process(
+    settings_json: str, redis_url: str, scan_json: str, start: Any, results: Any
 ) -> None:
-    # Each writer locks in its own Redis database, so nothing serialises them: their pushes
-    # race and the losers must fetch, re-apply and push again.
-    jobs = {
-        service: GitopsWriter(
-            settings_for(remote, tmp_path / f"committer-{index}"), redis_clients(index + 1)
-        ).deploy
-        for index, service in enumerate(SERVICES)
+    """A committer process of its own (spawned): deploy one ScanPassed, report the outcome."""
+    client = redis.Redis.from_url(redis_url)
+    writer = GitopsWriter(Settings.model_validate_json(settings_json), client)
+    scan = ScanPassed.model_validate_json(scan_json)
+    start.wait(timeout=60)
+    try:
+        results.put((scan.service, writer.deploy(scan).model_dump_json()))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
+        results.put((scan.service, f"{type(exc).__name__}: {exc}"))
+    finally:
+        client.close()
+
+
+def test_committer_processes_without_a_shared_lock_land_every_update_by_reapplying(
+    remote: Remote, tmp_path: Path, redis_url: str, redis_clients: Callable[[int], redis.Redis]
+) -> None:
+    # Each process locks in its own Redis database, so nothing serialises them: their
+    # pushes race, and the losers must fetch, re-apply on the new head and push again.
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Barrier(len(SERVICES)), context.Queue()
+    processes = []
+    for index, service in enumerate(SERVICES, start=1):
+        redis_clients(index)  # flush that database
+        settings = settings_for(remote, tmp_path / f"committer-{index}")
+        scan = scan_passed(remote, service, f"sha-{service[:3]}0000", run_id=f"run-{service}")
+        own_db = redis_url.rsplit("/", 1)[0] + f"/{index}"
+        args = (settings.model_dump_json(), own_db, scan.model_dump_json(), start, results)
+        processes.append(context.Process(target=deploy_in_own_process, args=args))
+    for process in processes:
+        process.start()
+    outcomes = dict(results.get(timeout=120) for _ in processes)
+    for process in processes:
+        process.join(timeout=30)
+
+    decoded: dict[str, object] = {
+        service: ManifestCommitted.model_validate_json(text) if text.startswith("{") else text
+        for service, text in outcomes.items()
     }
-    scans = {s: scan_passed(remote, s, f"sha-{s[:3]}0000", run_id=f"run-{s}") for s in SERVICES}
-
-    results = run_in_threads({s: (lambda s=s: jobs[s](scans[s])) for s in SERVICES})
-
-    assert_every_service_landed(remote, results)
+    assert_every_service_landed(remote, decoded)

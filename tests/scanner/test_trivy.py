@@ -22,7 +22,6 @@ from services.devenv.registry import Registry
 from services.scanner.policy import Policy, decide
 from services.scanner.report import findings_from_report
 from services.scanner.trivy import Trivy, locate_trivy
-from tests.conftest import AUTH_PASSWORD, AUTH_USERNAME
 
 pytestmark = pytest.mark.integration
 
@@ -94,6 +93,12 @@ def trivy(trivy_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Trivy:
     return Trivy(str(trivy_path), ["secret"], 120, tmp_path_factory.mktemp("trivy-cache"))
 
 
+@pytest.fixture
+def login(auth_registry: Registry) -> RegistryLogin:
+    assert auth_registry.auth is not None
+    return RegistryLogin(*auth_registry.auth)
+
+
 @pytest.fixture(scope="module")
 def leaky_image(docker_client: docker.DockerClient, registry: Registry, base_image: str) -> Pushed:
     files = {"config.env": aws_key_pair(), "app.txt": "hello\n"}
@@ -143,50 +148,62 @@ def test_scan_of_a_clean_image_has_no_findings_and_passes(
 
 
 def test_scan_of_an_auth_registry_image_with_the_right_credentials(
-    trivy: Trivy, docker_client: docker.DockerClient, auth_registry: Registry, base_image: str
+    trivy: Trivy,
+    docker_client: docker.DockerClient,
+    auth_registry: Registry,
+    base_image: str,
+    login: RegistryLogin,
 ) -> None:
-    login = RegistryLogin(AUTH_USERNAME, AUTH_PASSWORD)
     image = build_and_push(
         docker_client, auth_registry, "tests/leaky", base_image, {"c.env": aws_key_pair()}, login
     )
 
-    findings = findings_from_report(trivy.scan(image.by_digest, AUTH_USERNAME, AUTH_PASSWORD))
+    findings = findings_from_report(trivy.scan(image.by_digest, login.username, login.password))
 
     assert "aws-access-key-id" in {f.id for f in findings}
 
 
 def test_wrong_registry_credentials_fail_without_the_password_in_the_error(
-    trivy: Trivy, docker_client: docker.DockerClient, auth_registry: Registry, base_image: str
+    trivy: Trivy,
+    docker_client: docker.DockerClient,
+    auth_registry: Registry,
+    base_image: str,
+    login: RegistryLogin,
 ) -> None:
-    login = RegistryLogin(AUTH_USERNAME, AUTH_PASSWORD)
     image = build_and_push(
         docker_client, auth_registry, "tests/clean", base_image, {"a.txt": "x\n"}, login
     )
     wrong_password = "wrong-" + secrets.token_hex(8)
 
     with pytest.raises(ShiplineError) as caught:
-        trivy.scan(image.by_digest, AUTH_USERNAME, wrong_password)
+        trivy.scan(image.by_digest, login.username, wrong_password)
 
     assert wrong_password not in str(caught.value)
-    assert AUTH_PASSWORD not in str(caught.value)
+    assert login.password not in str(caught.value)
 
 
 def test_wrong_registry_credentials_are_a_permanent_error_like_in_the_builder(
-    trivy: Trivy, docker_client: docker.DockerClient, auth_registry: Registry, base_image: str
+    trivy: Trivy,
+    docker_client: docker.DockerClient,
+    auth_registry: Registry,
+    base_image: str,
+    login: RegistryLogin,
 ) -> None:
-    login = RegistryLogin(AUTH_USERNAME, AUTH_PASSWORD)
     image = build_and_push(
         docker_client, auth_registry, "tests/clean", base_image, {"d.txt": "x\n"}, login
     )
 
     with pytest.raises(PermanentError):  # retrying with the same credentials cannot help
-        trivy.scan(image.by_digest, AUTH_USERNAME, "wrong-" + secrets.token_hex(8))
+        trivy.scan(image.by_digest, login.username, "wrong-" + secrets.token_hex(8))
 
 
 def test_scan_without_credentials_of_an_auth_registry_image_fails(
-    trivy: Trivy, docker_client: docker.DockerClient, auth_registry: Registry, base_image: str
+    trivy: Trivy,
+    docker_client: docker.DockerClient,
+    auth_registry: Registry,
+    base_image: str,
+    login: RegistryLogin,
 ) -> None:
-    login = RegistryLogin(AUTH_USERNAME, AUTH_PASSWORD)
     image = build_and_push(
         docker_client, auth_registry, "tests/clean", base_image, {"b.txt": "x\n"}, login
     )
