@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import docker
@@ -31,7 +31,7 @@ class BuildResult:
 @dataclass(frozen=True)
 class RegistryLogin:
     username: str
-    password: str
+    password: str = field(repr=False)
 
 
 class DockerEngine:
@@ -64,6 +64,8 @@ class DockerEngine:
             raise _api_error(exc) from None
         except requests.exceptions.ConnectionError as exc:
             raise TransientError(f"docker engine unreachable: {_short(exc)}") from None
+        except docker.errors.DockerException as exc:  # raised before any request: bad input
+            raise PermanentError(f"docker refused the request: {_short(exc)}") from None
         return BuildResult(digest, round(time.monotonic() - started, 3), log_tail)
 
     def _build(
@@ -115,7 +117,7 @@ def _digest_of(chunk: dict[str, Any]) -> str:
 
 def _push_error(repository: str, tag: str, message: str) -> Exception:
     lowered = message.lower()
-    if any(word in lowered for word in ("unauthorized", "authentication required", "denied")):
+    if any(word in lowered for word in AUTH_FAILURES):
         return PermanentError(
             f"registry refused {repository}:{tag}: {message.strip()} "
             "(check registry_auth for this registry host)"
@@ -123,6 +125,7 @@ def _push_error(repository: str, tag: str, message: str) -> Exception:
     return TransientError(f"push of {repository}:{tag} failed: {message.strip()}")
 
 
+AUTH_FAILURES = ("unauthorized", "authentication required", "denied", "no basic auth credentials")
 PERMANENT_BUILD_ERRORS = (
     "cannot locate specified dockerfile",
     "dockerfile parse error",

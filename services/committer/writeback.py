@@ -70,7 +70,10 @@ class GitopsWriter:
                 raise PermanentError(f"{path}: {exc}") from None
             if not edit.changed:
                 log.info("manifest already holds the image", image=scan.image)
-                return self._committed(scan, path, edit.old_image, head, checkout, gitops_name)
+                deployed_by = checkout.last_commit_touching(path) or head
+                return self._committed(
+                    scan, path, edit.old_image, deployed_by, checkout, gitops_name
+                )
             checkout.write(path, edit.text)
             bot = self._settings.bot
             try:

@@ -91,7 +91,7 @@ class Mirror:
             return repo.git.execute(["git", *args], **kwargs)
 
     def has_commit(self, sha: str) -> bool:
-        if sha == ZERO_SHA:
+        if sha == ZERO_SHA or not (self.path / "HEAD").exists():
             return False
         try:
             self._git("cat-file", "-e", f"{sha}^{{commit}}")
@@ -122,9 +122,15 @@ class Mirror:
         if not self.has_commit(commit):
             raise PermanentError(f"commit {commit} not found in {redact(self.url)}")
         try:
-            data: bytes = self._git("show", f"{commit}:{path}", stdout_as_string=False)
+            data: bytes = self._git(
+                "cat-file",
+                "blob",
+                f"{commit}:{path}",
+                stdout_as_string=False,
+                strip_newline_in_stdout=False,
+            )
         except git.GitCommandError:
-            return None
+            return None  # no such path, or a directory
         return data
 
     def archive(self, commit: str, directory: str) -> bytes:
@@ -132,7 +138,11 @@ class Mirror:
         treeish = f"{commit}:{directory}" if directory else commit
         try:
             with_output: bytes = self._git(
-                "archive", "--format=tar", treeish, stdout_as_string=False
+                "archive",
+                "--format=tar",
+                treeish,
+                stdout_as_string=False,
+                strip_newline_in_stdout=False,
             )
         except git.GitCommandError as exc:
             raise _translate(exc, f"archive of {directory or '/'} at {commit[:7]}") from None
@@ -147,21 +157,27 @@ class Checkout:
         self.branch = branch
         self.path = work_dir / f"{_slug(url)}-{hashlib.sha256(branch.encode()).hexdigest()[:8]}"
 
+    def _git(self, *args: str, **env: str) -> str:
+        """One git command in the checkout (the CLI: GitPython's index chdirs, not thread-safe)."""
+        with git.Repo(self.path) as repo, repo.git.custom_environment(**env):
+            return str(repo.git.execute(["git", *args]))
+
     def sync(self) -> str:
         """Fetch and hard-reset to the remote branch head; returns the head sha."""
+        remote_ref = f"origin/{self.branch}"
         try:
             if not (self.path / ".git").exists():
-                git.Repo.clone_from(self.url, self.path, branch=self.branch)
-            repo = git.Repo(self.path)
-            repo.remotes.origin.fetch(
-                f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}"
-            )
-            repo.git.checkout("-B", self.branch, f"origin/{self.branch}")
-            repo.git.reset("--hard", f"origin/{self.branch}")
-            repo.git.clean("-fdx")
-            return repo.head.commit.hexsha
+                git.Repo.clone_from(self.url, self.path, branch=self.branch).close()
+            self._git("fetch", "origin", f"+refs/heads/{self.branch}:refs/remotes/{remote_ref}")
+            self._git("checkout", "--force", "-B", self.branch, remote_ref)
+            self._git("reset", "--hard", remote_ref)
+            self._git("clean", "-fdx")
+            return self._git("rev-parse", "HEAD")
         except git.GitCommandError as exc:
             raise _translate(exc, f"sync of {redact(self.url)} {self.branch}") from None
+
+    def last_commit_touching(self, path: str) -> str:
+        return self._git("log", "-1", "--format=%H", "--", path)
 
     def read(self, path: str) -> str | None:
         target = self.path / path
@@ -171,12 +187,17 @@ class Checkout:
         (self.path / path).write_text(text)
 
     def commit_and_push(self, paths: list[str], message: str, name: str, email: str) -> str:
-        actor = git.Actor(name, email)
+        identity = {
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": email,
+        }
         try:
-            with git.Repo(self.path) as repo:
-                repo.index.add(paths)
-                sha = repo.index.commit(message, author=actor, committer=actor).hexsha
-                repo.git.push("origin", f"HEAD:refs/heads/{self.branch}")
+            self._git("add", "--", *paths)
+            self._git("commit", "--no-verify", "-m", message, **identity)
+            sha = self._git("rev-parse", "HEAD")
+            self._git("push", "origin", f"HEAD:refs/heads/{self.branch}")
         except git.GitCommandError as exc:
             detail = str(exc.stderr or "")
             if "rejected" in detail or "fetch first" in detail or "non-fast-forward" in detail:

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from services.builder.docker_engine import AUTH_FAILURES
 from services.common.errors import PermanentError, TransientError
 
 
@@ -90,6 +91,10 @@ class Trivy:
             detail = " | ".join(message)[-800:]
             if password:
                 detail = detail.replace(password, "***")
+            if any(word in detail.lower() for word in AUTH_FAILURES):
+                raise PermanentError(
+                    f"registry refused trivy's pull of {image}: check registry_auth: {detail}"
+                )
             raise TransientError(f"trivy failed (exit {completed.returncode}): {detail}")
         try:
             report: dict[str, Any] = json.loads(completed.stdout)
