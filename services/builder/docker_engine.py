@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import docker
@@ -17,6 +17,7 @@ import docker.errors
 import requests.exceptions
 
 from services.common.errors import PermanentError, TransientError
+from services.common.registry_auth import AUTH_FAILURES, RegistryLogin
 
 LOG_TAIL = 30
 
@@ -26,12 +27,6 @@ class BuildResult:
     digest: str
     seconds: float
     log_tail: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class RegistryLogin:
-    username: str
-    password: str = field(repr=False)
 
 
 class DockerEngine:
@@ -125,7 +120,6 @@ def _push_error(repository: str, tag: str, message: str) -> Exception:
     return TransientError(f"push of {repository}:{tag} failed: {message.strip()}")
 
 
-AUTH_FAILURES = ("unauthorized", "authentication required", "denied", "no basic auth credentials")
 PERMANENT_BUILD_ERRORS = (
     "cannot locate specified dockerfile",
     "dockerfile parse error",

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from services.builder.docker_engine import DockerEngine, RegistryLogin
+from services.builder.docker_engine import DockerEngine
 from services.common.errors import PermanentError
 from services.common.events import ChangeDetected, Envelope, ImagePushed
 from services.common.git import Mirror, redact
 from services.common.logging import get_logger
+from services.common.registry_auth import registry_login
 from services.common.runtime import Runtime
-from services.common.settings import Settings
 from services.common.stage import Handler, StageDefinition
 
 
@@ -23,13 +23,6 @@ def oci_labels(change: ChangeDetected, source_url: str) -> dict[str, str]:
         "org.opencontainers.image.version": change.tags[0],
         "org.opencontainers.image.title": change.service,
     }
-
-
-def registry_login(settings: Settings, image_repository: str) -> RegistryLogin | None:
-    credential = settings.registry_auth.get(image_repository.split("/", 1)[0])
-    if credential is None:
-        return None
-    return RegistryLogin(credential.username, credential.password.get_secret_value())
 
 
 def make_handler(runtime: Runtime) -> Handler:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from services.builder.task import registry_login
 from services.common.events import Envelope, ImagePushed
 from services.common.logging import get_logger
+from services.common.registry_auth import registry_login
 from services.common.runtime import Runtime
 from services.common.stage import Handler, StageDefinition
 from services.scanner.policy import Policy, decide

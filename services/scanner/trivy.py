@@ -14,8 +14,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from services.builder.docker_engine import AUTH_FAILURES
 from services.common.errors import PermanentError, TransientError
+from services.common.registry_auth import AUTH_FAILURES, MISSING_IMAGE
 
 
 def locate_trivy(configured: str | None) -> str:
@@ -91,6 +91,8 @@ class Trivy:
             detail = " | ".join(message)[-800:]
             if password:
                 detail = detail.replace(password, "***")
+            if any(word in detail.lower() for word in MISSING_IMAGE):
+                raise PermanentError(f"image {image} is not in the registry: {detail}")
             if any(word in detail.lower() for word in AUTH_FAILURES):
                 raise PermanentError(
                     f"registry refused trivy's pull of {image}: check registry_auth: {detail}"

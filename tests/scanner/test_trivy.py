@@ -15,9 +15,10 @@ from pathlib import Path
 import docker
 import pytest
 
-from services.builder.docker_engine import DockerEngine, RegistryLogin
+from services.builder.docker_engine import DockerEngine
 from services.common.errors import PermanentError, ShiplineError
 from services.common.events import ImagePushed, ScanFailed, ScanPassed, Source
+from services.common.registry_auth import RegistryLogin
 from services.devenv.registry import Registry
 from services.scanner.policy import Policy, decide
 from services.scanner.report import findings_from_report
@@ -51,7 +52,9 @@ class Pushed:
 
 def aws_key_pair() -> str:
     """A freshly made AWS-style key pair, in the layout of an env file."""
-    key_id = "AKIA" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(16))
+    key_id = "AKIA" + "".join(
+        secrets.choice(string.ascii_uppercase + string.digits) for _ in range(16)
+    )
     alphabet = string.ascii_letters + string.digits + "+/"
     secret = "".join(secrets.choice(alphabet) for _ in range(40))
     return f"AWS_ACCESS_KEY_ID={key_id}\naws_secret_access_key = {secret}\n"
@@ -197,6 +200,18 @@ def test_wrong_registry_credentials_are_a_permanent_error_like_in_the_builder(
         trivy.scan(image.by_digest, login.username, "wrong-" + secrets.token_hex(8))
 
 
+def test_scan_of_a_missing_digest_with_the_right_credentials_does_not_blame_them(
+    trivy: Trivy, auth_registry: Registry, login: RegistryLogin
+) -> None:
+    image = f"{auth_registry.host}/tests/clean@sha256:{'1' * 64}"
+
+    with pytest.raises(ShiplineError) as caught:
+        trivy.scan(image, login.username, login.password)
+
+    assert "manifest unknown" in str(caught.value).lower()
+    assert "registry_auth" not in str(caught.value)
+
+
 def test_scan_without_credentials_of_an_auth_registry_image_fails(
     trivy: Trivy,
     docker_client: docker.DockerClient,
@@ -248,4 +263,3 @@ def test_locate_trivy_reports_a_permanent_error_when_nothing_is_found(
 
     with pytest.raises(PermanentError, match="trivy not found"):
         locate_trivy(str(tmp_path / "missing"))
-
