@@ -20,7 +20,7 @@ FIRST_COMMIT = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
 
 
 def fixtures_dir() -> Path:
-    """The providers' real payloads: $SHIPLINE_FIXTURES, else tests/fixtures (copied from shared/)."""
+    """The providers' real payloads: $SHIPLINE_FIXTURES, else tests/fixtures."""
     default = Path(__file__).resolve().parents[1] / "fixtures"
     root = Path(os.environ.get("SHIPLINE_FIXTURES") or default)
     github = root / "webhooks" / "github"
