@@ -56,12 +56,15 @@ class RunStore:
 
     def plan(self, run_id: str, services: list[str]) -> None:
         """Record how many services this run fans out to, before any of them starts."""
+        detected_from = self._redis.hget(_run_key(run_id), "detector.started") or time.time()
         pipe = self._redis.pipeline()
         pipe.hset(_run_key(run_id), mapping={"expected": len(services), "status": "running"})
         for service in services:
+            key = _service_key(run_id, service)
             pipe.sadd(f"{_run_key(run_id)}:services", service)
-            pipe.hsetnx(_service_key(run_id, service), "status", "pending")
-            pipe.hsetnx(_service_key(run_id, service), "stage", "detector")
+            pipe.hsetnx(key, "status", "pending")
+            pipe.hsetnx(key, "stage", "detector")
+            pipe.hsetnx(key, "t.detector.started", detected_from)
         pipe.execute()
 
     def stage_started(self, run_id: str, service: str | None, stage: str) -> None:
@@ -79,7 +82,7 @@ class RunStore:
         now = time.time()
         match event:
             case PushReceived():
-                self._redis.hset(_run_key(event.run_id), "detector.started", now)
+                self._redis.hset(_run_key(event.run_id), "received_at", now)
             case ChangeDetected():
                 self._set(
                     event.run_id,
@@ -196,7 +199,7 @@ class RunStore:
         if not raw:
             return None
         run: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
-        for field in ("created_at", "finished_at", "notified_at"):
+        for field in ("created_at", "received_at", "finished_at", "notified_at"):
             if field in run:
                 run[field] = float(run[field])
         run.pop("completing", None)

@@ -15,6 +15,7 @@ import httpx
 import yaml
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from services.demo.receiver import NotificationReceiver
@@ -62,7 +63,7 @@ def run_demo(workdir: Path, port: int) -> int:
             run_id = response.json()["run_id"]
             console.print(f"webhook accepted: run [bold]{run_id}[/]")
             run = _follow(api, run_id)
-            _report(run, receiver, sample)
+            _report(api, run, receiver, sample)
             return 0 if run["status"] == "succeeded" else 1
         finally:
             server.send_signal(signal.SIGTERM)
@@ -130,20 +131,25 @@ def _table(run: dict[str, Any]) -> Table:
     return table
 
 
-def _report(run: dict[str, Any], receiver: NotificationReceiver, sample: SampleMonorepo) -> None:
-    result = Table(title="result")
-    for column in ("service", "status", "image", "digest", "gitops commit"):
-        result.add_column(column, overflow="fold")
+def _report(
+    api: str, run: dict[str, Any], receiver: NotificationReceiver, sample: SampleMonorepo
+) -> None:
+    events = httpx.get(f"{api}/api/v1/runs/{run['run_id']}/events", timeout=5).json()["events"]
+    commits = {e["service"]: e for e in events if e["type"] == "ManifestCommitted"}
+    console.print(f"\n[bold]Result[/]: run {run['run_id']} [bold]{run['status']}[/]")
     for name, service in run["services"].items():
-        result.add_row(
-            name,
-            service["status"],
-            service["image"],
-            service["digest"][:19],
-            service.get("gitops_commit", "")[:7],
-        )
-    console.print(result)
-    head = sample.remote_head()
-    console.print(f"gitops head: [cyan]{head.hexsha[:7]}[/] {head.summary}")
+        console.print(f"  [bold]{name}[/]  {service['status']}  {service.get('reason', '')}")
+        rows = [("image", service["image"]), ("digest", service["digest"])]
+        if name in commits:
+            committed = commits[name]
+            head = sample.remote_head(committed["gitops_commit"])
+            rows.append(("manifest", committed["manifest_path"]))
+            rows.append(("  was", committed["old_image"]))
+            rows.append(("  now", committed["new_image"]))
+            rows.append(("gitops commit", f"{head.hexsha[:7]} {head.message.splitlines()[0]}"))
+        for label, value in rows:
+            console.print(f"    {label:<14} {escape(str(value))}", soft_wrap=True)
+    console.print("  events: " + " → ".join(e["type"] for e in events), soft_wrap=True)
     for body in receiver.received:
-        console.print(f"notification received:\n{body.get('text', body)}")
+        text = escape(str(body.get("text", body)))
+        console.print(f"\n[bold]Notification received[/] (webhook):\n{text}")
