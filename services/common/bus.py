@@ -60,7 +60,13 @@ def create_celery(broker_url: str, visibility_timeout: int) -> Celery:
         accept_content=["json"],
         task_ignore_result=True,
         result_backend=None,
-        broker_transport_options={"visibility_timeout": visibility_timeout},
+        broker_transport_options={
+            "visibility_timeout": visibility_timeout,
+            # Sweep for messages of dead workers often enough to honour the timeout
+            # (kombu's default sweeps every 10 s x 10 calls).
+            "unacked_restore_interval": max(1, min(10, visibility_timeout // 4)),
+            "unacked_restore_throttle": 1,
+        },
         broker_connection_retry_on_startup=True,
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
         worker_hijack_root_logger=False,

@@ -1,0 +1,151 @@
+"""A builder killed with SIGKILL in the middle of a build: the work is redelivered, once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from services.common.events import PushReceived
+from services.common.runtime import Runtime
+from services.common.settings import load_settings
+from services.demo.receiver import NotificationReceiver
+from services.demo.scenario import SampleMonorepo
+from services.devenv.registry import Registry
+
+pytestmark = pytest.mark.integration
+VISIBILITY_TIMEOUT = 4
+
+
+class Workers:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self._env = env
+        self._log = log
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, stage: str) -> None:
+        with self._log.open("ab") as log:
+            self.processes[stage] = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "worker", stage],
+                env=self._env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill(self, stage: str) -> None:
+        process = self.processes.pop(stage)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@pytest.fixture
+def pipeline(tmp_path, redis_url, redis_client, docker_host, registry, base_image, trivy_path):
+    sample = SampleMonorepo(tmp_path)
+    sample.create(f"{registry.host}/microbank", base_image)
+    with NotificationReceiver() as receiver:
+        config = tmp_path / "server.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "redis_url": redis_url,
+                    "workdir": str(tmp_path / "state"),
+                    "repositories": [
+                        {"name": sample.name, "url": sample.url, "webhook_secret": "x" * 20}
+                    ],
+                    "notifications": [{"type": "webhook", "url": receiver.url}],
+                    "scanner": {"trivy_path": str(trivy_path)},
+                    "visibility_timeout": VISIBILITY_TIMEOUT,
+                    "log_format": "json",
+                }
+            )
+        )
+        env = {**os.environ, "SHIPLINE_CONFIG": str(config), "DOCKER_HOST": docker_host}
+        workers = Workers(env, tmp_path / "workers.log")
+        for stage in ("detector", "builder", "scanner", "committer", "notifier"):
+            workers.start(stage)
+        os.environ["SHIPLINE_CONFIG"] = str(config)
+        try:
+            runtime = Runtime(load_settings())
+        finally:
+            del os.environ["SHIPLINE_CONFIG"]
+        try:
+            yield sample, workers, runtime, receiver, registry
+        finally:
+            workers.stop_all()
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_builder_killed_mid_build_is_replaced_and_the_run_deploys_exactly_once(
+    pipeline: tuple[SampleMonorepo, Workers, Runtime, NotificationReceiver, Registry],
+) -> None:
+    sample, workers, runtime, receiver, registry = pipeline
+    dockerfile = (sample.clone / "user_service" / "Dockerfile").read_text()
+    slow = dockerfile.replace("WORKDIR /app", "WORKDIR /app\nRUN sleep 3", 1)
+    push = sample.change("user_service/Dockerfile", slow, "build: slower image")
+    head_before = sample.remote_head().hexsha
+    runtime.runs.create("kill-1", trigger="push", repository=sample.name, commit=push.after)
+    runtime.bus.publish(
+        PushReceived(
+            run_id="kill-1",
+            provider="manual",
+            delivery_id="kill-1",
+            repository=sample.name,
+            ref="refs/heads/main",
+            before=push.before,
+            after=push.after,
+        )
+    )
+
+    def building() -> bool:
+        run = runtime.runs.get("kill-1") or {}
+        timings = run.get("services", {}).get("user-service", {}).get("timings", {})
+        return "started" in timings.get("builder", {})
+
+    wait_until(building, 60, "the build to start")
+    time.sleep(1)
+    workers.kill("builder")
+    workers.start("builder")
+
+    wait_until(
+        lambda: (runtime.runs.get("kill-1") or {}).get("notified_at") is not None,
+        120,
+        "the run to finish after the builder was replaced",
+    )
+    run = runtime.runs.get("kill-1")
+    assert run is not None and run["status"] == "succeeded", run
+    tag = f"sha-{push.after[:7]}"
+    assert (
+        registry.manifest_digest("microbank/user-service", tag)
+        == run["services"]["user-service"]["digest"]
+    )
+    head = sample.remote_head()
+    assert head.parents == (head_before,), "exactly one deploy commit on top of the push"
+    assert tag in sample.remote_file("k8s/manifests/user-service/deployment.yaml")
+    time.sleep(VISIBILITY_TIMEOUT + 1)
+    notes = [b for b in receiver.received if b["run_id"] == "kill-1"]
+    assert len(notes) == 1
