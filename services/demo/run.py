@@ -12,14 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
 from services.demo.receiver import NotificationReceiver
-from services.demo.scenario import SampleMonorepo, send_github_push
+from services.demo.scenario import (
+    NotReady,
+    SampleMonorepo,
+    send_github_push,
+    wait_ready,
+    write_server_config,
+)
 from services.devenv.base_image import ensure_base_image
 from services.devenv.docker_engine import DockerEngine
 from services.devenv.registry import Registry
@@ -41,7 +46,7 @@ def run_demo(workdir: Path, port: int) -> int:
         sample.create(f"{registry.host}/microbank", base)
         console.print(f"sample monorepo [cyan]{sample.name}[/] pushed to {sample.remote}")
         secret = secrets.token_urlsafe(24)
-        config = _write_config(workdir, sample, secret, receiver.url)
+        config = write_server_config(workdir / "shipline-server.yaml", sample, secret, receiver.url)
         api = f"http://127.0.0.1:{port}"
         env = {**os.environ, "SHIPLINE_CONFIG": str(config), "DOCKER_HOST": engine.host}
         env.pop("SHIPLINE_REDIS_URL", None)
@@ -53,7 +58,10 @@ def run_demo(workdir: Path, port: int) -> int:
             stderr=log,
         )
         try:
-            _wait_healthy(api, server)
+            try:
+                wait_ready(api, server)
+            except NotReady as exc:
+                raise SystemExit(f"{exc}; see shipline.log in {workdir}") from None
             push = sample.append(
                 "user_service/app.txt", "Transfers now show the payee.", "feat(user): show payee"
             )
@@ -69,33 +77,6 @@ def run_demo(workdir: Path, port: int) -> int:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
             engine.stop()
-
-
-def _write_config(workdir: Path, sample: SampleMonorepo, secret: str, notify_url: str) -> Path:
-    config = {
-        "workdir": str(workdir / "state"),
-        "repositories": [{"name": sample.name, "url": sample.url, "webhook_secret": secret}],
-        "notifications": [{"type": "log"}, {"type": "webhook", "url": notify_url}],
-        "log_format": "json",
-    }
-    path = workdir / "shipline-server.yaml"
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
-
-
-def _wait_healthy(api: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit("shipline up exited early; see shipline.log in the demo workdir")
-        try:
-            if httpx.get(f"{api}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"the API did not become ready within {timeout}s")
 
 
 def _follow(api: str, run_id: str, timeout: float = 600) -> dict[str, Any]:

@@ -7,12 +7,16 @@ git host, a working clone plays the developer.
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import git
 import httpx
+import yaml
 
 from services.demo.microbank import write_microbank
 from services.gateway.github import sign
@@ -131,3 +135,38 @@ def send_github_push(
         "X-Hub-Signature-256": sign(secret, body),
     }
     return httpx.post(f"{api}/webhooks/github", content=body, headers=headers, timeout=30)
+
+
+def write_server_config(
+    path: Path, sample: SampleMonorepo, secret: str, notify_url: str, **settings: Any
+) -> Path:
+    """A server YAML that accepts the sample repository and notifies `notify_url`."""
+    config: dict[str, Any] = {
+        "workdir": str(path.parent / "state"),
+        "repositories": [{"name": sample.name, "url": sample.url, "webhook_secret": secret}],
+        "notifications": [{"type": "log"}, {"type": "webhook", "url": notify_url}],
+        "log_format": "json",
+    }
+    config.update(settings)
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+class NotReady(RuntimeError):
+    pass
+
+
+def wait_ready(api: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Wait for GET /readyz to answer 200, or raise NotReady if the server exits or stalls."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise NotReady(f"the server exited with code {server.returncode}")
+        try:
+            if httpx.get(f"{api}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise NotReady(f"the API did not become ready within {timeout}s")

@@ -16,10 +16,16 @@ from typing import Any
 import httpx
 import pytest
 import redis
-import yaml
 
 from services.demo.receiver import NotificationReceiver
-from services.demo.scenario import Push, SampleMonorepo, send_github_push
+from services.demo.scenario import (
+    NotReady,
+    Push,
+    SampleMonorepo,
+    send_github_push,
+    wait_ready,
+    write_server_config,
+)
 from services.devenv.registry import Registry
 
 WEBHOOK_SECRET = "e2e-webhook-secret-0123456789"
@@ -75,20 +81,13 @@ def stack(
     sample = SampleMonorepo(root)
     sample.create(f"{registry.host}/microbank", base_image)
     with NotificationReceiver() as receiver:
-        config = root / "server.yaml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "redis_url": redis_url,
-                    "workdir": str(root / "state"),
-                    "repositories": [
-                        {"name": sample.name, "url": sample.url, "webhook_secret": WEBHOOK_SECRET}
-                    ],
-                    "notifications": [{"type": "log"}, {"type": "webhook", "url": receiver.url}],
-                    "scanner": {"trivy_path": str(trivy_path)},
-                    "log_format": "json",
-                }
-            )
+        config = write_server_config(
+            root / "server.yaml",
+            sample,
+            WEBHOOK_SECRET,
+            receiver.url,
+            redis_url=redis_url,
+            scanner={"trivy_path": str(trivy_path)},
         )
         port = _free_port()
         env = {**os.environ, "SHIPLINE_CONFIG": str(config), "DOCKER_HOST": docker_host}
@@ -102,7 +101,10 @@ def stack(
             )
         api = f"http://127.0.0.1:{port}"
         try:
-            _wait_ready(api, server, log_path)
+            try:
+                wait_ready(api, server)
+            except NotReady as exc:
+                pytest.fail(f"{exc}: {log_path.read_text(errors='replace')[-3000:]}")
             yield Stack(api, sample, registry, receiver, client, log_path)
         finally:
             server.send_signal(signal.SIGTERM)
@@ -112,17 +114,3 @@ def stack(
                 server.kill()
                 server.wait()
             client.close()
-
-
-def _wait_ready(api: str, server: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"shipline up exited: {log_path.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(f"{api}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    pytest.fail("shipline up did not become ready within 60s")

@@ -10,13 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from services.common.events import PushReceived
 from services.common.runtime import Runtime
 from services.common.settings import load_settings
 from services.demo.receiver import NotificationReceiver
-from services.demo.scenario import SampleMonorepo
+from services.demo.scenario import SampleMonorepo, write_server_config
 from services.devenv.registry import Registry
 
 pytestmark = pytest.mark.integration
@@ -60,21 +59,14 @@ def pipeline(tmp_path, redis_url, redis_client, docker_host, registry, base_imag
     sample = SampleMonorepo(tmp_path)
     sample.create(f"{registry.host}/microbank", base_image)
     with NotificationReceiver() as receiver:
-        config = tmp_path / "server.yaml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "redis_url": redis_url,
-                    "workdir": str(tmp_path / "state"),
-                    "repositories": [
-                        {"name": sample.name, "url": sample.url, "webhook_secret": "x" * 20}
-                    ],
-                    "notifications": [{"type": "webhook", "url": receiver.url}],
-                    "scanner": {"trivy_path": str(trivy_path)},
-                    "visibility_timeout": VISIBILITY_TIMEOUT,
-                    "log_format": "json",
-                }
-            )
+        config = write_server_config(
+            tmp_path / "server.yaml",
+            sample,
+            "x" * 20,
+            receiver.url,
+            redis_url=redis_url,
+            scanner={"trivy_path": str(trivy_path)},
+            visibility_timeout=VISIBILITY_TIMEOUT,
         )
         env = {**os.environ, "SHIPLINE_CONFIG": str(config), "DOCKER_HOST": docker_host}
         workers = Workers(env, tmp_path / "workers.log")
