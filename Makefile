@@ -13,11 +13,13 @@ demo: bootstrap
 
 test: bootstrap
 	$(VENV)/bin/ruff check services tests bench
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 
 lint: bootstrap
 	$(VENV)/bin/ruff check services tests bench
 	$(VENV)/bin/ruff format --check services tests bench
+	$(VENV)/bin/mypy
 
 up: bootstrap
 	$(SHIPLINE) up

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import IO
 
 import click
 
@@ -83,7 +84,7 @@ def up(host: str, port: int) -> None:
 
 @main.command()
 @click.argument("source", type=click.File("rb"), default="-")
-def publish(source: click.utils.LazyFile) -> None:
+def publish(source: IO[bytes]) -> None:
     """Put one event (JSON, from a file or stdin) on its stage's queue."""
     from services.common.events import decode_event
     from services.common.runtime import Runtime
@@ -100,7 +101,7 @@ def publish(source: click.utils.LazyFile) -> None:
         if service:
             runtime.runs.plan(event.run_id, [service])
     runtime.bus.publish(event)
-    click.echo(f"published {event.type} {event.event_id} for run {event.run_id}")  # type: ignore[attr-defined]
+    click.echo(f"published {event.type} {event.event_id} for run {event.run_id}")
 
 
 @main.command()

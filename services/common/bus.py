@@ -86,7 +86,7 @@ class Bus:
         self._log = log
 
     def publish(self, event: Envelope) -> None:
-        stage = ROUTES[event.type]  # type: ignore[attr-defined]
+        stage = ROUTES[event.type]
         try:
             completed = self._runs.apply(event)
             self._log.append(event)
@@ -100,6 +100,6 @@ class Bus:
             raise BusUnavailable(f"cannot reach Redis: {type(exc).__name__}") from None
         get_logger().info(
             "event published", event_type=event.type, event_id=str(event.event_id), to=stage
-        )  # type: ignore[attr-defined]
+        )
         if completed is not None:
             self.publish(completed)

@@ -16,7 +16,7 @@ MARKER_TTL = 7 * 24 * 3600
 
 class EventLog:
     def __init__(self, client: redis.Redis) -> None:
-        self._redis = client
+        self._redis: Any = client  # redis-py's response types are too loose to check usefully
 
     def append(self, event: Envelope) -> bool:
         """Append unless this event id was already logged; True when appended."""

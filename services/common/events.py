@@ -31,10 +31,11 @@ class Model(BaseModel):
 
 
 class Envelope(Model):
+    type: str  # narrowed to a Literal by every concrete event
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
     run_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     occurred_at: datetime = Field(default_factory=_now)
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
 
     def follow_up_id(self, kind: str, *parts: str) -> uuid.UUID:
         """A deterministic id for an event this one causes, so redelivery dedupes downstream."""

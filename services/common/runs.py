@@ -19,6 +19,7 @@ from services.common.events import (
     ManifestCommitted,
     PushReceived,
     RunCompleted,
+    RunStatus,
     ScanFailed,
     ScanPassed,
     ServiceOutcome,
@@ -41,7 +42,7 @@ def _service_key(run_id: str, service: str) -> str:
 
 class RunStore:
     def __init__(self, client: redis.Redis) -> None:
-        self._redis = client
+        self._redis: Any = client  # redis-py's response types are too loose to check usefully
 
     # --- writes -------------------------------------------------------------------
 
@@ -235,7 +236,7 @@ class RunStore:
         return record
 
 
-def overall_status(outcomes: dict[str, ServiceOutcome], run_failed: bool = False) -> str:
+def overall_status(outcomes: dict[str, ServiceOutcome], run_failed: bool = False) -> RunStatus:
     statuses = {o.status for o in outcomes.values()}
     if run_failed or "failed" in statuses:
         return "failed"

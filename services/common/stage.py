@@ -64,7 +64,7 @@ class StageRunner:
             log.error("event rejected", error=str(exc))
             return
         if not isinstance(event, self.definition.consumes):
-            log.error("event not for this stage", event_type=event.type)  # type: ignore[attr-defined]
+            log.error("event not for this stage", event_type=event.type)
             return
         service = getattr(event, "service", None)
         with bound_context(run_id=event.run_id, service=service, stage=stage):
@@ -86,7 +86,7 @@ class StageRunner:
         try:
             if self.definition.tracks_service:
                 self.runtime.runs.stage_started(event.run_id, service, stage)
-            log.info("handling", event_type=event.type, attempt=attempt)  # type: ignore[attr-defined]
+            log.info("handling", event_type=event.type, attempt=attempt)
             outputs = self._call(event, service, attempt)
             for output in outputs:
                 self.runtime.bus.publish(output)

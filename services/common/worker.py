@@ -21,7 +21,7 @@ def load_definition(stage: str) -> StageDefinition:
 def register_stage(celery: Celery, runtime: Runtime, definition: StageDefinition) -> None:
     runner = StageRunner(definition, runtime)
 
-    @celery.task(name=task_name(definition.name), bind=True, max_retries=None)  # type: ignore[misc]
+    @celery.task(name=task_name(definition.name), bind=True, max_retries=None)
     def handle(task: Task, payload: str) -> None:
         try:
             runner.process(payload, attempt=task.request.retries + 1)

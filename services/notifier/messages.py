@@ -38,7 +38,7 @@ def summary(event: Envelope) -> str:
         case StageFailed():
             where = f"{event.service} " if event.service else ""
             return f"{where}{event.stage} failed: {event.error_class}: {event.message}"
-    return f"{event.type}"  # type: ignore[attr-defined]
+    return f"{event.type}"
 
 
 def body(event: Envelope) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from services.common.events import Finding, ImagePushed, ScanFailed, ScanPassed
 from services.scanner.report import count_by_severity
@@ -31,7 +32,7 @@ def decide(
     image: ImagePushed, findings: list[Finding], policy: Policy, report_location: str
 ) -> ScanPassed | ScanFailed:
     blocking = tuple(f for f in findings if policy.blocks(f))
-    common = {
+    common: dict[str, Any] = {
         "run_id": image.run_id,
         "service": image.service,
         "source": image.source,

@@ -62,7 +62,7 @@ def _findings(report: dict[str, Any]) -> list[Finding]:
 
 
 def count_by_severity(findings: list[Finding]) -> dict[str, int]:
-    counts = Counter(f.severity for f in findings)
+    counts: Counter[str] = Counter(f.severity for f in findings)
     return {severity: counts.get(severity, 0) for severity in SEVERITIES}
 
 

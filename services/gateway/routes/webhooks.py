@@ -51,7 +51,8 @@ def github(request: Request, body: BodyDep, runtime: RuntimeDep) -> JSONResponse
     try:
         existing = redis.set(delivery_key, run_id, nx=True, ex=DELIVERY_TTL, get=True)
         if existing is not None:
-            return JSONResponse({"run_id": existing.decode(), "duplicate": True}, 200)
+            first_run = existing.decode() if isinstance(existing, bytes) else str(existing)
+            return JSONResponse({"run_id": first_run, "duplicate": True}, 200)
         runtime.runs.create(
             run_id,
             trigger="tag" if kind_of_ref == "tag" else "push",
