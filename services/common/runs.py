@@ -161,15 +161,22 @@ class RunStore:
         pipe.sadd(f"{_run_key(event.run_id)}:finished", service)
         pipe.scard(f"{_run_key(event.run_id)}:finished")
         pipe.hget(_run_key(event.run_id), "expected")
-        added, finished, expected = pipe.execute()
-        if not added or expected is None or finished < int(expected):
+        _, finished, expected = pipe.execute()
+        if expected is None or finished < int(expected):
             return None
-        return self._completion(event)
+        return self._claim_completion(event)
 
     def _finish_run(self, event: Envelope) -> RunCompleted | None:
-        if not self._redis.hsetnx(_run_key(event.run_id), "completing", 1):
-            return None
-        return self._completion(event)
+        return self._claim_completion(event)
+
+    def _claim_completion(self, cause: Envelope) -> RunCompleted | None:
+        """Exactly one cause completes a run; the same cause redelivered completes it again."""
+        key, claimant = _run_key(cause.run_id), str(cause.event_id)
+        if not self._redis.hsetnx(key, "completing", claimant):
+            current = self._redis.hget(key, "completing")
+            if current is None or current.decode() != claimant:
+                return None
+        return self._completion(cause)
 
     def _completion(self, cause: Envelope) -> RunCompleted:
         run = self.get(cause.run_id) or {}

@@ -75,15 +75,17 @@ class StageRunner:
         log = get_logger()
         done_key = f"shipline:done:{stage}:{event.event_id}"
         claim_key = f"shipline:claim:{stage}:{event.event_id}"
-        if redis.exists(done_key):
-            log.info("duplicate delivery ignored", event_id=str(event.event_id))
-            return
+        # Claim first, then look for the done marker: the other order lets a duplicate slip in
+        # between a finishing worker's "done" and its releasing the claim.
         if not redis.set(claim_key, 1, nx=True, ex=self.runtime.settings.visibility_timeout):
             log.info(
                 "event is being handled elsewhere; will look again", event_id=str(event.event_id)
             )
             raise RetryLater(countdown=5 + backoff(attempt))
         try:
+            if redis.exists(done_key):
+                log.info("duplicate delivery ignored", event_id=str(event.event_id))
+                return
             if self.definition.tracks_service:
                 self.runtime.runs.stage_started(event.run_id, service, stage)
             log.info("handling", event_type=event.type, attempt=attempt)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib
 import os
+import time
 
 from celery import Celery, Task
+from celery.exceptions import Reject
 
-from services.common.bus import queue_name, task_name
+from services.common.bus import BROKER_ERRORS, queue_name, task_name
 from services.common.runtime import Runtime
 from services.common.stage import RetryLater, StageDefinition, StageRunner
 
@@ -26,7 +28,22 @@ def register_stage(celery: Celery, runtime: Runtime, definition: StageDefinition
         try:
             runner.process(payload, attempt=task.request.retries + 1)
         except RetryLater as later:
-            raise task.retry(countdown=later.countdown) from None
+            try:
+                raise task.retry(countdown=later.countdown) from None
+            except BROKER_ERRORS:
+                _requeue_when_redis_returns()
+        except BROKER_ERRORS:
+            _requeue_when_redis_returns()
+
+
+def _requeue_when_redis_returns() -> None:
+    """Redis failed mid-task: never ack (that would lose the event); put it back instead.
+
+    If Redis is still down the requeue fails too, and the message stays unacknowledged
+    in Redis until the visibility timeout hands it to a worker again.
+    """
+    time.sleep(2)
+    raise Reject(requeue=True)
 
 
 def run_worker(runtime: Runtime, stage: str, concurrency: int | None = None) -> None:

@@ -275,6 +275,18 @@ def test_an_event_redelivered_while_another_worker_handles_it_is_retried_later(
     assert len(calls) == 1
 
 
+def deliver_until_handled(runner: StageRunner, payload: str, start: threading.Barrier) -> None:
+    """A worker that gets the event again each time it is told to retry later."""
+    start.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            runner.process(payload)
+            return
+        except RetryLater:
+            continue  # the broker redelivers it; here without waiting out the countdown
+
+
 def test_concurrent_redeliveries_of_one_event_call_the_handler_once(runtime, redis_client):
     """Workers that retry a claimed event at once must never run it a second time."""
     handled_per_event = []
@@ -283,18 +295,10 @@ def test_concurrent_redeliveries_of_one_event_call_the_handler_once(runtime, red
         payload = encode_event(image_pushed(run_id=f"run-{trial}"))
         runner = StageRunner(scanner(slow_silent(calls, seconds=0.02)), runtime)
         start = threading.Barrier(6)
-
-        def deliver(runner: StageRunner = runner, payload: str = payload) -> None:
-            start.wait()
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                try:
-                    runner.process(payload)
-                    return
-                except RetryLater:
-                    continue  # the broker redelivers; here without waiting the countdown
-
-        workers = [threading.Thread(target=deliver) for _ in range(6)]
+        workers = [
+            threading.Thread(target=deliver_until_handled, args=(runner, payload, start))
+            for _ in range(6)
+        ]
         for worker in workers:
             worker.start()
         for worker in workers:
@@ -354,14 +358,10 @@ def test_a_transient_error_after_the_last_retry_publishes_a_retryable_stage_fail
     assert completed.status == "failed"
 
 
-def test_a_permanent_error_publishes_a_stage_failed_at_once_naming_the_error(
-    runtime, redis_client
-):
+def test_a_permanent_error_publishes_a_stage_failed_at_once_naming_the_error(runtime, redis_client):
     calls: list[Envelope] = []
     planned_run(runtime)
-    runner = StageRunner(
-        scanner(raising(PermanentError("image manifest unknown"), calls)), runtime
-    )
+    runner = StageRunner(scanner(raising(PermanentError("image manifest unknown"), calls)), runtime)
 
     runner.process(encode_event(image_pushed()), attempt=1)
 

@@ -1,0 +1,269 @@
+"""Notification channels posting to real local HTTP endpoints."""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from services.common.errors import TransientError
+from services.common.events import (
+    Envelope,
+    Finding,
+    ManifestCommitted,
+    RunCompleted,
+    ScanFailed,
+    ServiceOutcome,
+    Source,
+    StageFailed,
+)
+from services.common.settings import LogChannel as LogChannelSettings
+from services.common.settings import Settings, WebhookChannel
+from services.demo.receiver import NotificationReceiver
+from services.notifier.channels import HttpWebhookChannel, LogChannel, channels_from
+
+pytestmark = pytest.mark.integration
+
+COMMIT = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+SOURCE = Source(repository="acme/microbank", commit=COMMIT, ref="refs/heads/main")
+IMAGE = "127.0.0.1:5000/microbank/user-service"
+HOOK_SECRET = "xoxb-hook-s3cret-2718281828"
+UNREACHABLE = "http://127.0.0.1:1/x"
+
+
+class Endpoint:
+    """A local HTTP endpoint that answers every POST with ``status`` after ``delay`` seconds."""
+
+    def __init__(self, status: int, delay: float = 0.0) -> None:
+        self.hits = 0
+        endpoint = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                self.rfile.read(int(self.headers.get("content-length", "0")))
+                endpoint.hits += 1
+                time.sleep(delay)
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> Endpoint:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[NotificationReceiver]:
+    with NotificationReceiver() as running:
+        yield running
+
+
+def webhook(url: str, **options: object) -> HttpWebhookChannel:
+    return HttpWebhookChannel(WebhookChannel(type="webhook", url=url, **options), index=0)
+
+
+def run_completed(status: str = "succeeded") -> RunCompleted:
+    return RunCompleted(
+        run_id="run-42",
+        status=status,
+        repository="acme/microbank",
+        commit=COMMIT,
+        seconds=12.5,
+        services={"user-service": ServiceOutcome(status="succeeded", image=f"{IMAGE}:sha-6113728")},
+    )
+
+
+def manifest_committed() -> ManifestCommitted:
+    return ManifestCommitted(
+        run_id="run-42",
+        service="user-service",
+        source=SOURCE,
+        manifest_path="k8s/user-service/deployment.yaml",
+        old_image=f"{IMAGE}:sha-1111111",
+        new_image=f"{IMAGE}:sha-6113728",
+        gitops_repository="acme/microbank",
+        gitops_commit="f" * 40,
+        branch="main",
+    )
+
+
+def scan_failed() -> ScanFailed:
+    return ScanFailed(
+        run_id="run-42",
+        service="user-service",
+        source=SOURCE,
+        image_repository=IMAGE,
+        tags=("sha-6113728",),
+        digest="sha256:" + "ab" * 32,
+        counts={"CRITICAL": 1},
+        policy="CRITICAL blocks",
+        findings=(Finding(kind="secret", id="aws-access-key-id", severity="CRITICAL"),),
+    )
+
+
+def stage_failed() -> StageFailed:
+    return StageFailed(
+        run_id="run-42",
+        stage="builder",
+        service="user-service",
+        error_class="PermanentError",
+        message="COPY failed",
+    )
+
+
+def shows(error: BaseException) -> str:
+    """Everything a log or a Celery result could show of an error."""
+    return " ".join([str(error), repr(error), "".join(traceback.format_exception(error))])
+
+
+# --- delivery ------------------------------------------------------------------------------
+
+
+def test_a_run_completed_is_posted_as_json_with_run_id_status_and_text(receiver):
+    event = run_completed("succeeded")
+
+    webhook(receiver.url).send(event)
+
+    [posted] = receiver.received
+    assert (posted["run_id"], posted["status"]) == ("run-42", "succeeded")
+    assert "run run-42 succeeded" in posted["text"]
+    assert "user-service" in posted["text"]
+    assert posted["event"]["event_id"] == str(event.event_id)
+    assert posted["event"]["type"] == "RunCompleted"
+
+
+def test_a_failed_run_is_posted_with_the_failed_status(receiver):
+    webhook(receiver.url).send(run_completed("failed"))
+
+    assert (
+        receiver.wait_for(lambda body: body["status"] == "failed", timeout=5)["run_id"] == "run-42"
+    )
+
+
+@pytest.mark.parametrize(
+    ("event", "wanted"),
+    [
+        (run_completed(), True),
+        (manifest_committed(), False),
+        (scan_failed(), False),
+        (stage_failed(), False),
+    ],
+    ids=["RunCompleted", "ManifestCommitted", "ScanFailed", "StageFailed"],
+)
+def test_a_webhook_channel_wants_only_run_summaries_by_default(event, wanted):
+    assert webhook(UNREACHABLE).wants(event) is wanted
+
+
+def test_a_webhook_channel_subscribed_to_manifest_commits_wants_and_posts_them(receiver):
+    channel = webhook(receiver.url, events=["ManifestCommitted", "RunCompleted"])
+    event = manifest_committed()
+
+    assert channel.wants(event)
+    channel.send(event)
+
+    [posted] = receiver.received
+    assert (posted["run_id"], posted["status"]) == ("run-42", "succeeded")
+    assert f"{IMAGE}:sha-6113728" in posted["text"]
+
+
+def test_a_webhook_channel_subscribed_to_manifest_commits_does_not_want_scan_failures():
+    assert not webhook(UNREACHABLE, events=["ManifestCommitted"]).wants(scan_failed())
+
+
+# --- failures are transient and keep secrets ------------------------------------------------
+
+
+def test_an_unreachable_webhook_raises_a_transient_error_without_the_url_secrets():
+    url = f"http://hook-user:{HOOK_SECRET}@127.0.0.1:1/hooks/{HOOK_SECRET}?token={HOOK_SECRET}"
+
+    with pytest.raises(TransientError) as raised:
+        webhook(url, timeout_seconds=2).send(run_completed())
+
+    assert str(raised.value).startswith("webhook-0: ")
+    assert HOOK_SECRET not in shows(raised.value)
+    assert "hook-user" not in shows(raised.value)
+
+
+def test_a_webhook_answering_500_raises_a_transient_error_without_the_url_secret():
+    with Endpoint(status=500) as endpoint:
+        channel = webhook(f"{endpoint.url}/hooks/T0/{HOOK_SECRET}")
+
+        with pytest.raises(TransientError) as raised:
+            channel.send(run_completed())
+
+    assert endpoint.hits == 1
+    assert str(raised.value) == "webhook-0: answered HTTP 500"
+    assert HOOK_SECRET not in shows(raised.value)
+
+
+def test_a_webhook_slower_than_its_timeout_raises_a_transient_error():
+    with Endpoint(status=204, delay=1.5) as endpoint:
+        channel = webhook(f"{endpoint.url}/hooks/{HOOK_SECRET}", timeout_seconds=0.2)
+        started = time.monotonic()
+
+        with pytest.raises(TransientError) as raised:
+            channel.send(run_completed())
+
+        assert time.monotonic() - started < 1.5
+    assert "Timeout" in str(raised.value)
+    assert HOOK_SECRET not in shows(raised.value)
+
+
+def test_a_webhook_answering_2xx_is_delivered():
+    with Endpoint(status=202) as endpoint:
+        webhook(endpoint.url).send(run_completed())
+
+    assert endpoint.hits == 1
+
+
+# --- channels from settings --------------------------------------------------------------
+
+
+def test_channels_are_built_from_the_settings_in_order_with_distinct_names():
+    settings = Settings(
+        notifications=[
+            LogChannelSettings(type="log"),
+            WebhookChannel(type="webhook", url=UNREACHABLE),
+            WebhookChannel(type="webhook", url=UNREACHABLE, events=["ScanFailed"]),
+        ]
+    )
+
+    channels = channels_from(settings)
+
+    assert [type(c) for c in channels] == [LogChannel, HttpWebhookChannel, HttpWebhookChannel]
+    assert len({c.name for c in channels}) == 3
+    assert [c.wants(scan_failed()) for c in channels] == [True, False, True]
+
+
+def test_the_default_settings_notify_through_the_log_only():
+    [channel] = channels_from(Settings())
+
+    assert isinstance(channel, LogChannel)
+
+
+@pytest.mark.parametrize("event", [run_completed(), manifest_committed(), stage_failed()])
+def test_the_log_channel_wants_and_sends_every_event(event: Envelope):
+    channel = LogChannel()
+
+    assert channel.wants(event)
+    channel.send(event)
