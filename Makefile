@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SHIPLINE := $(VENV)/bin/shipline
 
-.PHONY: bootstrap demo test lint up clean
+.PHONY: bootstrap demo test lint up clean bench-detect bench-build
 
 bootstrap:
 	bash deploy/dev/bootstrap.sh
@@ -23,6 +23,12 @@ lint: bootstrap
 
 up: bootstrap
 	$(SHIPLINE) up
+
+bench-detect: bootstrap  # change detection vs plain `git diff --name-only` (bench/bench_detect.py)
+	$(PY) bench/bench_detect.py
+
+bench-build: bootstrap  # builder vs the same docker build + push by hand; 8 builds vs one (bench/bench_build.py)
+	$(PY) bench/bench_build.py
 
 clean:
 	rm -rf .shipline .pytest_cache .ruff_cache

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from services.common.errors import ConfigError, EventDecodeError
 from services.common.logging import configure_logging
 from services.common.settings import STAGES, Settings, load_settings
+
+if TYPE_CHECKING:
+    from services.common.api_client import ApiClient
 
 
 def _settings(**overrides: object) -> Settings:
@@ -51,6 +54,23 @@ def worker(stage: str, concurrency: int | None) -> None:
     from services.common.worker import run_worker
 
     run_worker(Runtime(_settings()), stage, concurrency)
+
+
+@main.command()
+@click.argument("stage", type=click.Choice(STAGES), required=False)
+@click.option("--timeout", default=3.0, show_default=True, type=float, help="Seconds per try.")
+def probe(stage: str | None, timeout: float) -> None:
+    """Health probe: exit 0 when Redis answers (and show STAGE's backlog), else 1."""
+    from services.common.bus import queue_name
+    from services.common.health import RedisUnreachable, check_redis
+    from services.common.runtime import Runtime
+
+    queue = queue_name(stage) if stage else None
+    try:
+        waiting = check_redis(Runtime(_settings()).redis_url, timeout=timeout, queue=queue)
+    except (ConfigError, RedisUnreachable) as exc:
+        raise click.ClickException(f"unhealthy: {exc}") from None
+    click.echo("ok: Redis answers" + (f"; {waiting} waiting in {queue}" if queue else ""))
 
 
 @main.command()
@@ -102,6 +122,121 @@ def publish(source: IO[bytes]) -> None:
             runtime.runs.plan(event.run_id, [service])
     runtime.bus.publish(event)
     click.echo(f"published {event.type} {event.event_id} for run {event.run_id}")
+
+
+def _api() -> ApiClient:
+    from services.common.api_client import ApiClient
+
+    return ApiClient.from_env(os.environ)
+
+
+def _report(client: ApiClient, answer: dict[str, Any], wait: float | None) -> None:
+    from services.common.api_client import ApiError
+
+    run_id = answer["run_id"]
+    click.echo(f"run {run_id} started")
+    if wait is None:
+        return
+    try:
+        run = client.wait_for_run(run_id, timeout=wait)
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from None
+    for name, service in sorted(run.get("services", {}).items()):
+        detail = service.get("reason") or service.get("image", "")
+        click.echo(f"{name}: {service['status']} {detail}".rstrip())
+    if run["status"] not in ("succeeded", "held", "superseded"):
+        raise click.ClickException(f"run {run_id} {run['status']}")
+
+
+_WAIT = click.option(
+    "--wait",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Wait this long for the run to finish and show its outcome.",
+)
+_REPOSITORY = click.option(
+    "--repository", default=None, help="The configured repository (when there are several)."
+)
+
+
+@main.command()
+@click.argument("service")
+@click.argument("tag")
+@_REPOSITORY
+@click.option("--skip-scan", is_flag=True, help="Emergency: deploy without the scan gate.")
+@click.option("--reason", default=None, help="Why (required with --skip-scan).")
+@_WAIT
+def deploy(
+    service: str,
+    tag: str,
+    repository: str | None,
+    skip_scan: bool,
+    reason: str | None,
+    wait: float | None,
+) -> None:
+    """Deploy an image that is in the registry: SERVICE at TAG, through scan and commit.
+
+    Talks to the API at $SHIPLINE_URL with the bearer token $SHIPLINE_TOKEN."""
+    from services.common.api_client import ApiError
+
+    body: dict[str, Any] = {"service": service, "tag": tag, "repository": repository}
+    if skip_scan:
+        body |= {"skip_scan": True, "reason": reason}
+    client = _api()
+    try:
+        answer = client.post(
+            "/api/v1/deployments", {k: v for k, v in body.items() if v is not None}
+        )
+        click.echo(f"deploying {answer['image']} ({answer['digest']})")
+        _report(client, answer, wait)
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        client.close()
+
+
+@main.command()
+@click.argument("service")
+@click.option("--to", "to", default=None, metavar="TAG", help="Default: the image before.")
+@_REPOSITORY
+@_WAIT
+def rollback(service: str, to: str | None, repository: str | None, wait: float | None) -> None:
+    """Put SERVICE back on an earlier image and pin it (automatic deploys are held)."""
+    from services.common.api_client import ApiError
+
+    body = {"service": service, "to": to, "repository": repository}
+    client = _api()
+    try:
+        answer = client.post("/api/v1/rollbacks", {k: v for k, v in body.items() if v is not None})
+        _report(client, answer, wait)
+        click.echo(
+            f"{service} is pinned: automatic deploys are held until `shipline unpin {service}`"
+        )
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        client.close()
+
+
+@main.command()
+@click.argument("service")
+@_REPOSITORY
+def unpin(service: str, repository: str | None) -> None:
+    """Let automatic deploys of SERVICE through again after a rollback."""
+    from services.common.api_client import ApiError
+
+    client = _api()
+    try:
+        answer = client.post(f"/api/v1/services/{service}/unpin", repository=repository)
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        client.close()
+    if answer["unpinned"]:
+        click.echo(f"{service} unpinned (was {answer['pin']['image']}); automatic deploys resume")
+    else:
+        click.echo(f"{service} was not pinned")
 
 
 @main.command()

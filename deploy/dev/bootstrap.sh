@@ -10,11 +10,18 @@ cd "$repo_root"
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
-packages=(docker.io redis-server docker-registry busybox-static docker-compose apache2-utils git)
+packages=(docker.io redis-server docker-registry busybox-static docker-compose apache2-utils git openssh-server)
 
 python_bin="${PYTHON:-python3}"
 if [[ ! -x .venv/bin/python ]] && ! "$python_bin" -c 'import ensurepip, venv' 2>/dev/null; then
     packages+=(python3-venv)  # Debian's python3 needs it to create a venv
+fi
+
+# The tests render deploy/kubernetes with `kustomize build` or `kubectl kustomize`: keep any
+# one already installed (a newer kubectl may come from elsewhere), else Debian's kubectl,
+# whose kustomize v2.0.3 the overlays are written for.
+if ! command -v kustomize >/dev/null && ! command -v kubectl >/dev/null; then
+    packages+=(kubernetes-client)
 fi
 
 missing=()

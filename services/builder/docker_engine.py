@@ -1,25 +1,50 @@
-"""The Docker engine, through the docker SDK: build a context tar, tag, push, report the digest.
+"""The Docker engine, through the docker SDK: pull a cache source, build a context tar, tag,
+push, report the digest.
+
+A build can be stopped from outside: a watchdog thread asks ``interrupt()`` about twice a
+second and enforces the deadline; when either says stop it shuts the socket of the request
+in flight, and the engine cancels what it was doing (a RUN step's container is killed).
+Tags are pushed with the first one last, so a registry holding the first tag holds them all.
 
 Docker errors are translated here: a failing Dockerfile step or rejected credentials are
-PermanentError; an unreachable engine or registry is TransientError.
+PermanentError; an unreachable engine or registry is TransientError (a push is retried a few
+times with backoff before that surfaces).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 import docker
 import docker.errors
+import requests
 import requests.exceptions
+import urllib3.exceptions
 
-from services.common.errors import PermanentError, TransientError
+from services.common.errors import PermanentError, ShiplineError, TransientError
 from services.common.registry_auth import AUTH_FAILURES, RegistryLogin
 
 LOG_TAIL = 30
+PUSH_ATTEMPTS = 3
+WATCH_INTERVAL = 0.5
+USING_CACHE = "---> Using cache"
+
+Interrupt = Callable[[], str | None]
+LineSink = Callable[[str], None]
+STREAM_ERRORS = (
+    requests.exceptions.RequestException,
+    urllib3.exceptions.HTTPError,
+    OSError,
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +52,24 @@ class BuildResult:
     digest: str
     seconds: float
     log_tail: tuple[str, ...]
+    cached_steps: int = 0  # Dockerfile steps the layer cache answered
+    cache_source: str | None = None  # the pulled image offered as cache, if any
+
+
+class BuildInterrupted(PermanentError):
+    """The build stopped before it finished: ``reason`` is 'timeout' or what interrupt() said."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+_current = threading.local()
+
+
+def _remember_response(response: requests.Response, *args: object, **kwargs: object) -> None:
+    """A requests hook: the response of this thread's last request, so the watchdog can cut it."""
+    _current.response = response
 
 
 class DockerEngine:
@@ -34,6 +77,9 @@ class DockerEngine:
 
     def __init__(self, client: docker.DockerClient | None = None, timeout: int = 1800) -> None:
         self._client = client or docker.from_env(timeout=timeout)
+        hooks = self._client.api.hooks["response"]
+        if _remember_response not in hooks:
+            hooks.append(_remember_response)
 
     def build_and_push(
         self,
@@ -43,31 +89,110 @@ class DockerEngine:
         tags: Iterable[str],
         labels: Mapping[str, str],
         login: RegistryLogin | None,
+        *,
+        build_args: Mapping[str, str] | None = None,
+        target: str | None = None,
+        cache_from: Sequence[str] = (),
+        on_line: LineSink | None = None,
+        timeout: float | None = None,
+        interrupt: Interrupt | None = None,
     ) -> BuildResult:
+        """Build `context_tar`, tag it `repository:tag` for every tag, push them (first tag last).
+
+        `cache_from` names earlier images of the service; the first one that can be pulled
+        is the layer cache source. `timeout` bounds the whole call, `interrupt` may stop it.
+        """
         tags = list(tags)
         started = time.monotonic()
+        log = _Log(on_line)
+        deadline = started + timeout if timeout else None
+        with _Watch(deadline, interrupt) as watch:
+            try:
+                source = self._pull_first(cache_from, login, watch, log)
+                image_id = self._build(
+                    context_tar,
+                    dockerfile,
+                    f"{repository}:{tags[0]}",
+                    labels,
+                    {"buildargs": dict(build_args or {}), "target": target},
+                    [source] if source else [],
+                    watch,
+                    log,
+                )
+                for tag in tags[1:]:
+                    self._client.api.tag(image_id, repository, tag)
+                digest = ""
+                for tag in [*tags[1:], tags[0]]:
+                    digest = self._push(repository, tag, login, watch, log)
+            except ShiplineError:
+                watch.raise_if_stopped(timeout)
+                raise
+            except docker.errors.APIError as exc:
+                watch.raise_if_stopped(timeout)
+                raise _api_error(exc) from None
+            except requests.exceptions.ConnectionError as exc:
+                watch.raise_if_stopped(timeout)
+                raise TransientError(f"docker engine unreachable: {_short(exc)}") from None
+            except docker.errors.DockerException as exc:  # raised before any request: bad input
+                raise PermanentError(f"docker refused the request: {_short(exc)}") from None
+            except STREAM_ERRORS as exc:
+                watch.raise_if_stopped(timeout)
+                raise TransientError(f"docker engine connection lost: {_short(exc)}") from None
+        return BuildResult(
+            digest, round(time.monotonic() - started, 3), log.tail(), log.cached_steps, source
+        )
+
+    def _pull_first(
+        self, references: Sequence[str], login: RegistryLogin | None, watch: _Watch, log: _Log
+    ) -> str | None:
+        """The first of `references` the engine has or can pull; failures only mean no cache.
+
+        An image the engine already holds is used as it is: a stale `latest` costs cache hits
+        at worst, never correctness, and saves a registry round trip per build.
+        """
+        for reference in references:
+            repository, _, tag = reference.rpartition(":")
+            watch.check()
+            if self._has_image(reference):
+                log.line(f"cache source {reference} (already in the engine)")
+                return reference
+            try:
+                _current.response = None
+                stream = self._client.api.pull(
+                    repository, tag=tag, stream=True, decode=True, auth_config=_auth(login)
+                )
+                for chunk in watch.follow(stream):
+                    if "error" in chunk:
+                        raise TransientError(str(chunk["error"]).strip())
+            except (ShiplineError, docker.errors.DockerException, *STREAM_ERRORS) as exc:
+                watch.check()
+                log.line(f"cache source {reference} not used: {_short(exc)}")
+                continue
+            log.line(f"cache source {reference} pulled")
+            return reference
+        return None
+
+    def _has_image(self, reference: str) -> bool:
         try:
-            image_id, log_tail = self._build(
-                context_tar, dockerfile, f"{repository}:{tags[0]}", labels
-            )
-            for tag in tags[1:]:
-                self._client.api.tag(image_id, repository, tag)
-            digest = ""
-            for tag in tags:
-                digest = self._push(repository, tag, login)
-        except docker.errors.APIError as exc:
-            raise _api_error(exc) from None
-        except requests.exceptions.ConnectionError as exc:
-            raise TransientError(f"docker engine unreachable: {_short(exc)}") from None
-        except docker.errors.DockerException as exc:  # raised before any request: bad input
-            raise PermanentError(f"docker refused the request: {_short(exc)}") from None
-        return BuildResult(digest, round(time.monotonic() - started, 3), log_tail)
+            self._client.api.inspect_image(reference)
+        except docker.errors.NotFound:
+            return False
+        return True
 
     def _build(
-        self, context_tar: bytes, dockerfile: str, reference: str, labels: Mapping[str, str]
-    ) -> tuple[str, tuple[str, ...]]:
-        lines: list[str] = []
+        self,
+        context_tar: bytes,
+        dockerfile: str,
+        reference: str,
+        labels: Mapping[str, str],
+        options: dict[str, Any],
+        cache_from: list[str],
+        watch: _Watch,
+        log: _Log,
+    ) -> str:
+        watch.check()
         image_id = ""
+        _current.response = None
         stream = self._client.api.build(
             fileobj=io.BytesIO(context_tar),
             custom_context=True,
@@ -78,31 +203,187 @@ class DockerEngine:
             forcerm=True,
             pull=False,
             decode=True,
+            cache_from=cache_from or None,
+            **options,
         )
-        for chunk in stream:
+        for chunk in watch.follow(stream):
             if "stream" in chunk:
-                lines.extend(line for line in chunk["stream"].splitlines() if line.strip())
+                for line in chunk["stream"].splitlines():
+                    log.line(line)
             if "aux" in chunk and "ID" in chunk["aux"]:
                 image_id = chunk["aux"]["ID"]
             if "error" in chunk:
-                tail = "\n".join(lines[-LOG_TAIL:])
+                tail = "\n".join(log.tail())
                 raise PermanentError(f"docker build failed: {chunk['error'].strip()}\n{tail}")
+        watch.check()
         if not image_id:
             raise PermanentError("docker build finished without an image id")
-        return image_id, tuple(lines[-LOG_TAIL:])
+        return image_id
 
-    def _push(self, repository: str, tag: str, login: RegistryLogin | None) -> str:
-        auth = {"username": login.username, "password": login.password} if login else None
+    def _push(
+        self, repository: str, tag: str, login: RegistryLogin | None, watch: _Watch, log: _Log
+    ) -> str:
+        for attempt in range(1, PUSH_ATTEMPTS + 1):
+            watch.check()
+            try:
+                return self._push_once(repository, tag, login, watch, log)
+            except TransientError as exc:
+                watch.check()
+                if attempt == PUSH_ATTEMPTS:
+                    raise
+                delay = 0.5 * 2 ** (attempt - 1)
+                log.line(f"push of {tag} failed ({exc}); retrying in {delay:.1f}s")
+                watch.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _push_once(
+        self, repository: str, tag: str, login: RegistryLogin | None, watch: _Watch, log: _Log
+    ) -> str:
         digest = ""
-        for chunk in self._client.api.push(
-            repository, tag=tag, stream=True, decode=True, auth_config=auth
-        ):
-            digest = _digest_of(chunk) or digest
-            if "error" in chunk:
-                raise _push_error(repository, tag, chunk["error"])
+        try:
+            _current.response = None
+            stream = self._client.api.push(
+                repository, tag=tag, stream=True, decode=True, auth_config=_auth(login)
+            )
+            for chunk in watch.follow(stream):
+                digest = _digest_of(chunk) or digest
+                if "error" in chunk:
+                    raise _push_error(repository, tag, chunk["error"])
+                if "status" in chunk and not chunk.get("progressDetail"):
+                    log.line(f"push {tag}: {chunk.get('id', '')} {chunk['status']}".strip())
+        except docker.errors.APIError as exc:
+            watch.check()
+            raise _api_error(exc) from None
+        except STREAM_ERRORS as exc:
+            watch.check()
+            raise TransientError(f"push of {repository}:{tag} interrupted: {_short(exc)}") from None
         if not digest:
             raise TransientError(f"push of {repository}:{tag} reported no digest")
         return digest
+
+
+class _Log:
+    """Build output lines: to the caller's sink, a tail for error messages, cache hits counted."""
+
+    def __init__(self, sink: LineSink | None) -> None:
+        self._sink = sink
+        self._tail: deque[str] = deque(maxlen=LOG_TAIL)
+        self.cached_steps = 0
+
+    def line(self, text: str) -> None:
+        text = text.rstrip()
+        if not text.strip():
+            return
+        self._tail.append(text)
+        if text.strip() == USING_CACHE:
+            self.cached_steps += 1
+        if self._sink is not None:
+            self._sink(text)
+
+    def tail(self) -> tuple[str, ...]:
+        return tuple(self._tail)
+
+
+class _Watch:
+    """Deadline and interrupt for one build: cuts the request in flight when either fires."""
+
+    def __init__(self, deadline: float | None, interrupt: Interrupt | None) -> None:
+        self._deadline = deadline
+        self._interrupt = interrupt
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._response: requests.Response | None = None
+        self._thread: threading.Thread | None = None
+        self.reason: str | None = None
+
+    def __enter__(self) -> _Watch:
+        if self._deadline is not None or self._interrupt is not None:
+            self._thread = threading.Thread(target=self._run, name="build-watch", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._close(self._response)
+
+    def follow(self, stream: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Iterate a streaming response the watchdog may cut; closes it when done."""
+        response = getattr(_current, "response", None)
+        with self._lock:
+            self._response = response
+        if self.reason:
+            _cut(response)
+        try:
+            yield from stream
+        finally:
+            with self._lock:
+                self._response = None
+            self._close(response)
+
+    def check(self) -> None:
+        if self.reason:
+            raise BuildInterrupted(self.reason, self._message(None))
+
+    def raise_if_stopped(self, timeout: float | None) -> None:
+        if self.reason:
+            raise BuildInterrupted(self.reason, self._message(timeout)) from None
+
+    def sleep(self, seconds: float) -> None:
+        self._done.wait(seconds)
+        self.check()
+
+    def _message(self, timeout: float | None) -> str:
+        if self.reason == "timeout":
+            limit = f" of {timeout:.0f}s" if timeout else ""
+            return f"build cancelled: it exceeded its timeout{limit} (builder.timeout_seconds)"
+        return f"build cancelled: {self.reason}"
+
+    def _run(self) -> None:
+        while not self._done.wait(WATCH_INTERVAL):
+            reason = self._why_stop()
+            if reason:
+                self.reason = reason
+                with self._lock:
+                    _cut(self._response)
+                return
+
+    def _why_stop(self) -> str | None:
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            return "timeout"
+        if self._interrupt is None:
+            return None
+        try:
+            return self._interrupt()
+        except Exception:  # noqa: BLE001 - a failing check must not stop a healthy build
+            return None
+
+    @staticmethod
+    def _close(response: requests.Response | None) -> None:
+        if response is not None:
+            response.close()
+
+
+def _cut(response: requests.Response | None) -> None:
+    """Shut the socket under a streaming response: the blocked read returns, the engine cancels."""
+    if response is None:
+        return
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        return
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _auth(login: RegistryLogin | None) -> dict[str, str] | None:
+    return {"username": login.username, "password": login.password} if login else None
 
 
 def _digest_of(chunk: dict[str, Any]) -> str:
@@ -126,6 +407,7 @@ PERMANENT_BUILD_ERRORS = (
     "unknown instruction",
     "no build stage",
     "failed to process",
+    "failed to reach build target",
 )
 
 
@@ -139,4 +421,5 @@ def _api_error(exc: docker.errors.APIError) -> Exception:
 
 
 def _short(exc: Exception) -> str:
-    return str(exc).splitlines()[0][:500]
+    text = str(exc).splitlines()
+    return text[0][:500] if text else type(exc).__name__

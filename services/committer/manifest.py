@@ -1,21 +1,29 @@
 """Change one container's image in a Kubernetes manifest without touching anything else.
 
-The YAML is parsed only to *locate* the image scalar: ruamel's composer gives every node
-its exact character span in the stream (anchors and tags included, multi-document
-offsets absolute). The new value is spliced into the original text at that span, so
-comments, quoting, key order, indentation and document separators stay byte-identical.
+The YAML is parsed only to *locate* the image scalar (see yamlsplice): the new value is
+spliced into the original text at that node's span, so comments, quoting, key order,
+indentation and document separators stay byte-identical.
 """
 
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import ReusedAnchorWarning, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from ruamel.yaml.reader import ReaderError
+
+from services.committer.images import ImageEdit
+from services.committer.yamlsplice import ManifestError, compose, editable, splice
+from services.committer.yamlsplice import get as _get
+from services.committer.yamlsplice import scalar as _scalar
+
+__all__ = [
+    "ImageEdit",
+    "ManifestError",
+    "container_image",
+    "image_reference_error",
+    "set_container_image",
+]
 
 _POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
     "Pod": ("spec",),
@@ -34,21 +42,6 @@ _IMAGE_RE = re.compile(
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
     r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
 )
-# A plain scalar made only of these could resolve to a number (YAML 1.1 sexagesimal).
-_NUMERIC_LOOKING = re.compile(r"[-+0-9.:_]+")
-# Node properties (tag, anchor) that precede the scalar inside a node's span.
-_PROPERTIES = re.compile(r"(?:[!&]\S*\s+)*")
-
-
-class ManifestError(ValueError):
-    """The manifest or the requested edit is invalid; the message says what and where."""
-
-
-@dataclass(frozen=True)
-class ImageEdit:
-    text: str  # the new file content
-    old_image: str  # the image value that was replaced
-    changed: bool  # False when the container already had exactly this image
 
 
 @dataclass(frozen=True)
@@ -61,22 +54,15 @@ class _Container:
 
 def set_container_image(text: str, image: str, container: str | None = None) -> ImageEdit:
     """Return `text` with the image of `container` (or of the file's only container) set."""
-    match = _IMAGE_RE.fullmatch(image)
-    if not match or not (match["tag"] or match["digest"]) or len(match["name"]) > 255:
-        raise ManifestError(
-            f"invalid image reference {image!r}: expected 'registry/repo:tag' "
-            "or 'repo@sha256:<64 hex>'"
-        )
+    problem = image_reference_error(image)
+    if problem:
+        raise ManifestError(problem)
     target = _select(_containers(text), container)
     node = _image_node(target)
     if node.value == image:
         return ImageEdit(text=text, old_image=node.value, changed=False)
 
-    start, end = node.start_mark.index, node.end_mark.index
-    properties = _PROPERTIES.match(text, start, end)  # keep a `!!str ` tag as written
-    if properties:
-        start = properties.end()
-    new_text = text[:start] + _render(image, node.style) + text[end:]
+    new_text = splice(text, node, image)
 
     check = _image_node(_select(_containers(new_text), target.name))
     if check.value != image:  # a splice that does not read back is a bug, never a commit
@@ -84,31 +70,24 @@ def set_container_image(text: str, image: str, container: str | None = None) -> 
     return ImageEdit(text=new_text, old_image=node.value, changed=True)
 
 
-def _render(image: str, style: str | None) -> str:
-    if style in ("'", '"'):  # the image regex admits no quotes or backslashes
-        return f"{style}{image}{style}"
-    return f'"{image}"' if _NUMERIC_LOOKING.fullmatch(image) else image
+def container_image(text: str, container: str | None = None) -> str:
+    """The image of `container` (or of the file's only container)."""
+    return str(_image_node(_select(_containers(text), container)).value)
 
 
-def _compose(text: str) -> list[Node | None]:
-    try:
-        with warnings.catch_warnings():  # a re-defined anchor is legal YAML, not our concern
-            warnings.simplefilter("ignore", ReusedAnchorWarning)
-            return list(YAML(typ="rt").compose_all(text))
-    except ReaderError as exc:  # a character YAML forbids: only a stream position
-        line = text.count("\n", 0, exc.position) + 1
-        raise ManifestError(
-            f"not valid YAML at line {line}: unacceptable character #x{exc.character:04x}"
-        ) from None
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ManifestError(f"not valid YAML{where}: {problem}") from None
+def image_reference_error(image: str) -> str | None:
+    """Why `image` is not a full image reference (with a tag or a digest), or None."""
+    match = _IMAGE_RE.fullmatch(image)
+    if not match or not (match["tag"] or match["digest"]) or len(match["name"]) > 255:
+        return (
+            f"invalid image reference {image!r}: expected 'registry/repo:tag' "
+            "or 'repo@sha256:<64 hex>'"
+        )
+    return None
 
 
 def _containers(text: str) -> list[_Container]:
-    documents = _compose(text)
+    documents = compose(text)
     found: list[_Container] = []
     for index, doc in enumerate(documents, start=1):
         if not isinstance(doc, MappingNode):
@@ -166,23 +145,4 @@ def _image_node(target: _Container) -> ScalarNode:
     node = _get(target.node, "image", target.where)
     if node is None:
         raise ManifestError(f"{target.where}: has no image")
-    if not isinstance(node, ScalarNode) or node.style in ("|", ">"):
-        raise ManifestError(f"{target.where}: image is not a plain or quoted scalar")
-    if node.start_mark.index == node.end_mark.index:  # `image:` with no value at all
-        raise ManifestError(f"{target.where}: image is empty")
-    if node.anchor is not None:  # editing it would also change every alias of it
-        raise ManifestError(f"{target.where}: image is anchored (&{node.anchor}); edit by hand")
-    return node
-
-
-def _get(node: Node | None, key: str, where: str) -> Node | None:
-    if not isinstance(node, MappingNode):
-        return None
-    values = [v for k, v in node.value if isinstance(k, ScalarNode) and k.value == key]
-    if len(values) > 1:
-        raise ManifestError(f"{where}: duplicate key {key!r}")
-    return values[0] if values else None
-
-
-def _scalar(node: Node | None) -> str | None:
-    return str(node.value) if isinstance(node, ScalarNode) else None
+    return editable(node, f"{target.where}: image")

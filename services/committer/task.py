@@ -1,11 +1,18 @@
-"""Committer stage: ScanPassed → the new image in the service's manifest, committed, pushed."""
+"""Committer stage: ScanPassed → the new image committed (or superseded, or held);
+ReleaseReady → every service of a release in one commit; RollbackRequested → the earlier
+image committed and the service pinned.
+
+A ScanPassed of a release run is not committed alone: the run store answers with one
+ReleaseReady once every service of the release has its scan outcome.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from services.committer.writeback import GitopsWriter
-from services.common.events import Envelope, ScanPassed
+from services.common.events import Envelope, ReleaseReady, RollbackRequested, ScanPassed
+from services.common.logging import get_logger
 from services.common.runtime import Runtime
 from services.common.stage import Handler, StageDefinition
 
@@ -13,11 +20,24 @@ from services.common.stage import Handler, StageDefinition
 def make_handler(runtime: Runtime) -> Handler:
     writer = GitopsWriter(runtime.settings, runtime.redis)
 
-    def handle(scan: Envelope) -> Sequence[Envelope]:
-        assert isinstance(scan, ScanPassed)
-        return (writer.deploy(scan),)
+    def handle(event: Envelope) -> Sequence[Envelope]:
+        match event:
+            case ScanPassed() if runtime.runs.release_of(event.run_id) is not None:
+                get_logger().info("scanned; waiting for the rest of the release")
+                return ()
+            case ScanPassed():
+                return (writer.deploy(event),)
+            case ReleaseReady():
+                return writer.release(event)
+            case RollbackRequested():
+                return (writer.rollback(event),)
+        raise TypeError(f"the committer does not handle {event.type}")
 
     return handle
 
 
-STAGE = StageDefinition(name="committer", consumes=(ScanPassed,), factory=make_handler)
+STAGE = StageDefinition(
+    name="committer",
+    consumes=(ScanPassed, ReleaseReady, RollbackRequested),
+    factory=make_handler,
+)

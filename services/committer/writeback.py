@@ -1,121 +1,439 @@
-"""Write-back: set the new image in the gitops repository, commit as the bot, push.
+"""Write-back: set images in the gitops repository, commit as the bot, push.
 
 One writer at a time per gitops repository and branch, across every committer process (a
-Redis lock with expiry); a push rejected because the branch moved is fetched, re-applied
-on the new head and retried.
+Redis lock with expiry); a push rejected because the branch moved anyway (say, the lock
+expired, or a person pushed) is re-applied on the fresh head and retried with backoff.
+Every attempt starts from the remote head, so each decision (superseded, held, already
+there) is taken on what is really deployed.
+
+Three kinds of write: a deploy (one service, one commit), a release (every service of a
+release run, one commit) and a rollback (one service, then pinned).
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from services.committer.manifest import ManifestError, set_container_image
+from services.committer.decide import Decision, Proceed, Superseded, decide
+from services.committer.formats import read_image, write_image
+from services.committer.images import ImageEdit, ImageRef
+from services.committer.messages import (
+    Deployed,
+    deploy_message,
+    deployed_from,
+    deployed_grep,
+    release_message,
+    request_grep,
+    rollback_message,
+)
+from services.committer.release_notes import prepend_changelog, release_notes
+from services.committer.rollback import Version, previous_image, provenance
+from services.committer.yamlsplice import ManifestError
 from services.common.errors import PermanentError, TransientError
-from services.common.events import ManifestCommitted, ScanPassed
+from services.common.events import (
+    DeploymentSkipped,
+    Envelope,
+    ManifestCommitted,
+    ReleaseReady,
+    RollbackRequested,
+    ScanPassed,
+    Source,
+    StageFailed,
+)
 from services.common.git import Checkout, Mirror, PushRejected
+from services.common.git_auth import git_env
 from services.common.logging import get_logger
-from services.common.project import PROJECT_FILE, Project, parse_project
-from services.common.settings import Repository, Settings
+from services.common.pins import PinStore
+from services.common.project import PROJECT_FILE, Project, ServiceSpec, parse_project
+from services.common.runs import RunStore
+from services.common.settings import GitopsRepository, Repository, Settings
 from services.common.stage import backoff
 
 PUSH_ATTEMPTS = 6
 LOCK_SECONDS = 300
+HISTORY_LIMIT = 200  # manifest versions a rollback looks back through
+MANUAL_TRIGGERS = frozenset({"deploy"})  # runs whose deploys bypass the pin and ancestry
+
+R = TypeVar("R")
+Deploy = ManifestCommitted | DeploymentSkipped
 
 
-def commit_message(service: str, image: str) -> str:
-    return f"chore({service}): deploy {image} [skip ci]"
+@dataclass(frozen=True)
+class Target:
+    """Where one write goes: the source repository and its shipline.yaml, and the gitops branch."""
+
+    source: Repository
+    commit: str  # the source commit shipline.yaml was read at
+    project: Project
+    mirror: Mirror
+    gitops: Repository | GitopsRepository
+    checkout: Checkout
+
+    def spec(self, service: str) -> ServiceSpec:
+        spec = self.project.services.get(service)
+        if spec is None:
+            raise PermanentError(f"service {service} is not in {PROJECT_FILE}")
+        return spec
+
+
+@dataclass(frozen=True)
+class Change(Generic[R]):
+    """Files written in the checkout, to be committed; `done` makes the result from the sha.
+    No paths: nothing to commit, `done` gives the result as it is."""
+
+    paths: list[str]
+    message: str
+    done: Callable[[str], R]
+
+
+def _finished(result: R) -> Change[R]:
+    return Change([], "", lambda _sha: result)
 
 
 class GitopsWriter:
-    def __init__(self, settings: Settings, redis_client: object) -> None:
+    def __init__(self, settings: Settings, redis_client: Any) -> None:
         self._settings = settings
         self._redis = redis_client
+        self._pins = PinStore(redis_client)
+        self._runs = RunStore(redis_client)
 
-    def deploy(self, scan: ScanPassed) -> ManifestCommitted:
-        source = self._repository(scan.source.repository)
-        project = self._project(source, scan.source.commit)
-        gitops = (
-            self._repository(project.gitops.repository) if project.gitops.repository else source
-        )
-        branch = project.gitops.branch
-        spec = project.services.get(scan.service)
-        if spec is None:
-            raise PermanentError(f"service {scan.service} is not in {PROJECT_FILE}")
-        path = project.manifest_path(scan.service)
-        checkout = Checkout(gitops.url, branch, self._settings.workdir / "gitops")
-        lock = self._redis.lock(  # type: ignore[attr-defined]
-            f"shipline:lock:gitops:{gitops.name}:{branch}", timeout=LOCK_SECONDS
+    # --- deploy: one service ------------------------------------------------------------
+
+    def deploy(self, scan: ScanPassed) -> Deploy:
+        target = self._target(scan.source.repository, scan.source.commit)
+        service, spec = scan.service, target.spec(scan.service)
+        path = target.project.manifest_path(service)
+        image = ImageRef(scan.image_repository, scan.tags[0], scan.digest, spec.pin_digest)
+        manual = self._runs.trigger(scan.run_id) in MANUAL_TRIGGERS
+        checkout, log = target.checkout, get_logger(manifest=path)
+
+        def prepare() -> Change[Deploy]:
+            text = _read(checkout, path)
+            decision = self._decide(target, scan.source, service, path, manual)
+            if not isinstance(decision, Proceed):
+                current = read_image(text, service, spec, scan.image_repository)
+                return _finished(
+                    _skipped(scan, scan.source, service, str(image), decision, current)
+                )
+            edit = _edit(text, service, spec, image, path)
+
+            def committed(sha: str) -> ManifestCommitted:
+                return ManifestCommitted(
+                    event_id=scan.follow_up_id("ManifestCommitted"),
+                    run_id=scan.run_id,
+                    service=service,
+                    source=scan.source,
+                    manifest_path=path,
+                    old_image=edit.old_image,
+                    new_image=str(image),
+                    digest=scan.digest,
+                    gitops_repository=target.gitops.name,
+                    gitops_commit=sha,
+                    branch=checkout.branch,
+                )
+
+            if not edit.changed:
+                log.info("manifest already holds the image", image=str(image))
+                return _finished(committed(checkout.last_commit_touching(path)))
+            checkout.write(path, edit.text)
+            message = deploy_message(service, str(image), scan.source)
+            return Change[Deploy]([path], message, committed)
+
+        with self._locked(target):
+            return self._commit(checkout, prepare)
+
+    # --- release: every service of a release run, one commit ------------------------------
+
+    def release(self, ready: ReleaseReady) -> list[Envelope]:
+        if ready.held:
+            return _release_refused(ready)
+        target = self._target(ready.source.repository, ready.source.commit)
+        notes = self._release_notes(target, ready)
+        self._runs.keep_release_notes(ready.run_id, notes)
+        specs = {service: target.spec(service) for service in ready.images}
+        checkout = target.checkout
+
+        def prepare() -> Change[list[Envelope]]:
+            texts: dict[str, str] = {}
+            originals: dict[str, str] = {}
+            edits: dict[str, tuple[str, ImageEdit, ImageRef]] = {}
+            outcomes: list[Envelope] = []
+            for service, item in sorted(ready.images.items()):
+                spec, path = specs[service], target.project.manifest_path(service)
+                if path not in texts:
+                    texts[path] = originals[path] = _read(checkout, path)
+                image = ImageRef(item.image_repository, item.tag, item.digest, spec.pin_digest)
+                decision = self._decide(target, ready.source, service, path, manual=False)
+                if not isinstance(decision, Proceed):
+                    current = read_image(texts[path], service, spec, item.image_repository)
+                    outcomes.append(
+                        _skipped(ready, ready.source, service, str(image), decision, current)
+                    )
+                    continue
+                edit = _edit(texts[path], service, spec, image, path)
+                texts[path] = edit.text
+                edits[service] = (path, edit, image)
+
+            def committed(sha_for: Callable[[str], str]) -> list[Envelope]:
+                return outcomes + [
+                    ManifestCommitted(
+                        event_id=ready.follow_up_id("ManifestCommitted", service),
+                        run_id=ready.run_id,
+                        service=service,
+                        source=ready.source,
+                        manifest_path=path,
+                        old_image=edit.old_image,
+                        new_image=str(image),
+                        digest=image.digest or "",
+                        gitops_repository=target.gitops.name,
+                        gitops_commit=sha_for(path),
+                        branch=checkout.branch,
+                        kind="release",
+                    )
+                    for service, (path, edit, image) in sorted(edits.items())
+                ]
+
+            changed = [path for path in texts if texts[path] != originals[path]]
+            if not changed:  # all there already: a redelivery after the push, or nothing new
+                earlier = checkout.log(".", grep=request_grep(ready.event_id), limit=1)
+                return _finished(
+                    committed(
+                        lambda path: (
+                            earlier[0].sha if earlier else checkout.last_commit_touching(path)
+                        )
+                    )
+                )
+            for path in changed:
+                checkout.write(path, texts[path])
+            changelog = target.project.gitops.changelog
+            if changelog:
+                checkout.write(changelog, prepend_changelog(checkout.read(changelog), notes))
+                changed.append(changelog)
+            message = release_message(
+                ready.version, notes, {s: ready.source for s in edits}, ready.event_id
+            )
+            return Change(changed, message, lambda sha: committed(lambda _: sha))
+
+        with self._locked(target):
+            return self._commit(checkout, prepare)
+
+    def _release_notes(self, target: Target, ready: ReleaseReady) -> str:
+        mirror, commit = target.mirror, ready.source.commit
+        previous = mirror.previous_tag(commit, target.project.release_tags)
+        commits = mirror.log(previous, commit, limit=1000)
+        return release_notes(ready.version, previous, commits, self._settings.bot.email)
+
+    # --- rollback: one service, back to an earlier image, then pinned --------------------
+
+    def rollback(self, request: RollbackRequested) -> ManifestCommitted:
+        source = self._source(request.repository)
+        mirror = self._mirror(source)
+        mirror.fetch()
+        head = mirror.resolve(f"refs/heads/{source.default_branch}")
+        if head is None:
+            raise PermanentError(f"{source.name} has no branch {source.default_branch}")
+        target = self._target(request.repository, head)
+        service, spec = request.service, target.spec(request.service)
+        path = target.project.manifest_path(service)
+        repository = target.project.image_repository(service)
+        checkout = target.checkout
+        ref = f"refs/heads/{source.default_branch}"
+
+        def result(sha: str, old: str, new: str, built: Deployed | None) -> ManifestCommitted:
+            self._pins.pin(source.name, service, new, request.requested_by, request.run_id)
+            commit = built.commit if built and built.repository == source.name else head
+            return ManifestCommitted(
+                event_id=request.follow_up_id("ManifestCommitted"),
+                run_id=request.run_id,
+                service=service,
+                source=Source(repository=source.name, commit=commit, ref=ref),
+                manifest_path=path,
+                old_image=old,
+                new_image=new,
+                gitops_repository=target.gitops.name,
+                gitops_commit=sha,
+                branch=checkout.branch,
+                kind="rollback",
+            )
+
+        def prepare() -> Change[ManifestCommitted]:
+            text = _read(checkout, path)
+            current = read_image(text, service, spec, repository)
+            history = self._history(checkout, path, service, spec, repository)
+            earlier = checkout.log(".", grep=request_grep(request.event_id), limit=1)
+            if earlier:  # a redelivery: the rollback is committed already
+                before = checkout.read_at(f"{earlier[0].sha}^", path) or text
+                old = read_image(before, service, spec, repository)
+                return _finished(result(earlier[0].sha, old, current, provenance(history, current)))
+            if request.to:
+                base = ImageRef.parse(current).repository
+                wanted = ImageRef(base, request.to, request.digest, spec.pin_digest)
+            else:
+                wanted = ImageRef.parse(previous_image(history, current).image)
+            edit = _edit(text, service, spec, wanted, path)
+            new = read_image(edit.text, service, spec, repository)
+            built = provenance(history, new)
+            if not edit.changed:
+                return _finished(result(checkout.last_commit_touching(path), current, new, built))
+            checkout.write(path, edit.text)
+            built_from = (
+                Source(repository=built.repository, commit=built.commit, ref=ref) if built else None
+            )
+            message = rollback_message(
+                service, current, new, request.requested_by, request.event_id, built_from
+            )
+            return Change([path], message, lambda sha: result(sha, current, new, built))
+
+        with self._locked(target):
+            return self._commit(checkout, prepare)
+
+    def _history(
+        self, checkout: Checkout, path: str, service: str, spec: ServiceSpec, repository: str
+    ) -> list[Version]:
+        versions = []
+        for info in checkout.log(path, limit=HISTORY_LIMIT):
+            text = checkout.read_at(info.sha, path)
+            if text is None:
+                break  # the file did not exist before
+            try:
+                image = read_image(text, service, spec, repository)
+            except ManifestError:
+                break  # an older layout of the file: nothing to roll back to beyond it
+            versions.append(Version(info.sha, image, deployed_from(info.message, service)))
+        return versions
+
+    # --- shared machinery ----------------------------------------------------------------
+
+    def _decide(
+        self, target: Target, source: Source, service: str, path: str, manual: bool
+    ) -> Decision:
+        checkout = target.checkout
+        last = checkout.log(path, grep=deployed_grep(service), limit=1)
+        deployed = deployed_from(last[0].message, service) if last else None
+        pin = self._pins.get(target.source.name, service)
+
+        def is_ancestor(older: str, newer: str) -> bool:
+            if not target.mirror.has_commit(newer):
+                target.mirror.fetch()
+            return target.mirror.is_ancestor(older, newer)
+
+        return decide(source, deployed, pin, manual, is_ancestor)
+
+    def _commit(self, checkout: Checkout, prepare: Callable[[], Change[R]]) -> R:
+        """Sync, prepare, commit and push; on a rejected push start over from the new head."""
+        bot = self._settings.bot
+        for attempt in range(1, PUSH_ATTEMPTS + 1):
+            checkout.sync()
+            step = prepare()
+            if not step.paths:
+                return step.done("")
+            try:
+                sha = checkout.commit_and_push(step.paths, step.message, bot.name, bot.email)
+            except PushRejected:
+                get_logger().info("push rejected, re-applying on the new head", attempt=attempt)
+                time.sleep(backoff(attempt, base=0.2, cap=5))
+                continue
+            get_logger().info("committed", commit=sha, paths=step.paths)
+            return step.done(sha)
+        raise TransientError(f"push to {checkout.branch} rejected {PUSH_ATTEMPTS} times")
+
+    @contextlib.contextmanager
+    def _locked(self, target: Target) -> Iterator[None]:
+        lock = self._redis.lock(
+            f"shipline:lock:gitops:{target.gitops.name}:{target.checkout.branch}",
+            timeout=LOCK_SECONDS,
         )
         if not lock.acquire(blocking_timeout=LOCK_SECONDS):
-            raise TransientError(f"gitops repository {gitops.name} stayed locked")
+            raise TransientError(f"gitops repository {target.gitops.name} stayed locked")
         try:
-            return self._write(scan, checkout, path, spec.container or scan.service, gitops.name)
+            yield
         finally:
             with contextlib.suppress(Exception):
                 lock.release()
 
-    def _write(
-        self, scan: ScanPassed, checkout: Checkout, path: str, container: str, gitops_name: str
-    ) -> ManifestCommitted:
-        log = get_logger(manifest=path)
-        for attempt in range(1, PUSH_ATTEMPTS + 1):
-            head = checkout.sync()
-            text = checkout.read(path)
-            if text is None:
-                raise PermanentError(f"manifest {path} does not exist on {checkout.branch}")
-            try:
-                edit = set_container_image(text, scan.image, container)
-            except ManifestError as exc:
-                raise PermanentError(f"{path}: {exc}") from None
-            if not edit.changed:
-                log.info("manifest already holds the image", image=scan.image)
-                deployed_by = checkout.last_commit_touching(path) or head
-                return self._committed(
-                    scan, path, edit.old_image, deployed_by, checkout, gitops_name
-                )
-            checkout.write(path, edit.text)
-            bot = self._settings.bot
-            try:
-                sha = checkout.commit_and_push(
-                    [path], commit_message(scan.service, scan.image), bot.name, bot.email
-                )
-            except PushRejected:
-                log.info("push rejected, re-applying on the new head", attempt=attempt)
-                time.sleep(backoff(attempt, base=0.2, cap=5))
-                continue
-            log.info("manifest committed", commit=sha, image=scan.image)
-            return self._committed(scan, path, edit.old_image, sha, checkout, gitops_name)
-        raise TransientError(f"push to {checkout.branch} rejected {PUSH_ATTEMPTS} times")
-
-    def _committed(
-        self, scan: ScanPassed, path: str, old: str, sha: str, checkout: Checkout, repo: str
-    ) -> ManifestCommitted:
-        return ManifestCommitted(
-            event_id=scan.follow_up_id("ManifestCommitted"),
-            run_id=scan.run_id,
-            service=scan.service,
-            source=scan.source,
-            manifest_path=path,
-            old_image=old,
-            new_image=scan.image,
-            digest=scan.digest,
-            gitops_repository=repo,
-            gitops_commit=sha,
-            branch=checkout.branch,
-        )
-
-    def _repository(self, name: str) -> Repository:
-        repo = self._settings.repository(name)
-        if repo is None:
-            raise PermanentError(f"repository {name} is not configured")
-        return repo
-
-    def _project(self, repo: Repository, commit: str) -> Project:
-        mirror = Mirror(repo.url, self._settings.workdir / "mirrors")
+    def _target(self, repository: str, commit: str) -> Target:
+        source = self._source(repository)
+        mirror = self._mirror(source)
         if not mirror.has_commit(commit):
             mirror.fetch()
         text = mirror.read_file(commit, PROJECT_FILE)
         if text is None:
             raise PermanentError(f"{PROJECT_FILE} is missing at {commit[:7]}")
-        return parse_project(text, origin=f"{repo.name}@{commit[:7]}:{PROJECT_FILE}")
+        project = parse_project(text, origin=f"{source.name}@{commit[:7]}:{PROJECT_FILE}")
+        gitops: Repository | GitopsRepository = source
+        if project.gitops.repository:
+            remote = self._settings.git_remote(project.gitops.repository)
+            if remote is None:
+                raise PermanentError(
+                    f"gitops repository {project.gitops.repository} is not configured "
+                    "(repositories or gitops_repositories)"
+                )
+            gitops = remote
+        checkout = Checkout(
+            gitops.url,
+            project.gitops.branch,
+            self._settings.workdir / "gitops",
+            env=git_env(gitops.credentials, self._settings.workdir / "keys"),
+        )
+        return Target(source, commit, project, mirror, gitops, checkout)
+
+    def _source(self, name: str) -> Repository:
+        repo = self._settings.repository(name)
+        if repo is None:
+            raise PermanentError(f"repository {name} is not configured")
+        return repo
+
+    def _mirror(self, repo: Repository) -> Mirror:
+        env = git_env(repo.credentials, self._settings.workdir / "keys")
+        return Mirror(repo.url, self._settings.workdir / "mirrors", env=env)
+
+
+def _read(checkout: Checkout, path: str) -> str:
+    text = checkout.read(path)
+    if text is None:
+        raise PermanentError(f"manifest {path} does not exist on {checkout.branch}")
+    return text
+
+
+def _edit(text: str, service: str, spec: ServiceSpec, image: ImageRef, path: str) -> ImageEdit:
+    try:
+        return write_image(text, service, spec, image)
+    except ManifestError as exc:
+        raise PermanentError(f"{path}: {exc}") from None
+
+
+def _skipped(
+    cause: Envelope, source: Source, service: str, image: str, decision: Decision, current: str
+) -> DeploymentSkipped:
+    get_logger().info("deploy skipped", image=image, why=getattr(decision, "reason", ""))
+    return DeploymentSkipped(
+        event_id=cause.follow_up_id("DeploymentSkipped", service),
+        run_id=cause.run_id,
+        service=service,
+        source=source,
+        image=image,
+        outcome="superseded" if isinstance(decision, Superseded) else "held",
+        reason=getattr(decision, "reason", ""),
+        deployed_image=current,
+    )
+
+
+def _release_refused(ready: ReleaseReady) -> list[Envelope]:
+    """A release deploys all its services or none: a blocked or failed one holds it back."""
+    why = "; ".join(f"{service} {reason}" for service, reason in sorted(ready.held.items()))
+    return [
+        StageFailed(
+            event_id=ready.follow_up_id("StageFailed", service),
+            run_id=ready.run_id,
+            stage="committer",
+            service=service,
+            error_class="ReleaseIncomplete",
+            message=f"release {ready.version} not deployed: {why}"[:2000],
+            retryable=False,
+        )
+        for service in sorted(ready.images)
+    ]

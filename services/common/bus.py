@@ -20,13 +20,18 @@ from services.common.settings import STAGES
 
 ROUTES: dict[str, str] = {
     "PushReceived": "detector",
+    "BuildRequested": "detector",
     "ChangeDetected": "builder",
     "ImagePushed": "scanner",
+    "BuildSuperseded": "notifier",
     "ScanPassed": "committer",
     "ScanFailed": "notifier",
     "ManifestCommitted": "notifier",
     "StageFailed": "notifier",
     "RunCompleted": "notifier",
+    "RollbackRequested": "committer",
+    "ReleaseReady": "committer",
+    "DeploymentSkipped": "notifier",
 }
 
 

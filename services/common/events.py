@@ -7,18 +7,23 @@ Every event is a frozen pydantic model carrying the same envelope; the union
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from services.common.errors import EventDecodeError
 
 SCHEMA_VERSION = 1
 ZERO_SHA = "0" * 40
 
-ServiceStatus = Literal["pending", "running", "succeeded", "failed", "blocked", "skipped"]
-RunStatus = Literal["queued", "running", "succeeded", "failed", "blocked", "skipped"]
+ServiceStatus = Literal[
+    "pending", "running", "succeeded", "failed", "blocked", "skipped", "superseded", "held"
+]
+RunStatus = Literal[
+    "queued", "running", "succeeded", "failed", "blocked", "skipped", "superseded", "held"
+]
+BuildArgName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
 ServiceName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
 
 
@@ -75,6 +80,28 @@ class PushReceived(Envelope):
     commits: tuple[PushedCommit, ...] = ()
 
 
+class BuildRequested(Envelope):
+    """A manual request to build services at a commit or ref whether they changed or not.
+
+    With only a ref, the detector builds the commit the ref names when it runs.
+    """
+
+    type: Literal["BuildRequested"] = "BuildRequested"
+    repository: str
+    commit: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")
+    ref: str | None = Field(default=None, pattern=r"^refs/(heads|tags)/[A-Za-z0-9._/-]{1,200}$")
+    services: tuple[ServiceName, ...] = Field(min_length=1, max_length=500)
+    requested_by: str = ""
+
+    @model_validator(mode="after")
+    def _commit_or_ref(self) -> BuildRequested:
+        if self.commit is None and self.ref is None:
+            raise ValueError("give a commit or a ref")
+        if self.ref is not None and ".." in self.ref:
+            raise ValueError("ref must not contain '..'")
+        return self
+
+
 class ChangeDetected(Envelope):
     type: Literal["ChangeDetected"] = "ChangeDetected"
     service: ServiceName
@@ -85,6 +112,15 @@ class ChangeDetected(Envelope):
     tags: tuple[str, ...]
     reason: Literal["paths", "dependency", "forced", "release"]
     changed_paths: tuple[str, ...] = ()
+    build_args: dict[BuildArgName, str] = {}  # shipline.yaml `build_args` (never secrets)
+    target: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+class ScanBypass(Model):
+    """An emergency bypass of the scan gate: who asked for it, and why. Both are required."""
+
+    by: str = Field(min_length=1, max_length=100, pattern=r"\S")
+    reason: str = Field(min_length=3, max_length=500, pattern=r"\S")
 
 
 class ImagePushed(Envelope):
@@ -96,6 +132,7 @@ class ImagePushed(Envelope):
     digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
     build_seconds: float = 0.0
     cached: bool = False
+    skip_scan: ScanBypass | None = None  # manual deployments only: deploy without the scan gate
 
     @property
     def image_by_digest(self) -> str:
@@ -107,8 +144,29 @@ class ImagePushed(Envelope):
         return f"{self.image_repository}:{self.tags[0]}"
 
 
+class BuildSuperseded(Envelope):
+    """The builder dropped this build: a newer push of the same service and branch came in."""
+
+    type: Literal["BuildSuperseded"] = "BuildSuperseded"
+    service: ServiceName
+    source: Source
+    newer_commit: str = Field(pattern=r"^[0-9a-f]{40}$")
+    newer_run_id: str = ""
+
+
+class Allowance(Model):
+    """The allowlist entry of the scan policy that matched a finding, and where it is set."""
+
+    id: str
+    reason: str
+    expires: date
+    path: str | None = None
+    origin: str = ""  # e.g. "shipline.yaml services.user-service.scan.allowlist"
+    expired: bool = False  # True: the entry no longer applies, the finding counts again
+
+
 class Finding(Model):
-    """One scanner result: a vulnerability or a secret."""
+    """One scanner result: a vulnerability, a secret or a misconfiguration."""
 
     kind: Literal["vulnerability", "secret", "misconfiguration"]
     id: str
@@ -117,13 +175,26 @@ class Finding(Model):
     package: str = ""
     installed_version: str = ""
     fixed_version: str = ""
-    target: str = ""
+    target: str = ""  # where, for people: "<file>:<line>" for secrets, Trivy's target otherwise
+    file: str = ""  # the file in the image (secrets, misconfigurations, language packages)
+    line: int | None = None
+    url: str = ""
+    allowance: Allowance | None = None
 
     def describe(self) -> str:
         if self.kind == "secret":
-            return f"{self.severity} secret {self.id} in {self.target}"
-        fix = f", fixed in {self.fixed_version}" if self.fixed_version else ""
-        return f"{self.severity} {self.id} in {self.package} {self.installed_version}{fix}"
+            text = f"{self.severity} secret {self.id} in {self.target}"
+        elif self.kind == "misconfiguration":
+            text = f"{self.severity} misconfiguration {self.id} ({self.title}) in {self.target}"
+        else:
+            fix = f", fixed in {self.fixed_version}" if self.fixed_version else ", no fix yet"
+            text = f"{self.severity} {self.id} in {self.package} {self.installed_version}{fix}"
+        if self.allowance is not None and self.allowance.expired:
+            text += (
+                f" (allowlist entry expired {self.allowance.expires.isoformat()}:"
+                f" {self.allowance.reason})"
+            )
+        return text
 
 
 class _ScanResult(Envelope):
@@ -134,7 +205,10 @@ class _ScanResult(Envelope):
     digest: str
     counts: dict[str, int]
     policy: str
-    report_location: str = ""
+    report_location: str = ""  # the full Trivy JSON
+    sarif_location: str = ""  # SARIF limited to the policy's severities
+    suppressed: tuple[Finding, ...] = ()  # findings an allowlist entry accepted
+    unfixed_ignored: int = 0  # vulnerabilities without a fix, not counted (ignore_unfixed)
 
     @property
     def image(self) -> str:
@@ -143,11 +217,22 @@ class _ScanResult(Envelope):
 
 class ScanPassed(_ScanResult):
     type: Literal["ScanPassed"] = "ScanPassed"
+    skipped: ScanBypass | None = None  # not scanned at all: an emergency bypass
 
 
 class ScanFailed(_ScanResult):
     type: Literal["ScanFailed"] = "ScanFailed"
-    findings: tuple[Finding, ...]
+    findings: tuple[Finding, ...]  # exactly the findings that broke the policy
+    violations: tuple[str, ...] = ()  # the rules they broke, e.g. "3 HIGH, more than the 2 allowed"
+
+    def explain(self, limit: int = 10) -> str:
+        """The rules broken and the first findings, for people."""
+        shown = "; ".join(f.describe() for f in self.findings[:limit])
+        more = len(self.findings) - limit
+        if more > 0:
+            shown += f"; and {more} more"
+        rules = "; ".join(self.violations)
+        return f"{rules}: {shown}" if rules else shown
 
 
 class ManifestCommitted(Envelope):
@@ -161,6 +246,49 @@ class ManifestCommitted(Envelope):
     gitops_repository: str
     gitops_commit: str
     branch: str
+    kind: Literal["deploy", "release", "rollback"] = "deploy"
+
+
+class RollbackRequested(Envelope):
+    """An operator puts a service back on an earlier image: `to` (a tag of the service's
+    image), or by default the image deployed before the current one. Pins the service."""
+
+    type: Literal["RollbackRequested"] = "RollbackRequested"
+    service: ServiceName
+    repository: str
+    to: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")  # of `to`
+    requested_by: str = ""
+
+
+class ReleaseImage(Model):
+    image_repository: str
+    tag: str
+    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+
+
+class ReleaseReady(Envelope):
+    """Every service of a release run has its scan outcome: the committer writes the passed
+    images in one `release <version>` commit, unless some service is `held` back."""
+
+    type: Literal["ReleaseReady"] = "ReleaseReady"
+    source: Source
+    version: str
+    images: dict[ServiceName, ReleaseImage] = {}  # the services whose scan passed
+    held: dict[ServiceName, str] = {}  # the services that did not pass, and why
+
+
+class DeploymentSkipped(Envelope):
+    """The committer wrote nothing for a service: a newer commit is already deployed
+    (`superseded`), or the service is pinned since a rollback (`held`)."""
+
+    type: Literal["DeploymentSkipped"] = "DeploymentSkipped"
+    service: ServiceName
+    source: Source
+    image: str
+    outcome: Literal["superseded", "held"]
+    reason: str
+    deployed_image: str = ""
 
 
 class StageFailed(Envelope):
@@ -179,6 +307,8 @@ class ServiceOutcome(Model):
     digest: str = ""
     reason: str = ""
     seconds: float = 0.0
+    scan_skipped: ScanBypass | None = None  # deployed without the scan gate, by whom and why
+    scan: str = ""  # the scan's verdict and counts, e.g. "passed: 2 HIGH, 1 MEDIUM"
 
 
 class RunCompleted(Envelope):
@@ -188,17 +318,24 @@ class RunCompleted(Envelope):
     commit: str = ""
     services: dict[str, ServiceOutcome] = {}
     seconds: float = 0.0
+    release: str = ""  # the version, for a release run
+    release_notes: str = ""  # commits since the previous release, by conventional-commit type
 
 
 AnyEvent = Annotated[
     PushReceived
+    | BuildRequested
     | ChangeDetected
     | ImagePushed
+    | BuildSuperseded
     | ScanPassed
     | ScanFailed
     | ManifestCommitted
     | StageFailed
-    | RunCompleted,
+    | RunCompleted
+    | RollbackRequested
+    | ReleaseReady
+    | DeploymentSkipped,
     Field(discriminator="type"),
 ]
 Event = Envelope
@@ -206,13 +343,18 @@ Event = Envelope
 _adapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 EVENT_TYPES: tuple[str, ...] = (
     "PushReceived",
+    "BuildRequested",
     "ChangeDetected",
     "ImagePushed",
+    "BuildSuperseded",
     "ScanPassed",
     "ScanFailed",
     "ManifestCommitted",
     "StageFailed",
     "RunCompleted",
+    "RollbackRequested",
+    "ReleaseReady",
+    "DeploymentSkipped",
 )
 
 

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import posixpath
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from services.common.errors import ConfigError
+from services.common.scan_rules import ScanRules
 from services.common.settings import explain_validation
 
 PROJECT_FILE = "shipline.yaml"
@@ -29,8 +38,51 @@ def _repo_path(value: str) -> str:
 RepoPath = Annotated[str, AfterValidator(_repo_path)]
 
 
+def _path_glob(value: str) -> str:
+    """A path pattern: a path's characters plus '*' and '?' (see services/detector/paths.py)."""
+    if not value or value.startswith("/") or "\\" in value:
+        raise ValueError("must be a relative path pattern inside the repository")
+    if not set(value) <= _SAFE_PATH_CHARS | {"*", "?"}:
+        raise ValueError("may only hold letters, digits, '.', '_', '-', '/', '*' and '?'")
+    if ".." in value.split("/"):
+        raise ValueError("must not contain '..'")
+    return value
+
+
+def _tag_pattern(value: str) -> str:
+    if not value or not set(value) <= _SAFE_PATH_CHARS | {"*", "?"}:
+        raise ValueError("must be a tag glob of letters, digits, '.', '_', '-', '/', '*', '?'")
+    return value
+
+
+PathGlob = Annotated[str, AfterValidator(_path_glob)]
+TagPattern = Annotated[str, AfterValidator(_tag_pattern)]
+
+
+def _build_arg_value(value: object) -> object:
+    """YAML scalars as `docker build --build-arg` takes them: true -> "true", 3 -> "3"."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if isinstance(value, int | float) else value
+
+
+BuildArgName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+BuildArgValue = Annotated[str, BeforeValidator(_build_arg_value), Field(max_length=4096)]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+KeyPath = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")]
+
+
+class HelmKeys(_Section):
+    """Where a Helm values file keeps the image (dotted key paths)."""
+
+    repository: KeyPath | None = "image.repository"  # None: the values hold no repository
+    tag: KeyPath = "image.tag"
+    digest: KeyPath | None = None  # set: the digest goes here; else a pin goes into the tag
 
 
 class ServiceSpec(_Section):
@@ -40,6 +92,15 @@ class ServiceSpec(_Section):
     context: RepoPath | None = None
     manifest: RepoPath | None = None
     container: str | None = None
+    scan: ScanRules | None = None  # this service's overrides of the scan policy
+    # `docker build --build-arg`s: stored in the image's history, so never put secrets here.
+    build_args: dict[BuildArgName, BuildArgValue] = {}
+    target: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+    # How the committer writes the image (services/committer/formats.py).
+    format: Literal["kubernetes", "kustomize", "helm"] = "kubernetes"
+    image_name: str | None = Field(default=None, max_length=255)  # kustomize images[].name
+    helm: HelmKeys = HelmKeys()
+    pin_digest: bool = False  # write image:tag@sha256:... so the tag cannot move under it
 
     def build_context(self) -> str:
         return _dir(self.context or self.path)
@@ -65,6 +126,7 @@ class ServiceSpec(_Section):
 class GitOps(_Section):
     branch: str = "main"
     repository: str | None = None
+    changelog: RepoPath | None = None  # release notes are prepended here (in the gitops repo)
 
 
 class Project(_Section):
@@ -73,6 +135,10 @@ class Project(_Section):
     services: dict[
         Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")], ServiceSpec
     ]
+    release_tags: tuple[TagPattern, ...] = ("v*.*.*",)  # tags that build every service
+    global_paths: tuple[RepoPath, ...] = ()  # changes here rebuild every service
+    ignore: tuple[PathGlob, ...] = ()  # changes matching these rebuild nothing
+    scan: ScanRules | None = None  # every service's overrides of the server's scan policy
 
     @model_validator(mode="after")
     def _dockerfiles_inside_contexts(self) -> Project:

@@ -13,22 +13,28 @@ from typing import Any
 import redis
 
 from services.common.events import (
+    BuildSuperseded,
     ChangeDetected,
+    DeploymentSkipped,
     Envelope,
     ImagePushed,
     ManifestCommitted,
     PushReceived,
+    ReleaseImage,
+    ReleaseReady,
     RunCompleted,
     RunStatus,
+    ScanBypass,
     ScanFailed,
     ScanPassed,
     ServiceOutcome,
+    Source,
     StageFailed,
 )
 
 PREFIX = "shipline:run:"
 INDEX = "shipline:runs"
-FINAL_SERVICE_STATUSES = ("succeeded", "failed", "blocked", "skipped")
+FINAL_SERVICE_STATUSES = ("succeeded", "failed", "blocked", "skipped", "superseded", "held")
 STAGE_ORDER = ("detector", "builder", "scanner", "committer", "notifier")
 
 
@@ -78,8 +84,15 @@ class RunStore:
         self._redis.hsetnx(key, f"t.{stage}.started", now)
         self._redis.hset(key, mapping={"stage": stage, "status": "running"})
 
-    def apply(self, event: Envelope) -> RunCompleted | None:
-        """Project one event; returns the RunCompleted when it finished the run's last service."""
+    def apply(self, event: Envelope) -> RunCompleted | ReleaseReady | None:
+        """Project one event; returns the RunCompleted when it finished the run's last service,
+        or the ReleaseReady when it was the last scan outcome a release run waited for."""
+        completed = self._project(event)
+        if completed is None and getattr(event, "service", None):
+            return self._release_ready(event)
+        return completed
+
+    def _project(self, event: Envelope) -> RunCompleted | None:
         now = time.time()
         match event:
             case PushReceived():
@@ -92,6 +105,16 @@ class RunStore:
                     now,
                     image_repository=event.image_repository,
                 )
+                if event.reason == "release":
+                    self._redis.hset(
+                        _run_key(event.run_id),
+                        mapping={
+                            "release": event.source.ref.removeprefix("refs/tags/"),
+                            "release_repository": event.source.repository,
+                            "release_commit": event.source.commit,
+                            "release_ref": event.source.ref,
+                        },
+                    )
             case ImagePushed():
                 self._set(
                     event.run_id,
@@ -102,12 +125,35 @@ class RunStore:
                     digest=event.digest,
                     cached=int(event.cached),
                 )
-            case ScanPassed():
-                self._set(event.run_id, event.service, "scanner", now)
-            case ScanFailed():
-                reason = "blocked by " + "; ".join(f.describe() for f in event.findings)
+            case BuildSuperseded():
+                reason = f"superseded by {event.newer_commit[:7]}"
+                if event.newer_run_id:
+                    reason += f" (run {event.newer_run_id})"
                 self._set(
-                    event.run_id, event.service, "scanner", now, status="blocked", reason=reason
+                    event.run_id, event.service, "builder", now, status="superseded", reason=reason
+                )
+                return self._finish_service(event, event.service)
+            case ScanPassed():
+                skipped = event.skipped
+                self._set(
+                    event.run_id,
+                    event.service,
+                    "scanner",
+                    now,
+                    scan_skipped_by=skipped.by if skipped else None,
+                    scan_skip_reason=skipped.reason if skipped else None,
+                    scan=None if skipped else scan_summary("passed", event.counts),
+                )
+            case ScanFailed():
+                reason = "blocked by " + event.explain()
+                self._set(
+                    event.run_id,
+                    event.service,
+                    "scanner",
+                    now,
+                    status="blocked",
+                    reason=reason,
+                    scan=scan_summary("blocked", event.counts),
                 )
                 return self._finish_service(event, event.service)
             case ManifestCommitted():
@@ -128,6 +174,16 @@ class RunStore:
                     return self._finish_run(event)
                 self._set(
                     event.run_id, event.service, event.stage, now, status="failed", reason=reason
+                )
+                return self._finish_service(event, event.service)
+            case DeploymentSkipped():
+                self._set(
+                    event.run_id,
+                    event.service,
+                    "committer",
+                    now,
+                    status=event.outcome,
+                    reason=event.reason,
                 )
                 return self._finish_service(event, event.service)
             case RunCompleted():
@@ -187,6 +243,8 @@ class RunStore:
                 digest=svc.get("digest", ""),
                 reason=svc.get("reason", ""),
                 seconds=svc.get("seconds", 0.0),
+                scan_skipped=_scan_skipped(svc),
+                scan=svc.get("scan", ""),
             )
             for name, svc in run.get("services", {}).items()
         }
@@ -198,6 +256,65 @@ class RunStore:
             commit=run.get("commit", ""),
             services=outcomes,
             seconds=round(time.time() - float(run.get("created_at", time.time())), 3),
+            release=run.get("release", ""),
+            release_notes=run.get("release_notes", ""),
+        )
+
+    # --- releases: one commit once every service of the release has its scan outcome ------
+
+    def trigger(self, run_id: str) -> str | None:
+        """What started the run: push, tag, forced, deploy, rollback, ... (None: no such run)."""
+        value = self._redis.hget(_run_key(run_id), "trigger")
+        return value.decode() if value is not None else None
+
+    def release_of(self, run_id: str) -> str | None:
+        """The version a release run deploys, or None for any other run."""
+        value = self._redis.hget(_run_key(run_id), "release")
+        return value.decode() if value is not None else None
+
+    def keep_release_notes(self, run_id: str, notes: str) -> None:
+        self._redis.hset(_run_key(run_id), "release_notes", notes)
+
+    def _release_ready(self, event: Envelope) -> ReleaseReady | None:
+        """A scan outcome (passed, blocked, or failed before it) counted towards the release."""
+        if not isinstance(event, ScanPassed | ScanFailed | StageFailed | BuildSuperseded):
+            return None
+        key = _run_key(event.run_id)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hget(key, "release")
+        pipe.sadd(f"{key}:scanned", str(getattr(event, "service", "")))
+        pipe.scard(f"{key}:scanned")
+        pipe.hget(key, "expected")
+        version, _, scanned, expected = pipe.execute()
+        if version is None or expected is None or scanned < int(expected):
+            return None
+        claimant = str(event.event_id)
+        if not self._redis.hsetnx(key, "release_ready", claimant):
+            current = self._redis.hget(key, "release_ready")
+            if current is None or current.decode() != claimant:
+                return None
+        run = self.get(event.run_id) or {}
+        images, held = {}, {}
+        for name, svc in run.get("services", {}).items():
+            if svc["status"] in FINAL_SERVICE_STATUSES or not svc.get("digest"):
+                held[name] = f"{svc['status']}: {svc.get('reason') or 'no image'}"
+                continue
+            images[name] = ReleaseImage(
+                image_repository=svc.get("image_repository") or svc["image"].rsplit(":", 1)[0],
+                tag=svc["image"].rsplit(":", 1)[1],
+                digest=svc["digest"],
+            )
+        return ReleaseReady(
+            event_id=event.follow_up_id("ReleaseReady", event.run_id),
+            run_id=event.run_id,
+            source=Source(
+                repository=run["release_repository"],
+                commit=run["release_commit"],
+                ref=run["release_ref"],
+            ),
+            version=version.decode(),
+            images=images,
+            held=held,
         )
 
     # --- reads ----------------------------------------------------------------------
@@ -243,6 +360,21 @@ class RunStore:
         return record
 
 
+def _scan_skipped(service: dict[str, Any]) -> ScanBypass | None:
+    if not service.get("scan_skipped_by"):
+        return None
+    reason = service.get("scan_skip_reason") or "not recorded"
+    return ScanBypass(by=service["scan_skipped_by"], reason=reason)
+
+
+def scan_summary(verdict: str, counts: dict[str, int]) -> str:
+    """E.g. "passed: 2 HIGH, 1 MEDIUM" or "passed, no findings"; most severe first."""
+    order = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")
+    ranked = sorted(counts, key=lambda s: (order.index(s) if s in order else len(order), s))
+    found = [f"{counts[s]} {s}" for s in ranked if counts[s]]
+    return f"{verdict}: {', '.join(found)}" if found else f"{verdict}, no findings"
+
+
 def overall_status(outcomes: dict[str, ServiceOutcome], run_failed: bool = False) -> RunStatus:
     statuses = {o.status for o in outcomes.values()}
     if run_failed or "failed" in statuses:
@@ -251,4 +383,8 @@ def overall_status(outcomes: dict[str, ServiceOutcome], run_failed: bool = False
         return "blocked"
     if not outcomes:
         return "skipped"
+    if statuses == {"superseded"}:
+        return "superseded"
+    if statuses <= {"superseded", "held"}:
+        return "held"
     return "succeeded"

@@ -8,11 +8,20 @@ Sources, strongest first: constructor arguments, ``SHIPLINE_*`` environment vari
 from __future__ import annotations
 
 import os
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +30,7 @@ from pydantic_settings import (
 )
 
 from services.common.errors import ConfigError
+from services.common.scan_rules import AllowEntry, MaxCounts
 
 STAGES = ("detector", "builder", "scanner", "committer", "notifier")
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "password", "dev", "devsecret"}
@@ -30,17 +40,48 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class GitCredentials(_Section):
+    """How git authenticates to a remote (services/common/git_auth.py); never logged.
+
+    https: `token` (with `username`) goes in an Authorization header through git's
+    environment, never into the URL, argv or .git/config. ssh: a private key, inline or as
+    a file, with the host keys to trust (default: trust a host's key the first time)."""
+
+    token: SecretStr | None = None
+    username: str = Field(default="x-access-token", min_length=1, max_length=100)
+    ssh_key: SecretStr | None = None
+    ssh_key_file: Path | None = None
+    known_hosts_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> GitCredentials:
+        if self.ssh_key is not None and self.ssh_key_file is not None:
+            raise ValueError("give ssh_key or ssh_key_file, not both")
+        return self
+
+
 class Repository(_Section):
     """A repository Shipline accepts webhooks for; only these are ever cloned."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
     url: str = Field(min_length=1, repr=False)  # may embed credentials
     webhook_secret: SecretStr
-    branches: list[str] | None = None
+    credentials: GitCredentials | None = None
+    branches: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = None
     default_branch: str = "main"
 
     def accepts_branch(self, branch: str) -> bool:
-        return self.branches is None or branch in self.branches
+        """Branches that deploy: `branches` (names or globs, `*` for all), else the default one."""
+        patterns = self.branches if self.branches is not None else [self.default_branch]
+        return any(fnmatchcase(branch, pattern) for pattern in patterns)
+
+
+class GitopsRepository(_Section):
+    """A repository that only receives manifest commits (shipline.yaml `gitops.repository`)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
+    url: str = Field(min_length=1, repr=False)
+    credentials: GitCredentials | None = None
 
 
 class RegistryCredential(_Section):
@@ -48,18 +89,114 @@ class RegistryCredential(_Section):
     password: SecretStr
 
 
-class WebhookChannel(_Section):
+# --- notification channels (services/notifier/channels/) ----------------------------------
+# An outcome as runs and services report it: succeeded, failed, blocked, held, skipped, ...
+Outcome = Annotated[str, Field(pattern=r"^[a-z][a-z_-]{0,31}$")]
+GITHUB_COMMIT_URL = "https://github.com/{repository}/commit/{commit}"
+
+
+class ChannelSettings(_Section):
+    """What every channel shares: its name and which notifications it is sent."""
+
+    # Identifies the channel in logs, errors and the "already sent" markers; default
+    # "<type>-<index>". Give one so reordering the list never resends or skips a message.
+    name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+    events: list[str] | None = ["RunCompleted"]  # None: every event the notifier gets
+    services: list[str] | None = None  # names or globs ("payments-*"); None: every service
+    outcomes: list[Outcome] | None = None  # None: every outcome
+
+    def channel_name(self, index: int) -> str:
+        return self.name or f"{getattr(self, 'type', 'channel')}-{index}"
+
+
+def _template(value: str | None, **fields: str) -> str | None:
+    """Refuse a URL template with placeholders other than ``fields`` at start-up."""
+    if value is not None:
+        try:
+            value.format(**fields)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"unknown placeholder {exc}; use {sorted(fields)}") from None
+    return value
+
+
+class WebhookChannel(ChannelSettings):
     type: Literal["webhook"]
-    url: str = Field(pattern=r"^https?://")
-    events: list[str] = ["RunCompleted"]
-    timeout_seconds: float = 10.0
+    url: str = Field(pattern=r"^https?://", repr=False)  # may embed a token
+    secret: SecretStr | None = None  # signs the body: X-Shipline-Signature-256
+    timeout_seconds: float = Field(default=10.0, gt=0)
 
 
-class LogChannel(_Section):
+class LogChannel(ChannelSettings):
     type: Literal["log"]
+    events: list[str] | None = None
 
 
-Channel = Annotated[WebhookChannel | LogChannel, Field(discriminator="type")]
+class SlackChannel(ChannelSettings):
+    type: Literal["slack"]
+    url: SecretStr  # the incoming-webhook URL is itself the credential
+    commit_url_template: str | None = GITHUB_COMMIT_URL  # {repository} {commit} {short_commit}
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("commit_url_template")
+    @classmethod
+    def _known_placeholders(cls, value: str | None) -> str | None:
+        return _template(value, repository="o/r", commit="0" * 40, short_commit="0" * 7)
+
+
+class GitHubStatusChannel(ChannelSettings):
+    type: Literal["github_status"]
+    # GitHub Enterprise Server: https://<host>/api/v3
+    api_url: str = Field(default="https://api.github.com", pattern=r"^https?://")
+    token: SecretStr
+    context: str = Field(default="shipline", min_length=1, max_length=100)
+    target_url_template: str | None = None  # the status's link, e.g. ".../api/v1/runs/{run_id}"
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("target_url_template")
+    @classmethod
+    def _known_placeholders(cls, value: str | None) -> str | None:
+        return _template(value, run_id="r", repository="o/r", commit="0" * 40)
+
+
+class EmailChannel(ChannelSettings):
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    type: Literal["email"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, gt=0, lt=65536)
+    starttls: bool = True
+    ca_file: Path | None = None  # CA bundle for the server's certificate (default: the system's)
+    username: SecretStr | None = None
+    password: SecretStr | None = None
+    from_: str = Field(alias="from", pattern=r"^[^\r\n]+@[^\r\n]+$")
+    to: list[Annotated[str, Field(pattern=r"^[^\r\n,]+@[^\r\n,]+$")]] = Field(min_length=1)
+    subject_prefix: str = Field(default="[shipline]", pattern=r"^[^\r\n]*$")
+    commit_url_template: str | None = GITHUB_COMMIT_URL
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("commit_url_template")
+    @classmethod
+    def _known_placeholders(cls, value: str | None) -> str | None:
+        return _template(value, repository="o/r", commit="0" * 40, short_commit="0" * 7)
+
+    @model_validator(mode="after")
+    def _login_needs_both(self) -> EmailChannel:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("give both username and password, or neither")
+        return self
+
+
+Channel = Annotated[
+    WebhookChannel | LogChannel | SlackChannel | GitHubStatusChannel | EmailChannel,
+    Field(discriminator="type"),
+]
 
 
 class BotIdentity(_Section):
@@ -73,7 +210,21 @@ class ScannerSettings(_Section):
     timeout_seconds: int = Field(default=300, gt=0)
     cache_dir: Path | None = None
     offline: bool = True  # never download the vulnerability DB; the operator prepares cache_dir
+    server_url: str | None = Field(default=None, pattern=r"^https?://")  # Trivy server mode
+    server_token: SecretStr | None = None
+    # The global scan policy; shipline.yaml `scan:` blocks override it (services/scanner/policy.py).
     block_severities: list[Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]] = ["CRITICAL"]
+    ignore_unfixed: bool = False
+    max_counts: MaxCounts = {}
+    allow_secrets: bool = False
+    allowlist: list[AllowEntry] = []
+
+
+class BuilderSettings(_Section):
+    # One build, context to last push; keep it below visibility_timeout.
+    timeout_seconds: int = Field(default=600, gt=0)
+    cache_from: bool = True  # pull the service's previous image as the layer cache source
+    insecure_registries: list[str] = []  # registry hosts reached over plain HTTP (loopback is)
 
 
 class Settings(BaseSettings):
@@ -85,12 +236,14 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     workdir: Path = Path.home() / ".shipline"
     repositories: list[Repository] = []
+    gitops_repositories: list[GitopsRepository] = []
     registry_auth: dict[str, RegistryCredential] = {}
     notifications: list[Channel] = [LogChannel(type="log")]
     api_tokens: list[SecretStr] = []
     bot: BotIdentity = BotIdentity()
     scanner: ScannerSettings = ScannerSettings()
-    concurrency: dict[str, int] = {"builder": 2}
+    builder: BuilderSettings = BuilderSettings()
+    concurrency: dict[str, Annotated[int, Field(ge=1, le=64)]] = {"builder": 2}
     visibility_timeout: int = Field(default=900, gt=0)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     max_retries: int = Field(default=4, ge=0)
@@ -120,10 +273,28 @@ class Settings(BaseSettings):
                 raise ValueError(f"repositories.{index}.webhook_secret is a placeholder")
         if not self.api_tokens or any(_is_placeholder(t) for t in self.api_tokens):
             raise ValueError("api_tokens must hold real tokens (16+ characters) in prod")
+        for index, channel in enumerate(self.notifications):
+            for key in ("secret", "token"):
+                value = getattr(channel, key, None)
+                if value is not None and _is_placeholder(value):
+                    raise ValueError(f"notifications.{index}.{key} is a placeholder")
+        return self
+
+    @model_validator(mode="after")
+    def _distinct_channel_names(self) -> Settings:
+        names = [channel.channel_name(i) for i, channel in enumerate(self.notifications)]
+        if duplicates := sorted({name for name in names if names.count(name) > 1}):
+            raise ValueError(f"notifications: channel names must be distinct: {duplicates}")
         return self
 
     def repository(self, name: str) -> Repository | None:
         return next((r for r in self.repositories if r.name == name), None)
+
+    def git_remote(self, name: str) -> Repository | GitopsRepository | None:
+        """A configured repository or gitops repository, by name."""
+        return self.repository(name) or next(
+            (r for r in self.gitops_repositories if r.name == name), None
+        )
 
     def stage_concurrency(self, stage: str) -> int:
         return self.concurrency.get(stage, 1)

@@ -10,6 +10,8 @@ from celery import Celery, Task
 from celery.exceptions import Reject
 
 from services.common.bus import BROKER_ERRORS, queue_name, task_name
+from services.common.health import wait_for_redis
+from services.common.logging import get_logger
 from services.common.runtime import Runtime
 from services.common.stage import RetryLater, StageDefinition, StageRunner
 
@@ -46,7 +48,27 @@ def _requeue_when_redis_returns() -> None:
     raise Reject(requeue=True)
 
 
-def run_worker(runtime: Runtime, stage: str, concurrency: int | None = None) -> None:
+def run_worker(
+    runtime: Runtime, stage: str, concurrency: int | None = None, redis_wait: float = 300.0
+) -> None:
+    """Serve one stage's queue until SIGTERM.
+
+    Start-up first waits (up to ``redis_wait`` seconds, with backoff) for Redis. SIGTERM
+    is Celery's warm shutdown: consuming stops, the tasks in progress run to the end and
+    are acknowledged, and reserved but unstarted messages go back to the queue (acks_late).
+    A worker killed before its task finishes never acknowledged it, so Redis hands the
+    message to another worker after the visibility timeout.
+    """
+    log = get_logger(stage=stage)
+    attempts = wait_for_redis(
+        runtime.redis_url,
+        deadline=redis_wait,
+        on_retry=lambda attempt, delay, reason: log.warning(
+            "waiting for Redis", attempt=attempt, retry_in=round(delay, 1), reason=reason
+        ),
+    )
+    if attempts > 1:
+        log.info("Redis reachable", attempts=attempts)
     definition = load_definition(stage)
     celery = runtime.celery
     register_stage(celery, runtime, definition)

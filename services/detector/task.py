@@ -1,48 +1,77 @@
-"""Detector stage: PushReceived → one ChangeDetected per changed service."""
+"""Detector stage: PushReceived | BuildRequested → one ChangeDetected per service to build."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from services.common.errors import PermanentError
-from services.common.events import ZERO_SHA, Envelope, PushReceived
+from services.common.events import ZERO_SHA, BuildRequested, ChangeDetected, Envelope, PushReceived
 from services.common.git import Mirror
-from services.common.project import PROJECT_FILE, parse_project
+from services.common.logging import get_logger
 from services.common.runtime import Runtime
+from services.common.settings import Repository
 from services.common.stage import Handler, StageDefinition
-from services.detector.detect import Skip, detect
+from services.detector.changes import observe, project_at
+from services.detector.detect import Skip, detect, is_pipeline_commit, parse_ref
+from services.detector.forced import forced
 
 
 def make_handler(runtime: Runtime) -> Handler:
     settings = runtime.settings
 
-    def handle(push: Envelope) -> Sequence[Envelope]:
-        assert isinstance(push, PushReceived)
-        repo = settings.repository(push.repository)
+    def handle(event: Envelope) -> Sequence[Envelope]:
+        assert isinstance(event, PushReceived | BuildRequested)
+        repo = settings.repository(event.repository)
         if repo is None:
-            raise PermanentError(f"repository {push.repository} is not configured")
+            raise PermanentError(f"repository {event.repository} is not configured")
         mirror = Mirror(repo.url, settings.workdir / "mirrors")
-        if push.after != ZERO_SHA:
-            mirror.fetch()
-            if not mirror.has_commit(push.after):
-                raise PermanentError(f"commit {push.after} is not in {repo.name}")
-            text = mirror.read_file(push.after, PROJECT_FILE)
-            if text is None:
-                raise PermanentError(f"{PROJECT_FILE} is missing at {push.after[:7]}")
-            project = parse_project(text, origin=f"{repo.name}@{push.after[:7]}:{PROJECT_FILE}")
-            changed = mirror.changed_paths(push.before, push.after)
-            commits = mirror.commits(push.before, push.after)
-            result = detect(
-                push, project, changed, commits, repo.default_branch, settings.bot.email
-            )
+        if isinstance(event, BuildRequested):
+            result: list[ChangeDetected] | Skip = requested_changes(event, mirror, repo)
         else:
-            result = Skip("the ref was deleted")
+            result = pushed_changes(event, mirror, repo, settings.bot.email)
         if isinstance(result, Skip):
-            return (runtime.runs.finish_empty(push, result.reason),)
-        runtime.runs.plan(push.run_id, [event.service for event in result])
+            get_logger().info("nothing to build", reason=result.reason)
+            return (runtime.runs.finish_empty(event, result.reason),)
+        runtime.runs.plan(event.run_id, [change.service for change in result])
         return result
 
     return handle
 
 
-STAGE = StageDefinition(name="detector", consumes=(PushReceived,), factory=make_handler)
+def pushed_changes(
+    push: PushReceived, mirror: Mirror, repo: Repository, bot_email: str
+) -> list[ChangeDetected] | Skip:
+    """What a push builds, judged on the fetched mirror (git decides, not the payload)."""
+    if push.after == ZERO_SHA:
+        return Skip("the ref was deleted")
+    mirror.fetch()
+    if not mirror.has_commit(push.after):
+        raise PermanentError(f"commit {push.after} is not in {repo.name}")
+    project = project_at(mirror, repo.name, push.after)
+    kind, name = parse_ref(push.ref)
+    if kind == "tag":
+        return detect(push, project, [], [], repo.default_branch, bot_email)
+    seen = observe(
+        mirror, push, name, repo.default_branch, lambda c: is_pipeline_commit(c, bot_email)
+    )
+    get_logger().info("compared", base=seen.range.base, why=seen.range.why, paths=len(seen.paths))
+    return detect(
+        push, project, seen.paths, seen.commits, repo.default_branch, bot_email, seen.previous
+    )
+
+
+def requested_changes(
+    request: BuildRequested, mirror: Mirror, repo: Repository
+) -> list[ChangeDetected]:
+    mirror.fetch()
+    wanted = request.commit or request.ref or ""
+    commit = mirror.resolve(wanted) if request.commit is None else request.commit
+    if commit is None or not mirror.has_commit(commit):
+        raise PermanentError(f"{wanted} is not in {repo.name}")
+    project = project_at(mirror, repo.name, commit)
+    return forced(request, commit, project, repo.default_branch)
+
+
+STAGE = StageDefinition(
+    name="detector", consumes=(PushReceived, BuildRequested), factory=make_handler
+)

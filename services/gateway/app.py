@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from services.common.runtime import Runtime
 from services.common.settings import Settings
-from services.gateway.routes import health, runs, webhooks
+from services.gateway.routes import builds, deployments, health, runs, scans, webhooks
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
@@ -15,4 +15,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(runs.router)
+    app.include_router(scans.router)
+    app.include_router(builds.router)
+    app.include_router(deployments.router)
     return app

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from services.common.events import (
+    BuildSuperseded,
+    DeploymentSkipped,
     Envelope,
     ManifestCommitted,
     RunCompleted,
@@ -12,7 +14,14 @@ from services.common.events import (
     StageFailed,
 )
 
-ICONS = {"succeeded": "✅", "failed": "❌", "blocked": "⛔", "skipped": "⏭"}
+ICONS = {
+    "succeeded": "✅",
+    "failed": "❌",
+    "blocked": "⛔",
+    "held": "⏸",
+    "skipped": "⏭",
+    "superseded": "⏩",
+}
 
 
 def summary(event: Envelope) -> str:
@@ -25,7 +34,12 @@ def summary(event: Envelope) -> str:
                 detail = outcome.image or ""
                 if outcome.status != "succeeded" and outcome.reason:
                     detail = outcome.reason
+                if outcome.scan_skipped is not None:
+                    skip = outcome.scan_skipped
+                    detail += f" ⚠ scan SKIPPED by {skip.by}: {skip.reason}"
                 lines.append(f"  {ICONS.get(outcome.status, '')} {name}: {outcome.status} {detail}")
+            if event.release_notes:
+                lines += ["", event.release_notes.rstrip()]
             return "\n".join(lines)
         case ManifestCommitted():
             return (
@@ -33,8 +47,14 @@ def summary(event: Envelope) -> str:
                 f"committed {event.gitops_commit[:7]} to {event.branch}"
             )
         case ScanFailed():
-            found = "; ".join(f.describe() for f in event.findings)
-            return f"{event.service}: {event.image} blocked by the scan: {found}"
+            return f"{event.service}: {event.image} blocked by the scan: {event.explain()}"
+        case BuildSuperseded():
+            return (
+                f"{event.service}: build of {event.source.short_sha} superseded by "
+                f"{event.newer_commit[:7]} on {event.source.ref}"
+            )
+        case DeploymentSkipped():
+            return f"{event.service}: {event.image} not deployed, {event.reason}"
         case StageFailed():
             where = f"{event.service} " if event.service else ""
             return f"{where}{event.stage} failed: {event.error_class}: {event.message}"
@@ -44,8 +64,12 @@ def summary(event: Envelope) -> str:
 def body(event: Envelope) -> dict[str, Any]:
     """The webhook JSON: the event itself, plus its run id, status and the summary text."""
     data = event.model_dump(mode="json")
-    status = getattr(event, "status", None) or _status_of(event)
-    return {"run_id": event.run_id, "status": status, "text": summary(event), "event": data}
+    return {"run_id": event.run_id, "status": outcome(event), "text": summary(event), "event": data}
+
+
+def outcome(event: Envelope) -> str:
+    """What happened, as routing and the webhook's ``status`` name it: succeeded, blocked, ..."""
+    return getattr(event, "status", None) or _status_of(event)
 
 
 def _status_of(event: Envelope) -> str:
@@ -54,4 +78,8 @@ def _status_of(event: Envelope) -> str:
             return "blocked"
         case StageFailed():
             return "failed"
+        case BuildSuperseded():
+            return "superseded"
+        case DeploymentSkipped():
+            return event.outcome
     return "succeeded"

@@ -1,14 +1,17 @@
 """Notifier stage: commits, blocks, failures and run summaries → every configured channel.
 
-Each channel's delivery is remembered per event, so a retry after one channel failed
-never repeats the ones that already succeeded.
+Delivery rules (once per run, channel and outcome; failing channels retried alone) live in
+:mod:`services.notifier.delivery`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from services.common.errors import PermanentError
 from services.common.events import (
+    BuildSuperseded,
+    DeploymentSkipped,
     Envelope,
     ManifestCommitted,
     RunCompleted,
@@ -18,25 +21,19 @@ from services.common.events import (
 from services.common.runtime import Runtime
 from services.common.stage import Handler, StageDefinition
 from services.notifier.channels import channels_from
-
-SENT_TTL = 7 * 24 * 3600
+from services.notifier.delivery import RedisMarkers, deliver
 
 
 def make_handler(runtime: Runtime) -> Handler:
     channels = channels_from(runtime.settings)
-    redis = runtime.redis
+    markers = RedisMarkers(runtime.redis)
 
     def handle(event: Envelope) -> Sequence[Envelope]:
-        for channel in channels:
-            if not channel.wants(event):
-                continue
-            sent_key = f"shipline:sent:{event.event_id}:{channel.name}"
-            if redis.exists(sent_key):
-                continue
-            channel.send(event)
-            redis.set(sent_key, 1, ex=SENT_TTL)
+        refused = deliver(event, channels, markers)  # raises TransientError for retries
         if isinstance(event, RunCompleted):
-            runtime.runs.mark_notified(event.run_id)
+            runtime.runs.mark_notified(event.run_id)  # nothing more will be sent for it
+        if refused:
+            raise PermanentError("; ".join(refused))
         return ()
 
     return handle
@@ -44,7 +41,14 @@ def make_handler(runtime: Runtime) -> Handler:
 
 STAGE = StageDefinition(
     name="notifier",
-    consumes=(ManifestCommitted, ScanFailed, StageFailed, RunCompleted),
+    consumes=(
+        ManifestCommitted,
+        ScanFailed,
+        StageFailed,
+        RunCompleted,
+        BuildSuperseded,
+        DeploymentSkipped,
+    ),
     factory=make_handler,
     tracks_service=False,
     reports_failures=False,

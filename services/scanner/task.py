@@ -1,48 +1,81 @@
-"""Scanner stage: ImagePushed → Trivy on the image by digest → ScanPassed | ScanFailed."""
+"""Scanner stage: ImagePushed → Trivy on the image by digest → ScanPassed | ScanFailed.
+
+The policy is the server's, overridden by the shipline.yaml of the image's commit. Both
+reports are kept per image before the decision is published. An ImagePushed that asks to
+skip the scan (a manual emergency bypass) passes unscanned, marked as skipped.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
-from services.common.events import Envelope, ImagePushed
+from services.common.errors import PermanentError
+from services.common.events import Envelope, ImagePushed, ScanFailed, ScanPassed
 from services.common.logging import get_logger
 from services.common.registry_auth import registry_login
 from services.common.runtime import Runtime
+from services.common.scan_reports import ScanReports
 from services.common.stage import Handler, StageDefinition
-from services.scanner.policy import Policy, decide
-from services.scanner.report import findings_from_report
-from services.scanner.trivy import Trivy, locate_trivy
+from services.scanner.policy import Policy, bypass, decide, policy_for
+from services.scanner.report import findings_from_report, without_secret_context
+from services.scanner.sarif import to_sarif
+from services.scanner.source import project_at
+from services.scanner.trivy import Trivy
+
+AUTOMATIC_TRIGGERS = ("push", "tag")
 
 
 def make_handler(runtime: Runtime) -> Handler:
     settings = runtime.settings
-    trivy = Trivy(
-        locate_trivy(settings.scanner.trivy_path),
-        list(settings.scanner.scanners),
-        settings.scanner.timeout_seconds,
-        settings.scanner.cache_dir or settings.workdir / "trivy-cache",
-        settings.scanner.offline,
-    )
-    policy = Policy(block_severities=frozenset(settings.scanner.block_severities))
-    reports = settings.workdir / "reports"
+    trivy = Trivy.from_settings(settings.scanner, settings.workdir)
+    reports = ScanReports(settings.workdir / "reports")
 
     def handle(image: Envelope) -> Sequence[Envelope]:
         assert isinstance(image, ImagePushed)
+        if image.skip_scan is not None:
+            return (skip(runtime, image),)
+        policy = policy_for(settings.scanner, project_at(settings, image.source), image.service)
         login = registry_login(settings, image.image_repository)
-        report = trivy.scan(
-            image.image_by_digest,
-            login.username if login else None,
-            login.password if login else None,
-        )
-        location = reports / image.run_id / f"{image.service}.trivy.json"
-        location.parent.mkdir(parents=True, exist_ok=True)
-        location.write_text(json.dumps(report))
-        outcome = decide(image, findings_from_report(report), policy, str(location))
+        username, password = (login.username, login.password) if login else (None, None)
+        report = trivy.scan(image.image_by_digest, username, password)
+        outcome = keep_and_decide(image, report, policy, reports)
         get_logger().info("scanned", outcome=outcome.type, counts=outcome.counts)
         return (outcome,)
 
     return handle
+
+
+def keep_and_decide(
+    image: ImagePushed, report: dict[str, Any], policy: Policy, reports: ScanReports
+) -> ScanPassed | ScanFailed:
+    """Both reports kept first, so the decision can point at them."""
+    findings = findings_from_report(report)
+    today = datetime.now(UTC).date()
+    sarif = to_sarif(findings, policy, today, image.image_by_digest)
+    files = reports.save(image.run_id, image.service, without_secret_context(report), sarif)
+    return decide(
+        image,
+        findings,
+        policy,
+        today,
+        report_location=str(files.json),
+        sarif_location=str(files.sarif),
+    )
+
+
+def skip(runtime: Runtime, image: ImagePushed) -> Envelope:
+    """The emergency bypass, honoured for manual deployments only, never for a git push."""
+    assert image.skip_scan is not None
+    run = runtime.runs.get(image.run_id) or {}
+    if run.get("trigger") in AUTOMATIC_TRIGGERS:
+        raise PermanentError(
+            f"skip_scan is honoured for manual deployments only; run {image.run_id} "
+            f"was started by a {run['trigger']}"
+        )
+    get_logger().warning("scan skipped", by=image.skip_scan.by, reason=image.skip_scan.reason)
+    return bypass(image)
 
 
 STAGE = StageDefinition(name="scanner", consumes=(ImagePushed,), factory=make_handler)

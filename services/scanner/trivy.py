@@ -1,8 +1,14 @@
 """Trivy, run as a subprocess against an image in the registry, by digest.
 
-Registry credentials go through TRIVY_USERNAME/TRIVY_PASSWORD in the child's environment,
-never on its command line. A timeout or an unreachable registry is a TransientError; a
-report that cannot be read is a PermanentError.
+Standalone, Trivy reads its vulnerability DB from ``cache_dir`` (offline: never downloads
+it, so the operator prepares it, e.g. ``trivy image --download-db-only --cache-dir D``);
+in client mode (``server_url``) a Trivy server holds the DB and the client only sends
+what it found in the image's layers.
+
+Registry credentials and the server token go through TRIVY_USERNAME/TRIVY_PASSWORD/
+TRIVY_TOKEN in the child's environment, never on its command line. A timeout or an
+unreachable registry or server is a TransientError; what retrying cannot fix (a missing
+image, refused credentials or token, no DB offline, unreadable output) a PermanentError.
 """
 
 from __future__ import annotations
@@ -11,11 +17,17 @@ import json
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from services.common.errors import PermanentError, TransientError
 from services.common.registry_auth import AUTH_FAILURES, MISSING_IMAGE
+from services.common.settings import ScannerSettings
+
+NO_DB_OFFLINE = ("cannot be specified on the first run",)
+TOKEN_REFUSED = ("invalid token", "twirp error unauthenticated")
+DB_DOWNLOAD = ("failed to download vulnerability db",)
 
 
 def locate_trivy(configured: str | None) -> str:
@@ -36,73 +48,113 @@ def locate_trivy(configured: str | None) -> str:
     raise PermanentError("trivy not found: set scanner.trivy_path, or put trivy on PATH")
 
 
+@dataclass(frozen=True)
 class Trivy:
-    def __init__(
-        self,
-        binary: str,
-        scanners: list[str],
-        timeout_seconds: int,
-        cache_dir: Path,
-        offline: bool = True,
-    ) -> None:
-        self._offline = offline
-        self._binary = binary
-        self._scanners = scanners
-        self._timeout = timeout_seconds
-        self._cache_dir = cache_dir
+    binary: str
+    scanners: list[str]
+    timeout_seconds: int
+    cache_dir: Path
+    offline: bool = True
+    server_url: str | None = None
+    server_token: str | None = field(default=None, repr=False)
 
-    def scan(
-        self, image: str, username: str | None = None, password: str | None = None
-    ) -> dict[str, Any]:
+    @classmethod
+    def from_settings(cls, settings: ScannerSettings, workdir: Path) -> Trivy:
+        token = settings.server_token
+        return cls(
+            locate_trivy(settings.trivy_path),
+            list(settings.scanners),
+            settings.timeout_seconds,
+            settings.cache_dir or workdir / "trivy-cache",
+            settings.offline,
+            settings.server_url,
+            token.get_secret_value() if token else None,
+        )
+
+    def command(self, image: str) -> list[str]:
         command = [
-            self._binary,
+            self.binary,
             "image",
             "--format",
             "json",
             "--quiet",
             "--scanners",
-            ",".join(self._scanners),
+            ",".join(self.scanners),
             "--image-src",
             "remote",
             "--cache-dir",
-            str(self._cache_dir),
+            str(self.cache_dir),
             "--timeout",
-            f"{self._timeout}s",
+            f"{self.timeout_seconds}s",
         ]
-        if self._offline:
-            command += ["--skip-db-update", "--skip-java-db-update", "--offline-scan"]
+        if self.offline:
+            command += [
+                "--skip-db-update",
+                "--skip-java-db-update",
+                "--skip-check-update",
+                "--offline-scan",
+            ]
+        if self.server_url:
+            command += ["--server", self.server_url]
+        return [*command, image]
+
+    def scan(
+        self, image: str, username: str | None = None, password: str | None = None
+    ) -> dict[str, Any]:
         env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
         if _is_local(image):
             env["TRIVY_INSECURE"] = "true"
         if username and password:
             env.update(TRIVY_USERNAME=username, TRIVY_PASSWORD=password)
+        if self.server_token:
+            env["TRIVY_TOKEN"] = self.server_token
         try:
             completed = subprocess.run(
-                [*command, image],
+                self.command(image),
                 capture_output=True,
-                timeout=self._timeout + 30,
+                timeout=self.timeout_seconds + 30,
                 env=env,
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            raise TransientError(f"trivy did not finish within {self._timeout}s") from None
+            raise TransientError(f"trivy did not finish within {self.timeout_seconds}s") from None
         if completed.returncode != 0:
-            message = completed.stderr.decode(errors="replace").strip().splitlines()[-3:]
-            detail = " | ".join(message)[-800:]
-            if password:
-                detail = detail.replace(password, "***")
-            if any(word in detail.lower() for word in MISSING_IMAGE):
-                raise PermanentError(f"image {image} is not in the registry: {detail}")
-            if any(word in detail.lower() for word in AUTH_FAILURES):
-                raise PermanentError(
-                    f"registry refused trivy's pull of {image}: check registry_auth: {detail}"
-                )
-            raise TransientError(f"trivy failed (exit {completed.returncode}): {detail}")
+            raise self._error(image, completed, password)
         try:
             report: dict[str, Any] = json.loads(completed.stdout)
         except json.JSONDecodeError:
             raise PermanentError("trivy printed something that is not JSON") from None
         return report
+
+    def _error(
+        self, image: str, completed: subprocess.CompletedProcess[bytes], password: str | None
+    ) -> Exception:
+        message = completed.stderr.decode(errors="replace").strip().splitlines()[-3:]
+        detail = " | ".join(message)[-800:]
+        for secret in (password, self.server_token):
+            if secret:
+                detail = detail.replace(secret, "***")
+        lowered = detail.lower()
+        if any(words in lowered for words in NO_DB_OFFLINE):
+            return PermanentError(
+                f"no vulnerability DB in {self.cache_dir} and scanner.offline is set: prepare it "
+                f"(trivy image --download-db-only --cache-dir {self.cache_dir}), use a Trivy "
+                "server (scanner.server_url) or drop vuln from scanner.scanners"
+            )
+        if any(words in lowered for words in TOKEN_REFUSED):
+            return PermanentError("trivy server refused the token: check scanner.server_token")
+        if any(word in lowered for word in MISSING_IMAGE):
+            return PermanentError(f"image {image} is not in the registry: {detail}")
+        if any(word in lowered for word in AUTH_FAILURES):
+            return PermanentError(
+                f"registry refused trivy's pull of {image}: check registry_auth: {detail}"
+            )
+        if any(words in lowered for words in DB_DOWNLOAD):
+            return TransientError(
+                f"trivy could not download its vulnerability DB (set scanner.offline with a "
+                f"prepared scanner.cache_dir where it cannot): {detail}"
+            )
+        return TransientError(f"trivy failed (exit {completed.returncode}): {detail}")
 
 
 def _is_local(image: str) -> bool:

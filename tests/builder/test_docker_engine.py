@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import socket
 import tarfile
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import docker
 import pytest
 
-from services.builder.docker_engine import DockerEngine
+from services.builder.docker_engine import BuildInterrupted, DockerEngine
 from services.common.errors import PermanentError, TransientError
 from services.common.registry_auth import RegistryLogin
 from services.devenv.registry import Registry
@@ -266,3 +269,259 @@ def test_an_unreachable_engine_is_a_transient_error(tmp_path: Path, base_image: 
     finally:
         client.close()
         gc.collect()
+
+
+# --- build options, cache source, cancellation, push order and retries -----------------
+
+
+def manifest_layers(registry: Registry, repository: str, tag: str) -> list[str]:
+    import httpx
+
+    with httpx.Client(base_url=registry.url, auth=registry.auth, timeout=10) as client:
+        response = client.get(
+            f"/v2/{repository}/manifests/{tag}",
+            headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        )
+        response.raise_for_status()
+    return [layer["digest"] for layer in response.json()["layers"]]
+
+
+def remove_local_images(client: docker.DockerClient, repository: str) -> None:
+    for image in client.images.list(name=repository):
+        client.images.remove(image.id, force=True)
+    assert client.images.list(name=repository) == []
+
+
+def test_build_args_and_target_stage_shape_the_image(
+    engine: DockerEngine, base_image: str, registry: Registry
+) -> None:
+    dockerfile = (
+        f"FROM {base_image} AS runtime\n"
+        "ARG FLAVOUR=plain\n"
+        'LABEL test.flavour="$FLAVOUR" test.stage=runtime\n'
+        f"FROM {base_image} AS debug\n"
+        "LABEL test.stage=debug\n"
+    )
+    name = f"opts{uuid.uuid4().hex[:8]}/svc"
+
+    engine.build_and_push(
+        context_tar({"Dockerfile": dockerfile}),
+        "Dockerfile",
+        f"{registry.host}/{name}",
+        ["sha-0000001"],
+        {},
+        None,
+        build_args={"FLAVOUR": "spicy"},
+        target="runtime",
+    )
+
+    labels = registry.config_labels(name, "sha-0000001")
+    assert labels["test.flavour"] == "spicy"
+    assert labels["test.stage"] == "runtime"
+
+
+def test_a_pulled_previous_image_is_the_cache_that_keeps_an_unchanged_step(
+    engine: DockerEngine, docker_client: docker.DockerClient, base_image: str, registry: Registry
+) -> None:
+    """The RUN step writes a random value: identical layers prove it was not run again."""
+    name = f"cache{uuid.uuid4().hex[:8]}/svc"
+    repository = f"{registry.host}/{name}"
+    dockerfile = (
+        f"FROM {base_image}\n"
+        f"RUN echo {name} && cat /proc/sys/kernel/random/uuid > /stamp\n"
+        "COPY app.txt /app.txt\n"
+    )
+
+    def build(version: str, tags: list[str], cache_from: list[str]) -> object:
+        files = {"Dockerfile": dockerfile, "app.txt": version}
+        return engine.build_and_push(
+            context_tar(files), "Dockerfile", repository, tags, {}, None, cache_from=cache_from
+        )
+
+    build("one", ["sha-1111111", "latest"], [f"{repository}:latest"])
+    remove_local_images(docker_client, repository)  # only the registry still has it
+
+    second = build(
+        "two", ["sha-2222222", "latest"], [f"{repository}:sha-0000000", f"{repository}:latest"]
+    )
+
+    first_layers = manifest_layers(registry, name, "sha-1111111")
+    second_layers = manifest_layers(registry, name, "sha-2222222")
+    assert second.cache_source == f"{repository}:latest"  # the missing tag was skipped
+    assert second.cached_steps == 1
+    assert second_layers[:-1] == first_layers[:-1]  # base + the RUN step's random stamp
+    assert second_layers[-1] != first_layers[-1]  # the changed COPY
+
+
+def test_a_cache_source_that_cannot_be_pulled_only_means_no_cache(
+    engine: DockerEngine, base_image: str, registry: Registry
+) -> None:
+    lines: list[str] = []
+    name = f"nocache{uuid.uuid4().hex[:8]}/svc"
+
+    result = engine.build_and_push(
+        app_context(base_image, name),
+        "Dockerfile",
+        f"{registry.host}/{name}",
+        ["sha-3333333"],
+        {},
+        None,
+        cache_from=[f"{registry.host}/{name}:latest"],
+        on_line=lines.append,
+    )
+
+    assert result.cache_source is None
+    assert any("not used" in line for line in lines)
+    assert registry.manifest_digest(name, "sha-3333333") == result.digest
+
+
+def test_a_build_past_its_timeout_is_cancelled_and_leaves_no_container(
+    engine: DockerEngine, docker_client: docker.DockerClient, base_image: str, registry: Registry
+) -> None:
+    marker = uuid.uuid4().hex[:8]
+    dockerfile = f"FROM {base_image}\nRUN echo {marker} && sleep 60\n"
+    started = time.monotonic()
+
+    with pytest.raises(BuildInterrupted) as caught:
+        engine.build_and_push(
+            context_tar({"Dockerfile": dockerfile}),
+            "Dockerfile",
+            f"{registry.host}/tests/slow",
+            ["sha-4444444"],
+            {},
+            None,
+            timeout=2,
+        )
+
+    assert time.monotonic() - started < 10
+    assert caught.value.reason == "timeout"
+    assert "timeout" in str(caught.value)
+    time.sleep(1)
+    running = [c for c in docker_client.containers.list(all=True) if marker in str(c.attrs)]
+    assert running == []
+    assert registry.tags("tests/slow") == []
+
+
+def test_an_interrupt_stops_a_running_build_with_its_reason(
+    engine: DockerEngine, base_image: str, registry: Registry
+) -> None:
+    dockerfile = f"FROM {base_image}\nRUN sleep 60\n"
+    lines: list[str] = []
+    started = time.monotonic()
+
+    def interrupt() -> str | None:
+        return "superseded" if any("Running in" in line for line in lines) else None
+
+    with pytest.raises(BuildInterrupted) as caught:
+        engine.build_and_push(
+            context_tar({"Dockerfile": dockerfile}),
+            "Dockerfile",
+            f"{registry.host}/tests/interrupted",
+            ["sha-5555555"],
+            {},
+            None,
+            on_line=lines.append,
+            interrupt=interrupt,
+        )
+
+    assert caught.value.reason == "superseded"
+    assert time.monotonic() - started < 10
+
+
+def test_the_first_tag_is_pushed_last_so_it_marks_a_complete_push(
+    engine: DockerEngine, base_image: str, registry: Registry
+) -> None:
+    lines: list[str] = []
+    name = f"order{uuid.uuid4().hex[:8]}/svc"
+
+    engine.build_and_push(
+        app_context(base_image, name),
+        "Dockerfile",
+        f"{registry.host}/{name}",
+        ["sha-6666666", "latest"],
+        {},
+        None,
+        on_line=lines.append,
+    )
+
+    pushes = [line.split(":")[0] for line in lines if line.startswith("push ")]
+    assert pushes.index("push latest") < pushes.index("push sha-6666666")
+    assert pushes[-1] == "push sha-6666666"
+
+
+class Forwarder:
+    """A TCP port that opens late and then forwards to the registry: a registry blip."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port = unused_port()
+        self.opened = False
+        self._target = target_port
+        self._sockets: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+
+    def open(self) -> None:
+        server = socket.create_server(("127.0.0.1", self.port))
+        self._sockets.append(server)
+        self.opened = True
+        self._start(self._serve, server)
+
+    def _start(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _serve(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self._target))
+            self._sockets += [client, upstream]
+            self._start(self._pipe, client, upstream)
+            self._start(self._pipe, upstream, client)
+
+    @staticmethod
+    def _pipe(source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                target.sendall(data)
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+
+def test_a_push_that_fails_while_the_registry_is_away_is_retried_with_backoff(
+    engine: DockerEngine, base_image: str, registry: Registry
+) -> None:
+    forwarder = Forwarder(registry.port)
+    lines: list[str] = []
+
+    def on_line(line: str) -> None:
+        lines.append(line)
+        if "retrying in" in line and not forwarder.opened:
+            forwarder.open()  # the registry comes back after the first failed push
+
+    name = f"retry{uuid.uuid4().hex[:8]}/svc"
+    try:
+        result = engine.build_and_push(
+            app_context(base_image, name),
+            "Dockerfile",
+            f"127.0.0.1:{forwarder.port}/{name}",
+            ["sha-7777777"],
+            {},
+            None,
+            on_line=on_line,
+        )
+    finally:
+        forwarder.close()
+
+    assert any("retrying in" in line for line in lines)
+    assert registry.manifest_digest(name, "sha-7777777") == result.digest

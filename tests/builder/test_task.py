@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.builder.task import oci_labels
+from services.builder.plan import oci_labels
 from services.common.events import ChangeDetected, Source
 from services.common.registry_auth import RegistryLogin, registry_login
 from services.common.settings import Settings

@@ -122,7 +122,10 @@ def test_deploy_commits_the_new_image_as_the_bot_and_changes_only_that_line(
     assert [p.hexsha for p in head.parents] == [remote.initial]
     assert (head.author.name, head.author.email) == BOT
     assert (head.committer.name, head.committer.email) == BOT
-    assert head.message.rstrip("\n") == f"chore(user-service): deploy {image} [skip ci]"
+    assert head.message == (
+        f"chore(user-service): deploy {image} [skip ci]\n\n"
+        f"Shipline-Deployed: user-service {REPO_NAME}@{remote.initial}\n"
+    )
     assert list(head.stats.files) == [path]
 
     after = remote.read(path)

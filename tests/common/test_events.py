@@ -6,13 +6,19 @@ from pydantic import ValidationError
 from services.common.errors import EventDecodeError
 from services.common.events import (
     EVENT_TYPES,
+    BuildRequested,
+    BuildSuperseded,
     ChangeDetected,
+    DeploymentSkipped,
     Envelope,
     Finding,
     ImagePushed,
     ManifestCommitted,
     PushedCommit,
     PushReceived,
+    ReleaseImage,
+    ReleaseReady,
+    RollbackRequested,
     RunCompleted,
     ScanFailed,
     ScanPassed,
@@ -99,11 +105,30 @@ def scan_result_fields() -> dict[str, object]:
     }
 
 
+def build_requested(**fields: object) -> BuildRequested:
+    values: dict[str, object] = {
+        "run_id": RUN,
+        "repository": "acme/microbank",
+        "ref": "refs/heads/main",
+        "services": ("user-service",),
+    }
+    values.update(fields)
+    return BuildRequested(**values)
+
+
 def one_of_each_event() -> list[Envelope]:
     return [
         push_received(),
+        build_requested(requested_by="api-token-1"),
         change_detected(),
         image_pushed(),
+        BuildSuperseded(
+            run_id=RUN,
+            service="user-service",
+            source=SOURCE,
+            newer_commit=BEFORE,
+            newer_run_id="run-20240101-0002",
+        ),
         ScanPassed(**scan_result_fields()),
         ScanFailed(**scan_result_fields(), findings=(SECRET,)),
         ManifestCommitted(
@@ -133,6 +158,30 @@ def one_of_each_event() -> list[Envelope]:
             commit=AFTER,
             services={"user-service": ServiceOutcome(status="succeeded", seconds=12.5)},
             seconds=30.0,
+        ),
+        RollbackRequested(
+            run_id=RUN, service="user-service", repository="acme/microbank", to="v1.0.0"
+        ),
+        ReleaseReady(
+            run_id=RUN,
+            source=SOURCE,
+            version="v1.2.0",
+            images={
+                "user-service": ReleaseImage(
+                    image_repository="127.0.0.1:5000/microbank/user-service",
+                    tag="v1.2.0",
+                    digest=DIGEST,
+                )
+            },
+            held={"frontend": "blocked: CRITICAL secret"},
+        ),
+        DeploymentSkipped(
+            run_id=RUN,
+            service="user-service",
+            source=SOURCE,
+            image="127.0.0.1:5000/microbank/user-service:sha-6113728",
+            outcome="superseded",
+            reason="superseded: 1a2b3c4 is deployed, and 6113728 is older",
         ),
     ]
 
@@ -262,3 +311,45 @@ def test_an_image_is_named_by_its_first_tag_and_pinned_by_its_digest():
 
     assert image.image == "127.0.0.1:5000/microbank/user-service:sha-6113728"
     assert image.image_by_digest == f"127.0.0.1:5000/microbank/user-service@{DIGEST}"
+
+
+def test_a_build_request_names_a_commit_or_a_ref():
+    with pytest.raises(ValidationError, match="give a commit or a ref"):
+        build_requested(ref=None)
+
+    assert build_requested(ref=None, commit=AFTER).commit == AFTER
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"services": ()},
+        {"services": ("User_Service",)},
+        {"commit": "HEAD~1"},
+        {"ref": "main"},
+        {"ref": "refs/heads/a..b"},
+    ],
+    ids=["no-services", "bad-service-name", "commit-not-a-sha", "short-ref", "dotted-ref"],
+)
+def test_a_build_request_with_bad_fields_is_refused(fields):
+    with pytest.raises(ValidationError):
+        build_requested(**fields)
+
+
+def test_change_detected_carries_build_args_and_target_and_defaults_to_none():
+    plain = change_detected()
+    tuned = ChangeDetected(
+        **{**plain.model_dump(), "build_args": {"PYTHON_VERSION": "3.11"}, "target": "runtime"}
+    )
+
+    assert plain.build_args == {} and plain.target is None
+    assert decode_event(encode_event(tuned)) == tuned
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"build_args": {"BAD NAME": "x"}}, {"build_args": {"1ST": "x"}}, {"target": "-stage"}],
+)
+def test_change_detected_refuses_odd_build_arg_names_and_targets(fields):
+    with pytest.raises(ValidationError):
+        ChangeDetected(**{**change_detected().model_dump(), **fields})

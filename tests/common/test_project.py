@@ -177,3 +177,31 @@ def test_a_document_that_is_not_a_mapping_is_rejected():
 def test_errors_name_the_origin_the_caller_gives():
     with pytest.raises(ConfigError, match=r"^acme/microbank@6113728:shipline.yaml: "):
         parse_project("registry: [", origin="acme/microbank@6113728:shipline.yaml")
+
+
+def test_build_args_and_target_are_read_with_scalars_as_docker_build_takes_them():
+    text = one_service(
+        build_args='{PYTHON_VERSION: "3.11", WORKERS: 4, DEBUG: false}', target="runtime"
+    )
+
+    spec = parse_project(text).services["api"]
+
+    assert spec.build_args == {"PYTHON_VERSION": "3.11", "WORKERS": "4", "DEBUG": "false"}
+    assert spec.target == "runtime"
+
+
+def test_a_service_without_build_args_or_target_builds_the_last_stage_plainly():
+    spec = parse_project(one_service()).services["api"]
+
+    assert spec.build_args == {}
+    assert spec.target is None
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [{"build_args": '{"NOT VALID": x}'}, {"build_args": "[A, B]"}, {"target": '"-runtime"'}],
+)
+def test_odd_build_arg_names_and_targets_are_rejected_naming_the_key(spec):
+    key = next(iter(spec))
+
+    assert f"services.api.{key}" in config_error(one_service(**spec))

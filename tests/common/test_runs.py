@@ -18,6 +18,7 @@ from services.common.events import (
     ManifestCommitted,
     PushReceived,
     RunCompleted,
+    ScanBypass,
     ScanFailed,
     ScanPassed,
     Source,
@@ -292,6 +293,32 @@ def test_the_run_completes_when_its_last_service_finishes(runs):
     assert last.seconds >= 0
 
 
+def test_a_run_summary_tells_each_services_scan_verdict_and_counts(runs):
+    planned(runs, "user-service", "account-service")
+    passed = scan_passed("user-service").model_copy(
+        update={"counts": {"CRITICAL": 0, "HIGH": 2, "LOW": 5, "MEDIUM": 1}}
+    )
+
+    runs.apply(passed)
+    runs.apply(manifest_committed("user-service"))
+    last = runs.apply(scan_failed("account-service"))
+
+    assert last is not None
+    assert last.services["user-service"].scan == "passed: 2 HIGH, 1 MEDIUM, 5 LOW"
+    assert last.services["account-service"].scan == "blocked: 1 CRITICAL"
+    assert runs.get(RUN)["services"]["user-service"]["scan"] == "passed: 2 HIGH, 1 MEDIUM, 5 LOW"
+
+
+def test_a_clean_scan_is_told_as_passed_with_no_findings(runs):
+    planned(runs, "user-service")
+
+    runs.apply(scan_passed("user-service"))
+    last = runs.apply(manifest_committed("user-service"))
+
+    assert last is not None
+    assert last.services["user-service"].scan == "passed, no findings"
+
+
 def test_a_final_event_applied_twice_completes_the_run_once(runs):
     planned(runs, "user-service", "account-service")
     runs.apply(manifest_committed("user-service"))
@@ -518,3 +545,33 @@ def test_a_run_completes_once_when_a_run_wide_failure_and_its_last_service_both_
     completions = [runs.apply(event) for event in endings]
 
     assert len(completion_ids(completions)) == 1
+
+
+# --- the scan's emergency bypass ---------------------------------------------------------
+
+
+def test_a_skipped_scan_is_recorded_on_the_service_and_in_the_run_summary(runs):
+    planned(runs, "user-service")
+    skip = ScanBypass(by="dana@acme.dev", reason="INC-4211 hotfix")
+    runs.apply(scan_passed("user-service").model_copy(update={"skipped": skip, "counts": {}}))
+
+    completed = runs.apply(manifest_committed("user-service"))
+
+    service = runs.get(RUN)["services"]["user-service"]
+    assert (service["scan_skipped_by"], service["scan_skip_reason"]) == (
+        "dana@acme.dev",
+        "INC-4211 hotfix",
+    )
+    assert completed is not None
+    assert completed.services["user-service"].scan_skipped == skip
+
+
+def test_a_scanned_service_carries_no_skip_in_the_run_summary(runs):
+    planned(runs, "user-service")
+    runs.apply(scan_passed("user-service"))
+
+    completed = runs.apply(manifest_committed("user-service"))
+
+    assert completed is not None
+    assert completed.services["user-service"].scan_skipped is None
+    assert "scan_skipped_by" not in runs.get(RUN)["services"]["user-service"]

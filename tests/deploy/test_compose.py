@@ -164,6 +164,14 @@ def test_every_app_service_waits_for_a_healthy_redis(
         assert depends_on["redis"].get("condition") == "service_healthy", name
 
 
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_worker_is_healthy_only_while_the_probe_reaches_redis(
+    services: dict[str, dict[str, Any]], stage: str
+) -> None:
+    test = [str(part) for part in services[stage]["healthcheck"]["test"]]
+    assert test[:3] == ["CMD", "shipline", "probe"], test
+
+
 def test_redis_persists_with_appendonly_and_has_a_ping_healthcheck(
     services: dict[str, dict[str, Any]],
 ) -> None:

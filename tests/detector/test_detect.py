@@ -2,18 +2,19 @@ import re
 
 import pytest
 
-from services.committer.writeback import commit_message
-from services.common.events import ZERO_SHA, ChangeDetected, PushReceived
+from services.committer.messages import deploy_message
+from services.common.events import ZERO_SHA, ChangeDetected, PushReceived, Source
 from services.common.git import CommitInfo
 from services.common.project import Project, parse_project
 from services.demo.microbank import SERVICES, write_microbank
-from services.detector.detect import Skip, detect, parse_ref
+from services.detector.detect import COMMIT_SCAN_LIMIT, Skip, detect, parse_ref
 
 REGISTRY = "127.0.0.1:5000/microbank"
 BEFORE = "a10867b14bb761a232cd80139fbd4c0d33264240"
 AFTER = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
 BOT = "shipline-bot@localhost"
 BACKENDS = ["account-service", "notification-service", "transaction-service", "user-service"]
+SOURCE = Source(repository="acme/microbank", commit=BEFORE, ref="refs/heads/main")
 DOCKER_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -132,7 +133,9 @@ def test_a_release_tag_is_built_even_when_its_commits_are_the_bots(microbank):
 
 
 def test_a_release_tag_with_a_slash_still_yields_valid_image_tags(microbank):
-    result = run_detect(microbank, [], push("refs/tags/release/1.2"))
+    releases = microbank.model_copy(update={"release_tags": ("release/*",)})
+
+    result = run_detect(releases, [], push("refs/tags/release/1.2"))
 
     tags = {tag for change in result for tag in change.tags}
     assert tags
@@ -166,16 +169,16 @@ def test_a_push_whose_commits_all_ask_to_be_skipped_is_skipped(microbank, marker
     assert result == Skip("only pipeline or [skip ci] commits")
 
 
-def test_the_committers_deploy_commit_reads_as_a_conventional_chore_that_skips_ci():
+def test_the_committers_deploy_commit_skips_ci_in_its_subject():
     image = f"{REGISTRY}/user-service:sha-6113728"
 
-    assert commit_message("user-service", image) == (
-        f"chore(user-service): deploy {image} [skip ci]"
-    )
+    subject = deploy_message("user-service", image, SOURCE).splitlines()[0]
+
+    assert subject == f"chore(user-service): deploy {image} [skip ci]"
 
 
 def test_the_committers_deploy_commit_is_skipped_even_under_another_author(microbank):
-    message = commit_message("user-service", f"{REGISTRY}/user-service:sha-6113728")
+    message = deploy_message("user-service", f"{REGISTRY}/user-service:sha-6113728", SOURCE)
     commits = [CommitInfo(sha=AFTER, author_email="ops@example.com", message=message)]
 
     result = run_detect(microbank, ["k8s/manifests/user-service/deployment.yaml"], commits=commits)
@@ -226,3 +229,65 @@ def test_parse_ref_splits_branches_and_tags(ref, expected):
 def test_parse_ref_rejects_anything_but_a_named_branch_or_tag(ref):
     with pytest.raises(ValueError, match="unsupported ref"):
         parse_ref(ref)
+
+
+@pytest.mark.parametrize("tag", ["v1.0.0", "v10.2.33", "v1.0.0-rc.1"])
+def test_tags_matching_the_default_release_pattern_are_releases(microbank, tag):
+    result = run_detect(microbank, [], push(f"refs/tags/{tag}"))
+
+    assert {change.reason for change in result} == {"release"}
+
+
+@pytest.mark.parametrize("tag", ["v1", "v1.0", "latest", "nightly-2024"])
+def test_tags_not_matching_the_release_pattern_build_nothing(microbank, tag):
+    result = run_detect(microbank, [], push(f"refs/tags/{tag}"))
+
+    assert result == Skip(f"tag {tag} is not a release tag (v*.*.*)")
+
+
+def test_release_tags_can_be_switched_off(microbank):
+    no_releases = microbank.model_copy(update={"release_tags": ()})
+
+    result = run_detect(no_releases, [], push("refs/tags/v1.0.0"))
+
+    assert result == Skip("tag v1.0.0 is not a release tag (none configured)")
+
+
+def test_a_push_of_only_manifest_files_builds_nothing(microbank):
+    manifests = [
+        "k8s/manifests/user-service/deployment.yaml",
+        "k8s/manifests/frontend/deployment.yaml",
+    ]
+
+    assert run_detect(microbank, manifests) == Skip("only manifest paths changed")
+
+
+def test_manifests_of_another_gitops_repository_are_ordinary_files(microbank):
+    elsewhere = microbank.model_copy(
+        update={"gitops": microbank.gitops.model_copy(update={"repository": "acme/gitops"})}
+    )
+
+    result = run_detect(elsewhere, ["k8s/manifests/user-service/deployment.yaml"])
+
+    assert result == Skip("no service changed")
+
+
+def test_skip_markers_are_matched_whatever_their_case(microbank):
+    result = run_detect(microbank, ["user_service/app.txt"], commits=[by_dev("fix [CI SKIP]")])
+
+    assert result == Skip("only pipeline or [skip ci] commits")
+
+
+def test_a_push_too_long_to_scan_is_never_taken_for_the_bots_alone(microbank):
+    commits = [by_bot()] * COMMIT_SCAN_LIMIT
+
+    assert services_of(run_detect(microbank, ["user_service/app.txt"], commits=commits)) == [
+        "user-service"
+    ]
+
+
+def test_the_paths_that_caused_a_build_come_first_then_its_dependencies(microbank):
+    result = run_detect(microbank, ["libs/common/banking.sh", "user_service/app.txt"])
+
+    change = next(c for c in result if c.service == "user-service")
+    assert change.changed_paths == ("user_service/app.txt", "libs/common/banking.sh")

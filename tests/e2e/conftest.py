@@ -29,6 +29,7 @@ from services.demo.scenario import (
 from services.devenv.registry import Registry
 
 WEBHOOK_SECRET = "e2e-webhook-secret-0123456789"
+API_TOKEN = "e2e-api-token-0123456789abcdef"
 FINAL = ("succeeded", "failed", "blocked", "skipped")
 
 
@@ -88,6 +89,7 @@ def stack(
             receiver.url,
             redis_url=redis_url,
             scanner={"trivy_path": str(trivy_path)},
+            api_tokens=[API_TOKEN],
         )
         port = _free_port()
         env = {**os.environ, "SHIPLINE_CONFIG": str(config), "DOCKER_HOST": docker_host}

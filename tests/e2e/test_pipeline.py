@@ -39,7 +39,8 @@ def test_signed_push_deploys_only_the_changed_service_and_notifies(stack: Stack)
 
     head = sample.remote_head()
     assert head.hexsha == service["gitops_commit"]
-    assert head.message.strip() == f"chore(user-service): deploy {expected_image} [skip ci]"
+    subject = head.message.splitlines()[0]
+    assert subject == f"chore(user-service): deploy {expected_image} [skip ci]"
     assert head.author_email == "shipline-bot@localhost"
     manifest = sample.remote_file("k8s/manifests/user-service/deployment.yaml")
     assert f"image: {expected_image}" in manifest

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from services.common.errors import TransientError
+from services.common.errors import ConfigError, TransientError
 from services.common.events import (
     Envelope,
     Finding,
@@ -21,10 +21,18 @@ from services.common.events import (
     Source,
     StageFailed,
 )
+from services.common.settings import EmailChannel as EmailSettings
 from services.common.settings import LogChannel as LogChannelSettings
-from services.common.settings import Settings, WebhookChannel
+from services.common.settings import Settings, WebhookChannel, load_settings
 from services.demo.receiver import NotificationReceiver
-from services.notifier.channels import HttpWebhookChannel, LogChannel, channels_from
+from services.notifier.channels import (
+    EmailChannel,
+    GitHubStatusChannel,
+    HttpWebhookChannel,
+    LogChannel,
+    SlackChannel,
+    channels_from,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -267,3 +275,109 @@ def test_the_log_channel_wants_and_sends_every_event(event: Envelope):
 
     assert channel.wants(event)
     channel.send(event)
+
+
+# --- every kind from the settings file ---------------------------------------------------
+
+SERVER_YAML = """
+notifications:
+  - {type: log, outcomes: [failed]}
+  - {type: webhook, url: "https://hooks.acme.dev/shipline", secret: whsec-0123456789abcdef}
+  - type: slack
+    name: slack-deploys
+    url: https://hooks.slack.com/services/T0/B0/xoxsecretpart
+    services: ["payments-*", user-service]
+    outcomes: [failed, blocked, held]
+  - {type: github_status, token: ghp_0123456789abcdef0123, api_url: "https://ghe.acme.dev/api/v3"}
+  - type: email
+    host: smtp.acme.dev
+    username: shipline
+    password: smtp-secret-password
+    from: shipline@acme.dev
+    to: [oncall@acme.dev]
+"""
+
+
+def load_from(tmp_path, monkeypatch, text: str, **env: str) -> Settings:
+    config = tmp_path / "server.yaml"
+    config.write_text(text)
+    monkeypatch.setenv("SHIPLINE_CONFIG", str(config))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return load_settings()
+
+
+def test_every_channel_kind_is_built_from_the_settings_file_in_order(tmp_path, monkeypatch):
+    channels = channels_from(load_from(tmp_path, monkeypatch, SERVER_YAML))
+
+    assert [(type(c), c.name) for c in channels] == [
+        (LogChannel, "log-0"),
+        (HttpWebhookChannel, "webhook-1"),
+        (SlackChannel, "slack-deploys"),
+        (GitHubStatusChannel, "github_status-3"),
+        (EmailChannel, "email-4"),
+    ]
+
+
+def test_the_log_channel_follows_its_routing_too():
+    log = LogChannel(LogChannelSettings(type="log", outcomes=["failed"]))
+
+    assert not log.wants(run_completed("succeeded"))
+    assert log.wants(run_completed("failed"))
+    assert log.wants(stage_failed())
+
+
+def test_a_channel_list_from_the_environment_takes_an_email_from_address(monkeypatch):
+    monkeypatch.setenv(
+        "SHIPLINE_NOTIFICATIONS",
+        '[{"type": "email", "host": "smtp.acme.dev", "from": "a@acme.dev", "to": ["b@acme.dev"]}]',
+    )
+
+    [channel] = load_settings().notifications
+
+    assert isinstance(channel, EmailSettings)
+    assert (channel.from_, channel.port, channel.starttls) == ("a@acme.dev", 587, True)
+
+
+@pytest.mark.parametrize(
+    ("channel", "problem"),
+    [
+        ("{type: slack, url: 'ftp://xoxsecretpart'}", "notifications.0.slack.url"),
+        ("{type: github_status}", "notifications.0.github_status.token: Field required"),
+        (
+            "{type: email, host: h, from: a@b.c, to: [d@e.f], password: xoxsecretpart}",
+            "give both username and password, or neither",
+        ),
+        (
+            "{type: slack, url: 'https://h/xoxsecretpart', commit_url_template: '{sha}'}",
+            "unknown placeholder 'sha'",
+        ),
+        ("{type: webhook, url: 'https://h', outcomes: [Failed]}", "notifications.0.webhook"),
+        ("{type: pager, url: 'https://h'}", "notifications.0: Input tag 'pager'"),
+    ],
+)
+def test_an_invalid_channel_stops_the_start_naming_the_key_but_never_the_secret(
+    tmp_path, monkeypatch, channel, problem
+):
+    with pytest.raises(ConfigError) as raised:
+        load_from(tmp_path, monkeypatch, f"notifications:\n  - {channel}\n")
+
+    assert problem in str(raised.value)
+    assert "xoxsecretpart" not in str(raised.value)
+
+
+def test_two_channels_with_the_same_name_stop_the_start(tmp_path, monkeypatch):
+    text = "notifications:\n  - {type: log, name: ops}\n  - {type: log, name: ops}\n"
+
+    with pytest.raises(ConfigError, match=r"channel names must be distinct: \['ops'\]"):
+        load_from(tmp_path, monkeypatch, text)
+
+
+def test_prod_refuses_a_placeholder_webhook_signing_secret(tmp_path, monkeypatch):
+    text = (
+        "env: prod\napi_tokens: [a-real-token-0123456789]\n"
+        "notifications:\n  - {type: webhook, url: 'https://h', secret: changeme}\n"
+    )
+
+    with pytest.raises(ConfigError, match=r"notifications\.0\.secret is a placeholder"):
+        load_from(tmp_path, monkeypatch, text)

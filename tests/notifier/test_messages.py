@@ -1,6 +1,7 @@
 from services.common.events import (
     Finding,
     RunCompleted,
+    ScanBypass,
     ScanFailed,
     ServiceOutcome,
     Source,
@@ -113,4 +114,37 @@ def test_a_stage_failed_body_has_status_failed_and_names_the_error():
     assert data["status"] == "failed"
     assert data["text"] == (
         "user-service builder failed: PermanentError: COPY failed: app.txt not found"
+    )
+
+
+def test_the_run_summary_says_whose_emergency_bypass_skipped_a_scan():
+    skip = ScanBypass(by="dana@acme.dev", reason="INC-4211 hotfix")
+    event = run_completed("succeeded").model_copy(
+        update={
+            "services": {
+                "user-service": ServiceOutcome(
+                    status="succeeded",
+                    image="127.0.0.1:5000/microbank/user-service:sha-6113728",
+                    scan_skipped=skip,
+                )
+            }
+        }
+    )
+
+    text = summary(event)
+
+    assert "user-service: succeeded 127.0.0.1:5000/microbank/user-service:sha-6113728" in text
+    assert "scan SKIPPED by dana@acme.dev: INC-4211 hotfix" in text
+    assert body(event)["event"]["services"]["user-service"]["scan_skipped"]["by"] == "dana@acme.dev"
+
+
+def test_a_block_notification_names_the_broken_rules_before_the_findings():
+    event = scan_failed().model_copy(
+        update={"violations": ("1 secret found (secrets always block)",)}
+    )
+
+    assert summary(event) == (
+        "account-service: 127.0.0.1:5000/microbank/account-service:sha-6113728 blocked by the "
+        "scan: 1 secret found (secrets always block): "
+        "CRITICAL secret aws-access-key-id in /app/.env:3"
     )

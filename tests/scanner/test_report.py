@@ -1,9 +1,13 @@
+import json
+from pathlib import Path
+
 import pytest
 
 from services.common.errors import PermanentError
 from services.common.events import Finding
-from services.scanner.report import count_by_severity, findings_from_report
+from services.scanner.report import count_by_severity, findings_from_report, without_secret_context
 
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "trivy"
 IMAGE = "127.0.0.1:5000/microbank/user-service@sha256:" + "ab" * 32
 
 
@@ -154,3 +158,73 @@ def test_counts_by_severity_list_every_severity_including_zeros():
 def test_a_malformed_report_is_a_permanent_error(report):
     with pytest.raises(PermanentError, match="no Results list"):
         findings_from_report(report)
+
+
+def fixture_report(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def test_language_package_vulnerabilities_are_located_by_their_package_file():
+    report = fixture_report("user-service-debian12.json")
+
+    setuptools = next(f for f in findings_from_report(report) if f.package == "setuptools")
+
+    assert setuptools.file.endswith("site-packages/setuptools-65.5.1.dist-info/METADATA")
+    assert setuptools.fixed_version == "70.0.0"
+    assert setuptools.url == "https://avd.aquasec.com/nvd/cve-2024-6345"
+
+
+def test_os_package_vulnerabilities_have_no_file_and_unfixed_ones_no_fixed_version():
+    report = fixture_report("user-service-debian12.json")
+
+    zlib = next(f for f in findings_from_report(report) if f.id == "CVE-2023-45853")
+
+    assert (zlib.package, zlib.installed_version, zlib.fixed_version) == (
+        "zlib1g",
+        "1:1.2.13.dfsg-1",
+        "",
+    )
+    assert zlib.file == ""
+    assert zlib.describe() == "CRITICAL CVE-2023-45853 in zlib1g 1:1.2.13.dfsg-1, no fix yet"
+
+
+def test_a_real_trivy_report_yields_secrets_with_file_and_line_and_failed_checks():
+    findings = findings_from_report(fixture_report("leaky-image-secrets-misconfig.json"))
+
+    secrets = {(f.id, f.file, f.line, f.severity) for f in findings if f.kind == "secret"}
+    checks = {(f.id, f.severity) for f in findings if f.kind == "misconfiguration"}
+    assert secrets == {
+        ("private-key", "/app/id_rsa", 1, "HIGH"),
+        ("aws-access-key-id", "/app/config.env", 1, "CRITICAL"),
+    }
+    assert checks == {("DS001", "MEDIUM"), ("DS002", "HIGH"), ("DS026", "LOW")}
+    ds002 = next(f for f in findings if f.id == "DS002")
+    assert (ds002.file, ds002.line) == ("app/Dockerfile.app", 2)
+    assert ds002.describe() == (
+        "HIGH misconfiguration DS002 (Image user should not be 'root') in app/Dockerfile.app"
+    )
+
+
+def test_passed_checks_are_not_findings():
+    passed = {"ID": "DS005", "Severity": "LOW", "Title": "ADD instead of COPY", "Status": "PASS"}
+    failed = {"ID": "DS002", "Severity": "HIGH", "Title": "root user", "Status": "FAIL"}
+    report = trivy_report(
+        {"Target": "Dockerfile", "Class": "config", "Misconfigurations": [passed, failed]}
+    )
+
+    assert [f.id for f in findings_from_report(report)] == ["DS002"]
+
+
+def test_the_kept_report_drops_the_lines_around_a_secret_but_keeps_the_masked_match():
+    context = {"Number": 4, "Content": "DB_PASSWORD=hunter2-not-a-known-rule", "IsCause": False}
+    cause = {"Number": 3, "Content": "AWS_ACCESS_KEY_ID=********************", "IsCause": True}
+    found = {**secret(), "Code": {"Lines": [cause, context]}}
+    report = trivy_report(secrets_in("/app/.env", found))
+
+    kept = without_secret_context(report)
+
+    text = json.dumps(kept)
+    assert "hunter2" not in text
+    assert kept["Results"][0]["Secrets"][0]["Code"]["Lines"] == [cause]
+    assert kept["Results"][0]["Secrets"][0]["Match"] == found["Match"]
+    assert report["Results"][0]["Secrets"][0]["Code"]["Lines"] == [cause, context]  # untouched

@@ -1,88 +1,41 @@
-"""Trivy (the real binary) scanning images pushed to the real test registries, by digest."""
+"""Trivy (the real binary) scanning images pushed to the real test registries, by digest.
+
+Secrets are found for real. Trivy's vulnerability DB cannot be downloaded here (no route to
+its OCI mirrors), so the vulnerability scanner runs against an empty DB that stands in for
+the one an operator prepares (its metadata only: Trivy creates the empty database itself);
+the vulnerability policy is tested on Trivy JSON reports in test_policy.py.
+"""
 
 from __future__ import annotations
 
-import io
+import json
 import os
 import secrets
 import socket
-import string
+import subprocess
 import sys
-import tarfile
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import docker
+import httpx
 import pytest
 
-from services.builder.docker_engine import DockerEngine
-from services.common.errors import PermanentError, ShiplineError
-from services.common.events import ImagePushed, ScanFailed, ScanPassed, Source
+from services.common.errors import PermanentError, ShiplineError, TransientError
+from services.common.events import ScanFailed, ScanPassed
 from services.common.registry_auth import RegistryLogin
 from services.devenv.registry import Registry
 from services.scanner.policy import Policy, decide
-from services.scanner.report import findings_from_report
+from services.scanner.report import findings_from_report, without_secret_context
 from services.scanner.trivy import Trivy, locate_trivy
+from tests.scanner.images import Pushed, aws_key_pair, build_and_push, private_key_pem
 
 pytestmark = pytest.mark.integration
 
-COMMIT = "abc1234" + "0" * 33
-
-
-@dataclass(frozen=True)
-class Pushed:
-    repository: str  # host/repo
-    tag: str
-    digest: str
-
-    @property
-    def by_digest(self) -> str:
-        return f"{self.repository}@{self.digest}"
-
-    def event(self) -> ImagePushed:
-        return ImagePushed(
-            run_id="run-1",
-            service="svc",
-            source=Source(repository="acme/microbank", commit=COMMIT, ref="refs/heads/main"),
-            image_repository=self.repository,
-            tags=(self.tag,),
-            digest=self.digest,
-        )
-
-
-def aws_key_pair() -> str:
-    """A freshly made AWS-style key pair, in the layout of an env file."""
-    key_id = "AKIA" + "".join(
-        secrets.choice(string.ascii_uppercase + string.digits) for _ in range(16)
-    )
-    alphabet = string.ascii_letters + string.digits + "+/"
-    secret = "".join(secrets.choice(alphabet) for _ in range(40))
-    return f"AWS_ACCESS_KEY_ID={key_id}\naws_secret_access_key = {secret}\n"
-
-
-def build_and_push(
-    client: docker.DockerClient,
-    registry: Registry,
-    repo: str,
-    base_image: str,
-    files: dict[str, str],
-    login: RegistryLogin | None = None,
-) -> Pushed:
-    copies = "".join(f"COPY {name} /app/{name}\n" for name in files)
-    members = {"Dockerfile": f"FROM {base_image}\n{copies}", **files}
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, text in members.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    repository = f"{registry.host}/{repo}"
-    tag = "sha-" + secrets.token_hex(4)[:7]
-    result = DockerEngine(client).build_and_push(
-        buffer.getvalue(), "Dockerfile", repository, [tag], {}, login
-    )
-    return Pushed(repository, tag, result.digest)
+TODAY = date(2025, 3, 1)
+SERVER_TOKEN = "trivy-server-token-" + secrets.token_hex(8)
 
 
 def unused_port() -> int:
@@ -129,7 +82,7 @@ def test_scan_finds_a_baked_in_aws_key_as_a_critical_secret(
 def test_scan_blocks_image_with_baked_in_aws_key(trivy: Trivy, leaky_image: Pushed) -> None:
     findings = findings_from_report(trivy.scan(leaky_image.by_digest))
 
-    outcome = decide(leaky_image.event(), findings, Policy(), "reports/leaky.json")
+    outcome = decide(leaky_image.event(), findings, Policy(), TODAY)
 
     assert isinstance(outcome, ScanFailed)
     assert "aws-access-key-id" in {f.id for f in outcome.findings}
@@ -145,7 +98,7 @@ def test_scan_of_a_clean_image_has_no_findings_and_passes(
 
     assert findings == []
     assert report["ArtifactName"] == clean_image.by_digest
-    outcome = decide(clean_image.event(), findings, Policy(), "reports/clean.json")
+    outcome = decide(clean_image.event(), findings, Policy(), TODAY)
     assert isinstance(outcome, ScanPassed)
     assert set(outcome.counts.values()) == {0}
 
@@ -263,3 +216,187 @@ def test_locate_trivy_reports_a_permanent_error_when_nothing_is_found(
 
     with pytest.raises(PermanentError, match="trivy not found"):
         locate_trivy(str(tmp_path / "missing"))
+
+
+# --- a baked-in private key -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def key_material() -> str:
+    return private_key_pem()
+
+
+@pytest.fixture(scope="module")
+def key_image(
+    docker_client: docker.DockerClient, registry: Registry, base_image: str, key_material: str
+) -> Pushed:
+    files = {"deploy_key": key_material, "app.txt": "hello\n"}
+    return build_and_push(docker_client, registry, "tests/keyed", base_image, files)
+
+
+def test_scan_blocks_image_with_a_baked_in_private_key(trivy: Trivy, key_image: Pushed) -> None:
+    findings = findings_from_report(trivy.scan(key_image.by_digest))
+
+    outcome = decide(key_image.event(), findings, Policy(), TODAY)
+
+    assert isinstance(outcome, ScanFailed)
+    [key] = outcome.findings
+    assert (key.kind, key.id, key.severity) == ("secret", "private-key", "HIGH")
+    assert (key.file, key.line, key.target) == ("/app/deploy_key", 1, "/app/deploy_key:1")
+    assert outcome.violations == ("1 secret found (secrets always block)",)
+
+
+def test_the_kept_report_of_a_real_scan_holds_no_key_material(
+    trivy: Trivy, key_image: Pushed, key_material: str
+) -> None:
+    kept = json.dumps(without_secret_context(trivy.scan(key_image.by_digest)))
+
+    body_lines = key_material.splitlines()[1:-1]
+    assert not [line for line in body_lines if line in kept]
+    assert "private-key" in kept
+
+
+# --- more scanners, offline ----------------------------------------------------------------------
+
+
+def prepared_db(cache_dir: Path) -> Path:
+    """What an operator prepares for offline scans: <cache>/db. The real DB cannot be
+    downloaded here; its metadata alone makes Trivy open an empty database."""
+    (cache_dir / "db").mkdir(parents=True)
+    (cache_dir / "db" / "metadata.json").write_text(
+        json.dumps(
+            {
+                "Version": 2,
+                "NextUpdate": "2099-01-01T00:00:00Z",
+                "UpdatedAt": "2025-03-01T00:00:00Z",
+                "DownloadedAt": "2025-03-01T00:00:00Z",
+            }
+        )
+    )
+    return cache_dir
+
+
+def test_an_offline_vulnerability_scan_without_a_prepared_db_says_how_to_prepare_it(
+    trivy_path: Path, tmp_path: Path, leaky_image: Pushed
+) -> None:
+    trivy = Trivy(str(trivy_path), ["vuln", "secret"], 120, tmp_path / "empty-cache")
+
+    with pytest.raises(PermanentError) as caught:
+        trivy.scan(leaky_image.by_digest)
+
+    assert "no vulnerability DB" in str(caught.value)
+    assert f"--download-db-only --cache-dir {tmp_path / 'empty-cache'}" in str(caught.value)
+
+
+def test_an_offline_scan_with_a_prepared_db_runs_the_vulnerability_and_secret_scanners(
+    trivy_path: Path, tmp_path: Path, leaky_image: Pushed
+) -> None:
+    trivy = Trivy(str(trivy_path), ["vuln", "secret"], 120, prepared_db(tmp_path / "cache"))
+
+    findings = findings_from_report(trivy.scan(leaky_image.by_digest))
+
+    assert "aws-access-key-id" in {f.id for f in findings}
+
+
+def test_the_misconfiguration_scanner_runs_offline_with_trivys_built_in_checks(
+    trivy_path: Path,
+    tmp_path: Path,
+    docker_client: docker.DockerClient,
+    registry: Registry,
+    base_image: str,
+) -> None:
+    files = {"Dockerfile.app": "FROM busybox:1.36\nUSER root\n"}
+    image = build_and_push(docker_client, registry, "tests/configs", base_image, files)
+    trivy = Trivy(str(trivy_path), ["misconfig"], 120, tmp_path / "cache")
+
+    findings = findings_from_report(trivy.scan(image.by_digest))
+
+    root_user = next(f for f in findings if f.id == "DS002")
+    assert (root_user.kind, root_user.severity, root_user.line) == ("misconfiguration", "HIGH", 2)
+
+
+# --- Trivy server (client mode) ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trivy_server(trivy_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `trivy server` on the empty prepared DB, requiring a token."""
+    cache = prepared_db(tmp_path_factory.mktemp("trivy-server") / "cache")
+    port = unused_port()
+    server = subprocess.Popen(
+        [str(trivy_path), "server", "--listen", f"127.0.0.1:{port}", "--cache-dir", str(cache)]
+        + ["--skip-db-update", "--token", SERVER_TOKEN],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("trivy server did not start", pytrace=False)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def client_mode(trivy_path: Path, cache: Path, server: str, token: str) -> Trivy:
+    return Trivy(
+        str(trivy_path), ["vuln", "secret"], 120, cache, server_url=server, server_token=token
+    )
+
+
+def test_a_scan_through_a_trivy_server_finds_the_baked_in_key(
+    trivy_path: Path, tmp_path: Path, trivy_server: str, leaky_image: Pushed
+) -> None:
+    trivy = client_mode(trivy_path, tmp_path / "client-cache", trivy_server, SERVER_TOKEN)
+
+    findings = findings_from_report(trivy.scan(leaky_image.by_digest))
+
+    assert "aws-access-key-id" in {f.id for f in findings}
+
+
+def test_a_refused_server_token_is_a_permanent_error_without_the_token(
+    trivy_path: Path, tmp_path: Path, trivy_server: str, leaky_image: Pushed
+) -> None:
+    wrong = "wrong-token-" + secrets.token_hex(8)
+    trivy = client_mode(trivy_path, tmp_path / "client-cache", trivy_server, wrong)
+
+    with pytest.raises(PermanentError, match="scanner.server_token") as caught:
+        trivy.scan(leaky_image.by_digest)
+
+    assert wrong not in str(caught.value) and SERVER_TOKEN not in str(caught.value)
+
+
+def test_an_unreachable_trivy_server_is_a_transient_error(
+    trivy_path: Path, tmp_path: Path, leaky_image: Pushed
+) -> None:
+    server = f"http://127.0.0.1:{unused_port()}"
+    trivy = client_mode(trivy_path, tmp_path / "client-cache", server, SERVER_TOKEN)
+
+    with pytest.raises(TransientError, match="connection refused"):
+        trivy.scan(leaky_image.by_digest)
+
+
+def test_the_command_line_names_the_server_but_never_the_token(tmp_path: Path) -> None:
+    trivy = Trivy(
+        "trivy",
+        ["secret"],
+        60,
+        tmp_path,
+        server_url="http://trivy:4954",
+        server_token="t0k3n-value",
+    )
+
+    command = trivy.command("127.0.0.1:5000/a@sha256:" + "0" * 64)
+
+    assert command[command.index("--server") + 1] == "http://trivy:4954"
+    assert "t0k3n-value" not in " ".join(command)
+    assert "t0k3n-value" not in repr(trivy)
+    assert {"--skip-db-update", "--skip-check-update", "--offline-scan"} <= set(command)

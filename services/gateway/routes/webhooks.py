@@ -1,76 +1,75 @@
-"""Webhook receivers: verify, parse, dedupe the delivery, create the run, queue the push."""
+"""Webhook receivers, one per git host, one flow: verify, parse, filter, start the run."""
 
 from __future__ import annotations
-
-import contextlib
-import secrets
-from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from services.common.bus import BROKER_ERRORS
+from services.common.bus import BusUnavailable
 from services.common.logging import get_logger
+from services.common.runtime import Runtime
 from services.detector.detect import parse_ref
+from services.gateway import gitea, github, gitlab
 from services.gateway.deps import BodyDep, RuntimeDep
-from services.gateway.github import WebhookRejected, parse_push, verified_repositories
+from services.gateway.intake import delivery_key, new_run_id, start_run
+from services.gateway.webhook import GitHost, WebhookRejected
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
-DELIVERY_TTL = 7 * 24 * 3600
-
-
-def new_run_id() -> str:
-    return f"{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
 
 
 @router.post("/github", status_code=202)
-def github(request: Request, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
-    matched = verified_repositories(
-        runtime.settings.repositories, body, request.headers.get("x-hub-signature-256")
-    )
+def github_push(request: Request, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
+    return receive(github.HOST, request, body, runtime)
+
+
+@router.post("/gitlab", status_code=202)
+def gitlab_push(request: Request, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
+    return receive(gitlab.HOST, request, body, runtime)
+
+
+@router.post("/gitea", status_code=202)
+def gitea_push(request: Request, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
+    return receive(gitea.HOST, request, body, runtime)
+
+
+def receive(host: GitHost, request: Request, body: bytes, runtime: Runtime) -> JSONResponse:
+    matched = host.verified(runtime.settings.repositories, body, request.headers)
     if not matched:
-        raise HTTPException(401, "missing or invalid X-Hub-Signature-256")
-    kind = request.headers.get("x-github-event", "")
+        raise HTTPException(401, f"missing or invalid {host.signature_header}")
+    kind, name = host.kind(request.headers)
     if kind == "ping":
         return JSONResponse({"pong": True}, status_code=200)
     if kind != "push":
-        return JSONResponse({"ignored": f"event {kind or '(none)'} is not handled"}, 202)
+        return JSONResponse({"ignored": f"event {name or '(none)'} is not handled"}, 202)
     run_id = new_run_id()
     try:
-        push = parse_push(body, request.headers, run_id)
+        push = host.parse(body, request.headers, run_id)
     except WebhookRejected as exc:
         raise HTTPException(exc.status, exc.reason) from None
     repo = next((r for r in matched if r.name == push.repository), None)
     if repo is None:
-        raise HTTPException(403, f"repository {push.repository} is not signed by its own secret")
-    kind_of_ref, name = parse_ref(push.ref)
-    if kind_of_ref == "branch" and not repo.accepts_branch(name):
-        return JSONResponse({"ignored": f"branch {name} is not configured"}, 202)
-    redis = runtime.redis
-    delivery_key = f"shipline:delivery:github:{push.delivery_id}"
+        raise HTTPException(403, f"repository {push.repository} does not use this secret")
+    kind_of_ref, ref_name = parse_ref(push.ref)
+    if kind_of_ref == "branch" and not repo.accepts_branch(ref_name):
+        return JSONResponse({"ignored": f"branch {ref_name} is not configured to deploy"}, 202)
     try:
-        existing = redis.set(delivery_key, run_id, nx=True, ex=DELIVERY_TTL, get=True)
-        if existing is not None:
-            first_run = existing.decode() if isinstance(existing, bytes) else str(existing)
-            return JSONResponse({"run_id": first_run, "duplicate": True}, 200)
-        runtime.runs.create(
-            run_id,
-            trigger="tag" if kind_of_ref == "tag" else "push",
-            provider="github",
+        started = start_run(
+            runtime,
+            push,
+            delivery_key(host.provider, push.delivery_id),
+            "tag" if kind_of_ref == "tag" else "push",
+            provider=host.provider,
             repository=push.repository,
             ref=push.ref,
             commit=push.after,
             pusher=push.pusher,
             delivery_id=push.delivery_id,
         )
-        runtime.bus.publish(push)
-    except BROKER_ERRORS:
-        _forget_delivery(runtime, delivery_key)
-        raise HTTPException(503, "the event bus is unavailable; retry later") from None
-    get_logger(run_id=run_id).info("push accepted", repository=push.repository, ref=push.ref)
+    except BusUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None
+    if started.duplicate:
+        return JSONResponse({"run_id": started.run_id, "duplicate": True}, 200)
+    get_logger(run_id=run_id).info(
+        "push accepted", provider=host.provider, repository=push.repository, ref=push.ref
+    )
     return JSONResponse({"run_id": run_id}, 202)
-
-
-def _forget_delivery(runtime: RuntimeDep, key: str) -> None:
-    with contextlib.suppress(Exception):  # Redis is down: the marker expires or was never set
-        runtime.redis.delete(key)

@@ -1,0 +1,157 @@
+"""One ChangeDetected, built once: the builder stage's work, with its adapters passed in.
+
+1. A newer build of the same service and branch already started: superseded, nothing done.
+2. Hold the image's lease for the commit (a concurrent request for it waits here).
+3. The registry already has the first tag, built from this commit: `ImagePushed(cached=True)`;
+   the other tags are pointed at it if they are not yet.
+4. Otherwise build the context at exactly the commit (`.dockerignore` applied, the OCI
+   labels written into the Dockerfile), with the
+   branch's previous image as cache source, and push. A newer build arriving meanwhile, or
+   the timeout, cancels it. The output goes to the run's build log; failures carry its tail.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from services.builder.context import build_context
+from services.builder.coordination import Coordinator, Lease, Newer
+from services.builder.docker_engine import BuildInterrupted, BuildResult, DockerEngine
+from services.builder.logs import BuildLog, build_log_path
+from services.builder.plan import (
+    already_built,
+    cache_sources,
+    failure_message,
+    image_pushed,
+    oci_labels,
+    superseded,
+)
+from services.builder.registry import RegistryClient, split_repository
+from services.common.errors import PermanentError, TransientError
+from services.common.events import ChangeDetected, Envelope
+from services.common.git import Mirror
+from services.common.git_auth import git_env
+from services.common.logging import get_logger
+from services.common.registry_auth import RegistryLogin, registry_login
+from services.common.settings import Repository, Settings
+
+SUPERSEDED = "superseded"
+RegistryFactory = Callable[[str, RegistryLogin | None], RegistryClient]
+
+
+@dataclass
+class Builder:
+    settings: Settings
+    engine: DockerEngine
+    coordinator: Coordinator
+    registries: RegistryFactory | None = None
+    _renew_every: float = field(default=5.0, repr=False)
+
+    def build(self, change: ChangeDetected) -> Sequence[Envelope]:
+        started = time.monotonic()
+        repo = self.settings.repository(change.source.repository)
+        if repo is None:
+            raise PermanentError(f"repository {change.source.repository} is not configured")
+        newer = self.coordinator.claim_newest(change)
+        if newer is not None:
+            get_logger().info("build superseded before it started", newer=newer.commit)
+            return (superseded(change, newer.commit, newer.run_id),)
+        login = registry_login(self.settings, change.image_repository)
+        host, name = split_repository(change.image_repository)
+        timeout = self.settings.builder.timeout_seconds
+        with (
+            self._registry(host, login) as registry,
+            self.coordinator.lease(change.image_repository, change.source.commit, timeout) as lease,
+        ):
+            remote = registry.image(name, change.tags[0])
+            if remote is not None and already_built(remote.labels, change):
+                for tag in change.tags[1:]:
+                    if registry.digest(name, tag) != remote.digest:
+                        registry.tag(name, remote.digest, tag)
+                get_logger().info("image already in the registry", digest=remote.digest)
+                return (image_pushed(change, remote.digest, time.monotonic() - started, True),)
+            outcome = self._build(change, repo, login, lease)
+        if isinstance(outcome, Newer):
+            return (superseded(change, outcome.commit, outcome.run_id),)
+        self.coordinator.remember_tag(change.image_repository, change.source.ref, change.tags[0])
+        get_logger().info(
+            "image pushed",
+            digest=outcome.digest,
+            seconds=outcome.seconds,
+            cached_steps=outcome.cached_steps,
+            cache_source=outcome.cache_source,
+        )
+        return (image_pushed(change, outcome.digest, time.monotonic() - started),)
+
+    def _registry(self, host: str, login: RegistryLogin | None) -> RegistryClient:
+        if self.registries is not None:
+            return self.registries(host, login)
+        return RegistryClient(host, login, insecure_hosts=self.settings.builder.insecure_registries)
+
+    def _build(
+        self, change: ChangeDetected, repo: Repository, login: RegistryLogin | None, lease: Lease
+    ) -> BuildResult | Newer:
+        env = git_env(repo.credentials, self.settings.workdir / "keys")
+        mirror = Mirror(repo.url, self.settings.workdir / "mirrors", env=env)
+        # Under the mirror's lock: a commit seen while another process still fetches may
+        # lack its trees and blobs (small fetches land as loose objects, one by one).
+        mirror.fetch(unless_present=change.source.commit)
+        context = build_context(
+            mirror.archive(change.source.commit, change.context),
+            change.dockerfile,
+            oci_labels(change, repo.url),
+            inline_labels=change.target is None,
+        )
+        last = self.coordinator.last_tag(change.image_repository, change.source.ref)
+        sources = cache_sources(change, last) if self.settings.builder.cache_from else []
+        watch = _Interrupt(self.coordinator, change, lease, self._renew_every)
+        path = build_log_path(self.settings.workdir, change.run_id, change.service)
+        title = f"{change.service} at {change.source.short_sha}, event {change.event_id}"
+        with BuildLog(path, title) as log:
+            try:
+                return self.engine.build_and_push(
+                    context.tar,
+                    change.dockerfile,
+                    change.image_repository,
+                    change.tags,
+                    context.labels,
+                    login,
+                    build_args=change.build_args,
+                    target=change.target,
+                    cache_from=sources,
+                    on_line=log.write,
+                    timeout=self.settings.builder.timeout_seconds,
+                    interrupt=watch,
+                )
+            except BuildInterrupted as exc:
+                if exc.reason == SUPERSEDED and watch.newer is not None:
+                    log.write(f"superseded by {watch.newer.commit[:7]} (run {watch.newer.run_id})")
+                    return watch.newer
+                raise PermanentError(failure_message(str(exc), str(path), log.tail())) from None
+            except TransientError as exc:
+                raise TransientError(failure_message(str(exc), str(path), log.tail())) from None
+            except PermanentError as exc:
+                raise PermanentError(failure_message(str(exc), str(path), log.tail())) from None
+
+
+class _Interrupt:
+    """Asked by the engine's watchdog while building: keeps the lease, spots a newer build."""
+
+    def __init__(
+        self, coordinator: Coordinator, change: ChangeDetected, lease: Lease, renew_every: float
+    ) -> None:
+        self._coordinator = coordinator
+        self._change = change
+        self._lease = lease
+        self._renew_every = renew_every
+        self._renewed = time.monotonic()
+        self.newer: Newer | None = None
+
+    def __call__(self) -> str | None:
+        if time.monotonic() - self._renewed >= self._renew_every:
+            self._lease.renew()
+            self._renewed = time.monotonic()
+        self.newer = self._coordinator.newer_than(self._change)
+        return SUPERSEDED if self.newer is not None else None

@@ -1,0 +1,121 @@
+"""Byte-preserving YAML edits: locate a scalar with ruamel's composer, splice the new value in.
+
+The composer gives every node its exact character span in the stream (anchors and tags
+included, multi-document offsets absolute). Only that span is rewritten, so comments,
+quoting, key order, indentation and document separators stay byte-identical. Every
+format module (plain manifests, kustomization, Helm values) edits through these helpers.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import ReusedAnchorWarning, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
+from ruamel.yaml.reader import ReaderError
+
+# A plain scalar made only of these could resolve to a number (YAML 1.1 sexagesimal).
+_NUMERIC_LOOKING = re.compile(r"[-+0-9.:_]+")
+# A plain scalar that YAML would read as something other than this string.
+_NEEDS_QUOTES = re.compile(r"^(?:[-+0-9.:_]+|true|false|yes|no|on|off|null|~|)$", re.IGNORECASE)
+# Node properties (tag, anchor) that precede the scalar inside a node's span.
+_PROPERTIES = re.compile(r"(?:[!&]\S*\s+)*")
+
+
+class ManifestError(ValueError):
+    """The manifest or the requested edit is invalid; the message says what and where."""
+
+
+def compose(text: str) -> list[Node | None]:
+    """Every document of the stream as a node tree with character positions."""
+    try:
+        with warnings.catch_warnings():  # a re-defined anchor is legal YAML, not our concern
+            warnings.simplefilter("ignore", ReusedAnchorWarning)
+            return list(YAML(typ="rt").compose_all(text))
+    except ReaderError as exc:  # a character YAML forbids: only a stream position
+        line = text.count("\n", 0, exc.position) + 1
+        raise ManifestError(
+            f"not valid YAML at line {line}: unacceptable character #x{exc.character:04x}"
+        ) from None
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ManifestError(f"not valid YAML{where}: {problem}") from None
+
+
+def get(node: Node | None, key: str, where: str) -> Node | None:
+    """The value under `key` of a mapping node (None when absent or not a mapping)."""
+    if not isinstance(node, MappingNode):
+        return None
+    values = [v for k, v in node.value if isinstance(k, ScalarNode) and k.value == key]
+    if len(values) > 1:
+        raise ManifestError(f"{where}: duplicate key {key!r}")
+    return values[0] if values else None
+
+
+def get_path(root: Node | None, path: str, where: str) -> Node | None:
+    """The node at a dotted key path (`image.tag`), or None when any step is missing."""
+    node = root
+    for key in path.split("."):
+        node = get(node, key, where)
+        if node is None:
+            return None
+    return node
+
+
+def scalar(node: Node | None) -> str | None:
+    return str(node.value) if isinstance(node, ScalarNode) else None
+
+
+def editable(node: Node | None, where: str) -> ScalarNode:
+    """The node, when it is a plain or quoted scalar whose value can be spliced."""
+    if node is None:
+        raise ManifestError(f"{where} is missing")
+    if not isinstance(node, ScalarNode) or node.style in ("|", ">"):
+        raise ManifestError(f"{where} is not a plain or quoted scalar")
+    if node.start_mark.index == node.end_mark.index:  # `key:` with no value at all
+        raise ManifestError(f"{where} is empty")
+    if node.anchor is not None:  # editing it would also change every alias of it
+        raise ManifestError(f"{where} is anchored (&{node.anchor}); edit by hand")
+    return node
+
+
+def render(value: str, style: str | None) -> str:
+    """`value` as a scalar in the node's quote style; plain values that would not read back
+    as this string are double-quoted. Values here never hold quotes or backslashes."""
+    if style in ("'", '"'):
+        return f"{style}{value}{style}"
+    return f'"{value}"' if _NUMERIC_LOOKING.fullmatch(value) else value
+
+
+def splice(text: str, node: ScalarNode, value: str) -> str:
+    """`text` with the scalar `node` replaced by `value`, everything else untouched."""
+    start, end = node.start_mark.index, node.end_mark.index
+    properties = _PROPERTIES.match(text, start, end)  # keep a `!!str ` tag as written
+    if properties:
+        start = properties.end()
+    return text[:start] + render(value, node.style) + text[end:]
+
+
+def insert_key(text: str, mapping: Node, key: str, value: str, where: str) -> str:
+    """`text` with `key: value` added as the last entry of a block mapping, at its indentation."""
+    if not isinstance(mapping, MappingNode) or not mapping.value:
+        raise ManifestError(f"{where}: not a mapping with entries")
+    if mapping.flow_style:
+        raise ManifestError(f"{where}: is a flow mapping ({{...}}); add {key!r} by hand")
+    first_key = mapping.value[0][0]
+    last_value = mapping.value[-1][1]
+    indent = " " * first_key.start_mark.column
+    # The end of the line holding the last value's end (after any trailing comment).
+    after = max(last_value.end_mark.index - 1, first_key.start_mark.index)
+    line_end = text.find("\n", after)
+    if line_end == -1:
+        line_end = len(text)
+    newline = "\r\n" if line_end > 0 and text[line_end - 1 : line_end] == "\r" else "\n"
+    if newline == "\r\n":
+        line_end -= 1
+    quoted = f'"{value}"' if _NEEDS_QUOTES.fullmatch(value) else value
+    return text[:line_end] + f"{newline}{indent}{key}: {quoted}" + text[line_end:]

@@ -1,0 +1,69 @@
+"""The HTTP client the `shipline` commands use to talk to a running Shipline API.
+
+`SHIPLINE_URL` (default http://127.0.0.1:8080) and `SHIPLINE_TOKEN` (a bearer token from
+the server's api_tokens) come from the environment; the token is never printed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+FINAL_RUN_STATUSES = ("succeeded", "failed", "blocked", "skipped", "superseded", "held")
+
+
+class ApiError(Exception):
+    """The API refused the request or could not be reached; the message says why."""
+
+
+class ApiClient:
+    def __init__(self, url: str, token: str | None, timeout: float = 60.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ApiClient:
+        return cls(environ.get("SHIPLINE_URL") or DEFAULT_URL, environ.get("SHIPLINE_TOKEN"))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def post(self, path: str, body: Mapping[str, Any] | None = None, **params: str | None) -> Any:
+        return self._send("POST", path, json=dict(body or {}), params=params)
+
+    def get(self, path: str, **params: str | None) -> Any:
+        return self._send("GET", path, params=params)
+
+    def wait_for_run(self, run_id: str, timeout: float, interval: float = 1.0) -> dict[str, Any]:
+        """The run once it has finished, or an ApiError when `timeout` seconds pass first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run: dict[str, Any] = self.get(f"/api/v1/runs/{run_id}")
+            if run.get("status") in FINAL_RUN_STATUSES:
+                return run
+            if time.monotonic() > deadline:
+                raise ApiError(f"run {run_id} is still {run.get('status')} after {timeout:.0f}s")
+            time.sleep(interval)
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+        params = {k: v for k, v in kwargs.pop("params", {}).items() if v is not None}
+        try:
+            response = self._http.request(method, path, params=params, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ApiError(
+                f"cannot reach the Shipline API at {self.url}: {type(exc).__name__}"
+            ) from None
+        try:
+            data = response.json()
+        except ValueError:
+            data = {"detail": response.text[:500]}
+        if response.status_code >= 400:
+            detail = data.get("detail") if isinstance(data, dict) else data
+            hint = " (set SHIPLINE_TOKEN)" if response.status_code in (401, 403) else ""
+            raise ApiError(f"HTTP {response.status_code}: {detail}{hint}")
+        return data

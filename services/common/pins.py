@@ -1,0 +1,58 @@
+"""Pins: a service held on the image an operator rolled back to.
+
+While a service is pinned, the committer holds every automatic deploy of it (and says
+so); only `shipline unpin` lets automation deploy it again. Kept in Redis, per source
+repository and service, with no expiry.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis
+
+PREFIX = "shipline:pin:"
+
+
+@dataclass(frozen=True)
+class Pin:
+    repository: str
+    service: str
+    image: str  # the image the service was rolled back to
+    by: str  # who asked for the rollback
+    run_id: str  # the rollback's run
+    since: float  # unix time
+
+    def describe(self) -> str:
+        return f"pinned to {self.image} by {self.by} (rollback run {self.run_id})"
+
+
+class PinStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis: Any = client
+
+    def pin(self, repository: str, service: str, image: str, by: str, run_id: str) -> Pin:
+        pin = Pin(repository, service, image, by, run_id, time.time())
+        self._redis.set(_key(repository, service), json.dumps(asdict(pin)))
+        return pin
+
+    def get(self, repository: str, service: str) -> Pin | None:
+        raw = self._redis.get(_key(repository, service))
+        return Pin(**json.loads(raw)) if raw else None
+
+    def unpin(self, repository: str, service: str) -> Pin | None:
+        """Remove the pin; returns it, or None when the service was not pinned."""
+        raw = self._redis.getdel(_key(repository, service))
+        return Pin(**json.loads(raw)) if raw else None
+
+    def all(self) -> list[Pin]:
+        keys = sorted(self._redis.scan_iter(match=f"{PREFIX}*", count=500))
+        pins = [self._redis.get(key) for key in keys]
+        return [Pin(**json.loads(raw)) for raw in pins if raw]
+
+
+def _key(repository: str, service: str) -> str:
+    return f"{PREFIX}{repository}:{service}"

@@ -1,0 +1,106 @@
+"""The git facts a push is judged on, read from the repository's mirror."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+from services.common.errors import PermanentError
+from services.common.events import ZERO_SHA, PushReceived
+from services.common.git import CommitInfo
+from services.common.project import PROJECT_FILE, Project, parse_project
+from services.detector.base import History, Range, choose_range
+from services.detector.detect import COMMIT_SCAN_LIMIT
+
+
+class Git(History, Protocol):
+    """The mirror, as the detector uses it (services.common.git.Mirror)."""
+
+    def log(self, base: str | None, after: str, limit: int | None = None) -> list[CommitInfo]: ...
+
+    def fast_forward(self, before: str, after: str) -> CommitInfo | None: ...
+
+    def diff_paths(self, base: str, after: str) -> list[str]: ...
+
+    def tree_paths(self, commit: str) -> list[str]: ...
+
+    def read_file(self, commit: str, path: str) -> bytes | None: ...
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What changed: the range compared, the paths, the earlier shipline.yaml, and the new
+    commits: all of them (up to COMMIT_SCAN_LIMIT) when the newest is the pipeline's, else
+    just the newest, which is enough to know the push is not the pipeline's alone.
+    """
+
+    range: Range
+    paths: list[str]
+    commits: list[CommitInfo]
+    previous: tuple[Project | None, ...] = ()
+
+
+def project_at(git: Git, repository: str, commit: str) -> Project:
+    """shipline.yaml at a commit, or ConfigError naming the repository, commit and key."""
+    text = git.read_file(commit, PROJECT_FILE)
+    if text is None:
+        raise PermanentError(f"{repository}@{commit[:7]}: {PROJECT_FILE} is missing")
+    return parse_project(text, origin=f"{repository}@{commit[:7]}:{PROJECT_FILE}")
+
+
+def observe(
+    git: Git,
+    push: PushReceived,
+    branch: str,
+    default_branch: str,
+    is_pipeline: Callable[[CommitInfo], bool],
+) -> Observed:
+    """The paths and new commits of a branch push, compared with the base git picks.
+
+    An ordinary push costs two git processes, run side by side: the diff from `before`
+    (the whole answer for a fast-forward, the dropped commits' part after a force push)
+    and one walk telling whether it was a fast-forward and who made the newest commit;
+    when that is not the pipeline, the other commits need not be read.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        known = push.before != ZERO_SHA
+        from_before = pool.submit(_diff_if_known, git, push.before, push.after) if known else None
+        tip = git.fast_forward(push.before, push.after) if known else None
+        span = choose_range(push, branch, default_branch, git, fast_forward=tip is not None)
+        commits = [tip] if tip is not None else git.log(None, span.after, limit=1)
+        if commits and is_pipeline(commits[0]):
+            commits = git.log(span.base, span.after, limit=COMMIT_SCAN_LIMIT)
+        if span.base is None:
+            return Observed(span, git.tree_paths(span.after), commits)
+        diffed = from_before.result() if from_before is not None else None
+    paths = diffed if span.base == push.before and diffed is not None else None
+    if paths is None:
+        paths = git.diff_paths(span.base, span.after)
+    if span.dropped is not None:
+        dropped = diffed if span.dropped == push.before else None
+        if dropped is None:
+            dropped = git.diff_paths(span.dropped, span.after)
+        paths = sorted({*paths, *dropped})
+    previous: tuple[Project | None, ...] = ()
+    if PROJECT_FILE in paths:
+        bases = [span.base] if span.dropped is None else [span.base, span.dropped]
+        previous = tuple(_earlier_project(git, push.repository, base) for base in bases)
+    return Observed(span, paths, commits, previous)
+
+
+def _diff_if_known(git: Git, before: str, after: str) -> list[str] | None:
+    """The diff from `before`, or None when git does not have that commit."""
+    try:
+        return git.diff_paths(before, after)
+    except PermanentError:
+        return None
+
+
+def _earlier_project(git: Git, repository: str, commit: str) -> Project | None:
+    """An earlier shipline.yaml; None when it was missing or invalid (everything counts as new)."""
+    try:
+        return project_at(git, repository, commit)
+    except PermanentError:
+        return None

@@ -1,0 +1,125 @@
+"""Manual deployments and rollbacks: what the API checks before it queues anything.
+
+A deployment names a service and a tag: the service must be in the repository's
+shipline.yaml (at the default branch head) and the image must be in the registry. The
+run then starts at the scanner with an ImagePushed of that image (by digest), or straight
+at the committer when the scan is explicitly skipped (the scanner records who and why).
+The source commit is the image's `org.opencontainers.image.revision` label when the
+mirror knows it, else the default branch head.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from services.builder.registry import RegistryClient, RemoteImage, split_repository
+from services.common.errors import PermanentError, ShiplineError
+from services.common.events import ImagePushed, RollbackRequested, ScanBypass, Source
+from services.common.git import Mirror
+from services.common.git_auth import git_env
+from services.common.project import PROJECT_FILE, Project, parse_project
+from services.common.registry_auth import registry_login
+from services.common.settings import Repository, Settings
+
+REVISION_LABEL = "org.opencontainers.image.revision"
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+class ManualError(Exception):  # noqa: N818 - carries an HTTP status for the route
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service as the default branch of its repository describes it."""
+
+    repository: Repository
+    name: str
+    project: Project
+    head: str  # the default branch head shipline.yaml was read at
+    mirror: Mirror
+
+    @property
+    def image_repository(self) -> str:
+        return self.project.image_repository(self.name)
+
+
+def find_service(settings: Settings, service: str, repository: str | None) -> Service:
+    """The configured repository (named, or the only one) and its shipline.yaml entry."""
+    if repository is not None:
+        repo = settings.repository(repository)
+        if repo is None:
+            raise ManualError(422, f"repository {repository} is not configured")
+    elif len(settings.repositories) == 1:
+        repo = settings.repositories[0]
+    else:
+        raise ManualError(422, "several repositories are configured: name the repository")
+    mirror = Mirror(
+        repo.url, settings.workdir / "mirrors", git_env(repo.credentials, settings.workdir / "keys")
+    )
+    try:
+        mirror.fetch()
+        head = mirror.resolve(f"refs/heads/{repo.default_branch}")
+        text = mirror.read_file(head, PROJECT_FILE) if head else None
+        if head is None or text is None:
+            raise ManualError(422, f"{repo.name}: no {PROJECT_FILE} on {repo.default_branch}")
+        project = parse_project(text, origin=f"{repo.name}@{head[:7]}:{PROJECT_FILE}")
+    except ShiplineError as exc:
+        raise ManualError(502 if not isinstance(exc, PermanentError) else 422, str(exc)) from None
+    if service not in project.services:
+        raise ManualError(404, f"service {service} is not in {repo.name}'s {PROJECT_FILE}")
+    return Service(repo, service, project, head, mirror)
+
+
+def find_image(settings: Settings, image_repository: str, tag: str) -> RemoteImage:
+    """The image's digest and labels, from the registry; 404 when the tag is not there."""
+    host, name = split_repository(image_repository)
+    login = registry_login(settings, image_repository)
+    try:
+        with RegistryClient(
+            host, login, insecure_hosts=settings.builder.insecure_registries
+        ) as client:
+            image = client.image(name, tag)
+    except PermanentError as exc:
+        raise ManualError(502, str(exc)) from None
+    except ShiplineError as exc:
+        raise ManualError(503, str(exc)) from None
+    if image is None:
+        raise ManualError(404, f"{image_repository}:{tag} is not in the registry")
+    return image
+
+
+def deployment(
+    target: Service, tag: str, image: RemoteImage, run_id: str, bypass: ScanBypass | None
+) -> ImagePushed:
+    revision = image.labels.get(REVISION_LABEL, "")
+    known = bool(_SHA.match(revision)) and target.mirror.has_commit(revision)
+    ref = f"refs/heads/{target.repository.default_branch}"
+    return ImagePushed(
+        run_id=run_id,
+        service=target.name,
+        source=Source(
+            repository=target.repository.name, commit=revision if known else target.head, ref=ref
+        ),
+        image_repository=target.image_repository,
+        tags=(tag,),
+        digest=image.digest,
+        skip_scan=bypass,
+    )
+
+
+def rollback(
+    target: Service, to: str | None, digest: str | None, run_id: str, by: str
+) -> RollbackRequested:
+    return RollbackRequested(
+        run_id=run_id,
+        service=target.name,
+        repository=target.repository.name,
+        to=to,
+        digest=digest,
+        requested_by=by,
+    )

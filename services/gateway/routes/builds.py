@@ -1,0 +1,82 @@
+"""Forced builds: given services at a given commit or ref, changed or not."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.common.bus import BusUnavailable
+from services.common.events import BuildRequested, ServiceName
+from services.common.logging import get_logger
+from services.common.settings import explain_validation
+from services.gateway.auth import CallerDep
+from services.gateway.deps import BodyDep, RuntimeDep
+from services.gateway.intake import delivery_key, new_run_id, start_run
+from services.gateway.webhook import REF_PATTERN, SHA_PATTERN
+
+router = APIRouter(prefix="/api/v1/builds", tags=["builds"])
+
+
+class BuildRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    repository: str = Field(min_length=3, max_length=200)
+    commit: str | None = Field(default=None, pattern=SHA_PATTERN)
+    ref: str | None = Field(default=None, pattern=REF_PATTERN)
+    services: list[ServiceName] = Field(min_length=1, max_length=500)
+
+
+@router.post("", status_code=202)
+def request_build(
+    caller: CallerDep, request: Request, body: BodyDep, runtime: RuntimeDep
+) -> JSONResponse:
+    wanted = _parse(body)
+    if runtime.settings.repository(wanted.repository) is None:
+        raise HTTPException(422, f"repository {wanted.repository} is not configured")
+    idempotency = request.headers.get("idempotency-key")
+    if idempotency is not None and not 0 < len(idempotency) <= 100:
+        raise HTTPException(400, "Idempotency-Key must be 1 to 100 characters")
+    run_id = new_run_id()
+    try:
+        event = BuildRequested(
+            run_id=run_id,
+            repository=wanted.repository,
+            commit=wanted.commit,
+            ref=wanted.ref,
+            services=tuple(wanted.services),
+            requested_by=caller,
+        )
+        started = start_run(
+            runtime,
+            event,
+            delivery_key("api", idempotency) if idempotency else None,
+            "forced",
+            provider="manual",
+            repository=event.repository,
+            ref=event.ref or "",
+            commit=event.commit or "",
+            pusher=caller,
+            services=",".join(event.services),
+        )
+    except ValidationError as exc:
+        raise HTTPException(422, explain_validation(exc)) from None
+    except BusUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None
+    if started.duplicate:
+        return JSONResponse({"run_id": started.run_id, "duplicate": True}, 200)
+    get_logger(run_id=run_id).info("build requested", by=caller, services=list(event.services))
+    return JSONResponse({"run_id": run_id}, 202)
+
+
+def _parse(body: bytes) -> BuildRequest:
+    try:
+        data: Any = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise HTTPException(400, "body is not valid JSON") from None
+    try:
+        return BuildRequest.model_validate(data)
+    except ValidationError as exc:
+        raise HTTPException(422, explain_validation(exc)) from None

@@ -1,0 +1,166 @@
+"""Manual deployments, rollbacks and pins: `shipline deploy|rollback|unpin` talk to these."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from services.common.bus import BROKER_ERRORS
+from services.common.events import Envelope, ScanBypass, ServiceName
+from services.common.logging import get_logger
+from services.common.pins import Pin, PinStore
+from services.common.settings import explain_validation
+from services.gateway import manual
+from services.gateway.auth import CallerDep
+from services.gateway.deps import BodyDep, RuntimeDep
+from services.gateway.intake import new_run_id
+
+router = APIRouter(prefix="/api/v1", tags=["deployments"])
+M = TypeVar("M", bound=BaseModel)
+TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+REPOSITORY = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$"
+ServicePath = Path(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class DeploymentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service: ServiceName
+    tag: str = Field(pattern=TAG)
+    repository: str | None = Field(default=None, pattern=REPOSITORY)
+    skip_scan: bool = False  # an emergency bypass of the scan gate: needs a reason
+    reason: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _bypass_needs_a_reason(self) -> DeploymentRequest:
+        if self.skip_scan and not (self.reason and len(self.reason.strip()) >= 3):
+            raise ValueError("skip_scan needs a reason (3+ characters)")
+        return self
+
+
+class RollbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service: ServiceName
+    to: str | None = Field(default=None, pattern=TAG)  # default: the image before the current
+    repository: str | None = Field(default=None, pattern=REPOSITORY)
+
+
+@router.post("/deployments", status_code=202)
+def deploy(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
+    wanted = _parse(DeploymentRequest, body)
+    settings = runtime.settings
+    try:
+        target = manual.find_service(settings, wanted.service, wanted.repository)
+        image = manual.find_image(settings, target.image_repository, wanted.tag)
+    except manual.ManualError as exc:
+        raise HTTPException(exc.status, exc.reason) from None
+    run_id = new_run_id()
+    bypass = ScanBypass(by=caller, reason=wanted.reason or "") if wanted.skip_scan else None
+    event = manual.deployment(target, wanted.tag, image, run_id, bypass)
+    _start(runtime, event, "deploy", target, caller)
+    get_logger(run_id=run_id).info(
+        "deployment requested", by=caller, service=wanted.service, image=event.image
+    )
+    reference = f"{target.image_repository}:{wanted.tag}"
+    return JSONResponse({"run_id": run_id, "image": reference, "digest": image.digest}, 202)
+
+
+@router.post("/rollbacks", status_code=202)
+def rollback(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
+    wanted = _parse(RollbackRequest, body)
+    settings = runtime.settings
+    try:
+        target = manual.find_service(settings, wanted.service, wanted.repository)
+        digest = None
+        if wanted.to is not None:
+            digest = manual.find_image(settings, target.image_repository, wanted.to).digest
+    except manual.ManualError as exc:
+        raise HTTPException(exc.status, exc.reason) from None
+    run_id = new_run_id()
+    event = manual.rollback(target, wanted.to, digest, run_id, caller)
+    _start(runtime, event, "rollback", target, caller)
+    get_logger(run_id=run_id).info("rollback requested", by=caller, service=wanted.service)
+    return JSONResponse({"run_id": run_id}, 202)
+
+
+@router.post("/services/{service}/unpin")
+def unpin(
+    caller: CallerDep,
+    runtime: RuntimeDep,
+    service: str = ServicePath,
+    repository: str | None = Query(None, pattern=REPOSITORY),
+) -> dict[str, Any]:
+    name = _repository_name(runtime, repository)
+    pin = PinStore(runtime.redis).unpin(name, service)
+    get_logger().info("unpinned", by=caller, service=service, was_pinned=pin is not None)
+    return {"service": service, "repository": name, "unpinned": pin is not None, "pin": _pin(pin)}
+
+
+@router.get("/services/{service}/pin")
+def pin(
+    runtime: RuntimeDep,
+    service: str = ServicePath,
+    repository: str | None = Query(None, pattern=REPOSITORY),
+) -> dict[str, Any]:
+    name = _repository_name(runtime, repository)
+    current = PinStore(runtime.redis).get(name, service)
+    return {
+        "service": service,
+        "repository": name,
+        "pinned": current is not None,
+        "pin": _pin(current),
+    }
+
+
+@router.get("/pins")
+def pins(runtime: RuntimeDep) -> dict[str, Any]:
+    return {"pins": [asdict(p) for p in PinStore(runtime.redis).all()]}
+
+
+def _start(
+    runtime: RuntimeDep, event: Envelope, trigger: str, target: manual.Service, caller: str
+) -> None:
+    service = target.name
+    try:
+        runtime.runs.create(
+            event.run_id,
+            trigger=trigger,
+            provider="manual",
+            repository=target.repository.name,
+            ref=f"refs/heads/{target.repository.default_branch}",
+            commit=getattr(getattr(event, "source", None), "commit", target.head),
+            pusher=caller,
+            services=service,
+        )
+        runtime.runs.plan(event.run_id, [service])
+        runtime.bus.publish(event)
+    except BROKER_ERRORS:
+        raise HTTPException(503, "the event bus is unavailable; retry later") from None
+
+
+def _repository_name(runtime: RuntimeDep, repository: str | None) -> str:
+    if repository is not None:
+        return repository
+    configured = runtime.settings.repositories
+    if len(configured) != 1:
+        raise HTTPException(422, "several repositories are configured: give ?repository=")
+    return configured[0].name
+
+
+def _pin(pin: Pin | None) -> dict[str, Any] | None:
+    return asdict(pin) if pin is not None else None
+
+
+def _parse(model: type[M], body: bytes) -> M:
+    try:
+        data: Any = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise HTTPException(400, "body is not valid JSON") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise HTTPException(422, explain_validation(exc)) from None

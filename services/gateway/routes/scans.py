@@ -1,0 +1,78 @@
+"""The scan of one service in a run: the decision explained, and the reports kept for it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import FileResponse
+
+from services.common.scan_reports import ScanReports
+from services.gateway.deps import RuntimeDep
+
+router = APIRouter(prefix="/api/v1/runs", tags=["scans"])
+RunId = Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+ServiceName = Path(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+MEDIA_TYPES = {"json": "application/json", "sarif": "application/sarif+json"}
+
+
+@router.get("/{run_id}/services/{service}/scan", response_model=None)
+def scan(
+    runtime: RuntimeDep,
+    run_id: str = RunId,
+    service: str = ServiceName,
+    report_format: Literal["json", "sarif"] | None = Query(None, alias="format"),
+) -> dict[str, Any] | FileResponse:
+    """Without `format`: the outcome, counts, breaking and allowlisted findings, and links.
+    `?format=json`: the full Trivy JSON; `?format=sarif`: the SARIF of the policy's severities."""
+    if runtime.runs.get(run_id) is None:
+        raise HTTPException(404, f"run {run_id} not found")
+    outcome = _last_scan(runtime, run_id, service)
+    if outcome is None:
+        raise HTTPException(404, f"no scan of {service} in run {run_id} (yet)")
+    if report_format is None:
+        return summary(outcome, f"/api/v1/runs/{run_id}/services/{service}/scan")
+    if outcome.get("skipped"):
+        raise HTTPException(404, f"the scan of {service} was skipped: there is no report")
+    path = ScanReports(runtime.settings.workdir / "reports").find(run_id, service, report_format)
+    if path is None:
+        raise HTTPException(
+            404, f"the {report_format} report of {service} is not in this gateway's workdir"
+        )
+    filename = f"{run_id}-{service}.{'sarif' if report_format == 'sarif' else 'trivy.json'}"
+    return FileResponse(path, media_type=MEDIA_TYPES[report_format], filename=filename)
+
+
+def summary(outcome: dict[str, Any], url: str) -> dict[str, Any]:
+    """The scan event, reshaped for people and tools: what was decided and why."""
+    skipped = outcome.get("skipped")
+    passed = outcome["type"] == "ScanPassed"
+    reports = {"json": f"{url}?format=json", "sarif": f"{url}?format=sarif"}
+    return {
+        "run_id": outcome["run_id"],
+        "service": outcome["service"],
+        "image": f"{outcome['image_repository']}:{outcome['tags'][0]}",
+        "digest": outcome["digest"],
+        "outcome": "skipped" if skipped else "passed" if passed else "failed",
+        "skipped": skipped,
+        "policy": outcome["policy"],
+        "counts": outcome["counts"],
+        "violations": outcome.get("violations", []),
+        "findings": outcome.get("findings", []),
+        "suppressed": outcome.get("suppressed", []),
+        "unfixed_ignored": outcome.get("unfixed_ignored", 0),
+        "scanned_at": outcome["occurred_at"],
+        "reports": {} if skipped else reports,
+    }
+
+
+def _last_scan(runtime: RuntimeDep, run_id: str, service: str) -> dict[str, Any] | None:
+    found, after, page = None, "-", 1000
+    while True:
+        entries = runtime.event_log.for_run(run_id, after=after, count=page)
+        for _, event in entries:
+            if event.get("type") in ("ScanPassed", "ScanFailed") and event["service"] == service:
+                found = event
+        if len(entries) < page:
+            return found
+        after = entries[-1][0]

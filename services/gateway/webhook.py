@@ -1,0 +1,91 @@
+"""What every git host's webhook parser shares: one shape, one rejection, one ref rule.
+
+Each host (github.py, gitlab.py, gitea.py) describes itself as a :class:`GitHost`: how a
+configured repository's secret is checked against the raw request, which event a
+request carries, and how its body becomes the same ``PushReceived``. The route verifies
+before it lets a parser read a byte of the body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from services.common.events import PushReceived
+from services.common.settings import Repository, explain_validation
+
+SHA_PATTERN = r"^[0-9a-f]{40}$"
+REF_PATTERN = r"^refs/(heads|tags)/[A-Za-z0-9._/-]{1,200}$"
+MAX_COMMITS = 500
+MAX_MESSAGE = 1000
+EventKind = Literal["push", "ping", "other"]
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class WebhookRejected(Exception):  # noqa: N818 - carries an HTTP status for the route
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class GitHost:
+    """One git host's webhook dialect."""
+
+    provider: Literal["github", "gitlab", "gitea"]
+    signature_header: str  # named in the 401 answer
+    verify: Callable[[str, bytes, Mapping[str, str]], bool]  # (secret, raw body, headers)
+    kind: Callable[[Mapping[str, str]], tuple[EventKind, str]]  # → kind and the host's name
+    parse: Callable[[bytes, Mapping[str, str], str], PushReceived]  # (body, headers, run id)
+
+    def verified(
+        self, repositories: Iterable[Repository], body: bytes, headers: Mapping[str, str]
+    ) -> list[Repository]:
+        """The configured repositories whose secret this request carries or was signed with."""
+        return [
+            repo
+            for repo in repositories
+            if self.verify(repo.webhook_secret.get_secret_value(), body, headers)
+        ]
+
+
+def load(body: bytes, model: type[Model], host: str) -> Model:
+    """Parse JSON into a host's payload model: 400 for bad JSON, 422 naming the bad field."""
+    try:
+        data: Any = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise WebhookRejected(400, "body is not valid JSON") from None
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as exc:
+        raise WebhookRejected(422, f"not a valid {host} push: {explain_validation(exc)}") from None
+    ref = getattr(parsed, "ref", "")
+    if ".." in ref:
+        raise WebhookRejected(422, "ref must not contain '..'")
+    return parsed
+
+
+def delivery_id(headers: Mapping[str, str], *names: str, required: bool = True) -> str | None:
+    """The first of the named delivery headers present; 400 when required and absent or huge."""
+    for name in names:
+        value = headers.get(name.lower(), "")
+        if value:
+            if len(value) > 100:
+                raise WebhookRejected(400, f"oversized {name} header")
+            return value
+    if required:
+        raise WebhookRejected(400, f"missing {names[0]} header")
+    return None
+
+
+def push_identity(provider: str, repository: str, ref: str, before: str, after: str) -> str:
+    """A delivery id for hosts that send none: the same ref update always gets the same one."""
+    text = f"{provider}:{repository}:{ref}:{before}:{after}"
+    return "push-" + hashlib.sha256(text.encode()).hexdigest()[:32]

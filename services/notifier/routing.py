@@ -1,0 +1,76 @@
+"""Which notifications a channel is sent, and what it is shown of them. Pure.
+
+A channel's settings filter by event type, by service (names or globs) and by outcome
+(succeeded, failed, blocked, held, ... taken as they come, so a new outcome needs no code
+here). A run summary sent to a channel that follows only some services is narrowed to
+those services, its status recomputed from theirs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from services.common.events import Envelope, RunCompleted
+from services.common.runs import overall_status
+from services.common.settings import ChannelSettings
+from services.notifier.messages import outcome
+
+
+@dataclass(frozen=True)
+class Route:
+    events: frozenset[str] | None = None  # None: every event
+    services: tuple[str, ...] | None = None
+    outcomes: frozenset[str] | None = None
+
+    @classmethod
+    def of(cls, settings: ChannelSettings) -> Route:
+        return cls(
+            events=None if settings.events is None else frozenset(settings.events),
+            services=None if settings.services is None else tuple(settings.services),
+            outcomes=None if settings.outcomes is None else frozenset(settings.outcomes),
+        )
+
+    def select(self, event: Envelope) -> Envelope | None:
+        """The event as this route shows it, or None when the route does not take it."""
+        if self.events is not None and event.type not in self.events:
+            return None
+        if isinstance(event, RunCompleted):
+            return self._select_run(event)
+        if self.services is not None:
+            service = getattr(event, "service", None)
+            if service is None or not self._follows(service):
+                return None
+        if self.outcomes is not None and outcome(event) not in self.outcomes:
+            return None
+        return event
+
+    def _select_run(self, event: RunCompleted) -> RunCompleted | None:
+        if self.services is not None:
+            followed = {n: o for n, o in event.services.items() if self._follows(n)}
+            if not followed:
+                return None
+            if len(followed) < len(event.services):
+                status = overall_status(followed)
+                event = event.model_copy(update={"services": followed, "status": status})
+        if self.outcomes is not None:
+            seen = {event.status, *(o.status for o in event.services.values())}
+            if not seen & self.outcomes:
+                return None
+        return event
+
+    def _follows(self, service: str) -> bool:
+        return _matches(service, self.services or ())
+
+
+def _matches(service: str, patterns: Sequence[str]) -> bool:
+    return any(fnmatchcase(service, pattern) for pattern in patterns)
+
+
+def sent_key(event: Envelope, channel: str) -> str:
+    """The marker of a delivery: per run, channel and outcome for a run summary (whichever
+    event carries it), per event and channel otherwise."""
+    if isinstance(event, RunCompleted):
+        return f"shipline:notified:{event.run_id}:{channel}:{event.status}"
+    return f"shipline:sent:{event.event_id}:{channel}"

@@ -1,0 +1,115 @@
+"""Real git repositories for the committer's tests: a bare remote and a working clone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import git
+import yaml
+
+from services.common.events import ScanPassed, Source
+from services.common.settings import Repository, Settings
+
+DEVELOPER = git.Actor("Dana Developer", "dana@example.com")
+REGISTRY = "127.0.0.1:5000/bank"
+DIGEST = "sha256:" + "ab" * 32
+
+
+class Repo:
+    """A bare repository playing the git host, and a clone playing the developer."""
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.name = name
+        self.bare = root / f"{name.replace('/', '-')}.git"
+        self.work = root / name.replace("/", "-")
+        git.Repo.init(self.bare, bare=True, initial_branch="main").close()
+        self.clone = git.Repo.init(self.work, initial_branch="main")
+        self.clone.create_remote("origin", self.url)
+
+    @property
+    def url(self) -> str:
+        return f"file://{self.bare}"
+
+    def commit(self, files: dict[str, str], message: str) -> str:
+        if self.clone.head.is_valid():
+            self.clone.git.pull("--ff-only", "origin", "main")
+        for path, text in files.items():
+            target = self.work / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(text.encode())
+        self.clone.git.add("-A")
+        sha = self.clone.index.commit(message, author=DEVELOPER, committer=DEVELOPER).hexsha
+        self.clone.git.push("origin", "HEAD:refs/heads/main")
+        self.clone.close()  # ends GitPython's persistent helper processes
+        return sha
+
+    def tag(self, name: str, commit: str) -> None:
+        self.clone.create_tag(name, ref=commit, message=f"release {name}")
+        self.clone.git.push("origin", f"refs/tags/{name}")
+        self.clone.close()
+
+    def read(self, path: str, rev: str = "main") -> str:
+        with git.Repo(self.bare) as repo:
+            data: bytes = (repo.commit(rev).tree / path).data_stream.read()
+        return data.decode()
+
+    def log(self) -> list[git.Commit]:
+        with git.Repo(self.bare) as repo:
+            return list(repo.iter_commits("main"))
+
+
+def deployment(service: str, image: str) -> str:
+    return f"""\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {service}   # the {service} workload
+spec:
+  template:
+    spec:
+      containers:
+        - name: {service}
+          image: {image}   # set by Shipline
+"""
+
+
+def shipline_yaml(services: dict[str, dict[str, object]], **top: object) -> str:
+    return yaml.safe_dump({"registry": REGISTRY, **top, "services": services}, sort_keys=False)
+
+
+def monorepo(root: Path, services: list[str], name: str = "acme/shop", **top: object) -> Repo:
+    """A monorepo whose services keep plain manifests under k8s/<service>.yaml."""
+    repo = Repo(root, name)
+    files = {
+        "shipline.yaml": shipline_yaml(
+            {s: {"path": f"{s}/", "manifest": f"k8s/{s}.yaml"} for s in services}, **top
+        )
+    }
+    for service in services:
+        files[f"{service}/app.txt"] = f"{service}\n"
+        files[f"k8s/{service}.yaml"] = deployment(service, f"{REGISTRY}/{service}:initial")
+    repo.commit(files, "initial")
+    return repo
+
+
+def settings_for(workdir: Path, *repos: Repo, **extra: object) -> Settings:
+    return Settings(
+        workdir=workdir,
+        repositories=[Repository(name=r.name, url=r.url, webhook_secret="x" * 20) for r in repos],
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def scan_passed(
+    repo: Repo, service: str, commit: str, run_id: str, tag: str | None = None
+) -> ScanPassed:
+    return ScanPassed(
+        run_id=run_id,
+        service=service,
+        source=Source(repository=repo.name, commit=commit, ref="refs/heads/main"),
+        image_repository=f"{REGISTRY}/{service}",
+        tags=(tag or f"sha-{commit[:7]}",),
+        digest=DIGEST,
+        counts={},
+        policy="test",
+    )

@@ -1,0 +1,45 @@
+"""Rendering deploy/kubernetes the way a cluster receives it: `kustomize build`, or
+`kubectl kustomize` where only kubectl is installed.
+
+A missing renderer fails the test (never skips): install one with
+`bash deploy/dev/bootstrap.sh` (Debian package kubernetes-client).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _kustomize(path: Path) -> list[dict[str, Any]]:
+    if shutil.which("kustomize"):
+        argv = ["kustomize", "build", str(path)]
+    elif shutil.which("kubectl"):
+        argv = ["kubectl", "kustomize", str(path)]
+    else:
+        pytest.fail(
+            "neither kustomize nor kubectl is on PATH: the deploy tests render "
+            "deploy/kubernetes with it. Install it with `bash deploy/dev/bootstrap.sh` "
+            "(or `apt-get install kubernetes-client`).",
+            pytrace=False,
+        )
+    completed = subprocess.run(
+        argv, capture_output=True, text=True, timeout=120, check=False, cwd=REPO
+    )
+    if completed.returncode != 0:
+        pytest.fail(f"{' '.join(argv)} exited {completed.returncode}:\n{completed.stderr}")
+    return [doc for doc in yaml.safe_load_all(completed.stdout) if doc]
+
+
+@pytest.fixture(scope="session")
+def kustomize() -> Callable[[Path], list[dict[str, Any]]]:
+    """Render a kustomization directory into its objects; any failure fails the test."""
+    return _kustomize

@@ -1,0 +1,300 @@
+"""Workers under an orchestrator, against a real Redis: the health probe the manifests run
+(`shipline probe <stage>`), start-up that waits for Redis, and SIGTERM as Celery's warm
+shutdown (the running task finishes and is acknowledged, nothing else is taken or lost).
+
+The worker tests run a real worker process on a stand-in stage whose handler is slow on
+purpose, so they exercise the Celery adapter and not any stage's own logic.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from click.testing import CliRunner
+
+from services.cli import main
+from services.common.bus import create_celery, queue_name, task_name
+from services.common.events import StageFailed, encode_event
+from services.common.health import RedisUnreachable, check_redis, wait_for_redis
+from services.devenv.redis_server import find_redis_server
+
+pytestmark = pytest.mark.integration
+
+REDIS_PASSWORD = "probe-test-password-0123"
+
+# A worker of the notifier queue whose handler records its start, sleeps, records its end.
+SLOW_WORKER = """
+import sys, time
+from services.common import worker
+from services.common.events import StageFailed
+from services.common.runtime import Runtime
+from services.common.settings import load_settings
+from services.common.stage import StageDefinition
+
+def factory(runtime):
+    def handle(event):
+        runtime.redis.rpush("test:started", event.message)
+        time.sleep(float(sys.argv[1]))
+        runtime.redis.rpush("test:finished", event.message)
+        return ()
+    return handle
+
+worker.load_definition = lambda stage: StageDefinition(
+    name=stage, consumes=(StageFailed,), factory=factory,
+    tracks_service=False, reports_failures=False,
+)
+worker.run_worker(Runtime(load_settings()), "notifier", concurrency=1)
+"""
+
+
+def _dead_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[str], dict[str, str]]:
+    for key in [key for key in os.environ if key.startswith("SHIPLINE_")]:
+        monkeypatch.delenv(key)
+
+    def make(url: str) -> dict[str, str]:
+        return {"SHIPLINE_REDIS_URL": url, "SHIPLINE_WORKDIR": str(tmp_path)}
+
+    return make
+
+
+# --- shipline probe --------------------------------------------------------------------------
+
+
+def test_probe_passes_and_shows_the_stages_backlog_when_redis_answers(
+    redis_url: str, redis_client: redis.Redis, env: Callable[[str], dict[str, str]]
+) -> None:
+    redis_client.rpush(queue_name("builder"), "one", "two")
+
+    result = CliRunner().invoke(main, ["probe", "builder"], env=env(redis_url))
+
+    assert result.exit_code == 0, result.output
+    assert "2 waiting in shipline.builder" in result.output
+
+
+def test_probe_fails_against_a_dead_port_without_showing_the_password(
+    env: Callable[[str], dict[str, str]],
+) -> None:
+    url = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{_dead_port()}/0"
+
+    result = CliRunner().invoke(main, ["probe", "scanner", "--timeout", "1"], env=env(url))
+
+    assert result.exit_code == 1
+    assert "unhealthy" in result.output and "ConnectionError" in result.output
+    assert REDIS_PASSWORD not in result.output
+
+
+def test_probe_without_a_redis_url_fails_naming_the_setting(
+    env: Callable[[str], dict[str, str]],
+) -> None:
+    settings_env = env("")
+    del settings_env["SHIPLINE_REDIS_URL"]
+
+    result = CliRunner().invoke(main, ["probe"], env=settings_env)
+
+    assert result.exit_code == 1
+    assert "redis_url" in result.output
+
+
+def test_probe_command_as_the_kubernetes_exec_probe_runs_it(redis_url: str) -> None:
+    command = [sys.executable, "-m", "services.cli", "probe", "committer"]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SHIPLINE_")}
+
+    alive = subprocess.run(
+        command, env={**clean, "SHIPLINE_REDIS_URL": redis_url}, capture_output=True, timeout=60
+    )
+    dead_url = f"redis://127.0.0.1:{_dead_port()}/0"
+    dead = subprocess.run(
+        command, env={**clean, "SHIPLINE_REDIS_URL": dead_url}, capture_output=True, timeout=60
+    )
+
+    assert alive.returncode == 0, alive.stderr
+    assert dead.returncode != 0
+
+
+def test_check_redis_reports_a_redis_that_refuses_the_client(redis_url: str) -> None:
+    wrong_db = redis_url.rsplit("/", 1)[0] + "/99999"  # a database Redis does not have
+
+    with pytest.raises(RedisUnreachable, match="ResponseError|DB index"):
+        check_redis(wrong_db, timeout=2)
+
+
+# --- waiting for Redis at start-up ---------------------------------------------------------
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+def test_wait_for_redis_returns_at_once_when_redis_answers(redis_url: str) -> None:
+    fake = FakeTime()
+
+    assert wait_for_redis(redis_url, sleep=fake.sleep, clock=fake.clock) == 1
+    assert fake.sleeps == []
+
+
+def test_wait_for_redis_backs_off_exponentially_then_gives_up_at_the_deadline() -> None:
+    fake = FakeTime()
+    retries: list[tuple[int, float]] = []
+    url = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{_dead_port()}/0"
+
+    with pytest.raises(RedisUnreachable, match="gave up after") as failure:
+        wait_for_redis(
+            url,
+            deadline=60,
+            first_delay=1,
+            max_delay=8,
+            timeout=1,
+            sleep=fake.sleep,
+            clock=fake.clock,
+            on_retry=lambda attempt, delay, _reason: retries.append((attempt, delay)),
+        )
+
+    assert REDIS_PASSWORD not in str(failure.value)
+    assert 60 <= fake.now <= 61
+    ceilings = [min(8, 2 ** (attempt - 1)) for attempt, _ in retries]
+    assert all(
+        ceiling / 2 <= delay <= ceiling or delay == fake.sleeps[-1]  # the last one is cut short
+        for (_, delay), ceiling in zip(retries, ceilings, strict=True)
+    )
+    assert max(fake.sleeps) <= 8 and len(fake.sleeps) >= 60 / 8
+
+
+# --- a real worker process ---------------------------------------------------------------------
+
+
+def _publish(redis_url: str, *messages: str) -> None:
+    celery = create_celery(redis_url, visibility_timeout=900)
+    for message in messages:
+        event = StageFailed(
+            run_id="lifecycle", stage="builder", error_class="Test", message=message
+        )
+        celery.send_task(
+            task_name("notifier"),
+            args=[encode_event(event)],
+            queue=queue_name("notifier"),
+            task_id=str(event.event_id),
+        )
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"{what} within {timeout}s; worker log:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[Callable[[str, float], subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    script = tmp_path / "slow_worker.py"
+    script.write_text(SLOW_WORKER)
+
+    def start(url: str, task_seconds: float) -> subprocess.Popen[bytes]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPLINE_")}
+        env |= {"SHIPLINE_REDIS_URL": url, "SHIPLINE_WORKDIR": str(tmp_path)}
+        with (tmp_path / "worker.log").open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, str(script), str(task_seconds)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=Path(__file__).resolve().parents[2],
+            )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_sigterm_lets_the_running_task_finish_and_leaves_the_next_one_queued(
+    redis_url: str,
+    redis_client: redis.Redis,
+    start_worker: Callable[[str, float], subprocess.Popen[bytes]],
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "worker.log"
+    worker = start_worker(redis_url, 3.0)
+    _publish(redis_url, "first", "second")
+    _wait_until(lambda: redis_client.llen("test:started") == 1, 60, "no task started", log)
+
+    worker.send_signal(signal.SIGTERM)  # what the kubelet sends at scale-down or rollout
+    returncode = worker.wait(timeout=60)
+
+    assert returncode == 0, log.read_text(errors="replace")[-3000:]
+    assert redis_client.lrange("test:finished", 0, -1) == [b"first"]
+    assert redis_client.llen("test:started") == 1, "the worker took a task while stopping"
+    [waiting] = redis_client.lrange(queue_name("notifier"), 0, -1)
+    assert b"second" in waiting, "the unstarted task is not back in the queue"
+    assert redis_client.hlen("unacked") == 0, "a finished task was left unacknowledged"
+
+
+def test_a_worker_started_before_redis_waits_for_it_then_serves(
+    start_worker: Callable[[str, float], subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    port = _dead_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    log = tmp_path / "worker.log"
+    worker = start_worker(url, 0.0)
+    _wait_until(lambda: "waiting for Redis" in log.read_text(errors="replace"), 30, "no wait", log)
+    assert worker.poll() is None, "the worker exited instead of waiting for Redis"
+
+    server = subprocess.Popen(
+        [str(find_redis_server()), "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        client = redis.Redis.from_url(url)
+        _wait_until(lambda: _answers(client), 15, "redis-server did not start", log)
+        _publish(url, "after-redis")
+        _wait_until(
+            lambda: client.lrange("test:finished", 0, -1) == [b"after-redis"],
+            60,
+            "the worker did not serve once Redis was up",
+            log,
+        )
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+        client.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False

@@ -1,0 +1,96 @@
+"""The path rules of shipline.yaml: ignore globs, global paths, watched directories."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from services.common.project import parse_project
+from services.detector.paths import PathIndex, affected, glob_regex
+
+PROJECT = parse_project(
+    """\
+registry: registry.example.com/acme
+global_paths: [go.work, tools/build/]
+ignore: ["*.md", "docs/", "services/*/testdata/**"]
+services:
+  api:
+    path: services/api/
+    depends_on: [libs/auth/, proto/api.proto]
+  worker:
+    path: services/worker
+  whole:
+    path: .
+"""
+)
+
+
+def matches(pattern: str, path: str) -> bool:
+    return re.fullmatch(glob_regex(pattern), path) is not None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "expected"),
+    [
+        ("*.md", "README.md", True),
+        ("*.md", "services/api/docs/USAGE.md", True),
+        ("*.md", "services/api/md", False),
+        ("docs/", "docs/adr/0001.txt", True),
+        ("docs", "docs/adr/0001.txt", True),
+        ("docs/", "services/docs/x", True),
+        ("docs/**", "docs/a/b/c", True),
+        ("services/*/testdata/**", "services/api/testdata/in.json", True),
+        ("services/*/testdata/**", "services/api/sub/testdata/in.json", False),
+        ("**/testdata/*.json", "testdata/a.json", True),
+        ("**/testdata/*.json", "x/y/testdata/a.json", True),
+        ("file?.txt", "file1.txt", True),
+        ("file?.txt", "file/.txt", False),
+        ("a.b", "aXb", False),
+    ],
+)
+def test_ignore_globs_follow_gitignore_rules(pattern, path, expected):
+    assert matches(pattern, path) is expected
+
+
+def test_a_path_maps_to_the_services_watching_it_or_any_directory_above_it():
+    index = PathIndex(PROJECT)
+
+    assert dict(index.watchers("services/api/main.go")) == {"api": "paths", "whole": "paths"}
+    assert dict(index.watchers("libs/auth/jwt.go")) == {"api": "dependency", "whole": "paths"}
+    assert dict(index.watchers("proto/api.proto")) == {"api": "dependency", "whole": "paths"}
+    assert dict(index.watchers("proto/api.proto.bak")) == {"whole": "paths"}
+    assert dict(index.watchers("services/worker2/x")) == {"whole": "paths"}
+
+
+def test_global_paths_match_files_and_directories_by_prefix():
+    index = PathIndex(PROJECT)
+
+    assert index.is_global("go.work")
+    assert index.is_global("tools/build/Makefile")
+    assert not index.is_global("go.work.sum")
+    assert not index.is_global("tools/buildx/x")
+
+
+def test_a_global_path_rebuilds_every_service_and_says_which_path():
+    result = affected(PROJECT, ["go.work"])
+
+    assert not isinstance(result, str)
+    assert sorted(result.triggers) == ["api", "whole", "worker"]
+    assert result.triggers["worker"].paths(result.shared) == ("go.work",)
+    assert result.triggers["worker"].reason == "dependency"
+
+
+def test_shipline_yaml_with_no_earlier_version_counts_as_a_change_to_every_entry():
+    result = affected(PROJECT, ["shipline.yaml"], previous=[None])
+
+    assert not isinstance(result, str)
+    assert sorted(result.triggers) == ["api", "whole", "worker"]
+
+
+def test_an_ignored_path_is_dropped_before_any_rule_applies():
+    assert affected(PROJECT, ["services/api/README.md", "go.md"]) == "only ignored paths changed"
+
+
+def test_no_changed_paths_at_all_rebuild_nothing():
+    assert affected(PROJECT, []) == "no service changed"

@@ -1,0 +1,107 @@
+"""The detector's handler on a real mirror and Redis: pushes, deletions and forced builds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redis
+
+from services.common.errors import PermanentError
+from services.common.events import ZERO_SHA, BuildRequested, ChangeDetected, RunCompleted
+from services.common.runtime import Runtime
+from services.common.settings import Settings
+from services.detector.task import make_handler
+from tests.detector.conftest import NAME, SERVICES, Monorepo
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def runtime(seeded: Monorepo, redis_url: str, redis_client: redis.Redis, tmp_path: Path):
+    settings = Settings(
+        redis_url=redis_url, workdir=tmp_path / "state", repositories=[seeded.settings]
+    )
+    return Runtime(settings)
+
+
+def request(**fields: object) -> BuildRequested:
+    values: dict[str, object] = {"run_id": "run-forced", "repository": NAME, "services": ("web",)}
+    values.update(fields)
+    return BuildRequested(**values)
+
+
+def test_a_push_plans_one_service_per_build_and_returns_the_builds(seeded, runtime):
+    seeded.commit({"libs/common/lib.sh": "common v2\n"})
+    push = seeded.push()
+
+    outputs = make_handler(runtime)(push)
+
+    assert sorted(e.service for e in outputs if isinstance(e, ChangeDetected)) == [
+        "account-service",
+        "user-service",
+    ]
+    run = runtime.runs.get(push.run_id)
+    assert run is not None and run["expected"] == "2"
+    assert sorted(run["services"]) == ["account-service", "user-service"]
+
+
+def test_a_deleted_branch_ends_the_run_skipped_with_the_reason(seeded, runtime):
+    push = seeded.event("refs/heads/old", seeded.repo.head.commit.hexsha, ZERO_SHA)
+
+    [completed] = make_handler(runtime)(push)
+
+    assert isinstance(completed, RunCompleted)
+    assert completed.status == "skipped"
+    assert runtime.runs.get(push.run_id)["reason"] == "the ref was deleted"
+
+
+def test_a_forced_build_of_a_branch_builds_its_head_with_the_branch_tags(seeded, runtime):
+    head = seeded.repo.head.commit.hexsha
+
+    [change] = make_handler(runtime)(request(ref="refs/heads/main"))
+
+    assert isinstance(change, ChangeDetected)
+    assert (change.service, change.reason) == ("web", "forced")
+    assert change.source.commit == head
+    assert change.tags == (f"sha-{head[:7]}", "latest")
+    assert runtime.runs.get("run-forced")["expected"] == "1"
+
+
+def test_a_forced_build_of_a_commit_gets_only_the_commit_tag(seeded, runtime):
+    first = seeded.repo.head.commit.hexsha
+    seeded.commit({"web/src/index.html": "web v2\n"})
+    seeded.push()
+
+    changes = make_handler(runtime)(request(commit=first, services=("web", "user-service")))
+
+    assert [(c.service, c.source.commit, c.tags) for c in changes] == [
+        ("user-service", first, (f"sha-{first[:7]}",)),
+        ("web", first, (f"sha-{first[:7]}",)),
+    ]
+
+
+def test_a_forced_build_of_a_release_tag_uses_the_version(seeded, runtime):
+    seeded.tag("v2.0.0")
+
+    changes = make_handler(runtime)(request(ref="refs/tags/v2.0.0", services=tuple(SERVICES)))
+
+    assert {c.tags for c in changes} == {("v2.0.0",)}
+    assert {c.reason for c in changes} == {"forced"}
+
+
+def test_a_forced_build_of_an_unknown_service_fails_naming_it(seeded, runtime):
+    with pytest.raises(PermanentError, match="no service payments in shipline.yaml"):
+        make_handler(runtime)(request(ref="refs/heads/main", services=("payments",)))
+
+
+def test_a_forced_build_of_a_missing_ref_fails_naming_it(seeded, runtime):
+    with pytest.raises(PermanentError, match="refs/heads/nope is not in acme/mono"):
+        make_handler(runtime)(request(ref="refs/heads/nope"))
+
+
+def test_a_push_for_a_repository_that_is_not_configured_fails(seeded, runtime):
+    push = seeded.event("refs/heads/main", ZERO_SHA, seeded.repo.head.commit.hexsha)
+
+    with pytest.raises(PermanentError, match="not configured"):
+        make_handler(runtime)(push.model_copy(update={"repository": "evil/repo"}))

@@ -1,0 +1,197 @@
+"""Manual deployments, rollbacks and pins through the API, in-process, on a real Redis,
+real git repositories and a real registry."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from services.common.bus import queue_name
+from services.common.events import ImagePushed, RollbackRequested, decode_event
+from services.common.pins import PinStore
+from services.common.settings import RegistryCredential, Settings
+from services.devenv.registry import Registry
+from services.gateway.app import create_app
+from tests.committer.gitrepos import Repo, monorepo, settings_for
+from tests.registry_images import push_image
+
+pytestmark = pytest.mark.integration
+TOKEN = "api-token-for-tests-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def queued(client: redis.Redis, stage: str) -> list[Any]:
+    events = []
+    for raw in client.lrange(queue_name(stage), 0, -1):
+        args, _, _ = json.loads(base64.b64decode(json.loads(raw)["body"]))
+        events.append(decode_event(args[0]))
+    return events
+
+
+def app_for(settings: Settings) -> TestClient:
+    return TestClient(create_app(settings))
+
+
+@pytest.fixture
+def shop(tmp_path: Path, registry: Registry) -> Repo:
+    return monorepo(tmp_path / "remotes", ["cart", "payments"], registry=f"{registry.host}/shop")
+
+
+@pytest.fixture
+def api(
+    shop: Repo, tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> Iterator[TestClient]:
+    settings = settings_for(tmp_path / "api", shop, redis_url=redis_url, api_tokens=[TOKEN])
+    with app_for(settings) as client:
+        yield client
+
+
+def test_a_deployment_of_an_image_in_the_registry_starts_a_run_at_the_scanner(
+    api: TestClient, shop: Repo, registry: Registry, redis_client: redis.Redis
+) -> None:
+    revision = shop.log()[0].hexsha
+    digest = push_image(
+        registry, "shop/cart", "v1.4.2", {"org.opencontainers.image.revision": revision}
+    )
+
+    response = api.post(
+        "/api/v1/deployments", json={"service": "cart", "tag": "v1.4.2"}, headers=AUTH
+    )
+
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    assert (answer["image"], answer["digest"]) == (f"{registry.host}/shop/cart:v1.4.2", digest)
+    [event] = queued(redis_client, "scanner")
+    assert isinstance(event, ImagePushed)
+    assert (event.run_id, event.service, event.digest) == (answer["run_id"], "cart", digest)
+    assert event.image == f"{registry.host}/shop/cart:v1.4.2"
+    assert (event.source.repository, event.source.commit) == (shop.name, revision)
+    assert event.skip_scan is None
+    run = api.get(f"/api/v1/runs/{answer['run_id']}").json()
+    assert (run["trigger"], run["expected"], list(run["services"])) == ("deploy", "1", ["cart"])
+
+
+def test_skipping_the_scan_needs_a_reason_and_records_who_asked(
+    api: TestClient, registry: Registry, redis_client: redis.Redis
+) -> None:
+    push_image(registry, "shop/cart", "hotfix", {})
+    body = {"service": "cart", "tag": "hotfix", "skip_scan": True}
+
+    refused = api.post("/api/v1/deployments", json=body, headers=AUTH)
+    accepted = api.post(
+        "/api/v1/deployments", json={**body, "reason": "outage INC-42"}, headers=AUTH
+    )
+
+    assert refused.status_code == 422 and "reason" in refused.json()["detail"]
+    assert accepted.status_code == 202, accepted.text
+    [event] = queued(redis_client, "scanner")
+    assert event.skip_scan.by == "api-token-1" and event.skip_scan.reason == "outage INC-42"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "detail"),
+    [
+        ({"service": "cart", "tag": "not-pushed"}, 404, "not in the registry"),
+        ({"service": "nope", "tag": "v1"}, 404, "service nope is not in"),
+        ({"service": "cart", "tag": "bad tag"}, 422, "tag"),
+        ({"service": "cart", "tag": "v1", "repository": "acme/other"}, 422, "not configured"),
+        ({"service": "cart"}, 422, "tag"),
+    ],
+)
+def test_bad_deployments_are_refused_and_queue_nothing(
+    api: TestClient, redis_client: redis.Redis, body: dict[str, str], status: int, detail: str
+) -> None:
+    response = api.post("/api/v1/deployments", json=body, headers=AUTH)
+
+    assert response.status_code == status, response.text
+    assert detail in response.json()["detail"]
+    assert queued(redis_client, "scanner") == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/v1/deployments"),
+        ("post", "/api/v1/rollbacks"),
+        ("post", "/api/v1/services/cart/unpin"),
+    ],
+)
+def test_write_endpoints_need_a_bearer_token(api: TestClient, method: str, path: str) -> None:
+    missing = getattr(api, method)(path, json={"service": "cart", "tag": "v1"})
+    wrong = getattr(api, method)(
+        path, json={"service": "cart", "tag": "v1"}, headers={"Authorization": "Bearer nope"}
+    )
+
+    assert missing.status_code == 401
+    assert missing.headers["www-authenticate"] == "Bearer"
+    assert wrong.status_code in (401, 403)
+
+
+def test_the_registry_check_logs_in_with_the_configured_credentials(
+    tmp_path: Path,
+    redis_url: str,
+    redis_client: redis.Redis,
+    auth_registry: Registry,
+) -> None:
+    shop = monorepo(tmp_path / "remotes", ["cart"], registry=f"{auth_registry.host}/shop")
+    push_image(auth_registry, "shop/cart", "v2", {})
+    username, password = auth_registry.auth  # type: ignore[misc]
+    make: Callable[..., Settings] = settings_for
+    with_login = make(
+        tmp_path / "a",
+        shop,
+        redis_url=redis_url,
+        api_tokens=[TOKEN],
+        registry_auth={
+            auth_registry.host: RegistryCredential(username=username, password=password)
+        },
+    )
+    without = make(tmp_path / "b", shop, redis_url=redis_url, api_tokens=[TOKEN])
+    body = {"service": "cart", "tag": "v2"}
+
+    with app_for(with_login) as client:
+        assert client.post("/api/v1/deployments", json=body, headers=AUTH).status_code == 202
+    with app_for(without) as client:
+        refused = client.post("/api/v1/deployments", json=body, headers=AUTH)
+    assert refused.status_code == 502
+    assert "registry_auth" in refused.json()["detail"] and password not in refused.text
+
+
+def test_a_rollback_is_queued_for_the_committer_with_the_digest_of_its_tag(
+    api: TestClient, shop: Repo, registry: Registry, redis_client: redis.Redis
+) -> None:
+    digest = push_image(registry, "shop/cart", "v1.0.0", {})
+
+    default = api.post("/api/v1/rollbacks", json={"service": "cart"}, headers=AUTH)
+    to_tag = api.post("/api/v1/rollbacks", json={"service": "cart", "to": "v1.0.0"}, headers=AUTH)
+    missing = api.post("/api/v1/rollbacks", json={"service": "cart", "to": "v0"}, headers=AUTH)
+
+    assert (default.status_code, to_tag.status_code, missing.status_code) == (202, 202, 404)
+    first, second = sorted(queued(redis_client, "committer"), key=lambda e: e.to is not None)
+    assert isinstance(first, RollbackRequested) and isinstance(second, RollbackRequested)
+    assert (first.to, first.digest, first.requested_by) == (None, None, "api-token-1")
+    assert (second.to, second.digest, second.repository) == ("v1.0.0", digest, shop.name)
+    run = api.get(f"/api/v1/runs/{default.json()['run_id']}").json()
+    assert run["trigger"] == "rollback"
+
+
+def test_unpin_removes_the_pin_and_says_whether_there_was_one(
+    api: TestClient, shop: Repo, redis_client: redis.Redis
+) -> None:
+    PinStore(redis_client).pin(shop.name, "cart", "reg/cart:v1", "api-token-1", "run-rb")
+    assert api.get("/api/v1/services/cart/pin").json()["pinned"] is True
+    assert [p["service"] for p in api.get("/api/v1/pins").json()["pins"]] == ["cart"]
+
+    first = api.post("/api/v1/services/cart/unpin", headers=AUTH).json()
+    second = api.post("/api/v1/services/cart/unpin", headers=AUTH).json()
+
+    assert first["unpinned"] is True and first["pin"]["image"] == "reg/cart:v1"
+    assert second["unpinned"] is False
+    assert api.get("/api/v1/services/cart/pin").json()["pinned"] is False
