@@ -8,16 +8,15 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.common.events import PushedCommit, PushReceived
+from services.common.events import PushReceived
 from services.gateway.webhook import (
-    MAX_COMMITS,
-    MAX_MESSAGE,
     REF_PATTERN,
     SHA_PATTERN,
     EventKind,
     GitHost,
     delivery_id,
     load,
+    pushed_commits,
 )
 
 
@@ -80,17 +79,7 @@ def parse_push(body: bytes, headers: Mapping[str, str], run_id: str) -> PushRece
         before=push.before,
         after=push.after,
         pusher=push.pusher.login or push.pusher.username or "",
-        commits=tuple(
-            PushedCommit(
-                id=c.id,
-                message=c.message[:MAX_MESSAGE],
-                author=c.author.email or "",
-                added=tuple(c.added or ()),
-                modified=tuple(c.modified or ()),
-                removed=tuple(c.removed or ()),
-            )
-            for c in (push.commits or [])[:MAX_COMMITS]
-        ),
+        commits=pushed_commits(push.commits or []),
     )
 
 

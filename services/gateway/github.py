@@ -8,11 +8,9 @@ from collections.abc import Iterable, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.common.events import PushedCommit, PushReceived
+from services.common.events import PushReceived
 from services.common.settings import Repository
 from services.gateway.webhook import (
-    MAX_COMMITS,
-    MAX_MESSAGE,
     REF_PATTERN,
     SHA_PATTERN,
     EventKind,
@@ -20,6 +18,7 @@ from services.gateway.webhook import (
     WebhookRejected,
     delivery_id,
     load,
+    pushed_commits,
 )
 
 __all__ = [  # WebhookRejected stays importable from here, where it used to live
@@ -98,17 +97,7 @@ def parse_push(body: bytes, headers: Mapping[str, str], run_id: str) -> PushRece
         before=push.before,
         after=push.after,
         pusher=push.pusher.name,
-        commits=tuple(
-            PushedCommit(
-                id=c.id,
-                message=c.message[:MAX_MESSAGE],
-                author=c.author.email or "",
-                added=tuple(c.added),
-                modified=tuple(c.modified),
-                removed=tuple(c.removed),
-            )
-            for c in push.commits[:MAX_COMMITS]
-        ),
+        commits=pushed_commits(push.commits),
     )
 
 

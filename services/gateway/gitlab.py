@@ -13,10 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.common.events import PushedCommit, PushReceived
+from services.common.events import PushReceived
 from services.gateway.webhook import (
-    MAX_COMMITS,
-    MAX_MESSAGE,
     REF_PATTERN,
     SHA_PATTERN,
     EventKind,
@@ -24,6 +22,7 @@ from services.gateway.webhook import (
     delivery_id,
     load,
     push_identity,
+    pushed_commits,
 )
 
 PUSH_EVENTS = ("Push Hook", "Tag Push Hook")
@@ -78,17 +77,7 @@ def parse_push(body: bytes, headers: Mapping[str, str], run_id: str) -> PushRece
         before=push.before,
         after=push.after,
         pusher=push.user_username or "",
-        commits=tuple(
-            PushedCommit(
-                id=c.id,
-                message=c.message[:MAX_MESSAGE],
-                author=c.author.email or "",
-                added=tuple(c.added or ()),
-                modified=tuple(c.modified or ()),
-                removed=tuple(c.removed or ()),
-            )
-            for c in push.commits[:MAX_COMMITS]
-        ),
+        commits=pushed_commits(push.commits),
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from services.common.events import PushReceived
+from services.common.events import PushedCommit, PushReceived
 from services.common.settings import Repository, explain_validation
 
 SHA_PATTERN = r"^[0-9a-f]{40}$"
@@ -89,3 +89,18 @@ def push_identity(provider: str, repository: str, ref: str, before: str, after: 
     """A delivery id for hosts that send none: the same ref update always gets the same one."""
     text = f"{provider}:{repository}:{ref}:{before}:{after}"
     return "push-" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def pushed_commits(commits: Iterable[Any]) -> tuple[PushedCommit, ...]:
+    """The payload's commit list (hosts share its shape), capped; informative only."""
+    return tuple(
+        PushedCommit(
+            id=c.id,
+            message=c.message[:MAX_MESSAGE],
+            author=c.author.email or "",
+            added=tuple(c.added or ()),
+            modified=tuple(c.modified or ()),
+            removed=tuple(c.removed or ()),
+        )
+        for c in list(commits)[:MAX_COMMITS]
+    )
