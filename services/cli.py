@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -102,9 +104,24 @@ def up(host: str, port: int) -> None:
             redis_server.stop()
 
 
+_OUTPUT = click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json: machine-readable, for scripts.",
+)
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
 @main.command()
 @click.argument("source", type=click.File("rb"), default="-")
-def publish(source: IO[bytes]) -> None:
+@_OUTPUT
+def publish(source: IO[bytes], output: str) -> None:
     """Put one event (JSON, from a file or stdin) on its stage's queue."""
     from services.common.events import decode_event
     from services.common.runtime import Runtime
@@ -121,6 +138,9 @@ def publish(source: IO[bytes]) -> None:
         if service:
             runtime.runs.plan(event.run_id, [service])
     runtime.bus.publish(event)
+    if output == "json":
+        _echo_json({"type": event.type, "event_id": str(event.event_id), "run_id": event.run_id})
+        return
     click.echo(f"published {event.type} {event.event_id} for run {event.run_id}")
 
 
@@ -130,17 +150,27 @@ def _api() -> ApiClient:
     return ApiClient.from_env(os.environ)
 
 
-def _report(client: ApiClient, answer: dict[str, Any], wait: float | None) -> None:
+def _report(
+    client: ApiClient, answer: dict[str, Any], wait: float | None, output: str = "table"
+) -> None:
     from services.common.api_client import ApiError
 
     run_id = answer["run_id"]
-    click.echo(f"run {run_id} started")
+    if output != "json":
+        click.echo(f"run {run_id} started")
     if wait is None:
+        if output == "json":
+            _echo_json(answer)
         return
     try:
         run = client.wait_for_run(run_id, timeout=wait)
     except ApiError as exc:
         raise click.ClickException(str(exc)) from None
+    if output == "json":
+        _echo_json({**answer, "run": run})
+        if run["status"] not in ("succeeded", "held", "superseded"):
+            raise click.ClickException(f"run {run_id} {run['status']}")
+        return
     for name, service in sorted(run.get("services", {}).items()):
         detail = service.get("reason") or service.get("image", "")
         click.echo(f"{name}: {service['status']} {detail}".rstrip())
@@ -167,6 +197,7 @@ _REPOSITORY = click.option(
 @click.option("--skip-scan", is_flag=True, help="Emergency: deploy without the scan gate.")
 @click.option("--reason", default=None, help="Why (required with --skip-scan).")
 @_WAIT
+@_OUTPUT
 def deploy(
     service: str,
     tag: str,
@@ -174,6 +205,7 @@ def deploy(
     skip_scan: bool,
     reason: str | None,
     wait: float | None,
+    output: str,
 ) -> None:
     """Deploy an image that is in the registry: SERVICE at TAG, through scan and commit.
 
@@ -188,8 +220,9 @@ def deploy(
         answer = client.post(
             "/api/v1/deployments", {k: v for k, v in body.items() if v is not None}
         )
-        click.echo(f"deploying {answer['image']} ({answer['digest']})")
-        _report(client, answer, wait)
+        if output != "json":
+            click.echo(f"deploying {answer['image']} ({answer['digest']})")
+        _report(client, answer, wait, output)
     except ApiError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
@@ -201,7 +234,10 @@ def deploy(
 @click.option("--to", "to", default=None, metavar="TAG", help="Default: the image before.")
 @_REPOSITORY
 @_WAIT
-def rollback(service: str, to: str | None, repository: str | None, wait: float | None) -> None:
+@_OUTPUT
+def rollback(
+    service: str, to: str | None, repository: str | None, wait: float | None, output: str
+) -> None:
     """Put SERVICE back on an earlier image and pin it (automatic deploys are held)."""
     from services.common.api_client import ApiError
 
@@ -209,7 +245,9 @@ def rollback(service: str, to: str | None, repository: str | None, wait: float |
     client = _api()
     try:
         answer = client.post("/api/v1/rollbacks", {k: v for k, v in body.items() if v is not None})
-        _report(client, answer, wait)
+        _report(client, answer, wait, output)
+        if output == "json":
+            return
         click.echo(
             f"{service} is pinned: automatic deploys are held until `shipline unpin {service}`"
         )
@@ -222,7 +260,8 @@ def rollback(service: str, to: str | None, repository: str | None, wait: float |
 @main.command()
 @click.argument("service")
 @_REPOSITORY
-def unpin(service: str, repository: str | None) -> None:
+@_OUTPUT
+def unpin(service: str, repository: str | None, output: str) -> None:
     """Let automatic deploys of SERVICE through again after a rollback."""
     from services.common.api_client import ApiError
 
@@ -233,10 +272,93 @@ def unpin(service: str, repository: str | None) -> None:
         raise click.ClickException(str(exc)) from None
     finally:
         client.close()
-    if answer["unpinned"]:
+    if output == "json":
+        _echo_json(answer)
+    elif answer["unpinned"]:
         click.echo(f"{service} unpinned (was {answer['pin']['image']}); automatic deploys resume")
     else:
         click.echo(f"{service} was not pinned")
+
+
+def _read(path: str, **params: str | None) -> Any:
+    from services.common.api_client import ApiError
+
+    client = _api()
+    try:
+        return client.get(path, **params)
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        client.close()
+
+
+@main.command()
+@_OUTPUT
+def status(output: str) -> None:
+    """The services table: the image each deploys now (at the gitops head), its last run,
+    and whether it is pinned."""
+    from services.cli_views import services_table
+
+    answer = _read("/api/v1/services")
+    if output == "json":
+        _echo_json(answer)
+    else:
+        click.echo(services_table(answer, time.time()))
+
+
+@main.command()
+@click.option("--service", default=None, help="Only runs that include this service.")
+@click.option(
+    "--status",
+    type=click.Choice(
+        ["queued", "running", "succeeded", "failed", "blocked", "skipped", "superseded", "held"]
+    ),
+    default=None,
+)
+@click.option("--since", default=None, help="ISO 8601 time or seconds since the epoch.")
+@click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
+@_OUTPUT
+def runs(
+    service: str | None, status: str | None, since: str | None, limit: int, output: str
+) -> None:
+    """Recent runs, newest first."""
+    from services.cli_views import runs_table
+
+    answer = _read("/api/v1/runs", service=service, status=status, since=since, limit=str(limit))
+    if output == "json":
+        _echo_json(answer)
+    else:
+        click.echo(runs_table(answer["runs"], time.time()))
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--timeout", type=float, default=3600.0, show_default=True, metavar="SECONDS")
+@_OUTPUT
+def watch(run_id: str, timeout: float, output: str) -> None:
+    """Follow RUN_ID live, per service and stage, until it ends; exits 1 when it failed or
+    was blocked."""
+    from rich.console import Console
+
+    from services.cli_views import FAILED_RUN_STATUSES, Watch
+    from services.common.api_client import ApiError
+
+    client = _api()
+    try:
+        run = Watch(client, run_id, output, Console()).run(timeout)
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        client.close()
+    if output == "json":
+        _echo_json(run)
+    else:
+        for name, service in sorted(run.get("services", {}).items()):
+            detail = service.get("reason") or service.get("image", "")
+            click.echo(f"{name}: {service['status']} {detail}".rstrip())
+        click.echo(f"run {run_id} {run['status']}")
+    if run["status"] in FAILED_RUN_STATUSES:
+        sys.exit(1)
 
 
 @main.command()

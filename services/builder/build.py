@@ -71,7 +71,8 @@ class Builder:
                     if registry.digest(name, tag) != remote.digest:
                         registry.tag(name, remote.digest, tag)
                 get_logger().info("image already in the registry", digest=remote.digest)
-                return (image_pushed(change, remote.digest, time.monotonic() - started, True),)
+                seconds = time.monotonic() - started
+                return (image_pushed(change, remote.digest, seconds, cached=True),)
             outcome = self._build(change, repo, login, lease)
         if isinstance(outcome, Newer):
             return (superseded(change, outcome.commit, outcome.run_id),)
@@ -95,8 +96,8 @@ class Builder:
     ) -> BuildResult | Newer:
         env = git_env(repo.credentials, self.settings.workdir / "keys")
         mirror = Mirror(repo.url, self.settings.workdir / "mirrors", env=env)
-        # Under the mirror's lock: a commit seen while another process still fetches may
-        # lack its trees and blobs (small fetches land as loose objects, one by one).
+        # Never a bare has_commit(): seen while another process still fetches, the commit may
+        # lack its trees and blobs. fetch() checks under the mirror's lock.
         mirror.fetch(unless_present=change.source.commit)
         context = build_context(
             mirror.archive(change.source.commit, change.context),

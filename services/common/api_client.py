@@ -6,8 +6,9 @@ the server's api_tokens) come from the environment; the token is never printed.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -50,6 +51,42 @@ class ApiClient:
                 raise ApiError(f"run {run_id} is still {run.get('status')} after {timeout:.0f}s")
             time.sleep(interval)
 
+    def stream_events(
+        self, run_id: str, after: str | None = None
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The run's events, live (server-sent events), as (entry id, event) until the server
+        ends the stream: after RunCompleted, or when the run has ended. `after`: resume
+        after that entry id (Last-Event-ID)."""
+        headers = {"Accept": "text/event-stream"}
+        if after:
+            headers["Last-Event-ID"] = after
+        path = f"/api/v1/runs/{run_id}/events"
+        try:
+            with self._http.stream("GET", path, headers=headers) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._refusal(response)
+                entry_id, data = "", ""
+                for line in response.iter_lines():
+                    if line.startswith("id: "):
+                        entry_id = line[4:]
+                    elif line.startswith("data: "):
+                        data += line[6:]
+                    elif not line and data:
+                        yield entry_id, json.loads(data)
+                        data = ""
+        except httpx.HTTPError as exc:
+            raise ApiError(f"lost the event stream from {self.url}: {type(exc).__name__}") from None
+
+    def _refusal(self, response: httpx.Response) -> None:
+        try:
+            data = response.json()
+        except ValueError:
+            data = {"detail": response.text[:500]}
+        detail = data.get("detail") if isinstance(data, dict) else data
+        hint = " (set SHIPLINE_TOKEN)" if response.status_code in (401, 403) else ""
+        raise ApiError(f"HTTP {response.status_code}: {detail}{hint}")
+
     def _send(self, method: str, path: str, **kwargs: Any) -> Any:
         params = {k: v for k, v in kwargs.pop("params", {}).items() if v is not None}
         try:
@@ -58,12 +95,9 @@ class ApiClient:
             raise ApiError(
                 f"cannot reach the Shipline API at {self.url}: {type(exc).__name__}"
             ) from None
-        try:
-            data = response.json()
-        except ValueError:
-            data = {"detail": response.text[:500]}
         if response.status_code >= 400:
-            detail = data.get("detail") if isinstance(data, dict) else data
-            hint = " (set SHIPLINE_TOKEN)" if response.status_code in (401, 403) else ""
-            raise ApiError(f"HTTP {response.status_code}: {detail}{hint}")
-        return data
+            self._refusal(response)
+        try:
+            return response.json()
+        except ValueError:
+            return {"detail": response.text[:500]}

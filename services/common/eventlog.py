@@ -35,3 +35,13 @@ class EventLog:
         start = "-" if after == "-" else f"({after}"
         entries = self._redis.xrange(f"shipline:run:{run_id}:events", min=start, count=count)
         return [(entry_id.decode(), json.loads(fields[b"event"])) for entry_id, fields in entries]
+
+    def follow(
+        self, run_id: str, after: str = "-", block_ms: int = 5000, count: int = 100
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The run's events after entry `after` ("-": from the first), waiting up to
+        `block_ms` for one to arrive (XREAD BLOCK); an empty list when none did."""
+        stream = f"shipline:run:{run_id}:events"
+        answer = self._redis.xread({stream: "0-0" if after == "-" else after}, count, block_ms)
+        entries = answer[0][1] if answer else []
+        return [(entry_id.decode(), json.loads(fields[b"event"])) for entry_id, fields in entries]

@@ -50,10 +50,10 @@ class CommitInfo:
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
+def _file_lock(path: Path, shared: bool = False) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -85,8 +85,14 @@ class Mirror:
         self._env = dict(env or {})
 
     def fetch(self, unless_present: str | None = None) -> None:
-        """Fetch every ref; with `unless_present`, not when that commit arrived meanwhile
-        (concurrent builders of one push then fetch once between them)."""
+        """Fetch every ref; with `unless_present`, not when that commit is (or meanwhile got)
+        here: concurrent builders of one push then fetch once between them. The check holds
+        the lock shared, so it never sees a fetch half done (small fetches land as loose
+        objects one by one: a commit before its trees)."""
+        if unless_present is not None:
+            with _file_lock(self._lock, shared=True):
+                if self.has_commit(unless_present):
+                    return
         with _file_lock(self._lock):
             if unless_present is not None and self.has_commit(unless_present):
                 return

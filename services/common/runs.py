@@ -8,6 +8,7 @@ idempotent HSET/SADD, so a redelivered event applied twice changes nothing.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import redis
@@ -335,6 +336,26 @@ class RunStore:
     def list(self, limit: int = 50) -> list[dict[str, Any]]:
         ids = [i.decode() for i in self._redis.zrevrange(INDEX, 0, limit - 1)]
         return [run for run in (self.get(i) for i in ids) if run is not None]
+
+    def newest_first(
+        self, at_or_before: float | None = None, since: float | None = None, batch: int = 200
+    ) -> Iterator[tuple[str, float]]:
+        """(run_id, created_at) of every run created in [since, at_or_before], newest first
+        (equal times: run ids in descending order), read from the index in batches."""
+        high: Any = "+inf" if at_or_before is None else at_or_before
+        low: Any = "-inf" if since is None else since
+        offset = 0
+        while True:
+            page = self._redis.zrevrangebyscore(
+                INDEX, high, low, start=offset, num=batch, withscores=True
+            )
+            if page and offset == 0:
+                high = page[0][1]  # runs created meanwhile must not shift the offsets
+            for run_id, created_at in page:
+                yield run_id.decode(), float(created_at)
+            if len(page) < batch:
+                return
+            offset += batch
 
     def _service(self, run_id: str, service: str) -> dict[str, Any]:
         raw = {

@@ -6,16 +6,21 @@ from fastapi import FastAPI
 
 from services.common.runtime import Runtime
 from services.common.settings import Settings
-from services.gateway.routes import builds, deployments, health, runs, scans, webhooks
+from services.gateway import errors
+from services.gateway.routes import builds, deployments, health, metrics, runs, scans, webhooks
+from services.gateway.routes import services as services_routes
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app = FastAPI(title="Shipline", version="0.1.0")
     app.state.runtime = runtime or Runtime(settings)
+    errors.install(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(webhooks.router)
     app.include_router(runs.router)
     app.include_router(scans.router)
     app.include_router(builds.router)
     app.include_router(deployments.router)
+    app.include_router(services_routes.router)
     return app

@@ -48,24 +48,30 @@ def remote_url(tmp_path: Path) -> str:
     return f"file://{tmp_path / 'remote.git'}"
 
 
+def push_initial(url: str, seed: Path, files: dict[str, str], executable: str = "") -> None:
+    """Commit ``files`` in a new repository at ``seed`` and push them as the remote's main."""
+    repo = git.Repo.init(seed, initial_branch="main")
+    for name, text in files.items():
+        (seed / name).parent.mkdir(parents=True, exist_ok=True)
+        (seed / name).write_text(text)
+    if executable:
+        (seed / executable).chmod(0o755)
+    repo.index.add(list(files))
+    actor = git.Actor("Dev", "dev@example.com")
+    repo.index.commit("initial", author=actor, committer=actor)
+    repo.create_remote("origin", url).push("HEAD:refs/heads/main")
+
+
 @pytest.fixture
 def dev(remote_url: str, tmp_path: Path) -> Clone:
-    seed = tmp_path / "seed"
-    seed.mkdir()
-    repo = git.Repo.init(seed, initial_branch="main")
-    repo.create_remote("origin", remote_url)
-    actor = git.Actor("Dev", "dev@example.com")
-    (seed / "README.md").write_text("monorepo\n")
-    (seed / "svc").mkdir()
-    (seed / "svc" / "Dockerfile").write_text("FROM scratch\nCOPY app.txt /\n")
-    (seed / "svc" / "app.txt").write_text("v1\n")
-    (seed / "svc" / "run.sh").write_text("#!/bin/sh\necho hi\n")
-    (seed / "svc" / "run.sh").chmod(0o755)
-    (seed / "k8s").mkdir()
-    (seed / "k8s" / "deploy.yaml").write_text("image: reg/svc:initial\n")
-    repo.index.add(["README.md", "svc/Dockerfile", "svc/app.txt", "svc/run.sh", "k8s/deploy.yaml"])
-    repo.index.commit("initial", author=actor, committer=actor)
-    repo.git.push("origin", "HEAD:refs/heads/main")
+    files = {
+        "README.md": "monorepo\n",
+        "svc/Dockerfile": "FROM scratch\nCOPY app.txt /\n",
+        "svc/app.txt": "v1\n",
+        "svc/run.sh": "#!/bin/sh\necho hi\n",
+        "k8s/deploy.yaml": "image: reg/svc:initial\n",
+    }
+    push_initial(remote_url, tmp_path / "seed", files, executable="svc/run.sh")
     return Clone(remote_url, tmp_path / "dev")
 
 
@@ -407,12 +413,8 @@ def test_checkouts_committing_from_concurrent_threads_each_commit_their_own_file
     for index in range(count):
         bare = tmp_path / f"gitops-{index}.git"
         git.Repo.init(bare, bare=True, initial_branch="main")
-        seed = tmp_path / f"seed-{index}"
-        repo = git.Repo.init(seed, initial_branch="main")
-        (seed / "deploy.yaml").write_text("image: reg/svc:initial\n")
-        repo.index.add(["deploy.yaml"])
-        repo.index.commit("initial", author=git.Actor("Dev", "dev@example.com"))
-        repo.create_remote("origin", f"file://{bare}").push("HEAD:refs/heads/main")
+        files = {"deploy.yaml": "image: reg/svc:initial\n"}
+        push_initial(f"file://{bare}", tmp_path / f"seed-{index}", files)
         checkout = Checkout(f"file://{bare}", "main", tmp_path / f"work-{index}")
         checkout.sync()
         repos.append((bare, checkout))

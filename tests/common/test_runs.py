@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis
@@ -34,6 +35,7 @@ GITOPS_COMMIT = "fedcba9876543210fedcba9876543210fedcba98"
 SOURCE = Source(repository="acme/microbank", commit=COMMIT, ref="refs/heads/main")
 DIGEST = "sha256:" + "cd" * 32
 REGISTRY = "127.0.0.1:5000/microbank"
+TAGS = ("sha-0123456", "latest")
 
 
 @pytest.fixture
@@ -53,38 +55,35 @@ def push(run_id: str = RUN) -> PushReceived:
     )
 
 
+def image_event(
+    service: str, run_id: str, tags: tuple[str, ...] = ("sha-0123456",)
+) -> dict[str, Any]:
+    """The fields every event about the image of ``service`` in the run carries."""
+    return {
+        "run_id": run_id,
+        "service": service,
+        "source": SOURCE,
+        "image_repository": f"{REGISTRY}/{service}",
+        "tags": tags,
+    }
+
+
 def change_detected(service: str, run_id: str = RUN) -> ChangeDetected:
     return ChangeDetected(
-        run_id=run_id,
-        service=service,
-        source=SOURCE,
+        **image_event(service, run_id, TAGS),
         context=service,
         dockerfile=f"{service}/Dockerfile",
-        image_repository=f"{REGISTRY}/{service}",
-        tags=("sha-0123456", "latest"),
         reason="paths",
     )
 
 
 def image_pushed(service: str, run_id: str = RUN) -> ImagePushed:
-    return ImagePushed(
-        run_id=run_id,
-        service=service,
-        source=SOURCE,
-        image_repository=f"{REGISTRY}/{service}",
-        tags=("sha-0123456", "latest"),
-        digest=DIGEST,
-        cached=True,
-    )
+    return ImagePushed(**image_event(service, run_id, TAGS), digest=DIGEST, cached=True)
 
 
 def scan_passed(service: str, run_id: str = RUN) -> ScanPassed:
     return ScanPassed(
-        run_id=run_id,
-        service=service,
-        source=SOURCE,
-        image_repository=f"{REGISTRY}/{service}",
-        tags=("sha-0123456",),
+        **image_event(service, run_id),
         digest=DIGEST,
         counts={"CRITICAL": 0},
         policy="CRITICAL blocks",
@@ -93,11 +92,7 @@ def scan_passed(service: str, run_id: str = RUN) -> ScanPassed:
 
 def scan_failed(service: str, run_id: str = RUN) -> ScanFailed:
     return ScanFailed(
-        run_id=run_id,
-        service=service,
-        source=SOURCE,
-        image_repository=f"{REGISTRY}/{service}",
-        tags=("sha-0123456",),
+        **image_event(service, run_id),
         digest=DIGEST,
         counts={"CRITICAL": 1},
         policy="CRITICAL blocks",

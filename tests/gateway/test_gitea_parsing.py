@@ -1,9 +1,8 @@
 import json
 
-import pytest
-
 from services.gateway.gitea import HOST, parse_push, sign, signature_matches
 from services.gateway.webhook import WebhookRejected
+from tests.gateway import payloads
 from tests.gateway.payloads import payload
 
 SECRET = "gitea-secret-Zq8pLm2Vx7Rt4Nk9"
@@ -11,9 +10,7 @@ DELIVERY = {"x-gitea-delivery": "f6266f16-1bf3-46a5-9ea4-602e06ead473"}
 
 
 def rejection(body: bytes, headers: dict[str, str] = DELIVERY) -> WebhookRejected:
-    with pytest.raises(WebhookRejected) as caught:
-        parse_push(body, headers, run_id="run-1")
-    return caught.value
+    return payloads.rejection(parse_push, body, headers)
 
 
 def test_the_signature_is_the_bare_hex_hmac_of_the_body():

@@ -1,6 +1,4 @@
 import json
-import os
-from pathlib import Path
 
 import pytest
 
@@ -13,36 +11,24 @@ from services.gateway.github import (
     signature_matches,
     verified_repositories,
 )
+from tests.gateway import payloads
+from tests.gateway.payloads import edited, folder, payload
 
 SECRET = "whsec-Zq8pLm2Vx7Rt4Nk9"
 DELIVERY = {"x-github-delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958"}
 FIRST_COMMIT = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
 
 
-def fixtures_dir() -> Path:
-    """The providers' real payloads: $SHIPLINE_FIXTURES, else tests/fixtures."""
-    default = Path(__file__).resolve().parents[1] / "fixtures"
-    root = Path(os.environ.get("SHIPLINE_FIXTURES") or default)
-    github = root / "webhooks" / "github"
-    if not github.is_dir():
-        pytest.fail(f"webhook fixtures not found at {github}; set SHIPLINE_FIXTURES", pytrace=False)
-    return github
-
-
 def fixture(name: str) -> bytes:
-    return (fixtures_dir() / name).read_bytes()
+    return payload("github", name)
 
 
 def push_payload(**overrides: object) -> bytes:
-    data = json.loads(fixture("push-new-branch.json"))
-    data.update(overrides)
-    return json.dumps(data).encode()
+    return edited("github", "push-new-branch.json", **overrides)
 
 
 def rejection(body: bytes, headers: dict[str, str] = DELIVERY) -> WebhookRejected:
-    with pytest.raises(WebhookRejected) as caught:
-        parse_push(body, headers, run_id="run-1")
-    return caught.value
+    return payloads.rejection(parse_push, body, headers)
 
 
 def test_a_signature_made_with_the_secret_matches():
@@ -89,7 +75,7 @@ def test_only_the_repositories_whose_secret_signed_the_body_are_verified():
 
 
 def test_the_fixture_directory_is_found():
-    assert sorted(p.name for p in fixtures_dir().glob("*.json")) == [
+    assert sorted(p.name for p in folder("github").glob("*.json")) == [
         "push-new-branch.json",
         "push-tag-deleted.json",
     ]

@@ -1,20 +1,17 @@
-import json
-
 import pytest
 
 from services.common.events import ZERO_SHA
 from services.gateway.gitlab import HOST, parse_push, token_matches
 from services.gateway.webhook import WebhookRejected
-from tests.gateway.payloads import payload
+from tests.gateway import payloads
+from tests.gateway.payloads import edited, payload
 
 SECRET = "gl-token-Zq8pLm2Vx7Rt4Nk9"
 UUID = {"x-gitlab-event-uuid": "13792a34-cac6-4fda-95a8-c58e00a3954e"}
 
 
 def rejection(body: bytes, headers: dict[str, str] = UUID) -> WebhookRejected:
-    with pytest.raises(WebhookRejected) as caught:
-        parse_push(body, headers, run_id="run-1")
-    return caught.value
+    return payloads.rejection(parse_push, body, headers)
 
 
 def test_the_token_header_must_equal_the_secret():
@@ -69,9 +66,8 @@ def test_without_a_delivery_header_the_same_ref_update_gets_the_same_delivery_id
 
     first = parse_push(body, {}, run_id="run-1")
     again = parse_push(body, {}, run_id="run-2")
-    other = json.loads(body)
-    other["after"] = "b6568db1bc1dcd7f8b4d5a946b0b91f9dacd7327"
-    different = parse_push(json.dumps(other).encode(), {}, run_id="run-3")
+    other = edited("gitlab", "push.json", after="b6568db1bc1dcd7f8b4d5a946b0b91f9dacd7327")
+    different = parse_push(other, {}, run_id="run-3")
 
     assert first.delivery_id == again.delivery_id
     assert first.delivery_id.startswith("push-")
@@ -79,10 +75,11 @@ def test_without_a_delivery_header_the_same_ref_update_gets_the_same_delivery_id
 
 
 def test_a_deleted_branch_parses_with_after_all_zeros():
-    data = json.loads(payload("gitlab", "push.json"))
-    data.update(after=ZERO_SHA, checkout_sha=None, commits=[], total_commits_count=0)
+    body = edited(
+        "gitlab", "push.json", after=ZERO_SHA, checkout_sha=None, commits=[], total_commits_count=0
+    )
 
-    push = parse_push(json.dumps(data).encode(), UUID, run_id="run-1")
+    push = parse_push(body, UUID, run_id="run-1")
 
     assert push.after == ZERO_SHA
     assert push.commits == ()
@@ -97,10 +94,7 @@ def test_a_body_that_is_not_a_push_is_rejected_with_422_naming_the_field():
 
 @pytest.mark.parametrize("ref", ["refs/heads/a..b", "refs/heads/$(id)", "refs/merge-requests/1"])
 def test_a_bad_ref_is_rejected_with_422(ref):
-    data = json.loads(payload("gitlab", "push.json"))
-    data["ref"] = ref
-
-    assert rejection(json.dumps(data).encode()).status == 422
+    assert rejection(edited("gitlab", "push.json", ref=ref)).status == 422
 
 
 def test_a_body_that_is_not_json_is_rejected_with_400():

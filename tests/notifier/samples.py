@@ -1,6 +1,10 @@
-"""Events the channel tests notify about: one run of acme/microbank at one commit."""
+"""Events the channel tests notify about: one run of acme/microbank at one commit; and the
+runtimes that notify them."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 from services.common.events import (
     Finding,
@@ -11,6 +15,8 @@ from services.common.events import (
     Source,
     StageFailed,
 )
+from services.common.runtime import Runtime
+from services.common.settings import Settings
 
 RUN = "run-42"
 REPOSITORY = "acme/microbank"
@@ -107,3 +113,27 @@ def stage_failed(service: str | None = "user-service") -> StageFailed:
         error_class="PermanentError",
         message="COPY failed: <app.txt> not found",
     )
+
+
+class Runtimes:
+    """Makes Runtimes on a test's Redis, each notifying through the channels it is given
+    (channel settings or their dicts); leaving the ``with`` closes every one it made."""
+
+    def __init__(self, redis_url: str, workdir: Path, max_retries: int) -> None:
+        self._base = {"redis_url": redis_url, "workdir": str(workdir), "max_retries": max_retries}
+        self._made: list[Runtime] = []
+
+    def __call__(self, channels: list[Any]) -> Runtime:
+        self._made.append(
+            Runtime(Settings.model_validate({**self._base, "notifications": channels}))
+        )
+        return self._made[-1]
+
+    def __enter__(self) -> Runtimes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for runtime in self._made:
+            if "celery" in runtime.__dict__:
+                runtime.celery.close()
+            runtime.redis.close()

@@ -7,6 +7,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -39,12 +40,16 @@ class Answer:
 
 class HttpRecorder:
     """Records every request (method, path, headers, raw body). Answers with the next of
-    ``answers`` (an Answer or a status) while any are left, then with ``status``."""
+    ``answers`` (an Answer or a status) while any are left, then with ``status``, after
+    ``delay`` seconds. ``status`` may be changed while the server runs."""
 
-    def __init__(self, status: int = 200, answers: list[Answer | int] | None = None) -> None:
+    def __init__(
+        self, status: int = 200, answers: list[Answer | int] | None = None, delay: float = 0.0
+    ) -> None:
         self.status = status
         self.answers: deque[Answer | int] = deque(answers or [])
         self.requests: list[Request] = []
+        self.accepted: list[Request] = []  # the requests answered with a 2xx status
         self._lock = threading.Lock()
         recorder = self
 
@@ -53,18 +58,20 @@ class HttpRecorder:
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 raw = self.rfile.read(int(self.headers.get("content-length", "0")))
+                request = Request(
+                    method=self.command,
+                    path=self.path,
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=raw,
+                )
                 with recorder._lock:
-                    recorder.requests.append(
-                        Request(
-                            method=self.command,
-                            path=self.path,
-                            headers={k.lower(): v for k, v in self.headers.items()},
-                            body=raw,
-                        )
-                    )
+                    recorder.requests.append(request)
                     answer = recorder.answers.popleft() if recorder.answers else recorder.status
-                if isinstance(answer, int):
-                    answer = Answer(answer)
+                    if isinstance(answer, int):
+                        answer = Answer(answer)
+                    if 200 <= answer.status < 300:
+                        recorder.accepted.append(request)
+                time.sleep(delay)
                 payload = answer.body.encode()
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():

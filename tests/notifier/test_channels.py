@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import traceback
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from services.common.errors import ConfigError, TransientError
-from services.common.events import (
-    Envelope,
-    Finding,
-    ManifestCommitted,
-    RunCompleted,
-    ScanFailed,
-    ServiceOutcome,
-    Source,
-    StageFailed,
-)
+from services.common.events import Envelope
 from services.common.settings import EmailChannel as EmailSettings
 from services.common.settings import LogChannel as LogChannelSettings
 from services.common.settings import Settings, WebhookChannel, load_settings
@@ -33,51 +22,20 @@ from services.notifier.channels import (
     SlackChannel,
     channels_from,
 )
+from tests.notifier.samples import (
+    REGISTRY,
+    manifest_committed,
+    run_completed,
+    scan_failed,
+    stage_failed,
+)
+from tests.notifier.servers import HttpRecorder
 
 pytestmark = pytest.mark.integration
 
-COMMIT = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
-SOURCE = Source(repository="acme/microbank", commit=COMMIT, ref="refs/heads/main")
-IMAGE = "127.0.0.1:5000/microbank/user-service"
+IMAGE = f"{REGISTRY}/user-service"
 HOOK_SECRET = "xoxb-hook-s3cret-2718281828"
 UNREACHABLE = "http://127.0.0.1:1/x"
-
-
-class Endpoint:
-    """A local HTTP endpoint that answers every POST with ``status`` after ``delay`` seconds."""
-
-    def __init__(self, status: int, delay: float = 0.0) -> None:
-        self.hits = 0
-        endpoint = self
-
-        class _Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                self.rfile.read(int(self.headers.get("content-length", "0")))
-                endpoint.hits += 1
-                time.sleep(delay)
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> Endpoint:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @pytest.fixture
@@ -88,55 +46,6 @@ def receiver() -> Iterator[NotificationReceiver]:
 
 def webhook(url: str, **options: object) -> HttpWebhookChannel:
     return HttpWebhookChannel(WebhookChannel(type="webhook", url=url, **options), index=0)
-
-
-def run_completed(status: str = "succeeded") -> RunCompleted:
-    return RunCompleted(
-        run_id="run-42",
-        status=status,
-        repository="acme/microbank",
-        commit=COMMIT,
-        seconds=12.5,
-        services={"user-service": ServiceOutcome(status="succeeded", image=f"{IMAGE}:sha-6113728")},
-    )
-
-
-def manifest_committed() -> ManifestCommitted:
-    return ManifestCommitted(
-        run_id="run-42",
-        service="user-service",
-        source=SOURCE,
-        manifest_path="k8s/user-service/deployment.yaml",
-        old_image=f"{IMAGE}:sha-1111111",
-        new_image=f"{IMAGE}:sha-6113728",
-        gitops_repository="acme/microbank",
-        gitops_commit="f" * 40,
-        branch="main",
-    )
-
-
-def scan_failed() -> ScanFailed:
-    return ScanFailed(
-        run_id="run-42",
-        service="user-service",
-        source=SOURCE,
-        image_repository=IMAGE,
-        tags=("sha-6113728",),
-        digest="sha256:" + "ab" * 32,
-        counts={"CRITICAL": 1},
-        policy="CRITICAL blocks",
-        findings=(Finding(kind="secret", id="aws-access-key-id", severity="CRITICAL"),),
-    )
-
-
-def stage_failed() -> StageFailed:
-    return StageFailed(
-        run_id="run-42",
-        stage="builder",
-        service="user-service",
-        error_class="PermanentError",
-        message="COPY failed",
-    )
 
 
 def shows(error: BaseException) -> str:
@@ -213,19 +122,19 @@ def test_an_unreachable_webhook_raises_a_transient_error_without_the_url_secrets
 
 
 def test_a_webhook_answering_500_raises_a_transient_error_without_the_url_secret():
-    with Endpoint(status=500) as endpoint:
+    with HttpRecorder(status=500) as endpoint:
         channel = webhook(f"{endpoint.url}/hooks/T0/{HOOK_SECRET}")
 
         with pytest.raises(TransientError) as raised:
             channel.send(run_completed())
 
-    assert endpoint.hits == 1
+    assert len(endpoint.requests) == 1
     assert str(raised.value) == "webhook-0: answered HTTP 500"
     assert HOOK_SECRET not in shows(raised.value)
 
 
 def test_a_webhook_slower_than_its_timeout_raises_a_transient_error():
-    with Endpoint(status=204, delay=1.5) as endpoint:
+    with HttpRecorder(status=204, delay=1.5) as endpoint:
         channel = webhook(f"{endpoint.url}/hooks/{HOOK_SECRET}", timeout_seconds=0.2)
         started = time.monotonic()
 
@@ -238,10 +147,10 @@ def test_a_webhook_slower_than_its_timeout_raises_a_transient_error():
 
 
 def test_a_webhook_answering_2xx_is_delivered():
-    with Endpoint(status=202) as endpoint:
+    with HttpRecorder(status=202) as endpoint:
         webhook(endpoint.url).send(run_completed())
 
-    assert endpoint.hits == 1
+    assert len(endpoint.requests) == 1
 
 
 # --- channels from settings --------------------------------------------------------------

@@ -4,7 +4,7 @@ and outcome, and a channel that keeps failing never holding the others back."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,6 @@ import trustme
 from services.common.errors import PermanentError, TransientError
 from services.common.events import encode_event
 from services.common.runtime import Runtime
-from services.common.settings import Settings
 from services.common.stage import RetryLater, StageRunner
 from services.notifier.delivery import deliver
 from services.notifier.task import STAGE, make_handler
@@ -24,6 +23,7 @@ from tests.notifier.samples import (
     COMMIT,
     REPOSITORY,
     RUN,
+    Runtimes,
     mixed_run,
     run_completed,
     scan_failed,
@@ -91,30 +91,10 @@ def receivers(tmp_path: Path) -> Iterator[Receivers]:
         yield Receivers(webhook, slack, github, smtp, ca_file)
 
 
-MakeRuntime = Callable[[list[dict[str, Any]]], Runtime]
-
-
 @pytest.fixture
-def make_runtime(redis_url: str, redis_client: redis.Redis, tmp_path) -> Iterator[MakeRuntime]:
-    made: list[Runtime] = []
-
-    def make(channels: list[dict[str, Any]]) -> Runtime:
-        settings = Settings.model_validate(
-            {
-                "redis_url": redis_url,
-                "workdir": str(tmp_path),
-                "max_retries": MAX_RETRIES,
-                "notifications": channels,
-            }
-        )
-        made.append(Runtime(settings))
-        return made[-1]
-
-    yield make
-    for runtime in made:
-        if "celery" in runtime.__dict__:
-            runtime.celery.close()
-        runtime.redis.close()
+def make_runtime(redis_url: str, redis_client: redis.Redis, tmp_path) -> Iterator[Runtimes]:
+    with Runtimes(redis_url, tmp_path, MAX_RETRIES) as make:
+        yield make
 
 
 def planned_run(runtime: Runtime) -> None:

@@ -4,13 +4,11 @@ from services.common.events import (
     ScanBypass,
     ScanFailed,
     ServiceOutcome,
-    Source,
     StageFailed,
 )
 from services.notifier.messages import body, summary
+from tests.notifier.samples import COMMIT, SOURCE
 
-COMMIT = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
-SOURCE = Source(repository="acme/microbank", commit=COMMIT, ref="refs/heads/main")
 AWS_KEY = Finding(
     kind="secret",
     id="aws-access-key-id",

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import redis
@@ -14,68 +12,26 @@ import redis
 from services.common.bus import queue_name
 from services.common.errors import TransientError
 from services.common.eventlog import GLOBAL_STREAM
-from services.common.events import (
-    Finding,
-    ManifestCommitted,
-    RunCompleted,
-    ScanFailed,
-    ServiceOutcome,
-    Source,
-    decode_event,
-    encode_event,
-)
+from services.common.events import decode_event, encode_event
 from services.common.runtime import Runtime
-from services.common.settings import Settings, WebhookChannel
+from services.common.settings import WebhookChannel
 from services.common.stage import RetryLater, StageRunner
 from services.demo.receiver import NotificationReceiver
 from services.notifier.task import STAGE, make_handler
+from tests.notifier.samples import (
+    COMMIT,
+    REPOSITORY,
+    RUN,
+    Runtimes,
+    manifest_committed,
+    run_completed,
+    scan_failed,
+)
+from tests.notifier.servers import HttpRecorder
 
 pytestmark = pytest.mark.integration
 
-RUN = "run-7"
-COMMIT = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
-SOURCE = Source(repository="acme/microbank", commit=COMMIT, ref="refs/heads/main")
-IMAGE = "127.0.0.1:5000/microbank/user-service"
 MAX_RETRIES = 2
-
-
-class Endpoint:
-    """A local webhook whose answer (``status``) the test changes; counts what it was sent."""
-
-    def __init__(self, status: int) -> None:
-        self.status = status
-        self.received: list[dict] = []
-        endpoint = self
-
-        class _Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))))
-                answer = endpoint.status
-                if answer < 300:
-                    endpoint.received.append(body)
-                self.send_response(answer)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/hook"
-
-    def __enter__(self) -> Endpoint:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 MakeRuntime = Callable[..., Runtime]
@@ -84,23 +40,8 @@ MakeRuntime = Callable[..., Runtime]
 @pytest.fixture
 def make_runtime(redis_url: str, redis_client: redis.Redis, tmp_path) -> Iterator[MakeRuntime]:
     """A Runtime on the test's Redis notifying the given webhook channels."""
-    made: list[Runtime] = []
-
-    def make(*channels: WebhookChannel) -> Runtime:
-        settings = Settings(
-            redis_url=redis_url,
-            workdir=tmp_path,
-            max_retries=MAX_RETRIES,
-            notifications=list(channels),
-        )
-        made.append(Runtime(settings))
-        return made[-1]
-
-    yield make
-    for runtime in made:
-        if "celery" in runtime.__dict__:
-            runtime.celery.close()
-        runtime.redis.close()
+    with Runtimes(redis_url, tmp_path, MAX_RETRIES) as make:
+        yield lambda *channels: make(list(channels))
 
 
 @pytest.fixture
@@ -115,44 +56,6 @@ def to(url: str, *events: str) -> WebhookChannel:
     return WebhookChannel(type="webhook", url=url)
 
 
-def run_completed(status: str = "succeeded") -> RunCompleted:
-    return RunCompleted(
-        run_id=RUN,
-        status=status,
-        repository="acme/microbank",
-        commit=COMMIT,
-        services={"user-service": ServiceOutcome(status="succeeded", image=f"{IMAGE}:sha-6113728")},
-    )
-
-
-def manifest_committed() -> ManifestCommitted:
-    return ManifestCommitted(
-        run_id=RUN,
-        service="user-service",
-        source=SOURCE,
-        manifest_path="k8s/user-service/deployment.yaml",
-        old_image=f"{IMAGE}:sha-1111111",
-        new_image=f"{IMAGE}:sha-6113728",
-        gitops_repository="acme/microbank",
-        gitops_commit="f" * 40,
-        branch="main",
-    )
-
-
-def scan_failed() -> ScanFailed:
-    return ScanFailed(
-        run_id=RUN,
-        service="user-service",
-        source=SOURCE,
-        image_repository=IMAGE,
-        tags=("sha-6113728",),
-        digest="sha256:" + "ab" * 32,
-        counts={"CRITICAL": 1},
-        policy="CRITICAL blocks",
-        findings=(Finding(kind="secret", id="aws-access-key-id", severity="CRITICAL"),),
-    )
-
-
 def take_queued(redis_client: redis.Redis, stage: str = "notifier") -> list[str]:
     """Pop every payload waiting on a stage's queue, oldest first, as a worker would get it."""
     payloads = []
@@ -163,7 +66,7 @@ def take_queued(redis_client: redis.Redis, stage: str = "notifier") -> list[str]
 
 
 def planned_run(runtime: Runtime) -> None:
-    runtime.runs.create(RUN, trigger="push", repository="acme/microbank", commit=COMMIT)
+    runtime.runs.create(RUN, trigger="push", repository=REPOSITORY, commit=COMMIT)
     runtime.runs.plan(RUN, ["user-service"])
 
 
@@ -216,24 +119,24 @@ def test_different_events_are_each_sent(make_runtime, receiver):
 def test_a_retry_after_one_channel_failed_does_not_resend_to_channels_that_succeeded(
     make_runtime, receiver
 ):
-    with Endpoint(status=503) as flaky:
-        runner = StageRunner(STAGE, make_runtime(to(receiver.url), to(flaky.url)))
+    with HttpRecorder(status=503) as flaky:
+        runner = StageRunner(STAGE, make_runtime(to(receiver.url), to(f"{flaky.url}/hook")))
         payload = encode_event(run_completed())
         with pytest.raises(RetryLater):
             runner.process(payload, attempt=1)
-        assert (len(receiver.received), len(flaky.received)) == (1, 0)
+        assert (len(receiver.received), len(flaky.accepted)) == (1, 0)
         flaky.status = 204
 
         runner.process(payload, attempt=2)
 
-        assert (len(receiver.received), len(flaky.received)) == (1, 1)
+        assert (len(receiver.received), len(flaky.accepted)) == (1, 1)
 
 
 def test_a_handler_retried_after_a_failed_channel_sends_only_to_the_failed_one(
     make_runtime, receiver
 ):
-    with Endpoint(status=500) as flaky:
-        handle = make_handler(make_runtime(to(receiver.url), to(flaky.url)))
+    with HttpRecorder(status=500) as flaky:
+        handle = make_handler(make_runtime(to(receiver.url), to(f"{flaky.url}/hook")))
         event = run_completed()
         with pytest.raises(TransientError):
             handle(event)
@@ -242,7 +145,7 @@ def test_a_handler_retried_after_a_failed_channel_sends_only_to_the_failed_one(
         handle(event)
         handle(event)
 
-        assert (len(receiver.received), len(flaky.received)) == (1, 1)
+        assert (len(receiver.received), len(flaky.accepted)) == (1, 1)
 
 
 def test_a_notifier_that_keeps_failing_gives_up_without_publishing_anything(
@@ -323,7 +226,7 @@ def test_the_notifier_leaves_the_service_status_as_the_pipeline_left_it(
 ):
     runtime = make_runtime(to(receiver.url, "ScanFailed", "RunCompleted"))
     planned_run(runtime)
-    runtime.bus.publish(scan_failed())
+    runtime.bus.publish(scan_failed("user-service"))
     runner = StageRunner(STAGE, runtime)
 
     for payload in take_queued(redis_client):

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -53,6 +53,24 @@ def trivy(trivy_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Trivy:
 def login(auth_registry: Registry) -> RegistryLogin:
     assert auth_registry.auth is not None
     return RegistryLogin(*auth_registry.auth)
+
+
+PushPrivate = Callable[[str, dict[str, str]], Pushed]
+
+
+@pytest.fixture
+def push_private(
+    docker_client: docker.DockerClient,
+    auth_registry: Registry,
+    base_image: str,
+    login: RegistryLogin,
+) -> PushPrivate:
+    """Builds an image holding ``files`` and pushes it, logged in, to the registry with auth."""
+
+    def push(repo: str, files: dict[str, str]) -> Pushed:
+        return build_and_push(docker_client, auth_registry, repo, base_image, files, login)
+
+    return push
 
 
 @pytest.fixture(scope="module")
@@ -104,15 +122,9 @@ def test_scan_of_a_clean_image_has_no_findings_and_passes(
 
 
 def test_scan_of_an_auth_registry_image_with_the_right_credentials(
-    trivy: Trivy,
-    docker_client: docker.DockerClient,
-    auth_registry: Registry,
-    base_image: str,
-    login: RegistryLogin,
+    trivy: Trivy, push_private: PushPrivate, login: RegistryLogin
 ) -> None:
-    image = build_and_push(
-        docker_client, auth_registry, "tests/leaky", base_image, {"c.env": aws_key_pair()}, login
-    )
+    image = push_private("tests/leaky", {"c.env": aws_key_pair()})
 
     findings = findings_from_report(trivy.scan(image.by_digest, login.username, login.password))
 
@@ -120,15 +132,9 @@ def test_scan_of_an_auth_registry_image_with_the_right_credentials(
 
 
 def test_wrong_registry_credentials_fail_without_the_password_in_the_error(
-    trivy: Trivy,
-    docker_client: docker.DockerClient,
-    auth_registry: Registry,
-    base_image: str,
-    login: RegistryLogin,
+    trivy: Trivy, push_private: PushPrivate, login: RegistryLogin
 ) -> None:
-    image = build_and_push(
-        docker_client, auth_registry, "tests/clean", base_image, {"a.txt": "x\n"}, login
-    )
+    image = push_private("tests/clean", {"a.txt": "x\n"})
     wrong_password = "wrong-" + secrets.token_hex(8)
 
     with pytest.raises(ShiplineError) as caught:
@@ -139,15 +145,9 @@ def test_wrong_registry_credentials_fail_without_the_password_in_the_error(
 
 
 def test_wrong_registry_credentials_are_a_permanent_error_like_in_the_builder(
-    trivy: Trivy,
-    docker_client: docker.DockerClient,
-    auth_registry: Registry,
-    base_image: str,
-    login: RegistryLogin,
+    trivy: Trivy, push_private: PushPrivate, login: RegistryLogin
 ) -> None:
-    image = build_and_push(
-        docker_client, auth_registry, "tests/clean", base_image, {"d.txt": "x\n"}, login
-    )
+    image = push_private("tests/clean", {"d.txt": "x\n"})
 
     with pytest.raises(PermanentError):  # retrying with the same credentials cannot help
         trivy.scan(image.by_digest, login.username, "wrong-" + secrets.token_hex(8))
@@ -166,15 +166,9 @@ def test_scan_of_a_missing_digest_with_the_right_credentials_does_not_blame_them
 
 
 def test_scan_without_credentials_of_an_auth_registry_image_fails(
-    trivy: Trivy,
-    docker_client: docker.DockerClient,
-    auth_registry: Registry,
-    base_image: str,
-    login: RegistryLogin,
+    trivy: Trivy, push_private: PushPrivate
 ) -> None:
-    image = build_and_push(
-        docker_client, auth_registry, "tests/clean", base_image, {"b.txt": "x\n"}, login
-    )
+    image = push_private("tests/clean", {"b.txt": "x\n"})
 
     with pytest.raises(ShiplineError):
         trivy.scan(image.by_digest)

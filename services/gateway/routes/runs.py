@@ -2,31 +2,101 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, get_args
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
+from fastapi.responses import StreamingResponse
 
+from services.common.events import RunStatus
+from services.gateway import event_stream
 from services.gateway.deps import RuntimeDep
+from services.gateway.run_views import (
+    BadQuery,
+    Cursor,
+    after_cursor,
+    matches,
+    parse_since,
+    timeline,
+)
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 RunId = Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+FINAL_RUN_STATUSES = tuple(set(get_args(RunStatus)) - {"queued", "running"})
+SERVICE_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
 
 @router.get("")
-def list_runs(runtime: RuntimeDep, limit: int = 50) -> dict[str, Any]:
-    return {"runs": runtime.runs.list(limit=max(1, min(limit, 500)))}
+def list_runs(
+    runtime: RuntimeDep,
+    service: Annotated[str | None, Query(pattern=SERVICE_NAME)] = None,
+    status: RunStatus | None = None,
+    since: Annotated[
+        str | None, Query(description="ISO 8601 time or seconds since the epoch")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> dict[str, Any]:
+    """Runs newest first, filtered; `next_cursor` fetches the next page (null: no more)."""
+    try:
+        earliest = parse_since(since) if since is not None else None
+        start = Cursor.decode(cursor) if cursor is not None else None
+    except BadQuery as exc:
+        raise HTTPException(422, str(exc)) from None
+    entries = runtime.runs.newest_first(
+        at_or_before=start.created_at if start else None, since=earliest
+    )
+    page: list[tuple[dict[str, Any], float]] = []
+    next_cursor = None
+    for run_id, created_at in after_cursor(entries, start):
+        run = runtime.runs.get(run_id)
+        if run is None or not matches(run, service, status):
+            continue
+        if len(page) == limit:
+            last, last_at = page[-1]
+            next_cursor = Cursor(last_at, last["run_id"]).encode()
+            break
+        page.append((run, created_at))
+    return {"runs": [run for run, _ in page], "next_cursor": next_cursor}
 
 
 @router.get("/{run_id}")
 def get_run(runtime: RuntimeDep, run_id: str = RunId) -> dict[str, Any]:
+    """The run, its services (status, image, digest, timings) and a timeline per service."""
     run = runtime.runs.get(run_id)
     if run is None:
         raise HTTPException(404, f"run {run_id} not found")
-    return run
+    return {**run, "timeline": timeline(run)}
 
 
-@router.get("/{run_id}/events")
-def run_events(runtime: RuntimeDep, run_id: str = RunId) -> dict[str, Any]:
+@router.get(
+    "/{run_id}/events",
+    response_model=None,
+    responses={200: {"content": {event_stream.MEDIA_TYPE: {}}}},
+)
+def run_events(
+    request: Request,
+    runtime: RuntimeDep,
+    run_id: str = RunId,
+    stream: Annotated[bool, Query(description="server-sent events, live")] = False,
+    last_event_id: Annotated[str | None, Header(pattern=r"^\d{1,20}-\d{1,20}$")] = None,
+) -> dict[str, Any] | StreamingResponse:
+    """The run's events as JSON; with `Accept: text/event-stream` (or `?stream=1`) a live
+    stream of server-sent events (`id` the stream entry, `event` the type) that ends after
+    RunCompleted and resumes after `Last-Event-ID`."""
     if runtime.runs.get(run_id) is None:
         raise HTTPException(404, f"run {run_id} not found")
-    return {"events": [event for _, event in runtime.event_log.for_run(run_id)]}
+    if not event_stream.wants_stream(request, stream):
+        return {"events": [event for _, event in runtime.event_log.for_run(run_id)]}
+
+    def finished() -> bool:
+        run = runtime.runs.get(run_id) or {}
+        return run.get("status") in FINAL_RUN_STATUSES
+
+    events = event_stream.run_events(
+        request, runtime.event_log, run_id, finished, after=last_event_id or "-"
+    )
+    return StreamingResponse(
+        events,
+        media_type=event_stream.MEDIA_TYPE,
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

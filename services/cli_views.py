@@ -1,0 +1,142 @@
+"""What the read commands of `shipline` print: kubectl-style tables, and `watch`'s live
+progress (a rich table with spinners on a terminal, one line per change otherwise)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.live import Live
+from rich.spinner import Spinner
+from rich.table import Table
+
+from services.common.api_client import FINAL_RUN_STATUSES, ApiClient, ApiError
+
+FAILED_RUN_STATUSES = ("failed", "blocked")
+
+
+def columns(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Aligned, upper-case headed columns separated by three spaces (as `kubectl get`)."""
+    table = [list(headers), *[list(row) for row in rows]]
+    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
+    lines = [
+        "   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in table
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def age(since: float | None, now: float) -> str:
+    if since is None:
+        return "-"
+    seconds = max(0, int(now - since))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def services_table(answer: dict[str, Any], now: float) -> str:
+    rows = []
+    for row in answer["services"]:
+        last = row.get("last_run") or {}
+        rows.append(
+            [
+                row["service"],
+                row["repository"],
+                row.get("image") or f"? {row.get('problem', '')}".strip(),
+                last.get("run_id", "-"),
+                last.get("status", "-"),
+                age(last.get("created_at"), now),
+                f"yes ({row['pin']['image']})" if row.get("pinned") else "no",
+            ]
+        )
+    text = columns(["SERVICE", "REPOSITORY", "IMAGE", "LAST RUN", "STATUS", "AGE", "PINNED"], rows)
+    problems = [f"error: {e['repository']}: {e['reason']}" for e in answer.get("errors", [])]
+    return "\n".join([text, *problems])
+
+
+def runs_table(runs: Sequence[dict[str, Any]], now: float) -> str:
+    rows = [
+        [
+            run["run_id"],
+            run["status"],
+            run.get("trigger", ""),
+            ",".join(run.get("services", {})) or "-",
+            (run.get("commit") or "-")[:7],
+            age(run.get("created_at"), now),
+        ]
+        for run in runs
+    ]
+    return columns(["RUN", "STATUS", "TRIGGER", "SERVICES", "COMMIT", "AGE"], rows)
+
+
+def stage_states(run: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(service, stage) → that stage's timeline entry, in pipeline order per service."""
+    return {
+        (service, stage["stage"]): stage
+        for service, stages in sorted(run.get("timeline", {}).items())
+        for stage in stages
+    }
+
+
+def _seconds(stage: dict[str, Any]) -> str:
+    return f"{stage['seconds']:.1f}s" if stage.get("seconds") is not None else ""
+
+
+def progress_table(run: dict[str, Any]) -> Table:
+    table = Table(title=f"run {run['run_id']}: {run['status']}", title_justify="left")
+    for header in ("SERVICE", "STAGE", "STATE", "TIME", ""):
+        table.add_column(header)
+    for (service, stage), entry in stage_states(run).items():
+        busy = Spinner("dots") if entry["state"] == "running" else ""
+        table.add_row(service, stage, entry["state"], _seconds(entry), busy)
+    return table
+
+
+class Watch:
+    """Follows one run until it ends: fetches the run on every event of its stream."""
+
+    def __init__(self, client: ApiClient, run_id: str, output: str, console: Console) -> None:
+        self.client, self.run_id, self.output, self.console = client, run_id, output, console
+        self._shown: dict[tuple[str, str], str] = {}
+
+    def run(self, timeout: float) -> dict[str, Any]:
+        """The run once it has ended; progress shown on the way unless the output is json."""
+        run = self._fetch()
+        deadline = time.monotonic() + timeout
+        if self.console.is_terminal and self.output == "table":
+            with Live(progress_table(run), console=self.console, refresh_per_second=8) as live:
+                return self._follow(run, deadline, lambda r: live.update(progress_table(r)))
+        if self.output == "json":
+            return self._follow(run, deadline, lambda _: None)
+        return self._follow(run, deadline, self._print_changes)
+
+    def _follow(
+        self, run: dict[str, Any], deadline: float, show: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any]:
+        show(run)
+        after = None
+        while run["status"] not in FINAL_RUN_STATUSES:
+            if time.monotonic() > deadline:
+                raise ApiError(f"run {self.run_id} is still {run['status']} (watch timed out)")
+            for entry_id, _ in self.client.stream_events(self.run_id, after):
+                after = entry_id
+                run = self._fetch()
+                show(run)
+            run = self._fetch()
+        show(run)
+        return run
+
+    def _fetch(self) -> dict[str, Any]:
+        run: dict[str, Any] = self.client.get(f"/api/v1/runs/{self.run_id}")
+        return run
+
+    def _print_changes(self, run: dict[str, Any]) -> None:
+        for (service, stage), entry in stage_states(run).items():
+            line = f"{service}   {stage}   {entry['state']}   {_seconds(entry)}".rstrip()
+            if self._shown.get((service, stage)) != line:
+                self._shown[(service, stage)] = line
+                click.echo(line)

@@ -1,0 +1,66 @@
+"""One error format for every response the API refuses or fails.
+
+    {"detail": "<reason>", "error": {"status": 422, "reason": "<reason>", "details": [...]}}
+
+`error` is the format; the top-level `detail` string repeats the reason for clients written
+against FastAPI's default (`details` appears only for validation errors, one entry per field).
+An unexpected exception becomes a 500 that names nothing of the server's internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from services.common.logging import get_logger
+
+INTERNAL_REASON = "internal error; the server log has the details"
+
+
+def error_response(
+    status: int,
+    reason: str,
+    details: list[dict[str, str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    error: dict[str, Any] = {"status": status, "reason": reason}
+    if details:
+        error["details"] = details
+    return JSONResponse({"detail": reason, "error": error}, status, headers=headers)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    reason = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    return error_response(exc.status_code, reason, headers=exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {"field": ".".join(str(part) for part in error["loc"]), "reason": error["msg"]}
+        for error in exc.errors()
+    ]
+    reason = "; ".join(f"{d['field']}: {d['reason']}" for d in details) or "invalid request"
+    return error_response(422, reason, details)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    get_logger().error(
+        "unhandled error",
+        path=request.url.path,
+        error_class=type(exc).__name__,
+        exc_info=exc,
+    )
+    return error_response(500, INTERNAL_REASON)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,20 @@
+"""The services table: what each configured repository deploys right now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from services.common.pins import PinStore
+from services.gateway import inventory
+from services.gateway.deps import RuntimeDep
+
+router = APIRouter(prefix="/api/v1/services", tags=["services"])
+
+
+@router.get("")
+def list_services(runtime: RuntimeDep) -> dict[str, Any]:
+    """Every service with the image its manifest names at the gitops head, its last run and
+    its pin; `errors` lists the repositories that could not be read, and why."""
+    return inventory.list_services(runtime.settings, runtime.runs, PinStore(runtime.redis))

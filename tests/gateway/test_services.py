@@ -1,0 +1,96 @@
+"""GET /api/v1/services: the deployed image from the manifests at the gitops head, the last
+run and the pin of every service, on real git repositories and a real Redis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from services.common.pins import PinStore
+from services.common.runs import RunStore
+from services.common.settings import GitopsRepository
+from services.gateway.app import create_app
+from tests.committer.gitrepos import REGISTRY, Repo, deployment, monorepo, settings_for
+from tests.gateway.runs_data import build_failed, deployed, started_run
+
+pytestmark = pytest.mark.integration
+
+
+def listed(settings) -> dict:
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/api/v1/services")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def by_name(answer: dict) -> dict[str, dict]:
+    return {row["service"]: row for row in answer["services"]}
+
+
+def test_every_service_shows_the_image_at_the_gitops_head_its_last_run_and_its_pin(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    shop = monorepo(tmp_path / "remotes", ["cart", "payments"])
+    head = shop.commit({"k8s/cart.yaml": deployment("cart", f"{REGISTRY}/cart:sha-1234567")}, "x")
+    runs = RunStore(redis_client)
+    started_run(runs, "older", ["cart"])
+    build_failed(runs, "older", "cart")
+    started_run(runs, "newer", ["cart"])
+    deployed(runs, "newer", "cart")
+    PinStore(redis_client).pin("acme/shop", "payments", f"{REGISTRY}/payments:v1", "ops", "rb-1")
+
+    answer = listed(settings_for(tmp_path / "api", shop, redis_url=redis_url))
+
+    rows = by_name(answer)
+    assert answer["errors"] == []
+    assert rows["cart"]["image"] == f"{REGISTRY}/cart:sha-1234567"
+    assert (rows["cart"]["gitops_commit"], rows["cart"]["manifest"]) == (head, "k8s/cart.yaml")
+    assert rows["cart"]["last_run"]["run_id"] == "newer"
+    assert rows["cart"]["last_run"]["status"] == "succeeded"
+    assert rows["cart"]["pinned"] is False
+    assert rows["payments"]["image"] == f"{REGISTRY}/payments:initial"
+    assert rows["payments"]["last_run"] is None
+    assert rows["payments"]["pinned"] is True
+    assert rows["payments"]["pin"]["image"] == f"{REGISTRY}/payments:v1"
+
+
+def test_manifests_in_a_separate_gitops_repository_are_read_from_its_branch(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    gitops = Repo(tmp_path / "remotes", "acme/gitops")
+    gitops.commit({"k8s/cart.yaml": deployment("cart", f"{REGISTRY}/cart:from-gitops")}, "init")
+    shop = monorepo(
+        tmp_path / "remotes", ["cart"], gitops={"repository": "acme/gitops", "branch": "main"}
+    )
+    settings = settings_for(
+        tmp_path / "api",
+        shop,
+        redis_url=redis_url,
+        gitops_repositories=[GitopsRepository(name="acme/gitops", url=gitops.url)],
+    )
+
+    rows = by_name(listed(settings))
+
+    assert rows["cart"]["image"] == f"{REGISTRY}/cart:from-gitops"
+    assert rows["cart"]["gitops_repository"] == "acme/gitops"
+
+
+def test_a_missing_manifest_or_an_unreadable_repository_is_reported_not_fatal(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    shop = monorepo(tmp_path / "remotes", ["cart", "payments"])
+    shop.clone.git.rm("k8s/payments.yaml")
+    shop.commit({}, "drop the payments manifest")
+    empty = Repo(tmp_path / "remotes", "acme/empty")
+    empty.commit({"README.md": "nothing\n"}, "init")
+
+    answer = listed(settings_for(tmp_path / "api", shop, empty, redis_url=redis_url))
+
+    rows = by_name(answer)
+    assert rows["cart"]["image"] == f"{REGISTRY}/cart:initial"
+    assert rows["payments"]["image"] is None
+    assert "k8s/payments.yaml does not exist" in rows["payments"]["problem"]
+    assert answer["errors"] == [{"repository": "acme/empty", "reason": "no shipline.yaml on main"}]

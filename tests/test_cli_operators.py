@@ -1,0 +1,221 @@
+"""`shipline status | runs | watch` and `--output json`, through click's runner against a
+real API server (uvicorn in a thread) on a real Redis and real git repositories."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from click.testing import CliRunner
+
+from services.cli import main
+from services.common.eventlog import EventLog
+from services.common.events import ImagePushed, Source
+from services.common.logging import configure_logging
+from services.common.pins import PinStore
+from services.common.runs import RunStore
+from services.gateway.app import create_app
+from tests.api_server import serving
+from tests.committer.gitrepos import REGISTRY, Repo, monorepo, settings_for
+from tests.gateway.runs_data import build_failed, built, deployed, started_run
+
+pytestmark = pytest.mark.integration
+TOKEN = "cli-api-token-0123456789abc"
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Repo:
+    return monorepo(tmp_path / "remotes", ["cart", "payments"])
+
+
+@pytest.fixture
+def api_url(shop: Repo, tmp_path: Path, redis_url: str, redis_client: redis.Redis) -> Iterator[str]:
+    settings = settings_for(tmp_path / "api", shop, redis_url=redis_url, api_tokens=[TOKEN])
+    configure_logging("json")  # as `shipline api` does: the server's logs go to stderr
+    with serving(create_app(settings)) as url:
+        yield url
+
+
+@pytest.fixture
+def runs(redis_client: redis.Redis) -> RunStore:
+    return RunStore(redis_client)
+
+
+def shipline(api_url: str, *args: str) -> tuple[int, str]:
+    """Exit code and stdout (the API server shares the process: its logs go to stderr)."""
+    env = {"SHIPLINE_URL": api_url, "SHIPLINE_TOKEN": TOKEN}
+    result = CliRunner().invoke(main, list(args), env=env)
+    return result.exit_code, result.stdout if result.exit_code == 0 else result.output
+
+
+def test_status_shows_each_services_deployed_image_last_run_and_pin(
+    api_url: str, runs: RunStore, redis_client: redis.Redis
+) -> None:
+    started_run(runs, "run-7", ["cart"])
+    deployed(runs, "run-7", "cart")
+    PinStore(redis_client).pin("acme/shop", "payments", f"{REGISTRY}/payments:v1", "ops", "rb-1")
+
+    code, output = shipline(api_url, "status")
+
+    assert code == 0, output
+    header, cart, payments = output.splitlines()
+    assert header.split() == [
+        "SERVICE",
+        "REPOSITORY",
+        "IMAGE",
+        "LAST",
+        "RUN",
+        "STATUS",
+        "AGE",
+        "PINNED",
+    ]
+    assert cart.split()[:5] == [
+        "cart",
+        "acme/shop",
+        f"{REGISTRY}/cart:initial",
+        "run-7",
+        "succeeded",
+    ]
+    assert payments.split()[:4] == ["payments", "acme/shop", f"{REGISTRY}/payments:initial", "-"]
+    assert payments.endswith(f"yes ({REGISTRY}/payments:v1)")
+
+
+def test_status_output_json_is_the_apis_answer(api_url: str) -> None:
+    code, output = shipline(api_url, "status", "-o", "json")
+
+    assert code == 0, output
+    answer = json.loads(output)
+    assert [row["service"] for row in answer["services"]] == ["cart", "payments"]
+    assert answer["errors"] == []
+
+
+def test_runs_lists_newest_first_filtered_by_service_status_and_limit(
+    api_url: str, runs: RunStore
+) -> None:
+    started_run(runs, "r-cart", ["cart"])
+    deployed(runs, "r-cart", "cart")
+    started_run(runs, "r-pay-bad", ["payments"])
+    build_failed(runs, "r-pay-bad", "payments")
+    started_run(runs, "r-pay-ok", ["payments"])
+    deployed(runs, "r-pay-ok", "payments")
+
+    _, everything = shipline(api_url, "runs")
+    _, payments = shipline(api_url, "runs", "--service", "payments", "--limit", "1")
+    _, failed = shipline(api_url, "runs", "--status", "failed", "--output", "json")
+
+    assert [line.split()[0] for line in everything.splitlines()] == [
+        "RUN",
+        "r-pay-ok",
+        "r-pay-bad",
+        "r-cart",
+    ]
+    assert everything.splitlines()[1].split()[:4] == ["r-pay-ok", "succeeded", "push", "payments"]
+    assert [line.split()[0] for line in payments.splitlines()] == ["RUN", "r-pay-ok"]
+    assert [run["run_id"] for run in json.loads(failed)["runs"]] == ["r-pay-bad"]
+
+
+def test_runs_with_a_bad_since_fails_with_the_apis_reason(api_url: str) -> None:
+    code, output = shipline(api_url, "runs", "--since", "last tuesday")
+
+    assert code != 0
+    assert "HTTP 422" in output and "since: expected an ISO 8601 time" in output
+
+
+def drive(runs: RunStore, log: EventLog, fail: bool) -> threading.Thread:
+    """A run progressing while the CLI watches: events projected and logged as workers do."""
+
+    def progress() -> None:
+        time.sleep(0.5)
+        log.append(built(runs, "live", "cart"))
+        time.sleep(0.3)
+        if fail:
+            build_failed(runs, "live", "payments")
+        else:
+            deployed(runs, "live", "payments")
+        completed = deployed(runs, "live", "cart")
+        assert completed is not None
+        log.append(completed)
+
+    thread = threading.Thread(target=progress, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_watch_follows_each_service_stage_by_stage_until_the_run_succeeds(
+    api_url: str, runs: RunStore, redis_client: redis.Redis
+) -> None:
+    started_run(runs, "live", ["cart", "payments"])
+    thread = drive(runs, EventLog(redis_client), fail=False)
+
+    code, output = shipline(api_url, "watch", "live")
+    thread.join(timeout=10)
+
+    assert code == 0, output
+    lines = output.splitlines()
+    assert any(line.startswith("cart   detector   done") for line in lines)
+    assert any(line.startswith("payments   builder   done") for line in lines)
+    assert any(line.startswith("cart   committer   succeeded") for line in lines)
+    assert lines[-1] == "run live succeeded"
+
+
+def test_watch_exits_non_zero_when_the_run_fails(
+    api_url: str, runs: RunStore, redis_client: redis.Redis
+) -> None:
+    started_run(runs, "live", ["cart", "payments"])
+    thread = drive(runs, EventLog(redis_client), fail=True)
+
+    code, output = shipline(api_url, "watch", "live", "--output", "json")
+    thread.join(timeout=10)
+
+    assert code == 1
+    run = json.loads(output)
+    assert run["status"] == "failed"
+    assert run["services"]["payments"]["status"] == "failed"
+
+
+def test_watch_of_an_unknown_run_says_so(api_url: str) -> None:
+    code, output = shipline(api_url, "watch", "nope")
+
+    assert code != 0
+    assert "HTTP 404: run nope not found" in output
+
+
+def test_unpin_output_json_is_the_apis_answer(api_url: str, redis_client: redis.Redis) -> None:
+    PinStore(redis_client).pin("acme/shop", "cart", f"{REGISTRY}/cart:v1", "ops", "rb-1")
+
+    code, output = shipline(api_url, "unpin", "cart", "-o", "json")
+
+    assert code == 0, output
+    answer = json.loads(output)
+    assert (answer["unpinned"], answer["pin"]["image"]) == (True, f"{REGISTRY}/cart:v1")
+
+
+def test_publish_output_json_names_the_event_and_its_run(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SHIPLINE_CONFIG", raising=False)
+    event = ImagePushed(
+        run_id="manual-9",
+        service="cart",
+        source=Source(repository="acme/shop", commit="c" * 40, ref="refs/heads/main"),
+        image_repository=f"{REGISTRY}/cart",
+        tags=("v1",),
+        digest="sha256:" + "ab" * 32,
+    )
+    env = {"SHIPLINE_REDIS_URL": redis_url, "SHIPLINE_WORKDIR": str(tmp_path)}
+
+    result = CliRunner().invoke(
+        main, ["publish", "-", "-o", "json"], input=event.model_dump_json(), env=env
+    )
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "type": "ImagePushed",
+        "event_id": str(event.event_id),
+        "run_id": "manual-9",
+    }
