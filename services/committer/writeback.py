@@ -358,8 +358,7 @@ class GitopsWriter:
     def _target(self, repository: str, commit: str) -> Target:
         source = self._source(repository)
         mirror = self._mirror(source)
-        if not mirror.has_commit(commit):
-            mirror.fetch()
+        mirror.fetch(unless_present=commit)
         text = mirror.read_file(commit, PROJECT_FILE)
         if text is None:
             raise PermanentError(f"{PROJECT_FILE} is missing at {commit[:7]}")

@@ -15,8 +15,7 @@ def project_at(settings: Settings, source: Source) -> Project:
     if repo is None:
         raise PermanentError(f"repository {source.repository} is not configured")
     mirror = Mirror(repo.url, settings.workdir / "mirrors")
-    if not mirror.has_commit(source.commit):
-        mirror.fetch()
+    mirror.fetch(unless_present=source.commit)
     text = mirror.read_file(source.commit, PROJECT_FILE)
     if text is None:
         raise PermanentError(f"{PROJECT_FILE} is missing at {source.short_sha}")
