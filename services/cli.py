@@ -131,17 +131,14 @@ def publish(source: IO[bytes], output: str) -> None:
         event = decode_event(source.read())
     except EventDecodeError as exc:
         raise click.ClickException(f"{source.name}: {exc}") from None
-    runtime = Runtime(settings)
-    if runtime.runs.get(event.run_id) is None:
-        runtime.runs.create(event.run_id, trigger="manual")
-        service = getattr(event, "service", None)
-        if service:
-            runtime.runs.plan(event.run_id, [service])
-    runtime.bus.publish(event)
+    from services.common.manual_events import publish_by_hand
+
+    queued = publish_by_hand(Runtime(settings), event, requested_by="cli")
     if output == "json":
         _echo_json({"type": event.type, "event_id": str(event.event_id), "run_id": event.run_id})
         return
-    click.echo(f"published {event.type} {event.event_id} for run {event.run_id}")
+    verb = "published" if queued else "already published, nothing queued:"
+    click.echo(f"{verb} {event.type} {event.event_id} for run {event.run_id}")
 
 
 def _api() -> ApiClient:

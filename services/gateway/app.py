@@ -7,7 +7,16 @@ from fastapi import FastAPI
 from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.gateway import errors
-from services.gateway.routes import builds, deployments, health, metrics, runs, scans, webhooks
+from services.gateway.routes import (
+    builds,
+    deployments,
+    events,
+    health,
+    metrics,
+    runs,
+    scans,
+    webhooks,
+)
 from services.gateway.routes import services as services_routes
 
 
@@ -21,6 +30,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(runs.router)
     app.include_router(scans.router)
     app.include_router(builds.router)
+    app.include_router(events.router)
     app.include_router(deployments.router)
     app.include_router(services_routes.router)
     return app
