@@ -26,6 +26,8 @@ import docker
 from docker.errors import DockerException
 from requests.exceptions import RequestException
 
+from services.devenv._process import log_tail
+
 SYSTEM_SOCKET = "unix:///var/run/docker.sock"
 _RUN_PREFIX = "shipline-dockerd-"
 START_TIMEOUT = 60.0
@@ -37,13 +39,6 @@ _LEFT_RUNNING: list[subprocess.Popen[bytes]] = []
 
 class DockerEngineError(RuntimeError):
     """dockerd is missing or did not come up."""
-
-
-def _log_tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def ping(host: str, timeout: float = 3.0) -> bool:
@@ -222,7 +217,7 @@ class DockerEngine:
                 )
             _stop_process(process)
             log.close()
-            failures.append(f"--- storage driver {driver} ---\n{_log_tail(log_path)}")
+            failures.append(f"--- storage driver {driver} ---\n{log_tail(log_path)}")
         raise DockerEngineError(
             f"dockerd did not answer on {socket_path} within {START_TIMEOUT:.0f}s "
             f"(log {log_path}):\n" + "\n".join(failures)

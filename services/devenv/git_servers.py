@@ -21,15 +21,11 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from services.devenv._process import free_port, terminate
+
 
 class GitServerError(RuntimeError):
     """git or sshd is missing, or the server did not come up."""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
@@ -138,7 +134,7 @@ class SshGitServer:
                 )
         (self.workdir / "authorized_keys").write_text((self.workdir / "client_key.pub").read_text())
         Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # sshd's privilege separation
-        self.port = _free_port()
+        self.port = free_port()
         config = self.workdir / "sshd_config"
         config.write_text(
             "\n".join(
@@ -178,10 +174,4 @@ class SshGitServer:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        terminate(process)

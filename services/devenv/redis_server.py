@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ctypes
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -12,27 +10,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from services.devenv._process import die_with_parent, free_port, log_tail, terminate
+
 
 class RedisServerError(RuntimeError):
     """redis-server is missing or did not come up."""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _log_tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _die_with_parent() -> None:
-    """preexec_fn: SIGTERM the daemon when the process (thread) that started it dies."""
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def find_redis_server() -> Path:
@@ -94,11 +76,11 @@ class RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         last_error = ""
         for _attempt in range(3):  # a free port can be taken between probe and bind
-            port = _free_port()
+            port = free_port()
             if self._spawn(binary, port, timeout):
                 self.port = port
                 return self
-            last_error = _log_tail(self.log_path)
+            last_error = log_tail(self.log_path)
         raise RedisServerError(
             f"redis-server ({binary}) did not answer PING within {timeout}s; "
             f"log {self.log_path}:\n{last_error}"
@@ -121,7 +103,7 @@ class RedisServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -135,13 +117,7 @@ class RedisServer:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        terminate(process)
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +12,8 @@ from types import TracebackType
 from typing import IO, Any
 
 import httpx
+
+from services.devenv._process import die_with_parent, free_port, log_tail, terminate
 
 MANIFEST_ACCEPT = ", ".join(
     [
@@ -32,24 +31,6 @@ _INDEX_TYPES = {
 
 class RegistryError(RuntimeError):
     """docker-registry (or htpasswd) is missing, did not come up, or answered oddly."""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _log_tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _die_with_parent() -> None:
-    """preexec_fn: SIGTERM the daemon when the process (thread) that started it dies."""
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def htpasswd_line(username: str, password: str) -> str:
@@ -118,14 +99,14 @@ class Registry:
         if self.auth is not None:
             (self.workdir / "htpasswd").write_text(htpasswd_line(*self.auth) + "\n")
         for _attempt in range(3):  # a free port can be taken between probe and bind
-            port = _free_port()
+            port = free_port()
             config = self._write_config(port)
             if self._spawn(binary, config, port, timeout):
                 self.port = port
                 return self
         raise RegistryError(
             f"docker-registry did not answer GET /v2/ within {timeout}s; "
-            f"log {self.log_path}:\n{_log_tail(self.log_path)}"
+            f"log {self.log_path}:\n{log_tail(self.log_path)}"
         )
 
     def _write_config(self, port: int) -> Path:
@@ -154,7 +135,7 @@ class Registry:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=2.0) as client:
@@ -173,13 +154,7 @@ class Registry:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        terminate(process)
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -14,6 +14,7 @@ from services.gateway.webhook import (
     SHA_PATTERN,
     EventKind,
     GitHost,
+    PayloadCommit,
     delivery_id,
     load,
     pushed_commits,
@@ -29,21 +30,6 @@ def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
 
 def sign(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-class _Author(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    email: str | None = ""
-
-
-class _Commit(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    id: str = Field(pattern=SHA_PATTERN)
-    message: str = ""
-    author: _Author = _Author()
-    added: list[str] | None = []  # absent in older Gitea versions
-    modified: list[str] | None = []
-    removed: list[str] | None = []
 
 
 class _User(BaseModel):
@@ -64,7 +50,7 @@ class GiteaPush(BaseModel):
     after: str = Field(pattern=SHA_PATTERN)
     repository: _Repo
     pusher: _User = _User()
-    commits: list[_Commit] | None = []
+    commits: list[PayloadCommit] | None = []
 
 
 def parse_push(body: bytes, headers: Mapping[str, str], run_id: str) -> PushReceived:

@@ -15,6 +15,7 @@ from services.gateway.webhook import (
     SHA_PATTERN,
     EventKind,
     GitHost,
+    PayloadCommit,
     WebhookRejected,
     delivery_id,
     load,
@@ -50,21 +51,6 @@ def verified_repositories(
     return HOST.verified(repositories, body, {"x-hub-signature-256": header or ""})
 
 
-class _Author(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    email: str | None = ""
-
-
-class _Commit(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    id: str = Field(pattern=SHA_PATTERN)
-    message: str = ""
-    author: _Author = _Author()
-    added: list[str] = []
-    modified: list[str] = []
-    removed: list[str] = []
-
-
 class _Named(BaseModel):
     model_config = ConfigDict(extra="ignore")
     name: str = ""
@@ -82,7 +68,7 @@ class GithubPush(BaseModel):
     after: str = Field(pattern=SHA_PATTERN)
     repository: _Repo
     pusher: _Named = _Named()
-    commits: list[_Commit] = []
+    commits: list[PayloadCommit] = []
 
 
 def parse_push(body: bytes, headers: Mapping[str, str], run_id: str) -> PushReceived:

@@ -19,6 +19,7 @@ from services.gateway.webhook import (
     SHA_PATTERN,
     EventKind,
     GitHost,
+    PayloadCommit,
     delivery_id,
     load,
     push_identity,
@@ -30,21 +31,6 @@ PUSH_EVENTS = ("Push Hook", "Tag Push Hook")
 
 def token_matches(secret: str, header: str | None) -> bool:
     return bool(header) and hmac.compare_digest(secret.encode(), (header or "").encode())
-
-
-class _Author(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    email: str | None = ""
-
-
-class _Commit(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    id: str = Field(pattern=SHA_PATTERN)
-    message: str = ""
-    author: _Author = _Author()
-    added: list[str] | None = []
-    modified: list[str] | None = []
-    removed: list[str] | None = []
 
 
 class _Project(BaseModel):
@@ -60,7 +46,7 @@ class GitlabPush(BaseModel):
     after: str = Field(pattern=SHA_PATTERN)
     user_username: str | None = ""
     project: _Project
-    commits: list[_Commit] = []
+    commits: list[PayloadCommit] = []
     total_commits_count: int = 0  # may exceed len(commits): GitLab lists the newest 20
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common.events import PushedCommit, PushReceived
 from services.common.settings import Repository, explain_validation
@@ -89,6 +89,23 @@ def push_identity(provider: str, repository: str, ref: str, before: str, after: 
     """A delivery id for hosts that send none: the same ref update always gets the same one."""
     text = f"{provider}:{repository}:{ref}:{before}:{after}"
     return "push-" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class PayloadAuthor(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    email: str | None = ""
+
+
+class PayloadCommit(BaseModel):
+    """A commit as every host lists it (file lists absent in some host versions)."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(pattern=SHA_PATTERN)
+    message: str = ""
+    author: PayloadAuthor = PayloadAuthor()
+    added: list[str] | None = []
+    modified: list[str] | None = []
+    removed: list[str] | None = []
 
 
 def pushed_commits(commits: Iterable[Any]) -> tuple[PushedCommit, ...]:
