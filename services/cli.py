@@ -227,6 +227,30 @@ def deploy(
 
 
 @main.command()
+@click.argument("tag")
+@_REPOSITORY
+@_WAIT
+@_OUTPUT
+def release(tag: str, repository: str | None, wait: float | None, output: str) -> None:
+    """Release TAG (an existing release tag): every service built and committed at once.
+
+    Talks to the API at $SHIPLINE_URL with the bearer token $SHIPLINE_TOKEN."""
+    from services.common.api_client import ApiError
+
+    body = {"tag": tag, "repository": repository}
+    client = _api()
+    try:
+        answer = client.post("/api/v1/releases", {k: v for k, v in body.items() if v})
+        if output != "json":
+            click.echo(f"releasing {tag} at {answer['commit'][:7]}")
+        _report(client, answer, wait, output)
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        client.close()
+
+
+@main.command()
 @click.argument("service")
 @click.option("--to", "to", default=None, metavar="TAG", help="Default: the image before.")
 @_REPOSITORY

@@ -13,6 +13,7 @@ from services.gateway.routes import (
     events,
     health,
     metrics,
+    releases,
     runs,
     scans,
     webhooks,
@@ -31,6 +32,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(scans.router)
     app.include_router(builds.router)
     app.include_router(events.router)
+    app.include_router(releases.router)
     app.include_router(deployments.router)
     app.include_router(services_routes.router)
     return app

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 
 from services.builder.registry import RegistryClient, RemoteImage, split_repository
 from services.common.errors import PermanentError, ShiplineError
-from services.common.events import ImagePushed, RollbackRequested, ScanBypass, Source
+from services.common.events import (
+    ZERO_SHA,
+    ImagePushed,
+    PushReceived,
+    RollbackRequested,
+    ScanBypass,
+    Source,
+)
 from services.common.git import Mirror
 from services.common.git_auth import git_env
 from services.common.project import PROJECT_FILE, Project, parse_project
@@ -48,19 +55,52 @@ class Service:
         return self.project.image_repository(self.name)
 
 
-def find_service(settings: Settings, service: str, repository: str | None) -> Service:
-    """The configured repository (named, or the only one) and its shipline.yaml entry."""
+def pick_repository(settings: Settings, repository: str | None) -> Repository:
+    """The configured repository named, or the only one."""
     if repository is not None:
         repo = settings.repository(repository)
         if repo is None:
             raise ManualError(422, f"repository {repository} is not configured")
-    elif len(settings.repositories) == 1:
-        repo = settings.repositories[0]
-    else:
-        raise ManualError(422, "several repositories are configured: name the repository")
-    mirror = Mirror(
-        repo.url, settings.workdir / "mirrors", git_env(repo.credentials, settings.workdir / "keys")
+        return repo
+    if len(settings.repositories) == 1:
+        return settings.repositories[0]
+    raise ManualError(422, "several repositories are configured: name the repository")
+
+
+def mirror_of(settings: Settings, repo: Repository) -> Mirror:
+    keys = settings.workdir / "keys"
+    return Mirror(repo.url, settings.workdir / "mirrors", git_env(repo.credentials, keys))
+
+
+def release_push(
+    settings: Settings, repository: str | None, tag: str, run_id: str, by: str
+) -> PushReceived:
+    """The tag push a release request stands for: every service built at the tag's commit."""
+    repo = pick_repository(settings, repository)
+    mirror = mirror_of(settings, repo)
+    try:
+        mirror.fetch()
+    except ShiplineError as exc:
+        raise ManualError(502, str(exc)) from None
+    commit = mirror.resolve(f"refs/tags/{tag}")
+    if commit is None:
+        raise ManualError(404, f"tag {tag} is not in {repo.name}")
+    return PushReceived(
+        run_id=run_id,
+        provider="manual",
+        delivery_id=f"release:{tag}:{commit}",
+        repository=repo.name,
+        ref=f"refs/tags/{tag}",
+        before=ZERO_SHA,
+        after=commit,
+        pusher=by,
     )
+
+
+def find_service(settings: Settings, service: str, repository: str | None) -> Service:
+    """The configured repository (named, or the only one) and its shipline.yaml entry."""
+    repo = pick_repository(settings, repository)
+    mirror = mirror_of(settings, repo)
     try:
         mirror.fetch()
         head = mirror.resolve(f"refs/heads/{repo.default_branch}")
