@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -14,7 +11,7 @@ from services.common.events import BuildRequested, ServiceName
 from services.common.logging import get_logger
 from services.common.settings import explain_validation
 from services.gateway.auth import CallerDep
-from services.gateway.deps import BodyDep, RuntimeDep
+from services.gateway.deps import BodyDep, RuntimeDep, parse_body
 from services.gateway.intake import delivery_key, new_run_id, start_run
 from services.gateway.webhook import REF_PATTERN, SHA_PATTERN
 
@@ -33,7 +30,7 @@ class BuildRequest(BaseModel):
 def request_build(
     caller: CallerDep, request: Request, body: BodyDep, runtime: RuntimeDep
 ) -> JSONResponse:
-    wanted = _parse(body)
+    wanted = parse_body(BuildRequest, body)
     if runtime.settings.repository(wanted.repository) is None:
         raise HTTPException(422, f"repository {wanted.repository} is not configured")
     idempotency = request.headers.get("idempotency-key")
@@ -69,14 +66,3 @@ def request_build(
         return JSONResponse({"run_id": started.run_id, "duplicate": True}, 200)
     get_logger(run_id=run_id).info("build requested", by=caller, services=list(event.services))
     return JSONResponse({"run_id": run_id}, 202)
-
-
-def _parse(body: bytes) -> BuildRequest:
-    try:
-        data: Any = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise HTTPException(400, "body is not valid JSON") from None
-    try:
-        return BuildRequest.model_validate(data)
-    except ValidationError as exc:
-        raise HTTPException(422, explain_validation(exc)) from None

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.common.bus import BROKER_ERRORS
 from services.common.events import Envelope, ScanBypass, ServiceName
 from services.common.logging import get_logger
 from services.common.pins import Pin, PinStore
-from services.common.settings import explain_validation
 from services.gateway import manual
 from services.gateway.auth import CallerDep
-from services.gateway.deps import BodyDep, RuntimeDep
+from services.gateway.deps import BodyDep, RuntimeDep, parse_body
 from services.gateway.intake import new_run_id
 
 router = APIRouter(prefix="/api/v1", tags=["deployments"])
@@ -51,7 +49,7 @@ class RollbackRequest(BaseModel):
 
 @router.post("/deployments", status_code=202)
 def deploy(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
-    wanted = _parse(DeploymentRequest, body)
+    wanted = parse_body(DeploymentRequest, body)
     settings = runtime.settings
     try:
         target = manual.find_service(settings, wanted.service, wanted.repository)
@@ -71,7 +69,7 @@ def deploy(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONRespons
 
 @router.post("/rollbacks", status_code=202)
 def rollback(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
-    wanted = _parse(RollbackRequest, body)
+    wanted = parse_body(RollbackRequest, body)
     settings = runtime.settings
     try:
         target = manual.find_service(settings, wanted.service, wanted.repository)
@@ -153,14 +151,3 @@ def _repository_name(runtime: RuntimeDep, repository: str | None) -> str:
 
 def _pin(pin: Pin | None) -> dict[str, Any] | None:
     return asdict(pin) if pin is not None else None
-
-
-def _parse(model: type[M], body: bytes) -> M:
-    try:
-        data: Any = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise HTTPException(400, "body is not valid JSON") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise HTTPException(422, explain_validation(exc)) from None
