@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -141,17 +143,23 @@ def publish(source: IO[bytes], output: str) -> None:
     click.echo(f"{verb} {event.type} {event.event_id} for run {event.run_id}")
 
 
-def _api() -> ApiClient:
-    from services.common.api_client import ApiClient
+@contextlib.contextmanager
+def _api() -> Iterator[ApiClient]:
+    """A client of the API at $SHIPLINE_URL; its refusals become the command's error."""
+    from services.common.api_client import ApiClient, ApiError
 
-    return ApiClient.from_env(os.environ)
+    client = ApiClient.from_env(os.environ)
+    try:
+        yield client
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        client.close()
 
 
 def _report(
     client: ApiClient, answer: dict[str, Any], wait: float | None, output: str = "table"
 ) -> None:
-    from services.common.api_client import ApiError
-
     run_id = answer["run_id"]
     if output != "json":
         click.echo(f"run {run_id} started")
@@ -159,10 +167,7 @@ def _report(
         if output == "json":
             _echo_json(answer)
         return
-    try:
-        run = client.wait_for_run(run_id, timeout=wait)
-    except ApiError as exc:
-        raise click.ClickException(str(exc)) from None
+    run = client.wait_for_run(run_id, timeout=wait)  # called inside `with _api()`
     if output == "json":
         _echo_json({**answer, "run": run})
         if run["status"] not in ("succeeded", "held", "superseded"):
@@ -207,23 +212,16 @@ def deploy(
     """Deploy an image that is in the registry: SERVICE at TAG, through scan and commit.
 
     Talks to the API at $SHIPLINE_URL with the bearer token $SHIPLINE_TOKEN."""
-    from services.common.api_client import ApiError
-
     body: dict[str, Any] = {"service": service, "tag": tag, "repository": repository}
     if skip_scan:
         body |= {"skip_scan": True, "reason": reason}
-    client = _api()
-    try:
+    with _api() as client:
         answer = client.post(
             "/api/v1/deployments", {k: v for k, v in body.items() if v is not None}
         )
         if output != "json":
             click.echo(f"deploying {answer['image']} ({answer['digest']})")
         _report(client, answer, wait, output)
-    except ApiError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        client.close()
 
 
 @main.command()
@@ -235,19 +233,12 @@ def release(tag: str, repository: str | None, wait: float | None, output: str) -
     """Release TAG (an existing release tag): every service built and committed at once.
 
     Talks to the API at $SHIPLINE_URL with the bearer token $SHIPLINE_TOKEN."""
-    from services.common.api_client import ApiError
-
     body = {"tag": tag, "repository": repository}
-    client = _api()
-    try:
+    with _api() as client:
         answer = client.post("/api/v1/releases", {k: v for k, v in body.items() if v})
         if output != "json":
             click.echo(f"releasing {tag} at {answer['commit'][:7]}")
         _report(client, answer, wait, output)
-    except ApiError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        client.close()
 
 
 @main.command()
@@ -260,22 +251,14 @@ def rollback(
     service: str, to: str | None, repository: str | None, wait: float | None, output: str
 ) -> None:
     """Put SERVICE back on an earlier image and pin it (automatic deploys are held)."""
-    from services.common.api_client import ApiError
-
     body = {"service": service, "to": to, "repository": repository}
-    client = _api()
-    try:
+    with _api() as client:
         answer = client.post("/api/v1/rollbacks", {k: v for k, v in body.items() if v is not None})
         _report(client, answer, wait, output)
-        if output == "json":
-            return
+    if output != "json":
         click.echo(
             f"{service} is pinned: automatic deploys are held until `shipline unpin {service}`"
         )
-    except ApiError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        client.close()
 
 
 @main.command()
@@ -284,15 +267,8 @@ def rollback(
 @_OUTPUT
 def unpin(service: str, repository: str | None, output: str) -> None:
     """Let automatic deploys of SERVICE through again after a rollback."""
-    from services.common.api_client import ApiError
-
-    client = _api()
-    try:
+    with _api() as client:
         answer = client.post(f"/api/v1/services/{service}/unpin", repository=repository)
-    except ApiError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        client.close()
     if output == "json":
         _echo_json(answer)
     elif answer["unpinned"]:
@@ -302,15 +278,8 @@ def unpin(service: str, repository: str | None, output: str) -> None:
 
 
 def _read(path: str, **params: str | None) -> Any:
-    from services.common.api_client import ApiError
-
-    client = _api()
-    try:
+    with _api() as client:
         return client.get(path, **params)
-    except ApiError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        client.close()
 
 
 @main.command()
@@ -362,15 +331,9 @@ def watch(run_id: str, timeout: float, output: str) -> None:
     from rich.console import Console
 
     from services.cli_views import FAILED_RUN_STATUSES, Watch
-    from services.common.api_client import ApiError
 
-    client = _api()
-    try:
+    with _api() as client:
         run = Watch(client, run_id, output, Console()).run(timeout)
-    except ApiError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        client.close()
     if output == "json":
         _echo_json(run)
     else:
