@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -94,11 +95,29 @@ class PathIndex:
     def _watch(self, path: str, service: str, cause: Cause) -> None:
         self._watchers.setdefault(_key(path), {})[service] = cause
 
-    def is_manifest(self, path: str) -> bool:
-        return path in self._manifests
-
-    def is_ignored(self, path: str) -> bool:
-        return self._ignore is not None and self._ignore.fullmatch(path) is not None
+    def sort(self, changed: Sequence[str]) -> Sorted:
+        """One pass over a push's paths: set aside manifests and ignored paths, single out
+        the paths a rule names exactly, and group the rest by directory (looked up once each).
+        """
+        manifests, exact, ignore = self._manifests, self._watchers, self._ignore
+        result = Sorted()
+        by_directory = result.by_directory
+        for path in changed:
+            if path in manifests:
+                result.manifests += 1
+            elif ignore is not None and ignore.fullmatch(path) is not None:
+                result.ignored += 1
+            elif path in exact or path == PROJECT_FILE:
+                result.exact.append(path)
+            else:
+                cut = path.rfind("/")
+                directory = path[:cut] if cut > 0 else ""
+                files = by_directory.get(directory)
+                if files is None:
+                    by_directory[directory] = [path]
+                else:
+                    files.append(path)
+        return result
 
     def is_global(self, path: str) -> bool:
         return any(GLOBAL in self._watchers.get(level, ()) for level in _levels(path))
@@ -110,21 +129,49 @@ class PathIndex:
         own = self._watchers.get(path)
         return {**above, **own} if own else above
 
-    def watched_exactly(self, path: str) -> bool:
-        """True when a rule names this very path (a Dockerfile, a global file, a file dep)."""
-        return path in self._watchers
-
     def directory_watchers(self, directory: str) -> Mapping[str, Cause]:
         """Watchers of a directory and those above it, worked out once per directory."""
         found = self._by_directory.get(directory)
-        if found is None:
+        if found is not None:
+            return found
+        if directory:
+            cut = directory.rfind("/")
+            found = self.directory_watchers(directory[:cut] if cut > 0 else "")
+        else:
             found = {}
-            for level in _levels(directory):  # deepest first: a deeper rule wins
-                upper = self._watchers.get(level)
-                if upper:
-                    found = {**upper, **found}
-            self._by_directory[directory] = found
+        own = self._watchers.get(directory)
+        if own:
+            found = {**found, **own}  # a deeper rule wins
+        self._by_directory[directory] = found  # shared with the parent when it adds nothing
         return found
+
+
+_INDEXES: dict[tuple[int, bool], tuple[weakref.ref[Project], PathIndex]] = {}
+_MAX_INDEXES = 16
+
+
+def index_of(project: Project, manifests_here: bool = True) -> PathIndex:
+    """The project's PathIndex, built once per Project (they are immutable, and parsing
+    shipline.yaml hands out the same Project for the same text)."""
+    key = (id(project), manifests_here)
+    cached = _INDEXES.get(key)
+    if cached is not None and cached[0]() is project:
+        return cached[1]
+    index = PathIndex(project, manifests_here)
+    if len(_INDEXES) >= _MAX_INDEXES:
+        _INDEXES.pop(next(iter(_INDEXES)))
+    _INDEXES[key] = (weakref.ref(project), index)
+    return index
+
+
+@dataclass
+class Sorted:
+    """A push's paths as PathIndex.sort leaves them."""
+
+    manifests: int = 0
+    ignored: int = 0
+    exact: list[str] = field(default_factory=list)
+    by_directory: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -167,36 +214,29 @@ def affected(
     where there was none or it was invalid); when shipline.yaml itself changed, a service
     whose entry differs from any of them is rebuilt, and with no previous file, all are.
     """
-    index = PathIndex(project, manifests_here)
-    relevant = [p for p in changed if not index.is_manifest(p) and not index.is_ignored(p)]
-    if changed and not relevant:
-        if all(index.is_manifest(p) for p in changed):
+    index = index_of(project, manifests_here)
+    paths = index.sort(changed)
+    if changed and paths.manifests + paths.ignored == len(changed):
+        if paths.manifests == len(changed):
             return "only manifest paths changed"
         return "only ignored paths changed"
     triggers: dict[str, Trigger] = {}
     shared: list[str] = []
 
-    def hit(watching: Mapping[str, Cause], paths: list[str]) -> None:
+    def hit(watching: Mapping[str, Cause], files: list[str]) -> None:
         if GLOBAL in watching:
-            shared.extend(paths)
+            shared.extend(files)
             return
         for service, cause in watching.items():
             trigger = triggers.get(service) or triggers.setdefault(service, Trigger())
-            (trigger.own if cause == "paths" else trigger.dependencies).extend(paths)
+            (trigger.own if cause == "paths" else trigger.dependencies).extend(files)
 
-    # A large push touches many files per directory: look each directory up once, and
-    # single out the files a rule names exactly (a Dockerfile, a global file, shipline.yaml).
-    by_directory: dict[str, list[str]] = {}
-    for path in relevant:
-        if index.watched_exactly(path) or path == PROJECT_FILE:
-            if path == PROJECT_FILE:
-                for service in entries_changed(project, previous):
-                    triggers.setdefault(service, Trigger()).own.append(path)
-            hit(index.watchers(path), [path])
-            continue
-        cut = path.rfind("/")
-        by_directory.setdefault(path[:cut] if cut > 0 else "", []).append(path)
-    for directory, files in by_directory.items():
+    for path in paths.exact:
+        if path == PROJECT_FILE:
+            for service in entries_changed(project, previous):
+                triggers.setdefault(service, Trigger()).own.append(path)
+        hit(index.watchers(path), [path])
+    for directory, files in paths.by_directory.items():
         hit(index.directory_watchers(directory), files)
     if shared:
         for service in project.services:
