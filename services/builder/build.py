@@ -6,7 +6,8 @@
    the other tags are pointed at it if they are not yet.
 4. Otherwise build the context at exactly the commit (`.dockerignore` applied, the OCI
    labels written into the Dockerfile), with the
-   branch's previous image as cache source, and push. A newer build arriving meanwhile, or
+   branch's previous image as cache source, and push: the engine pushes one tag, the others
+   are pointed at its manifest through the registry. A newer build arriving meanwhile, or
    the timeout, cancels it. The output goes to the run's build log; failures carry its tail.
 """
 
@@ -15,10 +16,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from services.builder.context import build_context
 from services.builder.coordination import Coordinator, Lease, Newer
-from services.builder.docker_engine import BuildInterrupted, BuildResult, DockerEngine
+from services.builder.docker_engine import BuildInterrupted, BuildResult, DockerEngine, Retag
 from services.builder.logs import BuildLog, build_log_path
 from services.builder.plan import (
     already_built,
@@ -73,7 +75,7 @@ class Builder:
                 get_logger().info("image already in the registry", digest=remote.digest)
                 seconds = time.monotonic() - started
                 return (image_pushed(change, remote.digest, seconds, cached=True),)
-            outcome = self._build(change, repo, login, lease)
+            outcome = self._build(change, repo, login, lease, partial(registry.tag, name))
         if isinstance(outcome, Newer):
             return (superseded(change, outcome.commit, outcome.run_id),)
         self.coordinator.remember_tag(change.image_repository, change.source.ref, change.tags[0])
@@ -92,7 +94,12 @@ class Builder:
         return RegistryClient(host, login, insecure_hosts=self.settings.builder.insecure_registries)
 
     def _build(
-        self, change: ChangeDetected, repo: Repository, login: RegistryLogin | None, lease: Lease
+        self,
+        change: ChangeDetected,
+        repo: Repository,
+        login: RegistryLogin | None,
+        lease: Lease,
+        retag: Retag,
     ) -> BuildResult | Newer:
         env = git_env(repo.credentials, self.settings.workdir / "keys")
         mirror = Mirror(repo.url, self.settings.workdir / "mirrors", env=env)
@@ -125,6 +132,7 @@ class Builder:
                     on_line=log.write,
                     timeout=self.settings.builder.timeout_seconds,
                     interrupt=watch,
+                    retag=retag,
                 )
             except BuildInterrupted as exc:
                 if exc.reason == SUPERSEDED and watch.newer is not None:

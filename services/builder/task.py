@@ -15,7 +15,9 @@ from services.common.stage import Handler, StageDefinition
 
 def make_handler(runtime: Runtime) -> Handler:
     settings = runtime.settings
-    engine = DockerEngine(timeout=settings.builder.timeout_seconds + 60)
+    engine = DockerEngine(
+        timeout=settings.builder.timeout_seconds + 60, backend=settings.builder.backend
+    )
     builder = Builder(settings, engine, Coordinator(runtime.redis))
 
     def handle(change: Envelope) -> Sequence[Envelope]:

@@ -292,7 +292,9 @@ def test_a_newer_push_cancels_the_running_build_of_the_service_and_branch(
     redis_client: redis.Redis,
 ) -> None:
     image = monorepo.image_repository(registry, "api")
-    old = monorepo.commit({"api/Dockerfile": dockerfile(base_image, "RUN sleep 60")})
+    old = monorepo.commit(
+        {"api/Dockerfile": dockerfile(base_image, f"RUN echo {uuid.uuid4().hex} && sleep 60")}
+    )
     new = monorepo.commit({"api/Dockerfile": dockerfile(base_image, "RUN true")})
     old_change = change_for(image, "api", old)
     log = build_log_path(settings.workdir, old_change.run_id, "api")
@@ -300,7 +302,7 @@ def test_a_newer_push_cancels_the_running_build_of_the_service_and_branch(
     worker = threading.Thread(target=lambda: outcome.append(builder.build(old_change)))
     worker.start()
     deadline = time.monotonic() + 30
-    while not (log.exists() and "Running in" in log.read_text()):
+    while not (log.exists() and " RUN echo " in log.read_text()):
         assert time.monotonic() < deadline, "the old build never started its RUN step"
         time.sleep(0.1)
     started = time.monotonic()
@@ -391,7 +393,7 @@ def test_a_failing_build_keeps_its_whole_log_and_stage_failed_carries_the_last_l
     failed = stage_failed(runtime, change.run_id)
     log = build_log_path(settings.workdir, change.run_id, "api")
     assert not failed.retryable
-    assert failed.message.splitlines()[0].endswith("returned a non-zero code: 3")
+    assert failed.message.splitlines()[0].endswith("exit code: 3")
     assert f"build log: {log}" in failed.message
     assert "line-60" in failed.message and "line-1\n" not in failed.message
     assert "line-1\n" in log.read_text() and "line-60" in log.read_text()
@@ -407,7 +409,9 @@ def test_a_build_past_its_timeout_fails_the_service_clearly(
 ) -> None:
     quick = settings.model_copy(update={"builder": BuilderSettings(timeout_seconds=2)})
     builder = Builder(quick, DockerEngine(docker_client), Coordinator(redis_client))
-    commit = monorepo.commit({"api/Dockerfile": dockerfile(base_image, "RUN sleep 60")})
+    commit = monorepo.commit(
+        {"api/Dockerfile": dockerfile(base_image, f"RUN echo {uuid.uuid4().hex} && sleep 60")}
+    )
     change = change_for(monorepo.image_repository(registry, "api"), "api", commit)
     started = time.monotonic()
 

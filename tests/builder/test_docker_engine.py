@@ -14,9 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import docker
+import psutil
 import pytest
 
 from services.builder.docker_engine import BuildInterrupted, DockerEngine
+from services.builder.registry import RegistryClient
 from services.common.errors import PermanentError, TransientError
 from services.common.registry_auth import RegistryLogin
 from services.devenv.registry import Registry
@@ -57,6 +59,14 @@ def engine(docker_client: docker.DockerClient) -> DockerEngine:
     return DockerEngine(docker_client)
 
 
+@pytest.fixture(params=["buildkit", "classic"])
+def either_engine(
+    request: pytest.FixtureRequest, docker_client: docker.DockerClient
+) -> DockerEngine:
+    """Both of the engine's builders (settings: builder.backend)."""
+    return DockerEngine(docker_client, backend=request.param)
+
+
 @pytest.fixture
 def login(auth_registry: Registry) -> RegistryLogin:
     assert auth_registry.auth is not None
@@ -64,12 +74,12 @@ def login(auth_registry: Registry) -> RegistryLogin:
 
 
 def test_build_and_push_returns_the_digest_the_registry_holds_for_every_tag(
-    engine: DockerEngine, base_image: str, registry: Registry
+    either_engine: DockerEngine, base_image: str, registry: Registry
 ) -> None:
     marker = uuid.uuid4().hex[:8]
     labels = {"org.opencontainers.image.revision": "abc1234" + "0" * 33, "test.marker": marker}
 
-    result = engine.build_and_push(
+    result = either_engine.build_and_push(
         app_context(base_image, marker),
         "Dockerfile",
         f"{registry.host}/{REPOSITORY}",
@@ -105,13 +115,13 @@ def test_build_honours_a_dockerfile_outside_the_context_root(
 # (`caught` -> traceback -> this frame) its socket warns "unclosed". Collect it here.
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
 def test_failing_run_step_is_a_permanent_error_carrying_the_step_output(
-    engine: DockerEngine, base_image: str, registry: Registry
+    either_engine: DockerEngine, base_image: str, registry: Registry
 ) -> None:
     marker = uuid.uuid4().hex[:8]
     dockerfile = f"FROM {base_image}\nRUN echo step-output-{marker} && exit 3\n"
 
     with pytest.raises(PermanentError) as caught:
-        engine.build_and_push(
+        either_engine.build_and_push(
             context_tar({"Dockerfile": dockerfile}),
             "Dockerfile",
             f"{registry.host}/tests/broken",
@@ -122,7 +132,7 @@ def test_failing_run_step_is_a_permanent_error_carrying_the_step_output(
 
     message = str(caught.value)
     assert f"step-output-{marker}" in message
-    assert "returned a non-zero code: 3" in message
+    assert message.splitlines()[0].endswith(("exit code: 3", "returned a non-zero code: 3"))
     assert registry.tags("tests/broken") == []
     del caught
     gc.collect()
@@ -396,7 +406,7 @@ def test_a_build_past_its_timeout_is_cancelled_and_leaves_no_container(
     assert time.monotonic() - started < 10
     assert caught.value.reason == "timeout"
     assert "timeout" in str(caught.value)
-    time.sleep(1)
+    assert_step_stops(marker)
     running = [c for c in docker_client.containers.list(all=True) if marker in str(c.attrs)]
     assert running == []
     assert registry.tags("tests/slow") == []
@@ -405,12 +415,13 @@ def test_a_build_past_its_timeout_is_cancelled_and_leaves_no_container(
 def test_an_interrupt_stops_a_running_build_with_its_reason(
     engine: DockerEngine, base_image: str, registry: Registry
 ) -> None:
-    dockerfile = f"FROM {base_image}\nRUN sleep 60\n"
+    marker = uuid.uuid4().hex
+    dockerfile = f"FROM {base_image}\nRUN echo {marker} && sleep 60\n"
     lines: list[str] = []
     started = time.monotonic()
 
     def interrupt() -> str | None:
-        return "superseded" if any("Running in" in line for line in lines) else None
+        return "superseded" if any(" RUN echo " in line for line in lines) else None
 
     with pytest.raises(BuildInterrupted) as caught:
         engine.build_and_push(
@@ -426,6 +437,23 @@ def test_an_interrupt_stops_a_running_build_with_its_reason(
 
     assert caught.value.reason == "superseded"
     assert time.monotonic() - started < 10
+    assert_step_stops(marker)
+
+
+def assert_step_stops(marker: str) -> None:
+    """The engine killed the RUN step (BuildKit goes on unless the build is cancelled)."""
+
+    def step_processes() -> list[psutil.Process]:
+        found = []
+        for process in psutil.process_iter(["cmdline"]):
+            if any(marker in part for part in process.info["cmdline"] or ()):
+                found.append(process)
+        return found
+
+    deadline = time.monotonic() + 10
+    while step_processes():
+        assert time.monotonic() < deadline, f"the RUN step holding {marker} is still running"
+        time.sleep(0.2)
 
 
 def test_the_first_tag_is_pushed_last_so_it_marks_a_complete_push(
@@ -447,6 +475,37 @@ def test_the_first_tag_is_pushed_last_so_it_marks_a_complete_push(
     pushes = [line.split(":")[0] for line in lines if line.startswith("push ")]
     assert pushes.index("push latest") < pushes.index("push sha-6666666")
     assert pushes[-1] == "push sha-6666666"
+
+
+def test_with_retag_the_engine_pushes_one_tag_and_the_registry_gets_the_rest_first_tag_last(
+    engine: DockerEngine, base_image: str, registry: Registry
+) -> None:
+    lines: list[str] = []
+    retagged: list[tuple[str, str]] = []
+    name = f"retag{uuid.uuid4().hex[:8]}/svc"
+    tags = ["sha-7777777", "latest", "extra"]
+
+    def retag(digest: str, tag: str) -> None:
+        assert registry.manifest_digest(name, tag) is None  # not pushed by the engine
+        with RegistryClient(registry.host, None) as client:
+            client.tag(name, digest, tag)
+        retagged.append((digest, tag))
+
+    result = engine.build_and_push(
+        app_context(base_image, name),
+        "Dockerfile",
+        f"{registry.host}/{name}",
+        tags,
+        {},
+        None,
+        on_line=lines.append,
+        retag=retag,
+    )
+
+    pushed = {line.split(":")[0] for line in lines if line.startswith("push ")}
+    assert pushed == {"push latest"}
+    assert retagged == [(result.digest, "extra"), (result.digest, "sha-7777777")]
+    assert {registry.manifest_digest(name, tag) for tag in tags} == {result.digest}
 
 
 class Forwarder:
