@@ -19,6 +19,7 @@ from services.common.settings import STAGES, Settings, load_settings
 
 if TYPE_CHECKING:
     from services.common.api_client import ApiClient
+    from services.common.runtime import Runtime
 
 
 def _settings(**overrides: object) -> Settings:
@@ -46,7 +47,15 @@ def api(host: str, port: int) -> None:
     from services.gateway.app import create_app
 
     settings = _settings()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    # live event streams (the dashboard's) never end by themselves: without a bound, one open
+    # browser tab would hold up a graceful shutdown forever; clients reconnect and resume
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+    )
 
 
 @main.command()
@@ -81,7 +90,8 @@ def probe(stage: str | None, timeout: float) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 def up(host: str, port: int) -> None:
-    """API and all five workers in one supervised process group (embedded Redis if needed)."""
+    """API and every stage's worker in one supervised process group (embedded Redis if
+    needed). The verifier always runs: without `clusters` in the settings it stays idle."""
     from services.common.supervisor import Supervisor
 
     settings = _settings()
@@ -122,13 +132,23 @@ def _echo_json(data: Any) -> None:
 
 @main.command()
 @click.argument("source", type=click.File("rb"), default="-")
+@click.option(
+    "--from-dead-letter",
+    "letter_id",
+    default=None,
+    metavar="ID",
+    help="Republish the event of this dead letter (GET /api/v1/dead-letters lists them).",
+)
 @_OUTPUT
-def publish(source: IO[bytes], output: str) -> None:
+def publish(source: IO[bytes], letter_id: str | None, output: str) -> None:
     """Put one event (JSON, from a file or stdin) on its stage's queue."""
     from services.common.events import decode_event
     from services.common.runtime import Runtime
 
     settings = _settings()
+    if letter_id is not None:
+        _republish_dead_letter(Runtime(settings), letter_id, output)
+        return
     try:
         event = decode_event(source.read())
     except EventDecodeError as exc:
@@ -141,6 +161,31 @@ def publish(source: IO[bytes], output: str) -> None:
         return
     verb = "published" if queued else "already published, nothing queued:"
     click.echo(f"{verb} {event.type} {event.event_id} for run {event.run_id}")
+
+
+def _republish_dead_letter(runtime: Runtime, letter_id: str, output: str) -> None:
+    from services.common.bus import BROKER_ERRORS
+    from services.common.replay import DeadLetterNotFound, NotReplayable, republish
+
+    try:
+        event = republish(runtime, letter_id)
+    except (DeadLetterNotFound, NotReplayable) as exc:
+        raise click.ClickException(str(exc)) from None
+    except BROKER_ERRORS:
+        raise click.ClickException("Redis is unavailable; nothing was republished") from None
+    if output == "json":
+        _echo_json(
+            {
+                "dead_letter": letter_id,
+                "type": event.type,
+                "event_id": str(event.event_id),
+                "run_id": event.run_id,
+            }
+        )
+        return
+    click.echo(
+        f"republished dead letter {letter_id}: {event.type} {event.event_id} for run {event.run_id}"
+    )
 
 
 @contextlib.contextmanager

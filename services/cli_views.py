@@ -40,6 +40,7 @@ def age(since: float | None, now: float) -> str:
 
 def services_table(answer: dict[str, Any], now: float) -> str:
     rows = []
+    clustered = any(row.get("cluster") for row in answer["services"])
     for row in answer["services"]:
         last = row.get("last_run") or {}
         rows.append(
@@ -51,11 +52,25 @@ def services_table(answer: dict[str, Any], now: float) -> str:
                 last.get("status", "-"),
                 age(last.get("created_at"), now),
                 f"yes ({row['pin']['image']})" if row.get("pinned") else "no",
+                *([cluster_cell(row)] if clustered else []),
             ]
         )
-    text = columns(["SERVICE", "REPOSITORY", "IMAGE", "LAST RUN", "STATUS", "AGE", "PINNED"], rows)
+    headers = ["SERVICE", "REPOSITORY", "IMAGE", "LAST RUN", "STATUS", "AGE", "PINNED"]
+    text = columns(headers + (["CLUSTER"] if clustered else []), rows)
     problems = [f"error: {e['repository']}: {e['reason']}" for e in answer.get("errors", [])]
     return "\n".join([text, *problems])
+
+
+def cluster_cell(row: dict[str, Any]) -> str:
+    """E.g. "prod: Synced/Healthy 2/2 ready", and the image it runs when git says otherwise."""
+    if not row.get("cluster"):
+        return "-"
+    live = row.get("live")
+    if live is None:
+        return f"{row['cluster']}: not seen yet"
+    state = f"{live.get('sync') or '-'}/{live.get('health') or '-'}"
+    text = f"{row['cluster']}: {state} {live['ready_replicas']}/{live['replicas']} ready"
+    return text if live.get("matches_git") else f"{text}, runs {live['image']}"
 
 
 def runs_table(runs: Sequence[dict[str, Any]], now: float) -> str:

@@ -1,6 +1,7 @@
 """Committer stage: ScanPassed → the new image committed (or superseded, or held);
 ReleaseReady → every service of a release in one commit; RollbackRequested → the earlier
-image committed and the service pinned.
+image committed and the service pinned; DeploymentFailed (a service with `auto_rollback`)
+→ the same rollback, automatically (services/committer/auto_rollback.py).
 
 A ScanPassed of a release run is not committed alone: the run store answers with one
 ReleaseReady once every service of the release has its scan outcome.
@@ -10,8 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from services.committer.auto_rollback import roll_back
 from services.committer.writeback import GitopsWriter
-from services.common.events import Envelope, ReleaseReady, RollbackRequested, ScanPassed
+from services.common.events import (
+    DeploymentFailed,
+    Envelope,
+    ReleaseReady,
+    RollbackRequested,
+    ScanPassed,
+)
 from services.common.logging import get_logger
 from services.common.runtime import Runtime
 from services.common.stage import Handler, StageDefinition
@@ -31,6 +39,10 @@ def make_handler(runtime: Runtime) -> Handler:
                 return writer.release(event)
             case RollbackRequested():
                 return (writer.rollback(event),)
+            case DeploymentFailed() if event.auto_rollback:
+                return (roll_back(writer, event),)
+            case DeploymentFailed():
+                return ()  # routed here only with auto_rollback; a hand-published one is moot
         raise TypeError(f"the committer does not handle {event.type}")
 
     return handle
@@ -38,6 +50,6 @@ def make_handler(runtime: Runtime) -> Handler:
 
 STAGE = StageDefinition(
     name="committer",
-    consumes=(ScanPassed, ReleaseReady, RollbackRequested),
+    consumes=(ScanPassed, ReleaseReady, RollbackRequested, DeploymentFailed),
     factory=make_handler,
 )

@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 from services.committer.decide import Decision, Proceed, Superseded, decide
 from services.committer.formats import read_image, write_image
 from services.committer.images import ImageEdit, ImageRef
+from services.committer.lock import held_lock
 from services.committer.messages import (
     Deployed,
     deploy_message,
@@ -54,7 +55,7 @@ from services.common.settings import GitopsRepository, Repository, Settings
 from services.common.stage import backoff
 
 PUSH_ATTEMPTS = 6
-LOCK_SECONDS = 300
+LOCK_SECONDS = 300  # how long a commit waits for the branch's writer
 HISTORY_LIMIT = 200  # manifest versions a rollback looks back through
 MANUAL_TRIGGERS = frozenset({"deploy"})  # runs whose deploys bypass the pin and ancestry
 
@@ -134,6 +135,8 @@ class GitopsWriter:
                     gitops_repository=target.gitops.name,
                     gitops_commit=sha,
                     branch=checkout.branch,
+                    cluster=self._cluster(target),
+                    auto_rollback=spec.auto_rollback,
                 )
 
             if not edit.changed:
@@ -193,6 +196,8 @@ class GitopsWriter:
                         gitops_commit=sha_for(path),
                         branch=checkout.branch,
                         kind="release",
+                        cluster=self._cluster(target),
+                        auto_rollback=specs[service].auto_rollback,
                     )
                     for service, (path, edit, image) in sorted(edits.items())
                 ]
@@ -229,7 +234,11 @@ class GitopsWriter:
 
     # --- rollback: one service, back to an earlier image, then pinned --------------------
 
-    def rollback(self, request: RollbackRequested) -> ManifestCommitted:
+    def rollback(
+        self, request: RollbackRequested, only_from: str | None = None
+    ) -> ManifestCommitted:
+        """`only_from`: roll back only while the manifest still holds this image (an automatic
+        rollback must not revert a newer deploy that replaced the failed one)."""
         source = self._source(request.repository)
         mirror = self._mirror(source)
         mirror.fetch()
@@ -258,6 +267,7 @@ class GitopsWriter:
                 gitops_commit=sha,
                 branch=checkout.branch,
                 kind="rollback",
+                cluster=self._cluster(target),
             )
 
         def prepare() -> Change[ManifestCommitted]:
@@ -269,6 +279,10 @@ class GitopsWriter:
                 before = checkout.read_at(f"{earlier[0].sha}^", path) or text
                 old = read_image(before, service, spec, repository)
                 return _finished(result(earlier[0].sha, old, current, provenance(history, current)))
+            if only_from is not None and current != only_from:
+                raise PermanentError(
+                    f"not rolled back: {path} now holds {current}, not the failed {only_from}"
+                )
             if request.to:
                 base = ImageRef.parse(current).repository
                 wanted = ImageRef(base, request.to, request.digest, spec.pin_digest)
@@ -308,6 +322,11 @@ class GitopsWriter:
 
     # --- shared machinery ----------------------------------------------------------------
 
+    def _cluster(self, target: Target) -> str | None:
+        """The cluster that verifies commits to this gitops branch, if one is configured."""
+        cluster = self._settings.cluster_for(target.gitops.name, target.checkout.branch)
+        return cluster.name if cluster else None
+
     def _decide(
         self, target: Target, source: Source, service: str, path: str, manual: bool
     ) -> Decision:
@@ -343,17 +362,9 @@ class GitopsWriter:
 
     @contextlib.contextmanager
     def _locked(self, target: Target) -> Iterator[None]:
-        lock = self._redis.lock(
-            f"shipline:lock:gitops:{target.gitops.name}:{target.checkout.branch}",
-            timeout=LOCK_SECONDS,
-        )
-        if not lock.acquire(blocking_timeout=LOCK_SECONDS):
-            raise TransientError(f"gitops repository {target.gitops.name} stayed locked")
-        try:
+        key = f"shipline:lock:gitops:{target.gitops.name}:{target.checkout.branch}"
+        with held_lock(self._redis, key, wait=LOCK_SECONDS):
             yield
-        finally:
-            with contextlib.suppress(Exception):
-                lock.release()
 
     def _target(self, repository: str, commit: str) -> Target:
         source = self._source(repository)

@@ -32,7 +32,20 @@ ROUTES: dict[str, str] = {
     "RollbackRequested": "committer",
     "ReleaseReady": "committer",
     "DeploymentSkipped": "notifier",
+    "DeploymentVerified": "notifier",
+    "DeploymentFailed": "notifier",
 }
+
+
+def stages_for(event: Envelope) -> tuple[str, ...]:
+    """The stages that consume this event: ROUTES, except that a commit to a cluster goes to
+    the verifier (which reports to the notifier), and a failed rollout of a service with
+    automatic rollback goes to the committer too."""
+    if event.type == "ManifestCommitted" and getattr(event, "cluster", None):
+        return ("verifier",)
+    if event.type == "DeploymentFailed" and getattr(event, "auto_rollback", False):
+        return ("notifier", "committer")
+    return (ROUTES[event.type],)
 
 
 class BusUnavailable(TransientError):
@@ -44,6 +57,9 @@ BROKER_ERRORS: tuple[type[Exception], ...] = (
     redis.RedisError,
     kombu.exceptions.OperationalError,
 )
+
+
+UNACKED_MUTEX_SECONDS = 10
 
 
 def queue_name(stage: str) -> str:
@@ -71,6 +87,10 @@ def create_celery(broker_url: str, visibility_timeout: int) -> Celery:
             # (kombu's default sweeps every 10 s x 10 calls).
             "unacked_restore_interval": max(1, min(10, visibility_timeout // 4)),
             "unacked_restore_throttle": 1,
+            # Every worker sweeps under one Redis mutex; a worker killed mid-sweep leaves it
+            # held until it expires, and no message of a dead worker is restored meanwhile
+            # (kombu's default: 5 minutes). A sweep takes milliseconds.
+            "unacked_mutex_expire": UNACKED_MUTEX_SECONDS,
         },
         broker_connection_retry_on_startup=True,
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
@@ -91,20 +111,24 @@ class Bus:
         self._log = log
 
     def publish(self, event: Envelope) -> None:
-        stage = ROUTES[event.type]
+        stages = stages_for(event)
         try:
             completed = self._runs.apply(event)
             self._log.append(event)
-            self._celery.send_task(
-                task_name(stage),
-                args=[encode_event(event)],
-                queue=queue_name(stage),
-                task_id=str(event.event_id),
-            )
+            for index, stage in enumerate(stages):
+                self._celery.send_task(
+                    task_name(stage),
+                    args=[encode_event(event)],
+                    queue=queue_name(stage),
+                    task_id=str(event.event_id) if index == 0 else f"{event.event_id}:{stage}",
+                )
         except (redis.RedisError, kombu.exceptions.OperationalError) as exc:
             raise BusUnavailable(f"cannot reach Redis: {type(exc).__name__}") from None
         get_logger().info(
-            "event published", event_type=event.type, event_id=str(event.event_id), to=stage
+            "event published",
+            event_type=event.type,
+            event_id=str(event.event_id),
+            to=",".join(stages),
         )
         if completed is not None:
             self.publish(completed)

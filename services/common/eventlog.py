@@ -45,3 +45,29 @@ class EventLog:
         answer = self._redis.xread({stream: "0-0" if after == "-" else after}, count, block_ms)
         entries = answer[0][1] if answer else []
         return [(entry_id.decode(), json.loads(fields[b"event"])) for entry_id, fields in entries]
+
+    def logged_since(self, start: float, page: int = 5000) -> list[dict[str, Any]]:
+        """Every event of every run logged at or after `start` (seconds since the epoch),
+        oldest first: stream entry ids begin with the milliseconds they were added at."""
+        events: list[dict[str, Any]] = []
+        low = f"{int(start * 1000)}-0"
+        while True:
+            entries = self._redis.xrange(GLOBAL_STREAM, min=low, count=page)
+            events += [json.loads(fields[b"event"]) for _, fields in entries]
+            if len(entries) < page:
+                return events
+            low = f"({entries[-1][0].decode()}"
+
+    def last_global_id(self) -> str:
+        """The newest entry of the global stream ("0-0" when empty): where a live follower
+        starts so that it misses nothing logged after it asked."""
+        newest = self._redis.xrevrange(GLOBAL_STREAM, count=1)
+        return newest[0][0].decode() if newest else "0-0"
+
+    def follow_all(
+        self, after: str, block_ms: int = 5000, count: int = 100
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Events of every run logged after entry `after`, waiting up to `block_ms`."""
+        answer = self._redis.xread({GLOBAL_STREAM: after}, count, block_ms)
+        entries = answer[0][1] if answer else []
+        return [(entry_id.decode(), json.loads(fields[b"event"])) for entry_id, fields in entries]

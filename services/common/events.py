@@ -247,6 +247,40 @@ class ManifestCommitted(Envelope):
     gitops_commit: str
     branch: str
     kind: Literal["deploy", "release", "rollback"] = "deploy"
+    # Set: the cluster (server settings `clusters`) where the verifier checks the rollout;
+    # the service's run then ends at DeploymentVerified/DeploymentFailed. None: ends here.
+    cluster: str | None = None
+    auto_rollback: bool = False  # shipline.yaml `auto_rollback`: revert if the rollout fails
+    rollback_of: str = ""  # an automatic rollback: the failure it answers
+
+
+class _Verification(Envelope):
+    """The verifier's verdict on one committed image in one cluster."""
+
+    service: ServiceName
+    source: Source
+    image: str
+    old_image: str = ""
+    cluster: str
+    gitops_commit: str
+    kind: Literal["deploy", "release", "rollback"] = "deploy"
+    workload: str = ""  # e.g. "Deployment shop/cart"
+    application: str = ""  # the Argo CD Application, e.g. "argocd/shop"
+    rollback_of: str = ""  # set when verifying an automatic rollback: the failure it answers
+
+
+class DeploymentVerified(_Verification):
+    type: Literal["DeploymentVerified"] = "DeploymentVerified"
+    seconds: float  # from the push (the run's start) to healthy
+    rollout_seconds: float = 0.0  # from the gitops commit to healthy
+    ready_replicas: int = 0
+
+
+class DeploymentFailed(_Verification):
+    type: Literal["DeploymentFailed"] = "DeploymentFailed"
+    condition: str  # e.g. CrashLoopBackOff, ImagePullBackOff, ProgressDeadlineExceeded, Degraded
+    reason: str  # for people: the condition and where, with the API's message
+    auto_rollback: bool = False  # the committer reverts to the previous image
 
 
 class RollbackRequested(Envelope):
@@ -335,7 +369,9 @@ AnyEvent = Annotated[
     | RunCompleted
     | RollbackRequested
     | ReleaseReady
-    | DeploymentSkipped,
+    | DeploymentSkipped
+    | DeploymentVerified
+    | DeploymentFailed,
     Field(discriminator="type"),
 ]
 Event = Envelope
@@ -355,6 +391,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "RollbackRequested",
     "ReleaseReady",
     "DeploymentSkipped",
+    "DeploymentVerified",
+    "DeploymentFailed",
 )
 
 

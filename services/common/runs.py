@@ -16,7 +16,9 @@ import redis
 from services.common.events import (
     BuildSuperseded,
     ChangeDetected,
+    DeploymentFailed,
     DeploymentSkipped,
+    DeploymentVerified,
     Envelope,
     ImagePushed,
     ManifestCommitted,
@@ -36,7 +38,7 @@ from services.common.events import (
 PREFIX = "shipline:run:"
 INDEX = "shipline:runs"
 FINAL_SERVICE_STATUSES = ("succeeded", "failed", "blocked", "skipped", "superseded", "held")
-STAGE_ORDER = ("detector", "builder", "scanner", "committer", "notifier")
+STAGE_ORDER = ("detector", "builder", "scanner", "committer", "verifier", "notifier")
 
 
 def _run_key(run_id: str) -> str:
@@ -97,7 +99,10 @@ class RunStore:
         now = time.time()
         match event:
             case PushReceived():
-                self._redis.hset(_run_key(event.run_id), "received_at", now)
+                self._redis.hset(
+                    _run_key(event.run_id),
+                    mapping={"received_at": now, "message": head_subject(event)},
+                )
             case ChangeDetected():
                 self._set(
                     event.run_id,
@@ -157,17 +162,8 @@ class RunStore:
                     scan=scan_summary("blocked", event.counts),
                 )
                 return self._finish_service(event, event.service)
-            case ManifestCommitted():
-                self._set(
-                    event.run_id,
-                    event.service,
-                    "committer",
-                    now,
-                    status="succeeded",
-                    image=event.new_image,
-                    gitops_commit=event.gitops_commit,
-                )
-                return self._finish_service(event, event.service)
+            case ManifestCommitted() | DeploymentVerified() | DeploymentFailed():
+                return self._project_rollout(event, now)
             case StageFailed():
                 reason = f"{event.stage}: {event.error_class}: {event.message}"
                 if event.service is None:
@@ -194,8 +190,71 @@ class RunStore:
                 )
         return None
 
+    def _project_rollout(
+        self, event: ManifestCommitted | DeploymentVerified | DeploymentFailed, now: float
+    ) -> RunCompleted | None:
+        """A commit ends its service, unless a cluster verifies it: then the verdict does, or,
+        for a failed rollout with automatic rollback, the rollback commit. The verdict on an
+        automatic rollback itself is only recorded: the service has ended by then."""
+        run_id, service = event.run_id, event.service
+        match event:
+            case ManifestCommitted() if event.rollback_of:
+                reason = f"{event.rollback_of}; rolled back to {event.new_image}"
+                fields = {"restored": event.new_image, "restore_commit": event.gitops_commit}
+                self._set(
+                    run_id, service, "committer", now, status="failed", reason=reason, **fields
+                )
+            case ManifestCommitted():
+                self._set(
+                    run_id,
+                    service,
+                    "committer",
+                    now,
+                    status="running" if event.cluster else "succeeded",
+                    image=event.new_image,
+                    gitops_commit=event.gitops_commit,
+                    cluster=event.cluster,
+                )
+                if event.cluster:
+                    return None
+            case DeploymentVerified() if event.rollback_of:
+                self._redis.hset(_service_key(run_id, service), "restored_health", "healthy")
+                return None
+            case DeploymentFailed() if event.rollback_of:
+                self._redis.hset(_service_key(run_id, service), "restored_health", event.reason)
+                return None
+            case DeploymentVerified():
+                self._set(
+                    run_id,
+                    service,
+                    "verifier",
+                    now,
+                    status="succeeded",
+                    push_to_healthy=event.seconds,
+                    workload=event.workload,
+                )
+            case DeploymentFailed():
+                status = "running" if event.auto_rollback else "failed"  # the rollback ends it
+                self._set(run_id, service, "verifier", now, status=status, reason=event.reason)
+                if event.auto_rollback:
+                    return None
+        return self._finish_service(event, service)
+
     def mark_notified(self, run_id: str) -> None:
         self._redis.hset(_run_key(run_id), "notified_at", time.time())
+
+    def reopen(self, run_id: str, service: str | None) -> None:
+        """A replayed dead letter resumes a finished run: its service (or, without one, the
+        run itself) counts as unfinished again, so the run completes once more."""
+        key = _run_key(run_id)
+        pipe = self._redis.pipeline(transaction=True)
+        if service is None:
+            pipe.hdel(key, "failure")
+        else:
+            pipe.srem(f"{key}:finished", service)
+        pipe.hdel(key, "completing", "notified_at", "finished_at")
+        pipe.hset(key, "status", "running")
+        pipe.execute()
 
     def finish_empty(self, trigger: Envelope, reason: str) -> RunCompleted:
         """A run that fans out to no service at all ends here, as 'skipped'."""
@@ -386,6 +445,14 @@ def _scan_skipped(service: dict[str, Any]) -> ScanBypass | None:
         return None
     reason = service.get("scan_skip_reason") or "not recorded"
     return ScanBypass(by=service["scan_skipped_by"], reason=reason)
+
+
+def head_subject(push: PushReceived) -> str:
+    """The first line of the pushed head commit's message ("" when the host sent none)."""
+    head = next((c for c in push.commits if c.id == push.after), None)
+    if head is None and push.commits:
+        head = push.commits[-1]
+    return head.message.strip().split("\n", 1)[0][:200] if head else ""
 
 
 def scan_summary(verdict: str, counts: dict[str, int]) -> str:

@@ -9,6 +9,7 @@ import redis
 from celery import Celery
 
 from services.common.bus import Bus, create_celery
+from services.common.deadletters import DeadLetterStore
 from services.common.errors import ConfigError
 from services.common.eventlog import EventLog
 from services.common.runs import RunStore
@@ -42,6 +43,10 @@ class Runtime:
     @cached_property
     def event_log(self) -> EventLog:
         return EventLog(self.redis)
+
+    @cached_property
+    def dead_letters(self) -> DeadLetterStore:
+        return DeadLetterStore(self.redis)
 
     @cached_property
     def bus(self) -> Bus:

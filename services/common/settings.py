@@ -29,10 +29,14 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from services.common.cluster_settings import ClusterSettings
 from services.common.errors import ConfigError
 from services.common.scan_rules import AllowEntry, MaxCounts
 
-STAGES = ("detector", "builder", "scanner", "committer", "notifier")
+STAGES = ("detector", "builder", "scanner", "committer", "notifier", "verifier")
+# Tasks in flight per worker when `concurrency` does not say: a verification waits on the
+# cluster for up to its deadline, so the verifier serves many at once (threads).
+DEFAULT_CONCURRENCY = {"verifier": 16}
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "password", "dev", "devsecret"}
 
 
@@ -225,6 +229,7 @@ class BuilderSettings(_Section):
     timeout_seconds: int = Field(default=600, gt=0)
     cache_from: bool = True  # pull the service's previous image as the layer cache source
     insecure_registries: list[str] = []  # registry hosts reached over plain HTTP (loopback is)
+    backend: Literal["buildkit", "classic"] = "buildkit"  # the engine's builder (classic: v1)
 
 
 class Settings(BaseSettings):
@@ -248,6 +253,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     max_retries: int = Field(default=4, ge=0)
     log_format: Literal["auto", "json", "console"] = "auto"
+    clusters: list[ClusterSettings] = []  # where rollouts are verified (verifier stage)
 
     @classmethod
     def settings_customise_sources(
@@ -297,7 +303,29 @@ class Settings(BaseSettings):
         )
 
     def stage_concurrency(self, stage: str) -> int:
-        return self.concurrency.get(stage, 1)
+        return self.concurrency.get(stage, DEFAULT_CONCURRENCY.get(stage, 1))
+
+    def cluster_for(self, gitops_repository: str, branch: str) -> ClusterSettings | None:
+        """The cluster that runs this gitops repository and branch (first match), if any."""
+        return next((c for c in self.clusters if c.serves(gitops_repository, branch)), None)
+
+    def cluster(self, name: str) -> ClusterSettings | None:
+        return next((c for c in self.clusters if c.name == name), None)
+
+    @model_validator(mode="after")
+    def _clusters_fit_the_visibility_timeout(self) -> Settings:
+        names = [cluster.name for cluster in self.clusters]
+        if duplicates := sorted({name for name in names if names.count(name) > 1}):
+            raise ValueError(f"clusters: names must be distinct: {duplicates}")
+        for index, cluster in enumerate(self.clusters):
+            # A verification holds its message until the deadline: longer, and Redis would
+            # hand it to a second verifier while the first still waits.
+            if cluster.deadline_seconds >= self.visibility_timeout:
+                raise ValueError(
+                    f"clusters.{index}.deadline_seconds must be below visibility_timeout "
+                    f"({self.visibility_timeout})"
+                )
+        return self
 
 
 def _is_placeholder(secret: SecretStr) -> bool:

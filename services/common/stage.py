@@ -12,8 +12,10 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from services.common.bus import BROKER_ERRORS
+from services.common.deadletters import Cause
 from services.common.errors import EventDecodeError, PermanentError, TransientError
-from services.common.events import Envelope, StageFailed, decode_event
+from services.common.events import Envelope, StageFailed, decode_event, encode_event
 from services.common.logging import bound_context, get_logger
 from services.common.runtime import Runtime
 
@@ -30,6 +32,10 @@ class StageDefinition:
     reports_failures: bool = (
         True  # False for the notifier: its own failures must not loop back to it
     )
+    # "threads" for a stage whose tasks mostly wait (the verifier): they then share what the
+    # handler holds, e.g. one cluster watch per process, instead of one per forked child.
+    pool: str = "prefork"
+    eager: bool = False  # build the handler when the worker starts, not on the first event
 
 
 class RetryLater(Exception):  # noqa: N818 - a control-flow signal for the Celery adapter
@@ -61,10 +67,19 @@ class StageRunner:
         try:
             event = decode_event(payload)
         except EventDecodeError as exc:
-            log.error("event rejected", error=str(exc))
+            letter = self.runtime.dead_letters.add(
+                stage=stage,
+                cause="undecodable",
+                error_class=type(exc).__name__,
+                message=str(exc),
+                attempts=attempt,
+                payload=payload if isinstance(payload, str) else repr(payload),
+            )
+            log.error("event rejected, dead-lettered", error=str(exc), dead_letter=letter.id)
             return
         if not isinstance(event, self.definition.consumes):
-            log.error("event not for this stage", event_type=event.type)
+            letter_id = self._dead_letter(event, "wrong-stage", "WrongStage", event.type, attempt)
+            log.error("event not for this stage", event_type=event.type, dead_letter=letter_id)
             return
         service = getattr(event, "service", None)
         with bound_context(run_id=event.run_id, service=service, stage=stage):
@@ -100,6 +115,8 @@ class StageRunner:
         log = get_logger()
         try:
             return self.handler(event)
+        except BROKER_ERRORS:
+            raise  # Redis itself is away: the worker requeues the event, no attempt is spent
         except TransientError as exc:
             if attempt <= self.runtime.settings.max_retries:
                 delay = backoff(attempt)
@@ -115,7 +132,14 @@ class StageRunner:
     def _failed(
         self, event: Envelope, service: str | None, exc: Exception, attempt: int, retryable: bool
     ) -> Sequence[Envelope]:
-        get_logger().error("stage failed", error_class=type(exc).__name__, error=str(exc))
+        cause: Cause = "retries-exhausted" if retryable else "permanent"
+        letter = self._dead_letter(event, cause, type(exc).__name__, str(exc), attempt)
+        get_logger().error(
+            "stage failed",
+            error_class=type(exc).__name__,
+            error=str(exc),
+            dead_letter=letter,
+        )
         if not self.definition.reports_failures:
             return ()
         return (
@@ -130,3 +154,20 @@ class StageRunner:
                 retryable=retryable,
             ),
         )
+
+    def _dead_letter(
+        self, event: Envelope, cause: Cause, error_class: str, message: str, attempt: int
+    ) -> str:
+        letter = self.runtime.dead_letters.add(
+            stage=self.definition.name,
+            cause=cause,
+            error_class=error_class,
+            message=message,
+            attempts=attempt,
+            payload=encode_event(event),
+            event_type=event.type,
+            event_id=str(event.event_id),
+            run_id=event.run_id,
+            service=getattr(event, "service", None),
+        )
+        return letter.id

@@ -24,6 +24,8 @@ def load_definition(stage: str) -> StageDefinition:
 
 def register_stage(celery: Celery, runtime: Runtime, definition: StageDefinition) -> None:
     runner = StageRunner(definition, runtime)
+    if definition.eager:
+        runner.handler  # noqa: B018 - built now: it starts what it shares (cluster watches)
 
     @celery.task(name=task_name(definition.name), bind=True, max_retries=None)
     def handle(task: Task, payload: str) -> None:
@@ -82,5 +84,6 @@ def run_worker(
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
+            *([f"--pool={definition.pool}"] if definition.pool != "prefork" else []),
         ]
     )

@@ -115,6 +115,19 @@ class RedisServer:
         self.stop()
         return False
 
+    def restart(self, timeout: float = 15.0) -> RedisServer:
+        """Start again on the same port and data dir (stopping first if running): with
+        ``appendonly`` the data written before the stop is back."""
+        if not self.port:
+            raise RedisServerError("RedisServer was never started")
+        self.stop()
+        if not self._spawn(find_redis_server(), self.port, timeout):
+            raise RedisServerError(
+                f"redis-server did not come back on port {self.port}; "
+                f"log {self.log_path}:\n{log_tail(self.log_path)}"
+            )
+        return self
+
     def stop(self) -> None:
         process, self._process = self._process, None
         terminate(process)

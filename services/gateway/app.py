@@ -8,10 +8,15 @@ from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.gateway import errors
 from services.gateway.routes import (
+    build_logs,
     builds,
+    dashboard,
+    dead_letters,
+    delivery_metrics,
     deployments,
     events,
     health,
+    live,
     metrics,
     releases,
     runs,
@@ -32,7 +37,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(scans.router)
     app.include_router(builds.router)
     app.include_router(events.router)
+    app.include_router(live.router)
+    app.include_router(dead_letters.router)
     app.include_router(releases.router)
     app.include_router(deployments.router)
     app.include_router(services_routes.router)
+    app.include_router(build_logs.router)
+    app.include_router(delivery_metrics.router)
+    app.include_router(dashboard.router)
     return app

@@ -17,9 +17,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from services.common.bus import BROKER_ERRORS
 from services.common.logging import get_logger
 
 INTERNAL_REASON = "internal error; the server log has the details"
+UNAVAILABLE_REASON = "Redis (the event bus and run store) is unavailable; retry later"
 
 
 def error_response(
@@ -50,6 +52,11 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, reason, details)
 
 
+async def _redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    get_logger().warning("Redis unavailable", path=request.url.path, error_class=type(exc).__name__)
+    return error_response(503, UNAVAILABLE_REASON, headers={"Retry-After": "5"})
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     get_logger().error(
         "unhandled error",
@@ -63,4 +70,6 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for broker_error in BROKER_ERRORS:  # Redis down: the client should retry, not give up
+        app.add_exception_handler(broker_error, _redis_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -52,3 +52,16 @@ async def run_events(
         if await request.is_disconnected() or await anyio.to_thread.run_sync(finished):
             return
         yield KEEP_ALIVE
+
+
+async def all_events(request: Request, log: EventLog, after: str) -> AsyncIterator[str]:
+    """Every run's events logged after entry `after`, until the client goes away."""
+    while True:
+        entries = await anyio.to_thread.run_sync(log.follow_all, after, BLOCK_MS)
+        for entry_id, event in entries:
+            after = entry_id
+            yield sse(entry_id, event)
+        if await request.is_disconnected():
+            return
+        if not entries:
+            yield KEEP_ALIVE

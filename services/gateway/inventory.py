@@ -1,5 +1,6 @@
 """What is deployed: every service of each configured repository, with the image its
-manifest names at the gitops branch head, its last run and its pin.
+manifest names at the gitops branch head, its last run and its pin, and, when a cluster
+runs its gitops branch, what the cluster runs (`live`, as the verifier last saw it).
 
 The manifests are read from a mirror of the gitops repository (the source repository
 itself unless shipline.yaml names another), with the committer's own format readers, so
@@ -21,6 +22,7 @@ from services.common.pins import PinStore
 from services.common.project import PROJECT_FILE, Project, parse_project
 from services.common.runs import RunStore
 from services.common.settings import GitopsRepository, Repository, Settings
+from services.verifier.live import LiveStore
 
 RUNS_SEARCHED = 1000  # how far back the last run of a service is looked for
 
@@ -29,7 +31,9 @@ class InventoryError(Exception):
     """A repository whose services could not be listed; the message says why."""
 
 
-def list_services(settings: Settings, runs: RunStore, pins: PinStore) -> dict[str, Any]:
+def list_services(
+    settings: Settings, runs: RunStore, pins: PinStore, live: LiveStore | None = None
+) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
     for repo in settings.repositories:
@@ -37,6 +41,15 @@ def list_services(settings: Settings, runs: RunStore, pins: PinStore) -> dict[st
             rows += _repository_services(settings, repo, pins)
         except (ShiplineError, InventoryError) as exc:
             errors.append({"repository": repo.name, "reason": str(exc)})
+    states: dict[str, dict[str, Any]] = {}  # one read per cluster
+    for row in rows:
+        cluster = row["cluster"]
+        if cluster is not None and live is not None and cluster not in states:
+            states[cluster] = live.read(cluster)
+        state = states.get(cluster or "", {}).get(row.pop("image_repository"))
+        row["live"] = (
+            None if state is None else {**state, "matches_git": state["image"] == row["image"]}
+        )
     wanted = {(row["repository"], row["service"]) for row in rows}
     last = last_runs(runs, wanted)
     for row in rows:
@@ -80,6 +93,7 @@ def _repository_services(
     gitops_head = manifests.resolve(f"refs/heads/{project.gitops.branch}")
     if gitops_head is None:
         raise InventoryError(f"gitops branch {project.gitops.branch} of {gitops.name} not found")
+    cluster = settings.cluster_for(gitops.name, project.gitops.branch)
     for name, spec in project.services.items():
         path = project.manifest_path(name)
         row: dict[str, Any] = {
@@ -89,6 +103,8 @@ def _repository_services(
             "manifest": path,
             "gitops_repository": gitops.name,
             "gitops_commit": gitops_head,
+            "cluster": cluster.name if cluster else None,
+            "image_repository": project.image_repository(name),
         }
         raw = manifests.read_file(gitops_head, path)
         if raw is None:

@@ -6,7 +6,9 @@ from typing import Any
 
 from services.common.events import (
     BuildSuperseded,
+    DeploymentFailed,
     DeploymentSkipped,
+    DeploymentVerified,
     Envelope,
     ManifestCommitted,
     RunCompleted,
@@ -55,6 +57,19 @@ def summary(event: Envelope) -> str:
             )
         case DeploymentSkipped():
             return f"{event.service}: {event.image} not deployed, {event.reason}"
+        case DeploymentVerified():
+            what = "rollback to " if event.kind == "rollback" else ""
+            return (
+                f"{event.service}: {what}{event.image} healthy in {event.cluster} "
+                f"({event.ready_replicas} ready), {event.seconds:.0f}s after the push"
+            )
+        case DeploymentFailed():
+            then = (
+                f"; rolling back to the previous image ({event.old_image})"
+                if event.auto_rollback
+                else ""
+            )
+            return f"{event.service}: {event.image} failed in {event.cluster}: {event.reason}{then}"
         case StageFailed():
             where = f"{event.service} " if event.service else ""
             return f"{where}{event.stage} failed: {event.error_class}: {event.message}"
@@ -82,4 +97,6 @@ def _status_of(event: Envelope) -> str:
             return "superseded"
         case DeploymentSkipped():
             return event.outcome
+        case DeploymentFailed():
+            return "failed"
     return "succeeded"

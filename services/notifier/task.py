@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from services.common.errors import PermanentError
 from services.common.events import (
     BuildSuperseded,
+    DeploymentFailed,
     DeploymentSkipped,
+    DeploymentVerified,
     Envelope,
     ManifestCommitted,
     RunCompleted,
@@ -48,6 +50,8 @@ STAGE = StageDefinition(
         RunCompleted,
         BuildSuperseded,
         DeploymentSkipped,
+        DeploymentVerified,
+        DeploymentFailed,
     ),
     factory=make_handler,
     tracks_service=False,

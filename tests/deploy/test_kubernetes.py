@@ -149,8 +149,9 @@ def test_both_overlays_render_everything_into_their_own_namespace(
     assert {"Deployment", "StatefulSet", "Service", "Ingress", "ConfigMap"} <= kinds
     assert {"HorizontalPodAutoscaler", "ScaledObject", "TriggerAuthentication"} <= kinds
     assert {"ServiceAccount", "PodDisruptionBudget", "NetworkPolicy"} <= kinds
+    cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
     for obj in objects:
-        if obj["kind"] != "Namespace":
+        if obj["kind"] not in cluster_scoped:
             assert obj["metadata"].get("namespace") == namespace, obj["metadata"]["name"]
 
 
@@ -305,7 +306,9 @@ def test_pods_run_as_non_root_without_privileges_on_a_read_only_root(objects: li
         assert pod["runAsNonRoot"] is True and pod["runAsUser"] != 0, name
         assert pod["seccompProfile"]["type"] == "RuntimeDefault", name
         assert spec["automountServiceAccountToken"] is False, name
-        assert spec["serviceAccountName"] == "shipline", name
+        # Only the verifier reads the Kubernetes API: its own account, its token mounted.
+        account = "shipline-verifier" if name == "shipline-verifier" else "shipline"
+        assert spec["serviceAccountName"] == account, name
         for box in spec["containers"]:
             security = box["securityContext"]
             assert security["allowPrivilegeEscalation"] is False, name
@@ -461,3 +464,27 @@ def test_prod_renders_no_secrets_and_uses_only_the_documented_ones(prod: list[Ob
 def test_prod_namespace_enforces_the_restricted_pod_security_standard(prod: list[Obj]) -> None:
     labels = of_kind(prod, "Namespace")["shipline"]["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_only_the_verifier_may_read_the_cluster_and_only_read_it(
+    overlay: str, objects: list[Obj]
+) -> None:
+    [binding] = of_kind(objects, "ClusterRoleBinding").values()
+    assert binding["roleRef"]["name"] == "shipline-verifier"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "shipline-verifier", "namespace": NAMESPACES[overlay]}
+    ]
+    rules = of_kind(objects, "ClusterRole")["shipline-verifier"]["rules"]
+    granted = {(g, r) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]}
+    assert granted == {
+        ("apps", "deployments"),
+        ("apps", "statefulsets"),
+        ("", "pods"),
+        ("argoproj.io", "applications"),
+    }
+    assert all(rule["verbs"] == ["get", "list", "watch"] for rule in rules)
+    spec = of_kind(objects, "Deployment")["shipline-verifier"]["spec"]["template"]["spec"]
+    [token] = [v for v in spec["volumes"] if v["name"] == "kube-api-access"]
+    assert {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}} in token[
+        "projected"
+    ]["sources"]

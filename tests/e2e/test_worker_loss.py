@@ -2,56 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from services.common.events import PushReceived
 from services.common.runtime import Runtime
-from services.common.settings import load_settings
 from services.demo.receiver import NotificationReceiver
 from services.demo.scenario import SampleMonorepo, write_server_config
 from services.devenv.registry import Registry
+from tests.workers import Workers, running_stages, wait_until
 
 pytestmark = pytest.mark.integration
 VISIBILITY_TIMEOUT = 4
-
-
-class Workers:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self._env = env
-        self._log = log
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, stage: str) -> None:
-        with self._log.open("ab") as log:
-            self.processes[stage] = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "worker", stage],
-                env=self._env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def kill(self, stage: str) -> None:
-        process = self.processes.pop(stage)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-    def stop_all(self) -> None:
-        for process in self.processes.values():
-            os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
 
 
 @pytest.fixture
@@ -68,28 +31,8 @@ def pipeline(tmp_path, redis_url, redis_client, docker_host, registry, base_imag
             scanner={"trivy_path": str(trivy_path)},
             visibility_timeout=VISIBILITY_TIMEOUT,
         )
-        env = {**os.environ, "SHIPLINE_CONFIG": str(config), "DOCKER_HOST": docker_host}
-        workers = Workers(env, tmp_path / "workers.log")
-        for stage in ("detector", "builder", "scanner", "committer", "notifier"):
-            workers.start(stage)
-        os.environ["SHIPLINE_CONFIG"] = str(config)
-        try:
-            runtime = Runtime(load_settings())
-        finally:
-            del os.environ["SHIPLINE_CONFIG"]
-        try:
+        with running_stages(config, docker_host, tmp_path / "workers.log") as (workers, runtime):
             yield sample, workers, runtime, receiver, registry
-        finally:
-            workers.stop_all()
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_builder_killed_mid_build_is_replaced_and_the_run_deploys_exactly_once(

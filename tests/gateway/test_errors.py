@@ -93,7 +93,7 @@ def test_a_body_over_the_limit_gets_413_in_the_same_format(client):
     assert response.json()["error"] == {"status": 413, "reason": "body larger than 1000 bytes"}
 
 
-def test_an_unexpected_failure_is_a_500_that_names_none_of_the_internals(tmp_path):
+def test_redis_unreachable_is_a_503_saying_so_with_retry_after_and_no_address(tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -102,9 +102,28 @@ def test_an_unexpected_failure_is_a_500_that_names_none_of_the_internals(tmp_pat
     with TestClient(app, raise_server_exceptions=False) as unreachable:
         response = unreachable.get("/api/v1/runs")
 
+    assert response.status_code == 503
+    assert response.json()["error"]["status"] == 503
+    assert "unavailable; retry later" in response.json()["detail"]
+    assert response.headers["retry-after"] == "5"
+    assert str(port) not in response.text
+
+
+def test_an_unexpected_failure_is_a_500_that_names_none_of_the_internals(
+    redis_url, redis_client, tmp_path
+):
+    app = create_app(settings(redis_url, tmp_path, [TOKEN]))
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError(f"secret internals at {redis_url}")
+
+    app.state.runtime.runs.newest_first = broken
+    with TestClient(app, raise_server_exceptions=False) as failing:
+        response = failing.get("/api/v1/runs")
+
     assert response.status_code == 500
     assert response.json()["error"]["status"] == 500
-    assert str(port) not in response.text and "redis" not in response.text.lower()
+    assert "internals" not in response.text and redis_url not in response.text
 
 
 def test_the_openapi_document_and_docs_are_served_with_the_bearer_scheme(client):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 
-from services.common.bus import BROKER_ERRORS, ROUTES
+from services.common.bus import BROKER_ERRORS, stages_for
 from services.common.errors import EventDecodeError
 from services.common.events import decode_event
 from services.common.logging import get_logger
@@ -25,7 +25,11 @@ def publish_event(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSON
     unknown = [r for r in mentioned_repositories(event) if runtime.settings.repository(r) is None]
     if unknown:
         raise HTTPException(422, f"repository {unknown[0]} is not configured")
-    answer = {"run_id": event.run_id, "event_id": str(event.event_id), "queue": ROUTES[event.type]}
+    answer = {
+        "run_id": event.run_id,
+        "event_id": str(event.event_id),
+        "queue": stages_for(event)[0],
+    }
     try:
         queued = publish_by_hand(runtime, event, requested_by=caller)
     except BROKER_ERRORS:

@@ -9,12 +9,17 @@ from fastapi import APIRouter
 from services.common.pins import PinStore
 from services.gateway import inventory
 from services.gateway.deps import RuntimeDep
+from services.verifier.live import LiveStore
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"])
 
 
 @router.get("")
 def list_services(runtime: RuntimeDep) -> dict[str, Any]:
-    """Every service with the image its manifest names at the gitops head, its last run and
-    its pin; `errors` lists the repositories that could not be read, and why."""
-    return inventory.list_services(runtime.settings, runtime.runs, PinStore(runtime.redis))
+    """Every service with the image its manifest names at the gitops head, its last run, its
+    pin and, with a cluster configured, its live state there (`live`: sync and health, ready
+    replicas, the image running; null without a cluster or before the verifier saw it);
+    `errors` lists the repositories that could not be read, and why."""
+    return inventory.list_services(
+        runtime.settings, runtime.runs, PinStore(runtime.redis), LiveStore(runtime.redis)
+    )

@@ -1,0 +1,33 @@
+"""Automatic rollback: a rollout the verifier found failed goes back to the previous image.
+
+The existing rollback flow does the work (the image before the failed one, the revert
+commit, the pin that holds automatic deploys); the commit it returns names the failure it
+answers, so the run's summary says what failed and what was restored.
+"""
+
+from __future__ import annotations
+
+from services.committer.writeback import GitopsWriter
+from services.common.events import DeploymentFailed, ManifestCommitted, RollbackRequested
+
+REQUESTED_BY = "shipline (automatic rollback)"
+
+
+def rollback_request(failed: DeploymentFailed) -> RollbackRequested:
+    return RollbackRequested(
+        event_id=failed.follow_up_id("RollbackRequested"),
+        run_id=failed.run_id,
+        service=failed.service,
+        repository=failed.source.repository,
+        requested_by=REQUESTED_BY,
+    )
+
+
+def roll_back(writer: GitopsWriter, failed: DeploymentFailed) -> ManifestCommitted:
+    committed = writer.rollback(rollback_request(failed), only_from=failed.image)
+    return committed.model_copy(
+        update={
+            "event_id": failed.follow_up_id("ManifestCommitted", "auto-rollback"),
+            "rollback_of": f"{failed.image} failed in {failed.cluster}: {failed.reason}",
+        }
+    )

@@ -1,0 +1,64 @@
+"""Dead letters: the events the stages gave up on, for operators to read and republish."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import JSONResponse
+
+from services.common.bus import ROUTES
+from services.common.deadletters import LETTER_ID_PATTERN
+from services.common.logging import get_logger
+from services.common.replay import DeadLetterNotFound, NotReplayable, republish
+from services.gateway.auth import CallerDep
+from services.gateway.deps import RuntimeDep
+
+router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead-letters"])
+LetterId = Annotated[str, Path(pattern=LETTER_ID_PATTERN)]
+
+
+@router.get("")
+def list_dead_letters(
+    _caller: CallerDep,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> dict[str, Any]:
+    """Dead letters newest first, with why each stage gave up on its event."""
+    letters = runtime.dead_letters.newest_first(limit, offset)
+    return {
+        "dead_letters": [letter.model_dump() for letter in letters],
+        "total": runtime.dead_letters.count(),
+    }
+
+
+@router.get("/{letter_id}")
+def get_dead_letter(letter_id: LetterId, _caller: CallerDep, runtime: RuntimeDep) -> Any:
+    letter = runtime.dead_letters.get(letter_id)
+    if letter is None:
+        raise HTTPException(404, f"no dead letter {letter_id}")
+    return letter.model_dump()
+
+
+@router.post("/{letter_id}/republish", status_code=202)
+def republish_dead_letter(
+    letter_id: LetterId, caller: CallerDep, runtime: RuntimeDep
+) -> JSONResponse:
+    """Queue the letter's event again under a new event id; its run resumes."""
+    try:
+        event = republish(runtime, letter_id)
+    except DeadLetterNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except NotReplayable as exc:
+        raise HTTPException(409, str(exc)) from None
+    get_logger(run_id=event.run_id).info(
+        "dead letter republished", dead_letter=letter_id, by=caller, type=event.type
+    )
+    answer = {
+        "dead_letter": letter_id,
+        "run_id": event.run_id,
+        "event_id": str(event.event_id),
+        "queue": ROUTES[event.type],
+    }
+    return JSONResponse(answer, 202)

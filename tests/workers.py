@@ -1,0 +1,91 @@
+"""Real `shipline worker` processes for tests, and the waiting that goes with them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from services.common.runtime import Runtime
+from services.common.settings import Settings, load_settings
+
+PIPELINE = ("detector", "builder", "scanner", "committer", "notifier")  # no cluster: no verifier
+
+
+class Workers:
+    """One `shipline worker <stage>` process per stage, each in its own process group."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self._env = env
+        self._log = log
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, stage: str) -> None:
+        with self._log.open("ab") as log:
+            self.processes[stage] = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "worker", stage],
+                env=self._env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill(self, stage: str) -> None:
+        process = self.processes.pop(stage)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def settings_from(config: Path) -> Settings:
+    """The settings a worker started with SHIPLINE_CONFIG=config reads."""
+    previous = os.environ.get("SHIPLINE_CONFIG")
+    os.environ["SHIPLINE_CONFIG"] = str(config)
+    try:
+        return load_settings()
+    finally:
+        if previous is None:
+            del os.environ["SHIPLINE_CONFIG"]
+        else:
+            os.environ["SHIPLINE_CONFIG"] = previous
+
+
+@contextlib.contextmanager
+def running_stages(
+    config: Path, docker_host: str, log: Path, stages: Sequence[str] = PIPELINE
+) -> Iterator[tuple[Workers, Runtime]]:
+    """A worker per stage on `config`, and the runtime the test publishes and reads with."""
+    env = {**os.environ, "SHIPLINE_CONFIG": str(config), "DOCKER_HOST": docker_host}
+    workers = Workers(env, log)
+    runtime = Runtime(settings_from(config))
+    try:
+        for stage in stages:
+            workers.start(stage)
+        yield workers, runtime
+    finally:
+        workers.stop_all()
+        runtime.celery.close()
+        runtime.redis.close()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
