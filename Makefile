@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SHIPLINE := $(VENV)/bin/shipline
 
-.PHONY: bootstrap demo test lint up clean bench-detect bench-build
+.PHONY: bootstrap demo test lint up clean bench bench-detect bench-build
 
 bootstrap:
 	bash deploy/dev/bootstrap.sh
@@ -23,6 +23,9 @@ lint: bootstrap
 
 up: bootstrap
 	$(SHIPLINE) up
+
+bench: bootstrap  # Shipline vs baselines (bench/run.py): writes BENCHMARKS.md and bench/results/
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 bench-detect: bootstrap  # change detection vs plain `git diff --name-only` (bench/bench_detect.py)
 	$(PY) bench/bench_detect.py

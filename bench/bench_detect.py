@@ -135,6 +135,19 @@ def medians(actions: dict[str, Callable[[], object]], runs: int) -> dict[str, tu
     }
 
 
+def bench_push(before: str, after: str) -> PushReceived:
+    """The generated push, as the gateway would queue it."""
+    return PushReceived(
+        run_id="bench",
+        provider="github",
+        delivery_id="bench",
+        repository="bench/mono",
+        ref="refs/heads/main",
+        before=before,
+        after=after,
+    )
+
+
 def is_bot(commit: CommitInfo) -> bool:
     return is_pipeline_commit(commit, BOT)
 
@@ -182,15 +195,7 @@ def main() -> int:
             f"in {time.perf_counter() - started:.1f}s"
         )
         project = parse_project(layout()[1])
-        push = PushReceived(
-            run_id="bench",
-            provider="github",
-            delivery_id="bench",
-            repository="bench/mono",
-            ref="refs/heads/main",
-            before=before,
-            after=after,
-        )
+        push = bench_push(before, after)
         changed = git_diff(mirror, before, after)
         services = detector(mirror, push, project)
         assert services == mapping(mirror, push, project) == expected(project, changed)

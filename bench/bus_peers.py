@@ -1,0 +1,95 @@
+"""The two processes of the bus benchmark, one per role and transport:
+
+    python -m bench.bus_peers {celery,redis} {consume,produce} REDIS_URL COUNT
+
+Consumers count what they take in Redis (`bench:bus:count`) and stamp `bench:bus:end` at
+COUNT; producers stamp `bench:bus:start`, then publish COUNT events one at a time. Celery's
+side is Shipline's: `Bus.publish` (run store, event log, queue) to the notifier's queue, and
+a worker with Shipline's Celery settings whose task decodes the event.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import redis
+
+from services.common.bus import create_celery, queue_name, task_name
+from services.common.events import StageFailed, decode_event, encode_event
+
+COUNT_KEY = "bench:bus:count"
+START_KEY = "bench:bus:start"
+END_KEY = "bench:bus:end"
+RAW_QUEUE = "bench:bus:raw"
+
+
+def event() -> StageFailed:
+    return StageFailed(run_id="bench-bus", stage="bench", error_class="Bench", message="x")
+
+
+def counted(client: redis.Redis, total: int) -> None:
+    if client.incr(COUNT_KEY) == total:
+        client.set(END_KEY, time.time())
+
+
+def celery_consume(url: str, total: int) -> None:
+    app = create_celery(url, visibility_timeout=900)
+    client = redis.Redis.from_url(url)
+
+    @app.task(name=task_name("notifier"))
+    def handle(payload: str) -> None:
+        decode_event(payload)
+        counted(client, total)
+
+    app.worker_main(
+        [
+            "worker",
+            f"--queues={queue_name('notifier')}",
+            "--concurrency=1",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+    )
+
+
+def celery_produce(url: str, total: int) -> None:
+    from services.common.runtime import Runtime
+    from services.common.settings import Settings
+
+    runtime = Runtime(Settings.model_validate({"redis_url": url}))
+    events = [event() for _ in range(total)]
+    runtime.redis.set(START_KEY, time.time())
+    for item in events:
+        runtime.bus.publish(item)
+
+
+def redis_consume(url: str, total: int) -> None:
+    client = redis.Redis.from_url(url)
+    while True:
+        _, payload = client.brpop([RAW_QUEUE])
+        decode_event(payload)
+        counted(client, total)
+
+
+def redis_produce(url: str, total: int) -> None:
+    client = redis.Redis.from_url(url)
+    payloads = [encode_event(event()) for _ in range(total)]
+    client.set(START_KEY, time.time())
+    for payload in payloads:
+        client.lpush(RAW_QUEUE, payload)
+
+
+ROLES = {
+    ("celery", "consume"): celery_consume,
+    ("celery", "produce"): celery_produce,
+    ("redis", "consume"): redis_consume,
+    ("redis", "produce"): redis_produce,
+}
+
+
+if __name__ == "__main__":
+    transport, role, redis_url, count = sys.argv[1:5]
+    ROLES[(transport, role)](redis_url, int(count))

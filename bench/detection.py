@@ -1,0 +1,73 @@
+"""The detector's benchmark (bench/bench_detect.py) as rows of the suite's table: mapping a
+500-commit push on a 200-service, 10,000-file monorepo to services, against `git diff`."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import bench_detect as detect
+from bench.figures import Figure, Target, print_figure
+from services.common.git import Mirror
+from services.common.project import parse_project
+
+TARGET = Target(detect.TARGET_RATIO)
+
+
+def detection(rounds: int) -> list[Figure]:
+    with tempfile.TemporaryDirectory(prefix="shipline-bench-") as tmp:
+        root = Path(tmp)
+        remote, before, after = detect.generate(root, seed=7)
+        mirror = Mirror(f"file://{remote}", root / "mirrors")
+        mirror.fetch()
+        project = parse_project(detect.layout()[1])
+        push = detect.bench_push(before, after)
+        walls = wall_times(
+            {
+                "git diff": lambda: detect.git_diff(mirror, before, after),
+                "services": lambda: detect.mapping(mirror, push, project),
+                "events": lambda: detect.detector(mirror, push, project),
+            },
+            rounds,
+        )
+    scale = f"{detect.COMMITS} commits, {detect.SERVICES} services, {detect.FILES:,} files"
+    limit = "git's rev-list and diff-tree on the mirror; then the rules, in Python"
+    figures = [
+        Figure(
+            "detection",
+            f"push → services to build ({scale})",
+            "ms",
+            [w * 1000 for w in walls["services"]],
+            "git diff --name-only",
+            [w * 1000 for w in walls["git diff"]],
+            TARGET,
+            limit + f" (also < {detect.TARGET_SECONDS:g} s)",
+        ),
+        Figure(
+            "detection",
+            "push → validated ChangeDetected events",
+            "ms",
+            [w * 1000 for w in walls["events"]],
+            "git diff --name-only",
+            [w * 1000 for w in walls["git diff"]],
+            limit="the same, plus one pydantic event per service",
+        ),
+    ]
+    for figure in figures:
+        print_figure(figure)
+    return figures
+
+
+def wall_times(actions: dict[str, Callable[[], object]], runs: int) -> dict[str, list[float]]:
+    """Wall seconds of each action per run, in turns, after one warm-up of each."""
+    times: dict[str, list[float]] = {name: [] for name in actions}
+    for action in actions.values():
+        action()
+    for _ in range(runs):
+        for name, action in actions.items():
+            started = time.perf_counter()
+            action()
+            times[name].append(time.perf_counter() - started)
+    return times

@@ -1,0 +1,139 @@
+"""BENCHMARKS.md: the machine, how to rerun, the table of figures and targets, memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from dataclasses import asdict
+from pathlib import Path
+
+from bench.figures import Figure, format_value
+from bench.memory import MemoryProbe
+
+RERUN = """\
+```sh
+make bench                                     # everything, default rounds (8–15 min)
+make bench BENCH_ARGS='--note "a quiet machine"'   # a remark for the conditions line
+.venv/bin/python -m bench.run --only leadtime --rounds 3   # one benchmark
+.venv/bin/python -m bench.run --list           # the benchmarks and their default rounds
+```
+
+`make bench` runs `deploy/dev/bootstrap.sh` (the venv's test extras include the `bench`
+extras, matplotlib and psutil) and then `python -m bench.run`, which starts its own Redis,
+registry and (if no engine answers) the private dockerd, as the tests do; the logs of every
+process stay in `.shipline/bench/` until the next run. What each benchmark measures:
+[bench/README.md](bench/README.md).
+"""
+
+
+def write(
+    path: Path,
+    chart: Path | None,
+    figures: list[Figure],
+    memory: MemoryProbe | None,
+    machine: dict[str, str],
+    conditions: str,
+) -> None:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Shipline against a baseline measured in the same run, on the same components: medians",
+        "of several runs and their ratio, never a single absolute time. Written by",
+        "`make bench` (bench/run.py); the raw runs are in `bench/results/results.json`.",
+        "",
+        f"**Conditions of this run:** {conditions}",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {key} | {value} |" for key, value in machine.items()),
+        "",
+        "## How to rerun",
+        "",
+        RERUN,
+        "## Figures",
+        "",
+        *_summary(figures),
+        "| benchmark | figure | Shipline | baseline | its median | ratio | target | | limited by |",
+        "|---|---|---:|---|---:|---:|---|---|---|",
+        *(
+            _row(figure, figures[index - 1] if index else None)
+            for index, figure in enumerate(figures)
+        ),
+        "",
+    ]
+    if memory is not None and memory.idle_mib:
+        lines += [
+            "## Memory",
+            "",
+            "Resident memory (RSS) of each process with its children (a Celery worker's pool),",
+            "idle after its first run, and the peak sampled every 0.2 s under load: the fan-out",
+            "with 4 builders for the workers (the first builder's process shown), the",
+            "ingestion load for the gateway. The scanner's figure includes the Trivy process it",
+            "runs; the builder's does not include dockerd, where the builds run.",
+            "",
+            "| process | idle | under load (peak) |",
+            "|---|---:|---:|",
+            *(
+                f"| {name} | {format_value(statistics.median(idle), 'MiB')} | "
+                f"{format_value(memory.peak_mib.get(name), 'MiB')} |"
+                for name, idle in memory.idle_mib.items()
+            ),
+            "",
+        ]
+    if chart is not None:
+        relative = os.path.relpath(chart, path.parent)
+        lines += ["## Chart", "", f"![ratios to the baselines, and the fan-out]({relative})", ""]
+    path.write_text("\n".join(lines))
+
+
+def _summary(figures: list[Figure]) -> list[str]:
+    targeted = [f for f in figures if f.met is not None]
+    if not targeted:
+        return []
+
+    def named(figure: Figure) -> str:
+        return f"{figure.benchmark} ({figure.name.strip()}: {figure.ratio:.2f}x, {figure.target})"
+
+    met = [named(f) for f in targeted if f.met]
+    missed = [named(f) for f in targeted if not f.met]
+    return [
+        f"Targets met: {len(met)} of {len(targeted)}" + (f" — {'; '.join(met)}." if met else "."),
+        "",
+        *([f"Targets missed: {'; '.join(missed)}.", ""] if missed else []),
+    ]
+
+
+def _row(figure: Figure, previous: Figure | None) -> str:
+    """A table row; the limit is said once for rows in a row that share it."""
+    ratio = figure.ratio
+    same = previous is not None and previous.limit == figure.limit
+    cells = [
+        figure.benchmark,
+        figure.name.strip() if not figure.name.startswith("  ") else f"↳ {figure.name.strip()}",
+        format_value(figure.median, figure.unit),
+        figure.baseline,
+        format_value(figure.baseline_median, figure.unit) if figure.baseline_runs else "",
+        f"{ratio:.2f}x" if ratio is not None else "",
+        str(figure.target) if figure.target else "",
+        {True: "met", False: "**missed**", None: ""}[figure.met],
+        "〃" if same else figure.limit,
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def save_raw(path: Path, figures: list[Figure], memory: MemoryProbe | None) -> None:
+    data = {
+        "figures": [
+            {**asdict(f), "target": str(f.target) if f.target else None, "ratio": f.ratio}
+            for f in figures
+        ],
+        "memory": {
+            "idle_mib": dict(memory.idle_mib) if memory else {},
+            "peak_mib": dict(memory.peak_mib) if memory else {},
+        },
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")

@@ -1,0 +1,67 @@
+"""The benchmark suite still runs: its cheapest benchmarks, one short round each, through to
+BENCHMARKS.md and its chart (the pipeline benchmarks take minutes: `make bench`)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def bench(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench.run", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_cheapest_benchmarks_run_and_write_the_report_with_its_chart(tmp_path: Path) -> None:
+    output = tmp_path / "BENCHMARKS.md"
+    result = bench(
+        "--only", "detect", "bus", "ingest",
+        "--rounds", "1",
+        "--ingest-seconds", "1",
+        "--bus-scale", "0.1",
+        "--output", str(output),
+        "--results", str(tmp_path / "results"),
+        "--workdir", str(tmp_path / "work"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = output.read_text()
+    for row in ("| detection |", "| bus |", "| ingestion |", "## Machine", "## How to rerun"):
+        assert row in report
+    assert (tmp_path / "results" / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
+    assert "(results/benchmarks.png)" in report
+    assert (tmp_path / "results" / "results.json").is_file()
+
+
+def test_every_benchmark_is_listed_with_its_default_rounds() -> None:
+    result = bench("--list")
+    assert result.returncode == 0
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert names == ["detect", "bus", "ingest", "leadtime", "noop", "fanout", "memory"]
+
+
+def test_a_benchmark_that_cannot_run_fails_the_suite(tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    result = bench("--only", "bus", "--rounds", "1", "--workdir", str(blocked / "work"))
+    assert result.returncode == 1
+    assert "benchmark failed" in result.stderr
+
+
+def test_the_by_hand_baseline_refuses_missing_arguments() -> None:
+    script = ROOT / "bench" / "baseline_pipeline.sh"
+    result = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert "usage:" in result.stderr
