@@ -47,6 +47,7 @@ from services.common.settings import Settings
 from services.demo.scenario import SampleMonorepo
 from services.devenv.base_image import ensure_base_image
 from services.devenv.docker_engine import DockerEngine as DevDockerEngine
+from services.devenv.docker_engine import state_dir_under
 from services.devenv.redis_server import RedisServer
 from services.devenv.registry import Registry
 
@@ -58,11 +59,6 @@ ROOT = Path(__file__).resolve().parents[1]
 AUTHOR = git.Actor("Bench Dev", "bench@example.com")
 
 
-def devenv_state() -> Path:
-    """Where the private dockerd keeps its data (as for the tests: $SHIPLINE_DEVENV_STATE)."""
-    return Path(os.environ.get("SHIPLINE_DEVENV_STATE", ROOT / ".shipline" / "devenv"))
-
-
 class Bench:
     """The components, one builder worker, and a clock from ChangeDetected to ImagePushed."""
 
@@ -71,7 +67,7 @@ class Bench:
         self.sample = sample
         self.sleepers = sleepers
         self.redis = RedisServer(workdir / "redis").start()
-        self.engine = DevDockerEngine.ensure(devenv_state())
+        self.engine = DevDockerEngine.ensure(state_dir_under(ROOT))
         self.client = self.engine.client()
         self.base_image = ensure_base_image(self.client)
         self.registry = Registry(workdir / "registry").start()

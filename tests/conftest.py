@@ -7,7 +7,6 @@ The private dockerd keeps its data-root in ``$SHIPLINE_DEVENV_STATE`` (default
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -17,7 +16,7 @@ import pytest
 import redis
 
 from services.devenv.base_image import ensure_base_image
-from services.devenv.docker_engine import DockerEngine
+from services.devenv.docker_engine import DockerEngine, state_dir_under
 from services.devenv.redis_server import RedisServer
 from services.devenv.registry import Registry
 from services.devenv.trivy import find_trivy
@@ -44,8 +43,7 @@ def workdir_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def devenv_state_dir(pytestconfig: pytest.Config) -> Path:
-    default = Path(pytestconfig.rootpath) / ".shipline" / "devenv"
-    path = Path(os.environ.get("SHIPLINE_DEVENV_STATE", default))
+    path = state_dir_under(Path(pytestconfig.rootpath))
     path.mkdir(parents=True, exist_ok=True)
     return path
 

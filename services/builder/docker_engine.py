@@ -155,18 +155,18 @@ class DockerEngine:
                     log,
                 )
                 order = [*tags[1:], tags[0]]
-                pushed_by_engine = order[:1] if retag else order
-                for tag in pushed_by_engine:
+                by_engine = order if retag is None else order[:1]
+                for tag in by_engine:
                     if tag != tags[0]:
                         self._client.api.tag(image_id, repository, tag)
                 digest = ""
-                for tag in pushed_by_engine:
+                for tag in by_engine:
                     digest = self._push(repository, tag, login, watch, log)
-                for tag in order[len(pushed_by_engine) :]:
-                    watch.check()
-                    assert retag is not None
-                    retag(digest, tag)
-                    log.line(f"tagged {tag} in the registry: {digest}")
+                if retag is not None:
+                    for tag in order[1:]:
+                        watch.check()
+                        retag(digest, tag)
+                        log.line(f"tagged {tag} in the registry: {digest}")
             except ShiplineError:
                 watch.raise_if_stopped(timeout)
                 raise

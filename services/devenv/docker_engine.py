@@ -57,6 +57,12 @@ def ping(host: str, timeout: float = 3.0) -> bool:
         client.close()
 
 
+def state_dir_under(root: Path) -> Path:
+    """Where the private dockerd keeps its data: $SHIPLINE_DEVENV_STATE, else
+    `<root>/.shipline/devenv` (kept between runs, so is the layer cache)."""
+    return Path(os.environ.get("SHIPLINE_DEVENV_STATE", root / ".shipline" / "devenv"))
+
+
 def run_dir_for(state_dir: Path) -> Path:
     """Short runtime dir (unix socket paths are limited to ~100 bytes) for ``state_dir``."""
     digest = hashlib.sha256(str(Path(state_dir).resolve()).encode()).hexdigest()[:10]

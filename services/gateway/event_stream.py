@@ -10,20 +10,33 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
+from fastapi import Header
 from starlette.requests import Request
+from starlette.responses import StreamingResponse
 
 from services.common.eventlog import EventLog
 
 MEDIA_TYPE = "text/event-stream"
 BLOCK_MS = 2000  # below the Redis client's socket timeout
 KEEP_ALIVE = ": keep-alive\n\n"
+# The id a reconnecting EventSource sends back: a Redis stream entry id.
+LastEventId = Annotated[str | None, Header(pattern=r"^\d{1,20}-\d{1,20}$")]
 
 
 def wants_stream(request: Request, stream: bool) -> bool:
     return stream or MEDIA_TYPE in request.headers.get("accept", "")
+
+
+def response(events: AsyncIterator[str]) -> StreamingResponse:
+    """Server-sent events, never cached or buffered by a proxy."""
+    return StreamingResponse(
+        events,
+        media_type=MEDIA_TYPE,
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 def sse(entry_id: str, event: dict[str, Any]) -> str:

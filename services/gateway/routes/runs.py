@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, get_args
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from services.common.events import RunStatus
@@ -78,7 +78,7 @@ def run_events(
     runtime: RuntimeDep,
     run_id: str = RunId,
     stream: Annotated[bool, Query(description="server-sent events, live")] = False,
-    last_event_id: Annotated[str | None, Header(pattern=r"^\d{1,20}-\d{1,20}$")] = None,
+    last_event_id: event_stream.LastEventId = None,
 ) -> dict[str, Any] | StreamingResponse:
     """The run's events as JSON; with `Accept: text/event-stream` (or `?stream=1`) a live
     stream of server-sent events (`id` the stream entry, `event` the type) that ends after
@@ -95,8 +95,4 @@ def run_events(
     events = event_stream.run_events(
         request, runtime.event_log, run_id, finished, after=last_event_id or "-"
     )
-    return StreamingResponse(
-        events,
-        media_type=event_stream.MEDIA_TYPE,
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return event_stream.response(events)
