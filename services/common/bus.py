@@ -17,6 +17,7 @@ from services.common.events import Envelope, encode_event
 from services.common.logging import get_logger
 from services.common.runs import RunStore
 from services.common.settings import STAGES
+from services.common.task_message import task_message
 
 ROUTES: dict[str, str] = {
     "PushReceived": "detector",
@@ -70,6 +71,36 @@ def task_name(stage: str) -> str:
     return f"shipline.{stage}.handle"
 
 
+def task_id(event: Envelope, index: int, stage: str) -> str:
+    """The task id of `event`'s delivery to its index-th consuming stage."""
+    return str(event.event_id) if index == 0 else f"{event.event_id}:{stage}"
+
+
+def task_argsrepr(event: Envelope) -> str:
+    """How the task's argument shows in Celery's tools (the default repr of the whole
+    event costs more than the rest of the publish)."""
+    return f"({event.type} of run {event.run_id})"
+
+
+def task_messages(celery: Celery, event: Envelope, body: str) -> list[tuple[str, str]]:
+    """(queue, task message) for each stage consuming `event` (encoded as `body`), as
+    publish() would send them."""
+    return [
+        (
+            queue_name(stage),
+            task_message(
+                celery,
+                task_name(stage),
+                [body],
+                task_id(event, index, stage),
+                queue_name(stage),
+                task_argsrepr(event),
+            ),
+        )
+        for index, stage in enumerate(stages_for(event))
+    ]
+
+
 def create_celery(broker_url: str, visibility_timeout: int) -> Celery:
     app = Celery("shipline", broker=broker_url, set_as_current=False)
     app.conf.update(
@@ -120,7 +151,8 @@ class Bus:
                     task_name(stage),
                     args=[encode_event(event)],
                     queue=queue_name(stage),
-                    task_id=str(event.event_id) if index == 0 else f"{event.event_id}:{stage}",
+                    task_id=task_id(event, index, stage),
+                    argsrepr=task_argsrepr(event),
                 )
         except (redis.RedisError, kombu.exceptions.OperationalError) as exc:
             raise BusUnavailable(f"cannot reach Redis: {type(exc).__name__}") from None

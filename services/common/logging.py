@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
+from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -12,9 +13,15 @@ import structlog
 SECRET_KEYS = ("password", "secret", "token", "authorization")
 
 
+@lru_cache(maxsize=1024)
+def _names_a_secret(key: str) -> bool:
+    lowered = key.lower()
+    return any(word in lowered for word in SECRET_KEYS)
+
+
 def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in event_dict:
-        if any(word in key.lower() for word in SECRET_KEYS):
+        if _names_a_secret(key):
             event_dict[key] = "***"
     return event_dict
 

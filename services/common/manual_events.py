@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.common.eventlog import logged_marker
 from services.common.events import Envelope
 from services.common.runtime import Runtime
 
@@ -17,7 +18,7 @@ def mentioned_repositories(event: Envelope) -> set[str]:
 
 def publish_by_hand(runtime: Runtime, event: Envelope, requested_by: str = "cli") -> bool:
     """Queue the event on its stage, creating its run when new; False when already published."""
-    if runtime.redis.exists(f"shipline:logged:{event.event_id}"):
+    if runtime.redis.exists(logged_marker(event)):
         return False
     if runtime.runs.get(event.run_id) is None:
         runtime.runs.create(event.run_id, trigger="manual", requested_by=requested_by)

@@ -41,7 +41,7 @@ FINAL_SERVICE_STATUSES = ("succeeded", "failed", "blocked", "skipped", "supersed
 STAGE_ORDER = ("detector", "builder", "scanner", "committer", "verifier", "notifier")
 
 
-def _run_key(run_id: str) -> str:
+def run_key(run_id: str) -> str:
     return f"{PREFIX}{run_id}"
 
 
@@ -57,21 +57,19 @@ class RunStore:
 
     def create(self, run_id: str, trigger: str, **fields: str) -> None:
         now = time.time()
-        mapping = {"run_id": run_id, "status": "queued", "trigger": trigger, "created_at": now}
-        mapping.update(fields)
         pipe = self._redis.pipeline()
-        pipe.hset(_run_key(run_id), mapping=mapping)
+        pipe.hset(run_key(run_id), mapping=run_record(run_id, trigger, now, fields))
         pipe.zadd(INDEX, {run_id: now})
         pipe.execute()
 
     def plan(self, run_id: str, services: list[str]) -> None:
         """Record how many services this run fans out to, before any of them starts."""
-        detected_from = self._redis.hget(_run_key(run_id), "detector.started") or time.time()
+        detected_from = self._redis.hget(run_key(run_id), "detector.started") or time.time()
         pipe = self._redis.pipeline()
-        pipe.hset(_run_key(run_id), mapping={"expected": len(services), "status": "running"})
+        pipe.hset(run_key(run_id), mapping={"expected": len(services), "status": "running"})
         for service in services:
             key = _service_key(run_id, service)
-            pipe.sadd(f"{_run_key(run_id)}:services", service)
+            pipe.sadd(f"{run_key(run_id)}:services", service)
             pipe.hsetnx(key, "status", "pending")
             pipe.hsetnx(key, "stage", "detector")
             pipe.hsetnx(key, "t.detector.started", detected_from)
@@ -80,8 +78,8 @@ class RunStore:
     def stage_started(self, run_id: str, service: str | None, stage: str) -> None:
         now = time.time()
         if service is None:
-            self._redis.hsetnx(_run_key(run_id), f"{stage}.started", now)
-            self._redis.hset(_run_key(run_id), "status", "running")
+            self._redis.hsetnx(run_key(run_id), f"{stage}.started", now)
+            self._redis.hset(run_key(run_id), "status", "running")
             return
         key = _service_key(run_id, service)
         self._redis.hsetnx(key, f"t.{stage}.started", now)
@@ -99,10 +97,7 @@ class RunStore:
         now = time.time()
         match event:
             case PushReceived():
-                self._redis.hset(
-                    _run_key(event.run_id),
-                    mapping={"received_at": now, "message": head_subject(event)},
-                )
+                self._redis.hset(run_key(event.run_id), mapping=push_fields(event, now))
             case ChangeDetected():
                 self._set(
                     event.run_id,
@@ -113,7 +108,7 @@ class RunStore:
                 )
                 if event.reason == "release":
                     self._redis.hset(
-                        _run_key(event.run_id),
+                        run_key(event.run_id),
                         mapping={
                             "release": event.source.ref.removeprefix("refs/tags/"),
                             "release_repository": event.source.repository,
@@ -167,7 +162,7 @@ class RunStore:
             case StageFailed():
                 reason = f"{event.stage}: {event.error_class}: {event.message}"
                 if event.service is None:
-                    self._redis.hset(_run_key(event.run_id), mapping={"failure": reason})
+                    self._redis.hset(run_key(event.run_id), mapping={"failure": reason})
                     return self._finish_run(event)
                 self._set(
                     event.run_id, event.service, event.stage, now, status="failed", reason=reason
@@ -185,7 +180,7 @@ class RunStore:
                 return self._finish_service(event, event.service)
             case RunCompleted():
                 self._redis.hset(
-                    _run_key(event.run_id),
+                    run_key(event.run_id),
                     mapping={"status": event.status, "finished_at": now},
                 )
         return None
@@ -241,12 +236,12 @@ class RunStore:
         return self._finish_service(event, service)
 
     def mark_notified(self, run_id: str) -> None:
-        self._redis.hset(_run_key(run_id), "notified_at", time.time())
+        self._redis.hset(run_key(run_id), "notified_at", time.time())
 
     def reopen(self, run_id: str, service: str | None) -> None:
         """A replayed dead letter resumes a finished run: its service (or, without one, the
         run itself) counts as unfinished again, so the run completes once more."""
-        key = _run_key(run_id)
+        key = run_key(run_id)
         pipe = self._redis.pipeline(transaction=True)
         if service is None:
             pipe.hdel(key, "failure")
@@ -258,7 +253,7 @@ class RunStore:
 
     def finish_empty(self, trigger: Envelope, reason: str) -> RunCompleted:
         """A run that fans out to no service at all ends here, as 'skipped'."""
-        self._redis.hset(_run_key(trigger.run_id), mapping={"expected": 0, "reason": reason})
+        self._redis.hset(run_key(trigger.run_id), mapping={"expected": 0, "reason": reason})
         return self._completion(trigger)
 
     def _set(self, run_id: str, service: str, stage: str, now: float, **fields: Any) -> None:
@@ -269,14 +264,14 @@ class RunStore:
         pipe = self._redis.pipeline()
         pipe.hsetnx(key, f"t.{stage}.started", now)
         pipe.hset(key, mapping=mapping)
-        pipe.sadd(f"{_run_key(run_id)}:services", service)
+        pipe.sadd(f"{run_key(run_id)}:services", service)
         pipe.execute()
 
     def _finish_service(self, event: Envelope, service: str) -> RunCompleted | None:
         pipe = self._redis.pipeline(transaction=True)
-        pipe.sadd(f"{_run_key(event.run_id)}:finished", service)
-        pipe.scard(f"{_run_key(event.run_id)}:finished")
-        pipe.hget(_run_key(event.run_id), "expected")
+        pipe.sadd(f"{run_key(event.run_id)}:finished", service)
+        pipe.scard(f"{run_key(event.run_id)}:finished")
+        pipe.hget(run_key(event.run_id), "expected")
         _, finished, expected = pipe.execute()
         if expected is None or finished < int(expected):
             return None
@@ -287,7 +282,7 @@ class RunStore:
 
     def _claim_completion(self, cause: Envelope) -> RunCompleted | None:
         """Exactly one cause completes a run; the same cause redelivered completes it again."""
-        key, claimant = _run_key(cause.run_id), str(cause.event_id)
+        key, claimant = run_key(cause.run_id), str(cause.event_id)
         if not self._redis.hsetnx(key, "completing", claimant):
             current = self._redis.hget(key, "completing")
             if current is None or current.decode() != claimant:
@@ -324,22 +319,22 @@ class RunStore:
 
     def trigger(self, run_id: str) -> str | None:
         """What started the run: push, tag, forced, deploy, rollback, ... (None: no such run)."""
-        value = self._redis.hget(_run_key(run_id), "trigger")
+        value = self._redis.hget(run_key(run_id), "trigger")
         return value.decode() if value is not None else None
 
     def release_of(self, run_id: str) -> str | None:
         """The version a release run deploys, or None for any other run."""
-        value = self._redis.hget(_run_key(run_id), "release")
+        value = self._redis.hget(run_key(run_id), "release")
         return value.decode() if value is not None else None
 
     def keep_release_notes(self, run_id: str, notes: str) -> None:
-        self._redis.hset(_run_key(run_id), "release_notes", notes)
+        self._redis.hset(run_key(run_id), "release_notes", notes)
 
     def _release_ready(self, event: Envelope) -> ReleaseReady | None:
         """A scan outcome (passed, blocked, or failed before it) counted towards the release."""
         if not isinstance(event, ScanPassed | ScanFailed | StageFailed | BuildSuperseded):
             return None
-        key = _run_key(event.run_id)
+        key = run_key(event.run_id)
         pipe = self._redis.pipeline(transaction=True)
         pipe.hget(key, "release")
         pipe.sadd(f"{key}:scanned", str(getattr(event, "service", "")))
@@ -380,7 +375,7 @@ class RunStore:
     # --- reads ----------------------------------------------------------------------
 
     def get(self, run_id: str) -> dict[str, Any] | None:
-        raw = self._redis.hgetall(_run_key(run_id))
+        raw = self._redis.hgetall(run_key(run_id))
         if not raw:
             return None
         run: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
@@ -388,7 +383,7 @@ class RunStore:
             if field in run:
                 run[field] = float(run[field])
         run.pop("completing", None)
-        names = sorted(m.decode() for m in self._redis.smembers(f"{_run_key(run_id)}:services"))
+        names = sorted(m.decode() for m in self._redis.smembers(f"{run_key(run_id)}:services"))
         run["services"] = {name: self._service(run_id, name) for name in names}
         return run
 
@@ -445,6 +440,24 @@ def _scan_skipped(service: dict[str, Any]) -> ScanBypass | None:
         return None
     reason = service.get("scan_skip_reason") or "not recorded"
     return ScanBypass(by=service["scan_skipped_by"], reason=reason)
+
+
+def run_record(
+    run_id: str, trigger: str, created_at: float, fields: dict[str, str]
+) -> dict[str, str | float]:
+    """A new run's hash: queued, by what, when, and the trigger's own fields."""
+    return {
+        "run_id": run_id,
+        "status": "queued",
+        "trigger": trigger,
+        "created_at": created_at,
+        **fields,
+    }
+
+
+def push_fields(push: PushReceived, received_at: float) -> dict[str, str | float]:
+    """What a PushReceived adds to its run's hash."""
+    return {"received_at": received_at, "message": head_subject(push)}
 
 
 def head_subject(push: PushReceived) -> str:

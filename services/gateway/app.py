@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.gateway import errors
+from services.gateway.fast_path import WebhookFastPath
+from services.gateway.intake import Intake
 from services.gateway.routes import (
     build_logs,
     builds,
@@ -26,10 +31,18 @@ from services.gateway.routes import (
 from services.gateway.routes import services as services_routes
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    await app.state.intake.aclose()
+
+
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
-    app = FastAPI(title="Shipline", version="0.1.0")
+    app = FastAPI(title="Shipline", version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime or Runtime(settings)
+    app.state.intake = Intake(app.state.runtime)
     errors.install(app)
+    app.add_middleware(WebhookFastPath)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(webhooks.router)

@@ -10,16 +10,25 @@ from pydantic import BaseModel, ValidationError
 
 from services.common.runtime import Runtime
 from services.common.settings import explain_validation
+from services.gateway.intake import Intake
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_intake(request: Request) -> Intake:
+    intake: Intake = request.app.state.intake
+    return intake
+
+
+IntakeDep = Annotated[Intake, Depends(get_intake)]
 
 
 async def limited_body(request: Request, runtime: RuntimeDep) -> bytes:

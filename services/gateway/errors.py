@@ -36,7 +36,7 @@ def error_response(
     return JSONResponse({"detail": reason, "error": error}, status, headers=headers)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     reason = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     return error_response(exc.status_code, reason, headers=exc.headers)
@@ -52,7 +52,7 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, reason, details)
 
 
-async def _redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
+async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
     get_logger().warning("Redis unavailable", path=request.url.path, error_class=type(exc).__name__)
     return error_response(503, UNAVAILABLE_REASON, headers={"Retry-After": "5"})
 
@@ -68,8 +68,8 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     for broker_error in BROKER_ERRORS:  # Redis down: the client should retry, not give up
-        app.add_exception_handler(broker_error, _redis_unavailable)
+        app.add_exception_handler(broker_error, redis_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -1,25 +1,47 @@
-"""Starting a run from a trigger: dedupe its delivery id, create the run, publish it.
+"""Starting a run from a trigger: dedupe its delivery id, create the run, queue it.
 
-Shared by every webhook route and the manual build API, so "at most one run per
-delivery" and "nothing half-recorded when Redis is down" hold the same way for all.
+Shared by every webhook route and the manual build and release APIs, so "at most one run
+per delivery" and "nothing half-recorded when Redis is down" hold the same way for all.
+All of it is one Redis script (start_run.lua), so a run is either fully started (recorded,
+logged, queued for the detector) or not at all; concurrent requests' scripts travel
+together in one round trip (group_commit.py).
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 import secrets
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from hashlib import sha1
+from importlib.resources import files
 
-from services.common.bus import BROKER_ERRORS, BusUnavailable
-from services.common.events import Envelope
+import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from services.common.bus import BusUnavailable, stages_for, task_messages
+from services.common.eventlog import (
+    GLOBAL_STREAM,
+    MARKER_TTL,
+    MAX_GLOBAL,
+    logged_marker,
+    run_stream,
+)
+from services.common.events import Envelope, PushReceived, encode_event
+from services.common.logging import get_logger
+from services.common.runs import INDEX, push_fields, run_key, run_record
 from services.common.runtime import Runtime
+from services.gateway.group_commit import GroupCommit
 
 DELIVERY_TTL = 7 * 24 * 3600
+SCRIPT = files("services.gateway").joinpath("start_run.lua").read_text()
+SCRIPT_SHA = sha1(SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 
 def new_run_id() -> str:
-    return f"{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
+    return f"{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{secrets.token_hex(4)}"
 
 
 def delivery_key(source: str, delivery_id: str) -> str:
@@ -32,26 +54,66 @@ class Started:
     duplicate: bool = False
 
 
-def start_run(
-    runtime: Runtime, trigger: Envelope, key: str | None, kind: str, **fields: str
-) -> Started:
-    """Record and queue `trigger` as a new run, or return the run its delivery already started.
+class Intake:
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._commit = GroupCommit(self._client)
 
-    Raises BusUnavailable when Redis cannot be reached; the delivery is then not
-    remembered, so the sender's retry starts the run.
-    """
-    redis = runtime.redis
-    try:
-        if key is not None:
-            existing = redis.set(key, trigger.run_id, nx=True, ex=DELIVERY_TTL, get=True)
-            if existing is not None:
-                first = existing.decode() if isinstance(existing, bytes) else str(existing)
-                return Started(first, duplicate=True)
-        runtime.runs.create(trigger.run_id, trigger=kind, **fields)
-        runtime.bus.publish(trigger)
-    except BROKER_ERRORS:
-        if key is not None:
-            with contextlib.suppress(Exception):  # Redis is down: the marker expires anyway
-                redis.delete(key)
-        raise BusUnavailable("the event bus is unavailable; retry later") from None
-    return Started(trigger.run_id)
+    async def aclose(self) -> None:
+        await self._commit.aclose()
+
+    def _client(self) -> redis.asyncio.Redis:
+        # no retries: a lost reply must not queue a run twice; the sender retries on 503
+        return redis.asyncio.Redis.from_url(
+            self._runtime.redis_url,
+            socket_connect_timeout=3,
+            socket_timeout=10,
+            retry=Retry(NoBackoff(), 0),
+        )
+
+    async def start_run(
+        self, trigger: Envelope, key: str | None, kind: str, **fields: str
+    ) -> Started:
+        """Record and queue `trigger` as a new run, or return the run its delivery already
+        started. Raises BusUnavailable when Redis cannot be reached; nothing was written
+        then, so the sender's retry starts the run."""
+        now = time.time()
+        run_id = trigger.run_id
+        record = run_record(run_id, kind, now, fields)
+        if isinstance(trigger, PushReceived):
+            record.update(push_fields(trigger, now))
+        event_json = encode_event(trigger)
+        queued = task_messages(self._runtime.celery, trigger, event_json)
+        keys = [
+            key or "",
+            run_key(run_id),
+            INDEX,
+            logged_marker(trigger),
+            GLOBAL_STREAM,
+            run_stream(run_id),
+            *(queue for queue, _ in queued),
+        ]
+        fields_json = json.dumps({field: str(value) for field, value in record.items()})
+        args = [run_id, now, DELIVERY_TTL, MARKER_TTL, MAX_GLOBAL, event_json]
+        args += [fields_json, *(message for _, message in queued)]
+        first = await self._run_script(keys, args)
+        if first is not None and first.decode() != run_id:
+            return Started(first.decode(), duplicate=True)
+        get_logger(run_id=run_id).info(
+            "run started",
+            trigger=kind,
+            event_type=trigger.type,
+            event_id=str(trigger.event_id),
+            to=",".join(stages_for(trigger)),
+            **fields,
+        )
+        return Started(run_id)
+
+    async def _run_script(self, keys: list[str], args: list[object]) -> bytes | None:
+        try:
+            try:
+                return await self._commit.execute("EVALSHA", SCRIPT_SHA, len(keys), *keys, *args)
+            except redis.exceptions.NoScriptError:  # Redis restarted: the script did not run
+                return await self._commit.execute("EVAL", SCRIPT, len(keys), *keys, *args)
+        except (redis.RedisError, OSError):
+            raise BusUnavailable("the event bus is unavailable; retry later") from None

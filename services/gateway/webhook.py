@@ -9,7 +9,6 @@ before it lets a parser read a byte of the body.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -59,12 +58,10 @@ class GitHost:
 def load(body: bytes, model: type[Model], host: str) -> Model:
     """Parse JSON into a host's payload model: 400 for bad JSON, 422 naming the bad field."""
     try:
-        data: Any = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise WebhookRejected(400, "body is not valid JSON") from None
-    try:
-        parsed = model.model_validate(data)
+        parsed = model.model_validate_json(body)
     except ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            raise WebhookRejected(400, "body is not valid JSON") from None
         raise WebhookRejected(422, f"not a valid {host} push: {explain_validation(exc)}") from None
     ref = getattr(parsed, "ref", "")
     if ".." in ref:

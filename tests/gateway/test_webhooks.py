@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -189,3 +191,67 @@ def test_the_webhook_answers_503_when_redis_is_down(tmp_path):
 
     assert response.status_code == 503
     assert ready.status_code == 503
+
+
+def test_an_accepted_push_is_recorded_logged_and_queued_together(client, redis_client):
+    body = push_body()
+
+    run_id = client.post("/webhooks/github", content=body, headers=headers(body)).json()["run_id"]
+
+    run = {
+        k.decode(): v.decode() for k, v in redis_client.hgetall(f"shipline:run:{run_id}").items()
+    }
+    assert run["status"] == "queued" and run["trigger"] == "push"
+    assert (run["repository"], run["commit"], run["delivery_id"]) == (REPO, SHA_B, "d-1")
+    assert run["message"] == "feat: x"  # the push's projection, in the same hash
+    assert redis_client.zscore("shipline:runs", run_id) == pytest.approx(float(run["created_at"]))
+    [(_, logged)] = redis_client.xrange(f"shipline:run:{run_id}:events")
+    logged_event = decode_event(logged[b"event"].decode())
+    [message] = queued(redis_client)
+    assert message["headers"]["id"] == str(logged_event.event_id)
+    assert redis_client.exists(f"shipline:logged:{logged_event.event_id}")
+    assert redis_client.xlen("shipline:events") == 1
+
+
+def test_a_push_is_accepted_after_redis_forgot_the_intake_script(client, redis_client):
+    first, second = push_body(), push_body(ref="refs/heads/main", repo=REPO)
+    client.post("/webhooks/github", content=first, headers=headers(first, delivery="s-1"))
+    redis_client.script_flush()  # what a Redis restart does to cached scripts
+
+    response = client.post(
+        "/webhooks/github", content=second, headers=headers(second, "push", "s-2")
+    )
+
+    assert response.status_code == 202
+    assert len(queued(redis_client)) == 2
+
+
+def test_concurrent_redeliveries_start_one_run(redis_url, redis_client, tmp_path):
+    """Many copies of one delivery in flight at once (one batch of the group commit):
+    exactly one run, and every copy answers with its id."""
+    settings = Settings(
+        redis_url=redis_url,
+        workdir=tmp_path,
+        repositories=[Repository(name=REPO, url="file:///nowhere", webhook_secret=SECRET)],
+    )
+    app = create_app(settings)
+    body = push_body()
+
+    async def deliver_many() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+            sends = [
+                http.post("/webhooks/github", content=body, headers=headers(body, delivery="same"))
+                for _ in range(20)
+            ]
+            answers = await asyncio.gather(*sends)
+            await app.state.intake.aclose()
+            return answers
+
+    answers = asyncio.run(deliver_many())
+
+    run_ids = {answer.json()["run_id"] for answer in answers}
+    assert len(run_ids) == 1
+    assert sorted(answer.status_code for answer in answers) == [200] * 19 + [202]
+    assert len(queued(redis_client)) == 1
+    assert redis_client.zcard("shipline:runs") == 1

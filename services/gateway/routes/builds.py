@@ -8,11 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common.bus import BusUnavailable
 from services.common.events import BuildRequested, ServiceName
-from services.common.logging import get_logger
 from services.common.settings import explain_validation
 from services.gateway.auth import CallerDep
-from services.gateway.deps import BodyDep, RuntimeDep, parse_body
-from services.gateway.intake import delivery_key, new_run_id, start_run
+from services.gateway.deps import BodyDep, IntakeDep, RuntimeDep, parse_body
+from services.gateway.intake import delivery_key, new_run_id
 from services.gateway.webhook import REF_PATTERN, SHA_PATTERN
 
 router = APIRouter(prefix="/api/v1/builds", tags=["builds"])
@@ -27,8 +26,8 @@ class BuildRequest(BaseModel):
 
 
 @router.post("", status_code=202)
-def request_build(
-    caller: CallerDep, request: Request, body: BodyDep, runtime: RuntimeDep
+async def request_build(
+    caller: CallerDep, request: Request, body: BodyDep, runtime: RuntimeDep, intake: IntakeDep
 ) -> JSONResponse:
     wanted = parse_body(BuildRequest, body)
     if runtime.settings.repository(wanted.repository) is None:
@@ -46,8 +45,7 @@ def request_build(
             services=tuple(wanted.services),
             requested_by=caller,
         )
-        started = start_run(
-            runtime,
+        started = await intake.start_run(
             event,
             delivery_key("api", idempotency) if idempotency else None,
             "forced",
@@ -64,5 +62,4 @@ def request_build(
         raise HTTPException(503, str(exc)) from None
     if started.duplicate:
         return JSONResponse({"run_id": started.run_id, "duplicate": True}, 200)
-    get_logger(run_id=run_id).info("build requested", by=caller, services=list(event.services))
     return JSONResponse({"run_id": run_id}, 202)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.bus import BusUnavailable
 from services.gateway import manual
 from services.gateway.auth import CallerDep
-from services.gateway.deps import RuntimeDep
-from services.gateway.intake import delivery_key, new_run_id, start_run
+from services.gateway.deps import IntakeDep, RuntimeDep
+from services.gateway.intake import delivery_key, new_run_id
 
 router = APIRouter(prefix="/api/v1/releases", tags=["releases"])
 
@@ -22,16 +23,22 @@ class ReleaseRequest(BaseModel):
 
 
 @router.post("", status_code=202)
-def request_release(wanted: ReleaseRequest, caller: CallerDep, runtime: RuntimeDep) -> JSONResponse:
-    try:
-        push = manual.release_push(
-            runtime.settings, wanted.repository, wanted.tag, new_run_id(), caller
+async def request_release(
+    wanted: ReleaseRequest, caller: CallerDep, runtime: RuntimeDep, intake: IntakeDep
+) -> JSONResponse:
+    try:  # reads the tag from the remote with git: off the event loop
+        push = await run_in_threadpool(
+            manual.release_push,
+            runtime.settings,
+            wanted.repository,
+            wanted.tag,
+            new_run_id(),
+            caller,
         )
     except manual.ManualError as exc:
         raise HTTPException(exc.status, exc.reason) from None
     try:
-        started = start_run(
-            runtime,
+        started = await intake.start_run(
             push,
             delivery_key("release", f"{push.repository}:{push.delivery_id}"),
             "tag",

@@ -1,4 +1,8 @@
-"""Webhook receivers, one per git host, one flow: verify, parse, filter, start the run."""
+"""Webhook receivers, one per git host, one flow: verify, parse, filter, start the run.
+
+The routes here document the endpoints in the OpenAPI schema; requests reach `receive`
+through WebhookFastPath (services/gateway/fast_path.py) before FastAPI's router.
+"""
 
 from __future__ import annotations
 
@@ -6,33 +10,43 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from services.common.bus import BusUnavailable
-from services.common.logging import get_logger
 from services.common.runtime import Runtime
 from services.detector.detect import parse_ref
 from services.gateway import gitea, github, gitlab
-from services.gateway.deps import BodyDep, RuntimeDep
-from services.gateway.intake import delivery_key, new_run_id, start_run
+from services.gateway.deps import BodyDep, IntakeDep, RuntimeDep
+from services.gateway.intake import Intake, delivery_key, new_run_id
 from services.gateway.webhook import GitHost, WebhookRejected
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+HOSTS = {
+    f"{router.prefix}/{host.provider}": host for host in (github.HOST, gitlab.HOST, gitea.HOST)
+}
 
 
 @router.post("/github", status_code=202)
-def github_push(request: Request, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
-    return receive(github.HOST, request, body, runtime)
+async def github_push(
+    request: Request, body: BodyDep, runtime: RuntimeDep, intake: IntakeDep
+) -> JSONResponse:
+    return await receive(github.HOST, request, body, runtime, intake)
 
 
 @router.post("/gitlab", status_code=202)
-def gitlab_push(request: Request, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
-    return receive(gitlab.HOST, request, body, runtime)
+async def gitlab_push(
+    request: Request, body: BodyDep, runtime: RuntimeDep, intake: IntakeDep
+) -> JSONResponse:
+    return await receive(gitlab.HOST, request, body, runtime, intake)
 
 
 @router.post("/gitea", status_code=202)
-def gitea_push(request: Request, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
-    return receive(gitea.HOST, request, body, runtime)
+async def gitea_push(
+    request: Request, body: BodyDep, runtime: RuntimeDep, intake: IntakeDep
+) -> JSONResponse:
+    return await receive(gitea.HOST, request, body, runtime, intake)
 
 
-def receive(host: GitHost, request: Request, body: bytes, runtime: Runtime) -> JSONResponse:
+async def receive(
+    host: GitHost, request: Request, body: bytes, runtime: Runtime, intake: Intake
+) -> JSONResponse:
     matched = host.verified(runtime.settings.repositories, body, request.headers)
     if not matched:
         raise HTTPException(401, f"missing or invalid {host.signature_header}")
@@ -53,8 +67,7 @@ def receive(host: GitHost, request: Request, body: bytes, runtime: Runtime) -> J
     if kind_of_ref == "branch" and not repo.accepts_branch(ref_name):
         return JSONResponse({"ignored": f"branch {ref_name} is not configured to deploy"}, 202)
     try:
-        started = start_run(
-            runtime,
+        started = await intake.start_run(
             push,
             delivery_key(host.provider, push.delivery_id),
             "tag" if kind_of_ref == "tag" else "push",
@@ -66,10 +79,7 @@ def receive(host: GitHost, request: Request, body: bytes, runtime: Runtime) -> J
             delivery_id=push.delivery_id,
         )
     except BusUnavailable as exc:
-        raise HTTPException(503, str(exc)) from None
+        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
     if started.duplicate:
         return JSONResponse({"run_id": started.run_id, "duplicate": True}, 200)
-    get_logger(run_id=run_id).info(
-        "push accepted", provider=host.provider, repository=push.repository, ref=push.ref
-    )
     return JSONResponse({"run_id": run_id}, 202)
