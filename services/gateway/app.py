@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.gateway import errors
-from services.gateway.fast_path import WebhookFastPath
+from services.gateway.fast_path import Gateway
 from services.gateway.intake import Intake
 from services.gateway.routes import (
     build_logs,
@@ -38,11 +38,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
-    app = FastAPI(title="Shipline", version="0.1.0", lifespan=lifespan)
+    app = Gateway(title="Shipline", version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime or Runtime(settings)
     app.state.intake = Intake(app.state.runtime)
     errors.install(app)
-    app.add_middleware(WebhookFastPath)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(webhooks.router)

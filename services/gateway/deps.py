@@ -32,8 +32,11 @@ IntakeDep = Annotated[Intake, Depends(get_intake)]
 
 
 async def limited_body(request: Request, runtime: RuntimeDep) -> bytes:
-    """The raw body, refused with 413 once it exceeds max_body_bytes (declared or streamed)."""
-    limit = runtime.settings.max_body_bytes
+    return await read_body(request, runtime.settings.max_body_bytes)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 once it exceeds `limit` bytes (declared or streamed)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"body larger than {limit} bytes")

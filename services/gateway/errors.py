@@ -57,7 +57,7 @@ async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return error_response(503, UNAVAILABLE_REASON, headers={"Retry-After": "5"})
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     get_logger().error(
         "unhandled error",
         path=request.url.path,
@@ -72,4 +72,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     for broker_error in BROKER_ERRORS:  # Redis down: the client should retry, not give up
         app.add_exception_handler(broker_error, redis_unavailable)
-    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_exception_handler(Exception, unexpected_error)

@@ -1,10 +1,12 @@
 """Webhook receivers, one per git host, one flow: verify, parse, filter, start the run.
 
-The routes here document the endpoints in the OpenAPI schema; requests reach `receive`
-through WebhookFastPath (services/gateway/fast_path.py) before FastAPI's router.
+The routes here document the endpoints in the OpenAPI schema; the gateway hands requests
+to `receive` itself, before FastAPI's middleware and router (services/gateway/fast_path.py).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -27,37 +29,37 @@ HOSTS = {
 async def github_push(
     request: Request, body: BodyDep, runtime: RuntimeDep, intake: IntakeDep
 ) -> JSONResponse:
-    return await receive(github.HOST, request, body, runtime, intake)
+    return await receive(github.HOST, request.headers, body, runtime, intake)
 
 
 @router.post("/gitlab", status_code=202)
 async def gitlab_push(
     request: Request, body: BodyDep, runtime: RuntimeDep, intake: IntakeDep
 ) -> JSONResponse:
-    return await receive(gitlab.HOST, request, body, runtime, intake)
+    return await receive(gitlab.HOST, request.headers, body, runtime, intake)
 
 
 @router.post("/gitea", status_code=202)
 async def gitea_push(
     request: Request, body: BodyDep, runtime: RuntimeDep, intake: IntakeDep
 ) -> JSONResponse:
-    return await receive(gitea.HOST, request, body, runtime, intake)
+    return await receive(gitea.HOST, request.headers, body, runtime, intake)
 
 
 async def receive(
-    host: GitHost, request: Request, body: bytes, runtime: Runtime, intake: Intake
+    host: GitHost, headers: Mapping[str, str], body: bytes, runtime: Runtime, intake: Intake
 ) -> JSONResponse:
-    matched = host.verified(runtime.settings.repositories, body, request.headers)
+    matched = host.verified(runtime.settings.repositories, body, headers)
     if not matched:
         raise HTTPException(401, f"missing or invalid {host.signature_header}")
-    kind, name = host.kind(request.headers)
+    kind, name = host.kind(headers)
     if kind == "ping":
         return JSONResponse({"pong": True}, status_code=200)
     if kind != "push":
         return JSONResponse({"ignored": f"event {name or '(none)'} is not handled"}, 202)
     run_id = new_run_id()
     try:
-        push = host.parse(body, request.headers, run_id)
+        push = host.parse(body, headers, run_id)
     except WebhookRejected as exc:
         raise HTTPException(exc.status, exc.reason) from None
     repo = next((r for r in matched if r.name == push.repository), None)
