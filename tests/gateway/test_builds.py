@@ -146,4 +146,7 @@ def test_requests_without_an_idempotency_key_each_start_a_run(client, redis_clie
 
 def test_a_forced_build_answers_503_when_redis_is_down(tmp_path):
     with TestClient(create_app(settings("redis://127.0.0.1:1/0", tmp_path, [TOKEN]))) as client:
-        assert build(client).status_code == 503
+        response = build(client)
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"

@@ -106,3 +106,18 @@ def test_an_invalid_event_gets_422_with_the_reason_and_queues_nothing(
     assert response.status_code == 422
     assert reason in response.json()["detail"]
     assert scanner_queue(redis_client) == []
+
+
+def test_an_event_by_hand_gets_503_with_retry_after_when_redis_is_down(tmp_path):
+    settings = Settings(
+        redis_url="redis://127.0.0.1:1/0",
+        workdir=tmp_path,
+        repositories=[Repository(name=REPO, url="file:///nowhere", webhook_secret="s" * 20)],
+        api_tokens=[TOKEN],
+    )
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/api/v1/events", content=redeploy().model_dump_json(), headers=AUTH)
+
+    assert response.status_code == 503
+    assert "retry later" in response.json()["detail"]
+    assert response.headers["Retry-After"] == "5"

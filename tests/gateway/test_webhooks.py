@@ -190,6 +190,8 @@ def test_the_webhook_answers_503_when_redis_is_down(tmp_path):
         ready = client.get("/readyz")
 
     assert response.status_code == 503
+    assert "retry later" in response.json()["detail"]
+    assert response.headers["Retry-After"] == "5"
     assert ready.status_code == 503
 
 

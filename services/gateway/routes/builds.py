@@ -6,7 +6,6 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.common.bus import BusUnavailable
 from services.common.events import BuildRequested, ServiceName
 from services.common.settings import explain_validation
 from services.gateway.auth import CallerDep
@@ -58,8 +57,6 @@ async def request_build(
         )
     except ValidationError as exc:
         raise HTTPException(422, explain_validation(exc)) from None
-    except BusUnavailable as exc:
-        raise HTTPException(503, str(exc)) from None
     if started.duplicate:
         return JSONResponse({"run_id": started.run_id, "duplicate": True}, 200)
     return JSONResponse({"run_id": run_id}, 202)

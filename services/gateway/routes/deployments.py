@@ -9,7 +9,6 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.common.bus import BROKER_ERRORS
 from services.common.events import Envelope, ScanBypass, ServiceName
 from services.common.logging import get_logger
 from services.common.pins import Pin, PinStore
@@ -123,21 +122,18 @@ def _start(
     runtime: RuntimeDep, event: Envelope, trigger: str, target: manual.Service, caller: str
 ) -> None:
     service = target.name
-    try:
-        runtime.runs.create(
-            event.run_id,
-            trigger=trigger,
-            provider="manual",
-            repository=target.repository.name,
-            ref=f"refs/heads/{target.repository.default_branch}",
-            commit=getattr(getattr(event, "source", None), "commit", target.head),
-            pusher=caller,
-            services=service,
-        )
-        runtime.runs.plan(event.run_id, [service])
-        runtime.bus.publish(event)
-    except BROKER_ERRORS:
-        raise HTTPException(503, "the event bus is unavailable; retry later") from None
+    runtime.runs.create(
+        event.run_id,
+        trigger=trigger,
+        provider="manual",
+        repository=target.repository.name,
+        ref=f"refs/heads/{target.repository.default_branch}",
+        commit=getattr(getattr(event, "source", None), "commit", target.head),
+        pusher=caller,
+        services=service,
+    )
+    runtime.runs.plan(event.run_id, [service])
+    runtime.bus.publish(event)
 
 
 def _repository_name(runtime: RuntimeDep, repository: str | None) -> str:

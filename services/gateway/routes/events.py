@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 
-from services.common.bus import BROKER_ERRORS, stages_for
+from services.common.bus import stages_for
 from services.common.errors import EventDecodeError
 from services.common.events import decode_event
 from services.common.logging import get_logger
@@ -30,10 +30,7 @@ def publish_event(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSON
         "event_id": str(event.event_id),
         "queue": stages_for(event)[0],
     }
-    try:
-        queued = publish_by_hand(runtime, event, requested_by=caller)
-    except BROKER_ERRORS:
-        raise HTTPException(503, "the event bus is unavailable; retry later") from None
+    queued = publish_by_hand(runtime, event, requested_by=caller)
     if not queued:
         return JSONResponse({**answer, "duplicate": True}, 200)
     get_logger(run_id=event.run_id).info("event published by hand", by=caller, type=event.type)

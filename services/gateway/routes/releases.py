@@ -7,7 +7,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.common.bus import BusUnavailable
 from services.gateway import manual
 from services.gateway.auth import CallerDep
 from services.gateway.deps import IntakeDep, RuntimeDep
@@ -37,19 +36,16 @@ async def request_release(
         )
     except manual.ManualError as exc:
         raise HTTPException(exc.status, exc.reason) from None
-    try:
-        started = await intake.start_run(
-            push,
-            delivery_key("release", f"{push.repository}:{push.delivery_id}"),
-            "tag",
-            provider="manual",
-            repository=push.repository,
-            ref=push.ref,
-            commit=push.after,
-            pusher=caller,
-        )
-    except BusUnavailable as exc:
-        raise HTTPException(503, str(exc)) from None
+    started = await intake.start_run(
+        push,
+        delivery_key("release", f"{push.repository}:{push.delivery_id}"),
+        "tag",
+        provider="manual",
+        repository=push.repository,
+        ref=push.ref,
+        commit=push.after,
+        pusher=caller,
+    )
     answer = {"run_id": started.run_id, "tag": wanted.tag, "commit": push.after}
     if started.duplicate:
         return JSONResponse({**answer, "duplicate": True}, 200)

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from services.common.bus import BusUnavailable
 from services.common.runtime import Runtime
 from services.detector.detect import parse_ref
 from services.gateway import gitea, github, gitlab
@@ -68,20 +67,17 @@ async def receive(
     kind_of_ref, ref_name = parse_ref(push.ref)
     if kind_of_ref == "branch" and not repo.accepts_branch(ref_name):
         return JSONResponse({"ignored": f"branch {ref_name} is not configured to deploy"}, 202)
-    try:
-        started = await intake.start_run(
-            push,
-            delivery_key(host.provider, push.delivery_id),
-            "tag" if kind_of_ref == "tag" else "push",
-            provider=host.provider,
-            repository=push.repository,
-            ref=push.ref,
-            commit=push.after,
-            pusher=push.pusher,
-            delivery_id=push.delivery_id,
-        )
-    except BusUnavailable as exc:
-        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
+    started = await intake.start_run(
+        push,
+        delivery_key(host.provider, push.delivery_id),
+        "tag" if kind_of_ref == "tag" else "push",
+        provider=host.provider,
+        repository=push.repository,
+        ref=push.ref,
+        commit=push.after,
+        pusher=push.pusher,
+        delivery_id=push.delivery_id,
+    )
     if started.duplicate:
         return JSONResponse({"run_id": started.run_id, "duplicate": True}, 200)
     return JSONResponse({"run_id": run_id}, 202)
