@@ -366,6 +366,24 @@ def runs(
         click.echo(runs_table(answer["runs"], time.time()))
 
 
+@main.command("dead-letters")
+@click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
+@_OUTPUT
+def dead_letters(limit: int, output: str) -> None:
+    """The events the stages gave up on, newest first, and why; `shipline publish
+    --from-dead-letter ID` queues one again."""
+    from services.cli_views import dead_letters_table
+
+    answer = _read("/api/v1/dead-letters", limit=str(limit))
+    if output == "json":
+        _echo_json(answer)
+        return
+    click.echo(dead_letters_table(answer["dead_letters"], time.time()))
+    shown, total = len(answer["dead_letters"]), answer["total"]
+    if shown < total:
+        click.echo(f"({shown} of {total}; --limit shows more)")
+
+
 @main.command()
 @click.argument("run_id")
 @click.option("--timeout", type=float, default=3600.0, show_default=True, metavar="SECONDS")

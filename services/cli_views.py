@@ -88,6 +88,23 @@ def runs_table(runs: Sequence[dict[str, Any]], now: float) -> str:
     return columns(["RUN", "STATUS", "TRIGGER", "SERVICES", "COMMIT", "AGE"], rows)
 
 
+def dead_letters_table(letters: Sequence[dict[str, Any]], now: float) -> str:
+    rows = [
+        [
+            letter["id"],
+            letter["cause"],
+            letter.get("event_type") or "-",
+            letter.get("run_id") or "-",
+            letter.get("service") or "-",
+            age(letter.get("dead_at"), now),
+            str(letter.get("replays", 0)),
+            letter["message"].splitlines()[0][:60] if letter["message"] else "",
+        ]
+        for letter in letters
+    ]
+    return columns(["ID", "CAUSE", "EVENT", "RUN", "SERVICE", "AGE", "REPLAYS", "WHY"], rows)
+
+
 def stage_states(run: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     """(service, stage) → that stage's timeline entry, in pipeline order per service."""
     return {

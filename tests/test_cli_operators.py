@@ -14,6 +14,7 @@ import redis
 from click.testing import CliRunner
 
 from services.cli import main
+from services.common.deadletters import DeadLetterStore
 from services.common.eventlog import EventLog
 from services.common.events import ImagePushed, Source
 from services.common.logging import configure_logging
@@ -219,3 +220,45 @@ def test_publish_output_json_names_the_event_and_its_run(
         "event_id": str(event.event_id),
         "run_id": "manual-9",
     }
+
+
+def test_dead_letters_lists_what_the_stages_gave_up_on_newest_first(
+    api_url: str, redis_client: redis.Redis
+) -> None:
+    letters = DeadLetterStore(redis_client)
+    letters.add(
+        stage="scanner",
+        cause="permanent",
+        error_class="ScanError",
+        message="trivy: image not found\nmore detail",
+        attempts=1,
+        payload="{}",
+        event_type="ImagePushed",
+        event_id="e-1",
+        run_id="run-1",
+        service="cart",
+    )
+    time.sleep(0.01)
+    letters.add(
+        stage="builder",
+        cause="undecodable",
+        error_class="EventDecodeError",
+        message="not an event",
+        attempts=1,
+        payload="garbage",
+    )
+
+    code, output = shipline(api_url, "dead-letters")
+    _, as_json = shipline(api_url, "dead-letters", "--limit", "1", "--output", "json")
+
+    assert code == 0, output
+    header, newest, oldest = output.splitlines()
+    assert header.split()[:4] == ["ID", "CAUSE", "EVENT", "RUN"]
+    assert newest.split()[:3] == [newest.split()[0], "undecodable", "-"]
+    assert newest.startswith("builder-")
+    assert (
+        oldest.startswith("scanner-") and "run-1" in oldest and "trivy: image not found" in oldest
+    )
+    assert "more detail" not in output
+    answer = json.loads(as_json)
+    assert answer["total"] == 2 and [d["stage"] for d in answer["dead_letters"]] == ["builder"]
