@@ -28,6 +28,8 @@ REPO = Path(__file__).resolve().parents[2]
 KUBERNETES = REPO / "deploy" / "kubernetes"
 SCHEMAS = Path(__file__).parent / "schemas"
 NAMESPACES = {"dev": "shipline-dev", "prod": "shipline"}
+# cluster-scoped, so named apart: both overlays can live in one cluster
+CLUSTER_ROLES = {"dev": "shipline-dev-verifier", "prod": "shipline-verifier"}
 # The oldest Kubernetes the manifests target (KEDA 2.16 supports 1.29+) and the newest
 # kubernetes-validate knows.
 KUBERNETES_VERSIONS = ("1.29", kubernetes_validate.utils.latest_version())
@@ -469,12 +471,13 @@ def test_prod_namespace_enforces_the_restricted_pod_security_standard(prod: list
 def test_only_the_verifier_may_read_the_cluster_and_only_read_it(
     overlay: str, objects: list[Obj]
 ) -> None:
+    role_name = CLUSTER_ROLES[overlay]
     [binding] = of_kind(objects, "ClusterRoleBinding").values()
-    assert binding["roleRef"]["name"] == "shipline-verifier"
+    assert binding["metadata"]["name"] == binding["roleRef"]["name"] == role_name
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "shipline-verifier", "namespace": NAMESPACES[overlay]}
     ]
-    rules = of_kind(objects, "ClusterRole")["shipline-verifier"]["rules"]
+    rules = of_kind(objects, "ClusterRole")[role_name]["rules"]
     granted = {(g, r) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]}
     assert granted == {
         ("apps", "deployments"),
@@ -488,3 +491,16 @@ def test_only_the_verifier_may_read_the_cluster_and_only_read_it(
     assert {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}} in token[
         "projected"
     ]["sources"]
+
+
+def test_dev_and_prod_can_share_a_cluster_their_cluster_scoped_objects_differ(
+    kustomize: Render, prod: list[Obj]
+) -> None:
+    dev = kustomize(KUBERNETES / "overlays" / "dev")
+    cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+
+    def names(objects: list[Obj]) -> set[tuple[str, str]]:
+        return {(o["kind"], o["metadata"]["name"]) for o in objects if o["kind"] in cluster_scoped}
+
+    assert names(dev) and names(prod)
+    assert not names(dev) & names(prod)
