@@ -32,12 +32,24 @@ def register_stage(celery: Celery, runtime: Runtime, definition: StageDefinition
         try:
             runner.process(payload, attempt=task.request.retries + 1)
         except RetryLater as later:
+            countdown = retry_countdown(later.countdown, runtime.settings.visibility_timeout)
             try:
-                raise task.retry(countdown=later.countdown) from None
+                raise task.retry(countdown=countdown) from None
             except BROKER_ERRORS:
                 _requeue_when_redis_returns()
         except BROKER_ERRORS:
             _requeue_when_redis_returns()
+
+
+def retry_countdown(wanted: float, visibility_timeout: int) -> float:
+    """How long a retry waits: at most half the visibility timeout.
+
+    A retry with a countdown waits in the worker, unacknowledged, until its time. Redis
+    hands any message unacknowledged for visibility_timeout to a worker again, so a longer
+    wait would make a second copy, each copy its own retry, and so on: a storm of copies that
+    starves the queue.
+    """
+    return min(wanted, visibility_timeout / 2)
 
 
 def _requeue_when_redis_returns() -> None:
