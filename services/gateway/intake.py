@@ -97,7 +97,7 @@ class Intake:
         args = [run_id, now, DELIVERY_TTL, MARKER_TTL, MAX_GLOBAL, event_json]
         args += [fields_json, *(message for _, message in queued)]
         first = await self._run_script(keys, args)
-        if first is not None and first.decode() != run_id:
+        if first is not None:  # the run this delivery started before
             return Started(first.decode(), duplicate=True)
         get_logger(run_id=run_id).info(
             "run started",
