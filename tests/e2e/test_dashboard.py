@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
-from tests.e2e.conftest import API_TOKEN, Stack
+from tests.stack import API_TOKEN, Stack
 
 pytestmark = pytest.mark.integration
 

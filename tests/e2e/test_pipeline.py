@@ -8,7 +8,7 @@ import string
 import httpx
 import pytest
 
-from tests.e2e.conftest import Stack
+from tests.stack import Stack
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from services.common.events import ImagePushed, ScanBypass, Source
-from tests.e2e.conftest import Stack
+from tests.stack import Stack
 
 pytestmark = pytest.mark.integration
 

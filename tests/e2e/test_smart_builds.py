@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from services.demo.scenario import Push
-from tests.e2e.conftest import API_TOKEN, WEBHOOK_SECRET, Stack
+from tests.stack import API_TOKEN, WEBHOOK_SECRET, Stack
 
 pytestmark = pytest.mark.integration
 

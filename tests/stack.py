@@ -1,0 +1,120 @@
+"""A running Shipline (`shipline up` as a real process) on the session's real components.
+
+Shared by the end-to-end tests and the security suite (their conftests re-export `stack`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from services.demo.receiver import NotificationReceiver
+from services.demo.scenario import (
+    NotReady,
+    Push,
+    SampleMonorepo,
+    send_github_push,
+    wait_ready,
+    write_server_config,
+)
+from services.devenv.registry import Registry
+
+WEBHOOK_SECRET = "e2e-webhook-secret-0123456789"
+API_TOKEN = "e2e-api-token-0123456789abcdef"
+FINAL = ("succeeded", "failed", "blocked", "skipped")
+
+
+@dataclass
+class Stack:
+    api: str
+    sample: SampleMonorepo
+    registry: Registry
+    receiver: NotificationReceiver
+    redis: redis.Redis
+    log_path: Path
+
+    def push_webhook(self, push: Push, delivery: str | None = None) -> httpx.Response:
+        return send_github_push(
+            self.api, WEBHOOK_SECRET, self.sample.github_payload(push), delivery
+        )
+
+    def wait_for_run(self, run_id: str, timeout: float = 240) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        run: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            run = httpx.get(f"{self.api}/api/v1/runs/{run_id}", timeout=5).json()
+            if run.get("status") in FINAL and run.get("notified_at"):
+                return run
+            time.sleep(0.3)
+        log_tail = self.log_path.read_text(errors="replace")[-4000:]
+        raise AssertionError(
+            f"run {run_id} did not finish: {run}\n--- shipline log ---\n{log_tail}"
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_url: str,
+    docker_host: str,
+    registry: Registry,
+    base_image: str,
+    trivy_path: Path,
+) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("e2e")
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    sample = SampleMonorepo(root)
+    sample.create(f"{registry.host}/microbank", base_image)
+    with NotificationReceiver() as receiver:
+        config = write_server_config(
+            root / "server.yaml",
+            sample,
+            WEBHOOK_SECRET,
+            receiver.url,
+            redis_url=redis_url,
+            scanner={"trivy_path": str(trivy_path)},
+            api_tokens=[API_TOKEN],
+        )
+        port = _free_port()
+        env = {**os.environ, "SHIPLINE_CONFIG": str(config), "DOCKER_HOST": docker_host}
+        log_path = root / "shipline.log"
+        with log_path.open("wb") as log:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "up", "--port", str(port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        api = f"http://127.0.0.1:{port}"
+        try:
+            try:
+                wait_ready(api, server)
+            except NotReady as exc:
+                pytest.fail(f"{exc}: {log_path.read_text(errors='replace')[-3000:]}")
+            yield Stack(api, sample, registry, receiver, client, log_path)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+            client.close()
