@@ -22,6 +22,8 @@ from services.common.scan_rules import ScanRules
 from services.common.settings import explain_validation
 
 PROJECT_FILE = "shipline.yaml"
+MAX_PATTERNS = 256  # entries of `ignore` and of `global_paths`
+MAX_PATTERN_LENGTH = 256
 _SAFE_PATH_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/")
 
 
@@ -56,7 +58,7 @@ def _tag_pattern(value: str) -> str:
     return value
 
 
-PathGlob = Annotated[str, AfterValidator(_path_glob)]
+PathGlob = Annotated[str, Field(max_length=MAX_PATTERN_LENGTH), AfterValidator(_path_glob)]
 TagPattern = Annotated[str, AfterValidator(_tag_pattern)]
 
 
@@ -139,8 +141,10 @@ class Project(_Section):
         Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")], ServiceSpec
     ]
     release_tags: tuple[TagPattern, ...] = ("v*.*.*",)  # tags that build every service
-    global_paths: tuple[RepoPath, ...] = ()  # changes here rebuild every service
-    ignore: tuple[PathGlob, ...] = ()  # changes matching these rebuild nothing
+    # changes here rebuild every service
+    global_paths: tuple[RepoPath, ...] = Field(default=(), max_length=MAX_PATTERNS)
+    # changes matching these rebuild nothing
+    ignore: tuple[PathGlob, ...] = Field(default=(), max_length=MAX_PATTERNS)
     scan: ScanRules | None = None  # every service's overrides of the server's scan policy
 
     @model_validator(mode="after")
@@ -159,8 +163,14 @@ class Project(_Section):
         return self.services[service].manifest or f"k8s/manifests/{service}/deployment.yaml"
 
 
-def parse_project(text: str | bytes, origin: str = PROJECT_FILE) -> Project:
-    """Parse shipline.yaml, raising ConfigError that names the file and the key."""
+def parse_project(
+    text: str | bytes, origin: str = PROJECT_FILE, max_bytes: int | None = None
+) -> Project:
+    """Parse shipline.yaml, raising ConfigError that names the file and the key; a file
+    over `max_bytes` is refused before it is parsed (server setting limits.project_file_bytes).
+    """
+    if max_bytes is not None and len(text) > max_bytes:
+        raise ConfigError(f"{origin}: larger than the limit of {max_bytes} bytes")
     parsed = _parse(text)
     if isinstance(parsed, str):
         raise ConfigError(f"{origin}: {parsed}")

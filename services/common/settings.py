@@ -31,6 +31,7 @@ from pydantic_settings import (
 
 from services.common.cluster_settings import ClusterSettings
 from services.common.errors import ConfigError
+from services.common.limits import Limits
 from services.common.scan_rules import AllowEntry, MaxCounts
 
 STAGES = ("detector", "builder", "scanner", "committer", "notifier", "verifier")
@@ -254,6 +255,7 @@ class Settings(BaseSettings):
     max_retries: int = Field(default=4, ge=0)
     log_format: Literal["auto", "json", "console"] = "auto"
     clusters: list[ClusterSettings] = []  # where rollouts are verified (verifier stage)
+    limits: Limits = Limits()  # bounds on the work a push or a client can cause
 
     @classmethod
     def settings_customise_sources(

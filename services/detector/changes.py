@@ -42,12 +42,34 @@ class Observed:
     previous: tuple[Project | None, ...] = ()
 
 
-def project_at(git: Git, repository: str, commit: str) -> Project:
-    """shipline.yaml at a commit, or ConfigError naming the repository, commit and key."""
+def project_at(git: Git, repository: str, commit: str, max_bytes: int | None = None) -> Project:
+    """shipline.yaml at a commit, or ConfigError naming the repository, commit and key (or
+    that the file is over `max_bytes`)."""
     text = git.read_file(commit, PROJECT_FILE)
     if text is None:
         raise PermanentError(f"{repository}@{commit[:7]}: {PROJECT_FILE} is missing")
-    return parse_project(text, origin=f"{repository}@{commit[:7]}:{PROJECT_FILE}")
+    return parse_project(text, f"{repository}@{commit[:7]}:{PROJECT_FILE}", max_bytes)
+
+
+def ref_mismatch(git: History, push: PushReceived) -> str | None:
+    """Why the mirror, fetched after the push, does not back the push up; None when it does.
+
+    A tag must exist and name the pushed commit (an annotated tag's `after` is the tag
+    object: both sides are peeled). A branch must exist and contain `after`: it may have
+    moved on meanwhile, and the newer push only builds what changed since this one.
+    """
+    commit = git.resolve(push.after)
+    tip = git.resolve(push.ref)
+    if tip is None:
+        return f"{push.ref} does not exist in {push.repository}"
+    if commit is None:
+        return f"commit {push.after[:7]} is not in {push.repository}"
+    if push.ref.startswith("refs/tags/"):
+        if tip != commit:
+            return f"{push.ref} points at {tip[:7]}, not at the pushed {push.after[:7]}"
+    elif tip != commit and not git.is_ancestor(commit, tip):
+        return f"{push.ref} does not contain the pushed commit {push.after[:7]}"
+    return None
 
 
 def observe(
@@ -56,6 +78,7 @@ def observe(
     branch: str,
     default_branch: str,
     is_pipeline: Callable[[CommitInfo], bool],
+    max_project_bytes: int | None = None,
 ) -> Observed:
     """The paths and new commits of a branch push, compared with the base git picks.
 
@@ -86,7 +109,9 @@ def observe(
     previous: tuple[Project | None, ...] = ()
     if PROJECT_FILE in paths:
         bases = [span.base] if span.dropped is None else [span.base, span.dropped]
-        previous = tuple(_earlier_project(git, push.repository, base) for base in bases)
+        previous = tuple(
+            _earlier_project(git, push.repository, base, max_project_bytes) for base in bases
+        )
     return Observed(span, paths, commits, previous)
 
 
@@ -98,9 +123,11 @@ def _diff_if_known(git: Git, before: str, after: str) -> list[str] | None:
         return None
 
 
-def _earlier_project(git: Git, repository: str, commit: str) -> Project | None:
+def _earlier_project(
+    git: Git, repository: str, commit: str, max_bytes: int | None
+) -> Project | None:
     """An earlier shipline.yaml; None when it was missing or invalid (everything counts as new)."""
     try:
-        return project_at(git, repository, commit)
+        return project_at(git, repository, commit, max_bytes)
     except PermanentError:
         return None

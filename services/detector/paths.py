@@ -11,10 +11,13 @@ from __future__ import annotations
 import posixpath
 import re
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import re2
+
+from services.common.errors import ConfigError
 from services.common.project import PROJECT_FILE, Project
 
 Cause = Literal["paths", "dependency"]
@@ -22,7 +25,7 @@ MAX_REPORTED_PATHS = 100
 
 
 def glob_regex(pattern: str) -> str:
-    """A regex for an `ignore` glob, with .gitignore's rules.
+    """A regex (RE2's syntax, and Python's) for an `ignore` glob, with .gitignore's rules.
 
     `*` and `?` stay inside one path segment, `**` spans any number of them; a pattern
     without '/' matches a file or directory name at any depth (`*.md`); anything else is
@@ -49,6 +52,29 @@ def glob_regex(pattern: str) -> str:
             index += 1
     anywhere = "" if "/" in body else "(?:.*/)?"
     return f"{anywhere}{''.join(parts)}(?:/.*)?"
+
+
+def ignore_matcher(patterns: Sequence[str]) -> Callable[[str], bool] | None:
+    """Whether a path matches any `ignore` glob, decided by RE2 in time linear in the path's
+    length whatever the patterns (Python's `re` backtracks: `a**a**a**b` against a long
+    name took minutes). A byte of a file name that is not UTF-8 (a lone surrogate, as git's
+    output is decoded) goes in as '?', one character as before: patterns never hold a '?'
+    that must match itself.
+    """
+    if not patterns:
+        return None
+    options = re2.Options()
+    options.never_capture = True
+    options.log_errors = False
+    try:
+        automaton = re2.compile("|".join(f"(?:{glob_regex(p)})" for p in patterns), options)
+    except re2.error:
+        raise ConfigError(f"{PROJECT_FILE}: ignore: the patterns are too large to match") from None
+
+    def ignored(path: str) -> bool:
+        return automaton.fullmatch(path.encode("utf-8", "replace")) is not None
+
+    return ignored
 
 
 def _key(path: str) -> str:
@@ -86,11 +112,7 @@ class PathIndex:
         self._manifests = (
             {project.manifest_path(name) for name in project.services} if manifests_here else set()
         )
-        self._ignore = (
-            re.compile("|".join(f"(?:{glob_regex(p)})" for p in project.ignore))
-            if project.ignore
-            else None
-        )
+        self._ignore = ignore_matcher(project.ignore)
 
     def _watch(self, path: str, service: str, cause: Cause) -> None:
         self._watchers.setdefault(_key(path), {})[service] = cause
@@ -105,7 +127,7 @@ class PathIndex:
         for path in changed:
             if path in manifests:
                 result.manifests += 1
-            elif ignore is not None and ignore.fullmatch(path) is not None:
+            elif ignore is not None and ignore(path):
                 result.ignored += 1
             elif path in exact or path == PROJECT_FILE:
                 result.exact.append(path)

@@ -7,13 +7,16 @@ from collections.abc import Sequence
 from services.common.errors import PermanentError
 from services.common.events import ZERO_SHA, BuildRequested, ChangeDetected, Envelope, PushReceived
 from services.common.git import Mirror
+from services.common.limits import Limits
 from services.common.logging import get_logger
 from services.common.runtime import Runtime
 from services.common.settings import Repository
 from services.common.stage import Handler, StageDefinition
-from services.detector.changes import observe, project_at
+from services.detector.changes import observe, project_at, ref_mismatch
 from services.detector.detect import Skip, detect, is_pipeline_commit, parse_ref
 from services.detector.forced import forced
+
+DEFAULT_LIMITS = Limits()
 
 
 def make_handler(runtime: Runtime) -> Handler:
@@ -26,12 +29,19 @@ def make_handler(runtime: Runtime) -> Handler:
             raise PermanentError(f"repository {event.repository} is not configured")
         mirror = Mirror(repo.url, settings.workdir / "mirrors")
         if isinstance(event, BuildRequested):
-            result: list[ChangeDetected] | Skip = requested_changes(event, mirror, repo)
+            result: list[ChangeDetected] | Skip = requested_changes(
+                event, mirror, repo, settings.limits
+            )
         else:
-            result = pushed_changes(event, mirror, repo, settings.bot.email)
+            result = pushed_changes(event, mirror, repo, settings.bot.email, settings.limits)
         if isinstance(result, Skip):
             get_logger().info("nothing to build", reason=result.reason)
             return (runtime.runs.finish_empty(event, result.reason),)
+        if len(result) > settings.limits.services_per_push:
+            raise PermanentError(
+                f"the push would build {len(result)} services, more than "
+                f"limits.services_per_push ({settings.limits.services_per_push}): nothing built"
+            )
         runtime.runs.plan(event.run_id, [change.service for change in result])
         return result
 
@@ -39,20 +49,33 @@ def make_handler(runtime: Runtime) -> Handler:
 
 
 def pushed_changes(
-    push: PushReceived, mirror: Mirror, repo: Repository, bot_email: str
+    push: PushReceived,
+    mirror: Mirror,
+    repo: Repository,
+    bot_email: str,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> list[ChangeDetected] | Skip:
-    """What a push builds, judged on the fetched mirror (git decides, not the payload)."""
+    """What a push builds, judged on the fetched mirror (git decides, not the payload):
+    nothing unless the mirror holds the pushed ref, at `after` or past it."""
     if push.after == ZERO_SHA:
         return Skip("the ref was deleted")
     mirror.fetch()
     if not mirror.has_commit(push.after):
         raise PermanentError(f"commit {push.after} is not in {repo.name}")
-    project = project_at(mirror, repo.name, push.after)
+    mismatch = ref_mismatch(mirror, push)
+    if mismatch is not None:
+        return Skip(mismatch)
+    project = project_at(mirror, repo.name, push.after, limits.project_file_bytes)
     kind, name = parse_ref(push.ref)
     if kind == "tag":
         return detect(push, project, [], [], repo.default_branch, bot_email)
     seen = observe(
-        mirror, push, name, repo.default_branch, lambda c: is_pipeline_commit(c, bot_email)
+        mirror,
+        push,
+        name,
+        repo.default_branch,
+        lambda c: is_pipeline_commit(c, bot_email),
+        limits.project_file_bytes,
     )
     get_logger().info("compared", base=seen.range.base, why=seen.range.why, paths=len(seen.paths))
     return detect(
@@ -61,14 +84,14 @@ def pushed_changes(
 
 
 def requested_changes(
-    request: BuildRequested, mirror: Mirror, repo: Repository
+    request: BuildRequested, mirror: Mirror, repo: Repository, limits: Limits = DEFAULT_LIMITS
 ) -> list[ChangeDetected]:
     mirror.fetch()
     wanted = request.commit or request.ref or ""
     commit = mirror.resolve(wanted) if request.commit is None else request.commit
     if commit is None or not mirror.has_commit(commit):
         raise PermanentError(f"{wanted} is not in {repo.name}")
-    project = project_at(mirror, repo.name, commit)
+    project = project_at(mirror, repo.name, commit, limits.project_file_bytes)
     return forced(request, commit, project, repo.default_branch)
 
 

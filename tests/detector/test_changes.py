@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from services.common.errors import ConfigError
 from services.common.events import ZERO_SHA
 from services.common.git import Mirror
 from services.detector.detect import Skip
-from tests.detector.conftest import BOT, SERVICES, SHIPLINE_YAML, Monorepo
+from tests.detector.conftest import BOT, NAME, SERVICES, SHIPLINE_YAML, Monorepo
 
 pytestmark = pytest.mark.integration
 
@@ -283,3 +284,69 @@ def test_a_release_tag_builds_every_service_with_the_version_as_tag(seeded: Mono
 
 def test_a_tag_that_is_not_a_release_builds_nothing(seeded: Monorepo):
     assert seeded.detect(seeded.tag("nightly")) == Skip("tag nightly is not a release tag (v*.*.*)")
+
+
+# --- the pushed ref, checked in the mirror -------------------------------------------------
+
+
+def test_an_annotated_release_tag_is_built_at_the_commit_it_names(seeded: Monorepo):
+    head = seeded.repo.head.commit.hexsha
+    tag = seeded.repo.create_tag("v2.0.0", message="release 2.0.0")
+    seeded.repo.git.push("origin", "refs/tags/v2.0.0")
+    assert tag.object.hexsha != head  # the webhook's `after` is the tag object
+
+    built = seeded.built(seeded.event("refs/tags/v2.0.0", ZERO_SHA, tag.object.hexsha))
+
+    assert sorted(built) == SERVICES
+
+
+def test_a_tag_that_was_never_pushed_builds_nothing(seeded: Monorepo):
+    push = seeded.event("refs/tags/v9.9.9", ZERO_SHA, seeded.repo.head.commit.hexsha)
+
+    assert seeded.detect(push) == Skip(f"refs/tags/v9.9.9 does not exist in {NAME}")
+
+
+def test_a_tag_that_names_another_commit_builds_nothing(seeded: Monorepo):
+    tagged = seeded.repo.head.commit.hexsha
+    seeded.tag("v1.0.0")
+    later = seeded.commit({"web/src/index.html": "web v2\n"})
+    seeded.push()
+
+    result = seeded.detect(seeded.event("refs/tags/v1.0.0", ZERO_SHA, later))
+
+    assert result == Skip(f"refs/tags/v1.0.0 points at {tagged[:7]}, not at the pushed {later[:7]}")
+
+
+def test_a_branch_push_of_a_commit_the_branch_does_not_hold_builds_nothing(seeded: Monorepo):
+    main = seeded.repo.head.commit.hexsha
+    seeded.branch("feature")
+    elsewhere = seeded.commit({"web/src/index.html": "feature\n"})
+    seeded.push("feature")
+
+    result = seeded.detect(seeded.event("refs/heads/main", main, elsewhere))
+
+    assert result == Skip(f"refs/heads/main does not contain the pushed commit {elsewhere[:7]}")
+
+
+def test_a_branch_that_moved_on_since_the_push_still_builds_the_pushed_commit(seeded: Monorepo):
+    before = seeded.repo.head.commit.hexsha
+    pushed = seeded.commit({"web/src/index.html": "web v2\n"})
+    seeded.push()
+    seeded.commit({"account_service/app.txt": "account v2\n"})
+    seeded.push()
+
+    built = seeded.built(seeded.event("refs/heads/main", before, pushed))
+
+    assert list(built) == ["web"]
+    assert built["web"].source.commit == pushed
+
+
+# --- limits --------------------------------------------------------------------------------
+
+
+def test_a_shipline_yaml_over_the_size_limit_is_refused_before_it_is_parsed(seeded: Monorepo):
+    seeded.commit({"shipline.yaml": SHIPLINE_YAML + "#" * 2_000_000 + "\n"})
+    push = seeded.push()
+
+    with pytest.raises(ConfigError, match="larger than the limit of 1048576 bytes"):
+        seeded.detect(push)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
-from services.common.project import parse_project
-from services.detector.paths import PathIndex, affected, glob_regex
+from services.common.errors import ConfigError
+from services.common.project import MAX_PATTERNS, parse_project
+from services.detector.paths import PathIndex, affected, glob_regex, ignore_matcher
 
 PROJECT = parse_project(
     """\
@@ -27,7 +29,10 @@ services:
 
 
 def matches(pattern: str, path: str) -> bool:
-    return re.fullmatch(glob_regex(pattern), path) is not None
+    with_re2 = ignore_matcher([pattern])
+    assert with_re2 is not None
+    assert with_re2(path) is (re.fullmatch(glob_regex(pattern), path) is not None)
+    return with_re2(path)
 
 
 @pytest.mark.parametrize(
@@ -51,6 +56,40 @@ def matches(pattern: str, path: str) -> bool:
 )
 def test_ignore_globs_follow_gitignore_rules(pattern, path, expected):
     assert matches(pattern, path) is expected
+
+
+def test_a_backtracking_glob_against_a_long_name_is_decided_at_once():
+    ignored = ignore_matcher(["a**a**a**a**a**a**a**b"])  # Python's re: 93 s at 120 characters
+    assert ignored is not None
+
+    started = time.perf_counter()
+    for length in (110, 120, 4000):
+        assert not ignored("a" * length)
+    assert time.perf_counter() - started < 1
+
+
+def test_a_file_name_that_is_not_utf8_is_matched_without_failing():
+    ignored = ignore_matcher(["*.md"])
+    assert ignored is not None
+
+    assert ignored("docs/\udcffnotes.md") is True  # as git's bytes decode with surrogateescape
+    assert ignored("src/\udcff.py") is False
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("ignore", ["*.md"] * (MAX_PATTERNS + 1), f"at most {MAX_PATTERNS} items"),
+        ("global_paths", ["go.work"] * (MAX_PATTERNS + 1), f"at most {MAX_PATTERNS} items"),
+        ("ignore.0", ["a*" * 200], "at most 256 characters"),
+    ],
+)
+def test_too_many_or_too_long_path_patterns_are_a_config_error_naming_the_key(key, value, problem):
+    field = key.split(".")[0]
+    text = f"registry: r.example.com/a\n{field}: {value!r}\nservices: {{}}\n"
+
+    with pytest.raises(ConfigError, match=rf"{re.escape(key)}: .*{problem}"):
+        parse_project(text)
 
 
 def test_a_path_maps_to_the_services_watching_it_or_any_directory_above_it():

@@ -9,6 +9,7 @@ import redis
 
 from services.common.errors import PermanentError
 from services.common.events import ZERO_SHA, BuildRequested, ChangeDetected, RunCompleted
+from services.common.limits import Limits
 from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.detector.task import make_handler
@@ -105,3 +106,17 @@ def test_a_push_for_a_repository_that_is_not_configured_fails(seeded, runtime):
 
     with pytest.raises(PermanentError, match="not configured"):
         make_handler(runtime)(push.model_copy(update={"repository": "evil/repo"}))
+
+
+def test_a_push_over_the_services_limit_fails_and_builds_nothing(seeded, redis_url, tmp_path):
+    settings = Settings(
+        redis_url=redis_url,
+        workdir=tmp_path / "state",
+        repositories=[seeded.settings],
+        limits=Limits(services_per_push=1),
+    )
+    runtime = Runtime(settings)
+    seeded.commit({"libs/common/lib.sh": "common v2\n"})  # two services depend on it
+
+    with pytest.raises(PermanentError, match=r"would build 2 services, more than limits\."):
+        make_handler(runtime)(seeded.push())
