@@ -5,12 +5,16 @@ image committed and the service pinned; DeploymentFailed (a service with `auto_r
 
 A ScanPassed of a release run is not committed alone: the run store answers with one
 ReleaseReady once every service of the release has its scan outcome.
+
+Before a deploy or a release, every image must pass the admission (admission.py): the
+service's own image repository, and a scan verdict the scanner recorded for the digest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from services.committer.admission import Admission
 from services.committer.auto_rollback import roll_back
 from services.committer.writeback import GitopsWriter
 from services.common.events import (
@@ -22,11 +26,13 @@ from services.common.events import (
 )
 from services.common.logging import get_logger
 from services.common.runtime import Runtime
+from services.common.scan_verdicts import ScanVerdicts
 from services.common.stage import Handler, StageDefinition
 
 
 def make_handler(runtime: Runtime) -> Handler:
     writer = GitopsWriter(runtime.settings, runtime.redis)
+    admission = Admission(runtime.settings, ScanVerdicts(runtime.redis))
 
     def handle(event: Envelope) -> Sequence[Envelope]:
         match event:
@@ -34,8 +40,14 @@ def make_handler(runtime: Runtime) -> Handler:
                 get_logger().info("scanned; waiting for the rest of the release")
                 return ()
             case ScanPassed():
+                admission.check(
+                    event.source, {event.service: (event.image_repository, event.digest)}
+                )
                 return (writer.deploy(event),)
             case ReleaseReady():
+                if not event.held:  # a held release commits nothing
+                    images = {s: (i.image_repository, i.digest) for s, i in event.images.items()}
+                    admission.check(event.source, images)
                 return writer.release(event)
             case RollbackRequested():
                 return (writer.rollback(event),)

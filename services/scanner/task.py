@@ -1,7 +1,8 @@
 """Scanner stage: ImagePushed → Trivy on the image by digest → ScanPassed | ScanFailed.
 
 The policy is the server's, overridden by the shipline.yaml of the image's commit. Both
-reports are kept per image before the decision is published. An ImagePushed that asks to
+reports are kept per image, and the verdict recorded by digest (the committer deploys only
+what the scanner recorded), before the decision is published. An ImagePushed that asks to
 skip the scan (a manual emergency bypass) passes unscanned, marked as skipped.
 """
 
@@ -17,6 +18,7 @@ from services.common.logging import get_logger
 from services.common.registry_auth import registry_login
 from services.common.runtime import Runtime
 from services.common.scan_reports import ScanReports
+from services.common.scan_verdicts import ScanVerdict, ScanVerdicts
 from services.common.stage import Handler, StageDefinition
 from services.scanner.policy import Policy, bypass, decide, policy_for
 from services.scanner.report import findings_from_report, without_secret_context
@@ -31,18 +33,22 @@ def make_handler(runtime: Runtime) -> Handler:
     settings = runtime.settings
     trivy = Trivy.from_settings(settings.scanner, settings.workdir)
     reports = ScanReports(settings.workdir / "reports")
+    verdicts = ScanVerdicts(runtime.redis)
 
     def handle(image: Envelope) -> Sequence[Envelope]:
         assert isinstance(image, ImagePushed)
-        if image.skip_scan is not None:
-            return (skip(runtime, image),)
+        outcome = skip(runtime, image) if image.skip_scan is not None else scan(image)
+        verdicts.record(ScanVerdict.of(outcome))  # before publishing: the committer checks it
+        return (outcome,)
+
+    def scan(image: ImagePushed) -> ScanPassed | ScanFailed:
         policy = policy_for(settings.scanner, project_at(settings, image.source), image.service)
         login = registry_login(settings, image.image_repository)
         username, password = (login.username, login.password) if login else (None, None)
         report = trivy.scan(image.image_by_digest, username, password)
         outcome = keep_and_decide(image, report, policy, reports)
         get_logger().info("scanned", outcome=outcome.type, counts=outcome.counts)
-        return (outcome,)
+        return outcome
 
     return handle
 
@@ -65,7 +71,7 @@ def keep_and_decide(
     )
 
 
-def skip(runtime: Runtime, image: ImagePushed) -> Envelope:
+def skip(runtime: Runtime, image: ImagePushed) -> ScanPassed:
     """The emergency bypass, honoured for manual deployments only, never for a git push."""
     assert image.skip_scan is not None
     run = runtime.runs.get(image.run_id) or {}

@@ -8,6 +8,7 @@ import git
 import yaml
 
 from services.common.events import ScanPassed, Source
+from services.common.scan_verdicts import ScanVerdict, ScanVerdicts
 from services.common.settings import Repository, Settings
 
 DEVELOPER = git.Actor("Dana Developer", "dana@example.com")
@@ -113,3 +114,9 @@ def scan_passed(
         counts={},
         policy="test",
     )
+
+
+def scanned(redis_client: object, scan: ScanPassed) -> ScanPassed:
+    """The scan as the scanner leaves it: its verdict recorded for the digest."""
+    ScanVerdicts(redis_client).record(ScanVerdict.of(scan))
+    return scan

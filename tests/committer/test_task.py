@@ -8,9 +8,26 @@ import pytest
 import redis
 
 from services.committer.task import STAGE
-from services.common.events import ChangeDetected, ManifestCommitted, ReleaseReady
+from services.common.errors import PermanentError
+from services.common.events import (
+    ChangeDetected,
+    ManifestCommitted,
+    ReleaseImage,
+    ReleaseReady,
+    ScanBypass,
+    Source,
+)
 from services.common.runtime import Runtime
-from tests.committer.gitrepos import REGISTRY, Repo, monorepo, scan_passed, settings_for
+from services.common.scan_verdicts import ScanVerdict, ScanVerdicts
+from tests.committer.gitrepos import (
+    DIGEST,
+    REGISTRY,
+    Repo,
+    monorepo,
+    scan_passed,
+    scanned,
+    settings_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -33,9 +50,74 @@ def test_the_committer_consumes_scans_releases_rollbacks_and_failed_rollouts() -
 def test_a_scan_of_a_push_run_is_committed(shop: Repo, runtime: Runtime) -> None:
     handle = STAGE.factory(runtime)
 
-    [outcome] = handle(scan_passed(shop, "cart", shop.log()[0].hexsha, "run-1"))
+    [outcome] = handle(
+        scanned(runtime.redis, scan_passed(shop, "cart", shop.log()[0].hexsha, "run-1"))
+    )
 
     assert isinstance(outcome, ManifestCommitted)
+
+
+def test_a_scan_the_scanner_never_recorded_is_not_deployed(shop: Repo, runtime: Runtime) -> None:
+    before = len(shop.log())
+
+    with pytest.raises(PermanentError, match="recorded no verdict"):
+        STAGE.factory(runtime)(scan_passed(shop, "cart", shop.log()[0].hexsha, "run-1"))
+
+    assert len(shop.log()) == before
+
+
+def test_an_image_of_another_repository_is_not_deployed_even_with_a_recorded_pass(
+    shop: Repo, runtime: Runtime
+) -> None:
+    scan = scan_passed(shop, "cart", shop.log()[0].hexsha, "run-1").model_copy(
+        update={"image_repository": "evil.example.com/backdoor"}
+    )
+    scanned(runtime.redis, scan)
+    before = len(shop.log())
+
+    with pytest.raises(PermanentError, match=f"its repository is {REGISTRY}/cart"):
+        STAGE.factory(runtime)(scan)
+
+    assert len(shop.log()) == before
+
+
+def test_an_image_whose_newest_scan_failed_is_not_deployed(shop: Repo, runtime: Runtime) -> None:
+    scan = scanned(runtime.redis, scan_passed(shop, "cart", shop.log()[0].hexsha, "run-1"))
+    failed = ScanVerdict.of(scan).model_copy(update={"outcome": "failed", "run_id": "run-2"})
+    ScanVerdicts(runtime.redis).record(failed)
+
+    with pytest.raises(PermanentError, match="the scanner blocked"):
+        STAGE.factory(runtime)(scan)
+
+
+def test_a_scan_skip_recorded_with_who_and_why_is_deployed(shop: Repo, runtime: Runtime) -> None:
+    skip = ScanBypass(by="api-token-1", reason="INC-7: hotfix")
+    scan = scan_passed(shop, "cart", shop.log()[0].hexsha, "run-1").model_copy(
+        update={"skipped": skip}
+    )
+    scanned(runtime.redis, scan)
+
+    [outcome] = STAGE.factory(runtime)(scan)
+
+    assert isinstance(outcome, ManifestCommitted)
+
+
+def test_a_release_with_an_unscanned_image_commits_nothing(shop: Repo, runtime: Runtime) -> None:
+    commit = shop.log()[0].hexsha
+    ready = ReleaseReady(
+        run_id="run-rel",
+        source=Source(repository=shop.name, commit=commit, ref="refs/tags/v1.0.0"),
+        version="v1.0.0",
+        images={
+            "cart": ReleaseImage(image_repository=f"{REGISTRY}/cart", tag="v1.0.0", digest=DIGEST)
+        },
+    )
+    before = len(shop.log())
+
+    with pytest.raises(PermanentError, match="recorded no verdict"):
+        STAGE.factory(runtime)(ready)
+
+    assert len(shop.log()) == before
 
 
 def test_a_scan_of_a_release_run_waits_for_the_release(shop: Repo, runtime: Runtime) -> None:

@@ -15,6 +15,7 @@ import redis
 from services.common.errors import ConfigError, PermanentError
 from services.common.events import Envelope, ScanBypass, ScanFailed, ScanPassed
 from services.common.runtime import Runtime
+from services.common.scan_verdicts import ScanVerdicts
 from services.common.settings import Repository, ScannerSettings, Settings
 from services.devenv.registry import Registry
 from services.scanner.task import make_handler
@@ -113,6 +114,11 @@ def test_an_image_with_a_private_key_is_blocked_and_both_reports_are_kept(
 
     assert isinstance(outcome, ScanFailed)
     assert [(f.id, f.target) for f in outcome.findings] == [("private-key", "/app/ca.key:1")]
+    recorded = ScanVerdicts(runtime.redis).get(keyed_image.repository, keyed_image.digest)
+    assert recorded is not None and (recorded.outcome, recorded.service) == (
+        "failed",
+        "account-service",
+    )
     report = Path(outcome.report_location)
     sarif = Path(outcome.sarif_location)
     assert report == runtime.settings.workdir / "reports" / "run-1" / "account-service.trivy.json"
@@ -131,6 +137,8 @@ def test_a_service_allowlist_entry_in_shipline_yaml_lets_the_key_through_and_say
     outcome = scan(runtime, keyed_image, commit)
 
     assert isinstance(outcome, ScanPassed)
+    recorded = ScanVerdicts(runtime.redis).get(keyed_image.repository, keyed_image.digest)
+    assert recorded is not None and (recorded.outcome, recorded.run_id) == ("passed", "run-1")
     [accepted] = outcome.suppressed
     assert accepted.id == "private-key" and accepted.allowance is not None
     assert accepted.allowance.origin == "shipline.yaml services.account-service.scan.allowlist"
@@ -176,6 +184,9 @@ def test_a_manual_deployment_that_asks_to_skip_the_scan_passes_unscanned(
     assert isinstance(outcome, ScanPassed)  # not even the image or shipline.yaml was read
     assert outcome.skipped == skip
     assert outcome.report_location == ""
+    recorded = ScanVerdicts(runtime.redis).get(never_pushed.repository, never_pushed.digest)
+    assert recorded is not None and recorded.outcome == "skipped"
+    assert (recorded.skipped_by, recorded.skip_reason) == (skip.by, skip.reason)
 
 
 def test_a_pushed_run_cannot_skip_the_scan(

@@ -32,6 +32,7 @@ from tests.committer.gitrepos import (
     Repo,
     monorepo,
     scan_passed,
+    scanned,
     settings_for,
     shipline_yaml,
 )
@@ -76,7 +77,7 @@ def test_a_crash_looping_rollout_is_rolled_back_and_the_run_says_what_failed_and
     verify = make_handler(runtime, start_watches(cluster))
     runs = runtime.runs
     first = shop.commit({"cart/app.txt": "v2\n"}, "feat(cart): one")
-    commit(scan_passed(shop, "cart", first, "run-1"))
+    commit(scanned(runtime.redis, scan_passed(shop, "cart", first, "run-1")))
     good = f"{IMAGE}:sha-{first[:7]}"
     second = shop.commit({"cart/app.txt": "v3\n"}, "feat(cart): two")
     bad = f"{IMAGE}:sha-{second[:7]}"
@@ -84,7 +85,7 @@ def test_a_crash_looping_rollout_is_rolled_back_and_the_run_says_what_failed_and
     runs.plan("run-2", ["cart"])
 
     # The committer writes the new image, for the cluster to verify.
-    deployed = only(commit(scan_passed(shop, "cart", second, "run-2")))
+    deployed = only(commit(scanned(runtime.redis, scan_passed(shop, "cart", second, "run-2"))))
     assert isinstance(deployed, ManifestCommitted)
     assert (deployed.cluster, deployed.auto_rollback, deployed.new_image) == ("prod", True, bad)
     assert stages_for(deployed) == ("verifier",)
@@ -150,7 +151,7 @@ def test_a_failed_rollout_without_automatic_rollback_ends_the_run_failed(
     change = shop.commit({"cart/app.txt": "v2\n"}, "feat(cart): one")
     runtime.runs.create("run-1", trigger="push", repository=shop.name, commit=change)
     runtime.runs.plan("run-1", ["cart"])
-    deployed = only(commit(scan_passed(shop, "cart", change, "run-1")))
+    deployed = only(commit(scanned(runtime.redis, scan_passed(shop, "cart", change, "run-1"))))
     assert isinstance(deployed, ManifestCommitted) and not deployed.auto_rollback
     runtime.runs.apply(deployed)
     image = deployed.new_image

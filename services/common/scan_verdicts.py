@@ -1,0 +1,72 @@
+"""What the scanner concluded about each image, kept where the committer looks before it
+deploys: the committer writes an image only when the scanner itself recorded that it passed
+(or that a person skipped the scan, and who and why) — an event that merely says so is not
+enough.
+
+One Redis key per image (`repository@digest`); the newest verdict wins, so an image
+blocked by a later scan is not deployed on the strength of an older pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from services.common.events import ScanFailed, ScanPassed
+
+KEY_PREFIX = "shipline:scan-verdict:"
+VERDICT_TTL = 30 * 24 * 3600  # a release may wait long for its last scan; replays later still
+
+Outcome = Literal["passed", "failed", "skipped"]
+
+
+class ScanVerdict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    image_repository: str
+    digest: str
+    service: str
+    outcome: Outcome
+    run_id: str
+    policy: str = ""
+    skipped_by: str = ""  # outcome "skipped": who asked for the bypass, and why
+    skip_reason: str = ""
+
+    @classmethod
+    def of(cls, scan: ScanPassed | ScanFailed) -> ScanVerdict:
+        """The verdict a scan outcome the scanner just reached stands for."""
+        skipped = scan.skipped if isinstance(scan, ScanPassed) else None
+        outcome: Outcome = "failed" if isinstance(scan, ScanFailed) else "passed"
+        return cls(
+            image_repository=scan.image_repository,
+            digest=scan.digest,
+            service=scan.service,
+            outcome="skipped" if skipped else outcome,
+            run_id=scan.run_id,
+            policy=scan.policy,
+            skipped_by=skipped.by if skipped else "",
+            skip_reason=skipped.reason if skipped else "",
+        )
+
+
+def verdict_key(image_repository: str, digest: str) -> str:
+    return f"{KEY_PREFIX}{image_repository}@{digest}"
+
+
+class ScanVerdicts:
+    def __init__(self, client: Any, ttl: int = VERDICT_TTL) -> None:
+        self._redis, self._ttl = client, ttl
+
+    def record(self, verdict: ScanVerdict) -> None:
+        key = verdict_key(verdict.image_repository, verdict.digest)
+        self._redis.set(key, verdict.model_dump_json(), ex=self._ttl)
+
+    def get(self, image_repository: str, digest: str) -> ScanVerdict | None:
+        raw = self._redis.get(verdict_key(image_repository, digest))
+        if raw is None:
+            return None
+        try:
+            return ScanVerdict.model_validate_json(raw)
+        except ValidationError:
+            return None  # unreadable: as good as no verdict
