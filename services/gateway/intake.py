@@ -2,6 +2,9 @@
 
 Shared by every webhook route and the manual build and release APIs, so "at most one run
 per delivery" and "nothing half-recorded when Redis is down" hold the same way for all.
+A webhook's push is also remembered by what it moved (repository, ref, before, after) for
+`limits.replay_window_seconds`: the same body replayed under a new delivery id is answered
+with the run it started.
 All of it is one Redis script (start_run.lua), so a run is either fully started (recorded,
 logged, queued for the detector) or not at all; concurrent requests' scripts travel
 together in one round trip (group_commit.py).
@@ -13,7 +16,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from hashlib import sha1
+from hashlib import sha1, sha256
 from importlib.resources import files
 
 import redis
@@ -48,6 +51,12 @@ def delivery_key(source: str, delivery_id: str) -> str:
     return f"shipline:delivery:{source}:{delivery_id}"
 
 
+def push_key(push: PushReceived) -> str:
+    """The marker of one ref update, whichever delivery carried it."""
+    moved = "\x00".join((push.repository, push.ref, push.before, push.after))
+    return f"shipline:push:{sha256(moved.encode()).hexdigest()}"
+
+
 @dataclass(frozen=True)
 class Started:
     run_id: str
@@ -72,10 +81,17 @@ class Intake:
         )
 
     async def start_run(
-        self, trigger: Envelope, key: str | None, kind: str, **fields: str
+        self,
+        trigger: Envelope,
+        key: str | None,
+        kind: str,
+        *,
+        replayable: bool = False,
+        **fields: str,
     ) -> Started:
         """Record and queue `trigger` as a new run, or return the run its delivery already
-        started. Raises BusUnavailable when Redis cannot be reached; nothing was written
+        started (with `replayable`, also the run the same push started within the replay
+        window). Raises BusUnavailable when Redis cannot be reached; nothing was written
         then, so the sender's retry starts the run."""
         now = time.time()
         run_id = trigger.run_id
@@ -84,8 +100,11 @@ class Intake:
             record.update(push_fields(trigger, now))
         event_json = encode_event(trigger)
         queued = task_messages(self._runtime.celery, trigger, event_json)
+        window = self._runtime.settings.limits.replay_window_seconds
+        replay = isinstance(trigger, PushReceived) and replayable and window > 0
         keys = [
             key or "",
+            push_key(trigger) if replay and isinstance(trigger, PushReceived) else "",
             run_key(run_id),
             INDEX,
             logged_marker(trigger),
@@ -94,7 +113,7 @@ class Intake:
             *(queue for queue, _ in queued),
         ]
         fields_json = json.dumps({field: str(value) for field, value in record.items()})
-        args = [run_id, now, DELIVERY_TTL, MARKER_TTL, MAX_GLOBAL, event_json]
+        args = [run_id, now, DELIVERY_TTL, max(window, 1), MARKER_TTL, MAX_GLOBAL, event_json]
         args += [fields_json, *(message for _, message in queued)]
         first = await self._run_script(keys, args)
         if first is not None:  # the run this delivery started before

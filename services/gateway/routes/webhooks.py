@@ -71,6 +71,7 @@ async def receive(
         push,
         delivery_key(host.provider, push.delivery_id),
         "tag" if kind_of_ref == "tag" else "push",
+        replayable=True,  # the same push under a new delivery id starts nothing new
         provider=host.provider,
         repository=push.repository,
         ref=push.ref,
