@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Request
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 from services.common.runtime import Runtime
 from services.common.settings import explain_validation
 from services.gateway.intake import Intake
+from services.gateway.json_body import InvalidJson, decode_json
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -38,7 +38,7 @@ async def limited_body(request: Request, runtime: RuntimeDep) -> bytes:
 async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refused with 413 once it exceeds `limit` bytes (declared or streamed)."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"body larger than {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -53,11 +53,12 @@ BodyDep = Annotated[bytes, Depends(limited_body)]
 
 
 def parse_body(model: type[M], body: bytes) -> M:
-    """A request body as `model`: 400 when not JSON, 422 naming each field that is wrong."""
+    """A request body as `model`: 400 when not JSON (or nested too deep), 422 naming each
+    field that is wrong."""
     try:
-        data: Any = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise HTTPException(400, "body is not valid JSON") from None
+        data: Any = decode_json(body)
+    except InvalidJson as exc:
+        raise HTTPException(400, exc.reason) from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:

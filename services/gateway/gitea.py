@@ -18,6 +18,7 @@ from services.gateway.webhook import (
     delivery_id,
     load,
     pushed_commits,
+    secrets_equal,
 )
 
 
@@ -25,7 +26,7 @@ def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
     if not header:
         return False
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.strip().lower())
+    return secrets_equal(expected, header.strip().lower())
 
 
 def sign(secret: str, body: bytes) -> str:

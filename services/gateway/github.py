@@ -20,6 +20,7 @@ from services.gateway.webhook import (
     delivery_id,
     load,
     pushed_commits,
+    secrets_equal,
 )
 
 __all__ = [  # WebhookRejected stays importable from here, where it used to live
@@ -37,7 +38,7 @@ def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
     if not header or not header.startswith("sha256="):
         return False
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+    return secrets_equal(expected, header.removeprefix("sha256="))
 
 
 def sign(secret: str, body: bytes) -> str:

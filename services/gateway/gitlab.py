@@ -7,7 +7,6 @@ constant time. Its delivery id is `Idempotency-Key` (the same on every retry, Gi
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 from typing import Literal
 
@@ -24,13 +23,14 @@ from services.gateway.webhook import (
     load,
     push_identity,
     pushed_commits,
+    secrets_equal,
 )
 
 PUSH_EVENTS = ("Push Hook", "Tag Push Hook")
 
 
 def token_matches(secret: str, header: str | None) -> bool:
-    return bool(header) and hmac.compare_digest(secret.encode(), (header or "").encode())
+    return bool(header) and secrets_equal(secret, header or "")
 
 
 class _Project(BaseModel):

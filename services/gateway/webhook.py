@@ -9,6 +9,8 @@ before it lets a parser read a byte of the body.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -17,11 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common.events import PushedCommit, PushReceived
 from services.common.settings import Repository, explain_validation
+from services.gateway.json_body import invalid_json_reason
 
 SHA_PATTERN = r"^[0-9a-f]{40}$"
 REF_PATTERN = r"^refs/(heads|tags)/[A-Za-z0-9._/-]{1,200}$"
 MAX_COMMITS = 500
 MAX_MESSAGE = 1000
+DELIVERY_PATTERN = re.compile(r"[!-~]{1,100}")  # printable ASCII: ids become keys, logged
 EventKind = Literal["push", "ping", "other"]
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -55,13 +59,24 @@ class GitHost:
         ]
 
 
+def secrets_equal(expected: str, given: str) -> bool:
+    """Constant-time comparison of a secret (or its HMAC) with what a header carries.
+
+    Compared as UTF-8 bytes: `hmac.compare_digest` refuses two strings with non-ASCII
+    characters (TypeError), and a header may hold any byte.
+    """
+    return hmac.compare_digest(expected.encode(), given.encode(errors="surrogatepass"))
+
+
 def load(body: bytes, model: type[Model], host: str) -> Model:
     """Parse JSON into a host's payload model: 400 for bad JSON, 422 naming the bad field."""
     try:
         parsed = model.model_validate_json(body)
     except ValidationError as exc:
-        if any(error["type"] == "json_invalid" for error in exc.errors()):
-            raise WebhookRejected(400, "body is not valid JSON") from None
+        invalid_json = [e for e in exc.errors() if e["type"] == "json_invalid"]
+        if invalid_json:
+            message = str(invalid_json[0].get("ctx", {}).get("error", ""))
+            raise WebhookRejected(400, invalid_json_reason(message)) from None
         raise WebhookRejected(422, f"not a valid {host} push: {explain_validation(exc)}") from None
     ref = getattr(parsed, "ref", "")
     if ".." in ref:
@@ -70,12 +85,15 @@ def load(body: bytes, model: type[Model], host: str) -> Model:
 
 
 def delivery_id(headers: Mapping[str, str], *names: str, required: bool = True) -> str | None:
-    """The first of the named delivery headers present; 400 when required and absent or huge."""
+    """The first of the named delivery headers present; 400 when required and absent, huge,
+    or anything but printable ASCII (control characters would reach keys and logs)."""
     for name in names:
         value = headers.get(name.lower(), "")
         if value:
             if len(value) > 100:
                 raise WebhookRejected(400, f"oversized {name} header")
+            if not DELIVERY_PATTERN.fullmatch(value):
+                raise WebhookRejected(400, f"{name} must be printable ASCII without spaces")
             return value
     if required:
         raise WebhookRejected(400, f"missing {names[0]} header")

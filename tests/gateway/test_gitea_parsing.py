@@ -62,3 +62,10 @@ def test_a_push_without_a_repository_is_rejected_with_422_naming_it():
 
     assert rejected.status == 422
     assert "repository" in rejected.reason
+
+
+def test_a_signature_header_that_is_not_ascii_does_not_match():
+    body = payload("gitea", "push.json")
+
+    assert not signature_matches(SECRET, body, "\u00e9" * 64)
+    assert not signature_matches(SECRET, body, sign(SECRET, body) + "\u00ff")

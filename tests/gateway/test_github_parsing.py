@@ -164,3 +164,23 @@ def test_a_commit_id_that_is_not_a_sha_is_rejected_with_422():
     data["commits"][0]["id"] = "HEAD~1"
 
     assert rejection(json.dumps(data).encode()).status == 422
+
+
+@pytest.mark.parametrize("delivery", ["a\x01b", "two words", "caf\u00e9", "line\nbreak"])
+def test_a_delivery_header_that_is_not_printable_ascii_is_rejected_with_400(delivery):
+    rejected = rejection(fixture("push-new-branch.json"), {"x-github-delivery": delivery})
+
+    assert rejected.status == 400
+    assert "printable ASCII" in rejected.reason
+
+
+def test_a_body_nested_deeper_than_the_limit_is_rejected_with_400_saying_so():
+    rejected = rejection(b"[" * 100_000 + b"]" * 100_000)
+
+    assert rejected.status == 400
+    assert "nested more than 200 levels deep" in rejected.reason
+
+
+@pytest.mark.parametrize("header", ["sha256=\u00e9\u00e9", "sha256=\udcff", "\u00ff" * 71])
+def test_a_signature_header_that_is_not_ascii_does_not_match(header):
+    assert not signature_matches(SECRET, b"{}", header)

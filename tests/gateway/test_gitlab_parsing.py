@@ -99,3 +99,9 @@ def test_a_bad_ref_is_rejected_with_422(ref):
 
 def test_a_body_that_is_not_json_is_rejected_with_400():
     assert rejection(b"{").status == 400
+
+
+def test_a_token_header_that_is_not_ascii_does_not_match_even_a_non_ascii_secret():
+    assert not token_matches(SECRET, "\u00e9t\u00e9")
+    assert not token_matches("s\u00e9cret", "s\u00e9cre\u00ff")
+    assert token_matches("s\u00e9cret", "s\u00e9cret")
