@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from services.common.runtime import Runtime
 from services.common.settings import Settings
-from services.gateway import errors
+from services.gateway import api_docs, errors
 from services.gateway.fast_path import Gateway
 from services.gateway.intake import Intake
 from services.gateway.routes import (
@@ -38,10 +38,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
-    app = Gateway(title="Shipline", version="0.1.0", lifespan=lifespan)
+    app = Gateway(
+        title="Shipline",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,  # served by api_docs, from the package and under a CSP
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+    )
     app.state.runtime = runtime or Runtime(settings)
     app.state.intake = Intake(app.state.runtime)
     errors.install(app)
+    app.include_router(api_docs.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(webhooks.router)

@@ -5,7 +5,7 @@ backlog). Route matching over the whole API, dependency solving and four middlew
 layers cost more than verifying and queueing the push, so the app hands these requests
 straight to the handler the FastAPI routes share (routes/webhooks.py). They are answered in
 the app's own error format, and an unexpected error is logged and answered 500 the way
-the app's handler does.
+the app's handler does. Both paths add the security headers (security_headers.py).
 """
 
 from __future__ import annotations
@@ -20,10 +20,13 @@ from services.common.bus import BROKER_ERRORS
 from services.gateway import errors
 from services.gateway.deps import read_body
 from services.gateway.routes.webhooks import HOSTS, receive
+from services.gateway.security_headers import with_security_headers
 
 
 class Gateway(FastAPI):
     async def __call__(self, scope: Scope, receive_message: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            send = with_security_headers(send)
         host = None
         if scope["type"] == "http" and scope["method"] == "POST":
             host = HOSTS.get(scope["path"].removeprefix(scope.get("root_path", "")))
