@@ -1,7 +1,9 @@
 """Notifier stage: commits, blocks, failures and run summaries → every configured channel.
 
 Delivery rules (once per run, channel and outcome; failing channels retried alone) live in
-:mod:`services.notifier.delivery`.
+:mod:`services.notifier.delivery`. A run summary is rebuilt from the run store before it is
+sent (:mod:`services.notifier.recorded`): its status, commit and outcomes are the ones the
+stages recorded, whatever the event says.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from services.common.runtime import Runtime
 from services.common.stage import Handler, StageDefinition
 from services.notifier.channels import channels_from
 from services.notifier.delivery import RedisMarkers, deliver
+from services.notifier.recorded import recorded_summary
 
 
 def make_handler(runtime: Runtime) -> Handler:
@@ -31,6 +34,8 @@ def make_handler(runtime: Runtime) -> Handler:
     markers = RedisMarkers(runtime.redis)
 
     def handle(event: Envelope) -> Sequence[Envelope]:
+        if isinstance(event, RunCompleted):
+            event = recorded_summary(event, runtime.runs.get(event.run_id))
         refused = deliver(event, channels, markers)  # raises TransientError for retries
         if isinstance(event, RunCompleted):
             runtime.runs.mark_notified(event.run_id)  # nothing more will be sent for it

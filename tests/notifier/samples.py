@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from services.common.events import (
     Finding,
     ManifestCommitted,
@@ -15,6 +17,7 @@ from services.common.events import (
     Source,
     StageFailed,
 )
+from services.common.runs import RunStore, run_key
 from services.common.runtime import Runtime
 from services.common.settings import Settings
 
@@ -113,6 +116,25 @@ def stage_failed(service: str | None = "user-service") -> StageFailed:
         error_class="PermanentError",
         message="COPY failed: <app.txt> not found",
     )
+
+
+def recorded(client: redis.Redis, summary: RunCompleted) -> RunCompleted:
+    """The summary, with the run store holding what it says (as the stages would have left
+    it): the notifier sends only what the store records."""
+    runs = RunStore(client)
+    runs.create(
+        summary.run_id, trigger="push", repository=summary.repository, commit=summary.commit
+    )
+    runs.plan(summary.run_id, list(summary.services))
+    for name, outcome in summary.services.items():
+        fields = outcome.model_dump(include={"status", "image", "digest", "reason", "scan"})
+        if outcome.scan_skipped is not None:
+            fields["scan_skipped_by"] = outcome.scan_skipped.by
+            fields["scan_skip_reason"] = outcome.scan_skipped.reason
+        client.hset(f"{run_key(summary.run_id)}:svc:{name}", mapping=fields)
+    if not summary.services:
+        client.hset(run_key(summary.run_id), "expected", 0)
+    return summary
 
 
 class Runtimes:

@@ -15,16 +15,14 @@ import trustme
 
 from services.common.errors import PermanentError, TransientError
 from services.common.events import encode_event
-from services.common.runtime import Runtime
 from services.common.stage import RetryLater, StageRunner
 from services.notifier.delivery import deliver
 from services.notifier.task import STAGE, make_handler
 from tests.notifier.samples import (
-    COMMIT,
-    REPOSITORY,
     RUN,
     Runtimes,
     mixed_run,
+    recorded,
     run_completed,
     scan_failed,
 )
@@ -97,17 +95,12 @@ def make_runtime(redis_url: str, redis_client: redis.Redis, tmp_path) -> Iterato
         yield make
 
 
-def planned_run(runtime: Runtime) -> None:
-    runtime.runs.create(RUN, trigger="push", repository=REPOSITORY, commit=COMMIT)
-    runtime.runs.plan(RUN, ["user-service", "account-service"])
-
-
 # --- every kind, once ----------------------------------------------------------------------
 
 
-def test_a_run_summary_reaches_every_channel_kind_once(make_runtime, receivers):
+def test_a_run_summary_reaches_every_channel_kind_once(make_runtime, receivers, redis_client):
     runner = StageRunner(STAGE, make_runtime(receivers.channels()))
-    payload = encode_event(mixed_run())
+    payload = encode_event(recorded(redis_client, mixed_run()))
 
     runner.process(payload)
     runner.process(payload, attempt=2)  # a redelivery
@@ -119,9 +112,14 @@ def test_a_run_summary_reaches_every_channel_kind_once(make_runtime, receivers):
     assert receivers.smtp.mails[0].message["Subject"].startswith("[shipline] ⛔ run run-42")
 
 
-def test_a_second_summary_of_the_same_run_and_outcome_is_not_sent_again(make_runtime, receivers):
+def test_a_second_summary_of_the_same_run_and_outcome_is_not_sent_again(
+    make_runtime, receivers, redis_client
+):
     handle = make_handler(make_runtime(receivers.channels()))
-    first, again = run_completed("succeeded"), run_completed("succeeded")
+    first, again = (
+        recorded(redis_client, run_completed("succeeded")),
+        recorded(redis_client, run_completed("succeeded")),
+    )
     assert first.event_id != again.event_id
 
     handle(first)
@@ -130,11 +128,13 @@ def test_a_second_summary_of_the_same_run_and_outcome_is_not_sent_again(make_run
     assert receivers.counts() == {"hook": 1, "slack": 1, "github": 1, "mail": 1}
 
 
-def test_a_summary_of_the_same_run_with_another_outcome_is_sent(make_runtime, receivers):
+def test_a_summary_of_the_same_run_with_another_outcome_is_sent(
+    make_runtime, receivers, redis_client
+):
     handle = make_handler(make_runtime(receivers.channels()))
 
-    handle(run_completed("succeeded"))
-    handle(mixed_run())
+    handle(recorded(redis_client, run_completed("succeeded")))
+    handle(recorded(redis_client, mixed_run()))
 
     assert receivers.counts() == {"hook": 2, "slack": 2, "github": 2, "mail": 2}
     assert [r.json()["state"] for r in receivers.github.requests] == ["success", "failure"]
@@ -143,7 +143,7 @@ def test_a_summary_of_the_same_run_with_another_outcome_is_sent(make_runtime, re
 def test_the_delivery_markers_name_the_run_channel_and_outcome(
     make_runtime, receivers, redis_client
 ):
-    make_handler(make_runtime(receivers.channels()))(mixed_run())
+    make_handler(make_runtime(receivers.channels()))(recorded(redis_client, mixed_run()))
 
     for name in ("hook", "slack", "github", "mail"):
         assert redis_client.get(f"shipline:notified:{RUN}:{name}:blocked") == b"sent"
@@ -152,10 +152,12 @@ def test_the_delivery_markers_name_the_run_channel_and_outcome(
 # --- retries -------------------------------------------------------------------------------
 
 
-def test_a_channel_answering_500_is_retried_alone_and_then_delivered(make_runtime, receivers):
+def test_a_channel_answering_500_is_retried_alone_and_then_delivered(
+    make_runtime, receivers, redis_client
+):
     receivers.slack.answers.append(Answer(500, "internal_error"))
     runner = StageRunner(STAGE, make_runtime(receivers.channels()))
-    payload = encode_event(run_completed())
+    payload = encode_event(recorded(redis_client, run_completed()))
 
     with pytest.raises(RetryLater):
         runner.process(payload, attempt=1)
@@ -167,13 +169,13 @@ def test_a_channel_answering_500_is_retried_alone_and_then_delivered(make_runtim
     assert receivers.slack.requests[0].body == receivers.slack.requests[1].body
 
 
-def test_a_transient_failure_names_only_the_failing_channels(make_runtime, receivers):
+def test_a_transient_failure_names_only_the_failing_channels(make_runtime, receivers, redis_client):
     channels = receivers.channels(slack={"url": "http://127.0.0.1:1/x"})
     receivers.github.answers.append(503)
     handle = make_handler(make_runtime(channels))
 
     with pytest.raises(TransientError) as raised:
-        handle(run_completed())
+        handle(recorded(redis_client, run_completed()))
 
     assert str(raised.value) == (
         "notification failed on slack: ConnectError; github: answered HTTP 503"
@@ -181,10 +183,12 @@ def test_a_transient_failure_names_only_the_failing_channels(make_runtime, recei
     assert TOKEN not in str(raised.value)
 
 
-def test_a_channel_that_keeps_failing_does_not_hold_back_the_others(make_runtime, receivers):
+def test_a_channel_that_keeps_failing_does_not_hold_back_the_others(
+    make_runtime, receivers, redis_client
+):
     receivers.slack.status = 503
     runner = StageRunner(STAGE, make_runtime(receivers.channels()))
-    payload = encode_event(run_completed())
+    payload = encode_event(recorded(redis_client, run_completed()))
 
     for attempt in range(1, MAX_RETRIES + 1):
         with pytest.raises(RetryLater):
@@ -199,34 +203,37 @@ def test_a_channel_answering_404_is_given_up_at_once_and_the_others_are_delivere
 ):
     receivers.github.answers.append(Answer(404, '{"message": "Not Found"}'))
     runtime = make_runtime(receivers.channels())
-    planned_run(runtime)
     runner = StageRunner(STAGE, runtime)
+    payload = encode_event(recorded(redis_client, run_completed()))
 
-    runner.process(encode_event(run_completed()))  # no RetryLater: nothing left to retry
+    runner.process(payload)  # no RetryLater: nothing left to retry
 
     assert receivers.counts() == {"hook": 1, "slack": 1, "github": 1, "mail": 1}
     assert redis_client.get(f"shipline:notified:{RUN}:github:succeeded") == b"refused"
     assert "notified_at" in runtime.runs.get(RUN)
 
 
-def test_a_channel_refused_for_good_is_not_tried_again_by_a_later_summary(make_runtime, receivers):
+def test_a_channel_refused_for_good_is_not_tried_again_by_a_later_summary(
+    make_runtime, receivers, redis_client
+):
     receivers.github.answers.append(404)
     handle = make_handler(make_runtime(receivers.channels()))
 
     with pytest.raises(PermanentError, match="^github: answered HTTP 404"):
-        handle(run_completed())
-    handle(run_completed())  # the same run and outcome, carried by another event
+        handle(recorded(redis_client, run_completed()))
+    again = recorded(redis_client, run_completed())  # the same run and outcome, another event
+    handle(again)
 
     assert receivers.counts() == {"hook": 1, "slack": 1, "github": 1, "mail": 1}
 
 
 def test_a_permanent_and_a_transient_failure_retry_only_the_transient_channel(
-    make_runtime, receivers
+    make_runtime, receivers, redis_client
 ):
     receivers.github.answers.append(401)
     receivers.slack.answers.append(502)
     runner = StageRunner(STAGE, make_runtime(receivers.channels()))
-    payload = encode_event(run_completed())
+    payload = encode_event(recorded(redis_client, run_completed()))
 
     with pytest.raises(RetryLater):
         runner.process(payload, attempt=1)
@@ -280,7 +287,9 @@ def test_a_bug_in_one_channel_does_not_stop_the_others():
 # --- routing from the settings -------------------------------------------------------------
 
 
-def test_channels_get_only_the_services_and_outcomes_they_follow(make_runtime, receivers):
+def test_channels_get_only_the_services_and_outcomes_they_follow(
+    make_runtime, receivers, redis_client
+):
     channels = receivers.channels(
         hook={"services": ["payments-*"]},  # follows none of this run's services
         slack={"outcomes": ["failed", "blocked"]},  # problems only
@@ -289,8 +298,8 @@ def test_channels_get_only_the_services_and_outcomes_they_follow(make_runtime, r
     )
     handle = make_handler(make_runtime(channels))
 
-    handle(mixed_run())
-    handle(run_completed("succeeded", run_id="run-43"))
+    handle(recorded(redis_client, mixed_run()))
+    handle(recorded(redis_client, run_completed("succeeded", run_id="run-43")))
 
     assert receivers.counts() == {"hook": 0, "slack": 1, "github": 2, "mail": 1}
     assert receivers.github.requests[0].json() == {

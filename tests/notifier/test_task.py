@@ -10,9 +10,9 @@ import pytest
 import redis
 
 from services.common.bus import queue_name
-from services.common.errors import TransientError
+from services.common.errors import PermanentError, TransientError
 from services.common.eventlog import GLOBAL_STREAM
-from services.common.events import decode_event, encode_event
+from services.common.events import ServiceOutcome, decode_event, encode_event
 from services.common.runtime import Runtime
 from services.common.settings import WebhookChannel
 from services.common.stage import RetryLater, StageRunner
@@ -24,6 +24,7 @@ from tests.notifier.samples import (
     RUN,
     Runtimes,
     manifest_committed,
+    recorded,
     run_completed,
     scan_failed,
 )
@@ -73,8 +74,8 @@ def planned_run(runtime: Runtime) -> None:
 # --- once per channel ----------------------------------------------------------------------
 
 
-def test_the_same_event_handled_twice_is_sent_once_per_channel(make_runtime):
-    event = run_completed()
+def test_the_same_event_handled_twice_is_sent_once_per_channel(make_runtime, redis_client):
+    event = recorded(redis_client, run_completed())
     with NotificationReceiver() as first, NotificationReceiver() as second:
         handle = make_handler(make_runtime(to(first.url), to(second.url)))
 
@@ -85,9 +86,11 @@ def test_the_same_event_handled_twice_is_sent_once_per_channel(make_runtime):
         assert [body["event"]["event_id"] for body in second.received] == [str(event.event_id)]
 
 
-def test_the_same_event_delivered_twice_to_the_notifier_stage_is_sent_once(make_runtime, receiver):
+def test_the_same_event_delivered_twice_to_the_notifier_stage_is_sent_once(
+    make_runtime, receiver, redis_client
+):
     runner = StageRunner(STAGE, make_runtime(to(receiver.url)))
-    payload = encode_event(run_completed())
+    payload = encode_event(recorded(redis_client, run_completed()))
 
     runner.process(payload)
     runner.process(payload, attempt=2)
@@ -95,8 +98,8 @@ def test_the_same_event_delivered_twice_to_the_notifier_stage_is_sent_once(make_
     assert len(receiver.received) == 1
 
 
-def test_two_notifier_processes_send_the_same_event_once(make_runtime, receiver):
-    payload = encode_event(run_completed())
+def test_two_notifier_processes_send_the_same_event_once(make_runtime, receiver, redis_client):
+    payload = encode_event(recorded(redis_client, run_completed()))
 
     StageRunner(STAGE, make_runtime(to(receiver.url))).process(payload)
     StageRunner(STAGE, make_runtime(to(receiver.url))).process(payload)
@@ -104,11 +107,14 @@ def test_two_notifier_processes_send_the_same_event_once(make_runtime, receiver)
     assert len(receiver.received) == 1
 
 
-def test_different_events_are_each_sent(make_runtime, receiver):
+def test_different_events_are_each_sent(make_runtime, receiver, redis_client):
     handle = make_handler(make_runtime(to(receiver.url)))
 
-    handle(run_completed("succeeded"))
-    handle(run_completed("failed"))
+    handle(recorded(redis_client, run_completed("succeeded")))
+    failed = ServiceOutcome(status="failed", reason="builder: COPY failed")
+    handle(
+        recorded(redis_client, run_completed("failed", run_id="run-43", **{"user-service": failed}))
+    )
 
     assert [body["status"] for body in receiver.received] == ["succeeded", "failed"]
 
@@ -117,11 +123,11 @@ def test_different_events_are_each_sent(make_runtime, receiver):
 
 
 def test_a_retry_after_one_channel_failed_does_not_resend_to_channels_that_succeeded(
-    make_runtime, receiver
+    make_runtime, receiver, redis_client
 ):
     with HttpRecorder(status=503) as flaky:
         runner = StageRunner(STAGE, make_runtime(to(receiver.url), to(f"{flaky.url}/hook")))
-        payload = encode_event(run_completed())
+        payload = encode_event(recorded(redis_client, run_completed()))
         with pytest.raises(RetryLater):
             runner.process(payload, attempt=1)
         assert (len(receiver.received), len(flaky.accepted)) == (1, 0)
@@ -133,11 +139,11 @@ def test_a_retry_after_one_channel_failed_does_not_resend_to_channels_that_succe
 
 
 def test_a_handler_retried_after_a_failed_channel_sends_only_to_the_failed_one(
-    make_runtime, receiver
+    make_runtime, receiver, redis_client
 ):
     with HttpRecorder(status=500) as flaky:
         handle = make_handler(make_runtime(to(receiver.url), to(f"{flaky.url}/hook")))
-        event = run_completed()
+        event = recorded(redis_client, run_completed())
         with pytest.raises(TransientError):
             handle(event)
         flaky.status = 200
@@ -152,7 +158,7 @@ def test_a_notifier_that_keeps_failing_gives_up_without_publishing_anything(
     make_runtime, redis_client
 ):
     runner = StageRunner(STAGE, make_runtime(to("http://127.0.0.1:1/x")))
-    payload = encode_event(run_completed())
+    payload = encode_event(recorded(redis_client, run_completed()))
 
     for attempt in range(1, MAX_RETRIES + 1):
         with pytest.raises(RetryLater):
@@ -163,12 +169,12 @@ def test_a_notifier_that_keeps_failing_gives_up_without_publishing_anything(
     assert redis_client.xlen(GLOBAL_STREAM) == 0
 
 
-def test_a_failed_delivery_does_not_mark_the_run_notified(make_runtime):
+def test_a_failed_delivery_does_not_mark_the_run_notified(make_runtime, redis_client):
     runtime = make_runtime(to("http://127.0.0.1:1/x"))
     planned_run(runtime)
 
     with pytest.raises(TransientError):
-        make_handler(runtime)(run_completed())
+        make_handler(runtime)(recorded(redis_client, run_completed()))
 
     assert "notified_at" not in runtime.runs.get(RUN)
 
@@ -201,11 +207,11 @@ def test_a_channel_subscribed_to_scan_failures_gets_them_and_the_default_one_doe
 # --- run bookkeeping -----------------------------------------------------------------------
 
 
-def test_a_run_completed_marks_the_run_notified(make_runtime, receiver):
+def test_a_run_completed_marks_the_run_notified(make_runtime, receiver, redis_client):
     runtime = make_runtime(to(receiver.url))
     planned_run(runtime)
 
-    make_handler(runtime)(run_completed())
+    make_handler(runtime)(recorded(redis_client, run_completed()))
 
     run = runtime.runs.get(RUN)
     assert run["notified_at"] >= run["created_at"]
@@ -255,3 +261,16 @@ def test_a_run_summary_published_on_the_bus_reaches_the_webhook_and_marks_the_ru
     run = runtime.runs.get(RUN)
     assert run["status"] == "succeeded"
     assert "notified_at" in run
+
+
+def test_a_forged_summary_of_a_running_run_is_not_sent_and_leaves_the_run_unnotified(
+    make_runtime, receiver
+):
+    runtime = make_runtime(to(receiver.url))
+    planned_run(runtime)  # user-service has not finished
+
+    with pytest.raises(PermanentError, match="has not finished"):
+        make_handler(runtime)(run_completed("succeeded"))
+
+    assert receiver.received == []
+    assert "notified_at" not in runtime.runs.get(RUN)

@@ -1,0 +1,60 @@
+"""A run summary says what the stages recorded, never what the event claims. Pure.
+
+A commit status or a message announcing a run's outcome is built from the run store: the
+repository and commit the run was started for, each service's recorded outcome, and the
+overall status computed from those. A summary for a run the store does not have, or one
+that has not finished, is not sent at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.common.errors import PermanentError
+from services.common.events import RunCompleted, ScanBypass, ServiceOutcome
+from services.common.runs import FINAL_SERVICE_STATUSES, overall_status
+
+
+def recorded_summary(event: RunCompleted, run: dict[str, Any] | None) -> RunCompleted:
+    """`event` with every outcome taken from `run` (RunStore.get); PermanentError when the
+    store has no finished run of that id."""
+    if run is None:
+        raise PermanentError(f"run {event.run_id} is not recorded: its summary is not sent")
+    services: dict[str, dict[str, Any]] = run.get("services", {})
+    run_failed = "failure" in run
+    unfinished = sorted(n for n, s in services.items() if s["status"] not in FINAL_SERVICE_STATUSES)
+    planned = run.get("expected")
+    if not run_failed and (planned is None or unfinished or len(services) < int(planned)):
+        waiting = ", ".join(unfinished) or "its services are not all recorded"
+        raise PermanentError(
+            f"run {event.run_id} has not finished ({waiting}): its summary is not sent"
+        )
+    outcomes = {name: _outcome(service) for name, service in services.items()}
+    return event.model_copy(
+        update={
+            "status": overall_status(outcomes, run_failed=run_failed),
+            "repository": run.get("repository", ""),
+            "commit": run.get("commit", ""),
+            "services": outcomes,
+            "release": run.get("release", ""),
+            "release_notes": run.get("release_notes", ""),
+        }
+    )
+
+
+def _outcome(service: dict[str, Any]) -> ServiceOutcome:
+    status = service["status"]
+    skipped_by = service.get("scan_skipped_by")
+    return ServiceOutcome(
+        status=status if status in FINAL_SERVICE_STATUSES else "failed",
+        image=service.get("image", ""),
+        digest=service.get("digest", ""),
+        reason=service.get("reason", ""),
+        seconds=service.get("seconds", 0.0),
+        scan_skipped=ScanBypass(
+            by=skipped_by, reason=service.get("scan_skip_reason") or "not recorded"
+        )
+        if skipped_by
+        else None,
+        scan=service.get("scan", ""),
+    )
