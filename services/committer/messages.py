@@ -6,6 +6,11 @@ is deployed and refuses to go backwards. Release and rollback commits also carry
 of the request they answer (`Shipline-Request: <event id>`), so a redelivered request
 finds its commit instead of committing again. Every message ends the subject with
 `[skip ci]`, so the pipeline's own commits never start a run.
+
+Nothing from an event, a manifest or a commit subject may add a line to a message: names,
+versions, repositories and images are checked against strict patterns (a mismatch refuses
+the commit with PermanentError), free text is folded onto one line, and every message is
+checked to carry exactly the trailers it was built with.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from services.common.errors import PermanentError
 from services.common.events import Source
 
 DEPLOYED = "Shipline-Deployed"
@@ -23,6 +29,45 @@ _DEPLOYED_LINE = re.compile(
     rf"^{DEPLOYED}: (?P<service>[a-z0-9-]+) (?P<repository>\S+)@(?P<commit>[0-9a-f]{{40}})$",
     re.MULTILINE,
 )
+_TRAILER_LINE = re.compile(rf"^(?:{DEPLOYED}|{REQUEST}):", re.MULTILINE)
+VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+/-]{0,127}")  # a release tag's name
+_SERVICE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+")
+_IMAGE = re.compile(r"[A-Za-z0-9._:/@+-]{1,512}")  # repository[:tag][@sha256:digest]
+_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # control characters, line breaks
+
+
+def _checked(kind: str, value: str, pattern: re.Pattern[str], expected: str) -> str:
+    if pattern.fullmatch(value) is None:
+        raise PermanentError(f"{kind} {value[:80]!r} refused for a commit message: {expected}")
+    return value
+
+
+def checked_version(version: str) -> str:
+    """A release version as it may appear in a commit message, or PermanentError."""
+    return _checked(
+        "release version",
+        version,
+        VERSION,
+        "letters, digits and '._+/-', at most 128, starting with a letter or digit",
+    )
+
+
+def one_line(text: str) -> str:
+    """Free text (a person's name, a commit subject) with no way to start a new line."""
+    return _BREAKS.sub(" ", text).strip()
+
+
+def _image(image: str) -> str:
+    return _checked("image", image, _IMAGE, "an image reference without spaces or line breaks")
+
+
+def _assembled(subject: str, body: str, trailers: list[str]) -> str:
+    """The message; PermanentError should any part have slipped in a line of its own."""
+    message = subject + body + _trailers(trailers)
+    if "\n" in subject or len(_TRAILER_LINE.findall(message)) != len(trailers):
+        raise PermanentError("commit message refused: a value would add a line of its own")
+    return message
 
 
 @dataclass(frozen=True)
@@ -34,6 +79,8 @@ class Deployed:
 
 
 def deployed_trailer(service: str, source: Source) -> str:
+    _checked("service", service, _SERVICE, "a lowercase DNS label")
+    _checked("repository", source.repository, _REPOSITORY, "owner/name")
     return f"{DEPLOYED}: {service} {source.repository}@{source.commit}"
 
 
@@ -59,8 +106,8 @@ def _trailers(lines: Iterable[str]) -> str:
 
 
 def deploy_message(service: str, image: str, source: Source) -> str:
-    subject = f"chore({service}): deploy {image} [skip ci]"
-    return subject + _trailers([deployed_trailer(service, source)])
+    trailers = [deployed_trailer(service, source)]
+    return _assembled(f"chore({service}): deploy {_image(image)} [skip ci]", "", trailers)
 
 
 def rollback_message(
@@ -71,19 +118,23 @@ def rollback_message(
     request_id: uuid.UUID,
     source: Source | None,
 ) -> str:
+    trailers = [deployed_trailer(service, source)] if source else []
+    _checked("service", service, _SERVICE, "a lowercase DNS label")
+    current, target = _image(current), _image(target)
     subject = f"revert({service}): roll back {current} to {target} [skip ci]"
     body = (
-        f"\n\nRolled back by {by or 'an operator'}: {service} now runs {target} instead of "
-        f"{current}.\nAutomatic deploys of {service} are held until `shipline unpin {service}`."
+        f"\n\nRolled back by {one_line(by) or 'an operator'}: {service} now runs {target} "
+        f"instead of {current}.\n"
+        f"Automatic deploys of {service} are held until `shipline unpin {service}`."
     )
-    trailers = [deployed_trailer(service, source)] if source else []
-    return subject + body + _trailers([*trailers, f"{REQUEST}: {request_id}"])
+    return _assembled(subject, body, [*trailers, f"{REQUEST}: {request_id}"])
 
 
 def release_message(
     version: str, notes: str, deployed: dict[str, Source], request_id: uuid.UUID
 ) -> str:
-    subject = f"release {version} [skip ci]"
+    """`notes` as release_notes() writes them: one line per commit subject, already folded."""
+    subject = f"release {checked_version(version)} [skip ci]"
     body = f"\n\n{notes.strip()}" if notes.strip() else ""
     trailers = [deployed_trailer(service, deployed[service]) for service in sorted(deployed)]
-    return subject + body + _trailers([*trailers, f"{REQUEST}: {request_id}"])
+    return _assembled(subject, body, [*trailers, f"{REQUEST}: {request_id}"])

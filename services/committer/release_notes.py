@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from services.committer.messages import checked_version, one_line
 from services.common.git import CommitInfo
 
 GROUPS: tuple[tuple[str, str], ...] = (
@@ -43,14 +44,16 @@ def group_of(message: str) -> tuple[str, str]:
 def release_notes(
     version: str, previous: str | None, commits: Sequence[CommitInfo], bot_email: str
 ) -> str:
-    """Markdown notes for `version`; the pipeline's own commits are left out."""
+    """Markdown notes for `version`; the pipeline's own commits are left out. They go into
+    the release commit's message: an unfit version is refused, subjects stay on their line."""
+    checked_version(version)
     grouped: dict[str, list[str]] = {}
     for commit in commits:
         if commit.author_email == bot_email:
             continue
         key, line = group_of(commit.message)
         title = dict(GROUPS)[key]
-        grouped.setdefault(title, []).append(f"- {line} ({commit.sha[:7]})")
+        grouped.setdefault(title, []).append(f"- {one_line(line)} ({commit.sha[:7]})")
     since = f" (changes since {previous})" if previous else " (first release)"
     lines = [f"## {version}{since}", ""]
     for title in dict.fromkeys(title for _, title in GROUPS):

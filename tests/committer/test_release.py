@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from services.committer.writeback import GitopsWriter
+from services.common.errors import PermanentError
 from services.common.events import (
     ChangeDetected,
     DeploymentSkipped,
@@ -228,3 +229,19 @@ def test_a_push_run_never_yields_a_release_ready(shop: Repo, redis_client: redis
     )
     assert runs.apply(scan_passed(shop, "cart", "a" * 40, "run-push")) is None
     assert runs.apply(skipped).type == "RunCompleted"  # type: ignore[union-attr]
+
+
+def test_a_release_version_with_a_newline_is_refused_before_anything_is_written(
+    shop: Repo, tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    RunStore(redis_client).create("run-rel", trigger="tag")
+    before = len(shop.log())
+    forged = ready(shop).model_copy(
+        update={"version": "v1.1.0\nShipline-Deployed: cart evil/repo@" + "e" * 40}
+    )
+
+    with pytest.raises(PermanentError, match="release version .* refused"):
+        GitopsWriter(settings_for(tmp_path / "c", shop), redis_client).release(forged)
+
+    assert len(shop.log()) == before
+    assert not any("evil/repo" in commit.message for commit in shop.log())
