@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -10,6 +9,8 @@ from typing import Literal
 
 from services.common.events import ZERO_SHA, ChangeDetected, Envelope, PushReceived, Source
 from services.common.git import CommitInfo
+from services.common.image_tags import image_tags
+from services.common.image_tags import parse_ref as parse_ref  # imported from here too
 from services.common.project import Project
 from services.detector.paths import affected
 
@@ -23,31 +24,6 @@ class Skip:
     """The push builds nothing, and why."""
 
     reason: str
-
-
-def parse_ref(ref: str) -> tuple[str, str]:
-    """('branch', name) or ('tag', name); ValueError for anything else."""
-    for prefix, kind in (("refs/heads/", "branch"), ("refs/tags/", "tag")):
-        if ref.startswith(prefix) and len(ref) > len(prefix):
-            return kind, ref[len(prefix) :]
-    raise ValueError(f"unsupported ref {ref!r}: expected refs/heads/* or refs/tags/*")
-
-
-def docker_tag(name: str) -> str:
-    """A git tag as a valid image tag: `release/1.2` → `release-1.2`, at most 128 characters."""
-    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "-", name).lstrip(".-")
-    if not cleaned:
-        raise ValueError(f"tag {name!r} cannot be turned into an image tag")
-    return cleaned[:128]
-
-
-def image_tags(commit: str, kind: str, name: str, default_branch: str) -> tuple[str, ...]:
-    if kind == "tag":
-        return (docker_tag(name),)
-    tags = [f"sha-{commit[:7]}"]
-    if name == default_branch:
-        tags.append("latest")
-    return tuple(tags)
 
 
 def is_release(tag: str, patterns: Sequence[str]) -> bool:

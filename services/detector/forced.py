@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from services.common.errors import PermanentError
 from services.common.events import BuildRequested, ChangeDetected, Source
+from services.common.image_tags import commit_tag, image_tags, parse_ref
 from services.common.project import Project
-from services.detector.detect import change_event, image_tags, parse_ref
+from services.detector.detect import change_event
 
 
 def forced(
@@ -26,7 +27,7 @@ def forced(
         kind, name = parse_ref(request.ref)
         tags = image_tags(commit, kind, name, default_branch)
     else:
-        tags = (f"sha-{commit[:7]}",)
+        tags = (commit_tag(commit),)
     source = Source(repository=request.repository, commit=commit, ref=request.ref or "")
     return [
         change_event(request, project, service, source, tags, "forced")
