@@ -1,5 +1,9 @@
 """One ChangeDetected, built once: the builder stage's work, with its adapters passed in.
 
+0. What is built comes from shipline.yaml at the commit, never from the event: the service's
+   image repository, context, Dockerfile, build args and target, the tags its ref gives (a
+   `latest` or version tag only when the mirror's ref names the commit), and whether RUN
+   steps get a network. An event that disagrees is refused (services/builder/plan.py).
 1. A newer build of the same service and branch already started: superseded, nothing done.
 2. Hold the image's lease for the commit (a concurrent request for it waits here).
 3. The registry already has the first tag, built from this commit: `ImagePushed(cached=True)`;
@@ -23,7 +27,9 @@ from services.builder.coordination import Coordinator, Lease, Newer
 from services.builder.docker_engine import BuildInterrupted, BuildResult, DockerEngine, Retag
 from services.builder.logs import BuildLog, build_log_path
 from services.builder.plan import (
+    BuildSpec,
     already_built,
+    build_spec,
     cache_sources,
     failure_message,
     image_pushed,
@@ -32,10 +38,12 @@ from services.builder.plan import (
 )
 from services.builder.registry import RegistryClient, split_repository
 from services.common.errors import PermanentError, TransientError
-from services.common.events import ChangeDetected, Envelope
+from services.common.events import ChangeDetected, Envelope, Source
 from services.common.git import Mirror
 from services.common.git_auth import git_env
+from services.common.image_tags import parse_ref
 from services.common.logging import get_logger
+from services.common.project import PROJECT_FILE, Project, parse_project
 from services.common.registry_auth import RegistryLogin, registry_login
 from services.common.settings import Repository, Settings
 
@@ -56,29 +64,39 @@ class Builder:
         repo = self.settings.repository(change.source.repository)
         if repo is None:
             raise PermanentError(f"repository {change.source.repository} is not configured")
+        env = git_env(repo.credentials, self.settings.workdir / "keys")
+        mirror = Mirror(repo.url, self.settings.workdir / "mirrors", env=env)
+        # Never a bare has_commit(): seen while another process still fetches, the commit may
+        # lack its trees and blobs. fetch() checks under the mirror's lock.
+        mirror.fetch(unless_present=change.source.commit)
+        spec = build_spec(change, _project_at(mirror, repo, change.source), repo.default_branch)
+        if spec.tags_from_ref:
+            _check_ref(mirror, repo, change.source)
         newer = self.coordinator.claim_newest(change)
         if newer is not None:
             get_logger().info("build superseded before it started", newer=newer.commit)
             return (superseded(change, newer.commit, newer.run_id),)
-        login = registry_login(self.settings, change.image_repository)
-        host, name = split_repository(change.image_repository)
+        login = registry_login(self.settings, spec.image_repository)
+        host, name = split_repository(spec.image_repository)
         timeout = self.settings.builder.timeout_seconds
         with (
             self._registry(host, login) as registry,
-            self.coordinator.lease(change.image_repository, change.source.commit, timeout) as lease,
+            self.coordinator.lease(spec.image_repository, change.source.commit, timeout) as lease,
         ):
-            remote = registry.image(name, change.tags[0])
+            remote = registry.image(name, spec.tags[0])
             if remote is not None and already_built(remote.labels, change):
-                for tag in change.tags[1:]:
+                for tag in spec.tags[1:]:
                     if registry.digest(name, tag) != remote.digest:
                         registry.tag(name, remote.digest, tag)
                 get_logger().info("image already in the registry", digest=remote.digest)
                 seconds = time.monotonic() - started
                 return (image_pushed(change, remote.digest, seconds, cached=True),)
-            outcome = self._build(change, repo, login, lease, partial(registry.tag, name))
+            outcome = self._build(
+                change, spec, repo, mirror, login, lease, partial(registry.tag, name)
+            )
         if isinstance(outcome, Newer):
             return (superseded(change, outcome.commit, outcome.run_id),)
-        self.coordinator.remember_tag(change.image_repository, change.source.ref, change.tags[0])
+        self.coordinator.remember_tag(spec.image_repository, change.source.ref, spec.tags[0])
         get_logger().info(
             "image pushed",
             digest=outcome.digest,
@@ -96,23 +114,20 @@ class Builder:
     def _build(
         self,
         change: ChangeDetected,
+        spec: BuildSpec,
         repo: Repository,
+        mirror: Mirror,
         login: RegistryLogin | None,
         lease: Lease,
         retag: Retag,
     ) -> BuildResult | Newer:
-        env = git_env(repo.credentials, self.settings.workdir / "keys")
-        mirror = Mirror(repo.url, self.settings.workdir / "mirrors", env=env)
-        # Never a bare has_commit(): seen while another process still fetches, the commit may
-        # lack its trees and blobs. fetch() checks under the mirror's lock.
-        mirror.fetch(unless_present=change.source.commit)
         context = build_context(
-            mirror.archive(change.source.commit, change.context),
-            change.dockerfile,
+            mirror.archive(change.source.commit, spec.context),
+            spec.dockerfile,
             oci_labels(change, repo.url),
-            inline_labels=change.target is None,
+            inline_labels=spec.target is None,
         )
-        last = self.coordinator.last_tag(change.image_repository, change.source.ref)
+        last = self.coordinator.last_tag(spec.image_repository, change.source.ref)
         sources = cache_sources(change, last) if self.settings.builder.cache_from else []
         watch = _Interrupt(self.coordinator, change, lease, self._renew_every)
         path = build_log_path(self.settings.workdir, change.run_id, change.service)
@@ -121,13 +136,14 @@ class Builder:
             try:
                 return self.engine.build_and_push(
                     context.tar,
-                    change.dockerfile,
-                    change.image_repository,
-                    change.tags,
+                    spec.dockerfile,
+                    spec.image_repository,
+                    spec.tags,
                     context.labels,
                     login,
-                    build_args=change.build_args,
-                    target=change.target,
+                    build_args=spec.build_args,
+                    target=spec.target,
+                    network=spec.network,
                     cache_from=sources,
                     on_line=log.write,
                     timeout=self.settings.builder.timeout_seconds,
@@ -143,6 +159,33 @@ class Builder:
                 raise TransientError(failure_message(str(exc), str(path), log.tail())) from None
             except PermanentError as exc:
                 raise PermanentError(failure_message(str(exc), str(path), log.tail())) from None
+
+
+def _project_at(mirror: Mirror, repo: Repository, source: Source) -> Project:
+    text = mirror.read_file(source.commit, PROJECT_FILE)
+    if text is None:
+        raise PermanentError(f"{repo.name}@{source.short_sha}: {PROJECT_FILE} is missing")
+    return parse_project(text, origin=f"{repo.name}@{source.short_sha}:{PROJECT_FILE}")
+
+
+def _check_ref(mirror: Mirror, repo: Repository, source: Source) -> None:
+    """`latest` and version tags only for a commit its ref names: the tag points at it, or
+    the branch contains it. The mirror is fetched again before refusing (the ref may be new)."""
+    kind, _ = parse_ref(source.ref)
+
+    def named() -> bool:
+        if kind == "tag":
+            return mirror.resolve(source.ref) == source.commit
+        return mirror.is_ancestor(source.commit, source.ref)
+
+    if named():
+        return
+    mirror.fetch()
+    if not named():
+        raise PermanentError(
+            f"{source.ref!r} of {repo.name} does not name {source.short_sha}: refused (its image "
+            "tags follow the ref)"
+        )
 
 
 class _Interrupt:

@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import docker
 import docker.errors
@@ -49,6 +49,7 @@ USING_CACHE = "---> Using cache"
 Backend = Literal["buildkit", "classic"]
 Interrupt = Callable[[], str | None]
 Retag = Callable[[str, str], None]  # (digest, tag): point a tag at a pushed manifest
+ContextTar = bytes | IO[bytes]  # the build context, whole or streamed from a file
 LineSink = Callable[[str], None]
 STREAM_ERRORS = (
     requests.exceptions.RequestException,
@@ -107,15 +108,27 @@ class DockerEngine:
         return version.get("Os") == "linux" and docker.utils.version_gte(api_version, "1.39")
 
     @functools.cached_property
-    def _network_mode(self) -> str | None:
-        """The engine's default network for RUN steps; host networking on an engine that has
-        no bridge (dockerd --bridge=none), as a standalone buildkitd does by default."""
+    def _has_bridge(self) -> bool:
         names = {network["Name"] for network in self._client.api.networks(names=["bridge"])}
-        return None if "bridge" in names else "host"
+        return "bridge" in names
+
+    def _network_mode(self, network: bool) -> str:
+        """RUN steps' network (the build API's `networkmode`, both builders): `none`, or with
+        `network` the engine's bridge (`default`); never `host`, which would hand a build the
+        loopback services of the engine's host (Shipline's Redis and API among them)."""
+        if not network:
+            return "none"
+        if not self._has_bridge:
+            raise PermanentError(
+                "the docker engine has no bridge network (dockerd --bridge=none): a service "
+                "that opts into network for its RUN steps (shipline.yaml `network: true`) needs "
+                "an engine with one; builds never get the host's network"
+            )
+        return "default"
 
     def build_and_push(
         self,
-        context_tar: bytes,
+        context_tar: ContextTar,
         dockerfile: str,
         repository: str,
         tags: Iterable[str],
@@ -124,6 +137,7 @@ class DockerEngine:
         *,
         build_args: Mapping[str, str] | None = None,
         target: str | None = None,
+        network: bool = False,
         cache_from: Sequence[str] = (),
         on_line: LineSink | None = None,
         timeout: float | None = None,
@@ -133,7 +147,8 @@ class DockerEngine:
         """Build `context_tar`, tag it `repository:tag` for every tag, push them (first tag last).
 
         `cache_from` names earlier images of the service; the first one that can be pulled
-        is the layer cache source. `timeout` bounds the whole call, `interrupt` may stop it.
+        is the layer cache source. RUN steps get no network unless `network` (then the
+        engine's bridge). `timeout` bounds the whole call, `interrupt` may stop it.
         With `retag(digest, tag)`, the engine pushes one tag and the others are pointed at
         the pushed manifest through the registry: one request each instead of an engine push.
         """
@@ -143,13 +158,14 @@ class DockerEngine:
         deadline = started + timeout if timeout else None
         with _Watch(deadline, interrupt) as watch:
             try:
+                mode = self._network_mode(network)
                 source = self._pull_first(cache_from, login, watch, log)
                 image_id = self._build(
                     context_tar,
                     dockerfile,
                     f"{repository}:{tags[0]}",
                     labels,
-                    {"buildargs": dict(build_args or {}), "target": target},
+                    {"buildargs": dict(build_args or {}), "target": target, "network_mode": mode},
                     [source] if source else [],
                     watch,
                     log,
@@ -224,7 +240,7 @@ class DockerEngine:
 
     def _build(
         self,
-        context_tar: bytes,
+        context_tar: ContextTar,
         dockerfile: str,
         reference: str,
         labels: Mapping[str, str],
@@ -242,7 +258,7 @@ class DockerEngine:
             )
         else:
             stream = self._client.api.build(
-                fileobj=io.BytesIO(context_tar),
+                fileobj=io.BytesIO(context_tar) if isinstance(context_tar, bytes) else context_tar,
                 custom_context=True,
                 dockerfile=dockerfile,
                 tag=reference,
@@ -277,7 +293,7 @@ class DockerEngine:
 
     def _start_buildkit(
         self,
-        context_tar: bytes,
+        context_tar: ContextTar,
         dockerfile: str,
         reference: str,
         labels: Mapping[str, str],
@@ -310,8 +326,7 @@ class DockerEngine:
             params["target"] = options["target"]
         if cache_from:
             params["cachefrom"] = json.dumps(cache_from)
-        if self._network_mode:
-            params["networkmode"] = self._network_mode
+        params["networkmode"] = options["network_mode"]
         headers = {"Content-Type": "application/x-tar"}
         api._set_auth_headers(headers)  # noqa: SLF001 - what api.build does for base image pulls
         response = api._post(  # noqa: SLF001

@@ -99,6 +99,8 @@ class ServiceSpec(_Section):
     # `docker build --build-arg`s: stored in the image's history, so never put secrets here.
     build_args: dict[BuildArgName, BuildArgValue] = {}
     target: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+    # RUN steps get no network unless asked for; then the engine's bridge, never the host's.
+    network: bool = False
     # How the committer writes the image (services/committer/formats.py).
     format: Literal["kubernetes", "kustomize", "helm"] = "kubernetes"
     image_name: str | None = Field(default=None, max_length=255)  # kustomize images[].name

@@ -154,6 +154,7 @@ def test_build_args_and_target_of_the_service_shape_the_image(
         f"FROM {base_image} AS runtime\nARG FLAVOUR=plain\nLABEL test.flavour=$FLAVOUR\n"
         f"FROM {base_image} AS debug\nLABEL test.flavour=debug\n"
     )
+    monorepo.services["api"] = {"build_args": {"FLAVOUR": "spicy"}, "target": "runtime"}
     commit = monorepo.commit({"api/Dockerfile": multi_stage})
     change = change_for(
         monorepo.image_repository(registry, "api"),
@@ -435,6 +436,7 @@ def test_wrong_registry_credentials_fail_the_service_clearly_without_the_passwor
     credential = RegistryCredential(username="shipline", password=wrong)
     with_login = settings.model_copy(update={"registry_auth": {auth_registry.host: credential}})
     builder = Builder(with_login, DockerEngine(docker_client), Coordinator(redis_client))
+    monorepo.registry = auth_registry.host
     commit = simple_service(monorepo, base_image)
     change = change_for(f"{auth_registry.host}/{monorepo.namespace}/api", "api", commit)
     started = time.monotonic()
@@ -453,8 +455,9 @@ def test_wrong_registry_credentials_fail_the_service_clearly_without_the_passwor
 def test_an_unreachable_registry_is_retried_later_with_backoff(
     builder: Builder, runtime: Runtime, monorepo: Monorepo, base_image: str
 ) -> None:
+    monorepo.registry = f"127.0.0.1:{unused_port()}"
     commit = simple_service(monorepo, base_image)
-    change = change_for(f"127.0.0.1:{unused_port()}/{monorepo.namespace}/api", "api", commit)
+    change = change_for(f"{monorepo.registry}/{monorepo.namespace}/api", "api", commit)
 
     with pytest.raises(RetryLater) as later:
         runner_for(runtime, builder).process(encode_event(change), attempt=1)

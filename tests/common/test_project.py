@@ -205,3 +205,13 @@ def test_odd_build_arg_names_and_targets_are_rejected_naming_the_key(spec):
     key = next(iter(spec))
 
     assert f"services.api.{key}" in config_error(one_service(**spec))
+
+
+def test_run_steps_get_no_network_unless_the_service_opts_in():
+    assert parse_project(one_service()).services["api"].network is False
+    assert parse_project(one_service(network="true")).services["api"].network is True
+
+
+@pytest.mark.parametrize("value", ["host", "bridge", "'none'", "[default]"])
+def test_a_network_that_is_not_true_or_false_is_rejected_naming_the_key(value):
+    assert "services.api.network" in config_error(one_service(network=value))
