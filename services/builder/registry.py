@@ -3,9 +3,11 @@ which labels; and pointing one more tag at a manifest that is.
 
 Authentication as registries ask for it: a 401 names the scheme in ``WWW-Authenticate``;
 ``Basic`` gets the configured credentials, ``Bearer`` a token from the realm (fetched with
-the credentials, or anonymously without them). Loopback registries, and the hosts the
-settings list as insecure, are spoken to over plain HTTP, as Docker does; every other one
-over HTTPS.
+the credentials, or anonymously without them). The credentials go only to the registry's own
+host: a realm on another host gets them only over HTTPS when the registry's ``registry_auth``
+entry lists it in ``token_realm_hosts`` (Docker Hub's auth.docker.io is known), else the
+request is refused. Loopback registries, and the hosts the settings list as insecure
+(exactly), are spoken to over plain HTTP, as Docker does; every other one over HTTPS.
 
 Errors: an unreachable or overloaded registry (connection, timeout, 429, 5xx) is a
 TransientError; refused credentials are a PermanentError naming ``registry_auth``, never
@@ -17,7 +19,6 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import ipaddress
 import re
 import ssl
 from collections.abc import Iterable, Mapping
@@ -28,7 +29,13 @@ from typing import Any
 import httpx
 
 from services.common.errors import PermanentError, TransientError
-from services.common.registry_auth import RegistryLogin
+from services.common.registry_auth import (
+    DOCKER_HUB,
+    RegistryLogin,
+    is_insecure,
+    is_loopback,
+    split_repository,
+)
 
 MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -37,7 +44,7 @@ MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
 )
 INDEX_TYPES = MANIFEST_TYPES[1::2]
-DOCKER_HUB = "docker.io"
+__all__ = ["RegistryClient", "RemoteImage", "is_loopback", "split_repository"]
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -47,28 +54,6 @@ class RemoteImage:
 
     digest: str
     labels: Mapping[str, str] = field(default_factory=dict)
-
-
-def split_repository(image_repository: str) -> tuple[str, str]:
-    """('host[:port]', 'path/name') of an image repository, Docker's way (no host: Docker Hub)."""
-    first, _, rest = image_repository.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        return first, rest
-    name = image_repository if "/" in image_repository else f"library/{image_repository}"
-    return DOCKER_HUB, name
-
-
-def is_loopback(host: str) -> bool:
-    if host.startswith("["):
-        hostname = host[1 : host.find("]")]
-    else:
-        hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    if hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
 
 
 class RegistryClient:
@@ -85,7 +70,7 @@ class RegistryClient:
     ) -> None:
         self.host = host
         api_host = "registry-1.docker.io" if host == DOCKER_HUB else host
-        plain = is_loopback(host) or host in set(insecure_hosts)
+        plain = is_insecure(host, insecure_hosts)
         self._login = login
         self._tokens: dict[str, str] = {}
         self._http = httpx.Client(
@@ -210,9 +195,12 @@ class RegistryClient:
         if "realm" not in params:
             return False
         query = {"service": params.get("service", ""), "scope": scope}
-        auth = (self._login.username, self._login.password) if self._login else None
         try:
-            answer = self._http.get(params["realm"], params=query, auth=auth)
+            realm = self._http.base_url.join(params["realm"])
+        except httpx.InvalidURL:
+            raise PermanentError(f"registry {self.host} named an invalid token realm") from None
+        try:
+            answer = self._http.get(realm, params=query, auth=self._credentials_for(realm))
         except httpx.HTTPError as exc:
             raise TransientError(f"registry token service unreachable: {_why(exc)}") from None
         self._raise_for(answer, scope)
@@ -222,6 +210,24 @@ class RegistryClient:
             raise PermanentError(f"registry {self.host} issued no token for {scope}")
         self._tokens[scope] = f"Bearer {token}"
         return True
+
+    def _credentials_for(self, realm: httpx.URL) -> tuple[str, str] | None:
+        """The login for the token service only when it is the registry itself (same scheme,
+        host and port) or, over HTTPS, a host configured for it: a registry cannot send
+        Shipline's credentials to a host of its choosing."""
+        if self._login is None:
+            return None
+        where = _netloc(realm)
+        registry = self._http.base_url
+        same_origin = realm.scheme == registry.scheme and where == _netloc(registry)
+        allowed = {host.lower() for host in self._login.token_realm_hosts}
+        if same_origin or (realm.scheme == "https" and where in allowed):
+            return self._login.username, self._login.password
+        raise PermanentError(
+            f"registry {self.host} asks for tokens at {realm.scheme}://{where}, another host: "
+            f"its credentials are sent there only over HTTPS and when registry_auth of "
+            f"{self.host} lists it in token_realm_hosts"
+        )
 
     def _raise_for(self, response: httpx.Response, what: str) -> None:
         status = response.status_code
@@ -243,6 +249,12 @@ def _tls() -> ssl.SSLContext:
     """One TLS context per process (httpx's default: certifi, or SSL_CERT_FILE/SSL_CERT_DIR):
     loading the CA bundle costs ~40 ms, so every client reuses it."""
     return httpx.create_ssl_context()
+
+
+def _netloc(url: httpx.URL) -> str:
+    """`host[:port]` of a URL, lower-cased, the scheme's default port left out."""
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return (f"{host}:{url.port}" if url.port else host).lower()
 
 
 def _basic(login: RegistryLogin) -> str:

@@ -92,6 +92,9 @@ class GitopsRepository(_Section):
 class RegistryCredential(_Section):
     username: str
     password: SecretStr
+    # Token services on another host that may receive these credentials (registry.gitlab.com
+    # asks gitlab.com for tokens); the registry's own host always may. Exact host[:port].
+    token_realm_hosts: list[str] = []
 
 
 # --- notification channels (services/notifier/channels/) ----------------------------------

@@ -137,15 +137,80 @@ def test_a_bearer_challenge_is_answered_with_a_token_fetched_with_the_login() ->
             return httpx.Response(401, headers={"WWW-Authenticate": challenge})
         return httpx.Response(404, json={"errors": [{"code": "MANIFEST_UNKNOWN"}]})
 
-    client = RegistryClient(
-        "registry.example.com", RegistryLogin("ci", "pw"), transport=httpx.MockTransport(registry)
-    )
+    login = RegistryLogin("ci", "pw", token_realm_hosts=("auth.example.com",))
+    client = RegistryClient("registry.example.com", login, transport=httpx.MockTransport(registry))
     with client:
         assert client.image("team/api", "latest") is None
         assert client.image("team/api", "other") is None
 
     assert seen[0].url.scheme == "https"
     assert sum(r.url.host == "auth.example.com" for r in seen) == 1  # the token is reused
+
+
+def token_registry(realm: str, seen: list[httpx.Request]) -> httpx.MockTransport:
+    """A registry on registry.example.com whose Bearer challenge names `realm`."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/token":
+            return httpx.Response(200, json={"token": "t0ken"})
+        if request.headers.get("Authorization") != "Bearer t0ken":
+            challenge = f'Bearer realm="{realm}",service="registry.example.com"'
+            return httpx.Response(401, headers={"WWW-Authenticate": challenge})
+        return httpx.Response(404, json={"errors": [{"code": "MANIFEST_UNKNOWN"}]})
+
+    return httpx.MockTransport(answer)
+
+
+@pytest.mark.parametrize(
+    "realm",
+    [
+        "https://auth.example.com/token",  # another host, not configured
+        "https://registry.example.com.evil.com/token",  # a name that only starts like it
+        "https://registry.example.com:8443/token",  # another port
+        "http://registry.example.com/token",  # the registry's host, but in clear text
+        "http://auth.example.com/token",  # configured, but in clear text
+    ],
+)
+def test_a_token_realm_on_another_host_never_gets_the_credentials(realm: str) -> None:
+    seen: list[httpx.Request] = []
+    login = RegistryLogin("ci", "pw-secret", token_realm_hosts=("AUTH.example.com",))
+    if "auth.example.com" in realm and realm.startswith("https"):
+        login = RegistryLogin("ci", "pw-secret")
+    transport = token_registry(realm, seen)
+
+    client = RegistryClient("registry.example.com", login, transport=transport)
+    with client, pytest.raises(PermanentError, match="token_realm_hosts") as refused:
+        client.image("team/api", "latest")
+
+    assert "pw-secret" not in str(refused.value)
+    assert [r.url.host for r in seen] == ["registry.example.com"]  # the realm was never asked
+    assert all("Authorization" not in r.headers for r in seen)
+
+
+def test_a_token_realm_on_the_registrys_own_host_gets_the_credentials() -> None:
+    seen: list[httpx.Request] = []
+    transport = token_registry("https://registry.example.com/token", seen)
+
+    with RegistryClient(
+        "registry.example.com", RegistryLogin("ci", "pw"), transport=transport
+    ) as c:
+        assert c.image("team/api", "latest") is None
+
+    [token_request] = [r for r in seen if r.url.path == "/token"]
+    assert token_request.headers["Authorization"].startswith("Basic ")
+
+
+def test_without_credentials_a_token_is_asked_for_anonymously_wherever_the_realm_is() -> None:
+    seen: list[httpx.Request] = []
+    transport = token_registry("https://auth.example.com/token", seen)
+
+    with RegistryClient("registry.example.com", transport=transport) as client:
+        assert client.image("team/api", "latest") is None
+
+    [token_request] = [r for r in seen if r.url.path == "/token"]
+    assert token_request.url.host == "auth.example.com"
+    assert "Authorization" not in token_request.headers
 
 
 def test_a_server_error_is_transient_and_a_client_error_permanent() -> None:
@@ -185,6 +250,11 @@ def test_image_repositories_split_into_host_and_name_as_docker_does(
         ("[::1]:5000", True),
         ("registry.example.com", False),
         ("10.0.0.5:5000", False),
+        ("localhost.evil.com", False),
+        ("localhost.evil.com:5000", False),
+        ("127.0.0.1.evil.com", False),
+        ("127.0.0.1.evil.com:5000", False),
+        ("localhost:5000.evil.com", False),
     ],
 )
 def test_only_loopback_registries_are_spoken_to_over_plain_http(host: str, loopback: bool) -> None:

@@ -93,6 +93,9 @@ def test_registry_login_picks_the_host_among_several() -> None:
         "127.0.0.1:5001/microbank/user-service",  # same host, other port
         "127.0.0.1/microbank/user-service",
         "other.example.com/127.0.0.1:5000/svc",
+        "127.0.0.1:5000.evil.com/svc",
+        "127.0.0.1.evil.com:5000/svc",
+        "evil.com/127.0.0.1:5000",
     ],
 )
 def test_registry_login_is_none_for_a_registry_without_credentials(repository: str) -> None:
@@ -114,3 +117,26 @@ def test_registry_login_does_not_show_the_password_when_printed() -> None:
     assert login is not None
     assert "pa55-word" not in repr(login)
     assert "pa55-word" not in str(login)
+
+
+def test_registry_login_matches_the_host_whatever_its_case() -> None:
+    configured = settings(**{"Registry.Example.com": {"username": "ci", "password": "pw"}})
+
+    assert registry_login(configured, "registry.example.com/team/svc") == RegistryLogin("ci", "pw")
+
+
+def test_registry_login_carries_the_token_realms_configured_for_the_host() -> None:
+    credential = {"username": "ci", "password": "pw", "token_realm_hosts": ["gitlab.com"]}
+    configured = settings(**{"registry.gitlab.com": credential})
+
+    login = registry_login(configured, "registry.gitlab.com/group/svc")
+
+    assert login is not None and login.token_realm_hosts == ("gitlab.com",)
+
+
+def test_docker_hub_credentials_may_go_to_docker_hubs_own_token_service() -> None:
+    configured = settings(**{"docker.io": {"username": "ci", "password": "pw"}})
+
+    login = registry_login(configured, "acme/svc")
+
+    assert login is not None and login.token_realm_hosts == ("auth.docker.io",)
