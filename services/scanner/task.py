@@ -31,7 +31,9 @@ AUTOMATIC_TRIGGERS = ("push", "tag")
 
 def make_handler(runtime: Runtime) -> Handler:
     settings = runtime.settings
-    trivy = Trivy.from_settings(settings.scanner, settings.workdir)
+    trivy = Trivy.from_settings(
+        settings.scanner, settings.workdir, settings.builder.insecure_registries
+    )
     reports = ScanReports(settings.workdir / "reports")
     verdicts = ScanVerdicts(runtime.redis)
 

@@ -6,7 +6,10 @@ in client mode (``server_url``) a Trivy server holds the DB and the client only 
 what it found in the image's layers.
 
 Registry credentials and the server token go through TRIVY_USERNAME/TRIVY_PASSWORD/
-TRIVY_TOKEN in the child's environment, never on its command line. A timeout or an
+TRIVY_TOKEN in the child's environment, never on its command line. Every value on the command
+line is validated and given as ``--flag=value``, and the image follows ``--``: nothing an
+event carries can be read as an option. TLS verification is off (TRIVY_INSECURE) only for a
+registry that is exactly loopback or listed in ``builder.insecure_registries``. A timeout or an
 unreachable registry or server is a TransientError; what retrying cannot fix (a missing
 image, refused credentials or token, no DB offline, unreadable output) a PermanentError.
 """
@@ -15,19 +18,35 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from services.common.errors import PermanentError, TransientError
-from services.common.registry_auth import AUTH_FAILURES, MISSING_IMAGE
+from services.common.registry_auth import (
+    AUTH_FAILURES,
+    MISSING_IMAGE,
+    is_insecure,
+    split_repository,
+)
 from services.common.settings import ScannerSettings
 
 NO_DB_OFFLINE = ("cannot be specified on the first run",)
 TOKEN_REFUSED = ("invalid token", "twirp error unauthenticated")
 DB_DOWNLOAD = ("failed to download vulnerability db",)
+SCANNERS = frozenset({"vuln", "secret", "misconfig"})
+# An image reference as the distribution spec writes it: [host[:port]/]path[:tag][@digest].
+_HOST = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_REFERENCE = re.compile(
+    rf"(?:{_HOST}(?::[0-9]{{1,5}})?/)?{_PATH}(?:/{_PATH})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?"
+)
+_SERVER_URL = re.compile(r"https?://[^\s]+")
 
 
 def locate_trivy(configured: str | None) -> str:
@@ -57,9 +76,12 @@ class Trivy:
     offline: bool = True
     server_url: str | None = None
     server_token: str | None = field(default=None, repr=False)
+    insecure_registries: tuple[str, ...] = ()  # hosts whose TLS is not verified, exactly
 
     @classmethod
-    def from_settings(cls, settings: ScannerSettings, workdir: Path) -> Trivy:
+    def from_settings(
+        cls, settings: ScannerSettings, workdir: Path, insecure_registries: Sequence[str] = ()
+    ) -> Trivy:
         token = settings.server_token
         return cls(
             locate_trivy(settings.trivy_path),
@@ -69,23 +91,26 @@ class Trivy:
             settings.offline,
             settings.server_url,
             token.get_secret_value() if token else None,
+            tuple(insecure_registries),
         )
 
     def command(self, image: str) -> list[str]:
+        """Trivy's argv for `image`; PermanentError for a value that is not what it claims."""
+        _check_image(image)
+        unknown = sorted(set(self.scanners) - SCANNERS)
+        if not self.scanners or unknown:
+            raise PermanentError(f"scanner.scanners must be among {sorted(SCANNERS)}: {unknown}")
+        if self.server_url and not _SERVER_URL.fullmatch(self.server_url):
+            raise PermanentError("scanner.server_url must be an http(s) URL without spaces")
         command = [
             self.binary,
             "image",
-            "--format",
-            "json",
+            "--format=json",
             "--quiet",
-            "--scanners",
-            ",".join(self.scanners),
-            "--image-src",
-            "remote",
-            "--cache-dir",
-            str(self.cache_dir),
-            "--timeout",
-            f"{self.timeout_seconds}s",
+            f"--scanners={','.join(self.scanners)}",
+            "--image-src=remote",
+            f"--cache-dir={self.cache_dir}",
+            f"--timeout={int(self.timeout_seconds)}s",
         ]
         if self.offline:
             command += [
@@ -95,14 +120,15 @@ class Trivy:
                 "--offline-scan",
             ]
         if self.server_url:
-            command += ["--server", self.server_url]
-        return [*command, image]
+            command.append(f"--server={self.server_url}")
+        return [*command, "--", image]
 
     def scan(
         self, image: str, username: str | None = None, password: str | None = None
     ) -> dict[str, Any]:
+        command = self.command(image)
         env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
-        if _is_local(image):
+        if skips_tls_verification(image, self.insecure_registries):
             env["TRIVY_INSECURE"] = "true"
         if username and password:
             env.update(TRIVY_USERNAME=username, TRIVY_PASSWORD=password)
@@ -110,7 +136,7 @@ class Trivy:
             env["TRIVY_TOKEN"] = self.server_token
         try:
             completed = subprocess.run(
-                self.command(image),
+                command,
                 capture_output=True,
                 timeout=self.timeout_seconds + 30,
                 env=env,
@@ -157,6 +183,13 @@ class Trivy:
         return TransientError(f"trivy failed (exit {completed.returncode}): {detail}")
 
 
-def _is_local(image: str) -> bool:
-    host = image.split("/", 1)[0]
-    return host.startswith(("127.", "localhost"))
+def skips_tls_verification(image: str, insecure_registries: Sequence[str] = ()) -> bool:
+    """Only for a registry that is exactly loopback or listed: never `localhost.evil.com`."""
+    host, _ = split_repository(image)
+    return is_insecure(host, insecure_registries)
+
+
+def _check_image(image: str) -> None:
+    if not IMAGE_REFERENCE.fullmatch(image):
+        shown = repr(image) if len(image) <= 200 else repr(image[:197] + "...")
+        raise PermanentError(f"refusing to scan {shown}: not an image reference")

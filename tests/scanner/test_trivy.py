@@ -29,7 +29,7 @@ from services.common.registry_auth import RegistryLogin
 from services.devenv.registry import Registry
 from services.scanner.policy import Policy, decide
 from services.scanner.report import findings_from_report, without_secret_context
-from services.scanner.trivy import Trivy, locate_trivy
+from services.scanner.trivy import Trivy, locate_trivy, skips_tls_verification
 from tests.scanner.images import Pushed, aws_key_pair, build_and_push, private_key_pem
 
 pytestmark = pytest.mark.integration
@@ -390,7 +390,79 @@ def test_the_command_line_names_the_server_but_never_the_token(tmp_path: Path) -
 
     command = trivy.command("127.0.0.1:5000/a@sha256:" + "0" * 64)
 
-    assert command[command.index("--server") + 1] == "http://trivy:4954"
+    assert "--server=http://trivy:4954" in command
     assert "t0k3n-value" not in " ".join(command)
     assert "t0k3n-value" not in repr(trivy)
     assert {"--skip-db-update", "--skip-check-update", "--offline-scan"} <= set(command)
+
+
+# --- nothing an event carries is read as an option; TLS off only for exact hosts ------------
+
+DIGEST = "@sha256:" + "0" * 64
+
+
+def test_the_image_follows_a_double_dash_and_every_value_is_joined_to_its_flag(
+    tmp_path: Path,
+) -> None:
+    trivy = Trivy("trivy", ["secret", "vuln"], 60, tmp_path / "-cache", server_url="http://t:1")
+
+    command = trivy.command(f"127.0.0.1:5000/a{DIGEST}")
+
+    assert command[-2:] == ["--", f"127.0.0.1:5000/a{DIGEST}"]
+    assert f"--cache-dir={tmp_path / '-cache'}" in command
+    assert "--scanners=secret,vuln" in command and "--timeout=60s" in command
+    assert all(arg.startswith("--") for arg in command[2:-1])
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "--config=/etc/passwd",
+        "--server=http://evil.example.com",
+        "-q",
+        f"127.0.0.1:5000/a{DIGEST} --insecure",
+        f"127.0.0.1:5000/--help{DIGEST}",
+        f"127.0.0.1:5000/a\n{DIGEST}",
+        "",
+    ],
+)
+def test_an_image_that_is_not_an_image_reference_is_refused_before_trivy_runs(
+    trivy: Trivy, image: str
+) -> None:
+    with pytest.raises(PermanentError, match="not an image reference"):
+        trivy.scan(image)
+
+
+def test_an_image_repository_starting_with_dashes_is_never_an_option_to_the_real_trivy(
+    trivy: Trivy, leaky_image: Pushed
+) -> None:
+    """What the probe sent: `--`-prefixed values reach Trivy only after `--`, as the image."""
+    command = trivy.command(leaky_image.by_digest)
+    forged = [*command[:-1], "--format=table"]  # a value that would be an option before `--`
+
+    completed = subprocess.run(forged, capture_output=True, timeout=120, check=False)
+
+    assert completed.returncode != 0  # Trivy took it as the image name, not as --format
+    assert b"--format=table" in completed.stderr
+
+
+@pytest.mark.parametrize(
+    ("image", "insecure"),
+    [
+        (f"localhost/a{DIGEST}", True),
+        (f"localhost:5000/a{DIGEST}", True),
+        (f"127.0.0.1:5000/a{DIGEST}", True),
+        (f"127.5.0.1/a{DIGEST}", True),
+        (f"registry.lan:5000/a{DIGEST}", True),  # listed in builder.insecure_registries
+        (f"localhost.evil.com/a{DIGEST}", False),
+        (f"localhost.evil.com:5000/a{DIGEST}", False),
+        (f"127.0.0.1.evil.com/a{DIGEST}", False),
+        (f"127.0.0.1.evil.com:5000/a{DIGEST}", False),
+        (f"registry.lan/a{DIGEST}", False),  # listed with its port only
+        (f"registry.lan.evil.com:5000/a{DIGEST}", False),
+    ],
+)
+def test_tls_verification_is_off_only_for_an_exactly_loopback_or_listed_registry(
+    image: str, insecure: bool
+) -> None:
+    assert skips_tls_verification(image, ["registry.lan:5000"]) is insecure
