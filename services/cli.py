@@ -98,12 +98,18 @@ def up(host: str, port: int) -> None:
     env = dict(os.environ)
     redis_server = None
     if not settings.redis_url:
-        from services.devenv.redis_server import RedisServer
+        from services.devenv.redis_server import RedisServer, RedisServerError
 
-        redis_server = RedisServer(settings.workdir / "redis", appendonly=True)
-        redis_server.start()
+        # on a unix socket only, with a password of its own: out of reach of builds,
+        # even of those on the host's network
+        try:
+            redis_server = RedisServer(
+                settings.workdir / "redis", appendonly=True, unix_socket=True
+            ).start()
+        except RedisServerError as exc:
+            raise click.ClickException(f"embedded Redis: {exc}") from None
         env["SHIPLINE_REDIS_URL"] = redis_server.url
-        click.echo(f"embedded Redis at {redis_server.url}", err=True)
+        click.echo(f"embedded Redis at {redis_server.display_url} (password generated)", err=True)
     supervisor = Supervisor(env)
     supervisor.add("api", "api", "--host", host, "--port", str(port))
     for stage in STAGES:

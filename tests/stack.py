@@ -4,6 +4,7 @@ Shared by the end-to-end tests and the security suite (their conftests re-export
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -69,6 +70,42 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class ShiplineUp:
+    api: str
+    process: subprocess.Popen[bytes]
+
+
+@contextlib.contextmanager
+def shipline_up(config: Path, docker_host: str, log_path: Path) -> Iterator[ShiplineUp]:
+    """`shipline up` on ``config`` as a real process, ready; stopped (SIGTERM) on exit.
+    SHIPLINE_* variables of the caller are not passed on: the config file says it all."""
+    port = _free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SHIPLINE_")}
+    env |= {"SHIPLINE_CONFIG": str(config), "DOCKER_HOST": docker_host}
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "up", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    api = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_ready(api, server)
+        except NotReady as exc:
+            pytest.fail(f"{exc}: {log_path.read_text(errors='replace')[-3000:]}")
+        yield ShiplineUp(api, server)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
 @pytest.fixture(scope="module")
 def stack(
     tmp_path_factory: pytest.TempPathFactory,
@@ -93,28 +130,9 @@ def stack(
             scanner={"trivy_path": str(trivy_path)},
             api_tokens=[API_TOKEN],
         )
-        port = _free_port()
-        env = {**os.environ, "SHIPLINE_CONFIG": str(config), "DOCKER_HOST": docker_host}
         log_path = root / "shipline.log"
-        with log_path.open("wb") as log:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "up", "--port", str(port)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        api = f"http://127.0.0.1:{port}"
         try:
-            try:
-                wait_ready(api, server)
-            except NotReady as exc:
-                pytest.fail(f"{exc}: {log_path.read_text(errors='replace')[-3000:]}")
-            yield Stack(api, sample, registry, receiver, client, log_path)
+            with shipline_up(config, docker_host, log_path) as up:
+                yield Stack(up.api, sample, registry, receiver, client, log_path)
         finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
             client.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import MutableMapping
 from functools import lru_cache
@@ -11,6 +12,10 @@ from typing import Any
 import structlog
 
 SECRET_KEYS = ("password", "secret", "token", "authorization")
+# user:password@ (or a token as the user) in any URL, and a password in a URL's query
+# (unix://...?password=): Redis and git URLs carry credentials this way.
+_URL_USERINFO = re.compile(r"(?<=://)[^/?#@\s]+@")
+_QUERY_PASSWORD = re.compile(r"(?<=[?&]password=)[^&#\s]+")
 
 
 @lru_cache(maxsize=1024)
@@ -26,6 +31,22 @@ def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMap
     return event_dict
 
 
+def redact_url_credentials(text: str) -> str:
+    """The text with every URL's credentials replaced by ``***``."""
+    if "@" in text:
+        text = _URL_USERINFO.sub("***@", text)
+    if "password=" in text:
+        text = _QUERY_PASSWORD.sub("***", text)
+    return text
+
+
+def _redact_urls(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[key] = redact_url_credentials(value)
+    return event_dict
+
+
 def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
     json_output = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: Any = (
@@ -38,6 +59,7 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _redact,
             structlog.processors.format_exc_info,
+            _redact_urls,  # after format_exc_info: a traceback's messages are text by then
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),

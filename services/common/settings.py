@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -28,6 +29,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+from redis.connection import parse_url as parse_redis_url
 
 from services.common.cluster_settings import ClusterSettings
 from services.common.errors import ConfigError
@@ -242,7 +244,8 @@ class Settings(BaseSettings):
     )
 
     env: Literal["dev", "prod"] = "dev"
-    redis_url: str | None = None
+    # Carries the password (redis://:PASSWORD@host:6379/0); unset: `shipline up` embeds a Redis
+    redis_url: str | None = Field(default=None, repr=False)
     workdir: Path = Path.home() / ".shipline"
     repositories: list[Repository] = []
     gitops_repositories: list[GitopsRepository] = []
@@ -291,6 +294,30 @@ class Settings(BaseSettings):
                     raise ValueError(f"notifications.{index}.{key} is a placeholder")
         return self
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_requires_a_password_outside_dev(
+        cls, value: str | None, info: ValidationInfo
+    ) -> str | None:
+        if value is None:
+            return None  # `shipline up` starts an embedded Redis with a generated password
+        try:
+            password = parse_redis_url(value).get("password")
+        except ValueError:
+            raise ValueError(
+                "must be a Redis URL: redis://:PASSWORD@host:6379/0, rediss://... (TLS) or "
+                "unix://:PASSWORD@/path/to/redis.sock?db=0"
+            ) from None
+        if info.data.get("env") == "prod" and (not password or _is_placeholder_text(password)):
+            raise ValueError(
+                "Redis must require a password in prod: start it with --requirepass "
+                "(16+ random URL-safe characters) and put the password in the URL, e.g. "
+                "redis://:PASSWORD@host:6379/0 or unix://:PASSWORD@/path/redis.sock?db=0; "
+                "or leave redis_url unset with `shipline up`, whose embedded Redis "
+                "generates one"
+            )
+        return value
+
     @model_validator(mode="after")
     def _distinct_channel_names(self) -> Settings:
         names = [channel.channel_name(i) for i, channel in enumerate(self.notifications)]
@@ -334,7 +361,10 @@ class Settings(BaseSettings):
 
 
 def _is_placeholder(secret: SecretStr) -> bool:
-    value = secret.get_secret_value()
+    return _is_placeholder_text(secret.get_secret_value())
+
+
+def _is_placeholder_text(value: str) -> bool:
     return value.lower() in PLACEHOLDER_SECRETS or len(value) < 16
 
 

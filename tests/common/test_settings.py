@@ -9,10 +9,12 @@ from services.common.settings import LogChannel, WebhookChannel, load_settings
 WEBHOOK_SECRET = "whsec-Zq8pLm2Vx7Rt4Nk9"
 REGISTRY_PASSWORD = "regpass-Hh3Jk8Ll1Mm0Qq"
 API_TOKEN = "tok-Aa1Bb2Cc3Dd4Ee5Ff6"
+REDIS_PASSWORD = "redis-Pq7Rs8Tu9Vw0Xy"
+REDIS_URL = f"redis://:{REDIS_PASSWORD}@127.0.0.1:6379/0"
 
 VALID = f"""\
 env: dev
-redis_url: redis://127.0.0.1:6379/0
+redis_url: {REDIS_URL}
 repositories:
   - name: acme/microbank
     url: https://git.example.com/acme/microbank.git
@@ -81,7 +83,7 @@ def test_a_valid_file_loads_registry_auth_notifications_and_api_tokens(config_fi
     assert webhook.events == ["RunCompleted", "ScanFailed"]
     assert isinstance(log, LogChannel)
     assert [token.get_secret_value() for token in settings.api_tokens] == [API_TOKEN]
-    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.redis_url == REDIS_URL
 
 
 def test_an_invalid_value_names_the_file_and_the_dotted_key(config_file):
@@ -168,6 +170,74 @@ def test_prod_accepts_real_secrets(config_file):
     config_file(VALID.replace("env: dev", "env: prod"))
 
     assert load_settings().env == "prod"
+
+
+def _in_prod_with_redis_url(url: str) -> str:
+    return VALID.replace("env: dev", "env: prod").replace(REDIS_URL, url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0",
+        "redis://shipline@127.0.0.1:6379/0",
+        "unix:///run/redis/redis.sock?db=0",
+        "redis://:changeme@127.0.0.1:6379/0",
+        "redis://:fewer-than-16@127.0.0.1:6379/0",
+    ],
+)
+def test_prod_refuses_a_redis_url_without_a_real_password(config_file, url):
+    path = config_file(_in_prod_with_redis_url(url))
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+
+    message = str(caught.value)
+    assert str(path) in message
+    assert message.split(": ", 2)[1] == "redis_url"
+    assert "--requirepass" in message and "redis://:PASSWORD@" in message
+    assert url not in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"unix://:{REDIS_PASSWORD}@/run/shipline/redis.sock?db=0",
+        f"unix:///run/shipline/redis.sock?db=0&password={REDIS_PASSWORD}",
+        f"rediss://shipline:{REDIS_PASSWORD}@redis.internal:6380/1",
+    ],
+)
+def test_prod_accepts_a_redis_url_that_carries_a_real_password(config_file, url):
+    config_file(_in_prod_with_redis_url(url))
+
+    assert load_settings().redis_url == url
+
+
+def test_dev_accepts_a_redis_url_without_a_password(config_file):
+    config_file(VALID.replace(REDIS_URL, "redis://127.0.0.1:6379/0"))
+
+    assert load_settings().redis_url == "redis://127.0.0.1:6379/0"
+
+
+def test_prod_without_a_redis_url_is_left_to_the_embedded_redis(config_file):
+    config_file(VALID.replace("env: dev", "env: prod").replace(f"redis_url: {REDIS_URL}\n", ""))
+
+    assert load_settings().redis_url is None
+
+
+def test_a_redis_url_of_another_scheme_is_refused_naming_the_forms(config_file):
+    config_file(VALID.replace(REDIS_URL, f"http://:{REDIS_PASSWORD}@127.0.0.1:6379/0"))
+
+    with pytest.raises(ConfigError, match=r"redis_url: .*must be a Redis URL") as caught:
+        load_settings()
+
+    assert REDIS_PASSWORD not in str(caught.value)
+
+
+def test_the_settings_repr_does_not_show_the_redis_password(config_file):
+    config_file(VALID)
+
+    assert REDIS_PASSWORD not in repr(load_settings())
 
 
 def test_dev_accepts_placeholder_secrets(config_file):

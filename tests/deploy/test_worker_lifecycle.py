@@ -263,18 +263,22 @@ def test_a_worker_started_before_redis_waits_for_it_then_serves(
     start_worker: Callable[[str, float], subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
     port = _dead_port()
-    url = f"redis://127.0.0.1:{port}/0"
+    url = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{port}/0"
     log = tmp_path / "worker.log"
     worker = start_worker(url, 0.0)
     _wait_until(lambda: "waiting for Redis" in log.read_text(errors="replace"), 30, "no wait", log)
     assert worker.poll() is None, "the worker exited instead of waiting for Redis"
 
     server = subprocess.Popen(
-        [str(find_redis_server()), "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+        [str(find_redis_server()), "-", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
         cwd=tmp_path,
+        stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    assert server.stdin is not None
+    with server.stdin as config:  # the password as RedisServer gives it: not in argv
+        config.write(f"requirepass {REDIS_PASSWORD}\n".encode())
     try:
         client = redis.Redis.from_url(url)
         _wait_until(lambda: _answers(client), 15, "redis-server did not start", log)
@@ -288,6 +292,7 @@ def test_a_worker_started_before_redis_waits_for_it_then_serves(
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
         client.close()
+        assert REDIS_PASSWORD not in log.read_text(errors="replace")
     finally:
         server.terminate()
         server.wait(timeout=10)
