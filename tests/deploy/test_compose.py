@@ -33,8 +33,10 @@ DOCKER_SOCKET = "/var/run/docker.sock"
 INFRA = {"redis", "registry"}
 APP_SERVICES = {"gateway", *STAGES}
 # Documented in .env.example but deliberately not passed through by docker-compose.yml:
-# compose fixes the first two, and the scanner image sets the third.
-NOT_PASSED_THROUGH = {"SHIPLINE_CONFIG", "SHIPLINE_WORKDIR", "SHIPLINE_TRIVY"}
+# compose fixes the first two and builds the Redis URL from REDIS_PASSWORD, and the scanner
+# image sets SHIPLINE_TRIVY.
+NOT_PASSED_THROUGH = {"SHIPLINE_CONFIG", "SHIPLINE_WORKDIR", "SHIPLINE_REDIS_URL", "SHIPLINE_TRIVY"}
+REDIS_PASSWORD = "compose-test-redis-password-0123"
 
 
 # --- docker-compose ----------------------------------------------------------------------
@@ -42,6 +44,18 @@ NOT_PASSED_THROUGH = {"SHIPLINE_CONFIG", "SHIPLINE_WORKDIR", "SHIPLINE_TRIVY"}
 
 def _compose_config(env_file: Path) -> dict[str, Any]:
     """`docker-compose config` of the repository's file, parsed; any failure fails the test."""
+    completed = _run_compose_config(env_file)
+    if completed.returncode != 0:
+        pytest.fail(
+            f"docker-compose config exited {completed.returncode}:\n{completed.stderr}",
+            pytrace=False,
+        )
+    resolved = yaml.safe_load(completed.stdout)
+    assert isinstance(resolved, dict) and isinstance(resolved.get("services"), dict)
+    return resolved
+
+
+def _run_compose_config(env_file: Path) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.fail(
@@ -59,7 +73,8 @@ def _compose_config(env_file: Path) -> dict[str, Any]:
         and key not in {"GATEWAY_PORT", "REGISTRY_PORT", "IMAGE_TAG"}
     }
     env["COMPOSE_INTERACTIVE_NO_CLI"] = "1"
-    completed = subprocess.run(
+    env.pop("REDIS_PASSWORD", None)
+    return subprocess.run(
         [binary, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "config"],
         capture_output=True,
         text=True,
@@ -68,21 +83,13 @@ def _compose_config(env_file: Path) -> dict[str, Any]:
         timeout=120,
         check=False,
     )
-    if completed.returncode != 0:
-        pytest.fail(
-            f"docker-compose config exited {completed.returncode}:\n{completed.stderr}",
-            pytrace=False,
-        )
-    resolved = yaml.safe_load(completed.stdout)
-    assert isinstance(resolved, dict) and isinstance(resolved.get("services"), dict)
-    return resolved
 
 
 @pytest.fixture(scope="module")
 def compose(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    empty_env = tmp_path_factory.mktemp("compose") / "empty.env"
-    empty_env.write_text("")
-    return _compose_config(empty_env)
+    minimal_env = tmp_path_factory.mktemp("compose") / "minimal.env"
+    minimal_env.write_text(f"REDIS_PASSWORD={REDIS_PASSWORD}\n")  # the one required value
+    return _compose_config(minimal_env)
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +113,18 @@ def _mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
 def _command(service: dict[str, Any]) -> list[str]:
     command = service.get("command", [])
     return shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
+
+
+def _redis_script(redis: dict[str, Any]) -> str:
+    """The shell script redis runs (`sh -c SCRIPT`), as the container's shell sees it."""
+    command = _command(redis)
+    assert command[:2] == ["sh", "-c"], command
+    return command[2].replace("$$", "$")
+
+
+def _redis_server_argv(redis: dict[str, Any]) -> list[str]:
+    first_line = _redis_script(redis).splitlines()[0]
+    return shlex.split(first_line.split("<<")[0])
 
 
 def test_compose_file_declares_a_format_compose_1_29_reads(compose: dict[str, Any]) -> None:
@@ -176,11 +195,36 @@ def test_redis_persists_with_appendonly_and_has_a_ping_healthcheck(
     services: dict[str, dict[str, Any]],
 ) -> None:
     redis = services["redis"]
-    command = _command(redis)
+    command = _redis_server_argv(redis)
     assert "--appendonly" in command, command
     assert command[command.index("--appendonly") + 1] == "yes"
     assert any(target == "/data" for _, target in _mounts(redis)), "Redis data needs a volume"
-    assert redis["healthcheck"]["test"][-2:] == ["redis-cli", "ping"]
+    # redis-cli exits 0 on an error reply (NOAUTH): only a PONG is healthy
+    assert redis["healthcheck"]["test"] == ["CMD-SHELL", "redis-cli ping | grep -q PONG"]
+    assert redis["environment"]["REDISCLI_AUTH"] == REDIS_PASSWORD
+
+
+def test_redis_requires_the_password_given_on_stdin_not_in_its_arguments(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    redis = services["redis"]
+    argv = _redis_server_argv(redis)
+    assert argv[:3] == ["exec", "docker-entrypoint.sh", "redis-server"], argv
+    assert argv[3] == "-", "redis-server must read its config (the password) from stdin"
+    assert "requirepass $REDISCLI_AUTH" in _redis_script(redis).splitlines()
+    assert REDIS_PASSWORD not in " ".join(_command(redis))
+    assert "--requirepass" not in argv
+    assert not redis.get("ports"), "Redis must not be published on the host"
+
+
+def test_compose_refuses_to_start_without_a_redis_password(tmp_path: Path) -> None:
+    empty_env = tmp_path / "empty.env"
+    empty_env.write_text("")
+
+    completed = _run_compose_config(empty_env)
+
+    assert completed.returncode != 0
+    assert "set REDIS_PASSWORD in .env" in completed.stderr
 
 
 def test_registry_keeps_its_data_on_a_volume_and_publishes_5000(
@@ -202,7 +246,7 @@ def test_app_services_read_the_example_config_and_the_compose_redis(
         assert (str(EXAMPLE_CONFIG), CONFIG_IN_CONTAINER) in _mounts(service), name
         environment = service["environment"]
         assert environment["SHIPLINE_CONFIG"] == CONFIG_IN_CONTAINER, name
-        assert environment["SHIPLINE_REDIS_URL"] == "redis://redis:6379/0", name
+        assert environment["SHIPLINE_REDIS_URL"] == f"redis://:{REDIS_PASSWORD}@redis:6379/0", name
         assert environment["SHIPLINE_WORKDIR"] == "/var/lib/shipline", name
 
 
@@ -284,7 +328,9 @@ def test_env_example_values_reach_every_app_container_and_validate(
     tmp_path: Path, clean_shipline_env: pytest.MonkeyPatch
 ) -> None:
     env_file = tmp_path / "all-settings.env"
-    env_file.write_text(re.sub(r"(?m)^#(SHIPLINE_)", r"\1", ENV_EXAMPLE.read_text()))
+    uncommented = re.sub(r"(?m)^#(SHIPLINE_)", r"\1", ENV_EXAMPLE.read_text())
+    uncommented = uncommented.replace("\nREDIS_PASSWORD=\n", f"\nREDIS_PASSWORD={REDIS_PASSWORD}\n")
+    env_file.write_text(uncommented)
     services = _compose_config(env_file)["services"]
     documented = set(_env_example_assignments()) - NOT_PASSED_THROUGH
     documented = {name for name in documented if name.startswith("SHIPLINE_")}

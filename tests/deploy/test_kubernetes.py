@@ -276,6 +276,13 @@ def test_the_rendered_server_config_is_valid_settings(
             monkeypatch.setenv(key, value)
     else:  # prod: what the Secret created outside git supplies
         monkeypatch.setenv("SHIPLINE_API_TOKENS", '["a-real-api-token-0123456789"]')
+    redis_secret = of_kind(objects, "Secret").get("shipline-redis")
+    password = (
+        redis_secret["stringData"]["password"] if redis_secret else "a-real-redis-password-0123"
+    )
+    # the URL as the pods build it from REDIS_ADDRESS and the Secret: prod requires a password
+    address = config_value(objects, "REDIS_ADDRESS")
+    monkeypatch.setenv("SHIPLINE_REDIS_URL", f"redis://:{password}@{address}/0")
     settings = load_settings()
     assert settings.env == overlay
     assert str(settings.workdir) == WORKDIR
@@ -377,6 +384,22 @@ def test_gateway_is_served_by_a_service_an_ingress_and_scaled_by_an_hpa(
     assert paths == {"/webhooks": "shipline-gateway", "/api": "shipline-gateway"}
     hpa = of_kind(objects, "HorizontalPodAutoscaler")["shipline-gateway"]
     assert hpa["spec"]["scaleTargetRef"]["name"] == "shipline-gateway"
+
+
+def test_redis_requires_the_password_of_the_redis_secret(objects: list[Obj]) -> None:
+    box = container(of_kind(objects, "StatefulSet")["redis"])
+    args = box["args"]
+    assert args[args.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
+    env = env_of(box)
+    for name in ("REDIS_PASSWORD", "REDISCLI_AUTH"):  # the server's and its probes' redis-cli
+        assert env[name]["valueFrom"]["secretKeyRef"] == {
+            "name": "shipline-redis",
+            "key": "password",
+        }
+    for probe in ("readinessProbe", "livenessProbe"):
+        # redis-cli exits 0 on an error reply (NOAUTH): only a PONG (or LOADING) is healthy
+        command = " ".join(box[probe]["exec"]["command"])
+        assert "redis-cli ping | grep" in command and "PONG" in command, probe
 
 
 def test_redis_keeps_an_append_only_file_on_a_persistent_volume(objects: list[Obj]) -> None:
