@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.gateway import api_docs, errors
+from services.gateway.event_stream import LiveStreams
 from services.gateway.fast_path import Gateway
 from services.gateway.intake import Intake
 from services.gateway.routes import (
@@ -35,6 +36,7 @@ from services.gateway.routes import services as services_routes
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     await app.state.intake.aclose()
+    await app.state.live_streams.aclose()
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
@@ -48,6 +50,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.runtime = runtime or Runtime(settings)
     app.state.intake = Intake(app.state.runtime)
+    app.state.live_streams = LiveStreams(app.state.runtime)
     errors.install(app)
     app.include_router(api_docs.router)
     app.include_router(health.router)

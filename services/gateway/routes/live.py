@@ -14,14 +14,17 @@ router = APIRouter(prefix="/api/v1/events", tags=["events"])
 @router.get(
     "/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {event_stream.MEDIA_TYPE: {}}}},
+    responses={200: {"content": {event_stream.MEDIA_TYPE: {}}}, **event_stream.TOO_MANY},
 )
 def stream_all_events(
     request: Request,
     runtime: RuntimeDep,
+    live: event_stream.LiveStreamsDep,
     last_event_id: event_stream.LastEventId = None,
 ) -> StreamingResponse:
     """Server-sent events of every run (`id` the global stream entry, `event` the type), from
-    now on, or after `Last-Event-ID` when a client reconnects; never ends by itself."""
+    now on, or after `Last-Event-ID` when a client reconnects; never ends by itself. 429
+    when the client (address or token) or the server has too many streams open."""
     after = last_event_id or runtime.event_log.last_global_id()
-    return event_stream.response(event_stream.all_events(request, runtime.event_log, after))
+    slot = live.open(request)
+    return event_stream.response(event_stream.all_events(request, live, after), slot)

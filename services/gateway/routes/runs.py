@@ -71,28 +71,28 @@ def get_run(runtime: RuntimeDep, run_id: str = RunId) -> dict[str, Any]:
 @router.get(
     "/{run_id}/events",
     response_model=None,
-    responses={200: {"content": {event_stream.MEDIA_TYPE: {}}}},
+    responses={200: {"content": {event_stream.MEDIA_TYPE: {}}}, **event_stream.TOO_MANY},
 )
 def run_events(
     request: Request,
     runtime: RuntimeDep,
+    live: event_stream.LiveStreamsDep,
     run_id: str = RunId,
     stream: Annotated[bool, Query(description="server-sent events, live")] = False,
     last_event_id: event_stream.LastEventId = None,
 ) -> dict[str, Any] | StreamingResponse:
     """The run's events as JSON; with `Accept: text/event-stream` (or `?stream=1`) a live
     stream of server-sent events (`id` the stream entry, `event` the type) that ends after
-    RunCompleted and resumes after `Last-Event-ID`."""
+    RunCompleted and resumes after `Last-Event-ID` (429 when the client, by address or
+    token, or the server has too many streams open)."""
     if runtime.runs.get(run_id) is None:
         raise HTTPException(404, f"run {run_id} not found")
     if not event_stream.wants_stream(request, stream):
         return {"events": [event for _, event in runtime.event_log.for_run(run_id)]}
 
-    def finished() -> bool:
-        run = runtime.runs.get(run_id) or {}
-        return run.get("status") in FINAL_RUN_STATUSES
+    async def finished() -> bool:
+        return await live.run_status(run_id) in FINAL_RUN_STATUSES
 
-    events = event_stream.run_events(
-        request, runtime.event_log, run_id, finished, after=last_event_id or "-"
-    )
-    return event_stream.response(events)
+    slot = live.open(request)
+    events = event_stream.run_events(request, live, run_id, finished, after=last_event_id or "-")
+    return event_stream.response(events, slot)
