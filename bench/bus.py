@@ -33,11 +33,11 @@ class Peers:
 
     def _spawn(self, role: str, count: int) -> subprocess.Popen[bytes]:
         log = (self.logs / f"bus-{self.transport}-{role}.log").open("ab")
-        argv = [sys.executable, "-m", "bench.bus_peers", self.transport, role, self.url, str(count)]
+        argv = [sys.executable, "-m", "bench.bus_peers", self.transport, role, str(count)]
         with log:
             return subprocess.Popen(
                 argv,
-                env=environment(),
+                env={**environment(), "SHIPLINE_REDIS_URL": self.url},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -1,6 +1,8 @@
 """The two processes of the bus benchmark, one per role and transport:
 
-    python -m bench.bus_peers {celery,redis} {consume,produce} REDIS_URL COUNT
+    SHIPLINE_REDIS_URL=... python -m bench.bus_peers {celery,redis} {consume,produce} COUNT
+
+(the URL carries the Redis password: in the environment, not in the argument list).
 
 Consumers count what they take in Redis (`bench:bus:count`) and stamp `bench:bus:end` at
 COUNT; producers stamp `bench:bus:start`, then publish COUNT events one at a time. Celery's
@@ -10,6 +12,7 @@ a worker with Shipline's Celery settings whose task decodes the event.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -91,5 +94,5 @@ ROLES = {
 
 
 if __name__ == "__main__":
-    transport, role, redis_url, count = sys.argv[1:5]
-    ROLES[(transport, role)](redis_url, int(count))
+    transport, role, count = sys.argv[1:4]
+    ROLES[(transport, role)](os.environ["SHIPLINE_REDIS_URL"], int(count))
