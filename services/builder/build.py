@@ -174,8 +174,8 @@ def _check_ref(mirror: Mirror, repo: Repository, source: Source) -> None:
     kind, _ = parse_ref(source.ref)
 
     def named() -> bool:
-        if kind == "tag":
-            return mirror.resolve(source.ref) == source.commit
+        if kind == "tag":  # an annotated tag's push may name the tag object: both peeled
+            return mirror.resolve(source.ref) in (source.commit, mirror.resolve(source.commit))
         return mirror.is_ancestor(source.commit, source.ref)
 
     if named():

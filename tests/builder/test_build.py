@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import docker
+import git
 import httpx
 import pytest
 import redis
@@ -168,6 +169,25 @@ def test_build_args_and_target_of_the_service_shape_the_image(
 
     labels = registry.config_labels(name_of(change.image_repository), f"sha-{commit[:7]}")
     assert labels["test.flavour"] == "spicy"
+
+
+def test_a_release_tag_build_gets_the_version_the_tag_names(
+    builder: Builder, monorepo: Monorepo, registry: Registry, base_image: str
+) -> None:
+    commit = monorepo.commit({"api/Dockerfile": dockerfile(base_image, "RUN true")})
+    with git.Repo(monorepo.clone) as repo:
+        tag = repo.create_tag("v1.0.0", message="Release 1.0.0")  # annotated: a tag object
+        repo.git.push("origin", "refs/tags/v1.0.0")
+        tag_object = tag.tag.hexsha if tag.tag else commit
+    image = monorepo.image_repository(registry, "api")
+
+    for named in (commit, tag_object):  # a push webhook may name either
+        change = change_for(image, "api", named, ref="refs/tags/v1.0.0", tags=("v1.0.0",))
+        pushed(builder.build(change))
+
+    labels = registry.config_labels(name_of(image), "v1.0.0")
+    assert labels["org.opencontainers.image.version"] == "v1.0.0"
+    assert labels["org.opencontainers.image.revision"] in (commit, tag_object)
 
 
 # --- idempotency ------------------------------------------------------------------------
