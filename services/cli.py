@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -19,7 +20,6 @@ from services.common.settings import STAGES, Settings, load_settings
 
 if TYPE_CHECKING:
     from services.common.api_client import ApiClient
-    from services.common.runtime import Runtime
 
 
 def _settings(**overrides: object) -> Settings:
@@ -147,50 +147,45 @@ def _echo_json(data: Any) -> None:
 )
 @_OUTPUT
 def publish(source: IO[bytes], letter_id: str | None, output: str) -> None:
-    """Put one event (JSON, from a file or stdin) on its stage's queue."""
+    """Request work with one event (JSON, from a file or stdin), through the API at
+    $SHIPLINE_URL with $SHIPLINE_TOKEN: BuildRequested, ImagePushed (a redeploy of an image
+    in the registry) or RollbackRequested. A stage's outcome is refused."""
+    from services.common.api_client import TOKEN_MISSING
     from services.common.events import decode_event
-    from services.common.runtime import Runtime
 
-    settings = _settings()
+    if not os.environ.get("SHIPLINE_TOKEN"):
+        raise click.ClickException(TOKEN_MISSING)
     if letter_id is not None:
-        _republish_dead_letter(Runtime(settings), letter_id, output)
+        from services.common.deadletters import LETTER_ID_PATTERN
+
+        if not re.match(LETTER_ID_PATTERN, letter_id):
+            raise click.ClickException(
+                f"{letter_id!r} is not a dead letter id (e.g. scanner-<16 hex>)"
+            )
+        with _api() as client:
+            letter = client.get(f"/api/v1/dead-letters/{letter_id}")
+            answer = client.post(f"/api/v1/dead-letters/{letter_id}/republish")
+        answer["type"] = letter.get("event_type") or "event"
+        _echo_published(answer, output, f"republished dead letter {letter_id}:")
         return
     try:
         event = decode_event(source.read())
     except EventDecodeError as exc:
         raise click.ClickException(f"{source.name}: {exc}") from None
-    from services.common.manual_events import publish_by_hand
+    with _api() as client:
+        answer = client.post("/api/v1/events", event.model_dump(mode="json"))
+    verb = "already published, nothing queued:" if answer.get("duplicate") else "published"
+    _echo_published({**answer, "type": event.type}, output, verb)
 
-    queued = publish_by_hand(Runtime(settings), event, requested_by="cli")
+
+def _echo_published(answer: dict[str, Any], output: str, verb: str) -> None:
     if output == "json":
-        _echo_json({"type": event.type, "event_id": str(event.event_id), "run_id": event.run_id})
+        _echo_json(answer)
         return
-    verb = "published" if queued else "already published, nothing queued:"
-    click.echo(f"{verb} {event.type} {event.event_id} for run {event.run_id}")
-
-
-def _republish_dead_letter(runtime: Runtime, letter_id: str, output: str) -> None:
-    from services.common.bus import BROKER_ERRORS
-    from services.common.replay import DeadLetterNotFound, NotReplayable, republish
-
-    try:
-        event = republish(runtime, letter_id)
-    except (DeadLetterNotFound, NotReplayable) as exc:
-        raise click.ClickException(str(exc)) from None
-    except BROKER_ERRORS:
-        raise click.ClickException("Redis is unavailable; nothing was republished") from None
-    if output == "json":
-        _echo_json(
-            {
-                "dead_letter": letter_id,
-                "type": event.type,
-                "event_id": str(event.event_id),
-                "run_id": event.run_id,
-            }
-        )
-        return
+    queue = f" on the {answer['queue']} queue" if answer.get("queue") else ""
     click.echo(
-        f"republished dead letter {letter_id}: {event.type} {event.event_id} for run {event.run_id}"
+        f"{verb} {answer.get('type', 'event')} {answer['event_id']} for run {answer['run_id']}"
+        + queue
     )
 
 

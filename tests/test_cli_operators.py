@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from services.cli import main
 from services.common.deadletters import DeadLetterStore
 from services.common.eventlog import EventLog
-from services.common.events import ImagePushed, Source
+from services.common.events import BuildRequested
 from services.common.logging import configure_logging
 from services.common.pins import PinStore
 from services.common.runs import RunStore
@@ -196,30 +196,24 @@ def test_unpin_output_json_is_the_apis_answer(api_url: str, redis_client: redis.
     assert (answer["unpinned"], answer["pin"]["image"]) == (True, f"{REGISTRY}/cart:v1")
 
 
-def test_publish_output_json_names_the_event_and_its_run(
-    redis_url: str, redis_client: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("SHIPLINE_CONFIG", raising=False)
-    event = ImagePushed(
-        run_id="manual-9",
-        service="cart",
-        source=Source(repository="acme/shop", commit="c" * 40, ref="refs/heads/main"),
-        image_repository=f"{REGISTRY}/cart",
-        tags=("v1",),
-        digest="sha256:" + "ab" * 32,
+def test_publish_output_json_is_the_apis_answer_with_the_event_type(api_url: str) -> None:
+    event = BuildRequested(
+        run_id="manual-9", repository="acme/shop", ref="refs/heads/main", services=("cart",)
     )
-    env = {"SHIPLINE_REDIS_URL": redis_url, "SHIPLINE_WORKDIR": str(tmp_path)}
+    env = {"SHIPLINE_URL": api_url, "SHIPLINE_TOKEN": TOKEN}
 
     result = CliRunner().invoke(
         main, ["publish", "-", "-o", "json"], input=event.model_dump_json(), env=env
     )
 
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {
-        "type": "ImagePushed",
-        "event_id": str(event.event_id),
-        "run_id": "manual-9",
-    }
+    answer = json.loads(result.stdout)
+    assert (answer["type"], answer["run_id"], answer["queue"]) == (
+        "BuildRequested",
+        "manual-9",
+        "detector",
+    )
+    assert answer["event_id"]
 
 
 def test_dead_letters_lists_what_the_stages_gave_up_on_newest_first(

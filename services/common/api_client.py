@@ -14,6 +14,10 @@ from typing import Any
 import httpx
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+TOKEN_MISSING = (
+    "SHIPLINE_TOKEN is not set: give a token from the server's api_tokens "
+    f"(and SHIPLINE_URL, default {DEFAULT_URL})"
+)
 FINAL_RUN_STATUSES = ("succeeded", "failed", "blocked", "skipped", "superseded", "held")
 
 

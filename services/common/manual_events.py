@@ -1,29 +1,52 @@
-"""Publishing an event by hand (API or CLI): the redeploy-without-rebuild path."""
+"""Events by hand (`POST /api/v1/events`, `shipline publish`): requests, never verdicts.
+
+A token holder may ask for work — a build, a redeploy of an image already in the registry,
+a rollback — but never assert what a stage concluded. The gateway rebuilds each accepted
+request from configuration (services/gateway/manual.py); this module holds what is
+accepted, the id the published event gets, and the claim that keeps a hand event out of
+every run but its own.
+"""
 
 from __future__ import annotations
 
-from services.common.eventlog import logged_marker
-from services.common.events import Envelope
-from services.common.runtime import Runtime
+import uuid
+from typing import Any
+
+from services.common.eventlog import MARKER_TTL, logged_marker
+from services.common.events import EVENT_TYPES, Envelope
+
+TRIGGERS = ("BuildRequested", "ImagePushed", "RollbackRequested")
+# The published event's id is derived from the sender's: the same request sent again is
+# recognised, yet no sender can pick the id of an event a stage will publish (uuid5 is a
+# one-way hash), so a hand event cannot pre-empt or shadow the pipeline's own.
+_HAND_EVENTS = uuid.UUID("6f1c3f5e-9a8e-4d35-8a51-2f0d7c0e9b17")
 
 
-def mentioned_repositories(event: Envelope) -> set[str]:
-    """The repositories an event names (its source's, or its own `repository`)."""
-    names = {
-        getattr(event, "repository", None),
-        getattr(getattr(event, "source", None), "repository", None),
-    }
-    return {name for name in names if name}
+def refusal(event_type: str) -> str | None:
+    """Why an event of this type may not be published by hand, or None for a request."""
+    if event_type in TRIGGERS or event_type not in EVENT_TYPES:
+        return None  # a request, or no event at all (decoding says why)
+    return (
+        f"{event_type} cannot be published by hand: it is what a stage (or a signed webhook) "
+        "records; publish a request: BuildRequested (a build), ImagePushed (a redeploy of "
+        "an image in the registry) or RollbackRequested; for a release, POST /api/v1/releases"
+    )
 
 
-def publish_by_hand(runtime: Runtime, event: Envelope, requested_by: str = "cli") -> bool:
-    """Queue the event on its stage, creating its run when new; False when already published."""
-    if runtime.redis.exists(logged_marker(event)):
-        return False
-    if runtime.runs.get(event.run_id) is None:
-        runtime.runs.create(event.run_id, trigger="manual", requested_by=requested_by)
-        service = getattr(event, "service", None)
-        if service:
-            runtime.runs.plan(event.run_id, [service])
-    runtime.bus.publish(event)
-    return True
+def published_id(event: Envelope) -> uuid.UUID:
+    return uuid.uuid5(_HAND_EVENTS, str(event.event_id))
+
+
+def already_published(redis: Any, event: Envelope) -> bool:
+    return bool(redis.exists(logged_marker(event)))
+
+
+def claim_run(redis: Any, run_id: str, event_id: uuid.UUID, run_exists: bool) -> bool:
+    """True when `run_id` is this hand event's own: new, or claimed by this same event
+    before (a retry after Redis went away). Any other run, hand or pipeline, is refused."""
+    key = f"shipline:hand-run:{run_id}"
+    owner = "the pipeline" if run_exists else str(event_id)
+    if redis.set(key, owner, nx=True, ex=MARKER_TTL):
+        return not run_exists
+    claimed = redis.get(key)
+    return claimed is not None and claimed.decode() == str(event_id)

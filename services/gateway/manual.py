@@ -6,17 +6,23 @@ run then starts at the scanner with an ImagePushed of that image (by digest), or
 at the committer when the scan is explicitly skipped (the scanner records who and why).
 The source commit is the image's `org.opencontainers.image.revision` label when the
 mirror knows it, else the default branch head.
+
+Events published by hand (`POST /api/v1/events`) are requests of the same kinds and are
+rebuilt here from configuration and the registry, never taken as sent.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 
 from services.builder.registry import RegistryClient, RemoteImage, split_repository
 from services.common.errors import PermanentError, ShiplineError
 from services.common.events import (
     ZERO_SHA,
+    BuildRequested,
+    Envelope,
     ImagePushed,
     PushReceived,
     RollbackRequested,
@@ -27,10 +33,13 @@ from services.common.git import Mirror
 from services.common.git_auth import git_env
 from services.common.project import PROJECT_FILE, Project, parse_project
 from services.common.registry_auth import registry_login
+from services.common.runtime import Runtime
 from services.common.settings import Repository, Settings
 
 REVISION_LABEL = "org.opencontainers.image.revision"
+TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 _SHA = re.compile(r"^[0-9a-f]{40}$")
+_TAG = re.compile(TAG)
 
 
 class ManualError(Exception):  # noqa: N818 - carries an HTTP status for the route
@@ -163,3 +172,101 @@ def rollback(
         digest=digest,
         requested_by=by,
     )
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request ready to start: its event, the run's trigger and the run record's fields."""
+
+    event: Envelope
+    trigger: str
+    repository: Repository
+    fields: dict[str, str]
+
+
+def service_request(event: Envelope, trigger: str, target: Service) -> Request:
+    """A request about one service (a deployment, a rollback)."""
+    commit = getattr(getattr(event, "source", None), "commit", target.head)
+    ref = f"refs/heads/{target.repository.default_branch}"
+    fields = {"ref": ref, "commit": commit, "services": target.name}
+    return Request(event, trigger, target.repository, fields)
+
+
+# --- events by hand: requests rebuilt from configuration ----------------------------------
+
+
+def hand_request(settings: Settings, hand: Envelope, event_id: uuid.UUID, by: str) -> Request:
+    """The request a hand event stands for, rebuilt from configuration and the registry and
+    published under `event_id`; ManualError says why it cannot be."""
+    match hand:
+        case BuildRequested():
+            repo = pick_repository(settings, hand.repository)
+            build = hand.model_copy(
+                update={"event_id": event_id, "repository": repo.name, "requested_by": by}
+            )
+            fields = {"ref": build.ref or "", "commit": build.commit or ""}
+            return Request(build, "forced", repo, {**fields, "services": ",".join(build.services)})
+        case ImagePushed():
+            target, image = redeploy(settings, hand, by)
+            return service_request(
+                image.model_copy(update={"event_id": event_id}), "deploy", target
+            )
+        case RollbackRequested():
+            target, rollback = rollback_request(settings, hand, by)
+            event = rollback.model_copy(update={"event_id": event_id})
+            return service_request(event, "rollback", target)
+    raise ManualError(422, f"{hand.type} is not a request")
+
+
+def redeploy(settings: Settings, hand: ImagePushed, by: str) -> tuple[Service, ImagePushed]:
+    """A hand ImagePushed as the deployment it asks for: the service's own image repository,
+    the digest the registry has for the tag, and a scan skip attributed to the caller."""
+    target = find_service(settings, hand.service, hand.source.repository)
+    if hand.image_repository != target.image_repository:
+        raise ManualError(
+            422,
+            f"{hand.image_repository} is not the image repository of {hand.service} "
+            f"({target.image_repository} in {PROJECT_FILE}): only its own images are deployed",
+        )
+    if len(hand.tags) != 1 or not _TAG.match(hand.tags[0]):
+        raise ManualError(422, "a redeploy names exactly one tag of the image (tags: [TAG])")
+    tag = hand.tags[0]
+    image = find_image(settings, target.image_repository, tag)
+    if image.digest != hand.digest:
+        raise ManualError(
+            409,
+            f"{target.image_repository}:{tag} is {image.digest} in the registry, not {hand.digest}",
+        )
+    bypass = None
+    if hand.skip_scan is not None:
+        bypass = ScanBypass(by=by, reason=hand.skip_scan.reason)
+    return target, deployment(target, tag, image, hand.run_id, bypass)
+
+
+def rollback_request(
+    settings: Settings, hand: RollbackRequested, by: str
+) -> tuple[Service, RollbackRequested]:
+    """A hand RollbackRequested: the service must be configured, `to` must be in the
+    registry (its digest is the registry's), and the caller is who asked."""
+    target = find_service(settings, hand.service, hand.repository)
+    digest = None
+    if hand.to is not None:
+        digest = find_image(settings, target.image_repository, hand.to).digest
+    return target, rollback(target, hand.to, digest, hand.run_id, by)
+
+
+def start_run(runtime: Runtime, request: Request, by: str) -> None:
+    """Record the run of a manual request and queue its event."""
+    event = request.event
+    runtime.runs.create(
+        event.run_id,
+        trigger=request.trigger,
+        provider="manual",
+        repository=request.repository.name,
+        pusher=by,
+        **request.fields,
+    )
+    service = getattr(event, "service", None)
+    if service is not None:
+        runtime.runs.plan(event.run_id, [service])
+    runtime.bus.publish(event)

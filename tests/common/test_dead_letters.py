@@ -20,6 +20,7 @@ from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.common.stage import RetryLater, StageRunner
 from services.gateway.app import create_app
+from tests.api_server import serving
 from tests.common.test_stage import (
     MAX_RETRIES,
     SERVICE,
@@ -239,25 +240,24 @@ def test_the_api_answers_404_for_an_unknown_letter_409_for_a_poison_one_422_for_
     assert api.get("/api/v1/dead-letters/Not_An-Id").status_code == 422
 
 
-def test_shipline_publish_from_dead_letter_requeues_the_event(runtime, redis_client, monkeypatch):
-    monkeypatch.delenv("SHIPLINE_CONFIG", raising=False)
+def test_shipline_publish_from_dead_letter_requeues_the_event_through_the_api(
+    runtime, redis_client
+):
     event = fail_for_good(runtime, PermanentError("bad"))
     [letter] = runtime.dead_letters.newest_first()
-    env = {
-        "SHIPLINE_REDIS_URL": runtime.settings.redis_url or "",
-        "SHIPLINE_WORKDIR": str(runtime.settings.workdir),
-    }
 
-    result = CliRunner().invoke(main, ["publish", "--from-dead-letter", letter.id], env=env)
+    with serving(create_app(runtime.settings)) as url:
+        env = {"SHIPLINE_URL": url, "SHIPLINE_TOKEN": TOKEN}
+        result = CliRunner().invoke(main, ["publish", "--from-dead-letter", letter.id], env=env)
+        missing = CliRunner().invoke(
+            main, ["publish", "--from-dead-letter", "scanner-" + "0" * 16], env=env
+        )
 
     assert result.exit_code == 0, result.output
     assert f"republished dead letter {letter.id}: ImagePushed" in result.output
     [queued_event] = queued(redis_client, "scanner")
     assert queued_event.run_id == event.run_id
-    missing = CliRunner().invoke(
-        main, ["publish", "--from-dead-letter", "scanner-" + "0" * 16], env=env
-    )
-    assert missing.exit_code == 1 and "no dead letter" in missing.output
+    assert missing.exit_code == 1 and "HTTP 404: no dead letter" in missing.output
 
 
 def test_redis_failing_inside_a_handler_requeues_the_event_instead_of_failing_the_service(

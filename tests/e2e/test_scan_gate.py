@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from services.common.events import ImagePushed, ScanBypass, Source
-from tests.stack import Stack
+from tests.stack import API_TOKEN, Stack
 
 pytestmark = pytest.mark.integration
 
@@ -26,9 +26,9 @@ def leaked_aws_key() -> tuple[str, str]:
     return key_id, secret
 
 
-def publish(redis_url: str, event: ImagePushed) -> None:
-    """`shipline publish`, as an operator runs it."""
-    env = {**os.environ, "SHIPLINE_REDIS_URL": redis_url}
+def publish(stack: Stack, event: ImagePushed) -> None:
+    """`shipline publish`, as an operator runs it: through the API, with a token."""
+    env = {**os.environ, "SHIPLINE_URL": stack.api, "SHIPLINE_TOKEN": API_TOKEN}
     env.pop("SHIPLINE_CONFIG", None)
     completed = subprocess.run(
         [sys.executable, "-m", "services.cli", "publish", "-"],
@@ -47,9 +47,7 @@ def events_of(stack: Stack, run_id: str) -> list[dict[str, Any]]:
     return events
 
 
-def test_a_blocked_image_is_explained_and_a_recorded_bypass_deploys_it(
-    stack: Stack, redis_url: str
-) -> None:
+def test_a_blocked_image_is_explained_and_a_recorded_bypass_deploys_it(stack: Stack) -> None:
     key_id, secret = leaked_aws_key()
     leak = f"AWS_ACCESS_KEY_ID={key_id}\naws_secret_access_key = {secret}"
     push = stack.sample.append("account_service/app.txt", leak, "chore(account): debug")
@@ -76,7 +74,7 @@ def test_a_blocked_image_is_explained_and_a_recorded_bypass_deploys_it(
     skip = ScanBypass(by="dana@acme.dev", reason="INC-4211: key revoked, hotfix must ship")
     manual_run = f"bypass-{secrets.token_hex(4)}"
     publish(
-        redis_url,
+        stack,
         ImagePushed(
             run_id=manual_run,
             service="account-service",
@@ -91,13 +89,18 @@ def test_a_blocked_image_is_explained_and_a_recorded_bypass_deploys_it(
     deployed = stack.wait_for_run(manual_run)
     assert deployed["status"] == "succeeded", deployed
     account = deployed["services"]["account-service"]
-    assert (account["scan_skipped_by"], account["scan_skip_reason"]) == (skip.by, skip.reason)
+    # who skipped is the caller's token, whatever the event claimed; why is theirs
+    recorded = ScanBypass(by="api-token-1", reason=skip.reason)
+    assert (account["scan_skipped_by"], account["scan_skip_reason"]) == (
+        recorded.by,
+        recorded.reason,
+    )
     manifest = stack.sample.remote_file("k8s/manifests/account-service/deployment.yaml")
     assert f"image: {service['image']}" in manifest
     [passed] = [e for e in events_of(stack, manual_run) if e["type"] == "ScanPassed"]
-    assert passed["skipped"] == {"by": skip.by, "reason": skip.reason}
+    assert passed["skipped"] == {"by": recorded.by, "reason": recorded.reason}
     note = stack.receiver.wait_for(lambda body: body.get("run_id") == manual_run)
-    assert "scan SKIPPED by dana@acme.dev: INC-4211" in note["text"]
+    assert "scan SKIPPED by api-token-1: INC-4211" in note["text"]
     assert (
         httpx.get(
             f"{stack.api}/api/v1/runs/{manual_run}/services/account-service/scan", timeout=5

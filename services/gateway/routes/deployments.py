@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.common.events import Envelope, ScanBypass, ServiceName
+from services.common.events import ScanBypass, ServiceName
 from services.common.logging import get_logger
 from services.common.pins import Pin, PinStore
 from services.gateway import manual
@@ -19,7 +19,7 @@ from services.gateway.intake import new_run_id
 
 router = APIRouter(prefix="/api/v1", tags=["deployments"])
 M = TypeVar("M", bound=BaseModel)
-TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+TAG = manual.TAG
 REPOSITORY = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$"
 ServicePath = Path(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -58,7 +58,7 @@ def deploy(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONRespons
     run_id = new_run_id()
     bypass = ScanBypass(by=caller, reason=wanted.reason or "") if wanted.skip_scan else None
     event = manual.deployment(target, wanted.tag, image, run_id, bypass)
-    _start(runtime, event, "deploy", target, caller)
+    manual.start_run(runtime, manual.service_request(event, "deploy", target), caller)
     get_logger(run_id=run_id).info(
         "deployment requested", by=caller, service=wanted.service, image=event.image
     )
@@ -79,7 +79,7 @@ def rollback(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONRespo
         raise HTTPException(exc.status, exc.reason) from None
     run_id = new_run_id()
     event = manual.rollback(target, wanted.to, digest, run_id, caller)
-    _start(runtime, event, "rollback", target, caller)
+    manual.start_run(runtime, manual.service_request(event, "rollback", target), caller)
     get_logger(run_id=run_id).info("rollback requested", by=caller, service=wanted.service)
     return JSONResponse({"run_id": run_id}, 202)
 
@@ -116,24 +116,6 @@ def pin(
 @router.get("/pins")
 def pins(runtime: RuntimeDep) -> dict[str, Any]:
     return {"pins": [asdict(p) for p in PinStore(runtime.redis).all()]}
-
-
-def _start(
-    runtime: RuntimeDep, event: Envelope, trigger: str, target: manual.Service, caller: str
-) -> None:
-    service = target.name
-    runtime.runs.create(
-        event.run_id,
-        trigger=trigger,
-        provider="manual",
-        repository=target.repository.name,
-        ref=f"refs/heads/{target.repository.default_branch}",
-        commit=getattr(getattr(event, "source", None), "commit", target.head),
-        pusher=caller,
-        services=service,
-    )
-    runtime.runs.plan(event.run_id, [service])
-    runtime.bus.publish(event)
 
 
 def _repository_name(runtime: RuntimeDep, repository: str | None) -> str:

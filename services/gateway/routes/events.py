@@ -1,15 +1,23 @@
-"""Publish any event by hand: e.g. an ImagePushed of an existing image redeploys it."""
+"""Requests by hand, as events: a build, a redeploy of an image in the registry, a rollback.
+
+Only these triggers are accepted, each rebuilt from configuration and the registry
+(services/gateway/manual.py); a stage's outcome is refused with 422. Every hand event
+starts a run of its own: a `run_id` that names an existing run gets 409.
+"""
 
 from __future__ import annotations
+
+import json
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 
+from services.common import manual_events
 from services.common.bus import stages_for
 from services.common.errors import EventDecodeError
 from services.common.events import decode_event
 from services.common.logging import get_logger
-from services.common.manual_events import mentioned_repositories, publish_by_hand
+from services.gateway import manual
 from services.gateway.auth import CallerDep
 from services.gateway.deps import BodyDep, RuntimeDep
 
@@ -18,20 +26,37 @@ router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
 @router.post("", status_code=202)
 def publish_event(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
+    refused = manual_events.refusal(_type_of(body))  # before its fields: never an outcome
+    if refused:
+        raise HTTPException(422, refused)
     try:
-        event = decode_event(body)
+        sent = decode_event(body)
     except EventDecodeError as exc:
         raise HTTPException(422, str(exc)) from None
-    unknown = [r for r in mentioned_repositories(event) if runtime.settings.repository(r) is None]
-    if unknown:
-        raise HTTPException(422, f"repository {unknown[0]} is not configured")
-    answer = {
-        "run_id": event.run_id,
-        "event_id": str(event.event_id),
-        "queue": stages_for(event)[0],
-    }
-    queued = publish_by_hand(runtime, event, requested_by=caller)
-    if not queued:
+    event_id = manual_events.published_id(sent)
+    try:
+        request = manual.hand_request(runtime.settings, sent, event_id, caller)
+    except manual.ManualError as exc:
+        raise HTTPException(exc.status, exc.reason) from None
+    event = request.event
+    answer = {"run_id": event.run_id, "event_id": str(event_id), "queue": stages_for(event)[0]}
+    if manual_events.already_published(runtime.redis, event):
         return JSONResponse({**answer, "duplicate": True}, 200)
+    exists = runtime.runs.get(event.run_id) is not None
+    if not manual_events.claim_run(runtime.redis, event.run_id, event_id, exists):
+        raise HTTPException(
+            409,
+            f"run {event.run_id} exists: an event by hand starts a run of its own (a new run_id)",
+        )
+    manual.start_run(runtime, request, caller)
     get_logger(run_id=event.run_id).info("event published by hand", by=caller, type=event.type)
     return JSONResponse(answer, 202)
+
+
+def _type_of(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ""
+    kind = data.get("type") if isinstance(data, dict) else None
+    return kind if isinstance(kind, str) else ""
