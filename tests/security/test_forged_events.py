@@ -10,6 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from services.common.events import ScanPassed, Source
+from services.common.runtime import Runtime
+from services.common.settings import Settings
 from tests.stack import API_TOKEN, Stack
 
 pytestmark = pytest.mark.integration
@@ -213,4 +216,52 @@ def test_a_hand_redeploy_naming_another_repository_or_digest_is_refused(
     assert detail in response.json()["detail"]
     time.sleep(1)
     assert get_run(stack, run_id).status_code == 404
+    assert stack.sample.remote_head().hexsha == head
+
+
+@pytest.mark.parametrize(
+    ("image_repository", "digest", "reason"),
+    [
+        (EVIL, "sha256:" + "e" * 64, "is not an image of user-service"),
+        (None, "sha256:" + "e" * 64, "the scanner recorded no verdict"),
+    ],
+    ids=["foreign-image", "own-repository-never-scanned"],
+)
+def test_v2_a_scan_passed_put_on_the_bus_behind_the_apis_back_is_not_deployed(
+    stack: Stack,
+    deployed: dict[str, Any],
+    redis_url: str,
+    image_repository: str | None,
+    digest: str,
+    reason: str,
+) -> None:
+    """Defence in depth: whoever reaches the bus still cannot make the committer deploy an
+    image the scanner never recorded as passed."""
+    head = stack.sample.remote_head().hexsha
+    own = deployed["services"]["user-service"]["image"].rsplit(":", 1)[0]
+    run_id = f"bus-forged-{uuid.uuid4().hex[:8]}"
+    runtime = Runtime(Settings(redis_url=redis_url))
+    runtime.runs.create(run_id, trigger="push", repository=stack.sample.name)
+    runtime.runs.plan(run_id, ["user-service"])
+    try:
+        runtime.bus.publish(
+            ScanPassed(
+                run_id=run_id,
+                service="user-service",
+                source=Source(**source(stack, deployed["commit"])),
+                image_repository=image_repository or own,
+                tags=("pwned",),
+                digest=digest,
+                counts={},
+                policy="scan passed, no findings",
+            )
+        )
+    finally:
+        runtime.celery.close()
+        runtime.redis.close()
+
+    run = stack.wait_for_run(run_id)
+
+    assert run["status"] == "failed", run
+    assert reason in run["services"]["user-service"]["reason"]
     assert stack.sample.remote_head().hexsha == head
