@@ -5,10 +5,14 @@ Builds run on the engine's BuildKit (``builder.backend: buildkit``, the default;
 the engine CPU of the classic builder per build, so parallel builds scale further) or on
 the classic builder when asked or when the engine has no BuildKit.
 
-A build can be stopped from outside: a watchdog thread asks ``interrupt()`` about twice a
-second and enforces the deadline; when either says stop it shuts the socket of the request
-in flight and cancels the build, and the engine stops the running step.
-Tags are pushed with the first one last, so a registry holding the first tag holds them all.
+RUN steps get no network (``networkmode: none``) unless the service opts in, and then the
+engine's bridge network: never the host's, whose loopback holds Shipline's own services.
+
+A build can be stopped from outside: a watchdog (services/builder/watch.py) asks
+``interrupt()`` about twice a second and enforces the deadline; when either says stop it
+shuts the socket of the request in flight and cancels the build, and the engine stops the
+running step. Tags are pushed with the first one last, so a registry holding the first tag
+holds them all.
 
 Docker errors are translated here: a failing Dockerfile step or rejected credentials are
 PermanentError; an unreachable engine or registry is TransientError (a push is retried a few
@@ -17,45 +21,41 @@ times with backoff before that surfaces).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import io
 import json
-import socket
-import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import IO, Any, Literal
 
 import docker
 import docker.errors
 import requests
 import requests.exceptions
-import urllib3.exceptions
 
 from services.builder.buildkit import Progress
+from services.builder.watch import (
+    STREAM_ERRORS,
+    Interrupt,
+    Watch,
+    forget_response,
+    remember_response,
+)
+from services.builder.watch import BuildInterrupted as BuildInterrupted  # part of this API
 from services.common.errors import PermanentError, ShiplineError, TransientError
 from services.common.registry_auth import AUTH_FAILURES, RegistryLogin
 
 LOG_TAIL = 30
 PUSH_ATTEMPTS = 3
-WATCH_INTERVAL = 0.5
 USING_CACHE = "---> Using cache"
 
 Backend = Literal["buildkit", "classic"]
-Interrupt = Callable[[], str | None]
 Retag = Callable[[str, str], None]  # (digest, tag): point a tag at a pushed manifest
 ContextTar = bytes | IO[bytes]  # the build context, whole or streamed from a file
 LineSink = Callable[[str], None]
-STREAM_ERRORS = (
-    requests.exceptions.RequestException,
-    urllib3.exceptions.HTTPError,
-    OSError,
-)
 
 
 @dataclass(frozen=True)
@@ -65,22 +65,6 @@ class BuildResult:
     log_tail: tuple[str, ...]
     cached_steps: int = 0  # Dockerfile steps the layer cache answered
     cache_source: str | None = None  # the pulled image offered as cache, if any
-
-
-class BuildInterrupted(PermanentError):
-    """The build stopped before it finished: ``reason`` is 'timeout' or what interrupt() said."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-_current = threading.local()
-
-
-def _remember_response(response: requests.Response, *args: object, **kwargs: object) -> None:
-    """A requests hook: the response of this thread's last request, so the watchdog can cut it."""
-    _current.response = response
 
 
 class DockerEngine:
@@ -95,8 +79,8 @@ class DockerEngine:
         self._client = client or docker.from_env(timeout=timeout)
         self._backend = backend
         hooks = self._client.api.hooks["response"]
-        if _remember_response not in hooks:
-            hooks.append(_remember_response)
+        if remember_response not in hooks:
+            hooks.append(remember_response)
 
     @functools.cached_property
     def _buildkit(self) -> bool:
@@ -156,7 +140,7 @@ class DockerEngine:
         started = time.monotonic()
         log = _Log(on_line)
         deadline = started + timeout if timeout else None
-        with _Watch(deadline, interrupt) as watch:
+        with Watch(deadline, interrupt) as watch:
             try:
                 mode = self._network_mode(network)
                 source = self._pull_first(cache_from, login, watch, log)
@@ -202,7 +186,7 @@ class DockerEngine:
         )
 
     def _pull_first(
-        self, references: Sequence[str], login: RegistryLogin | None, watch: _Watch, log: _Log
+        self, references: Sequence[str], login: RegistryLogin | None, watch: Watch, log: _Log
     ) -> str | None:
         """The first of `references` the engine has or can pull; failures only mean no cache.
 
@@ -216,7 +200,7 @@ class DockerEngine:
                 log.line(f"cache source {reference} (already in the engine)")
                 return reference
             try:
-                _current.response = None
+                forget_response()
                 stream = self._client.api.pull(
                     repository, tag=tag, stream=True, decode=True, auth_config=_auth(login)
                 )
@@ -246,11 +230,11 @@ class DockerEngine:
         labels: Mapping[str, str],
         options: dict[str, Any],
         cache_from: list[str],
-        watch: _Watch,
+        watch: Watch,
         log: _Log,
     ) -> str:
         watch.check()
-        _current.response = None
+        forget_response()
         cancel: Callable[[], None] | None = None
         if self._buildkit:
             stream, cancel = self._start_buildkit(
@@ -340,7 +324,7 @@ class DockerEngine:
         return api._stream_helper(response, decode=True), cancel  # noqa: SLF001
 
     def _push(
-        self, repository: str, tag: str, login: RegistryLogin | None, watch: _Watch, log: _Log
+        self, repository: str, tag: str, login: RegistryLogin | None, watch: Watch, log: _Log
     ) -> str:
         for attempt in range(1, PUSH_ATTEMPTS + 1):
             watch.check()
@@ -356,11 +340,11 @@ class DockerEngine:
         raise AssertionError("unreachable")
 
     def _push_once(
-        self, repository: str, tag: str, login: RegistryLogin | None, watch: _Watch, log: _Log
+        self, repository: str, tag: str, login: RegistryLogin | None, watch: Watch, log: _Log
     ) -> str:
         digest = ""
         try:
-            _current.response = None
+            forget_response()
             stream = self._client.api.push(
                 repository, tag=tag, stream=True, decode=True, auth_config=_auth(login)
             )
@@ -401,117 +385,6 @@ class _Log:
 
     def tail(self) -> tuple[str, ...]:
         return tuple(self._tail)
-
-
-class _Watch:
-    """Deadline and interrupt for one build: cuts the request in flight when either fires."""
-
-    def __init__(self, deadline: float | None, interrupt: Interrupt | None) -> None:
-        self._deadline = deadline
-        self._interrupt = interrupt
-        self._done = threading.Event()
-        self._lock = threading.Lock()
-        self._response: requests.Response | None = None
-        self._cancel: Callable[[], None] | None = None
-        self._thread: threading.Thread | None = None
-        self.reason: str | None = None
-
-    def __enter__(self) -> _Watch:
-        if self._deadline is not None or self._interrupt is not None:
-            self._thread = threading.Thread(target=self._run, name="build-watch", daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._done.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._close(self._response)
-
-    def follow(
-        self, stream: Iterator[dict[str, Any]], cancel: Callable[[], None] | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """Iterate a streaming response the watchdog may cut (and `cancel`); closes it when done."""
-        response = getattr(_current, "response", None)
-        with self._lock:
-            self._response, self._cancel = response, cancel
-        if self.reason:
-            _cut(response)
-            _call(cancel)
-        try:
-            yield from stream
-        finally:
-            with self._lock:
-                self._response, self._cancel = None, None
-            self._close(response)
-
-    def check(self) -> None:
-        if self.reason:
-            raise BuildInterrupted(self.reason, self._message(None))
-
-    def raise_if_stopped(self, timeout: float | None) -> None:
-        if self.reason:
-            raise BuildInterrupted(self.reason, self._message(timeout)) from None
-
-    def sleep(self, seconds: float) -> None:
-        self._done.wait(seconds)
-        self.check()
-
-    def _message(self, timeout: float | None) -> str:
-        if self.reason == "timeout":
-            limit = f" of {timeout:.0f}s" if timeout else ""
-            return f"build cancelled: it exceeded its timeout{limit} (builder.timeout_seconds)"
-        return f"build cancelled: {self.reason}"
-
-    def _run(self) -> None:
-        while not self._done.wait(WATCH_INTERVAL):
-            reason = self._why_stop()
-            if reason:
-                self.reason = reason
-                with self._lock:
-                    _cut(self._response)
-                    _call(self._cancel)
-                return
-
-    def _why_stop(self) -> str | None:
-        if self._deadline is not None and time.monotonic() >= self._deadline:
-            return "timeout"
-        if self._interrupt is None:
-            return None
-        try:
-            return self._interrupt()
-        except Exception:  # noqa: BLE001 - a failing check must not stop a healthy build
-            return None
-
-    @staticmethod
-    def _close(response: requests.Response | None) -> None:
-        if response is not None:
-            response.close()
-
-
-def _call(cancel: Callable[[], None] | None) -> None:
-    """Ask the engine to cancel a build; the engine being unreachable changes nothing then."""
-    if cancel is None:
-        return
-    with contextlib.suppress(docker.errors.DockerException, *STREAM_ERRORS):
-        cancel()
-
-
-def _cut(response: requests.Response | None) -> None:
-    """Shut the socket under a streaming response: the blocked read returns, the engine cancels."""
-    if response is None:
-        return
-    connection = getattr(response.raw, "connection", None)
-    sock = getattr(connection, "sock", None)
-    if sock is None:
-        return
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _auth(login: RegistryLogin | None) -> dict[str, str] | None:
