@@ -9,7 +9,8 @@
 3. The registry already has the first tag, built from this commit: `ImagePushed(cached=True)`;
    the other tags are pointed at it if they are not yet.
 4. Otherwise build the context at exactly the commit (`.dockerignore` applied, the OCI
-   labels written into the Dockerfile), with the
+   labels written into the Dockerfile; streamed through a temporary file, at most
+   `builder.max_context_bytes`), with the
    branch's previous image as cache source, and push: the engine pushes one tag, the others
    are pointed at its manifest through the registry. A newer build arriving meanwhile, or
    the timeout, cancels it. The output goes to the run's build log; failures carry its tail.
@@ -22,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from services.builder.context import build_context
+from services.builder.context import context_file
 from services.builder.coordination import Coordinator, Lease, Newer
 from services.builder.docker_engine import BuildInterrupted, BuildResult, DockerEngine, Retag
 from services.builder.logs import BuildLog, build_log_path
@@ -121,18 +122,25 @@ class Builder:
         lease: Lease,
         retag: Retag,
     ) -> BuildResult | Newer:
-        context = build_context(
-            mirror.archive(change.source.commit, spec.context),
-            spec.dockerfile,
-            oci_labels(change, repo.url),
-            inline_labels=spec.target is None,
-        )
         last = self.coordinator.last_tag(spec.image_repository, change.source.ref)
         sources = cache_sources(change, last) if self.settings.builder.cache_from else []
         watch = _Interrupt(self.coordinator, change, lease, self._renew_every)
         path = build_log_path(self.settings.workdir, change.run_id, change.service)
         title = f"{change.service} at {change.source.short_sha}, event {change.event_id}"
-        with BuildLog(path, title) as log:
+        with (
+            context_file(
+                mirror,
+                change.source.commit,
+                spec.context,
+                spec.dockerfile,
+                oci_labels(change, repo.url),
+                inline_labels=spec.target is None,
+                workdir=self.settings.workdir / "contexts",
+                max_bytes=self.settings.builder.max_context_bytes,
+                what=f"service {change.service} ({spec.context or '.'}/)",
+            ) as context,
+            BuildLog(path, title) as log,
+        ):
             try:
                 return self.engine.build_and_push(
                     context.tar,

@@ -45,8 +45,9 @@ from services.common.events import (
     Source,
     StageFailed,
 )
-from services.common.git import Checkout, Mirror, PushRejected
+from services.common.git import Mirror
 from services.common.git_auth import git_env
+from services.common.git_checkout import Checkout, PushRejected
 from services.common.logging import get_logger
 from services.common.pins import PinStore
 from services.common.project import PROJECT_FILE, Project, ServiceSpec, parse_project

@@ -1,9 +1,14 @@
-"""Git, through GitPython: the one module that touches repositories.
+"""Git, through GitPython: the modules that touch repositories (this one and git_checkout).
 
 A :class:`Mirror` is a bare cache of a configured repository that the detector and the
-builder read commits from; a :class:`Checkout` is the committer's working copy of the
-gitops branch. Git errors become TransientError (network, lock, push race) or
-PermanentError (missing commit, bad path); URLs in messages lose their credentials.
+builder read commits from; the committer's working copy of the gitops branch is a
+:class:`~services.common.git_checkout.Checkout`. Git errors become TransientError (network,
+lock, push race) or PermanentError (missing commit, bad path); URLs in messages lose their
+credentials.
+
+Nothing from outside reaches git's command line unchecked (services/common/git_args.py):
+revisions go after `--end-of-options`, paths after `--` and are taken literally. A path read
+from a commit that is, or lies under, a symbolic link is refused, never read through.
 """
 
 from __future__ import annotations
@@ -12,14 +17,16 @@ import contextlib
 import fcntl
 import hashlib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import git
 
+from services.common import safe_files
 from services.common.errors import PermanentError, TransientError
+from services.common.git_args import location, revision
 
 ZERO_SHA = "0" * 40
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
@@ -30,16 +37,15 @@ def redact(text: str) -> str:
     return _CREDENTIALS.sub("***@", text)
 
 
-_LOG_FORMAT = "--format=%H%x00%ae%x00%B%x1e"
+LOG_FORMAT = "--format=%H%x00%ae%x00%B%x1e"
+_END = "--end-of-options"  # what follows is a revision, even when it starts with '-'
+LITERAL_PATHSPECS = "--literal-pathspecs"  # a path is a path: no glob, no ':(magic)'
+_SYMLINK_MODE = "120000"
 
 
-def _commit_records(output: str) -> list[CommitInfo]:
+def commit_records(output: str) -> list[CommitInfo]:
     records = [r.strip("\n") for r in output.split("\x1e") if r.strip()]
     return [CommitInfo(*record.split("\x00", 2)) for record in records]
-
-
-class PushRejected(TransientError):
-    """The remote moved on while we committed; fetch, re-apply and try again."""
 
 
 @dataclass(frozen=True)
@@ -60,11 +66,11 @@ def _file_lock(path: Path, shared: bool = False) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _slug(url: str) -> str:
+def slug(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
-def _translate(exc: git.GitCommandError, doing: str) -> Exception:
+def translate(exc: git.GitCommandError, doing: str) -> Exception:
     detail = redact(str(exc.stderr or exc).strip())[-800:]
     transient = any(
         word in detail.lower()
@@ -74,14 +80,58 @@ def _translate(exc: git.GitCommandError, doing: str) -> Exception:
     return error(f"git {doing} failed: {detail}")
 
 
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str  # 100644, 100755, 120000 (a symbolic link), 040000 (a tree), 160000
+    kind: str  # blob, tree or commit
+    sha: str
+    size: int = 0  # a blob's, in bytes
+
+
+def _ls_tree(run: Callable[..., Any], commit: str, paths: Sequence[str]) -> dict[str, TreeEntry]:
+    # After --end-of-options, ls-tree takes every argument past the tree as a path ("--" too).
+    output = str(run(LITERAL_PATHSPECS, "ls-tree", "-t", "-l", "-z", _END, commit, *paths))
+    entries = {}
+    for record in output.split("\x00"):
+        meta, _, name = record.partition("\t")
+        if name:
+            mode, kind, sha, size = meta.split()
+            entries[name] = TreeEntry(mode, kind, sha, int(size) if size.isdigit() else 0)
+    return entries
+
+
+def tree_entry(run: Callable[..., Any], commit: str, path: str, where: str) -> TreeEntry | None:
+    """`path`'s entry in `commit`'s tree (None: not there; a tree without a sha for the root);
+    UnsafePath when it or a parent directory is a symbolic link, which `git cat-file` would
+    hand back as the link's text."""
+    parts = location(path, where)
+    listed = _ls_tree(run, commit, ["/".join(parts)]) if parts else {}  # -t: trees on the way
+    entry = TreeEntry("040000", "tree", "")
+    for depth in range(1, len(parts) + 1):
+        prefix = "/".join(parts[:depth])
+        # A link (or a file) where a directory should be is not listed on the way: ask by name.
+        found = listed.get(prefix) or _ls_tree(run, commit, [prefix]).get(prefix)
+        if found is None:
+            return None
+        if found.mode == _SYMLINK_MODE:
+            raise safe_files.UnsafePath(
+                f"{path} in {where}: {prefix} is a symbolic link in commit {commit[:12]}, "
+                "which Shipline never follows; commit the file or directory itself"
+            )
+        if depth < len(parts) and found.kind != "tree":
+            return None
+        entry = found
+    return entry
+
+
 class Mirror:
     """A bare, fetch-only cache of one repository, safe to share between processes."""
 
     def __init__(self, url: str, cache_dir: Path, env: Mapping[str, str] | None = None) -> None:
         """`env`: extra git environment, e.g. credentials from services/common/git_auth.py."""
         self.url = url
-        self.path = cache_dir / f"{_slug(url)}.git"
-        self._lock = cache_dir / f"{_slug(url)}.lock"
+        self.path = cache_dir / f"{slug(url)}.git"
+        self._lock = cache_dir / f"{slug(url)}.lock"
         self._env = dict(env or {})
 
     def fetch(self, unless_present: str | None = None) -> None:
@@ -107,29 +157,30 @@ class Mirror:
                 # Generation numbers keep ancestry checks and range walks cheap as history grows.
                 self._git("commit-graph", "write", "--reachable", "--split")
             except git.GitCommandError as exc:
-                raise _translate(exc, f"fetch of {redact(self.url)}") from None
+                raise translate(exc, f"fetch of {redact(self.url)}") from None
 
     def _git(self, *args: str, **kwargs: Any) -> Any:
         """Run one git command in the mirror (no Repo object: it would parse the config first)."""
         return git.Git(self.path).execute(["git", *args], **kwargs)
 
     def has_commit(self, sha: str) -> bool:
-        if sha == ZERO_SHA or not (self.path / "HEAD").exists():
+        if revision(sha) == ZERO_SHA or not (self.path / "HEAD").exists():
             return False
         try:
-            self._git("cat-file", "-e", f"{sha}^{{commit}}")
+            self._git("cat-file", "-e", _END, f"{sha}^{{commit}}")
         except git.GitCommandError:
             return False
         return True
 
     def changed_paths(self, before: str, after: str) -> list[str]:
+        revision(after)
         try:
             if before == ZERO_SHA or not self.has_commit(before):
-                output = self._git("ls-tree", "-r", "--name-only", after)
+                output = self._git("ls-tree", "-r", "--name-only", _END, after)
             else:
-                output = self._git("diff", "--name-only", "--no-renames", before, after)
+                output = self._git("diff", "--name-only", "--no-renames", _END, before, after, "--")
         except git.GitCommandError as exc:
-            raise _translate(exc, "diff") from None
+            raise translate(exc, "diff") from None
         return [line for line in output.splitlines() if line]
 
     def commits(self, before: str, after: str) -> list[CommitInfo]:
@@ -138,13 +189,13 @@ class Mirror:
 
     def log(self, base: str | None, after: str, limit: int | None = None) -> list[CommitInfo]:
         """Commits in `after` and not in `base` (all of them when None), newest first."""
-        spec = f"{base}..{after}" if base else after
-        options = [f"--max-count={limit}"] if limit else []
+        spec = f"{revision(base)}..{revision(after)}" if base else revision(after)
+        options = [f"--max-count={int(limit)}"] if limit else []
         try:
-            output = self._git("log", _LOG_FORMAT, *options, spec, "--")
+            output = self._git("log", LOG_FORMAT, *options, _END, spec, "--")
         except git.GitCommandError as exc:
-            raise _translate(exc, "log") from None
-        return _commit_records(output)
+            raise translate(exc, "log") from None
+        return commit_records(output)
 
     def fast_forward(self, before: str, after: str) -> CommitInfo | None:
         """`after`'s commit when `after` descends from `before` (a fast-forward), else None.
@@ -154,14 +205,23 @@ class Mirror:
         """
         if before == after or ZERO_SHA in (before, after):
             return None
-        spec = f"{before}..{after}"
+        spec = f"{revision(before)}..{revision(after)}"
         try:
-            output = self._git("log", "-1", "--topo-order", "--ancestry-path", _LOG_FORMAT, spec)
+            output = self._git(
+                "log",
+                "-1",
+                "--topo-order",
+                "--ancestry-path",
+                LOG_FORMAT,
+                _END,
+                spec,
+                "--",
+            )
         except git.GitCommandError as exc:
             if exc.status == 128:  # `before` is not a commit git knows
                 return None
-            raise _translate(exc, "log") from None
-        newest = _commit_records(output)
+            raise translate(exc, "log") from None
+        newest = commit_records(output)
         return newest[0] if newest and newest[0].sha == after else None
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
@@ -169,11 +229,17 @@ class Mirror:
         if ancestor == ZERO_SHA:
             return False
         try:
-            self._git("merge-base", "--is-ancestor", ancestor, descendant)
+            self._git(
+                "merge-base",
+                "--is-ancestor",
+                _END,
+                revision(ancestor),
+                revision(descendant),
+            )
         except git.GitCommandError as exc:
             if exc.status in (1, 128):  # 1: not an ancestor; 128: no such commit
                 return False
-            raise _translate(exc, "merge-base") from None
+            raise translate(exc, "merge-base") from None
         return True
 
     def merge_base(self, first: str, second: str) -> str | None:
@@ -181,16 +247,19 @@ class Mirror:
         if ZERO_SHA in (first, second):
             return None
         try:
-            return str(self._git("merge-base", first, second)).strip() or None
+            output = self._git("merge-base", _END, revision(first), revision(second))
+            return str(output).strip() or None
         except git.GitCommandError as exc:
             if exc.status in (1, 128):
                 return None
-            raise _translate(exc, "merge-base") from None
+            raise translate(exc, "merge-base") from None
 
     def resolve(self, ref: str) -> str | None:
         """The commit a ref (or sha) names in the mirror, or None."""
         try:
-            output = self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+            output = self._git(
+                "rev-parse", "--verify", "--quiet", _END, f"{revision(ref)}^{{commit}}"
+            )
         except git.GitCommandError:
             return None
         return str(output).strip() or None
@@ -198,146 +267,104 @@ class Mirror:
     def diff_paths(self, base: str, after: str) -> list[str]:
         """Paths whose content differs between two trees (a rename lists both paths)."""
         try:
-            output = self._git("diff", "--name-only", "--no-renames", "-z", base, after, "--")
+            output = self._git(
+                "diff",
+                "--name-only",
+                "--no-renames",
+                "-z",
+                _END,
+                revision(base),
+                revision(after),
+                "--",
+            )
         except git.GitCommandError as exc:
-            raise _translate(exc, f"diff {base[:7]}..{after[:7]}") from None
+            raise translate(exc, f"diff {base[:7]}..{after[:7]}") from None
         return [path for path in str(output).split("\x00") if path]
 
     def tree_paths(self, commit: str) -> list[str]:
         """Every file path in a commit's tree."""
         try:
-            output = self._git("ls-tree", "-r", "-z", "--name-only", commit)
+            output = self._git("ls-tree", "-r", "-z", "--name-only", _END, revision(commit))
         except git.GitCommandError as exc:
-            raise _translate(exc, f"ls-tree {commit[:7]}") from None
+            raise translate(exc, f"ls-tree {commit[:7]}") from None
         return [path for path in str(output).split("\x00") if path]
 
     def previous_tag(self, commit: str, patterns: Sequence[str]) -> str | None:
         """The nearest tag matching one of `patterns` (globs) in `commit`'s ancestry,
         `commit` itself excluded; None when there is none."""
         matches = [f"--match={pattern}" for pattern in patterns]
+        parent = f"{revision(commit)}^"
         try:
-            output = self._git("describe", "--tags", "--abbrev=0", *matches, f"{commit}^")
+            output = self._git("describe", "--tags", "--abbrev=0", *matches, _END, parent)
         except git.GitCommandError:
             return None  # no such tag, or a root commit
         return str(output).strip() or None
 
-    def read_file(self, commit: str, path: str) -> bytes | None:
+    def read_file(self, commit: str, path: str, max_bytes: int | None = None) -> bytes | None:
+        """The file's bytes at `commit`, None when there is no such file (or it is a directory).
+
+        UnsafePath when the path, or a directory on its way, is a symbolic link in that commit;
+        PermanentError when the file is larger than `max_bytes`.
+        """
         if not self.has_commit(commit):
             raise PermanentError(f"commit {commit} not found in {redact(self.url)}")
         try:
+            entry = tree_entry(self._git, commit, path, redact(self.url))
+            if entry is None or entry.kind != "blob":
+                return None
+            if max_bytes is not None and entry.size > max_bytes:
+                raise PermanentError(
+                    f"{path} at {commit[:7]} in {redact(self.url)} is {entry.size:,} bytes, "
+                    f"more than the {max_bytes:,} Shipline reads; make it smaller"
+                )
             data: bytes = self._git(
-                "cat-file",
-                "blob",
-                f"{commit}:{path}",
-                stdout_as_string=False,
-                strip_newline_in_stdout=False,
+                "cat-file", "blob", entry.sha, stdout_as_string=False, strip_newline_in_stdout=False
             )
-        except git.GitCommandError:
-            return None  # no such path, or a directory
+        except git.GitCommandError as exc:
+            raise translate(exc, f"read of {path} at {commit[:7]}") from None
         return data
 
-    def archive(self, commit: str, directory: str) -> bytes:
-        """A tar of `directory` at `commit`, rooted at that directory (a docker build context)."""
-        treeish = f"{commit}:{directory}" if directory else commit
+    @contextlib.contextmanager
+    def archive(self, commit: str, directory: str) -> Iterator[IO[bytes]]:
+        """A tar stream of `directory` at `commit`, rooted at that directory (a docker build
+        context), read while git writes it: never whole in memory.
+
+        UnsafePath when the directory is, or lies under, a symbolic link in the commit.
+        """
+        if not self.has_commit(commit):
+            raise PermanentError(f"commit {commit} not found in {redact(self.url)}")
+        doing = f"archive of {directory or '/'} at {commit[:7]}"
         try:
-            with_output: bytes = self._git(
-                "archive",
-                "--format=tar",
-                treeish,
-                stdout_as_string=False,
-                strip_newline_in_stdout=False,
-            )
+            entry = tree_entry(self._git, commit, directory or ".", redact(self.url))
         except git.GitCommandError as exc:
-            raise _translate(exc, f"archive of {directory or '/'} at {commit[:7]}") from None
-        return with_output
-
-
-class Checkout:
-    """The committer's working copy of one branch of the gitops repository."""
-
-    def __init__(
-        self, url: str, branch: str, work_dir: Path, env: Mapping[str, str] | None = None
-    ) -> None:
-        """`env`: extra git environment, e.g. credentials from services/common/git_auth.py."""
-        self.url = url
-        self.branch = branch
-        self.path = work_dir / f"{_slug(url)}-{hashlib.sha256(branch.encode()).hexdigest()[:8]}"
-        self._env = dict(env or {})
-
-    def _git(self, *args: str, **env: str) -> str:
-        """One git command in the checkout (the CLI: GitPython's index chdirs, not thread-safe)."""
-        with git.Repo(self.path) as repo, repo.git.custom_environment(**self._env, **env):
-            return str(repo.git.execute(["git", *args]))
-
-    def sync(self) -> str:
-        """Fetch and hard-reset to the remote branch head; returns the head sha."""
-        remote_ref = f"origin/{self.branch}"
+            raise translate(exc, doing) from None
+        if entry is None or entry.kind != "tree":
+            raise PermanentError(f"git {doing} failed: {directory} is not a directory there")
+        inside = "/".join(location(directory, redact(self.url)))
+        treeish = f"{commit}:{inside}" if inside else commit
+        # The AutoInterrupt handle ends git when collected: keep it while the stream is read.
+        handle = git.Git(self.path).execute(
+            ["git", "archive", "--format=tar", _END, treeish], as_process=True
+        )
+        process: Any = handle.proc
         try:
-            if not (self.path / ".git").exists():
-                git.Repo.clone_from(
-                    self.url, self.path, branch=self.branch, env=self._env or None
-                ).close()
-            self._git("fetch", "origin", f"+refs/heads/{self.branch}:refs/remotes/{remote_ref}")
-            self._git("checkout", "--force", "-B", self.branch, remote_ref)
-            self._git("reset", "--hard", remote_ref)
-            self._git("clean", "-fdx")
-            return self._git("rev-parse", "HEAD")
-        except git.GitCommandError as exc:
-            raise _translate(exc, f"sync of {redact(self.url)} {self.branch}") from None
+            try:
+                yield process.stdout
+                while process.stdout.read(65536):  # the end-of-archive padding left unread
+                    pass
+            except BaseException:
+                process.kill()
+                if process.wait() > 0:  # git failed first: that is the story, not the reader's
+                    raise _archive_error(process, doing) from None
+                raise
+            if process.wait() != 0:
+                raise _archive_error(process, doing)
+        finally:
+            process.stdout.close()
+            process.stderr.close()
+            del handle
 
-    def last_commit_touching(self, path: str) -> str:
-        return self._git("log", "-1", "--format=%H", "--", path)
 
-    def log(self, path: str, grep: str | None = None, limit: int = 200) -> list[CommitInfo]:
-        """Commits of the branch that changed `path`, newest first; `grep`: an extended
-        regular expression one line of the message must match."""
-        options = [f"--max-count={limit}", "--format=%H%x00%ae%x00%B%x1e"]
-        if grep:
-            options += ["--extended-regexp", f"--grep={grep}"]
-        try:
-            output = self._git("log", *options, "HEAD", "--", path)
-        except git.GitCommandError as exc:
-            raise _translate(exc, f"log of {path}") from None
-        records = [r.strip("\n") for r in output.split("\x1e") if r.strip()]
-        return [CommitInfo(*record.split("\x00", 2)) for record in records]
-
-    def read_at(self, commit: str, path: str) -> str | None:
-        """The file as it was at `commit`, byte for byte (None: not there)."""
-        try:
-            with git.Repo(self.path) as repo:
-                data: bytes = repo.git.execute(
-                    ["git", "cat-file", "blob", f"{commit}:{path}"],
-                    stdout_as_string=False,
-                    strip_newline_in_stdout=False,
-                )
-        except git.GitCommandError:
-            return None
-        return data.decode()
-
-    def read(self, path: str) -> str | None:
-        target = self.path / path
-        return target.read_bytes().decode() if target.is_file() else None  # keeps CRLF
-
-    def write(self, path: str, text: str) -> None:
-        target = self.path / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(text.encode())
-
-    def commit_and_push(self, paths: list[str], message: str, name: str, email: str) -> str:
-        identity = {
-            "GIT_AUTHOR_NAME": name,
-            "GIT_AUTHOR_EMAIL": email,
-            "GIT_COMMITTER_NAME": name,
-            "GIT_COMMITTER_EMAIL": email,
-        }
-        try:
-            self._git("add", "--", *paths)
-            self._git("commit", "--no-verify", "-m", message, **identity)
-            sha = self._git("rev-parse", "HEAD")
-            self._git("push", "origin", f"HEAD:refs/heads/{self.branch}")
-        except git.GitCommandError as exc:
-            detail = str(exc.stderr or "")
-            if "rejected" in detail or "fetch first" in detail or "non-fast-forward" in detail:
-                raise PushRejected(f"push to {self.branch} rejected: the branch moved") from None
-            raise _translate(exc, f"push to {redact(self.url)} {self.branch}") from None
-        return sha
+def _archive_error(process: Any, doing: str) -> Exception:
+    stderr = process.stderr.read().decode(errors="replace")
+    return translate(git.GitCommandError(["git", "archive"], process.returncode, stderr), doing)

@@ -236,6 +236,8 @@ class BuilderSettings(_Section):
     cache_from: bool = True  # pull the service's previous image as the layer cache source
     insecure_registries: list[str] = []  # registry hosts reached over plain HTTP (loopback is)
     backend: Literal["buildkit", "classic"] = "buildkit"  # the engine's builder (classic: v1)
+    # The context sent to the engine, after .dockerignore; streamed through a temporary file.
+    max_context_bytes: int = Field(default=2 * 1024**3, gt=0)
 
 
 class Settings(BaseSettings):

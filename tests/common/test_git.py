@@ -11,7 +11,8 @@ import git
 import pytest
 
 from services.common.errors import PermanentError, ShiplineError, TransientError
-from services.common.git import ZERO_SHA, Checkout, Mirror, PushRejected, redact
+from services.common.git import ZERO_SHA, Mirror, redact
+from services.common.git_checkout import Checkout, PushRejected
 
 pytestmark = pytest.mark.integration
 
@@ -242,9 +243,10 @@ def test_read_file_at_a_missing_commit_is_a_permanent_error(mirror: Mirror) -> N
 def test_archive_of_a_subdirectory_is_a_tar_rooted_at_it(mirror: Mirror, dev: Clone) -> None:
     mirror.fetch()
 
-    data = mirror.archive(dev.repo.head.commit.hexsha, "svc")
-
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+    with (
+        mirror.archive(dev.repo.head.commit.hexsha, "svc") as stream,
+        tarfile.open(fileobj=io.BytesIO(stream.read())) as tar,
+    ):
         files = {m.name: m for m in tar.getmembers() if m.isfile()}
         assert sorted(files) == ["Dockerfile", "app.txt", "run.sh"]
         assert tar.extractfile(files["app.txt"]).read() == b"v1\n"  # type: ignore[union-attr]
@@ -254,9 +256,10 @@ def test_archive_of_a_subdirectory_is_a_tar_rooted_at_it(mirror: Mirror, dev: Cl
 def test_archive_of_the_root_holds_the_whole_tree(mirror: Mirror, dev: Clone) -> None:
     mirror.fetch()
 
-    data = mirror.archive(dev.repo.head.commit.hexsha, "")
-
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+    with (
+        mirror.archive(dev.repo.head.commit.hexsha, "") as stream,
+        tarfile.open(fileobj=stream, mode="r|") as tar,
+    ):
         names = {m.name for m in tar.getmembers() if m.isfile()}
     assert {"README.md", "svc/Dockerfile", "k8s/deploy.yaml"} <= names
 
@@ -264,8 +267,8 @@ def test_archive_of_the_root_holds_the_whole_tree(mirror: Mirror, dev: Clone) ->
 def test_archive_of_a_missing_directory_is_a_permanent_error(mirror: Mirror, dev: Clone) -> None:
     mirror.fetch()
 
-    with pytest.raises(PermanentError):
-        mirror.archive(dev.repo.head.commit.hexsha, "nope")
+    with pytest.raises(PermanentError), mirror.archive(dev.repo.head.commit.hexsha, "nope"):
+        pass
 
 
 def test_fetch_of_a_missing_repository_is_a_permanent_error(tmp_path: Path) -> None:

@@ -63,7 +63,8 @@ def test_concurrent_builders_of_one_push_all_read_complete_trees(remote, tmp_pat
         start.wait()
         try:
             mirror.fetch(unless_present=sha)
-            archives.append(mirror.archive(sha, f"svc-{index}"))
+            with mirror.archive(sha, f"svc-{index}") as stream:
+                archives.append(stream.read())
         except Exception as exc:  # noqa: BLE001 - collected for the assertion
             errors.append(exc)
 
