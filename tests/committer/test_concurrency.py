@@ -20,7 +20,7 @@ import yaml
 
 from services.common.runtime import Runtime
 from services.common.settings import Settings
-from tests.committer.gitrepos import REGISTRY, Repo, monorepo, scan_passed
+from tests.committer.gitrepos import REGISTRY, Repo, monorepo, scan_passed, scanned
 
 pytestmark = pytest.mark.integration
 SERVICES = [f"svc-{index:02d}" for index in range(20)]
@@ -81,9 +81,8 @@ def test_twenty_services_through_four_committer_processes_land_twenty_linear_com
         runtime.runs.create(run_id, trigger="push", repository=repo.name, commit=commit)
         runtime.runs.plan(run_id, [service])
     for service in SERVICES:  # published back to back: the workers race for the branch
-        runtime.bus.publish(
-            scan_passed(repo, service, commit, f"run-{service}", tag=f"{service}-1")
-        )
+        scan = scan_passed(repo, service, commit, f"run-{service}", tag=f"{service}-1")
+        runtime.bus.publish(scanned(runtime.redis, scan))
 
     deadline = time.monotonic() + 240
     runs: dict[str, dict[str, object]] = {}
