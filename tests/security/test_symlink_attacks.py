@@ -1,7 +1,8 @@
 """V1: a repository writer commits symbolic links to make Shipline read or write outside the
-checkout. The real committer stage, against real git remotes and Redis: the link is refused
-with an error that names the file and the link, the file outside is untouched, nothing is
-committed. The builder's side (a symlinked context or Dockerfile) on a real mirror."""
+checkout. Through a running `shipline up` (a push), and the real committer stage against real
+git remotes and Redis: the link is refused with an error that names the file and the link,
+the file outside is untouched, nothing is committed. The builder's side (a symlinked context
+or Dockerfile) on a real mirror."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
+import git
 import pytest
 import redis
 
@@ -19,6 +21,7 @@ from services.common.events import ReleaseImage, ReleaseReady, Source
 from services.common.git import Mirror
 from services.common.runtime import Runtime
 from services.common.scan_verdicts import ScanVerdict, ScanVerdicts
+from services.demo.scenario import Push
 from tests.committer.gitrepos import (
     DEVELOPER,
     DIGEST,
@@ -30,6 +33,7 @@ from tests.committer.gitrepos import (
     scanned,
     settings_for,
 )
+from tests.stack import Stack
 
 pytestmark = pytest.mark.integration
 SERVICES = ["cart", "search"]
@@ -85,6 +89,37 @@ def release_of(shop: Repo, runtime: Runtime, commit: str, version: str) -> Relea
             for s in SERVICES
         },
     )
+
+
+def test_a_push_that_links_a_manifest_outside_fails_the_service_and_leaves_the_file(
+    stack: Stack, tmp_path: Path
+) -> None:
+    sample, manifest = stack.sample, "k8s/manifests/user-service/deployment.yaml"
+    sample.pull()
+    host_file = tmp_path / "deployment.yaml"  # the attacker's guess of a file on the host
+    host_file.write_text((sample.clone / manifest).read_text())
+    outside = host_file.read_text()
+    (sample.clone / manifest).unlink()
+    os.symlink(host_file, sample.clone / manifest)
+    with (sample.clone / "user_service" / "app.txt").open("a") as app:
+        app.write("Linked manifest.\n")
+    with git.Repo(sample.clone) as repo:
+        before = repo.head.commit.hexsha
+        repo.git.add(manifest, "user_service/app.txt")
+        repo.index.commit("chore(user): manifest elsewhere", author=DEVELOPER, committer=DEVELOPER)
+        repo.git.push("origin", "HEAD:refs/heads/main")
+        push = Push(before, repo.head.commit.hexsha)
+
+    response = stack.push_webhook(push)
+
+    assert response.status_code == 202, response.text
+    run = stack.wait_for_run(response.json()["run_id"])
+    service = run["services"]["user-service"]
+    assert service["status"] == "failed", run
+    assert "committer: UnsafePath" in service["reason"]
+    assert f"{manifest} is a symbolic link" in service["reason"]
+    assert host_file.read_text() == outside
+    assert sample.remote_head().hexsha == push.after  # nothing committed
 
 
 def test_a_release_never_writes_its_notes_through_a_symlinked_changelog(
