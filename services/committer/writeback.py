@@ -52,6 +52,7 @@ from services.common.logging import get_logger
 from services.common.pins import PinStore
 from services.common.project import PROJECT_FILE, Project, ServiceSpec, parse_project
 from services.common.runs import RunStore
+from services.common.safe_files import UnsafePath
 from services.common.settings import GitopsRepository, Repository, Settings
 from services.common.stage import backoff
 
@@ -311,7 +312,10 @@ class GitopsWriter:
     ) -> list[Version]:
         versions = []
         for info in checkout.log(path, limit=HISTORY_LIMIT):
-            text = checkout.read_at(info.sha, path)
+            try:
+                text = checkout.read_at(info.sha, path)
+            except UnsafePath:
+                break  # a symbolic link then: no version to roll back to beyond it
             if text is None:
                 break  # the file did not exist before
             try:

@@ -16,8 +16,9 @@ import redis
 
 from services.builder.context import context_file
 from services.committer.task import STAGE
+from services.committer.writeback import GitopsWriter
 from services.common.errors import PermanentError
-from services.common.events import ReleaseImage, ReleaseReady, Source
+from services.common.events import ReleaseImage, ReleaseReady, RollbackRequested, Source
 from services.common.git import Mirror
 from services.common.runtime import Runtime
 from services.common.scan_verdicts import ScanVerdict, ScanVerdicts
@@ -203,6 +204,25 @@ def test_a_rollback_history_never_reads_a_manifest_version_that_was_a_symlink(
 
     with pytest.raises(PermanentError, match="k8s/cart.yaml is a symbolic link in commit"):
         mirror.read_file(commit, "k8s/cart.yaml")
+
+
+def test_a_rollback_stops_its_history_at_a_version_that_was_a_symlink(
+    shop: Repo, host_file: Path, tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    writer = GitopsWriter(settings_for(tmp_path / "c", shop), redis_client)
+    commit_links(shop, {"k8s/cart.yaml": str(host_file)}, "chore: link")
+    (shop.work / "k8s" / "cart.yaml").unlink()  # the developer's clone: the link, not the file
+    shop.commit({"k8s/cart.yaml": deployment("cart", f"{REGISTRY}/cart:restored")}, "fix: file")
+    newer = shop.commit({"cart/app.txt": "3\n"}, "feat(cart): newer")
+    writer.deploy(scan_passed(shop, "cart", newer, "run-2"))
+    request = RollbackRequested(
+        run_id="run-rb", service="cart", repository=shop.name, requested_by="api-token-1"
+    )
+
+    committed = writer.rollback(request)
+
+    assert committed.new_image == f"{REGISTRY}/cart:restored"
+    assert host_file.read_text() == HOST_TEXT
 
 
 # --- the builder: a context or Dockerfile that is, or lies under, a link in the commit ------
