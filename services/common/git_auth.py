@@ -14,7 +14,7 @@ import os
 import shlex
 from pathlib import Path
 
-from services.common.settings import GitCredentials
+from services.common.repository_settings import GitCredentials
 
 
 def git_env(credentials: GitCredentials | None, key_dir: Path) -> dict[str, str]:

@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 from services.committer.writeback import GitopsWriter
 from services.common.errors import ShiplineError
 from services.common.events import ManifestCommitted
-from services.common.settings import GitCredentials, GitopsRepository
+from services.common.repository_settings import GitCredentials, GitopsRepository
 from services.devenv.git_servers import GitHttpServer, SshGitServer
 from tests.committer.gitrepos import (
     REGISTRY,
