@@ -71,6 +71,11 @@ class Builder:
         # lack its trees and blobs. fetch() checks under the mirror's lock.
         mirror.fetch(unless_present=change.source.commit)
         spec = build_spec(change, _project_at(mirror, repo, change.source), repo.default_branch)
+        if not repo.allows_image(spec.image_repository):
+            raise PermanentError(
+                f"{spec.image_repository} is outside the image_registries configured for "
+                f"{repo.name} in the server settings: not built"
+            )
         if spec.tags_from_ref:
             _check_ref(mirror, repo, change.source)
         newer = self.coordinator.claim_newest(change)

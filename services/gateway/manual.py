@@ -121,6 +121,10 @@ def find_service(settings: Settings, service: str, repository: str | None) -> Se
         raise ManualError(502 if not isinstance(exc, PermanentError) else 422, str(exc)) from None
     if service not in project.services:
         raise ManualError(404, f"service {service} is not in {repo.name}'s {PROJECT_FILE}")
+    if not repo.allows_image(project.image_repository(service)):
+        raise ManualError(
+            422, f"{service}'s image is outside the image_registries configured for {repo.name}"
+        )
     return Service(repo, service, project, head, mirror)
 
 

@@ -19,6 +19,7 @@ import pytest
 import redis
 
 from services.builder.build import Builder
+from services.builder.coordination import Coordinator
 from services.builder.docker_engine import DockerEngine
 from services.common.events import ChangeDetected, encode_event
 from services.common.runtime import Runtime
@@ -217,3 +218,38 @@ def test_a_service_opting_into_network_on_an_engine_without_a_bridge_fails_clear
     assert "no bridge network" in message and "network: true" in message
     assert listener.connections == 0
     assert registry.tags(f"{monorepo.namespace}/api") == []
+
+
+# --- A repository writer's shipline.yaml names a registry path outside its own --------------
+
+
+def test_a_shipline_yaml_naming_a_registry_path_outside_image_registries_builds_nothing(
+    settings: Settings,
+    runtime: Runtime,
+    monorepo: Monorepo,
+    shop: str,
+    registry: Registry,
+    docker_client: docker.DockerClient,
+    redis_client: redis.Redis,
+) -> None:
+    repositories = [
+        repo.model_copy(update={"image_registries": [f"{registry.host}/{monorepo.namespace}"]})
+        for repo in settings.repositories
+    ]
+    confined = settings.model_copy(update={"repositories": repositories})
+    own = Builder(confined, DockerEngine(docker_client), Coordinator(redis_client))
+    elsewhere = f"{monorepo.namespace}-other/api"
+    hostile = monorepo.commit(
+        {
+            "shipline.yaml": f"registry: {registry.host}/{monorepo.namespace}-other\n"
+            "services:\n  api:\n    path: api/\n"
+        },
+        "chore: push images elsewhere",
+    )
+
+    message = refused(
+        runtime, own, change_for(f"{registry.host}/{elsewhere}", "api", hostile, context="api")
+    )
+
+    assert "outside the image_registries" in message
+    assert registry.tags(elsewhere) == []
