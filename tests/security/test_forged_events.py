@@ -81,6 +81,7 @@ def test_v3_a_hand_change_detected_naming_another_image_repository_is_refused(
     stack: Stack, deployed: dict[str, Any]
 ) -> None:
     run_id = f"forged-change-{uuid.uuid4().hex[:8]}"
+    theirs = f"other-team-{uuid.uuid4().hex[:8]}/base-image"
 
     response = publish(
         stack,
@@ -91,7 +92,7 @@ def test_v3_a_hand_change_detected_naming_another_image_repository_is_refused(
             "source": source(stack, deployed["commit"]),
             "context": "account_service",
             "dockerfile": "account_service/Dockerfile",
-            "image_repository": f"{stack.registry.host}/other-team/base-image",
+            "image_repository": f"{stack.registry.host}/{theirs}",
             "tags": ["latest"],
             "reason": "forced",
         },
@@ -100,7 +101,7 @@ def test_v3_a_hand_change_detected_naming_another_image_repository_is_refused(
     assert response.status_code == 422
     assert "ChangeDetected cannot be published by hand" in response.json()["detail"]
     time.sleep(QUIET_SECONDS)
-    assert stack.registry.tags("other-team/base-image") == []
+    assert stack.registry.tags(theirs) == []
     assert get_run(stack, run_id).status_code == 404
 
 

@@ -7,8 +7,6 @@ starts a run of its own: a `run_id` that names an existing run gets 409.
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 
@@ -20,6 +18,7 @@ from services.common.logging import get_logger
 from services.gateway import manual
 from services.gateway.auth import CallerDep
 from services.gateway.deps import BodyDep, RuntimeDep
+from services.gateway.json_body import InvalidJson, decode_json
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
@@ -55,8 +54,8 @@ def publish_event(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSON
 
 def _type_of(body: bytes) -> str:
     try:
-        data = json.loads(body)
-    except ValueError:
-        return ""
+        data = decode_json(body)
+    except InvalidJson as exc:
+        raise HTTPException(422, f"invalid event: {exc.reason}") from None
     kind = data.get("type") if isinstance(data, dict) else None
     return kind if isinstance(kind, str) else ""
