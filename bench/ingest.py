@@ -19,11 +19,11 @@ import httpx
 import yaml
 
 from bench.figures import Figure, Target, alternate, print_figure
+from bench.loadgen import PUSH_MARKER
 from bench.memory import MemoryProbe
 from bench.stack import environment
 from services.devenv._process import free_port, log_tail
 from services.devenv.redis_server import RedisServer
-from services.gateway.github import sign
 
 TARGET = Target(0.7, "higher")
 CONNECTIONS = 16
@@ -72,7 +72,8 @@ def serve(name: str, argv: list[str], env: dict[str, str], logs: Path) -> Server
 
 
 def push_body() -> bytes:
-    commit = secrets.token_hex(20)
+    """A push whose commit id is PUSH_MARKER: the load generator makes each request a new push."""
+    commit = PUSH_MARKER.decode()
     payload = {
         "ref": "refs/heads/main",
         "before": secrets.token_hex(20),
@@ -96,7 +97,7 @@ def push_body() -> bytes:
 @dataclass
 class Load:
     body_file: Path
-    signature: str
+    secret: str
     seconds: float
     logs: Path
 
@@ -110,7 +111,7 @@ class Load:
             str(self.seconds),
             str(CONNECTIONS),
             str(self.body_file),
-            self.signature,
+            self.secret,
         ]
         result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
         if result.returncode != 0:
@@ -127,7 +128,7 @@ def ingestion(
     logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     body = push_body()
-    load = Load(workdir / "ingest-body.json", sign(SECRET, body), seconds, logs)
+    load = Load(workdir / "ingest-body.json", SECRET, seconds, logs)
     load.body_file.write_bytes(body)
     with RedisServer(workdir / "ingest-redis") as redis_server:
         config = {

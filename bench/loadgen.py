@@ -1,9 +1,11 @@
 """A load generator for the ingestion benchmark, run as its own process:
 
-    python -m bench.loadgen PORT PATH SECONDS CONNECTIONS BODY_FILE SIGNATURE
+    python -m bench.loadgen PORT PATH SECONDS CONNECTIONS BODY_FILE SECRET
 
-CONNECTIONS keep-alive HTTP/1.1 connections to 127.0.0.1:PORT each send POST PATH with the
-same signed body and a unique X-GitHub-Delivery, one request at a time, for SECONDS.
+CONNECTIONS keep-alive HTTP/1.1 connections to 127.0.0.1:PORT each send POST PATH with a
+new push each time (BODY_FILE with every PUSH_MARKER replaced by a fresh commit id, signed
+with SECRET: the same push twice would be deduped as a replay) and a unique
+X-GitHub-Delivery, one request at a time, for SECONDS.
 Prints one JSON line: requests, accepted (202), other statuses, seconds, latencies.
 A hand-written client: an HTTP library would cost the generator more CPU than the server.
 """
@@ -11,23 +13,39 @@ A hand-written client: an HTTP library would cost the generator more CPU than th
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
+import secrets
 import statistics
 import sys
 import time
 import uuid
 from collections import Counter
 
+PUSH_MARKER = b"f00d" * 10  # 40 hex digits that stand for the pushed commit in BODY_FILE
+
+
+def new_push(template: bytes, secret: bytes) -> tuple[bytes, bytes]:
+    """The template with a fresh commit id, and its X-Hub-Signature-256 value."""
+    body = template.replace(PUSH_MARKER, secrets.token_hex(20).encode())
+    return body, b"sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest().encode()
+
 
 async def connection(
-    port: int, request_head: bytes, body: bytes, until: float, stats: dict[str, list]
-) -> None:
+    port: int, request_head: bytes, template: bytes, secret: bytes, until: float,
+    stats: dict[str, list],
+) -> None:  # fmt: skip
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         while time.perf_counter() < until:
             delivery = uuid.uuid4().hex.encode()
+            body, signature = new_push(template, secret)
             started = time.perf_counter()
-            writer.write(request_head + b"X-GitHub-Delivery: " + delivery + b"\r\n\r\n" + body)
+            writer.write(
+                request_head + b"X-Hub-Signature-256: " + signature + b"\r\n"
+                b"X-GitHub-Delivery: " + delivery + b"\r\n\r\n" + body
+            )
             status, length = await read_head(reader)
             await reader.readexactly(length)
             stats["latency"].append(time.perf_counter() - started)
@@ -49,17 +67,19 @@ async def read_head(reader: asyncio.StreamReader) -> tuple[int, int]:
 
 
 async def main(
-    port: int, path: str, seconds: float, connections: int, body: bytes, signature: str
+    port: int, path: str, seconds: float, connections: int, template: bytes, secret: str
 ) -> dict:
     head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nX-GitHub-Event: push\r\n"
-        f"X-Hub-Signature-256: {signature}\r\n"
+        f"Content-Length: {len(template)}\r\nX-GitHub-Event: push\r\n"
     ).encode()
     stats: dict[str, list] = {"latency": [], "status": []}
     started = time.perf_counter()
     until = started + seconds
-    await asyncio.gather(*(connection(port, head, body, until, stats) for _ in range(connections)))
+    key = secret.encode()
+    await asyncio.gather(
+        *(connection(port, head, template, key, until, stats) for _ in range(connections))
+    )
     took = time.perf_counter() - started
     latencies = sorted(stats["latency"])
     statuses = Counter(stats["status"])
@@ -74,10 +94,8 @@ async def main(
 
 
 if __name__ == "__main__":
-    port, path, seconds, connections, body_file, signature = sys.argv[1:7]
+    port, path, seconds, connections, body_file, secret = sys.argv[1:7]
     with open(body_file, "rb") as handle:
         payload = handle.read()
-    result = asyncio.run(
-        main(int(port), path, float(seconds), int(connections), payload, signature)
-    )
+    result = asyncio.run(main(int(port), path, float(seconds), int(connections), payload, secret))
     print(json.dumps(result))
