@@ -1,22 +1,14 @@
 """The Docker engine, through the docker SDK: pull a cache source, build a context tar, tag,
 push, report the digest.
 
-Builds run on the engine's BuildKit (``builder.backend: buildkit``, the default; about half
-the engine CPU of the classic builder per build, so parallel builds scale further) or on
-the classic builder when asked or when the engine has no BuildKit.
-
-RUN steps get no network (``networkmode: none``) unless the service opts in, and then the
-engine's bridge network: never the host's, whose loopback holds Shipline's own services.
-
-A build can be stopped from outside: a watchdog (services/builder/watch.py) asks
-``interrupt()`` about twice a second and enforces the deadline; when either says stop it
-shuts the socket of the request in flight and cancels the build, and the engine stops the
-running step. Tags are pushed with the first one last, so a registry holding the first tag
-holds them all.
-
-Docker errors are translated here: a failing Dockerfile step or rejected credentials are
-PermanentError; an unreachable engine or registry is TransientError (a push is retried a few
-times with backoff before that surfaces).
+Builds run on the engine's BuildKit (``builder.backend: buildkit``, the default: about half
+the engine CPU per build) or on the classic builder. RUN steps get no network unless the
+service opts in, and then the engine's bridge, never the host's (its loopback holds
+Shipline's own services). A watchdog (services/builder/watch.py) enforces the deadline and
+``interrupt()``: it shuts the request in flight and cancels the build in the engine. Tags
+are pushed with the first one last, so a registry holding the first tag holds them all.
+Errors are translated here: a failing step or rejected credentials are PermanentError; an
+unreachable engine or registry is TransientError (a push is retried a few times first).
 """
 
 from __future__ import annotations
@@ -26,7 +18,6 @@ import io
 import json
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Literal
@@ -37,6 +28,7 @@ import requests
 import requests.exceptions
 
 from services.builder.buildkit import Progress
+from services.builder.logs import EngineLog, LineSink
 from services.builder.watch import (
     STREAM_ERRORS,
     Interrupt,
@@ -48,14 +40,11 @@ from services.builder.watch import BuildInterrupted as BuildInterrupted  # part 
 from services.common.errors import PermanentError, ShiplineError, TransientError
 from services.common.registry_auth import AUTH_FAILURES, RegistryLogin
 
-LOG_TAIL = 30
 PUSH_ATTEMPTS = 3
-USING_CACHE = "---> Using cache"
 
 Backend = Literal["buildkit", "classic"]
 Retag = Callable[[str, str], None]  # (digest, tag): point a tag at a pushed manifest
 ContextTar = bytes | IO[bytes]  # the build context, whole or streamed from a file
-LineSink = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -138,7 +127,7 @@ class DockerEngine:
         """
         tags = list(tags)
         started = time.monotonic()
-        log = _Log(on_line)
+        log = EngineLog(on_line)
         deadline = started + timeout if timeout else None
         with Watch(deadline, interrupt) as watch:
             try:
@@ -186,7 +175,7 @@ class DockerEngine:
         )
 
     def _pull_first(
-        self, references: Sequence[str], login: RegistryLogin | None, watch: Watch, log: _Log
+        self, references: Sequence[str], login: RegistryLogin | None, watch: Watch, log: EngineLog
     ) -> str | None:
         """The first of `references` the engine has or can pull; failures only mean no cache.
 
@@ -231,7 +220,7 @@ class DockerEngine:
         options: dict[str, Any],
         cache_from: list[str],
         watch: Watch,
-        log: _Log,
+        log: EngineLog,
     ) -> str:
         watch.check()
         forget_response()
@@ -324,7 +313,7 @@ class DockerEngine:
         return api._stream_helper(response, decode=True), cancel  # noqa: SLF001
 
     def _push(
-        self, repository: str, tag: str, login: RegistryLogin | None, watch: Watch, log: _Log
+        self, repository: str, tag: str, login: RegistryLogin | None, watch: Watch, log: EngineLog
     ) -> str:
         for attempt in range(1, PUSH_ATTEMPTS + 1):
             watch.check()
@@ -340,7 +329,7 @@ class DockerEngine:
         raise AssertionError("unreachable")
 
     def _push_once(
-        self, repository: str, tag: str, login: RegistryLogin | None, watch: Watch, log: _Log
+        self, repository: str, tag: str, login: RegistryLogin | None, watch: Watch, log: EngineLog
     ) -> str:
         digest = ""
         try:
@@ -363,28 +352,6 @@ class DockerEngine:
         if not digest:
             raise TransientError(f"push of {repository}:{tag} reported no digest")
         return digest
-
-
-class _Log:
-    """Build output lines: to the caller's sink, a tail for error messages, cache hits counted."""
-
-    def __init__(self, sink: LineSink | None) -> None:
-        self._sink = sink
-        self._tail: deque[str] = deque(maxlen=LOG_TAIL)
-        self.cached_steps = 0
-
-    def line(self, text: str) -> None:
-        text = text.rstrip()
-        if not text.strip():
-            return
-        self._tail.append(text)
-        if text.strip() == USING_CACHE:
-            self.cached_steps += 1
-        if self._sink is not None:
-            self._sink(text)
-
-    def tail(self) -> tuple[str, ...]:
-        return tuple(self._tail)
 
 
 def _auth(login: RegistryLogin | None) -> dict[str, str] | None:

@@ -10,12 +10,16 @@ from __future__ import annotations
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
 TAIL_LINES = 20
+ENGINE_TAIL = 30  # lines of engine output kept for error messages
+USING_CACHE = "---> Using cache"  # the classic builder's line for a cached step
+LineSink = Callable[[str], None]
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -73,3 +77,25 @@ class BuildLog:
             kept.append(line)
             used += len(line) + 1
         return "\n".join(reversed(kept))
+
+
+class EngineLog:
+    """Build output lines: to the caller's sink, a tail for error messages, cache hits counted."""
+
+    def __init__(self, sink: LineSink | None) -> None:
+        self._sink = sink
+        self._tail: deque[str] = deque(maxlen=ENGINE_TAIL)
+        self.cached_steps = 0
+
+    def line(self, text: str) -> None:
+        text = text.rstrip()
+        if not text.strip():
+            return
+        self._tail.append(text)
+        if text.strip() == USING_CACHE:
+            self.cached_steps += 1
+        if self._sink is not None:
+            self._sink(text)
+
+    def tail(self) -> tuple[str, ...]:
+        return tuple(self._tail)
