@@ -52,9 +52,13 @@ def delivery_key(source: str, delivery_id: str) -> str:
 
 
 def push_key(push: PushReceived) -> str:
-    """The marker of one ref update, whichever delivery carried it."""
-    moved = "\x00".join((push.repository, push.ref, push.before, push.after))
-    return f"shipline:push:{sha256(moved.encode()).hexdigest()}"
+    """The marker of a ref's last update (its before and after, and the run it started)."""
+    ref = "\x00".join((push.repository, push.ref))
+    return f"shipline:push:{sha256(ref.encode()).hexdigest()}"
+
+
+def push_update(push: PushReceived) -> str:
+    return f"{push.before}..{push.after}"
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,8 @@ class Intake:
         ]
         fields_json = json.dumps({field: str(value) for field, value in record.items()})
         args = [run_id, now, DELIVERY_TTL, max(window, 1), MARKER_TTL, MAX_GLOBAL, event_json]
-        args += [fields_json, *(message for _, message in queued)]
+        update = push_update(trigger) if isinstance(trigger, PushReceived) else ""
+        args += [fields_json, update, *(message for _, message in queued)]
         first = await self._run_script(keys, args)
         if first is not None:  # the run this delivery started before
             return Started(first.decode(), duplicate=True)

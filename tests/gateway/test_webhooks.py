@@ -172,6 +172,24 @@ def test_a_new_push_of_the_same_ref_starts_its_own_run(client, redis_client):
     assert len(queued(redis_client)) == 2
 
 
+def test_the_same_update_again_after_the_ref_moved_elsewhere_is_a_push_not_a_replay(
+    client, redis_client
+):
+    """a..b, then a force push back (b..a), then a..b again: each is real and deploys."""
+    forth, back = push_body(), push_body(before=SHA_B, after=SHA_A)
+    runs = [
+        client.post("/webhooks/github", content=body, headers=headers(body, delivery=delivery))
+        for body, delivery in ((forth, "f-1"), (back, "f-2"), (forth, "f-3"))
+    ]
+    replay = client.post("/webhooks/github", content=forth, headers=headers(forth, delivery="f-4"))
+
+    assert [run.status_code for run in runs] == [202, 202, 202]
+    assert len({run.json()["run_id"] for run in runs}) == 3
+    assert replay.status_code == 200
+    assert replay.json() == {"run_id": runs[2].json()["run_id"], "duplicate": True}
+    assert len(queued(redis_client)) == 3
+
+
 def test_with_the_replay_window_off_a_replay_starts_a_run(redis_url, redis_client, tmp_path):
     settings = Settings(
         redis_url=redis_url,
