@@ -1,0 +1,321 @@
+"""The operators' commands of `shipline`: requests and reads through the API at
+$SHIPLINE_URL with $SHIPLINE_TOKEN (publish, deploy, release, rollback, unpin, status, runs,
+dead-letters, watch). services/cli.py adds them to the `shipline` group."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Any
+
+import click
+
+from services.common.errors import EventDecodeError
+
+if TYPE_CHECKING:
+    from services.common.api_client import ApiClient
+
+
+_OUTPUT = click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json: machine-readable, for scripts.",
+)
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+@click.command()
+@click.argument("source", type=click.File("rb"), default="-")
+@click.option(
+    "--from-dead-letter",
+    "letter_id",
+    default=None,
+    metavar="ID",
+    help="Republish the event of this dead letter (GET /api/v1/dead-letters lists them).",
+)
+@_OUTPUT
+def publish(source: IO[bytes], letter_id: str | None, output: str) -> None:
+    """Request work with one event (JSON, from a file or stdin), through the API at
+    $SHIPLINE_URL with $SHIPLINE_TOKEN: BuildRequested, ImagePushed (a redeploy of an image
+    in the registry) or RollbackRequested. A stage's outcome is refused."""
+    from services.common.api_client import TOKEN_MISSING
+    from services.common.events import decode_event
+
+    if not os.environ.get("SHIPLINE_TOKEN"):
+        raise click.ClickException(TOKEN_MISSING)
+    if letter_id is not None:
+        from services.common.deadletters import LETTER_ID_PATTERN
+
+        if not re.match(LETTER_ID_PATTERN, letter_id):
+            raise click.ClickException(
+                f"{letter_id!r} is not a dead letter id (e.g. scanner-<16 hex>)"
+            )
+        with _api() as client:
+            letter = client.get(f"/api/v1/dead-letters/{letter_id}")
+            answer = client.post(f"/api/v1/dead-letters/{letter_id}/republish")
+        answer["type"] = letter.get("event_type") or "event"
+        _echo_published(answer, output, f"republished dead letter {letter_id}:")
+        return
+    try:
+        event = decode_event(source.read())
+    except EventDecodeError as exc:
+        raise click.ClickException(f"{source.name}: {exc}") from None
+    with _api() as client:
+        answer = client.post("/api/v1/events", event.model_dump(mode="json"))
+    verb = "already published, nothing queued:" if answer.get("duplicate") else "published"
+    _echo_published({**answer, "type": event.type}, output, verb)
+
+
+def _echo_published(answer: dict[str, Any], output: str, verb: str) -> None:
+    if output == "json":
+        _echo_json(answer)
+        return
+    queue = f" on the {answer['queue']} queue" if answer.get("queue") else ""
+    click.echo(
+        f"{verb} {answer.get('type', 'event')} {answer['event_id']} for run {answer['run_id']}"
+        + queue
+    )
+
+
+@contextlib.contextmanager
+def _api() -> Iterator[ApiClient]:
+    """A client of the API at $SHIPLINE_URL; its refusals become the command's error."""
+    from services.common.api_client import ApiClient, ApiError
+
+    client = ApiClient.from_env(os.environ)
+    try:
+        yield client
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        client.close()
+
+
+def _report(
+    client: ApiClient, answer: dict[str, Any], wait: float | None, output: str = "table"
+) -> None:
+    run_id = answer["run_id"]
+    if output != "json":
+        click.echo(f"run {run_id} started")
+    if wait is None:
+        if output == "json":
+            _echo_json(answer)
+        return
+    run = client.wait_for_run(run_id, timeout=wait)  # called inside `with _api()`
+    if output == "json":
+        _echo_json({**answer, "run": run})
+        if run["status"] not in ("succeeded", "held", "superseded"):
+            raise click.ClickException(f"run {run_id} {run['status']}")
+        return
+    for name, service in sorted(run.get("services", {}).items()):
+        detail = service.get("reason") or service.get("image", "")
+        click.echo(f"{name}: {service['status']} {detail}".rstrip())
+    if run["status"] not in ("succeeded", "held", "superseded"):
+        raise click.ClickException(f"run {run_id} {run['status']}")
+
+
+_WAIT = click.option(
+    "--wait",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Wait this long for the run to finish and show its outcome.",
+)
+_REPOSITORY = click.option(
+    "--repository", default=None, help="The configured repository (when there are several)."
+)
+
+
+@click.command()
+@click.argument("service")
+@click.argument("tag")
+@_REPOSITORY
+@click.option("--skip-scan", is_flag=True, help="Emergency: deploy without the scan gate.")
+@click.option("--reason", default=None, help="Why (required with --skip-scan).")
+@_WAIT
+@_OUTPUT
+def deploy(
+    service: str,
+    tag: str,
+    repository: str | None,
+    skip_scan: bool,
+    reason: str | None,
+    wait: float | None,
+    output: str,
+) -> None:
+    """Deploy an image that is in the registry: SERVICE at TAG, through scan and commit.
+
+    Talks to the API at $SHIPLINE_URL with the bearer token $SHIPLINE_TOKEN."""
+    body: dict[str, Any] = {"service": service, "tag": tag, "repository": repository}
+    if skip_scan:
+        body |= {"skip_scan": True, "reason": reason}
+    with _api() as client:
+        answer = client.post(
+            "/api/v1/deployments", {k: v for k, v in body.items() if v is not None}
+        )
+        if output != "json":
+            click.echo(f"deploying {answer['image']} ({answer['digest']})")
+        _report(client, answer, wait, output)
+
+
+@click.command()
+@click.argument("tag")
+@_REPOSITORY
+@_WAIT
+@_OUTPUT
+def release(tag: str, repository: str | None, wait: float | None, output: str) -> None:
+    """Release TAG (an existing release tag): every service built and committed at once.
+
+    Talks to the API at $SHIPLINE_URL with the bearer token $SHIPLINE_TOKEN."""
+    body = {"tag": tag, "repository": repository}
+    with _api() as client:
+        answer = client.post("/api/v1/releases", {k: v for k, v in body.items() if v})
+        if output != "json":
+            click.echo(f"releasing {tag} at {answer['commit'][:7]}")
+        _report(client, answer, wait, output)
+
+
+@click.command()
+@click.argument("service")
+@click.option("--to", "to", default=None, metavar="TAG", help="Default: the image before.")
+@_REPOSITORY
+@_WAIT
+@_OUTPUT
+def rollback(
+    service: str, to: str | None, repository: str | None, wait: float | None, output: str
+) -> None:
+    """Put SERVICE back on an earlier image and pin it (automatic deploys are held)."""
+    body = {"service": service, "to": to, "repository": repository}
+    with _api() as client:
+        answer = client.post("/api/v1/rollbacks", {k: v for k, v in body.items() if v is not None})
+        _report(client, answer, wait, output)
+    if output != "json":
+        click.echo(
+            f"{service} is pinned: automatic deploys are held until `shipline unpin {service}`"
+        )
+
+
+@click.command()
+@click.argument("service")
+@_REPOSITORY
+@_OUTPUT
+def unpin(service: str, repository: str | None, output: str) -> None:
+    """Let automatic deploys of SERVICE through again after a rollback."""
+    with _api() as client:
+        answer = client.post(f"/api/v1/services/{service}/unpin", repository=repository)
+    if output == "json":
+        _echo_json(answer)
+    elif answer["unpinned"]:
+        click.echo(f"{service} unpinned (was {answer['pin']['image']}); automatic deploys resume")
+    else:
+        click.echo(f"{service} was not pinned")
+
+
+def _read(path: str, **params: str | None) -> Any:
+    with _api() as client:
+        return client.get(path, **params)
+
+
+@click.command()
+@_OUTPUT
+def status(output: str) -> None:
+    """The services table: the image each deploys now (at the gitops head), its last run,
+    and whether it is pinned."""
+    from services.cli_views import services_table
+
+    answer = _read("/api/v1/services")
+    if output == "json":
+        _echo_json(answer)
+    else:
+        click.echo(services_table(answer, time.time()))
+
+
+@click.command()
+@click.option("--service", default=None, help="Only runs that include this service.")
+@click.option(
+    "--status",
+    type=click.Choice(
+        ["queued", "running", "succeeded", "failed", "blocked", "skipped", "superseded", "held"]
+    ),
+    default=None,
+)
+@click.option("--since", default=None, help="ISO 8601 time or seconds since the epoch.")
+@click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
+@_OUTPUT
+def runs(
+    service: str | None, status: str | None, since: str | None, limit: int, output: str
+) -> None:
+    """Recent runs, newest first."""
+    from services.cli_views import runs_table
+
+    answer = _read("/api/v1/runs", service=service, status=status, since=since, limit=str(limit))
+    if output == "json":
+        _echo_json(answer)
+    else:
+        click.echo(runs_table(answer["runs"], time.time()))
+
+
+@click.command("dead-letters")
+@click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
+@_OUTPUT
+def dead_letters(limit: int, output: str) -> None:
+    """The events the stages gave up on, newest first, and why; `shipline publish
+    --from-dead-letter ID` queues one again."""
+    from services.cli_views import dead_letters_table
+
+    answer = _read("/api/v1/dead-letters", limit=str(limit))
+    if output == "json":
+        _echo_json(answer)
+        return
+    click.echo(dead_letters_table(answer["dead_letters"], time.time()))
+    shown, total = len(answer["dead_letters"]), answer["total"]
+    if shown < total:
+        click.echo(f"({shown} of {total}; --limit shows more)")
+
+
+@click.command()
+@click.argument("run_id")
+@click.option("--timeout", type=float, default=3600.0, show_default=True, metavar="SECONDS")
+@_OUTPUT
+def watch(run_id: str, timeout: float, output: str) -> None:
+    """Follow RUN_ID live, per service and stage, until it ends; exits 1 when it failed or
+    was blocked."""
+    from rich.console import Console
+
+    from services.cli_views import FAILED_RUN_STATUSES, Watch
+
+    with _api() as client:
+        run = Watch(client, run_id, output, Console()).run(timeout)
+    if output == "json":
+        _echo_json(run)
+    else:
+        for name, service in sorted(run.get("services", {}).items()):
+            detail = service.get("reason") or service.get("image", "")
+            click.echo(f"{name}: {service['status']} {detail}".rstrip())
+        click.echo(f"run {run_id} {run['status']}")
+    if run["status"] in FAILED_RUN_STATUSES:
+        sys.exit(1)
+
+
+OPERATOR_COMMANDS = (
+    publish,
+    deploy,
+    release,
+    rollback,
+    unpin,
+    status,
+    runs,
+    dead_letters,
+    watch,
+)
