@@ -7,12 +7,14 @@ Every event is a frozen pydantic model carrying the same envelope; the union
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from services.common.errors import EventDecodeError
+from services.common.findings import Allowance as Allowance  # part of the event contract
+from services.common.findings import Finding as Finding
 
 SCHEMA_VERSION = 1
 ZERO_SHA = "0" * 40
@@ -152,49 +154,6 @@ class BuildSuperseded(Envelope):
     source: Source
     newer_commit: str = Field(pattern=r"^[0-9a-f]{40}$")
     newer_run_id: str = ""
-
-
-class Allowance(Model):
-    """The allowlist entry of the scan policy that matched a finding, and where it is set."""
-
-    id: str
-    reason: str
-    expires: date
-    path: str | None = None
-    origin: str = ""  # e.g. "shipline.yaml services.user-service.scan.allowlist"
-    expired: bool = False  # True: the entry no longer applies, the finding counts again
-
-
-class Finding(Model):
-    """One scanner result: a vulnerability, a secret or a misconfiguration."""
-
-    kind: Literal["vulnerability", "secret", "misconfiguration"]
-    id: str
-    severity: Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
-    title: str = ""
-    package: str = ""
-    installed_version: str = ""
-    fixed_version: str = ""
-    target: str = ""  # where, for people: "<file>:<line>" for secrets, Trivy's target otherwise
-    file: str = ""  # the file in the image (secrets, misconfigurations, language packages)
-    line: int | None = None
-    url: str = ""
-    allowance: Allowance | None = None
-
-    def describe(self) -> str:
-        if self.kind == "secret":
-            text = f"{self.severity} secret {self.id} in {self.target}"
-        elif self.kind == "misconfiguration":
-            text = f"{self.severity} misconfiguration {self.id} ({self.title}) in {self.target}"
-        else:
-            fix = f", fixed in {self.fixed_version}" if self.fixed_version else ", no fix yet"
-            text = f"{self.severity} {self.id} in {self.package} {self.installed_version}{fix}"
-        if self.allowance is not None and self.allowance.expired:
-            text += (
-                f" (allowlist entry expired {self.allowance.expires.isoformat()}:"
-                f" {self.allowance.reason})"
-            )
-        return text
 
 
 class _ScanResult(Envelope):
