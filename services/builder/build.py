@@ -41,10 +41,9 @@ from services.builder.registry import RegistryClient, split_repository
 from services.common.errors import PermanentError, TransientError
 from services.common.events import ChangeDetected, Envelope, Source
 from services.common.git import Mirror
-from services.common.git_auth import git_env
 from services.common.image_tags import parse_ref
 from services.common.logging import get_logger
-from services.common.project import PROJECT_FILE, Project, parse_project
+from services.common.mirrors import mirror_of, project_at
 from services.common.registry_auth import RegistryLogin, registry_login
 from services.common.settings import Repository, Settings
 
@@ -65,12 +64,14 @@ class Builder:
         repo = self.settings.repository(change.source.repository)
         if repo is None:
             raise PermanentError(f"repository {change.source.repository} is not configured")
-        env = git_env(repo.credentials, self.settings.workdir / "keys")
-        mirror = Mirror(repo.url, self.settings.workdir / "mirrors", env=env)
+        mirror = mirror_of(self.settings, repo)
         # Never a bare has_commit(): seen while another process still fetches, the commit may
         # lack its trees and blobs. fetch() checks under the mirror's lock.
         mirror.fetch(unless_present=change.source.commit)
-        spec = build_spec(change, _project_at(mirror, repo, change.source), repo.default_branch)
+        project = project_at(
+            mirror, repo.name, change.source.commit, self.settings.limits.project_file_bytes
+        )
+        spec = build_spec(change, project, repo.default_branch)
         if not repo.allows_image(spec.image_repository):
             raise PermanentError(
                 f"{spec.image_repository} is outside the image_registries configured for "
@@ -172,13 +173,6 @@ class Builder:
                 raise TransientError(failure_message(str(exc), str(path), log.tail())) from None
             except PermanentError as exc:
                 raise PermanentError(failure_message(str(exc), str(path), log.tail())) from None
-
-
-def _project_at(mirror: Mirror, repo: Repository, source: Source) -> Project:
-    text = mirror.read_file(source.commit, PROJECT_FILE)
-    if text is None:
-        raise PermanentError(f"{repo.name}@{source.short_sha}: {PROJECT_FILE} is missing")
-    return parse_project(text, origin=f"{repo.name}@{source.short_sha}:{PROJECT_FILE}")
 
 
 def _check_ref(mirror: Mirror, repo: Repository, source: Source) -> None:

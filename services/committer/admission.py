@@ -10,9 +10,8 @@ from collections.abc import Mapping
 from services.committer.decide import refusal
 from services.common.errors import PermanentError
 from services.common.events import Source
-from services.common.git import Mirror
-from services.common.git_auth import git_env
-from services.common.project import PROJECT_FILE, Project, parse_project
+from services.common.mirrors import source_project
+from services.common.project import PROJECT_FILE
 from services.common.scan_verdicts import ScanVerdicts
 from services.common.settings import Settings
 
@@ -26,7 +25,7 @@ class Admission:
 
     def check(self, source: Source, images: Mapping[str, Image]) -> None:
         """Raise PermanentError naming every image (by service) that may not be deployed."""
-        project = self._project(source)
+        project = source_project(self._settings, source)
         refused = []
         for service, (repository, digest) in sorted(images.items()):
             if service not in project.services:
@@ -38,16 +37,3 @@ class Admission:
                 refused.append(why)
         if refused:
             raise PermanentError("not deployed: " + "; ".join(refused))
-
-    def _project(self, source: Source) -> Project:
-        settings = self._settings
-        repo = settings.repository(source.repository)
-        if repo is None:
-            raise PermanentError(f"repository {source.repository} is not configured")
-        env = git_env(repo.credentials, settings.workdir / "keys")
-        mirror = Mirror(repo.url, settings.workdir / "mirrors", env=env)
-        mirror.fetch(unless_present=source.commit)
-        text = mirror.read_file(source.commit, PROJECT_FILE)
-        if text is None:
-            raise PermanentError(f"{PROJECT_FILE} is missing at {source.short_sha}")
-        return parse_project(text, origin=f"{repo.name}@{source.short_sha}:{PROJECT_FILE}")

@@ -10,7 +10,8 @@ from typing import Protocol
 from services.common.errors import PermanentError
 from services.common.events import ZERO_SHA, PushReceived
 from services.common.git import CommitInfo
-from services.common.project import PROJECT_FILE, Project, parse_project
+from services.common.mirrors import project_at
+from services.common.project import PROJECT_FILE, Project
 from services.detector.base import History, Range, choose_range
 from services.detector.detect import COMMIT_SCAN_LIMIT
 
@@ -40,15 +41,6 @@ class Observed:
     paths: list[str]
     commits: list[CommitInfo]
     previous: tuple[Project | None, ...] = ()
-
-
-def project_at(git: Git, repository: str, commit: str, max_bytes: int | None = None) -> Project:
-    """shipline.yaml at a commit, or ConfigError naming the repository, commit and key (or
-    that the file is over `max_bytes`)."""
-    text = git.read_file(commit, PROJECT_FILE)
-    if text is None:
-        raise PermanentError(f"{repository}@{commit[:7]}: {PROJECT_FILE} is missing")
-    return parse_project(text, f"{repository}@{commit[:7]}:{PROJECT_FILE}", max_bytes)
 
 
 def ref_mismatch(git: History, push: PushReceived) -> str | None:

@@ -9,10 +9,11 @@ from services.common.events import ZERO_SHA, BuildRequested, ChangeDetected, Env
 from services.common.git import Mirror
 from services.common.limits import Limits
 from services.common.logging import get_logger
+from services.common.mirrors import mirror_of, project_at
 from services.common.runtime import Runtime
 from services.common.settings import Repository
 from services.common.stage import Handler, StageDefinition
-from services.detector.changes import observe, project_at, ref_mismatch
+from services.detector.changes import observe, ref_mismatch
 from services.detector.detect import Skip, detect, is_pipeline_commit, parse_ref
 from services.detector.forced import forced
 
@@ -27,7 +28,7 @@ def make_handler(runtime: Runtime) -> Handler:
         repo = settings.repository(event.repository)
         if repo is None:
             raise PermanentError(f"repository {event.repository} is not configured")
-        mirror = Mirror(repo.url, settings.workdir / "mirrors")
+        mirror = mirror_of(settings, repo)
         if isinstance(event, BuildRequested):
             result: list[ChangeDetected] | Skip = requested_changes(
                 event, mirror, repo, settings.limits

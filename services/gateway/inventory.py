@@ -17,7 +17,7 @@ from services.committer.formats import read_image
 from services.committer.yamlsplice import ManifestError
 from services.common.errors import ShiplineError
 from services.common.git import Mirror
-from services.common.git_auth import git_env
+from services.common.mirrors import mirror_of
 from services.common.pins import PinStore
 from services.common.project import PROJECT_FILE, Project, parse_project
 from services.common.runs import RunStore
@@ -132,7 +132,6 @@ def _gitops_remote(
 
 
 def _mirror(settings: Settings, remote: Repository | GitopsRepository) -> Mirror:
-    env = git_env(remote.credentials, settings.workdir / "keys")
-    mirror = Mirror(remote.url, settings.workdir / "mirrors", env=env)
+    mirror = mirror_of(settings, remote)
     mirror.fetch()
     return mirror

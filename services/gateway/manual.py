@@ -30,7 +30,7 @@ from services.common.events import (
     Source,
 )
 from services.common.git import Mirror
-from services.common.git_auth import git_env
+from services.common.mirrors import mirror_of
 from services.common.project import PROJECT_FILE, Project, parse_project
 from services.common.registry_auth import registry_login
 from services.common.runtime import Runtime
@@ -74,11 +74,6 @@ def pick_repository(settings: Settings, repository: str | None) -> Repository:
     if len(settings.repositories) == 1:
         return settings.repositories[0]
     raise ManualError(422, "several repositories are configured: name the repository")
-
-
-def mirror_of(settings: Settings, repo: Repository) -> Mirror:
-    keys = settings.workdir / "keys"
-    return Mirror(repo.url, settings.workdir / "mirrors", git_env(repo.credentials, keys))
 
 
 def release_push(

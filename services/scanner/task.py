@@ -15,6 +15,7 @@ from typing import Any
 from services.common.errors import PermanentError
 from services.common.events import Envelope, ImagePushed, ScanFailed, ScanPassed
 from services.common.logging import get_logger
+from services.common.mirrors import source_project
 from services.common.registry_auth import registry_login
 from services.common.runtime import Runtime
 from services.common.scan_reports import ScanReports
@@ -23,7 +24,6 @@ from services.common.stage import Handler, StageDefinition
 from services.scanner.policy import Policy, bypass, decide, policy_for
 from services.scanner.report import findings_from_report, without_secret_context
 from services.scanner.sarif import to_sarif
-from services.scanner.source import project_at
 from services.scanner.trivy import Trivy
 
 AUTOMATIC_TRIGGERS = ("push", "tag")
@@ -44,7 +44,7 @@ def make_handler(runtime: Runtime) -> Handler:
         return (outcome,)
 
     def scan(image: ImagePushed) -> ScanPassed | ScanFailed:
-        policy = policy_for(settings.scanner, project_at(settings, image.source), image.service)
+        policy = policy_for(settings.scanner, source_project(settings, image.source), image.service)
         login = registry_login(settings, image.image_repository)
         username, password = (login.username, login.password) if login else (None, None)
         report = trivy.scan(image.image_by_digest, username, password)

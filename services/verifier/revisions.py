@@ -8,7 +8,7 @@ import threading
 
 from services.common.errors import PermanentError
 from services.common.git import Mirror
-from services.common.git_auth import git_env
+from services.common.mirrors import mirror_of
 from services.common.settings import Settings
 
 
@@ -34,5 +34,4 @@ class Revisions:
         remote = self._settings.git_remote(repository)
         if remote is None:
             raise PermanentError(f"gitops repository {repository} is not configured")
-        env = git_env(remote.credentials, self._settings.workdir / "keys")
-        return Mirror(remote.url, self._settings.workdir / "mirrors", env=env)
+        return mirror_of(self._settings, remote)
