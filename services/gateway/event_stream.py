@@ -22,7 +22,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from services.common.eventlog import GLOBAL_STREAM, run_stream
-from services.common.runs import run_key
+from services.common.run_keys import run_key
 from services.common.runtime import Runtime
 from services.gateway.stream_slots import Slot, StreamSlots, TooManyStreams, owners_of
 

@@ -34,7 +34,8 @@ from services.common.eventlog import (
 )
 from services.common.events import Envelope, PushReceived, encode_event
 from services.common.logging import get_logger
-from services.common.runs import INDEX, push_fields, run_key, run_record
+from services.common.run_keys import INDEX, run_key
+from services.common.run_records import push_fields, run_record
 from services.common.runtime import Runtime
 from services.gateway.group_commit import GroupCommit
 

@@ -23,7 +23,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from services.common.bus import queue_name
-from services.common.runs import STAGE_ORDER, RunStore
+from services.common.run_records import STAGE_ORDER
+from services.common.runs import RunStore
 
 BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 IN_PROGRESS = ("queued", "running")

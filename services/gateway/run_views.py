@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from services.common.runs import FINAL_SERVICE_STATUSES
+from services.common.run_records import FINAL_SERVICE_STATUSES
 
 
 class BadQuery(ValueError):

@@ -12,7 +12,7 @@ from typing import Any
 
 from services.common.errors import PermanentError
 from services.common.events import RunCompleted, ScanBypass, ServiceOutcome
-from services.common.runs import FINAL_SERVICE_STATUSES, overall_status
+from services.common.run_records import FINAL_SERVICE_STATUSES, overall_status
 
 
 def recorded_summary(event: RunCompleted, run: dict[str, Any] | None) -> RunCompleted:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from services.common.events import Envelope, RunCompleted
-from services.common.runs import overall_status
+from services.common.run_records import overall_status
 from services.common.settings import ChannelSettings
 from services.notifier.messages import outcome
 

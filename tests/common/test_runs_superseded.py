@@ -12,7 +12,8 @@ from services.common.events import (
     ServiceOutcome,
     Source,
 )
-from services.common.runs import RunStore, overall_status
+from services.common.run_records import overall_status
+from services.common.runs import RunStore
 
 pytestmark = pytest.mark.integration
 

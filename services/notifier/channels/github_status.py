@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from services.common.errors import PermanentError
 from services.common.events import Envelope, ManifestCommitted, RunCompleted, ScanFailed
-from services.common.runs import scan_summary
+from services.common.run_records import scan_summary
 from services.common.settings import GitHubStatusChannel as GitHubStatusSettings
 from services.notifier.channels._format import clip
 from services.notifier.channels._http import post

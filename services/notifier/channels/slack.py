@@ -19,7 +19,7 @@ from services.common.events import (
     ServiceOutcome,
     StageFailed,
 )
-from services.common.runs import scan_summary
+from services.common.run_records import scan_summary
 from services.common.settings import SlackChannel as SlackChannelSettings
 from services.notifier.channels._format import clip, commit_url, duration, scan
 from services.notifier.channels._http import post

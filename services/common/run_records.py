@@ -1,0 +1,138 @@
+"""What a run's records hold: the fields an event adds, a service's record as read back,
+and the summaries made from them (a service's outcome, the run's overall status, the images
+a release deploys). Pure: no Redis here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.common.events import (
+    PushReceived,
+    ReleaseImage,
+    RunStatus,
+    ScanBypass,
+    ServiceOutcome,
+    Source,
+)
+
+FINAL_SERVICE_STATUSES = ("succeeded", "failed", "blocked", "skipped", "superseded", "held")
+STAGE_ORDER = ("detector", "builder", "scanner", "committer", "verifier", "notifier")
+
+
+def run_record(
+    run_id: str, trigger: str, created_at: float, fields: dict[str, str]
+) -> dict[str, str | float]:
+    """A new run's hash: queued, by what, when, and the trigger's own fields."""
+    return {
+        "run_id": run_id,
+        "status": "queued",
+        "trigger": trigger,
+        "created_at": created_at,
+        **fields,
+    }
+
+
+def push_fields(push: PushReceived, received_at: float) -> dict[str, str | float]:
+    """What a PushReceived adds to its run's hash."""
+    return {"received_at": received_at, "message": head_subject(push)}
+
+
+def head_subject(push: PushReceived) -> str:
+    """The first line of the pushed head commit's message ("" when the host sent none)."""
+    head = next((c for c in push.commits if c.id == push.after), None)
+    if head is None and push.commits:
+        head = push.commits[-1]
+    return head.message.strip().split("\n", 1)[0][:200] if head else ""
+
+
+def release_fields(source: Source) -> dict[str, str]:
+    """What a release's ChangeDetected adds to its run's hash: the version and its tag."""
+    return {
+        "release": source.ref.removeprefix("refs/tags/"),
+        "release_repository": source.repository,
+        "release_commit": source.commit,
+        "release_ref": source.ref,
+    }
+
+
+def service_record(raw: dict[str, str]) -> dict[str, Any]:
+    """A service's hash as read back: its fields, per-stage timings in stage order, and the
+    seconds from its first start to its last finish."""
+    timings: dict[str, dict[str, float]] = {}
+    record: dict[str, Any] = {"image": "", "digest": "", "reason": ""}
+    for key, value in raw.items():
+        if key.startswith("t."):
+            _, stage, edge = key.split(".")
+            timings.setdefault(stage, {})[edge] = float(value)
+        else:
+            record[key] = value
+    for marks in timings.values():
+        if "started" in marks and "finished" in marks:
+            marks["seconds"] = round(marks["finished"] - marks["started"], 3)
+    record["timings"] = {s: timings[s] for s in STAGE_ORDER if s in timings}
+    starts = [m["started"] for m in timings.values() if "started" in m]
+    ends = [m["finished"] for m in timings.values() if "finished" in m]
+    record["seconds"] = round(max(ends) - min(starts), 3) if starts and ends else 0.0
+    record["cached"] = record.get("cached") == "1"
+    return record
+
+
+def service_outcome(service: dict[str, Any]) -> ServiceOutcome:
+    """How a service ended, from its record; one not ended by now counts as failed."""
+    status = service["status"]
+    return ServiceOutcome(
+        status=status if status in FINAL_SERVICE_STATUSES else "failed",
+        image=service.get("image", ""),
+        digest=service.get("digest", ""),
+        reason=service.get("reason", ""),
+        seconds=service.get("seconds", 0.0),
+        scan_skipped=scan_skipped(service),
+        scan=service.get("scan", ""),
+    )
+
+
+def release_images(
+    services: dict[str, dict[str, Any]],
+) -> tuple[dict[str, ReleaseImage], dict[str, str]]:
+    """The image each service of a release deploys, and why the others hold it back."""
+    images, held = {}, {}
+    for name, svc in services.items():
+        if svc["status"] in FINAL_SERVICE_STATUSES or not svc.get("digest"):
+            held[name] = f"{svc['status']}: {svc.get('reason') or 'no image'}"
+            continue
+        images[name] = ReleaseImage(
+            image_repository=svc.get("image_repository") or svc["image"].rsplit(":", 1)[0],
+            tag=svc["image"].rsplit(":", 1)[1],
+            digest=svc["digest"],
+        )
+    return images, held
+
+
+def scan_skipped(service: dict[str, Any]) -> ScanBypass | None:
+    if not service.get("scan_skipped_by"):
+        return None
+    reason = service.get("scan_skip_reason") or "not recorded"
+    return ScanBypass(by=service["scan_skipped_by"], reason=reason)
+
+
+def scan_summary(verdict: str, counts: dict[str, int]) -> str:
+    """E.g. "passed: 2 HIGH, 1 MEDIUM" or "passed, no findings"; most severe first."""
+    order = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")
+    ranked = sorted(counts, key=lambda s: (order.index(s) if s in order else len(order), s))
+    found = [f"{counts[s]} {s}" for s in ranked if counts[s]]
+    return f"{verdict}: {', '.join(found)}" if found else f"{verdict}, no findings"
+
+
+def overall_status(outcomes: dict[str, ServiceOutcome], run_failed: bool = False) -> RunStatus:
+    statuses = {o.status for o in outcomes.values()}
+    if run_failed or "failed" in statuses:
+        return "failed"
+    if "blocked" in statuses:
+        return "blocked"
+    if not outcomes:
+        return "skipped"
+    if statuses == {"superseded"}:
+        return "superseded"
+    if statuses <= {"superseded", "held"}:
+        return "held"
+    return "succeeded"
