@@ -7,19 +7,19 @@ Every attempt starts from the remote head, so each decision (superseded, held, a
 there) is taken on what is really deployed.
 
 Three kinds of write: a deploy (one service, one commit), a release (every service of a
-release run, one commit) and a rollback (one service, then pinned).
+release run, one commit) and a rollback (one service, then pinned). Where a write goes is
+resolved in targets.py; how a prepared change lands (the push retries) is changes.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
+from services.committer.changes import Change, edit_manifest, finished, land, read_manifest
 from services.committer.decide import Decision, Proceed, Superseded, decide
-from services.committer.formats import read_image, write_image
+from services.committer.formats import read_image
 from services.committer.images import ImageEdit, ImageRef
 from services.committer.lock import held_lock
 from services.committer.messages import (
@@ -33,8 +33,9 @@ from services.committer.messages import (
 )
 from services.committer.release_notes import prepend_changelog, release_notes
 from services.committer.rollback import Version, previous_image, provenance
+from services.committer.targets import Target, configured_source, find_target, open_mirror
 from services.committer.yamlsplice import ManifestError
-from services.common.errors import PermanentError, TransientError
+from services.common.errors import PermanentError
 from services.common.events import (
     DeploymentSkipped,
     Envelope,
@@ -45,56 +46,19 @@ from services.common.events import (
     Source,
     StageFailed,
 )
-from services.common.git import Mirror
-from services.common.git_auth import git_env
-from services.common.git_checkout import Checkout, PushRejected
+from services.common.git_checkout import Checkout
 from services.common.logging import get_logger
 from services.common.pins import PinStore
-from services.common.project import PROJECT_FILE, Project, ServiceSpec, parse_project
+from services.common.project import ServiceSpec
 from services.common.runs import RunStore
 from services.common.safe_files import UnsafePath
-from services.common.settings import GitopsRepository, Repository, Settings
-from services.common.stage import backoff
+from services.common.settings import Settings
 
-PUSH_ATTEMPTS = 6
 LOCK_SECONDS = 300  # how long a commit waits for the branch's writer
 HISTORY_LIMIT = 200  # manifest versions a rollback looks back through
 MANUAL_TRIGGERS = frozenset({"deploy"})  # runs whose deploys bypass the pin and ancestry
 
-R = TypeVar("R")
 Deploy = ManifestCommitted | DeploymentSkipped
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where one write goes: the source repository and its shipline.yaml, and the gitops branch."""
-
-    source: Repository
-    commit: str  # the source commit shipline.yaml was read at
-    project: Project
-    mirror: Mirror
-    gitops: Repository | GitopsRepository
-    checkout: Checkout
-
-    def spec(self, service: str) -> ServiceSpec:
-        spec = self.project.services.get(service)
-        if spec is None:
-            raise PermanentError(f"service {service} is not in {PROJECT_FILE}")
-        return spec
-
-
-@dataclass(frozen=True)
-class Change(Generic[R]):
-    """Files written in the checkout, to be committed; `done` makes the result from the sha.
-    No paths: nothing to commit, `done` gives the result as it is."""
-
-    paths: list[str]
-    message: str
-    done: Callable[[str], R]
-
-
-def _finished(result: R) -> Change[R]:
-    return Change([], "", lambda _sha: result)
 
 
 class GitopsWriter:
@@ -107,7 +71,7 @@ class GitopsWriter:
     # --- deploy: one service ------------------------------------------------------------
 
     def deploy(self, scan: ScanPassed) -> Deploy:
-        target = self._target(scan.source.repository, scan.source.commit)
+        target = find_target(self._settings, scan.source.repository, scan.source.commit)
         service, spec = scan.service, target.spec(scan.service)
         path = target.project.manifest_path(service)
         image = ImageRef(scan.image_repository, scan.tags[0], scan.digest, spec.pin_digest)
@@ -115,14 +79,12 @@ class GitopsWriter:
         checkout, log = target.checkout, get_logger(manifest=path)
 
         def prepare() -> Change[Deploy]:
-            text = _read(checkout, path)
+            text = read_manifest(checkout, path)
             decision = self._decide(target, scan.source, service, path, manual)
             if not isinstance(decision, Proceed):
                 current = read_image(text, service, spec, scan.image_repository)
-                return _finished(
-                    _skipped(scan, scan.source, service, str(image), decision, current)
-                )
-            edit = _edit(text, service, spec, image, path)
+                return finished(_skipped(scan, scan.source, service, str(image), decision, current))
+            edit = edit_manifest(text, service, spec, image, path)
 
             def committed(sha: str) -> ManifestCommitted:
                 return ManifestCommitted(
@@ -143,20 +105,20 @@ class GitopsWriter:
 
             if not edit.changed:
                 log.info("manifest already holds the image", image=str(image))
-                return _finished(committed(checkout.last_commit_touching(path)))
+                return finished(committed(checkout.last_commit_touching(path)))
             checkout.write(path, edit.text)
             message = deploy_message(service, str(image), scan.source)
             return Change[Deploy]([path], message, committed)
 
         with self._locked(target):
-            return self._commit(checkout, prepare)
+            return land(checkout, prepare, self._settings.bot)
 
     # --- release: every service of a release run, one commit ------------------------------
 
     def release(self, ready: ReleaseReady) -> list[Envelope]:
         if ready.held:
             return _release_refused(ready)
-        target = self._target(ready.source.repository, ready.source.commit)
+        target = find_target(self._settings, ready.source.repository, ready.source.commit)
         notes = self._release_notes(target, ready)
         self._runs.keep_release_notes(ready.run_id, notes)
         specs = {service: target.spec(service) for service in ready.images}
@@ -170,7 +132,7 @@ class GitopsWriter:
             for service, item in sorted(ready.images.items()):
                 spec, path = specs[service], target.project.manifest_path(service)
                 if path not in texts:
-                    texts[path] = originals[path] = _read(checkout, path)
+                    texts[path] = originals[path] = read_manifest(checkout, path)
                 image = ImageRef(item.image_repository, item.tag, item.digest, spec.pin_digest)
                 decision = self._decide(target, ready.source, service, path, manual=False)
                 if not isinstance(decision, Proceed):
@@ -179,7 +141,7 @@ class GitopsWriter:
                         _skipped(ready, ready.source, service, str(image), decision, current)
                     )
                     continue
-                edit = _edit(texts[path], service, spec, image, path)
+                edit = edit_manifest(texts[path], service, spec, image, path)
                 texts[path] = edit.text
                 edits[service] = (path, edit, image)
 
@@ -207,7 +169,7 @@ class GitopsWriter:
             changed = [path for path in texts if texts[path] != originals[path]]
             if not changed:  # all there already: a redelivery after the push, or nothing new
                 earlier = checkout.log(".", grep=request_grep(ready.event_id), limit=1)
-                return _finished(
+                return finished(
                     committed(
                         lambda path: (
                             earlier[0].sha if earlier else checkout.last_commit_touching(path)
@@ -226,7 +188,7 @@ class GitopsWriter:
             return Change(changed, message, lambda sha: committed(lambda _: sha))
 
         with self._locked(target):
-            return self._commit(checkout, prepare)
+            return land(checkout, prepare, self._settings.bot)
 
     def _release_notes(self, target: Target, ready: ReleaseReady) -> str:
         mirror, commit = target.mirror, ready.source.commit
@@ -241,13 +203,13 @@ class GitopsWriter:
     ) -> ManifestCommitted:
         """`only_from`: roll back only while the manifest still holds this image (an automatic
         rollback must not revert a newer deploy that replaced the failed one)."""
-        source = self._source(request.repository)
-        mirror = self._mirror(source)
+        source = configured_source(self._settings, request.repository)
+        mirror = open_mirror(self._settings, source)
         mirror.fetch()
         head = mirror.resolve(f"refs/heads/{source.default_branch}")
         if head is None:
             raise PermanentError(f"{source.name} has no branch {source.default_branch}")
-        target = self._target(request.repository, head)
+        target = find_target(self._settings, request.repository, head)
         service, spec = request.service, target.spec(request.service)
         path = target.project.manifest_path(service)
         repository = target.project.image_repository(service)
@@ -273,14 +235,14 @@ class GitopsWriter:
             )
 
         def prepare() -> Change[ManifestCommitted]:
-            text = _read(checkout, path)
+            text = read_manifest(checkout, path)
             current = read_image(text, service, spec, repository)
             history = self._history(checkout, path, service, spec, repository)
             earlier = checkout.log(".", grep=request_grep(request.event_id), limit=1)
             if earlier:  # a redelivery: the rollback is committed already
                 before = checkout.read_at(f"{earlier[0].sha}^", path) or text
                 old = read_image(before, service, spec, repository)
-                return _finished(result(earlier[0].sha, old, current, provenance(history, current)))
+                return finished(result(earlier[0].sha, old, current, provenance(history, current)))
             if only_from is not None and current != only_from:
                 raise PermanentError(
                     f"not rolled back: {path} now holds {current}, not the failed {only_from}"
@@ -290,11 +252,11 @@ class GitopsWriter:
                 wanted = ImageRef(base, request.to, request.digest, spec.pin_digest)
             else:
                 wanted = ImageRef.parse(previous_image(history, current).image)
-            edit = _edit(text, service, spec, wanted, path)
+            edit = edit_manifest(text, service, spec, wanted, path)
             new = read_image(edit.text, service, spec, repository)
             built = provenance(history, new)
             if not edit.changed:
-                return _finished(result(checkout.last_commit_touching(path), current, new, built))
+                return finished(result(checkout.last_commit_touching(path), current, new, built))
             checkout.write(path, edit.text)
             built_from = (
                 Source(repository=built.repository, commit=built.commit, ref=ref) if built else None
@@ -305,7 +267,7 @@ class GitopsWriter:
             return Change([path], message, lambda sha: result(sha, current, new, built))
 
         with self._locked(target):
-            return self._commit(checkout, prepare)
+            return land(checkout, prepare, self._settings.bot)
 
     def _history(
         self, checkout: Checkout, path: str, service: str, spec: ServiceSpec, repository: str
@@ -347,78 +309,11 @@ class GitopsWriter:
 
         return decide(source, deployed, pin, manual, is_ancestor)
 
-    def _commit(self, checkout: Checkout, prepare: Callable[[], Change[R]]) -> R:
-        """Sync, prepare, commit and push; on a rejected push start over from the new head."""
-        bot = self._settings.bot
-        for attempt in range(1, PUSH_ATTEMPTS + 1):
-            checkout.sync()
-            step = prepare()
-            if not step.paths:
-                return step.done("")
-            try:
-                sha = checkout.commit_and_push(step.paths, step.message, bot.name, bot.email)
-            except PushRejected:
-                get_logger().info("push rejected, re-applying on the new head", attempt=attempt)
-                time.sleep(backoff(attempt, base=0.2, cap=5))
-                continue
-            get_logger().info("committed", commit=sha, paths=step.paths)
-            return step.done(sha)
-        raise TransientError(f"push to {checkout.branch} rejected {PUSH_ATTEMPTS} times")
-
     @contextlib.contextmanager
     def _locked(self, target: Target) -> Iterator[None]:
         key = f"shipline:lock:gitops:{target.gitops.name}:{target.checkout.branch}"
         with held_lock(self._redis, key, wait=LOCK_SECONDS):
             yield
-
-    def _target(self, repository: str, commit: str) -> Target:
-        source = self._source(repository)
-        mirror = self._mirror(source)
-        mirror.fetch(unless_present=commit)
-        text = mirror.read_file(commit, PROJECT_FILE)
-        if text is None:
-            raise PermanentError(f"{PROJECT_FILE} is missing at {commit[:7]}")
-        project = parse_project(text, origin=f"{source.name}@{commit[:7]}:{PROJECT_FILE}")
-        gitops: Repository | GitopsRepository = source
-        if project.gitops.repository:
-            remote = self._settings.git_remote(project.gitops.repository)
-            if remote is None:
-                raise PermanentError(
-                    f"gitops repository {project.gitops.repository} is not configured "
-                    "(repositories or gitops_repositories)"
-                )
-            gitops = remote
-        checkout = Checkout(
-            gitops.url,
-            project.gitops.branch,
-            self._settings.workdir / "gitops",
-            env=git_env(gitops.credentials, self._settings.workdir / "keys"),
-        )
-        return Target(source, commit, project, mirror, gitops, checkout)
-
-    def _source(self, name: str) -> Repository:
-        repo = self._settings.repository(name)
-        if repo is None:
-            raise PermanentError(f"repository {name} is not configured")
-        return repo
-
-    def _mirror(self, repo: Repository) -> Mirror:
-        env = git_env(repo.credentials, self._settings.workdir / "keys")
-        return Mirror(repo.url, self._settings.workdir / "mirrors", env=env)
-
-
-def _read(checkout: Checkout, path: str) -> str:
-    text = checkout.read(path)
-    if text is None:
-        raise PermanentError(f"manifest {path} does not exist on {checkout.branch}")
-    return text
-
-
-def _edit(text: str, service: str, spec: ServiceSpec, image: ImageRef, path: str) -> ImageEdit:
-    try:
-        return write_image(text, service, spec, image)
-    except ManifestError as exc:
-        raise PermanentError(f"{path}: {exc}") from None
 
 
 def _skipped(
