@@ -9,7 +9,8 @@ from services.common.errors import PermanentError
 from services.common.git import Mirror
 from services.common.git_auth import git_env
 from services.common.git_checkout import Checkout
-from services.common.project import PROJECT_FILE, Project, ServiceSpec, parse_project
+from services.common.mirrors import mirror_of, project_at
+from services.common.project import PROJECT_FILE, Project, ServiceSpec
 from services.common.settings import GitopsRepository, Repository, Settings
 
 
@@ -33,12 +34,9 @@ class Target:
 
 def find_target(settings: Settings, repository: str, commit: str) -> Target:
     source = configured_source(settings, repository)
-    mirror = open_mirror(settings, source)
+    mirror = mirror_of(settings, source)
     mirror.fetch(unless_present=commit)
-    text = mirror.read_file(commit, PROJECT_FILE)
-    if text is None:
-        raise PermanentError(f"{PROJECT_FILE} is missing at {commit[:7]}")
-    project = parse_project(text, origin=f"{source.name}@{commit[:7]}:{PROJECT_FILE}")
+    project = project_at(mirror, source.name, commit, settings.limits.project_file_bytes)
     gitops: Repository | GitopsRepository = source
     if project.gitops.repository:
         remote = settings.git_remote(project.gitops.repository)
@@ -62,8 +60,3 @@ def configured_source(settings: Settings, name: str) -> Repository:
     if repo is None:
         raise PermanentError(f"repository {name} is not configured")
     return repo
-
-
-def open_mirror(settings: Settings, repo: Repository) -> Mirror:
-    env = git_env(repo.credentials, settings.workdir / "keys")
-    return Mirror(repo.url, settings.workdir / "mirrors", env=env)

@@ -33,7 +33,7 @@ from services.committer.messages import (
 )
 from services.committer.release_notes import prepend_changelog, release_notes
 from services.committer.rollback import Version, previous_image, provenance
-from services.committer.targets import Target, configured_source, find_target, open_mirror
+from services.committer.targets import Target, configured_source, find_target
 from services.committer.yamlsplice import ManifestError
 from services.common.errors import PermanentError
 from services.common.events import (
@@ -48,6 +48,7 @@ from services.common.events import (
 )
 from services.common.git_checkout import Checkout
 from services.common.logging import get_logger
+from services.common.mirrors import mirror_of
 from services.common.pins import PinStore
 from services.common.project import ServiceSpec
 from services.common.runs import RunStore
@@ -204,7 +205,7 @@ class GitopsWriter:
         """`only_from`: roll back only while the manifest still holds this image (an automatic
         rollback must not revert a newer deploy that replaced the failed one)."""
         source = configured_source(self._settings, request.repository)
-        mirror = open_mirror(self._settings, source)
+        mirror = mirror_of(self._settings, source)
         mirror.fetch()
         head = mirror.resolve(f"refs/heads/{source.default_branch}")
         if head is None:
