@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from services.common.errors import PermanentError
-from services.common.events import RunCompleted, ScanBypass, ServiceOutcome
-from services.common.run_records import FINAL_SERVICE_STATUSES, overall_status
+from services.common.events import RunCompleted
+from services.common.run_records import FINAL_SERVICE_STATUSES, overall_status, service_outcome
 
 
 def recorded_summary(event: RunCompleted, run: dict[str, Any] | None) -> RunCompleted:
@@ -29,7 +29,7 @@ def recorded_summary(event: RunCompleted, run: dict[str, Any] | None) -> RunComp
         raise PermanentError(
             f"run {event.run_id} has not finished ({waiting}): its summary is not sent"
         )
-    outcomes = {name: _outcome(service) for name, service in services.items()}
+    outcomes = {name: service_outcome(service) for name, service in services.items()}
     return event.model_copy(
         update={
             "status": overall_status(outcomes, run_failed=run_failed),
@@ -39,22 +39,4 @@ def recorded_summary(event: RunCompleted, run: dict[str, Any] | None) -> RunComp
             "release": run.get("release", ""),
             "release_notes": run.get("release_notes", ""),
         }
-    )
-
-
-def _outcome(service: dict[str, Any]) -> ServiceOutcome:
-    status = service["status"]
-    skipped_by = service.get("scan_skipped_by")
-    return ServiceOutcome(
-        status=status if status in FINAL_SERVICE_STATUSES else "failed",
-        image=service.get("image", ""),
-        digest=service.get("digest", ""),
-        reason=service.get("reason", ""),
-        seconds=service.get("seconds", 0.0),
-        scan_skipped=ScanBypass(
-            by=skipped_by, reason=service.get("scan_skip_reason") or "not recorded"
-        )
-        if skipped_by
-        else None,
-        scan=service.get("scan", ""),
     )
