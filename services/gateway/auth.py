@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 
 from services.gateway.deps import RuntimeDep
 
@@ -25,13 +27,20 @@ def bearer_caller(
         raise HTTPException(
             401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
         )
+    caller = token_identity(token, runtime.settings.api_tokens)
+    if caller is None:
+        raise HTTPException(403, "the token is not accepted")
+    return caller
+
+
+def token_identity(token: str, api_tokens: Sequence[SecretStr]) -> str | None:
+    """`api-token-<n>` for the n-th configured token (never the token itself), or None; every
+    token is compared in constant time."""
     matches = [
         hmac.compare_digest(known.get_secret_value().encode(), token.encode())
-        for known in runtime.settings.api_tokens
+        for known in api_tokens
     ]
-    if not any(matches):
-        raise HTTPException(403, "the token is not accepted")
-    return f"api-token-{matches.index(True) + 1}"
+    return f"api-token-{matches.index(True) + 1}" if any(matches) else None
 
 
 CallerDep = Annotated[str, Depends(bearer_caller)]

@@ -8,7 +8,6 @@ stream ends, however it ends.
 
 from __future__ import annotations
 
-import hmac
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from pydantic import SecretStr
 from starlette.requests import Request
 
 from services.common.limits import Limits
+from services.gateway.auth import token_identity
 
 
 class TooManyStreams(Exception):  # noqa: N818 - answered 429 by the route
@@ -83,10 +83,7 @@ def owners_of(request: Request, api_tokens: Sequence[SecretStr]) -> list[str]:
     for nothing beyond the address."""
     owners = [f"client:{request.client.host if request.client else 'unknown'}"]
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    token = token.strip()
-    if scheme.lower() == "bearer" and token:
-        for index, known in enumerate(api_tokens, start=1):
-            if hmac.compare_digest(known.get_secret_value().encode(), token.encode()):
-                owners.append(f"token:api-token-{index}")
-                break
+    caller = token_identity(token.strip(), api_tokens) if scheme.lower() == "bearer" else None
+    if caller is not None:
+        owners.append(f"token:{caller}")
     return owners
