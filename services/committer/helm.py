@@ -11,14 +11,8 @@ from __future__ import annotations
 from ruamel.yaml.nodes import MappingNode
 
 from services.committer.images import ImageEdit, ImageRef
-from services.committer.yamlsplice import (
-    ManifestError,
-    compose,
-    editable,
-    get_path,
-    scalar,
-    splice,
-)
+from services.committer.yamlshare import locate
+from services.committer.yamlsplice import ManifestError, compose, get_path, scalar, splice
 from services.common.project import HelmKeys
 
 
@@ -34,25 +28,35 @@ def helm_image(text: str, keys: HelmKeys) -> str:
 
 def set_helm_image(text: str, image: ImageRef, keys: HelmKeys) -> ImageEdit:
     original, old = text, helm_image(text, keys)
-    wanted: list[tuple[str, str]] = []
+    wanted: list[tuple[str, str, str]] = []  # (HelmKeys field, key path, value)
     if keys.repository:
-        wanted.append((keys.repository, image.repository))
+        wanted.append(("repository", keys.repository, image.repository))
     if keys.digest:
         if not image.digest:
             raise ManifestError(
                 f"values key {keys.digest} wants a digest; that of {image} is unknown"
             )
-        wanted += [(keys.tag, image.tag or ""), (keys.digest, image.digest)]
+        wanted += [("tag", keys.tag, image.tag or ""), ("digest", keys.digest, image.digest)]
     else:
-        wanted.append((keys.tag, image.tag_or_digest))
-    for path, value in wanted:  # one edit at a time: every edit moves the offsets after it
-        node = get_path(_values(text), path, "values")
+        wanted.append(("tag", keys.tag, image.tag_or_digest))
+    for field, path, value in wanted:  # one edit at a time: every edit moves the offsets after it
+        values = _values(text)
+        node = get_path(values, path, "values")
         if node is None:
             raise ManifestError(f"the values file has no {path}")
         if scalar(node) != value:
-            text = splice(text, editable(node, f"values {path}"), value)
+            # A key path the user wrote may point at an anchor's own place: the shared value
+            # is what they asked for. A default path was never looked at: refuse the anchor.
+            node = locate(
+                values,
+                path.split("."),
+                f"values {path}",
+                own_place_ok=field in keys.model_fields_set,
+                keys_hint="the service's helm keys",
+            )
+            text = splice(text, node, value)
     values = _values(text)
-    for path, value in wanted:  # never commit what does not read back
+    for _, path, value in wanted:  # never commit what does not read back
         if scalar(get_path(values, path, "values")) != value:
             raise ManifestError(f"values {path}: edited value does not read back as {value!r}")
     return ImageEdit(text=text, old_image=old, changed=text != original)

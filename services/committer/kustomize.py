@@ -9,19 +9,13 @@ as the entry's last key, at its indentation.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ruamel.yaml.nodes import MappingNode, SequenceNode
 
 from services.committer.images import ImageEdit, ImageRef
-from services.committer.yamlsplice import (
-    ManifestError,
-    compose,
-    editable,
-    get,
-    insert_key,
-    scalar,
-    splice,
-)
+from services.committer.yamlshare import locate, reach
+from services.committer.yamlsplice import ManifestError, compose, get, insert_key, scalar, splice
 
 
 def kustomize_image(text: str, names: Sequence[str]) -> str:
@@ -45,12 +39,14 @@ def set_kustomize_image(text: str, image: ImageRef, names: Sequence[str]) -> Ima
     elif fields["digest"] is not None:
         raise ManifestError(f"the images entry pins a digest, but the digest of {image} is unknown")
     for key, value in wanted:  # one edit at a time: every edit moves the offsets after it
-        entry, where = _entry(text, names)
-        node = get(entry, key, where)
+        entry = _entry(text, names)
+        node = get(entry.node, key, entry.where)
         if node is None:
-            text = insert_key(text, entry, key, value, where)
+            reach(entry.document, entry.path, entry.where)  # added to a shared entry: shared too
+            text = insert_key(text, entry.node, key, value, entry.where)
         elif scalar(node) != value:
-            text = splice(text, editable(node, f"{where}: {key}"), value)
+            where = f"{entry.where}: {key}"
+            text = splice(text, locate(entry.document, (*entry.path, key), where), value)
     after = _fields(text, names)
     if any(after[key] != value for key, value in wanted):  # never commit what does not read back
         raise ManifestError(
@@ -59,29 +55,38 @@ def set_kustomize_image(text: str, image: ImageRef, names: Sequence[str]) -> Ima
     return ImageEdit(text=text, old_image=old, changed=text != original)
 
 
+@dataclass(frozen=True)
+class _Entry:
+    document: MappingNode
+    path: tuple[str, int]  # ("images", index)
+    node: MappingNode
+    where: str  # "images entry at line 7"
+
+
 def _fields(text: str, names: Sequence[str]) -> dict[str, str | None]:
-    entry, where = _entry(text, names)
-    return {key: scalar(get(entry, key, where)) for key in ("name", "newName", "newTag", "digest")}
+    entry = _entry(text, names)
+    keys = ("name", "newName", "newTag", "digest")
+    return {key: scalar(get(entry.node, key, entry.where)) for key in keys}
 
 
-def _entry(text: str, names: Sequence[str]) -> tuple[MappingNode, str]:
+def _entry(text: str, names: Sequence[str]) -> _Entry:
     documents = [d for d in compose(text) if isinstance(d, MappingNode)]
     images = get(documents[0], "images", "kustomization") if documents else None
     if not isinstance(images, SequenceNode):
         raise ManifestError("kustomization has no images: list")
     hits = []
-    for item in images.value:
+    for index, item in enumerate(images.value):
         if not isinstance(item, MappingNode):
             continue
         where = f"images entry at line {item.start_mark.line + 1}"
         keys = (scalar(get(item, "name", where)), scalar(get(item, "newName", where)))
         if any(key in names for key in keys if key):
-            hits.append((item, where))
+            hits.append(_Entry(documents[0], ("images", index), item, where))
     wanted = " or ".join(repr(n) for n in names)
     if not hits:
         present = [scalar(get(i, "name", "images")) for i in images.value]
         raise ManifestError(f"no images entry named {wanted}; the file has: {present}")
     if len(hits) > 1:
-        lines = ", ".join(where for _, where in hits)
+        lines = ", ".join(hit.where for hit in hits)
         raise ManifestError(f"several images entries match {wanted}: {lines}")
     return hits[0]

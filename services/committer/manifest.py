@@ -2,7 +2,8 @@
 
 The YAML is parsed only to *locate* the image scalar (see yamlsplice): the new value is
 spliced into the original text at that node's span, so comments, quoting, key order,
-indentation and document separators stay byte-identical.
+indentation and document separators stay byte-identical. An image other places share
+through an anchor, alias or merge key is refused (see yamlshare).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from services.committer.images import ImageEdit
+from services.committer.yamlshare import reach
 from services.committer.yamlsplice import ManifestError, compose, editable, splice
 from services.committer.yamlsplice import get as _get
 from services.committer.yamlsplice import scalar as _scalar
@@ -50,6 +52,8 @@ class _Container:
     name: str
     field: str  # "containers" or "initContainers"
     node: MappingNode
+    document: Node
+    path: tuple[str | int, ...]  # from the document root, e.g. ("spec", "containers", 0)
 
 
 def set_container_image(text: str, image: str, container: str | None = None) -> ImageEdit:
@@ -62,6 +66,7 @@ def set_container_image(text: str, image: str, container: str | None = None) -> 
     if node.value == image:
         return ImageEdit(text=text, old_image=node.value, changed=False)
 
+    reach(target.document, (*target.path, "image"), target.where)  # shared with others: refused
     new_text = splice(text, node, image)
 
     check = _image_node(_select(_containers(new_text), target.name))
@@ -110,13 +115,14 @@ def _containers(text: str) -> list[_Container]:
                 continue
             if not isinstance(items, SequenceNode):
                 raise ManifestError(f"{workload}: {field} is not a list")
-            for item in items.value:
+            for position, item in enumerate(items.value):
                 line = item.start_mark.line + 1
                 if not isinstance(item, MappingNode):
                     raise ManifestError(f"{workload}: {field} entry at line {line} is no mapping")
                 cname = _scalar(_get(item, "name", workload)) or ""
                 where = f"{workload}, {field[:-1]} {cname or '<unnamed>'!r} (line {line})"
-                found.append(_Container(where, cname, field, item))
+                steps = (*_POD_SPEC_PATHS[kind], field, position)
+                found.append(_Container(where, cname, field, item, doc, steps))
     return found
 
 

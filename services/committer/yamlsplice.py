@@ -13,13 +13,14 @@ import warnings
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import ReusedAnchorWarning, YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 
 # A plain scalar made only of these could resolve to a number (YAML 1.1 sexagesimal).
 _NUMERIC_LOOKING = re.compile(r"[-+0-9.:_]+")
 # A plain scalar that YAML would read as something other than this string.
 _NEEDS_QUOTES = re.compile(r"^(?:[-+0-9.:_]+|true|false|yes|no|on|off|null|~|)$", re.IGNORECASE)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 # Node properties (tag, anchor) that precede the scalar inside a node's span.
 _PROPERTIES = re.compile(r"(?:[!&]\S*\s+)*")
 
@@ -46,14 +47,42 @@ def compose(text: str) -> list[Node | None]:
         raise ManifestError(f"not valid YAML{where}: {problem}") from None
 
 
-def get(node: Node | None, key: str, where: str) -> Node | None:
-    """The value under `key` of a mapping node (None when absent or not a mapping)."""
-    if not isinstance(node, MappingNode):
+def get(node: Node | None, key: str, where: str, *, follow_merges: bool = True) -> Node | None:
+    """The value under `key` of a mapping node (None when absent or not a mapping); a key
+    the mapping does not hold itself is looked up in its merge keys (`<<: *base`), as a
+    YAML reader does. Editing such a value is for yamlshare to refuse."""
+    return _lookup(node, key, where, follow_merges, set())
+
+
+def _lookup(node: Node | None, key: str, where: str, follow: bool, seen: set[int]) -> Node | None:
+    if not isinstance(node, MappingNode) or id(node) in seen:
         return None
-    values = [v for k, v in node.value if isinstance(k, ScalarNode) and k.value == key]
+    values = [
+        v
+        for k, v in node.value
+        if isinstance(k, ScalarNode) and k.tag != _MERGE_TAG and k.value == key
+    ]
     if len(values) > 1:
         raise ManifestError(f"{where}: duplicate key {key!r}")
-    return values[0] if values else None
+    if values or not follow:
+        return values[0] if values else None
+    seen.add(id(node))  # a mapping merging itself (`&a {<<: *a}`) must not loop
+    for source in merge_sources(node):  # the first merged mapping holding the key wins
+        found = _lookup(source, key, where, follow, seen)
+        if found is not None:
+            return found
+    return None
+
+
+def merge_sources(node: Node | None) -> list[Node]:
+    """The mappings a mapping's merge key (`<<: *base` or `<<: [*a, *b]`) brings in, in order."""
+    if not isinstance(node, MappingNode):
+        return []
+    sources: list[Node] = []
+    for key, value in node.value:
+        if isinstance(key, ScalarNode) and key.tag == _MERGE_TAG:
+            sources += value.value if isinstance(value, SequenceNode) else [value]
+    return sources
 
 
 def get_path(root: Node | None, path: str, where: str) -> Node | None:
@@ -71,15 +100,14 @@ def scalar(node: Node | None) -> str | None:
 
 
 def editable(node: Node | None, where: str) -> ScalarNode:
-    """The node, when it is a plain or quoted scalar whose value can be spliced."""
+    """The node, when it is a plain or quoted scalar whose value can be spliced. Whether
+    other places share it (anchors, aliases, merges) is yamlshare.locate's question."""
     if node is None:
         raise ManifestError(f"{where} is missing")
     if not isinstance(node, ScalarNode) or node.style in ("|", ">"):
         raise ManifestError(f"{where} is not a plain or quoted scalar")
     if node.start_mark.index == node.end_mark.index:  # `key:` with no value at all
         raise ManifestError(f"{where} is empty")
-    if node.anchor is not None:  # editing it would also change every alias of it
-        raise ManifestError(f"{where} is anchored (&{node.anchor}); edit by hand")
     return node
 
 

@@ -292,14 +292,6 @@ def test_container_without_an_image_is_an_error_naming_it(replacement: str, prob
         set_container_image(text, NEW)
 
 
-def test_anchored_image_is_refused_because_aliases_would_change_too() -> None:
-    text = pod_spec_workload("Pod", "spec", image="&img reg.io/x/app:1")
-    text += "  - name: copy\n    image: *img\n"
-
-    with pytest.raises(ManifestError, match="anchored"):
-        set_container_image(text, NEW, "copy")
-
-
 def test_crlf_line_endings_and_a_missing_final_newline_are_kept() -> None:
     text = DEPLOYMENT.replace("\n", "\r\n").rstrip("\r\n")
 
