@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import yaml
@@ -19,7 +21,7 @@ from pydantic import (
 
 from services.common.errors import ConfigError
 from services.common.scan_rules import ScanRules
-from services.common.settings import explain_validation
+from services.common.settings import validation_problems
 
 PROJECT_FILE = "shipline.yaml"
 MAX_PATTERNS = 256  # entries of `ignore` and of `global_paths`
@@ -101,8 +103,9 @@ class ServiceSpec(_Section):
     target: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
     # RUN steps get no network unless asked for; then the engine's bridge, never the host's.
     network: bool = False
-    # How the committer writes the image (services/committer/formats.py).
-    format: Literal["kubernetes", "kustomize", "helm"] = "kubernetes"
+    # How the committer writes the image (services/committer/formats.py); None: read from
+    # the file (a `kind: Kustomization` is kustomize, anything else kubernetes).
+    format: Literal["kubernetes", "kustomize", "helm"] | None = None
     image_name: str | None = Field(default=None, max_length=255)  # kustomize images[].name
     helm: HelmKeys = HelmKeys()
     pin_digest: bool = False  # write image:tag@sha256:... so the tag cannot move under it
@@ -162,7 +165,69 @@ class Project(_Section):
         return f"{self.registry}/{service}"
 
     def manifest_path(self, service: str) -> str:
-        return self.services[service].manifest or f"k8s/manifests/{service}/deployment.yaml"
+        return self.services[service].manifest or default_manifest(service)
+
+
+def default_manifest(service: str) -> str:
+    return f"k8s/manifests/{service}/deployment.yaml"
+
+
+# Fields that change nothing a run does before the rollout (the verifier reads them after).
+_AFTER_THE_ROLLOUT = frozenset({"auto_rollback"})
+
+
+def effective_entry(name: str, spec: ServiceSpec) -> dict[str, object]:
+    """A service's entry with every default spelt out and paths normalised: two entries that
+    build, scan and deploy the same way compare equal however they are written."""
+    entry = spec.model_dump(exclude=set(_AFTER_THE_ROLLOUT))
+    entry.update(
+        path=_dir(spec.path),
+        depends_on=sorted({_dir(dep) for dep in spec.depends_on}),
+        context=spec.build_context(),
+        dockerfile=spec.dockerfile or posixpath.join(_dir(spec.path), "Dockerfile"),
+        manifest=spec.manifest or default_manifest(name),
+        container=spec.container or name,
+    )
+    return entry
+
+
+@dataclass(frozen=True)
+class Entries:
+    """What a shipline.yaml says about each service, read entry by entry: an invalid entry (a
+    typo in one service) is None and leaves the others readable."""
+
+    registry: str | None
+    services: Mapping[str, ServiceSpec | None]
+
+    def differs(self, project: Project, name: str) -> bool:
+        """Whether `name` builds or deploys differently under `project` than under these."""
+        if self.registry != project.registry:
+            return True
+        old = self.services.get(name)
+        new = project.services[name]
+        return old is None or effective_entry(name, old) != effective_entry(name, new)
+
+
+def entries_of(text: str | bytes) -> Entries | None:
+    """The entries of a shipline.yaml, valid or not; None when it is no YAML mapping."""
+    parsed = _parse(text)
+    if isinstance(parsed, Project):
+        return Entries(parsed.registry, parsed.services)
+    try:
+        data = yaml.load(text, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    registry = data.get("registry")
+    raw = data.get("services")
+    services: dict[str, ServiceSpec | None] = {}
+    for name, entry in (raw if isinstance(raw, dict) else {}).items():
+        try:
+            services[str(name)] = ServiceSpec.model_validate(entry)
+        except ValidationError:
+            services[str(name)] = None
+    return Entries(registry if isinstance(registry, str) else None, services)
 
 
 def parse_project(
@@ -171,28 +236,42 @@ def parse_project(
     """Parse shipline.yaml, raising ConfigError that names the file and the key; a file
     over `max_bytes` is refused before it is parsed (server setting limits.project_file_bytes).
     """
-    if max_bytes is not None and len(text) > max_bytes:
-        raise ConfigError(f"{origin}: larger than the limit of {max_bytes} bytes")
-    parsed = _parse(text)
-    if isinstance(parsed, str):
-        raise ConfigError(f"{origin}: {parsed}")
+    parsed = read_project(text, max_bytes)
+    if not isinstance(parsed, Project):
+        raise ConfigError(f"{origin}: " + "; ".join(_phrase(*problem) for problem in parsed))
     return parsed
 
 
+def read_project(text: str | bytes, max_bytes: int | None = None) -> Project | list[Invalid]:
+    """The project, or each thing wrong with it as (key, what is wrong), the key '' for the
+    file as a whole; an unknown key comes with the closest valid one."""
+    if max_bytes is not None and len(text) > max_bytes:
+        return [("", f"larger than the limit of {max_bytes} bytes")]
+    parsed = _parse(text)
+    return parsed if isinstance(parsed, Project) else list(parsed)
+
+
+Invalid = tuple[str, str]
+
+
+def _phrase(key: str, message: str) -> str:
+    return f"{key}: {message}" if key else message
+
+
 @functools.lru_cache(maxsize=32)
-def _parse(text: str | bytes) -> Project | str:
+def _parse(text: str | bytes) -> Project | tuple[Invalid, ...]:
     """The project, or what is wrong with it. Cached on the text: a detector sees the same
     file push after push, and a Project is immutable."""
     try:
         data = yaml.load(text, Loader=yaml.CSafeLoader)  # libyaml: 5x faster
     except yaml.YAMLError as exc:
-        return f"not valid YAML: {exc}"
+        return (("", f"not valid YAML: {exc}"),)
     if not isinstance(data, dict):
-        return "expected a mapping with 'registry' and 'services'"
+        return (("", "expected a mapping with 'registry' and 'services'"),)
     try:
         return Project.model_validate(data)
     except ValidationError as exc:
-        return explain_validation(exc)
+        return tuple(validation_problems(exc, Project))
 
 
 def _dir(path: str) -> str:

@@ -143,6 +143,9 @@ class PathIndex:
                     files.append(path)
         return result
 
+    def is_ignored(self, path: str) -> bool:
+        return self._ignore is not None and self._ignore(path)
+
     def is_global(self, path: str) -> bool:
         return any(GLOBAL in self._watchers.get(level, ()) for level in _levels(path))
 
