@@ -144,6 +144,13 @@ class RegistryClient:
         )
         self._raise_for(put, name)
 
+    def request(
+        self, method: str, name: str, path: str, actions: str, **kwargs: Any
+    ) -> httpx.Response:
+        """One request with the authorization `actions` on `name` need (`shipline doctor`'s
+        probes); the answer as it came, 4xx/5xx included."""
+        return self._send(method, name, path, actions, **kwargs)
+
     # --- HTTP and auth -------------------------------------------------------------------
 
     def _manifest(self, name: str, reference: str) -> httpx.Response | None:
