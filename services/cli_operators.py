@@ -70,7 +70,7 @@ def publish(source: IO[bytes], letter_id: str | None, output: str) -> None:
     try:
         event = decode_event(source.read())
     except EventDecodeError as exc:
-        raise click.ClickException(f"{source.name}: {exc}") from None
+        raise click.ClickException(f"{getattr(source, 'name', '<stdin>')}: {exc}") from None
     with _api() as client:
         answer = client.post("/api/v1/events", event.model_dump(mode="json"))
     verb = "already published, nothing queued:" if answer.get("duplicate") else "published"
