@@ -10,10 +10,11 @@ from importlib.metadata import version
 
 import psutil
 
+from services.devenv.redis_server import find_redis_server
+
 PACKAGES = ("celery", "redis", "fastapi", "uvicorn", "docker", "pydantic")
 TOOLS = {
     "git": ["git", "--version"],
-    "redis-server": ["redis-server", "--version"],
     "docker-registry": ["docker-registry", "--version"],
     "dockerd": ["dockerd", "--version"],
 }
@@ -53,7 +54,7 @@ def describe(trivy: str | None = None) -> dict[str, str]:
         "Python": platform.python_version(),
         "packages": ", ".join(f"{name} {version(name)}" for name in PACKAGES),
     }
-    tools = dict(TOOLS)
+    tools = {**TOOLS, "redis server": [str(find_redis_server()), "--version"]}  # the one run
     if trivy:
         tools["trivy"] = [trivy, "--version"]
     facts["tools"] = "; ".join(f"{name}: {tool_version(argv)}" for name, argv in tools.items())

@@ -25,7 +25,7 @@ import psutil
 import pytest
 import yaml
 
-from services.demo.scenario import SampleMonorepo, send_github_push, wait_ready
+from services.demo.scenario import NotReady, SampleMonorepo, send_github_push, wait_ready
 from services.devenv.registry import Registry
 from tests.conftest import AUTH_PASSWORD, AUTH_USERNAME
 
@@ -105,7 +105,7 @@ def _shipline_up(venv: Path, config: Path, docker_host: str, root: Path) -> Iter
     try:
         try:
             wait_ready(api, up, timeout=90)
-        except Exception as exc:  # noqa: BLE001 - any failure to come up fails with the log
+        except NotReady as exc:
             pytest.fail(f"{exc}\n{log_path.read_text(errors='replace')[-4000:]}", pytrace=False)
         yield UserServer(api, psutil.Process(up.pid), log_path)
     finally:
