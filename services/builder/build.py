@@ -68,6 +68,7 @@ class Builder:
         # Never a bare has_commit(): seen while another process still fetches, the commit may
         # lack its trees and blobs. fetch() checks under the mirror's lock.
         mirror.fetch(unless_present=change.source.commit)
+        _check_commit(mirror, change.source)
         project = project_at(
             mirror, repo.name, change.source.commit, self.settings.limits.project_file_bytes
         )
@@ -175,14 +176,25 @@ class Builder:
                 raise PermanentError(failure_message(str(exc), str(path), log.tail())) from None
 
 
+def _check_commit(mirror: Mirror, source: Source) -> None:
+    """The image's revision label and `sha-` tag name the commit, never an annotated tag's
+    object (the detector peels it; a hand-published event may not have)."""
+    commit = mirror.resolve(source.commit)
+    if commit is not None and commit != source.commit:
+        raise PermanentError(
+            f"{source.commit} in {source.repository} is a tag object, not a commit: publish "
+            f"the commit it tags, {commit}"
+        )
+
+
 def _check_ref(mirror: Mirror, repo: Repository, source: Source) -> None:
     """`latest` and version tags only for a commit its ref names: the tag points at it, or
     the branch contains it. The mirror is fetched again before refusing (the ref may be new)."""
     kind, _ = parse_ref(source.ref)
 
     def named() -> bool:
-        if kind == "tag":  # an annotated tag's push may name the tag object: both peeled
-            return mirror.resolve(source.ref) in (source.commit, mirror.resolve(source.commit))
+        if kind == "tag":  # an annotated tag's ref is peeled to the commit it tags
+            return mirror.resolve(source.ref) == source.commit
         return mirror.is_ancestor(source.commit, source.ref)
 
     if named():

@@ -46,6 +46,10 @@ class RunStore:
             pipe.hsetnx(key, "t.detector.started", detected_from)
         pipe.execute()
 
+    def peeled(self, run_id: str, commit: str, tag_object: str) -> None:
+        """The run deploys `commit`, which the tag object its trigger named points at."""
+        self._redis.hset(run_key(run_id), mapping={"commit": commit, "tag_object": tag_object})
+
     def stage_started(self, run_id: str, service: str | None, stage: str) -> None:
         now = time.time()
         if service is None:

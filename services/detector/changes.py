@@ -43,6 +43,15 @@ class Observed:
     previous: tuple[Project | None, ...] = ()
 
 
+def pushed_commit(git: History, push: PushReceived) -> str:
+    """The commit a push deploys. A host reports an annotated tag's push with the tag
+    object's id as `after`: the commit is the one the tag object names. Every later stage
+    takes the commit from the events the detector sends, never from the webhook."""
+    if not push.ref.startswith("refs/tags/") or push.after == ZERO_SHA:
+        return push.after  # a branch always names a commit
+    return git.resolve(push.after) or push.after
+
+
 def ref_mismatch(git: History, push: PushReceived) -> str | None:
     """Why the mirror, fetched after the push, does not back the push up; None when it does.
 

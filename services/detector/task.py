@@ -13,7 +13,7 @@ from services.common.mirrors import mirror_of, project_at
 from services.common.runtime import Runtime
 from services.common.settings import Repository
 from services.common.stage import Handler, StageDefinition
-from services.detector.changes import observe, ref_mismatch
+from services.detector.changes import observe, pushed_commit, ref_mismatch
 from services.detector.detect import Skip, detect, is_pipeline_commit, parse_ref
 from services.detector.forced import forced
 
@@ -35,6 +35,9 @@ def make_handler(runtime: Runtime) -> Handler:
             )
         else:
             result = pushed_changes(event, mirror, repo, settings.bot.email, settings.limits)
+            commit = pushed_commit(mirror, event)
+            if commit != event.after:  # an annotated tag: the run names the commit it tags
+                runtime.runs.peeled(event.run_id, commit, tag_object=event.after)
         if isinstance(result, Skip):
             get_logger().info("nothing to build", reason=result.reason)
             return (runtime.runs.finish_empty(event, result.reason),)
@@ -66,6 +69,7 @@ def pushed_changes(
     mismatch = ref_mismatch(mirror, push)
     if mismatch is not None:
         return Skip(mismatch)
+    push = push.model_copy(update={"after": pushed_commit(mirror, push)})
     project = project_at(mirror, repo.name, push.after, limits.project_file_bytes)
     kind, name = parse_ref(push.ref)
     if kind == "tag":
@@ -89,7 +93,7 @@ def requested_changes(
 ) -> list[ChangeDetected]:
     mirror.fetch()
     wanted = request.commit or request.ref or ""
-    commit = mirror.resolve(wanted) if request.commit is None else request.commit
+    commit = mirror.resolve(wanted)  # a tag object's id names the commit it tags
     if commit is None or not mirror.has_commit(commit):
         raise PermanentError(f"{wanted} is not in {repo.name}")
     project = project_at(mirror, repo.name, commit, limits.project_file_bytes)

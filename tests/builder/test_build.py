@@ -20,6 +20,7 @@ from services.builder.build import Builder
 from services.builder.coordination import Coordinator
 from services.builder.docker_engine import DockerEngine
 from services.builder.logs import build_log_path
+from services.common.errors import PermanentError
 from services.common.events import (
     BuildSuperseded,
     ChangeDetected,
@@ -171,23 +172,43 @@ def test_build_args_and_target_of_the_service_shape_the_image(
     assert labels["test.flavour"] == "spicy"
 
 
-def test_a_release_tag_build_gets_the_version_the_tag_names(
+def test_a_release_tag_build_gets_the_version_and_names_the_commit_the_tag_points_at(
     builder: Builder, monorepo: Monorepo, registry: Registry, base_image: str
 ) -> None:
     commit = monorepo.commit({"api/Dockerfile": dockerfile(base_image, "RUN true")})
     with git.Repo(monorepo.clone) as repo:
         tag = repo.create_tag("v1.0.0", message="Release 1.0.0")  # annotated: a tag object
         repo.git.push("origin", "refs/tags/v1.0.0")
-        tag_object = tag.tag.hexsha if tag.tag else commit
+        assert tag.tag is not None and tag.tag.hexsha != commit
     image = monorepo.image_repository(registry, "api")
 
-    for named in (commit, tag_object):  # a push webhook may name either
-        change = change_for(image, "api", named, ref="refs/tags/v1.0.0", tags=("v1.0.0",))
-        pushed(builder.build(change))
+    pushed(
+        builder.build(change_for(image, "api", commit, ref="refs/tags/v1.0.0", tags=("v1.0.0",)))
+    )
 
     labels = registry.config_labels(name_of(image), "v1.0.0")
     assert labels["org.opencontainers.image.version"] == "v1.0.0"
-    assert labels["org.opencontainers.image.revision"] in (commit, tag_object)
+    assert labels["org.opencontainers.image.revision"] == commit
+
+
+def test_a_change_naming_a_tag_object_instead_of_its_commit_is_refused(
+    builder: Builder, monorepo: Monorepo, registry: Registry, base_image: str
+) -> None:
+    commit = monorepo.commit({"api/Dockerfile": dockerfile(base_image, "RUN true")})
+    with git.Repo(monorepo.clone) as repo:
+        tag = repo.create_tag("v1.0.1", message="Release 1.0.1")
+        repo.git.push("origin", "refs/tags/v1.0.1")
+        assert tag.tag is not None
+        tag_object = tag.tag.hexsha
+    image = monorepo.image_repository(registry, "api")
+    change = change_for(image, "api", tag_object, ref="refs/tags/v1.0.1", tags=("v1.0.1",))
+
+    with pytest.raises(
+        PermanentError,
+        match=f"{tag_object} .* is a tag object, not a commit: "
+        f"publish the commit it tags, {commit}",
+    ):
+        builder.build(change)
 
 
 # --- idempotency ------------------------------------------------------------------------

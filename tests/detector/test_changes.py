@@ -298,6 +298,7 @@ def test_an_annotated_release_tag_is_built_at_the_commit_it_names(seeded: Monore
     built = seeded.built(seeded.event("refs/tags/v2.0.0", ZERO_SHA, tag.object.hexsha))
 
     assert sorted(built) == SERVICES
+    assert {change.source.commit for change in built.values()} == {head}
 
 
 def test_a_tag_that_was_never_pushed_builds_nothing(seeded: Monorepo):
