@@ -7,6 +7,7 @@ A missing renderer fails the test (never skips): install one with
 
 from __future__ import annotations
 
+import copy
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -43,3 +44,28 @@ def _kustomize(path: Path) -> list[dict[str, Any]]:
 def kustomize() -> Callable[[Path], list[dict[str, Any]]]:
     """Render a kustomization directory into its objects; any failure fails the test."""
     return _kustomize
+
+
+# Both overlays as a cluster receives them (tests/deploy/manifests.py reads them).
+OVERLAYS = REPO / "deploy" / "kubernetes" / "overlays"
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def overlay(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def rendered(kustomize: Callable[[Path], list[dict[str, Any]]], overlay: str) -> list[Any]:
+    return kustomize(OVERLAYS / overlay)
+
+
+@pytest.fixture
+def objects(rendered: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The overlay's objects, a copy each test may change."""
+    return copy.deepcopy(rendered)
+
+
+@pytest.fixture(scope="module")
+def prod(kustomize: Callable[[Path], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return kustomize(OVERLAYS / "prod")

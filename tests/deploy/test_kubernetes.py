@@ -12,134 +12,34 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable, Iterator
+import re
 from pathlib import Path
-from typing import Any
 
-import jsonschema
-import kubernetes_validate
 import pytest
 import yaml
 
 from services.common.bus import queue_name
-from services.common.settings import STAGES, load_settings
+from services.common.settings import STAGES, Settings, load_settings
+from tests.deploy.manifests import (
+    CLUSTER_SCOPED,
+    KUBERNETES,
+    NAMESPACES,
+    REPO,
+    Obj,
+    Render,
+    config_value,
+    container,
+    env_of,
+    of_kind,
+    pod_specs,
+    schema_errors,
+    server_config,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-KUBERNETES = REPO / "deploy" / "kubernetes"
-SCHEMAS = Path(__file__).parent / "schemas"
-NAMESPACES = {"dev": "shipline-dev", "prod": "shipline"}
-# cluster-scoped, so named apart: both overlays can live in one cluster
-CLUSTER_ROLES = {"dev": "shipline-dev-verifier", "prod": "shipline-verifier"}
-# The oldest Kubernetes the manifests target (KEDA 2.16 supports 1.29+) and the newest
-# kubernetes-validate knows.
-KUBERNETES_VERSIONS = ("1.29", kubernetes_validate.utils.latest_version())
-CRD_SCHEMAS = {
-    ("keda.sh/v1alpha1", "ScaledObject"): "keda-scaledobject-v1alpha1.yaml",
-    ("keda.sh/v1alpha1", "TriggerAuthentication"): "keda-triggerauthentication-v1alpha1.yaml",
-}
-# Created outside git in prod (listed in overlays/prod/kustomization.yaml and docs/deploy.md).
+# Created outside git in prod (listed in overlays/prod/shipline/kustomization.yaml and
+# docs/deploy.md).
 PROD_SECRETS = {"shipline-redis", "shipline-settings", "shipline-docker-tls"}
 WORKDIR = "/var/lib/shipline"
-
-Obj = dict[str, Any]
-Render = Callable[[Path], list[Obj]]
-
-
-# --- fixtures and helpers ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module", params=sorted(NAMESPACES))
-def overlay(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture(scope="module")
-def rendered(kustomize: Render, overlay: str) -> list[Obj]:
-    return kustomize(KUBERNETES / "overlays" / overlay)
-
-
-@pytest.fixture
-def objects(rendered: list[Obj]) -> list[Obj]:
-    return copy.deepcopy(rendered)
-
-
-@pytest.fixture(scope="module")
-def prod(kustomize: Render) -> list[Obj]:
-    return kustomize(KUBERNETES / "overlays" / "prod")
-
-
-def of_kind(objects: list[Obj], kind: str) -> dict[str, Obj]:
-    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
-
-
-def pod_specs(objects: list[Obj]) -> Iterator[tuple[str, Obj]]:
-    for obj in objects:
-        if obj["kind"] in {"Deployment", "StatefulSet"}:
-            yield obj["metadata"]["name"], obj["spec"]["template"]["spec"]
-
-
-def container(deployment: Obj) -> Obj:
-    [only] = deployment["spec"]["template"]["spec"]["containers"]
-    return dict(only)
-
-
-def env_of(container: Obj) -> dict[str, Obj]:
-    return {e["name"]: e for e in container.get("env", [])}
-
-
-def server_config(objects: list[Obj]) -> Obj:
-    [config_map] = [o for o in objects if o["kind"] == "ConfigMap"]
-    return dict(yaml.safe_load(config_map["data"]["config.yaml"]))
-
-
-def config_value(objects: list[Obj], key: str) -> str:
-    [config_map] = [o for o in objects if o["kind"] == "ConfigMap"]
-    return str(config_map["data"][key])
-
-
-# --- schemas -------------------------------------------------------------------------------
-
-
-def closed(schema: Any) -> Any:
-    """The schema with unknown fields rejected, as `kubectl apply` (strict field validation)
-    rejects them: objects that list their properties get additionalProperties: false."""
-    if isinstance(schema, list):
-        return [closed(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    result = {key: closed(value) for key, value in schema.items()}
-    open_ended = "additionalProperties" in result or result.get(
-        "x-kubernetes-preserve-unknown-fields"
-    )
-    if "properties" in result and not open_ended:
-        result["additionalProperties"] = False
-    return result
-
-
-def crd_validator(api_version: str, kind: str) -> jsonschema.Draft7Validator:
-    schema = yaml.safe_load((SCHEMAS / CRD_SCHEMAS[(api_version, kind)]).read_text())
-    return jsonschema.Draft7Validator(closed(schema))
-
-
-def schema_errors(obj: Obj) -> list[str]:
-    """Why `obj` does not validate, against every targeted Kubernetes version; [] if it does."""
-    where = f"{obj['kind']}/{obj['metadata']['name']}"
-    key = (obj["apiVersion"], obj["kind"])
-    if key in CRD_SCHEMAS:
-        return [
-            f"{where}: {'.'.join(map(str, error.path))}: {error.message}"
-            for error in crd_validator(*key).iter_errors(obj)
-        ]
-    errors = []
-    for version in KUBERNETES_VERSIONS:
-        try:
-            kubernetes_validate.validate(obj, version, strict=True)
-        except kubernetes_validate.ValidationError as error:
-            path = ".".join(map(str, error.path))
-            errors.append(f"{where} (Kubernetes {version}): {path}: {error.message}")
-        except kubernetes_validate.SchemaNotFoundError as error:
-            errors.append(f"{where}: no schema: {error.message}")
-    return errors
 
 
 def test_both_overlays_render_everything_into_their_own_namespace(
@@ -151,10 +51,12 @@ def test_both_overlays_render_everything_into_their_own_namespace(
     assert {"Deployment", "StatefulSet", "Service", "Ingress", "ConfigMap"} <= kinds
     assert {"HorizontalPodAutoscaler", "ScaledObject", "TriggerAuthentication"} <= kinds
     assert {"ServiceAccount", "PodDisruptionBudget", "NetworkPolicy"} <= kinds
-    cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
     for obj in objects:
-        if obj["kind"] not in cluster_scoped:
-            assert obj["metadata"].get("namespace") == namespace, obj["metadata"]["name"]
+        where = obj["metadata"].get("namespace")
+        if obj["kind"] in CLUSTER_SCOPED:
+            assert where is None, obj["metadata"]["name"]
+        elif obj["kind"] not in {"Role", "RoleBinding"}:  # the verifier's, where it reads
+            assert where == namespace, f"{obj['kind']}/{obj['metadata']['name']}"
 
 
 def test_every_rendered_object_validates_against_its_schema(objects: list[Obj]) -> None:
@@ -480,7 +382,7 @@ def test_prod_renders_no_secrets_and_uses_only_the_documented_ones(prod: list[Ob
                 if "secretKeyRef" in e.get("valueFrom", {})
             }
     assert referenced == PROD_SECRETS
-    documented = (KUBERNETES / "overlays" / "prod" / "kustomization.yaml").read_text()
+    documented = (KUBERNETES / "overlays" / "prod" / "shipline" / "kustomization.yaml").read_text()
     guide = (REPO / "docs" / "deploy.md").read_text()
     for secret in PROD_SECRETS:
         assert secret in documented and secret in guide, f"{secret} is not documented"
@@ -491,39 +393,39 @@ def test_prod_namespace_enforces_the_restricted_pod_security_standard(prod: list
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
-def test_only_the_verifier_may_read_the_cluster_and_only_read_it(
-    overlay: str, objects: list[Obj]
-) -> None:
-    role_name = CLUSTER_ROLES[overlay]
-    [binding] = of_kind(objects, "ClusterRoleBinding").values()
-    assert binding["metadata"]["name"] == binding["roleRef"]["name"] == role_name
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "shipline-verifier", "namespace": NAMESPACES[overlay]}
-    ]
-    rules = of_kind(objects, "ClusterRole")[role_name]["rules"]
-    granted = {(g, r) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]}
-    assert granted == {
-        ("apps", "deployments"),
-        ("apps", "statefulsets"),
-        ("", "pods"),
-        ("argoproj.io", "applications"),
-    }
-    assert all(rule["verbs"] == ["get", "list", "watch"] for rule in rules)
-    spec = of_kind(objects, "Deployment")["shipline-verifier"]["spec"]["template"]["spec"]
-    [token] = [v for v in spec["volumes"] if v["name"] == "kube-api-access"]
-    assert {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}} in token[
-        "projected"
-    ]["sources"]
-
-
 def test_dev_and_prod_can_share_a_cluster_their_cluster_scoped_objects_differ(
     kustomize: Render, prod: list[Obj]
 ) -> None:
     dev = kustomize(KUBERNETES / "overlays" / "dev")
-    cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
 
     def names(objects: list[Obj]) -> set[tuple[str, str]]:
-        return {(o["kind"], o["metadata"]["name"]) for o in objects if o["kind"] in cluster_scoped}
+        return {(o["kind"], o["metadata"]["name"]) for o in objects if o["kind"] in CLUSTER_SCOPED}
 
     assert names(dev) and names(prod)
     assert not names(dev) & names(prod)
+
+
+# --- the one Docker engine -----------------------------------------------------------------
+
+
+def documented_engine_capacity() -> int:
+    """The builds at once docs/deploy.md sizes the one Docker engine for (its upper bound)."""
+    guide = (REPO / "docs" / "deploy.md").read_text()
+    match = re.search(r"engine[^.]*takes\s+(\d+)–(\d+)\s+builds\s+at\s+once", guide)
+    assert match, "docs/deploy.md no longer says how many builds the engine takes"
+    return int(match.group(2))
+
+
+def test_builds_in_flight_never_exceed_what_the_one_engine_is_sized_for(
+    overlay: str, objects: list[Obj]
+) -> None:
+    builder = of_kind(objects, "ScaledObject")["shipline-builder"]["spec"]
+    default = Settings.model_fields["concurrency"].get_default()["builder"]
+    concurrency = server_config(objects).get("concurrency", {}).get("builder", default)
+    in_flight = builder["maxReplicaCount"] * concurrency
+    capacity = documented_engine_capacity()
+    assert in_flight <= capacity, (
+        f"{overlay}: {builder['maxReplicaCount']} builder pods x concurrency {concurrency} = "
+        f"{in_flight} builds on an engine sized for {capacity}"
+    )
+    assert builder["minReplicaCount"] * concurrency <= capacity
