@@ -13,6 +13,7 @@ from services.cli_operators import OPERATOR_COMMANDS
 from services.common.errors import ConfigError
 from services.common.logging import configure_logging
 from services.common.settings import STAGES, Settings, load_settings
+from services.doctor.command import doctor
 
 
 def _settings(**overrides: object) -> Settings:
@@ -121,6 +122,10 @@ def up(host: str, port: int) -> None:
             "password generated)",
             err=True,
         )
+    from services.doctor.startup import log_startup_problems
+
+    url = redis_server.url if redis_server is not None else settings.redis_url
+    log_startup_problems(settings.model_copy(update={"redis_url": url}))
     supervisor = Supervisor(env)
     supervisor.add("api", "api", "--host", host, "--port", str(port))
     for stage in STAGES:
@@ -146,6 +151,7 @@ def demo(workdir: Path, port: int) -> None:
 
 for command in OPERATOR_COMMANDS:
     main.add_command(command)
+main.add_command(doctor)
 
 if __name__ == "__main__":
     main()

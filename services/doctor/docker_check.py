@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from services.common.logging import redact_url_credentials
@@ -24,16 +25,25 @@ class EngineFacts:
 
 def probe_engine(timeout: float = 5.0) -> EngineFacts:
     import docker
+    import docker.constants
     import docker.errors
+    import docker.utils
     import requests
 
     where = redact_url_credentials(os.environ.get("DOCKER_HOST") or DEFAULT_HOST)
+    if where.startswith("unix://") and not Path(where.removeprefix("unix://")).exists():
+        return EngineFacts(where, error="no such socket: is the engine running?")
     try:
-        client = docker.from_env(timeout=int(max(1, timeout)))
+        # a fixed API version: the client connects on the first request, not while built
+        client = docker.APIClient(
+            version=docker.constants.MINIMUM_DOCKER_API_VERSION,
+            timeout=int(max(1, timeout)),
+            **docker.utils.kwargs_from_env(),
+        )
     except docker.errors.DockerException as exc:
         return EngineFacts(where, error=_short(exc))
     try:
-        return EngineFacts(where, version=dict(client.api.version()))
+        return EngineFacts(where, version=dict(client.version(api_version=False)))
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         return EngineFacts(where, error=_short(exc))
     finally:

@@ -30,7 +30,6 @@ _REFUSED = (
     "could not read password",
     "permission denied",
     "access denied",
-    "access rights",
     "returned error: 401",
     "returned error: 403",
     "not authorized",
@@ -44,6 +43,7 @@ _MISSING = (
     "does not exist",
     "returned error: 404",
 )
+_ADVICE = ("Please make sure you have the correct access rights", "and the repository exists")
 _UNREACHABLE = (
     "could not resolve",
     "connection refused",
@@ -128,7 +128,10 @@ def _git(
 
 
 def _last_words(stderr: str, url: str) -> str:
+    """git's last two lines that say something (not its "make sure you have the correct
+    access rights" advice, printed for a missing repository and a refused key alike)."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(_ADVICE)]
     text = " | ".join(lines[-2:]) or "git failed without a message"
     return redact_url_credentials(text.replace(url, redact_url_credentials(url)))[:300]
 

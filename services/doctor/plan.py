@@ -184,6 +184,7 @@ def _gitops(settings: Settings, target: GitopsTarget) -> Check:
     remote = target.remote
 
     def run() -> list[CheckResult]:
+        nonlocal name
         if remote is None:
             return [
                 fail(
@@ -194,6 +195,8 @@ def _gitops(settings: Settings, target: GitopsTarget) -> Check:
             ]
         env = git_env(remote.credentials, settings.workdir / "keys")
         facts = git_check.probe_remote(remote.url, target.branch, env, push=True, timeout=30.0)
+        if target.branch is None and facts.branch:
+            name = f"{name}@{facts.branch}"  # the branch HEAD names
         kind = "repositories" if isinstance(remote, Repository) else "gitops_repositories"
         return [git_check.judge_push(name, facts, f"{kind}[{remote.name}]")]
 

@@ -1,6 +1,8 @@
 """Each repository's shipline.yaml at its default branch, read the way every stage reads it
 (services/common/mirrors.py: the shared mirror, fetched with the repository's credentials,
-the size limit), so the first push does not find out.
+the size limit), then checked against its tree as `shipline validate` checks a working tree
+(services/common/project_checks.py: every path, Dockerfile and manifest exists and takes the
+image), so the first push does not find out.
 
 The first run clones the repository into the mirror cache under the work dir, as the
 stages would on the first push; later runs fetch only what is new.
@@ -8,26 +10,22 @@ stages would on the first push; later runs fetch only what is new.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.common.errors import ShiplineError
-from services.common.git import Mirror
 from services.common.mirrors import mirror_of, project_at
 from services.common.project import PROJECT_FILE, Project
+from services.common.project_checks import ProjectProblem, problems_at_commit
 from services.common.repository_settings import Repository
 from services.common.settings import Settings
 from services.doctor.result import CheckResult, fail, ok
-
-VALIDATE_MODULE = "services.common.project_checks"  # `shipline validate`'s checks
 
 
 @dataclass(frozen=True)
 class ProjectFacts:
     project: Project | None = None
     error: str | None = None  # could not fetch, read or parse it
-    problems: tuple[str, ...] = ()  # what `shipline validate`'s checks found at the commit
+    problems: tuple[ProjectProblem, ...] = ()  # what `shipline validate` finds at the commit
 
 
 # --- adapter -------------------------------------------------------------------------------
@@ -35,27 +33,14 @@ class ProjectFacts:
 
 def probe_project(settings: Settings, repo: Repository, commit: str) -> ProjectFacts:
     mirror = mirror_of(settings, repo)
+    limit = settings.limits.project_file_bytes
     try:
         mirror.fetch(unless_present=commit)
-        project = project_at(mirror, repo.name, commit, settings.limits.project_file_bytes)
+        project = project_at(mirror, repo.name, commit, limit)
+        problems = problems_at_commit(mirror, commit, repository=repo.name, max_bytes=limit)
     except ShiplineError as exc:
         return ProjectFacts(error=str(exc))
-    return ProjectFacts(project, problems=tuple(validation_problems(mirror, repo, commit, project)))
-
-
-def validation_problems(
-    mirror: Mirror, repo: Repository, commit: str, project: Project
-) -> list[str]:
-    """SEAM: what `shipline validate` finds at the commit (every path, manifest, container
-    exists...), from services/common/project_checks.py once it lands; nothing until then."""
-    try:
-        module = importlib.import_module(VALIDATE_MODULE)
-    except ImportError:
-        return []
-    check: Callable[..., list[str]] | None = getattr(module, "problems_at_commit", None)
-    if check is None:
-        return []
-    return [str(problem) for problem in check(mirror, commit, project)]
+    return ProjectFacts(project, problems=tuple(problems))
 
 
 # --- what the facts mean -----------------------------------------------------------------
@@ -66,8 +51,10 @@ def judge_project(name: str, facts: ProjectFacts, commit: str) -> CheckResult:
     if facts.error is not None:
         return fail(name, facts.error, fix)
     if facts.problems:
+        first = facts.problems[0]
+        where = f"{first.key}: " if first.key else ""
         more = f" (and {len(facts.problems) - 1} more)" if len(facts.problems) > 1 else ""
-        return fail(name, f"{facts.problems[0]}{more}", fix)
+        return fail(name, f"at {commit[:7]}: {where}{first.problem}{more}", first.fix or fix)
     assert facts.project is not None
     project = facts.project
     gitops = f"{project.gitops.repository or 'this repository'}@{project.gitops.branch}"

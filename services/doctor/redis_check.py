@@ -152,7 +152,7 @@ def judge_redis(facts: RedisFacts, *, embedded_binary: str | None = None) -> lis
     if facts.script_error is not None:
         fix = (
             "give Shipline's Redis user the scripting commands (ACL +@scripting)"
-            if "NOPERM" in facts.script_error.upper()
+            if "no permissions" in facts.script_error.lower()
             else f"use {SUPPORTED_TEXT}; webhooks are refused (503) until it loads"
         )
         results.append(

@@ -51,7 +51,7 @@ def test_an_intake_script_refused_by_an_acl_says_to_grant_scripting() -> None:
     facts = RedisFacts(
         "redis://***@db:6379/0",
         info={"redis_version": "7.0.15"},
-        script_error="NoPermissionError: NOPERM this user has no permissions",
+        script_error="NoPermissionError: User x has no permissions to run 'script|load'",
     )
 
     intake = next(r for r in judge_redis(facts) if r.name == "intake script")
