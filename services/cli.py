@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from services.cli_operators import OPERATOR_COMMANDS
+from services.cli_validate import validate
 from services.common.errors import ConfigError
 from services.common.logging import configure_logging
 from services.common.settings import STAGES, Settings, load_settings
@@ -151,6 +152,7 @@ def demo(workdir: Path, port: int) -> None:
 
 for command in OPERATOR_COMMANDS:
     main.add_command(command)
+main.add_command(validate)
 main.add_command(doctor)
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -86,17 +86,23 @@ def check_project(
     services: Iterable[str] | None = None,
     manifests: bool = True,
     max_bytes: int | None = None,
+    read: Container[str] | None = None,
 ) -> list[ProjectProblem]:
     """The problems of `services` (all when None) and of the file's global keys.
 
     `manifests`: whether the manifests are in this tree (not when shipline.yaml names another
-    gitops repository); when False they are not looked for.
+    gitops repository); when False they are not looked for. `read`: the manifests whose
+    content is checked (None: all); the others only have to exist.
     """
     names = sorted(project.services if services is None else services)
     check = _Checks(project, tree, file, max_bytes or DEFAULT_MAX_BYTES)
     tree.preload(check.paths_of(names, manifests))
     for name in names:
-        check.service(name, project.services[name], manifests)
+        spec = project.services[name]
+        check.service(name, spec, manifests)
+        path = project.manifest_path(name)
+        if manifests and (read is None or path in read):
+            check.manifest_content(name, spec, path)
     check.global_paths()
     return check.found
 
@@ -147,7 +153,11 @@ class _Checks:
         if path_ok:
             self.ignored(key, spec)
         if manifests:
-            self.manifest(name, spec)
+            fix = "set manifest: to the file the service's image is written in"
+            path = self.project.manifest_path(name)
+            self.exists(
+                f"{key}.manifest", path, ("file",), fix if spec.manifest else f"create it, or {fix}"
+            )
 
     def global_paths(self) -> None:
         for index, path in enumerate(self.project.global_paths):
@@ -189,17 +199,42 @@ class _Checks:
                 "narrow the ignore pattern",
             )
 
-    def manifest(self, name: str, spec: ServiceSpec) -> None:
-        key, path = f"services.{name}.manifest", self.project.manifest_path(name)
-        fix = "set manifest: to the file the service's image is written in"
-        if not self.exists(key, path, ("file",), fix if spec.manifest else f"create it, or {fix}"):
+    def manifest_content(self, name: str, spec: ServiceSpec, path: str) -> None:
+        """Whether the committer could write the image into the manifest (when it is there)."""
+        key = f"services.{name}.manifest"
+        if self.tree.kind(path) != "file":
             return
-        text = ""
         try:
             text = self.tree.read_text(path, self.max_bytes) or ""
-            write_image(text, name, spec, _probe(self.project.image_repository(name), spec))
-        except (ManifestError, PermanentError) as exc:
-            self.add(key, f"{path}: {exc}", _manifest_fix(manifest_format(text, spec), spec))
+        except PermanentError as exc:
+            self.add(key, str(exc), "keep manifests under the size limit")
+            return
+        repository = self.project.image_repository(name)
+        problem = _manifest_problem(text, name, spec, repository)
+        if problem is not None:
+            self.add(key, f"{path}: {problem}", _manifest_fix(manifest_format(text, spec), spec))
+
+
+_CHECKED: dict[tuple[object, ...], str | None] = {}  # manifest and entry → the problem
+_MAX_CHECKED = 1024
+
+
+def _manifest_problem(text: str, name: str, spec: ServiceSpec, repository: str) -> str | None:
+    """Why the committer could not write the service's image into `text`, or None. Cached:
+    a manifest is parsed again only when it, or what the entry says about it, changed."""
+    key: tuple[object, ...] = (text, name, repository, spec.format, spec.container)
+    key += (spec.image_name, spec.helm, spec.pin_digest)
+    if key in _CHECKED:
+        return _CHECKED[key]
+    try:
+        write_image(text, name, spec, _probe(repository, spec))
+        problem = None
+    except ManifestError as exc:
+        problem = str(exc)
+    if len(_CHECKED) >= _MAX_CHECKED:
+        _CHECKED.clear()
+    _CHECKED[key] = problem
+    return problem
 
 
 def _probe(repository: str, spec: ServiceSpec) -> ImageRef:
@@ -233,7 +268,9 @@ def _close_path(tree: Tree, path: str) -> str | None:
         if not close:
             return None
         guess = "/".join([*parts[:depth], close[0], *parts[depth + 1 :]])
-        return guess if tree.kind(guess) is not None else "/".join([*parts[:depth], close[0]])
+        if tree.kind(guess) is None:
+            return "/".join([*parts[:depth], close[0]])
+        return guess + "/" * path.endswith("/")  # as the user writes it
     return None
 
 
@@ -247,15 +284,15 @@ def problems_at_commit(
     asks this of a repository's default branch). `repository`: the configured name, so that
     manifests are looked for unless shipline.yaml sends them to another gitops repository.
     """
-    tree = CommitTree(mirror, commit)
-    text = tree.read_text(PROJECT_FILE, max_bytes or DEFAULT_MAX_BYTES)
-    if text is None:
-        return [
-            ProjectProblem(
-                file=PROJECT_FILE,
-                key="",
-                problem=f"missing at {commit[:7]}",
-                fix="commit one at the repository's root (docs/shipline-yaml.md)",
-            )
-        ]
-    return problems_in_text(text, tree, repository=repository, max_bytes=max_bytes)
+    with CommitTree(mirror, commit) as tree:
+        text = tree.read_text(PROJECT_FILE, max_bytes or DEFAULT_MAX_BYTES)
+        if text is not None:
+            return problems_in_text(text, tree, repository=repository, max_bytes=max_bytes)
+    return [
+        ProjectProblem(
+            file=PROJECT_FILE,
+            key="",
+            problem=f"missing at {commit[:7]}",
+            fix="commit one at the repository's root (docs/shipline-yaml.md)",
+        )
+    ]
