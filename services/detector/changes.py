@@ -10,8 +10,7 @@ from typing import Protocol
 from services.common.errors import PermanentError
 from services.common.events import ZERO_SHA, PushReceived
 from services.common.git import CommitInfo
-from services.common.mirrors import project_at
-from services.common.project import PROJECT_FILE, Project
+from services.common.project import PROJECT_FILE, Entries, entries_of
 from services.detector.base import History, Range, choose_range
 from services.detector.detect import COMMIT_SCAN_LIMIT
 
@@ -40,7 +39,7 @@ class Observed:
     range: Range
     paths: list[str]
     commits: list[CommitInfo]
-    previous: tuple[Project | None, ...] = ()
+    previous: tuple[Entries | None, ...] = ()
 
 
 def pushed_commit(git: History, push: PushReceived) -> str:
@@ -107,12 +106,10 @@ def observe(
         if dropped is None:
             dropped = git.diff_paths(span.dropped, span.after)
         paths = sorted({*paths, *dropped})
-    previous: tuple[Project | None, ...] = ()
+    previous: tuple[Entries | None, ...] = ()
     if PROJECT_FILE in paths:
         bases = [span.base] if span.dropped is None else [span.base, span.dropped]
-        previous = tuple(
-            _earlier_project(git, push.repository, base, max_project_bytes) for base in bases
-        )
+        previous = tuple(_earlier_entries(git, base, max_project_bytes) for base in bases)
     return Observed(span, paths, commits, previous)
 
 
@@ -124,11 +121,14 @@ def _diff_if_known(git: Git, before: str, after: str) -> list[str] | None:
         return None
 
 
-def _earlier_project(
-    git: Git, repository: str, commit: str, max_bytes: int | None
-) -> Project | None:
-    """An earlier shipline.yaml; None when it was missing or invalid (everything counts as new)."""
+def _earlier_entries(git: Git, commit: str, max_bytes: int | None) -> Entries | None:
+    """The service entries of an earlier shipline.yaml, read one by one: a typo in one entry
+    leaves the others comparable. None when the file was missing, too large or no YAML
+    mapping (every service then counts as new)."""
     try:
-        return project_at(git, repository, commit, max_bytes)
+        text = git.read_file(commit, PROJECT_FILE)
     except PermanentError:
         return None
+    if text is None or (max_bytes is not None and len(text) > max_bytes):
+        return None
+    return entries_of(text)

@@ -11,7 +11,7 @@ from services.common.events import ZERO_SHA, ChangeDetected, Envelope, PushRecei
 from services.common.git import CommitInfo
 from services.common.image_tags import image_tags
 from services.common.image_tags import parse_ref as parse_ref  # imported from here too
-from services.common.project import Project
+from services.common.project import Entries, Project
 from services.detector.paths import affected
 
 SKIP_MARKERS = ("[skip ci]", "[ci skip]", "[skip shipline]")
@@ -79,7 +79,7 @@ def plan(
     changed_paths: Sequence[str],
     commits: Sequence[CommitInfo],
     bot_email: str,
-    previous: Sequence[Project | None] = (),
+    previous: Sequence[Entries | None] = (),
 ) -> Plan | Skip:
     """Which services a push rebuilds and why, or why it rebuilds none.
 
@@ -113,7 +113,7 @@ def detect(
     commits: Sequence[CommitInfo],
     default_branch: str,
     bot_email: str,
-    previous: Sequence[Project | None] = (),
+    previous: Sequence[Entries | None] = (),
 ) -> list[ChangeDetected] | Skip:
     """The builds a push causes, as events (see plan)."""
     builds = plan(push, project, changed_paths, commits, bot_email, previous)

@@ -18,10 +18,11 @@ from typing import Literal
 import re2
 
 from services.common.errors import ConfigError
-from services.common.project import PROJECT_FILE, Project
+from services.common.project import PROJECT_FILE, Entries, Project
 
 Cause = Literal["paths", "dependency"]
 MAX_REPORTED_PATHS = 100
+NO_SERVICE_CHANGED = "no service changed"
 
 
 def glob_regex(pattern: str) -> str:
@@ -232,13 +233,13 @@ class Affected:
 def affected(
     project: Project,
     changed: Sequence[str],
-    previous: Sequence[Project | None] = (),
+    previous: Sequence[Entries | None] = (),
     manifests_here: bool = True,
 ) -> Affected | str:
     """The services `changed` rebuilds, or why it rebuilds none.
 
-    `previous` holds the shipline.yaml of each commit the push is compared with (None
-    where there was none or it was invalid); when shipline.yaml itself changed, a service
+    `previous` holds the shipline.yaml entries of each commit the push is compared with
+    (None where there was no readable file); when shipline.yaml itself changed, a service
     whose entry differs from any of them is rebuilt, and with no previous file, all are.
     """
     index = index_of(project, manifests_here)
@@ -269,19 +270,18 @@ def affected(
         for service in project.services:
             triggers.setdefault(service, Trigger())
     if not triggers:
-        return "no service changed"
+        return NO_SERVICE_CHANGED
     return Affected(triggers, tuple(shared))
 
 
-def entries_changed(project: Project, previous: Sequence[Project | None]) -> list[str]:
-    """Services whose shipline.yaml entry (or the registry they push to) differs from before."""
+def entries_changed(project: Project, previous: Sequence[Entries | None]) -> list[str]:
+    """Services whose effective shipline.yaml entry (or the registry they push to) differs
+    from before (services.common.project.effective_entry): a typo fixed in one entry
+    rebuilds that service alone, a reformatted file nothing."""
     if not previous or any(old is None for old in previous):
         return list(project.services)
-    changed = []
-    for name, spec in project.services.items():
-        for old in previous:
-            assert old is not None
-            if old.registry != project.registry or old.services.get(name) != spec:
-                changed.append(name)
-                break
-    return changed
+    return [
+        name
+        for name in project.services
+        if any(old is not None and old.differs(project, name) for old in previous)
+    ]

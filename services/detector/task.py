@@ -10,12 +10,15 @@ from services.common.git import Mirror
 from services.common.limits import Limits
 from services.common.logging import get_logger
 from services.common.mirrors import mirror_of, project_at
+from services.common.project import PROJECT_FILE
 from services.common.runtime import Runtime
 from services.common.settings import Repository
 from services.common.stage import Handler, StageDefinition
 from services.detector.changes import observe, pushed_commit, ref_mismatch
 from services.detector.detect import Skip, detect, is_pipeline_commit, parse_ref
+from services.detector.fit import check_commit
 from services.detector.forced import forced
+from services.detector.paths import NO_SERVICE_CHANGED
 
 DEFAULT_LIMITS = Limits()
 
@@ -41,11 +44,6 @@ def make_handler(runtime: Runtime) -> Handler:
         if isinstance(result, Skip):
             get_logger().info("nothing to build", reason=result.reason)
             return (runtime.runs.finish_empty(event, result.reason),)
-        if len(result) > settings.limits.services_per_push:
-            raise PermanentError(
-                f"the push would build {len(result)} services, more than "
-                f"limits.services_per_push ({settings.limits.services_per_push}): nothing built"
-            )
         runtime.runs.plan(event.run_id, [change.service for change in result])
         return result
 
@@ -73,19 +71,49 @@ def pushed_changes(
     project = project_at(mirror, repo.name, push.after, limits.project_file_bytes)
     kind, name = parse_ref(push.ref)
     if kind == "tag":
-        return detect(push, project, [], [], repo.default_branch, bot_email)
-    seen = observe(
+        result = detect(push, project, [], [], repo.default_branch, bot_email)
+        changed: list[str] | None = None  # a release builds every service: check them all
+    else:
+        seen = observe(
+            mirror,
+            push,
+            name,
+            repo.default_branch,
+            lambda c: is_pipeline_commit(c, bot_email),
+            limits.project_file_bytes,
+        )
+        get_logger().info(
+            "compared", base=seen.range.base, why=seen.range.why, paths=len(seen.paths)
+        )
+        result = detect(
+            push, project, seen.paths, seen.commits, repo.default_branch, bot_email, seen.previous
+        )
+        whole_file = seen.range.base is None or PROJECT_FILE in seen.paths
+        changed = None if whole_file else seen.paths
+    if isinstance(result, Skip):
+        if result.reason == NO_SERVICE_CHANGED:  # a wrong `path` must not look like this
+            check_commit(mirror, repo.name, push.after, project, None, manifests=False)
+        return result
+    within_limit(result, limits)
+    services = None if changed is None else [change.service for change in result]
+    check_commit(
         mirror,
-        push,
-        name,
-        repo.default_branch,
-        lambda c: is_pipeline_commit(c, bot_email),
-        limits.project_file_bytes,
+        repo.name,
+        push.after,
+        project,
+        services,
+        max_bytes=limits.project_file_bytes,
+        changed=changed,
     )
-    get_logger().info("compared", base=seen.range.base, why=seen.range.why, paths=len(seen.paths))
-    return detect(
-        push, project, seen.paths, seen.commits, repo.default_branch, bot_email, seen.previous
-    )
+    return result
+
+
+def within_limit(result: Sequence[ChangeDetected], limits: Limits) -> None:
+    if len(result) > limits.services_per_push:
+        raise PermanentError(
+            f"the push would build {len(result)} services, more than "
+            f"limits.services_per_push ({limits.services_per_push}): nothing built"
+        )
 
 
 def requested_changes(
@@ -97,7 +125,11 @@ def requested_changes(
     if commit is None or not mirror.has_commit(commit):
         raise PermanentError(f"{wanted} is not in {repo.name}")
     project = project_at(mirror, repo.name, commit, limits.project_file_bytes)
-    return forced(request, commit, project, repo.default_branch)
+    changes = forced(request, commit, project, repo.default_branch)
+    within_limit(changes, limits)
+    services = [change.service for change in changes]
+    check_commit(mirror, repo.name, commit, project, services, max_bytes=limits.project_file_bytes)
+    return changes
 
 
 STAGE = StageDefinition(

@@ -36,6 +36,17 @@ services:
     dockerfile: web/Dockerfile
 """
 SERVICES = ["account-service", "user-service", "web"]
+
+
+def deployment(service: str, image: str = "x:1") -> str:
+    """A manifest the committer can write `service`'s image into."""
+    return (
+        f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {service}}}\nspec:\n"
+        f"  template:\n    spec:\n      containers:\n        - name: {service}\n"
+        f"          image: {image}\n"
+    )
+
+
 LAYOUT = {
     "shipline.yaml": SHIPLINE_YAML,
     "README.md": "# mono\n",
@@ -47,7 +58,7 @@ LAYOUT = {
     "account_service/app.txt": "account v1\n",
     "web/Dockerfile": "FROM scratch\n",
     "web/src/index.html": "web v1\n",
-    "k8s/manifests/user-service/deployment.yaml": "image: x:1\n",
+    **{f"k8s/manifests/{name}/deployment.yaml": deployment(name) for name in SERVICES},
 }
 
 

@@ -8,7 +8,15 @@ from services.common.errors import ConfigError
 from services.common.events import ZERO_SHA
 from services.common.git import Mirror
 from services.detector.detect import Skip
-from tests.detector.conftest import BOT, NAME, SERVICES, SHIPLINE_YAML, Monorepo
+from tests.detector.conftest import (
+    BOT,
+    LAYOUT,
+    NAME,
+    SERVICES,
+    SHIPLINE_YAML,
+    Monorepo,
+    deployment,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +43,7 @@ def test_a_first_push_to_an_empty_repository_builds_every_service(mono: Monorepo
 def test_a_first_push_of_a_feature_branch_to_an_empty_repository_builds_every_service(
     mono: Monorepo,
 ):
-    mono.commit({"shipline.yaml": SHIPLINE_YAML, "web/src/a": "a\n"})
+    mono.commit({**LAYOUT, "web/src/a": "a\n"})
 
     assert sorted(mono.built(mono.push("feature/first"))) == SERVICES
 
@@ -174,7 +182,10 @@ def test_a_change_to_a_services_own_entry_in_shipline_yaml_rebuilds_only_it(seed
     edited = SHIPLINE_YAML.replace(
         "    path: account_service/\n", "    path: account_service/\n    container: acct\n"
     )
-    seeded.commit({"shipline.yaml": edited})
+    renamed = deployment("account-service").replace("name: account-service\n", "name: acct\n")
+    seeded.commit(
+        {"shipline.yaml": edited, "k8s/manifests/account-service/deployment.yaml": renamed}
+    )
 
     built = seeded.built(seeded.push())
 
@@ -185,7 +196,13 @@ def test_a_change_to_a_services_own_entry_in_shipline_yaml_rebuilds_only_it(seed
 
 def test_a_new_service_in_shipline_yaml_is_built(seeded: Monorepo):
     added = SHIPLINE_YAML + "  jobs:\n    path: jobs/\n"
-    seeded.commit({"shipline.yaml": added, "jobs/Dockerfile": "FROM scratch\n"})
+    seeded.commit(
+        {
+            "shipline.yaml": added,
+            "jobs/Dockerfile": "FROM scratch\n",
+            "k8s/manifests/jobs/deployment.yaml": deployment("jobs"),
+        }
+    )
 
     assert list(seeded.built(seeded.push())) == ["jobs"]
 
