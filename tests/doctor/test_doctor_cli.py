@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import git
+import httpx
 import pytest
 import redis
 import yaml
@@ -137,6 +138,10 @@ def test_a_working_configuration_is_all_green_and_exits_0(
         result, f"registry {auth_registry.host} push"
     )
     assert "2 services, images in" in line(result, "shipline.yaml acme/shop@main")
+    # the push probe's upload sessions were cancelled: nothing landed in the registry
+    catalog = httpx.get(f"{auth_registry.url}/v2/_catalog", auth=auth_registry.auth, timeout=5)
+    assert "shop/cart" not in catalog.json()["repositories"]
+    assert auth_registry.tags("shop/cart") == []
 
 
 def test_json_output_parses_and_names_every_check(

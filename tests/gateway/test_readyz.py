@@ -83,3 +83,12 @@ def test_frequent_probes_load_the_intake_script_once(
 
     assert {status for status, _ in answers} == {200}
     assert script_loads() - before == 1
+
+
+def test_the_oldest_supported_redis_is_ready(redis_6_2_binary: Path, tmp_path: Path) -> None:
+    with RedisServer(tmp_path / "redis-6.2", binary=redis_6_2_binary) as oldest:
+        [(status, body)] = ready(oldest.url, tmp_path)
+
+    assert status == 200, body
+    assert body["components"]["redis"]["version"].startswith("Redis 6.2.")
+    assert body["components"]["intake"] == {"status": "ok"}
