@@ -4,7 +4,7 @@ can be pushed to.
 
 The push check pushes the branch's current head to itself (`git push --dry-run`, from an
 empty repository: no object is needed for a ref that does not move). Git hosts authorize the
-push service before they advertise refs (GitHub, GitLab, Gitea, Bitbucket; ssh and https), so
+push service before they advertise refs (GitHub, GitLab and Gitea, over ssh and https), so
 read-only credentials fail here. Its limits: nothing is sent, so branch protection rules and
 server-side hooks (pre-receive) are not exercised; a `file://` remote is opened, not written
 (its directories are checked writable by this user instead, which root always is).
