@@ -7,7 +7,8 @@ that range, in turns:
 - baseline: `git diff --name-only <before> <after>` in the detector's mirror;
 - services to build: what the detector does for the push once the mirror is fetched:
   ask git whether it is a fast-forward and who made the newest commit, list the changed
-  paths, apply shipline.yaml's rules (services.detector.changes.observe + detect.plan);
+  paths, apply shipline.yaml's rules (services.detector.changes.observe + detect.plan),
+  and check the commit against shipline.yaml for the services built (detector.fit);
 - ChangeDetected events: the same through to the 200 validated events (for reference).
 
 Prints the medians of wall and CPU time (this process and its git children) and their
@@ -33,6 +34,7 @@ from services.common.git import CommitInfo, Mirror
 from services.common.project import Project, parse_project
 from services.detector.changes import observe
 from services.detector.detect import Skip, detect, is_pipeline_commit, plan
+from services.detector.fit import CommitCheck
 
 SERVICES = 200
 FILES = 10_000
@@ -59,6 +61,7 @@ def layout() -> tuple[dict[str, str], str]:
         files[f"{root}/Dockerfile"] = "FROM scratch\n"
         for index in range(per_service - 1):
             files[f"{root}/pkg{index % 6}/file{index}.go"] = f"package {name}\n"
+        files[f"k8s/manifests/{name}/deployment.yaml"] = _deployment(name)
         lines += [f"  {name}:", f"    path: {root}/"]
         lines.append(f"    depends_on: [libs/lib{service % LIBS:02d}/]")
     extra = 0
@@ -100,7 +103,7 @@ def generate(root: Path, seed: int) -> tuple[Path, str, str]:
     fast_import(remote, initial + b"".join(_file(p, t) for p, t in sorted(files.items())))
     before = rev_parse(remote, "refs/heads/main")
     rng = random.Random(seed)
-    paths = sorted(p for p in files if p != "shipline.yaml")
+    paths = sorted(p for p in files if p != "shipline.yaml" and not p.startswith("k8s/"))
     chunks = []
     for index in range(1, COMMITS + 1):
         chunks.append(
@@ -153,11 +156,22 @@ def is_bot(commit: CommitInfo) -> bool:
 
 
 def mapping(mirror: Mirror, push: PushReceived, project: Project) -> list[str]:
-    """Git's answers and the rules: which services build, and why."""
-    seen = observe(mirror, push, "main", "main", is_bot)
-    builds = plan(push, project, seen.paths, seen.commits, BOT, seen.previous)
-    assert not isinstance(builds, Skip), builds
+    """Git's answers and the rules: which services build, and why; then the commit checked
+    against shipline.yaml for those services, as the detector does before it sends them."""
+    with CommitCheck(mirror, push.repository, push.after, project) as fit:
+        seen = observe(mirror, push, "main", "main", is_bot)
+        builds = plan(push, project, seen.paths, seen.commits, BOT, seen.previous)
+        assert not isinstance(builds, Skip), builds
+        fit.require(sorted(builds), changed=seen.paths)
     return sorted(builds)
+
+
+def _deployment(service: str) -> str:
+    return (
+        f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {service}}}\nspec:\n"
+        f"  template:\n    spec:\n      containers:\n        - name: {service}\n"
+        f"          image: registry.example.com/bench/{service}:1\n"
+    )
 
 
 def detector(mirror: Mirror, push: PushReceived, project: Project) -> list[str]:

@@ -96,7 +96,7 @@ def check_project(
     """
     names = sorted(project.services if services is None else services)
     check = _Checks(project, tree, file, max_bytes or DEFAULT_MAX_BYTES)
-    tree.preload(check.paths_of(names, manifests))
+    tree.preload(paths_checked(project, names, manifests))
     for name in names:
         spec = project.services[name]
         check.service(name, spec, manifests)
@@ -107,19 +107,24 @@ def check_project(
     return check.found
 
 
+def paths_checked(
+    project: Project, services: Iterable[str] | None = None, manifests: bool = True
+) -> list[str]:
+    """Every path check_project asks the tree about: list them ahead (Tree.preload), even
+    while the services to check are still being worked out."""
+    paths = list(project.global_paths)
+    for name in project.services if services is None else services:
+        spec = project.services[name]
+        paths += [spec.path, _dockerfile(spec), *spec.depends_on]
+        paths += [spec.context] if spec.context else []
+        paths += [project.manifest_path(name)] if manifests else []
+    return paths
+
+
 class _Checks:
     def __init__(self, project: Project, tree: Tree, file: str, max_bytes: int) -> None:
         self.project, self.tree, self.file, self.max_bytes = project, tree, file, max_bytes
         self.found: list[ProjectProblem] = []
-
-    def paths_of(self, names: list[str], manifests: bool) -> list[str]:
-        paths = list(self.project.global_paths)
-        for name in names:
-            spec = self.project.services[name]
-            paths += [spec.path, _dockerfile(spec), *spec.depends_on]
-            paths += [spec.context] if spec.context else []
-            paths += [self.project.manifest_path(name)] if manifests else []
-        return paths
 
     def add(self, key: str, problem: str, fix: str = "") -> None:
         self.found.append(ProjectProblem(file=self.file, key=key, problem=problem, fix=fix))

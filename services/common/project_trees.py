@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -80,38 +81,37 @@ class CommitTree:
 
     def __init__(self, mirror: Mirror, commit: str) -> None:
         self._git = git.Git(mirror.path)
+        self._path = mirror.path
         self._commit = revision(commit)
         self._where = f"{redact(mirror.url)}@{commit[:7]}"
         self._entries: dict[str, tuple[str, str, str, int] | None] = {"": ("040000", "tree", "", 0)}
 
     def preload(self, paths: Iterable[str]) -> None:
-        """List every path not yet known, and each directory on its way, in one git call."""
-        wanted: set[str] = set()
-        for path in paths:
-            parts = location(path, self._where)
-            wanted.update("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
-        missing = sorted(wanted - self._entries.keys())
-        for start in range(0, len(missing), _MAX_PATHS_PER_CALL):
-            batch = missing[start : start + _MAX_PATHS_PER_CALL]
+        """List every path not yet known in one git call (`-t`: with the directories on the
+        way); a path still missing is asked again component by component, since a link or
+        a file where a directory should be is not listed on the way."""
+        wanted = {"/".join(location(path, self._where)) for path in paths}
+        self._list(sorted(wanted - self._entries.keys()))
+        gone = [path for path in wanted if self._entries.get(path) is None]
+        above = {
+            "/".join(p.split("/")[:depth]) for p in gone for depth in range(1, p.count("/") + 1)
+        }
+        self._list(sorted(above - self._entries.keys()))
+
+    def _list(self, paths: list[str]) -> None:
+        for start in range(0, len(paths), _MAX_PATHS_PER_CALL):
+            batch = paths[start : start + _MAX_PATHS_PER_CALL]
             for path in batch:
                 self._entries[path] = None
-            try:
-                output = self._git.execute(
-                    [
-                        "git",
-                        LITERAL_PATHSPECS,
-                        "ls-tree",
-                        "-t",
-                        "-l",
-                        "-z",
-                        _END,
-                        self._commit,
-                        *batch,
-                    ]
-                )
-            except git.GitCommandError as exc:
-                raise translate(exc, f"ls-tree of {self._where}") from None
-            for record in str(output).split("\x00"):
+            # Straight to git: GitPython scans every argument for passwords before it runs.
+            command = ["git", LITERAL_PATHSPECS, "ls-tree", "-t", "-l", "-z", _END, self._commit]
+            listing = subprocess.run(
+                [*command, *batch], cwd=self._path, capture_output=True, check=False
+            )
+            if listing.returncode != 0:
+                error = git.GitCommandError(["git", "ls-tree"], listing.returncode, listing.stderr)
+                raise translate(error, f"ls-tree of {self._where}")
+            for record in listing.stdout.decode("utf-8", "surrogateescape").split("\x00"):
                 meta, _, name = record.partition("\t")
                 if name:
                     mode, kind, sha, size = meta.split()
@@ -119,7 +119,8 @@ class CommitTree:
 
     def _entry(self, path: str) -> tuple[str, str, str, int] | None:
         parts = location(path, self._where)
-        self.preload([path])
+        if "/".join(parts) not in self._entries:
+            self.preload([path])
         for depth in range(1, len(parts) + 1):
             entry = self._entries.get("/".join(parts[:depth]))
             if entry is None or entry[0] == _SYMLINK_MODE:

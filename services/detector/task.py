@@ -10,13 +10,13 @@ from services.common.git import Mirror
 from services.common.limits import Limits
 from services.common.logging import get_logger
 from services.common.mirrors import mirror_of, project_at
-from services.common.project import PROJECT_FILE
+from services.common.project import PROJECT_FILE, Project
 from services.common.runtime import Runtime
 from services.common.settings import Repository
 from services.common.stage import Handler, StageDefinition
 from services.detector.changes import observe, pushed_commit, ref_mismatch
 from services.detector.detect import Skip, detect, is_pipeline_commit, parse_ref
-from services.detector.fit import check_commit
+from services.detector.fit import CommitCheck
 from services.detector.forced import forced
 from services.detector.paths import NO_SERVICE_CHANGED
 
@@ -69,6 +69,19 @@ def pushed_changes(
         return Skip(mismatch)
     push = push.model_copy(update={"after": pushed_commit(mirror, push)})
     project = project_at(mirror, repo.name, push.after, limits.project_file_bytes)
+    with CommitCheck(mirror, repo.name, push.after, project, limits.project_file_bytes) as fit:
+        return _detected(push, mirror, repo, bot_email, limits, project, fit)
+
+
+def _detected(
+    push: PushReceived,
+    mirror: Mirror,
+    repo: Repository,
+    bot_email: str,
+    limits: Limits,
+    project: Project,
+    fit: CommitCheck,
+) -> list[ChangeDetected] | Skip:
     kind, name = parse_ref(push.ref)
     if kind == "tag":
         result = detect(push, project, [], [], repo.default_branch, bot_email)
@@ -92,19 +105,10 @@ def pushed_changes(
         changed = None if whole_file else seen.paths
     if isinstance(result, Skip):
         if result.reason == NO_SERVICE_CHANGED:  # a wrong `path` must not look like this
-            check_commit(mirror, repo.name, push.after, project, None, manifests=False)
+            fit.require(None, manifests=False)
         return result
     within_limit(result, limits)
-    services = None if changed is None else [change.service for change in result]
-    check_commit(
-        mirror,
-        repo.name,
-        push.after,
-        project,
-        services,
-        max_bytes=limits.project_file_bytes,
-        changed=changed,
-    )
+    fit.require(None if changed is None else [c.service for c in result], changed=changed)
     return result
 
 
@@ -127,8 +131,8 @@ def requested_changes(
     project = project_at(mirror, repo.name, commit, limits.project_file_bytes)
     changes = forced(request, commit, project, repo.default_branch)
     within_limit(changes, limits)
-    services = [change.service for change in changes]
-    check_commit(mirror, repo.name, commit, project, services, max_bytes=limits.project_file_bytes)
+    with CommitCheck(mirror, repo.name, commit, project, limits.project_file_bytes) as fit:
+        fit.require([change.service for change in changes])
     return changes
 
 
