@@ -33,9 +33,11 @@ def make_handler(runtime: Runtime) -> Handler:
             raise PermanentError(f"repository {event.repository} is not configured")
         mirror = mirror_of(settings, repo)
         if isinstance(event, BuildRequested):
-            result: list[ChangeDetected] | Skip = requested_changes(
-                event, mirror, repo, settings.limits
-            )
+            requested = requested_changes(event, mirror, repo, settings.limits)
+            resolved = requested[0].source.commit
+            if event.commit is not None and resolved != event.commit:  # a tag object's id
+                runtime.runs.peeled(event.run_id, resolved, tag_object=event.commit)
+            result: list[ChangeDetected] | Skip = requested
         else:
             result = pushed_changes(event, mirror, repo, settings.bot.email, settings.limits)
             commit = pushed_commit(mirror, event)

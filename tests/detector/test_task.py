@@ -91,6 +91,18 @@ def test_a_forced_build_of_a_release_tag_uses_the_version(seeded, runtime):
     assert {c.reason for c in changes} == {"forced"}
 
 
+def test_a_forced_build_naming_an_annotated_tags_object_records_the_commit_it_tags(seeded, runtime):
+    head = seeded.repo.head.commit.hexsha
+    tag_object = seeded.repo.create_tag("v2.1.0", message="release 2.1.0").tag.hexsha
+    seeded.repo.git.push("origin", "refs/tags/v2.1.0")
+
+    [change] = make_handler(runtime)(request(commit=tag_object))
+
+    assert change.source.commit == head
+    run = runtime.runs.get("run-forced")
+    assert (run["commit"], run["tag_object"]) == (head, tag_object)
+
+
 def test_a_forced_build_of_an_unknown_service_fails_naming_it(seeded, runtime):
     with pytest.raises(PermanentError, match="no service payments in shipline.yaml"):
         make_handler(runtime)(request(ref="refs/heads/main", services=("payments",)))
