@@ -112,17 +112,16 @@ def _report(
         if output == "json":
             _echo_json(answer)
         return
+    from services.cli_views import outcome_lines, run_line
+
     run = client.wait_for_run(run_id, timeout=wait)  # called inside `with _api()`
     if output == "json":
         _echo_json({**answer, "run": run})
-        if run["status"] not in ("succeeded", "held", "superseded"):
-            raise click.ClickException(f"run {run_id} {run['status']}")
-        return
-    for name, service in sorted(run.get("services", {}).items()):
-        detail = service.get("reason") or service.get("image", "")
-        click.echo(f"{name}: {service['status']} {detail}".rstrip())
+    else:
+        for line in outcome_lines(run)[:-1]:
+            click.echo(line)
     if run["status"] not in ("succeeded", "held", "superseded"):
-        raise click.ClickException(f"run {run_id} {run['status']}")
+        raise click.ClickException(run_line(run))
 
 
 _WAIT = click.option(
@@ -293,17 +292,15 @@ def watch(run_id: str, timeout: float, output: str) -> None:
     was blocked."""
     from rich.console import Console
 
-    from services.cli_views import FAILED_RUN_STATUSES, Watch
+    from services.cli_views import FAILED_RUN_STATUSES, Watch, outcome_lines
 
     with _api() as client:
         run = Watch(client, run_id, output, Console()).run(timeout)
     if output == "json":
         _echo_json(run)
     else:
-        for name, service in sorted(run.get("services", {}).items()):
-            detail = service.get("reason") or service.get("image", "")
-            click.echo(f"{name}: {service['status']} {detail}".rstrip())
-        click.echo(f"run {run_id} {run['status']}")
+        for line in outcome_lines(run):
+            click.echo(line)
     if run["status"] in FAILED_RUN_STATUSES:
         sys.exit(1)
 

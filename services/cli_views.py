@@ -14,6 +14,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 
 from services.common.api_client import FINAL_RUN_STATUSES, ApiClient, ApiError
+from services.common.run_records import status_with_reason
 
 FAILED_RUN_STATUSES = ("failed", "blocked")
 
@@ -103,6 +104,27 @@ def dead_letters_table(letters: Sequence[dict[str, Any]], now: float) -> str:
         for letter in letters
     ]
     return columns(["ID", "CAUSE", "EVENT", "RUN", "SERVICE", "AGE", "REPLAYS", "WHY"], rows)
+
+
+def outcome_lines(run: dict[str, Any]) -> list[str]:
+    """How a finished run went: one line per service (its image, or why not), then the run's
+    status with the reason a run-wide failure (a detector's, say) recorded."""
+    lines = []
+    for name, service in sorted(run.get("services", {}).items()):
+        reason = service.get("reason")
+        status = service["status"]
+        detail = (
+            status_with_reason(status, reason) if reason else f"{status} {service.get('image', '')}"
+        )
+        lines.append(f"{name}: {detail}".rstrip())
+    return [*lines, run_line(run)]
+
+
+def run_line(run: dict[str, Any]) -> str:
+    """`run ID STATUS`, and `: why` when the run itself failed (not one of its services)."""
+    failure = run.get("failure")
+    line = f"run {run['run_id']} {run['status']}"
+    return f"{line}: {failure}" if failure else line
 
 
 def stage_states(run: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from services.cli import main
 from services.common.deadletters import DeadLetterStore
 from services.common.eventlog import EventLog
-from services.common.events import BuildRequested
+from services.common.events import BuildRequested, DeploymentSkipped, StageFailed
 from services.common.logging import configure_logging
 from services.common.pins import PinStore
 from services.common.runs import RunStore
@@ -256,3 +256,44 @@ def test_dead_letters_lists_what_the_stages_gave_up_on_newest_first(
     assert "more detail" not in output
     answer = json.loads(as_json)
     assert answer["total"] == 2 and [d["stage"] for d in answer["dead_letters"]] == ["builder"]
+
+
+def test_watch_of_a_run_whose_detector_failed_shows_why(api_url: str, runs: RunStore) -> None:
+    runs.create("broken", trigger="push", repository="acme/shop", commit="c" * 40)
+    runs.stage_started("broken", None, "detector")
+    why = "shipline.yaml: services.cart.path: cartt/ does not exist at ccccccc"
+    completed = runs.apply(
+        StageFailed(run_id="broken", stage="detector", error_class="PermanentError", message=why)
+    )
+    assert completed is not None
+    runs.apply(completed)
+
+    code, output = shipline(api_url, "watch", "broken")
+
+    assert code == 1
+    assert output.splitlines()[-1] == f"run broken failed: detector: PermanentError: {why}"
+
+
+def test_watch_of_a_held_run_says_held_once_and_why(
+    api_url: str, runs: RunStore, redis_client: redis.Redis
+) -> None:
+    started_run(runs, "pinned", ["cart"])
+    pushed = built(runs, "pinned", "cart")
+    reason = "held: pinned to shop/cart:v1 by ops (rollback run rb-1); `shipline unpin cart`"
+    completed = runs.apply(
+        DeploymentSkipped(
+            run_id="pinned",
+            service="cart",
+            source=pushed.source,
+            image=pushed.image,
+            outcome="held",
+            reason=reason,
+        )
+    )
+    assert completed is not None
+    runs.apply(completed)
+
+    code, output = shipline(api_url, "watch", "pinned")
+
+    assert code == 0, output
+    assert output.splitlines()[-2:] == [f"cart: {reason}", "run pinned held"]

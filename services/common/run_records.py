@@ -136,3 +136,12 @@ def overall_status(outcomes: dict[str, ServiceOutcome], run_failed: bool = False
     if statuses <= {"superseded", "held"}:
         return "held"
     return "succeeded"
+
+
+def status_with_reason(status: str, reason: str) -> str:
+    """A service's status and why, as one phrase: `held: pinned to …`, never `held held: …`
+    (a reason that opens with its own status word is shown as it is)."""
+    if not reason:
+        return status
+    first_word = reason.split(maxsplit=1)[0].rstrip(":,.;")
+    return reason if first_word == status else f"{status} {reason}"

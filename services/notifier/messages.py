@@ -15,6 +15,7 @@ from services.common.events import (
     ScanFailed,
     StageFailed,
 )
+from services.common.run_records import status_with_reason
 
 ICONS = {
     "succeeded": "✅",
@@ -33,13 +34,13 @@ def summary(event: Envelope) -> str:
             where = f" for {event.repository}@{event.commit[:7]}" if event.commit else ""
             lines = [f"{head}{where} in {event.seconds:.1f}s"]
             for name, outcome in sorted(event.services.items()):
-                detail = outcome.image or ""
+                line = f"{outcome.status} {outcome.image or ''}".rstrip()
                 if outcome.status != "succeeded" and outcome.reason:
-                    detail = outcome.reason
+                    line = status_with_reason(outcome.status, outcome.reason)
                 if outcome.scan_skipped is not None:
                     skip = outcome.scan_skipped
-                    detail += f" ⚠ scan SKIPPED by {skip.by}: {skip.reason}"
-                lines.append(f"  {ICONS.get(outcome.status, '')} {name}: {outcome.status} {detail}")
+                    line += f" ⚠ scan SKIPPED by {skip.by}: {skip.reason}"
+                lines.append(f"  {ICONS.get(outcome.status, '')} {name}: {line}")
             if event.release_notes:
                 lines += ["", event.release_notes.rstrip()]
             return "\n".join(lines)

@@ -1,11 +1,20 @@
+import re
+
+import pytest
+
+from services.committer.decide import Held, Superseded, decide
+from services.committer.messages import Deployed
 from services.common.events import (
     Finding,
     RunCompleted,
     ScanBypass,
     ScanFailed,
     ServiceOutcome,
+    Source,
     StageFailed,
 )
+from services.common.pins import Pin
+from services.common.run_records import status_with_reason
 from services.notifier.messages import body, summary
 from tests.notifier.samples import COMMIT, SOURCE
 
@@ -146,3 +155,42 @@ def test_a_block_notification_names_the_broken_rules_before_the_findings():
         "scan: 1 secret found (secrets always block): "
         "CRITICAL secret aws-access-key-id in /app/.env:3"
     )
+
+
+def _reasons_as_the_stages_write_them() -> dict[str, str]:
+    """Each not-succeeded outcome with the reason its stage records (committer, projection)."""
+    pin = Pin("acme/microbank", "user-service", "127.0.0.1:5000/u:sha-1111111", "ops", "rb-1", 0)
+    older = Source(repository="acme/microbank", commit="1" * 40, ref="refs/heads/main")
+    newer = Deployed("acme/microbank", "2" * 40)
+    held = decide(older, None, pin, manual=False, is_ancestor=lambda _a, _b: False)
+    superseded = decide(older, newer, None, manual=False, is_ancestor=lambda _a, _b: True)
+    assert isinstance(held, Held) and isinstance(superseded, Superseded)
+    return {
+        "held": held.reason,
+        "superseded": superseded.reason,
+        "blocked": "blocked by 1 secret found (secrets always block)",
+        "failed": "builder: PermanentError: COPY failed",
+    }
+
+
+DOUBLED_WORD = re.compile(r"\b([a-z]{2,})\W+\1\b", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("status", ["held", "superseded", "blocked", "failed"])
+def test_a_run_summary_never_says_a_services_status_twice(status: str) -> None:
+    reason = _reasons_as_the_stages_write_them()[status]
+    outcome = ServiceOutcome(status=status, reason=reason)
+    event = run_completed(status).model_copy(update={"services": {"user-service": outcome}})
+
+    line = summary(event).splitlines()[1]
+
+    assert DOUBLED_WORD.search(line) is None, line
+    assert line.endswith(f"user-service: {status_with_reason(status, reason)}")
+    assert status in line and reason in line
+
+
+def test_a_status_and_a_reason_that_opens_with_it_read_once() -> None:
+    assert status_with_reason("held", "held: pinned to x") == "held: pinned to x"
+    assert status_with_reason("superseded", "superseded by 1234567") == "superseded by 1234567"
+    assert status_with_reason("failed", "builder: exit 1") == "failed builder: exit 1"
+    assert status_with_reason("blocked", "") == "blocked"

@@ -47,7 +47,6 @@ function serviceCard(service, run) {
         service.pinned
           ? badge("pinned", "pinned", `pinned to ${service.pin?.image} by ${service.pin?.by}`)
           : null,
-        last?.status === "held" ? badge("held", "held", runService?.reason ?? "") : null,
         clusterBadges(service),
       ),
     ),
