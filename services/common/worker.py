@@ -5,15 +5,18 @@ from __future__ import annotations
 import importlib
 import os
 import time
+import warnings
 
 from celery import Celery, Task
-from celery.exceptions import Reject
+from celery.exceptions import Reject, SecurityWarning
 
 from services.common.bus import BROKER_ERRORS, queue_name, task_name
 from services.common.health import wait_for_redis
 from services.common.logging import get_logger
 from services.common.runtime import Runtime
 from services.common.stage import RetryLater, StageDefinition, StageRunner
+
+ROOT_WARNING = "You're running the worker with superuser privileges"
 
 
 def load_definition(stage: str) -> StageDefinition:
@@ -86,8 +89,13 @@ def run_worker(
     definition = load_definition(stage)
     celery = runtime.celery
     register_stage(celery, runtime, definition)
+    # As root (this development environment), Celery warns at every start that workers run
+    # as root; the images in deploy/ run them as uid 10001, where it would not. Its banner
+    # repeats, per stage, what `shipline up` already said: both are noise at a normal start.
+    warnings.filterwarnings("ignore", ROOT_WARNING, SecurityWarning)
     celery.worker_main(
         [
+            "--quiet",
             "worker",
             f"--queues={queue_name(stage)}",
             f"--concurrency={concurrency or runtime.settings.stage_concurrency(stage)}",

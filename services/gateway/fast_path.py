@@ -21,6 +21,7 @@ from services.gateway import errors
 from services.gateway.deps import read_body
 from services.gateway.routes.webhooks import HOSTS, receive
 from services.gateway.security_headers import with_security_headers
+from services.gateway.webhook import WebhookRefused, log_refusal
 
 
 class Gateway(FastAPI):
@@ -39,6 +40,9 @@ class Gateway(FastAPI):
             body = await read_body(request, runtime.settings.max_body_bytes)
             response: Response = await receive(host, request.headers, body, runtime, intake)
         except HTTPException as exc:
+            if isinstance(exc, WebhookRefused):
+                client = request.client.host if request.client else None
+                log_refusal(host, exc, request.headers, client)
             response = await errors.http_error(request, exc)
         except BROKER_ERRORS as exc:
             response = await errors.redis_unavailable(request, exc)

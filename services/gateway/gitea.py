@@ -83,4 +83,5 @@ HOST = GitHost(
     ),
     kind=_kind,
     parse=parse_push,
+    delivery_headers=("X-Gitea-Delivery",),
 )

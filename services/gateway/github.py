@@ -101,4 +101,5 @@ HOST = GitHost(
     ),
     kind=_kind,
     parse=parse_push,
+    delivery_headers=("X-GitHub-Delivery",),
 )

@@ -78,4 +78,5 @@ HOST = GitHost(
     verify=lambda secret, _body, headers: token_matches(secret, headers.get("x-gitlab-token")),
     kind=_kind,
     parse=parse_push,
+    delivery_headers=("Idempotency-Key", "X-Gitlab-Event-UUID"),
 )

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException
 
 from services.common.events import PushedCommit, PushReceived
+from services.common.logging import get_logger
 from services.common.settings import Repository, explain_validation
 from services.gateway.json_body import invalid_json_reason
 
@@ -26,6 +28,7 @@ REF_PATTERN = r"^refs/(heads|tags)/[A-Za-z0-9._/-]{1,200}$"
 MAX_COMMITS = 500
 MAX_MESSAGE = 1000
 DELIVERY_PATTERN = re.compile(r"[!-~]{1,100}")  # printable ASCII: ids become keys, logged
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # no line of its own in a log
 EventKind = Literal["push", "ping", "other"]
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -38,6 +41,16 @@ class WebhookRejected(Exception):  # noqa: N818 - carries an HTTP status for the
         self.reason = reason
 
 
+class WebhookRefused(HTTPException):
+    """A 401 or 403: the sender is not trusted for what it sent. The gateway answers it as
+    any HTTPException and logs it once (`log_refusal`); `repository` when the verified body
+    named one."""
+
+    def __init__(self, status: int, reason: str, repository: str | None = None) -> None:
+        super().__init__(status, reason)
+        self.repository = repository
+
+
 @dataclass(frozen=True)
 class GitHost:
     """One git host's webhook dialect."""
@@ -47,6 +60,7 @@ class GitHost:
     verify: Callable[[str, bytes, Mapping[str, str]], bool]  # (secret, raw body, headers)
     kind: Callable[[Mapping[str, str]], tuple[EventKind, str]]  # → kind and the host's name
     parse: Callable[[bytes, Mapping[str, str], str], PushReceived]  # (body, headers, run id)
+    delivery_headers: tuple[str, ...] = ()  # where the host puts a delivery's id, first found
 
     def verified(
         self, repositories: Iterable[Repository], body: bytes, headers: Mapping[str, str]
@@ -57,6 +71,23 @@ class GitHost:
             for repo in repositories
             if self.verify(repo.webhook_secret.get_secret_value(), body, headers)
         ]
+
+
+def log_refusal(
+    host: GitHost, refusal: WebhookRefused, headers: Mapping[str, str], client: str | None
+) -> None:
+    """One line per refused webhook: why, the repository when known, the delivery id and the
+    client's address; never a secret, a signature or a byte of the body."""
+    delivery = next(filter(None, (headers.get(h.lower()) for h in host.delivery_headers)), "")
+    get_logger().warning(
+        "webhook rejected",
+        provider=host.provider,
+        status=refusal.status_code,
+        reason=_CONTROL.sub("?", str(refusal.detail)),
+        repository=_CONTROL.sub("?", refusal.repository) if refusal.repository else None,
+        delivery=delivery if DELIVERY_PATTERN.fullmatch(delivery) else None,
+        client=client,
+    )
 
 
 def secrets_equal(expected: str, given: str) -> bool:

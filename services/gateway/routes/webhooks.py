@@ -16,7 +16,7 @@ from services.detector.detect import parse_ref
 from services.gateway import gitea, github, gitlab
 from services.gateway.deps import BodyDep, IntakeDep, RuntimeDep
 from services.gateway.intake import Intake, delivery_key, new_run_id
-from services.gateway.webhook import GitHost, WebhookRejected
+from services.gateway.webhook import GitHost, WebhookRefused, WebhookRejected
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 HOSTS = {
@@ -50,7 +50,7 @@ async def receive(
 ) -> JSONResponse:
     matched = host.verified(runtime.settings.repositories, body, headers)
     if not matched:
-        raise HTTPException(401, f"missing or invalid {host.signature_header}")
+        raise WebhookRefused(401, f"missing or invalid {host.signature_header}")
     kind, name = host.kind(headers)
     if kind == "ping":
         return JSONResponse({"pong": True}, status_code=200)
@@ -63,7 +63,9 @@ async def receive(
         raise HTTPException(exc.status, exc.reason) from None
     repo = next((r for r in matched if r.name == push.repository), None)
     if repo is None:
-        raise HTTPException(403, f"repository {push.repository} does not use this secret")
+        raise WebhookRefused(
+            403, f"repository {push.repository} does not use this secret", push.repository
+        )
     kind_of_ref, ref_name = parse_ref(push.ref)
     if kind_of_ref == "branch" and not repo.accepts_branch(ref_name):
         return JSONResponse({"ignored": f"branch {ref_name} is not configured to deploy"}, 202)
