@@ -281,6 +281,17 @@ class Mirror:
             raise translate(exc, f"diff {base[:7]}..{after[:7]}") from None
         return [path for path in str(output).split("\x00") if path]
 
+    def diff_status(self, base: str, after: str) -> dict[str, str]:
+        """Each path that differs between two trees → A added, D deleted, M modified, T of
+        another type (file, link, submodule); a rename is a D and an A. In git's order."""
+        try:
+            trees = (revision(base), revision(after))
+            output = self._git("diff", "--name-status", "--no-renames", "-z", _END, *trees, "--")
+        except git.GitCommandError as exc:
+            raise translate(exc, f"diff {base[:7]}..{after[:7]}") from None
+        fields = str(output).split("\x00")
+        return dict(zip(fields[1::2], fields[0::2], strict=False))
+
     def tree_paths(self, commit: str) -> list[str]:
         """Every file path in a commit's tree."""
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
@@ -24,9 +24,27 @@ class Git(History, Protocol):
 
     def diff_paths(self, base: str, after: str) -> list[str]: ...
 
+    def diff_status(self, base: str, after: str) -> dict[str, str]: ...
+
     def tree_paths(self, commit: str) -> list[str]: ...
 
     def read_file(self, commit: str, path: str) -> bytes | None: ...
+
+
+@dataclass(frozen=True)
+class TreeChanges:
+    """How `after`'s tree differs from `before`'s, whatever their ancestry: what a push can
+    have broken in a commit that was fine (services/detector/fit.py)."""
+
+    status: Mapping[str, str]  # path → A added, D deleted, M modified, T of another type
+
+    def removed(self) -> list[str]:
+        """The paths deleted, or now of another type (a file become a link)."""
+        return [path for path, status in self.status.items() if status in ("D", "T")]
+
+    def present(self, path: str) -> bool:
+        """Whether the push added, modified or retyped `path`: it is there at `after`."""
+        return self.status.get(path, "D") != "D"
 
 
 @dataclass(frozen=True)
@@ -34,12 +52,14 @@ class Observed:
     """What changed: the range compared, the paths, the earlier shipline.yaml, and the new
     commits: all of them (up to COMMIT_SCAN_LIMIT) when the newest is the pipeline's, else
     just the newest, which is enough to know the push is not the pipeline's alone.
+    `since_before`: the trees' difference from `before` (None when git has no `before`).
     """
 
     range: Range
     paths: list[str]
     commits: list[CommitInfo]
     previous: tuple[Entries | None, ...] = ()
+    since_before: TreeChanges | None = None
 
 
 def pushed_commit(git: History, push: PushReceived) -> str:
@@ -82,10 +102,10 @@ def observe(
 ) -> Observed:
     """The paths and new commits of a branch push, compared with the base git picks.
 
-    An ordinary push costs two git processes, run side by side: the diff from `before`
-    (the whole answer for a fast-forward, the dropped commits' part after a force push)
-    and one walk telling whether it was a fast-forward and who made the newest commit;
-    when that is not the pipeline, the other commits need not be read.
+    An ordinary push costs two git processes, run side by side: the diff from `before`,
+    with each path's status (the whole answer for a fast-forward, the dropped commits' part
+    after a force push) and one walk telling whether it was a fast-forward and who made the
+    newest commit; when that is not the pipeline, the other commits need not be read.
     """
     with ThreadPoolExecutor(max_workers=1) as pool:
         known = push.before != ZERO_SHA
@@ -95,9 +115,11 @@ def observe(
         commits = [tip] if tip is not None else git.log(None, span.after, limit=1)
         if commits and is_pipeline(commits[0]):
             commits = git.log(span.base, span.after, limit=COMMIT_SCAN_LIMIT)
+        statuses = from_before.result() if from_before is not None else None
+        since = None if statuses is None else TreeChanges(statuses)
         if span.base is None:
-            return Observed(span, git.tree_paths(span.after), commits)
-        diffed = from_before.result() if from_before is not None else None
+            return Observed(span, git.tree_paths(span.after), commits, since_before=since)
+    diffed = None if statuses is None else list(statuses)
     paths = diffed if span.base == push.before and diffed is not None else None
     if paths is None:
         paths = git.diff_paths(span.base, span.after)
@@ -110,13 +132,13 @@ def observe(
     if PROJECT_FILE in paths:
         bases = [span.base] if span.dropped is None else [span.base, span.dropped]
         previous = tuple(_earlier_entries(git, base, max_project_bytes) for base in bases)
-    return Observed(span, paths, commits, previous)
+    return Observed(span, paths, commits, previous, since)
 
 
-def _diff_if_known(git: Git, before: str, after: str) -> list[str] | None:
+def _diff_if_known(git: Git, before: str, after: str) -> dict[str, str] | None:
     """The diff from `before`, or None when git does not have that commit."""
     try:
-        return git.diff_paths(before, after)
+        return git.diff_status(before, after)
     except PermanentError:
         return None
 

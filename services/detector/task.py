@@ -14,9 +14,10 @@ from services.common.project import PROJECT_FILE, Project
 from services.common.runtime import Runtime
 from services.common.settings import Repository
 from services.common.stage import Handler, StageDefinition
-from services.detector.changes import observe, pushed_commit, ref_mismatch
+from services.detector.changes import TreeChanges, observe, pushed_commit, ref_mismatch
+from services.detector.checked import RedisCheckedCommits
 from services.detector.detect import Skip, detect, is_pipeline_commit, parse_ref
-from services.detector.fit import CommitCheck
+from services.detector.fit import CheckedCommits, CommitCheck
 from services.detector.forced import forced
 from services.detector.paths import NO_SERVICE_CHANGED
 
@@ -25,6 +26,7 @@ DEFAULT_LIMITS = Limits()
 
 def make_handler(runtime: Runtime) -> Handler:
     settings = runtime.settings
+    records = RedisCheckedCommits(runtime.redis)
 
     def handle(event: Envelope) -> Sequence[Envelope]:
         assert isinstance(event, PushReceived | BuildRequested)
@@ -33,13 +35,14 @@ def make_handler(runtime: Runtime) -> Handler:
             raise PermanentError(f"repository {event.repository} is not configured")
         mirror = mirror_of(settings, repo)
         if isinstance(event, BuildRequested):
-            requested = requested_changes(event, mirror, repo, settings.limits)
+            requested = requested_changes(event, mirror, repo, settings.limits, records)
             resolved = requested[0].source.commit
             if event.commit is not None and resolved != event.commit:  # a tag object's id
                 runtime.runs.peeled(event.run_id, resolved, tag_object=event.commit)
             result: list[ChangeDetected] | Skip = requested
         else:
-            result = pushed_changes(event, mirror, repo, settings.bot.email, settings.limits)
+            email = settings.bot.email
+            result = pushed_changes(event, mirror, repo, email, settings.limits, records)
             commit = pushed_commit(mirror, event)
             if commit != event.after:  # an annotated tag: the run names the commit it tags
                 runtime.runs.peeled(event.run_id, commit, tag_object=event.after)
@@ -58,9 +61,11 @@ def pushed_changes(
     repo: Repository,
     bot_email: str,
     limits: Limits = DEFAULT_LIMITS,
+    records: CheckedCommits | None = None,
 ) -> list[ChangeDetected] | Skip:
     """What a push builds, judged on the fetched mirror (git decides, not the payload):
-    nothing unless the mirror holds the pushed ref, at `after` or past it."""
+    nothing unless the mirror holds the pushed ref, at `after` or past it. `records`: the
+    commits checked clean against their shipline.yaml (services/detector/fit.py)."""
     if push.after == ZERO_SHA:
         return Skip("the ref was deleted")
     mirror.fetch()
@@ -71,7 +76,8 @@ def pushed_changes(
         return Skip(mismatch)
     push = push.model_copy(update={"after": pushed_commit(mirror, push)})
     project = project_at(mirror, repo.name, push.after, limits.project_file_bytes)
-    with CommitCheck(mirror, repo.name, push.after, project, limits.project_file_bytes) as fit:
+    size = limits.project_file_bytes
+    with CommitCheck(mirror, repo.name, push.after, project, size, records, push.before) as fit:
         return _detected(push, mirror, repo, bot_email, limits, project, fit)
 
 
@@ -87,7 +93,8 @@ def _detected(
     kind, name = parse_ref(push.ref)
     if kind == "tag":
         result = detect(push, project, [], [], repo.default_branch, bot_email)
-        changed: list[str] | None = None  # a release builds every service: check them all
+        whole_file = True  # a release builds every service: check them all
+        since: TreeChanges | None = None
     else:
         seen = observe(
             mirror,
@@ -104,13 +111,15 @@ def _detected(
             push, project, seen.paths, seen.commits, repo.default_branch, bot_email, seen.previous
         )
         whole_file = seen.range.base is None or PROJECT_FILE in seen.paths
-        changed = None if whole_file else seen.paths
+        since = seen.since_before
     if isinstance(result, Skip):
         if result.reason == NO_SERVICE_CHANGED:  # a wrong `path` must not look like this
-            fit.require(None, manifests=False)
+            fit.require(None, manifests=False, since_before=since)
+        else:
+            fit.carry(since)
         return result
     within_limit(result, limits)
-    fit.require(None if changed is None else [c.service for c in result], changed=changed)
+    fit.require(None if whole_file else [c.service for c in result], since_before=since)
     return result
 
 
@@ -123,7 +132,11 @@ def within_limit(result: Sequence[ChangeDetected], limits: Limits) -> None:
 
 
 def requested_changes(
-    request: BuildRequested, mirror: Mirror, repo: Repository, limits: Limits = DEFAULT_LIMITS
+    request: BuildRequested,
+    mirror: Mirror,
+    repo: Repository,
+    limits: Limits = DEFAULT_LIMITS,
+    records: CheckedCommits | None = None,
 ) -> list[ChangeDetected]:
     mirror.fetch()
     wanted = request.commit or request.ref or ""
@@ -133,7 +146,8 @@ def requested_changes(
     project = project_at(mirror, repo.name, commit, limits.project_file_bytes)
     changes = forced(request, commit, project, repo.default_branch)
     within_limit(changes, limits)
-    with CommitCheck(mirror, repo.name, commit, project, limits.project_file_bytes) as fit:
+    size = limits.project_file_bytes
+    with CommitCheck(mirror, repo.name, commit, project, size, records) as fit:
         fit.require([change.service for change in changes])
     return changes
 

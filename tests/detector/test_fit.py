@@ -4,12 +4,29 @@ skipping silently; and a shipline.yaml change rebuilds only the entries it chang
 
 from __future__ import annotations
 
-import pytest
+import subprocess
+from typing import Any
 
-from services.common.events import BuildRequested
+import pytest
+import redis
+
+from services.common import project_trees
+from services.common.events import BuildRequested, ChangeDetected
+from services.common.project import parse_project
+from services.detector.changes import TreeChanges
+from services.detector.checked import RedisCheckedCommits, checked_key
 from services.detector.detect import Skip
-from services.detector.fit import ShiplineYamlMismatch
-from tests.detector.conftest import LAYOUT, NAME, SHIPLINE_YAML, Monorepo, deployment
+from services.detector.fit import Recheck, ShiplineYamlMismatch, recheck
+from services.detector.task import pushed_changes
+from tests.detector.conftest import (
+    BOT,
+    BOT_EMAIL,
+    LAYOUT,
+    NAME,
+    SHIPLINE_YAML,
+    Monorepo,
+    deployment,
+)
 
 HEADER = "shipline.yaml does not fit commit {}, nothing was built"
 
@@ -134,3 +151,187 @@ def test_a_new_build_arg_rebuilds_that_service_and_auto_rollback_rebuilds_nothin
     )
     seeded.commit({"shipline.yaml": watched})
     assert seeded.detect(seeded.push()) == Skip("no service changed")
+
+
+# --- incremental: a push from a commit checked clean --------------------------------------
+
+
+@pytest.fixture
+def records(redis_client: redis.Redis) -> RedisCheckedCommits:
+    return RedisCheckedCommits(redis_client)
+
+
+@pytest.fixture
+def listings(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The paths of every `git ls-tree` the checks start (CommitTree's listing)."""
+    started: list[list[str]] = []
+    run = subprocess.run
+
+    def counted(command: list[str], *args: Any, **kwargs: Any) -> Any:
+        if "ls-tree" in command:
+            started.append(command[command.index("--end-of-options") + 2 :])
+        return run(command, *args, **kwargs)
+
+    monkeypatch.setattr(project_trees.subprocess, "run", counted)
+    return started
+
+
+def detect(mono: Monorepo, records: RedisCheckedCommits) -> list[ChangeDetected] | Skip:
+    """Commit nothing; detect the push of what was committed, with the records in Redis."""
+    return pushed_changes(mono.push(), mono.mirror, mono.settings, BOT_EMAIL, records=records)
+
+
+@pytest.fixture
+def clean(seeded: Monorepo, records: RedisCheckedCommits, listings: list[list[str]]) -> Monorepo:
+    """A repository whose last pushed commit was checked whole and recorded clean."""
+    seeded.commit({"libs/common/lib.sh": "common v2\n"})
+    assert isinstance(detect(seeded, records), list)
+    assert listings, "the first push is checked whole"
+    listings.clear()
+    return seeded
+
+
+def recorded(client: redis.Redis, commit: str) -> bool:
+    return bool(client.exists(checked_key(NAME, commit)))
+
+
+def test_a_steady_push_runs_no_listing_and_records_its_commit_clean(
+    clean: Monorepo, records: RedisCheckedCommits, listings: list[list[str]], redis_client
+) -> None:
+    after = clean.commit({"web/src/index.html": "web v2\n", "user_service/app.txt": "v2\n"})
+
+    built = detect(clean, records)
+
+    assert sorted(change.service for change in built) == ["user-service", "web"]
+    assert listings == []
+    assert recorded(redis_client, after)
+
+
+def test_deleting_a_services_dockerfile_in_an_ordinary_push_fails_with_the_validate_line(
+    clean: Monorepo, records: RedisCheckedCommits, listings: list[list[str]], redis_client
+) -> None:
+    after = clean.commit({"user_service/Dockerfile": None, "web/src/index.html": "web v2\n"})
+
+    with pytest.raises(ShiplineYamlMismatch) as raised:
+        detect(clean, records)
+
+    assert str(raised.value).splitlines()[1:] == [
+        "shipline.yaml: services.user-service.dockerfile: no Dockerfile at "
+        "'user_service/Dockerfile' (the default without dockerfile:); add it, or set "
+        "dockerfile: to the Dockerfile's path"
+    ]
+    listed = {path for listing in listings for path in listing}
+    assert "user_service/Dockerfile" in listed
+    assert not listed & {"web/src", "account_service", "web/Dockerfile"}  # only what it touched
+    assert not recorded(redis_client, after)
+
+
+def test_deleting_every_file_under_a_services_path_fails_the_push(
+    clean: Monorepo, records: RedisCheckedCommits
+) -> None:
+    clean.commit({"web/src/index.html": None})
+
+    with pytest.raises(ShiplineYamlMismatch) as raised:
+        detect(clean, records)
+
+    assert str(raised.value).splitlines()[1:] == [
+        "shipline.yaml: services.web.path: 'web/src/' does not exist; "
+        "correct it to the service's folder"
+    ]
+
+
+def test_a_push_after_a_failed_check_is_checked_whole_and_still_reports_the_wrong_path(
+    clean: Monorepo, records: RedisCheckedCommits, listings: list[list[str]]
+) -> None:
+    clean.commit({"web/src/index.html": None})
+    with pytest.raises(ShiplineYamlMismatch):
+        detect(clean, records)
+    listings.clear()
+    clean.commit({"tools/release.sh": "echo\n"})  # no service watches it
+
+    with pytest.raises(ShiplineYamlMismatch) as raised:
+        detect(clean, records)
+
+    assert str(raised.value).splitlines()[1:] == [
+        "shipline.yaml: services.web.path: 'web/src/' does not exist; "
+        "correct it to the service's folder"
+    ]
+    listed = {path for listing in listings for path in listing}
+    assert {"account_service", "libs/common", "package-lock.json"} <= listed  # all of it
+
+
+def test_a_push_no_service_watches_from_a_clean_commit_skips_without_a_listing(
+    clean: Monorepo, records: RedisCheckedCommits, listings: list[list[str]], redis_client
+) -> None:
+    after = clean.commit({"tools/release.sh": "echo\n"})
+
+    assert detect(clean, records) == Skip("no service changed")
+    assert listings == []
+    assert recorded(redis_client, after)
+
+
+def test_a_steady_push_that_breaks_a_built_services_manifest_fails_before_the_build(
+    clean: Monorepo, records: RedisCheckedCommits
+) -> None:
+    renamed = deployment("web").replace("- name: web", "- name: frontend")
+    clean.commit({"web/src/index.html": "web v2\n", "k8s/manifests/web/deployment.yaml": renamed})
+
+    with pytest.raises(ShiplineYamlMismatch, match="services.web.manifest: .*'frontend'"):
+        detect(clean, records)
+
+
+def test_the_pipelines_own_commit_keeps_the_record_for_the_next_push(
+    clean: Monorepo, records: RedisCheckedCommits, listings: list[list[str]], redis_client
+) -> None:
+    deployed = deployment("web", "127.0.0.1:5000/acme/web:sha-1")
+    bot = clean.commit({"k8s/manifests/web/deployment.yaml": deployed}, "deploy web", BOT)
+    assert detect(clean, records) == Skip("only pipeline or [skip ci] commits")
+    assert recorded(redis_client, bot)
+    assert "account_service" not in {path for listing in listings for path in listing}
+    listings.clear()
+
+    clean.commit({"web/src/index.html": "web v2\n"})
+
+    assert list(detect(clean, records)) != []
+    assert listings == []
+
+
+def test_a_change_to_shipline_yaml_from_a_clean_commit_is_checked_whole(
+    clean: Monorepo, records: RedisCheckedCommits, listings: list[list[str]]
+) -> None:
+    edited = SHIPLINE_YAML.replace("    path: web/src/\n", "    path: web/src/\n    target: prod\n")
+    clean.commit({"shipline.yaml": edited})
+
+    assert [change.service for change in detect(clean, records)] == ["web"]  # type: ignore[union-attr]
+    listed = {path for listing in listings for path in listing}
+    assert "account_service" in listed
+
+
+# --- what a push from a clean commit must check again (pure) -------------------------------
+
+PROJECT = parse_project(SHIPLINE_YAML)
+
+
+def again(removed: tuple[str, ...] = (), present: tuple[str, ...] = ()) -> Recheck | None:
+    status = {**dict.fromkeys(present, "M"), **dict.fromkeys(removed, "D")}
+    return recheck(PROJECT, True, TreeChanges(status))
+
+
+def test_only_a_removal_at_above_or_under_a_checked_path_or_a_changed_manifest_counts() -> None:
+    assert again(present=("web/src/new.html", "docs/a.md")) == Recheck(
+        frozenset(), False, frozenset()
+    )
+    assert again(removed=("docs/old.md",), present=("libs/common/lib.sh",)).empty()
+    at = again(removed=("package-lock.json",))
+    assert at is not None and at.global_paths and not at.services
+    above = again(removed=("libs/common/lib.sh",))  # libs/common/ may be empty now
+    assert above is not None and above.services == {"user-service", "account-service"}
+    under = again(removed=("web",))  # never from a clean commit, but what is under is checked
+    assert under is not None and under.services == {"web"}
+    manifest = "k8s/manifests/web/deployment.yaml"
+    assert again(present=(manifest,)) == Recheck(frozenset({"web"}), False, frozenset({manifest}))
+
+
+def test_a_change_to_shipline_yaml_asks_for_everything() -> None:
+    assert again(present=("shipline.yaml",)) is None
+    assert again(removed=("shipline.yaml",)) is None

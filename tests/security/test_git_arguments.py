@@ -46,6 +46,7 @@ CALLS: dict[str, Callable[[Mirror, str, str], Any]] = {
     "merge_base": lambda m, r, h: m.merge_base(r, h),
     "resolve": lambda m, r, h: m.resolve(r),
     "diff_paths": lambda m, r, h: m.diff_paths(r, h),
+    "diff_status": lambda m, r, h: m.diff_status(r, h),
     "tree_paths": lambda m, r, h: m.tree_paths(r),
     "previous_tag": lambda m, r, h: m.previous_tag(r, ["v*"]),
     "read_file": lambda m, r, h: m.read_file(r, "shipline.yaml"),
