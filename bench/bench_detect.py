@@ -7,8 +7,13 @@ that range, in turns:
 - baseline: `git diff --name-only <before> <after>` in the detector's mirror;
 - services to build: what the detector does for the push once the mirror is fetched:
   ask git whether it is a fast-forward and who made the newest commit, list the changed
-  paths, apply shipline.yaml's rules (services.detector.changes.observe + detect.plan),
-  and check the commit against shipline.yaml for the services built (detector.fit);
+  paths with their statuses, apply shipline.yaml's rules (services.detector.changes.observe
+  + detect.plan), and check the commit against shipline.yaml (detector.fit), as on every
+  push but a repository's first: `before` recorded clean in Redis, so only what the push
+  could have broken is checked again (here nothing: no file is deleted), then `after`
+  recorded;
+- first push: the same with no record of `before` (another repository name) in a worker
+  that has parsed no manifest yet: every path listed, every manifest read and parsed;
 - ChangeDetected events: the same through to the 200 validated events (for reference).
 
 Prints the medians of wall and CPU time (this process and its git children) and their
@@ -29,12 +34,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import redis
+
+from services.common import project_checks
 from services.common.events import PushReceived
 from services.common.git import CommitInfo, Mirror
 from services.common.project import Project, parse_project
 from services.detector.changes import observe
+from services.detector.checked import RedisCheckedCommits
 from services.detector.detect import Skip, detect, is_pipeline_commit, plan
-from services.detector.fit import CommitCheck
+from services.detector.fit import CheckedCommits, CommitCheck
+from services.devenv.redis_server import RedisServer
 
 SERVICES = 200
 FILES = 10_000
@@ -44,6 +54,8 @@ TARGET_SECONDS = 1.0
 TARGET_RATIO = 1.5
 AUTHOR = "Bench Dev <bench@example.com>"
 BOT = "shipline-bot@localhost"
+REPOSITORY = "bench/mono"
+FIRST = "bench/first-push"  # a name no commit is recorded under
 
 
 def layout() -> tuple[dict[str, str], str]:
@@ -138,13 +150,13 @@ def medians(actions: dict[str, Callable[[], object]], runs: int) -> dict[str, tu
     }
 
 
-def bench_push(before: str, after: str) -> PushReceived:
+def bench_push(before: str, after: str, repository: str = REPOSITORY) -> PushReceived:
     """The generated push, as the gateway would queue it."""
     return PushReceived(
         run_id="bench",
         provider="github",
         delivery_id="bench",
-        repository="bench/mono",
+        repository=repository,
         ref="refs/heads/main",
         before=before,
         after=after,
@@ -155,15 +167,34 @@ def is_bot(commit: CommitInfo) -> bool:
     return is_pipeline_commit(commit, BOT)
 
 
-def mapping(mirror: Mirror, push: PushReceived, project: Project) -> list[str]:
+def mapping(
+    mirror: Mirror, push: PushReceived, project: Project, records: CheckedCommits
+) -> list[str]:
     """Git's answers and the rules: which services build, and why; then the commit checked
-    against shipline.yaml for those services, as the detector does before it sends them."""
-    with CommitCheck(mirror, push.repository, push.after, project) as fit:
+    against shipline.yaml, as the detector does before it sends them (and recorded)."""
+    with CommitCheck(
+        mirror, push.repository, push.after, project, records=records, before=push.before
+    ) as fit:
         seen = observe(mirror, push, "main", "main", is_bot)
         builds = plan(push, project, seen.paths, seen.commits, BOT, seen.previous)
         assert not isinstance(builds, Skip), builds
-        fit.require(sorted(builds), changed=seen.paths)
+        fit.require(sorted(builds), since_before=seen.since_before)
     return sorted(builds)
+
+
+def first_push(
+    mirror: Mirror, push: PushReceived, project: Project, records: CheckedCommits
+) -> list[str]:
+    """The mapping of a push whose `before` has no record, in a fresh worker."""
+    assert push.repository == FIRST
+    project_checks._CHECKED.clear()  # manifests parsed by an earlier run
+    return mapping(mirror, push, project, records)
+
+
+def record_clean(mirror: Mirror, commit: str, project: Project, records: CheckedCommits) -> None:
+    """`commit` checked whole and recorded clean, as the push that brought it left it."""
+    with CommitCheck(mirror, REPOSITORY, commit, project, records=records) as fit:
+        assert fit.problems() == []
 
 
 def _deployment(service: str) -> str:
@@ -208,20 +239,10 @@ def main() -> int:
             f"generated {SERVICES} services, {FILES} files, {COMMITS} commits "
             f"in {time.perf_counter() - started:.1f}s"
         )
-        project = parse_project(layout()[1])
-        push = bench_push(before, after)
-        changed = git_diff(mirror, before, after)
-        services = detector(mirror, push, project)
-        assert services == mapping(mirror, push, project) == expected(project, changed)
-        print(f"push: {len(changed)} changed paths -> {len(services)} services to build")
-        took = medians(
-            {
-                "git diff --name-only": lambda: git_diff(mirror, before, after),
-                "shipline: services to build": lambda: mapping(mirror, push, project),
-                "shipline: ChangeDetected events": lambda: detector(mirror, push, project),
-            },
-            args.runs,
-        )
+        with RedisServer(root / "redis") as server:
+            client = redis.Redis.from_url(server.url)
+            took = timed(mirror, before, after, RedisCheckedCommits(client), args.runs)
+            client.close()
     baseline, baseline_cpu = took["git diff --name-only"]
     print(f"{'':34s} {'wall (median)':>18s} {'CPU incl. git (median)':>26s}")
     for name, (wall, cpu) in took.items():
@@ -238,6 +259,29 @@ def main() -> int:
     met = ours < TARGET_SECONDS and ratio <= TARGET_RATIO
     print("targets met" if met else "TARGETS MISSED")
     return 0 if met else 1
+
+
+def timed(
+    mirror: Mirror, before: str, after: str, records: CheckedCommits, runs: int
+) -> dict[str, tuple[float, float]]:
+    """The medians of main's actions, `before` recorded clean first."""
+    project = parse_project(layout()[1])
+    push, first = bench_push(before, after), bench_push(before, after, FIRST)
+    changed = git_diff(mirror, before, after)
+    record_clean(mirror, before, project, records)
+    services = detector(mirror, push, project)
+    assert services == mapping(mirror, push, project, records) == expected(project, changed)
+    assert services == first_push(mirror, first, project, records)
+    print(f"push: {len(changed)} changed paths -> {len(services)} services to build")
+    return medians(
+        {
+            "git diff --name-only": lambda: git_diff(mirror, before, after),
+            "shipline: services to build": lambda: mapping(mirror, push, project, records),
+            "shipline: first push": lambda: first_push(mirror, first, project, records),
+            "shipline: ChangeDetected events": lambda: detector(mirror, push, project),
+        },
+        runs,
+    )
 
 
 def expected(project: Project, changed: list[str]) -> list[str]:

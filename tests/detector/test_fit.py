@@ -5,6 +5,7 @@ skipping silently; and a shipline.yaml change rebuilds only the entries it chang
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,11 +14,13 @@ import redis
 from services.common import project_trees
 from services.common.events import BuildRequested, ChangeDetected
 from services.common.project import parse_project
+from services.common.runtime import Runtime
+from services.common.settings import Settings
 from services.detector.changes import TreeChanges
 from services.detector.checked import RedisCheckedCommits, checked_key
 from services.detector.detect import Skip
 from services.detector.fit import Recheck, ShiplineYamlMismatch, recheck
-from services.detector.task import pushed_changes
+from services.detector.task import make_handler, pushed_changes
 from tests.detector.conftest import (
     BOT,
     BOT_EMAIL,
@@ -305,6 +308,22 @@ def test_a_change_to_shipline_yaml_from_a_clean_commit_is_checked_whole(
     assert [change.service for change in detect(clean, records)] == ["web"]  # type: ignore[union-attr]
     listed = {path for listing in listings for path in listing}
     assert "account_service" in listed
+
+
+def test_the_detector_stage_records_in_redis_the_commits_it_checked_clean(
+    seeded: Monorepo, redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    settings = Settings(
+        redis_url=redis_url, workdir=tmp_path / "state", repositories=[seeded.settings]
+    )
+    seeded.commit({"web/src/index.html": "web v2\n"})
+    push = seeded.push()
+
+    [change] = make_handler(Runtime(settings))(push)
+
+    assert isinstance(change, ChangeDetected)
+    assert redis_client.get(checked_key(NAME, push.after)) == b"v1 max_bytes=1048576"
+    assert 6 * 86400 < redis_client.ttl(checked_key(NAME, push.after)) <= 7 * 86400
 
 
 # --- what a push from a clean commit must check again (pure) -------------------------------
