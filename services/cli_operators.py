@@ -277,10 +277,14 @@ def dead_letters(limit: int, output: str) -> None:
     if output == "json":
         _echo_json(answer)
         return
+    from services.common.deadletters import republish_command
+
     click.echo(dead_letters_table(answer["dead_letters"], time.time()))
     shown, total = len(answer["dead_letters"]), answer["total"]
     if shown < total:
         click.echo(f"({shown} of {total}; --limit shows more)")
+    if shown:
+        click.echo(f"to queue one again once its cause is fixed: {republish_command('ID')}")
 
 
 @click.command()

@@ -246,7 +246,10 @@ def test_dead_letters_lists_what_the_stages_gave_up_on_newest_first(
     _, as_json = shipline(api_url, "dead-letters", "--limit", "1", "--output", "json")
 
     assert code == 0, output
-    header, newest, oldest = output.splitlines()
+    header, newest, oldest, how = output.splitlines()
+    assert (
+        how == "to queue one again once its cause is fixed: shipline publish --from-dead-letter ID"
+    )
     assert header.split()[:4] == ["ID", "CAUSE", "EVENT", "RUN"]
     assert newest.split()[:3] == [newest.split()[0], "undecodable", "-"]
     assert newest.startswith("builder-")
@@ -256,6 +259,8 @@ def test_dead_letters_lists_what_the_stages_gave_up_on_newest_first(
     assert "more detail" not in output
     answer = json.loads(as_json)
     assert answer["total"] == 2 and [d["stage"] for d in answer["dead_letters"]] == ["builder"]
+    [letter] = answer["dead_letters"]
+    assert letter["republish"] == f"shipline publish --from-dead-letter {letter['id']}"
 
 
 def test_watch_of_a_run_whose_detector_failed_shows_why(api_url: str, runs: RunStore) -> None:

@@ -2,9 +2,10 @@
 
 An event lands here when its payload cannot even be decoded (a poison message), when it
 reached a stage that does not consume it, when a stage failed on it permanently, or when
-its transient failures outlasted ``max_retries``. A letter's id is derived from the stage
-and the event (or the raw payload), so a failure redelivered after a crash is kept once.
-Letters hold events and error messages only; events never carry credentials.
+its transient failures outlasted the retry budget (``retry`` in the settings). A letter's
+id is derived from the stage and the event (or the raw payload), so a failure redelivered
+after a crash is kept once. Letters hold events and error messages only; events never
+carry credentials. `republish_command` names what queues one again.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from typing import Any, Literal
 
 import redis
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 INDEX = "shipline:dead-letters"
 PREFIX = "shipline:dead-letter:"
@@ -43,6 +44,17 @@ class DeadLetter(BaseModel):
     dead_at: float
     replays: int = 0
     last_replay_at: float | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def republish(self) -> str:
+        """The command that queues the letter's event again."""
+        return republish_command(self.id)
+
+
+def republish_command(letter_id: str) -> str:
+    """What a person runs to queue the letter's event again (POST .../republish underneath)."""
+    return f"shipline publish --from-dead-letter {letter_id}"
 
 
 def letter_id(stage: str, event_id: str | None, payload: str) -> str:
@@ -86,7 +98,7 @@ class DeadLetterStore:
         )
         key = PREFIX + letter.id
         if self._redis.hsetnx(key, "id", letter.id):
-            fields = letter.model_dump(exclude={"last_replay_at"}, exclude_none=True)
+            fields = letter.model_dump(exclude={"last_replay_at", "republish"}, exclude_none=True)
             pipe = self._redis.pipeline()
             pipe.hset(key, mapping={k: str(v) for k, v in fields.items()})
             pipe.zadd(INDEX, {letter.id: letter.dead_at})

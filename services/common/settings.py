@@ -42,6 +42,7 @@ from services.common.repository_settings import (
     RegistryCredential,
     Repository,
 )
+from services.common.retries import RetrySettings, check_retry_delays
 from services.common.scan_rules import AllowEntry, MaxCounts
 
 STAGES = ("detector", "builder", "scanner", "committer", "notifier", "verifier")
@@ -216,7 +217,8 @@ class Settings(BaseSettings):
     concurrency: dict[str, Annotated[int, Field(ge=1, le=64)]] = {"builder": 2}
     visibility_timeout: int = Field(default=900, gt=0)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
-    max_retries: int = Field(default=4, ge=0)
+    retry: RetrySettings = RetrySettings()  # how long transient failures are retried
+    max_retries: int | None = Field(default=None, ge=0)  # unset: retry.budget_seconds decides
     log_format: Literal["auto", "json", "console"] = "auto"
     clusters: list[ClusterSettings] = []  # where rollouts are verified (verifier stage)
     limits: Limits = Limits()  # bounds on the work a push or a client can cause
@@ -235,6 +237,11 @@ class Settings(BaseSettings):
         if config_file:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
         return tuple(sources)
+
+    @model_validator(mode="after")
+    def _retries_fit_the_visibility_timeout(self) -> Settings:
+        check_retry_delays(self.retry, self.visibility_timeout)
+        return self
 
     @model_validator(mode="after")
     def _no_placeholders_in_prod(self) -> Settings:

@@ -8,15 +8,17 @@ runtime. The runner wraps that handler once, so no stage repeats this logic.
 from __future__ import annotations
 
 import random
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from services.common.bus import BROKER_ERRORS
-from services.common.deadletters import Cause
+from services.common.deadletters import Cause, republish_command
 from services.common.errors import EventDecodeError, PermanentError, TransientError
 from services.common.events import Envelope, StageFailed, decode_event, encode_event
 from services.common.logging import bound_context, get_logger
+from services.common.retries import describe_duration, next_delay
 from services.common.runtime import Runtime
 
 Handler = Callable[[Envelope], Sequence[Envelope]]
@@ -39,9 +41,14 @@ class StageDefinition:
 
 
 class RetryLater(Exception):  # noqa: N818 - a control-flow signal for the Celery adapter
-    def __init__(self, countdown: float) -> None:
+    """Deliver the event again in `countdown` seconds; `failing_since` (unix time of its
+    first transient failure, None if it has not failed) travels with it: the retry budget
+    counts from there."""
+
+    def __init__(self, countdown: float, failing_since: float | None = None) -> None:
         super().__init__(f"retry in {countdown:.1f}s")
         self.countdown = countdown
+        self.failing_since = failing_since
 
 
 def backoff(attempt: int, base: float = 1.0, cap: float = 60.0) -> float:
@@ -61,7 +68,7 @@ class StageRunner:
             self._handler = self.definition.factory(self.runtime)
         return self._handler
 
-    def process(self, payload: str, attempt: int = 1) -> None:
+    def process(self, payload: str, attempt: int = 1, failing_since: float | None = None) -> None:
         stage = self.definition.name
         log = get_logger(stage=stage)
         try:
@@ -83,9 +90,11 @@ class StageRunner:
             return
         service = getattr(event, "service", None)
         with bound_context(run_id=event.run_id, service=service, stage=stage):
-            self._process(event, service, attempt)
+            self._process(event, service, attempt, failing_since)
 
-    def _process(self, event: Envelope, service: str | None, attempt: int) -> None:
+    def _process(
+        self, event: Envelope, service: str | None, attempt: int, failing_since: float | None
+    ) -> None:
         stage, redis = self.definition.name, self.runtime.redis
         log = get_logger()
         done_key = f"shipline:done:{stage}:{event.event_id}"
@@ -96,7 +105,7 @@ class StageRunner:
             log.info(
                 "event is being handled elsewhere; will look again", event_id=str(event.event_id)
             )
-            raise RetryLater(countdown=5 + backoff(attempt))
+            raise RetryLater(5 + backoff(attempt), failing_since)
         try:
             if redis.exists(done_key):
                 log.info("duplicate delivery ignored", event_id=str(event.event_id))
@@ -104,25 +113,36 @@ class StageRunner:
             if self.definition.tracks_service:
                 self.runtime.runs.stage_started(event.run_id, service, stage)
             log.info("handling", event_type=event.type, attempt=attempt)
-            outputs = self._call(event, service, attempt)
+            outputs = self._call(event, service, attempt, failing_since)
             for output in outputs:
                 self.runtime.bus.publish(output)
             redis.set(done_key, 1, ex=DONE_TTL)
         finally:
             redis.delete(claim_key)
 
-    def _call(self, event: Envelope, service: str | None, attempt: int) -> Sequence[Envelope]:
+    def _call(
+        self, event: Envelope, service: str | None, attempt: int, failing_since: float | None
+    ) -> Sequence[Envelope]:
         log = get_logger()
         try:
             return self.handler(event)
         except BROKER_ERRORS:
             raise  # Redis itself is away: the worker requeues the event, no attempt is spent
         except TransientError as exc:
-            if attempt <= self.runtime.settings.max_retries:
-                delay = backoff(attempt)
-                log.warning("transient failure, retrying", error=str(exc), retry_in=round(delay, 1))
-                raise RetryLater(delay) from None
-            return self._failed(event, service, exc, attempt, retryable=True)
+            now = time.time()
+            since = now if failing_since is None else failing_since
+            settings = self.runtime.settings
+            delay = next_delay(settings.retry, attempt, now - since, settings.max_retries)
+            if delay is not None:
+                log.warning(
+                    "transient failure, retrying",
+                    error=str(exc),
+                    retry_in=round(delay, 1),
+                    failing_for=round(now - since, 1),
+                )
+                raise RetryLater(delay, since) from None
+            gave_up = f"gave up after {attempt} attempts over {describe_duration(now - since)}"
+            return self._failed(event, service, exc, attempt, retryable=True, gave_up=gave_up)
         except PermanentError as exc:
             return self._failed(event, service, exc, attempt, retryable=False)
         except Exception as exc:  # noqa: BLE001 - an unexpected bug must still end the service
@@ -130,10 +150,19 @@ class StageRunner:
             return self._failed(event, service, exc, attempt, retryable=False)
 
     def _failed(
-        self, event: Envelope, service: str | None, exc: Exception, attempt: int, retryable: bool
+        self,
+        event: Envelope,
+        service: str | None,
+        exc: Exception,
+        attempt: int,
+        retryable: bool,
+        gave_up: str = "",
     ) -> Sequence[Envelope]:
         cause: Cause = "retries-exhausted" if retryable else "permanent"
         letter = self._dead_letter(event, cause, type(exc).__name__, str(exc), attempt)
+        message = str(exc)[:1600]
+        if gave_up:  # an outage outlasted the retry budget: say how to resume once it is over
+            message += f" ({gave_up}; once it is back: `{republish_command(letter)}`)"
         get_logger().error(
             "stage failed",
             error_class=type(exc).__name__,
@@ -149,7 +178,7 @@ class StageRunner:
                 stage=self.definition.name,
                 service=service,
                 error_class=type(exc).__name__,
-                message=str(exc)[:2000],
+                message=message,
                 attempt=attempt,
                 retryable=retryable,
             ),

@@ -31,13 +31,14 @@ def register_stage(celery: Celery, runtime: Runtime, definition: StageDefinition
         runner.handler  # noqa: B018 - built now: it starts what it shares (cluster watches)
 
     @celery.task(name=task_name(definition.name), bind=True, max_retries=None)
-    def handle(task: Task, payload: str) -> None:
+    def handle(task: Task, payload: str, failing_since: float | None = None) -> None:
         try:
-            runner.process(payload, attempt=task.request.retries + 1)
+            runner.process(payload, task.request.retries + 1, failing_since)
         except RetryLater as later:
             countdown = retry_countdown(later.countdown, runtime.settings.visibility_timeout)
+            since = {"failing_since": later.failing_since}
             try:
-                raise task.retry(countdown=countdown) from None
+                raise task.retry(countdown=countdown, kwargs=since) from None
             except BROKER_ERRORS:
                 _requeue_when_redis_returns()
         except BROKER_ERRORS:

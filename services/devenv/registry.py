@@ -152,6 +152,15 @@ class Registry:
         self.stop()
         return False
 
+    def restart(self, timeout: float = 20.0) -> Registry:
+        """Serve again on the same port after stop(): an outage that ends."""
+        binary = shutil.which("docker-registry")
+        if binary is None or not self.port or self._process is not None:
+            raise RegistryError("restart() needs a registry that was started, then stopped")
+        if not self._spawn(binary, self._write_config(self.port), self.port, timeout):
+            raise RegistryError(f"docker-registry did not come back on port {self.port}")
+        return self
+
     def stop(self) -> None:
         process, self._process = self._process, None
         terminate(process)

@@ -1,0 +1,105 @@
+"""A registry outage, as `shipline up` lives it: the build is retried for the configured
+budget (a few seconds here, five minutes by default), then the service fails with a message
+that names the command that republishes it; once the registry is back, that command
+deploys."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from services.cli import main
+from services.demo.receiver import NotificationReceiver
+from services.demo.scenario import SampleMonorepo, write_server_config
+from services.devenv.registry import Registry
+from tests.stack import API_TOKEN, WEBHOOK_SECRET, Stack, shipline_up
+
+pytestmark = pytest.mark.integration
+
+BUDGET = 6.0
+COMMAND = re.compile(r"`(shipline publish --from-dead-letter builder-[0-9a-f]{16})`")
+
+
+@pytest.fixture(scope="module")
+def outage_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_url: str,
+    docker_host: str,
+    base_image: str,
+    trivy_path: Path,
+) -> Iterator[Stack]:
+    """A `shipline up` whose registry this module stops and starts, on a short budget."""
+    import redis
+
+    root = tmp_path_factory.mktemp("outage")
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    with Registry(root / "registry") as registry, NotificationReceiver() as receiver:
+        sample = SampleMonorepo(root)
+        sample.create(f"{registry.host}/microbank", base_image)
+        config = write_server_config(
+            root / "server.yaml",
+            sample,
+            WEBHOOK_SECRET,
+            receiver.url,
+            redis_url=redis_url,
+            scanner={"trivy_path": str(trivy_path)},
+            api_tokens=[API_TOKEN],
+            retry={
+                "budget_seconds": BUDGET,
+                "initial_delay_seconds": 0.5,
+                "max_delay_seconds": 2,
+            },
+        )
+        log_path = root / "shipline.log"
+        try:
+            with shipline_up(config, docker_host, log_path) as up:
+                yield Stack(up.api, sample, registry, receiver, client, log_path)
+        finally:
+            client.close()
+
+
+def retries_logged(stack: Stack, run_id: str) -> list[dict[str, Any]]:
+    lines = stack.log_path.read_text(errors="replace").splitlines()
+    entries = [json.loads(line) for line in lines if line.startswith("{") and run_id in line]
+    return [e for e in entries if e.get("event") == "transient failure, retrying"]
+
+
+def test_a_registry_outage_is_retried_for_the_budget_then_republished_by_the_named_command(
+    outage_stack: Stack,
+) -> None:
+    stack = outage_stack
+    push = stack.sample.append("user_service/app.txt", "Outage.", "feat(user): during an outage")
+    stack.registry.stop()
+
+    run_id = stack.push_webhook(push).json()["run_id"]
+    failed = stack.wait_for_run(run_id)
+
+    assert failed["status"] == "failed", failed
+    reason = failed["services"]["user-service"]["reason"]
+    assert "gave up after" in reason, reason
+    retries = retries_logged(stack, run_id)
+    assert len(retries) >= 3
+    assert retries[-1]["failing_for"] >= BUDGET - 2.5  # the last retry comes near the end
+    [command] = COMMAND.findall(reason)
+    note = stack.receiver.wait_for(lambda body: body.get("run_id") == run_id)
+    assert command in note["text"]
+
+    stack.registry.restart()
+    env = {"SHIPLINE_URL": stack.api, "SHIPLINE_TOKEN": API_TOKEN}
+    republished = CliRunner().invoke(main, shlex.split(command)[1:], env=env)
+    assert republished.exit_code == 0, republished.output
+
+    run = stack.wait_for_run(run_id)
+    assert run["status"] == "succeeded", run
+    tag = f"sha-{push.after[:7]}"
+    assert stack.registry.manifest_digest("microbank/user-service", tag) is not None
+    manifest = stack.sample.remote_file("k8s/manifests/user-service/deployment.yaml")
+    assert f"microbank/user-service:{tag}" in manifest
