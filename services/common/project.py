@@ -21,7 +21,7 @@ from pydantic import (
 
 from services.common.errors import ConfigError
 from services.common.scan_rules import ScanRules
-from services.common.settings import validation_problems
+from services.common.validation_messages import validation_problems
 
 PROJECT_FILE = "shipline.yaml"
 MAX_PATTERNS = 256  # entries of `ignore` and of `global_paths`

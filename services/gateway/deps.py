@@ -8,7 +8,7 @@ from fastapi import Depends, HTTPException, Request
 from pydantic import BaseModel, ValidationError
 
 from services.common.runtime import Runtime
-from services.common.settings import explain_validation
+from services.common.validation_messages import explain_validation
 from services.gateway.intake import Intake
 from services.gateway.json_body import InvalidJson, decode_json
 

@@ -20,7 +20,8 @@ from starlette.exceptions import HTTPException
 
 from services.common.events import PushedCommit, PushReceived
 from services.common.logging import get_logger
-from services.common.settings import Repository, explain_validation
+from services.common.settings import Repository
+from services.common.validation_messages import explain_validation
 from services.gateway.json_body import invalid_json_reason
 
 SHA_PATTERN = r"^[0-9a-f]{40}$"

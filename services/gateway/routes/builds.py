@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common.events import BuildRequested, ServiceName
-from services.common.settings import explain_validation
+from services.common.validation_messages import explain_validation
 from services.gateway.auth import CallerDep
 from services.gateway.deps import BodyDep, IntakeDep, RuntimeDep, parse_body
 from services.gateway.intake import delivery_key, new_run_id
