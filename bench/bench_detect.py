@@ -14,6 +14,7 @@ that range, in turns:
   recorded;
 - first push: the same with no record of `before` (another repository name) in a worker
   that has parsed no manifest yet: every path listed, every manifest read and parsed;
+- without the checks: services to build minus the checks (what the checks add);
 - ChangeDetected events: the same through to the 200 validated events (for reference).
 
 Prints the medians of wall and CPU time (this process and its git children) and their
@@ -205,6 +206,14 @@ def _deployment(service: str) -> str:
     )
 
 
+def unchecked(mirror: Mirror, push: PushReceived, project: Project) -> list[str]:
+    """The mapping without the shipline.yaml checks (a reference: what the checks add)."""
+    seen = observe(mirror, push, "main", "main", is_bot)
+    builds = plan(push, project, seen.paths, seen.commits, BOT, seen.previous)
+    assert not isinstance(builds, Skip), builds
+    return sorted(builds)
+
+
 def detector(mirror: Mirror, push: PushReceived, project: Project) -> list[str]:
     """The same, through to the validated ChangeDetected events."""
     seen = observe(mirror, push, "main", "main", is_bot)
@@ -278,6 +287,7 @@ def timed(
             "git diff --name-only": lambda: git_diff(mirror, before, after),
             "shipline: services to build": lambda: mapping(mirror, push, project, records),
             "shipline: first push": lambda: first_push(mirror, first, project, records),
+            "shipline: without the checks": lambda: unchecked(mirror, push, project),
             "shipline: ChangeDetected events": lambda: detector(mirror, push, project),
         },
         runs,

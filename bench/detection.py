@@ -39,6 +39,7 @@ def detection(rounds: int) -> list[Figure]:
                     "git diff": lambda: detect.git_diff(mirror, before, after),
                     "services": lambda: detect.mapping(mirror, push, project, records),
                     "first": lambda: detect.first_push(mirror, first, project, records),
+                    "unchecked": lambda: detect.unchecked(mirror, push, project),
                     "events": lambda: detect.detector(mirror, push, project),
                 },
                 rounds,
@@ -65,6 +66,15 @@ def detection(rounds: int) -> list[Figure]:
             "git diff --name-only",
             [w * 1000 for w in walls["git diff"]],
             limit="no record of `before`: every path listed, every manifest read and parsed",
+        ),
+        Figure(
+            "detection",
+            "push → services to build, without the shipline.yaml checks",
+            "ms",
+            [w * 1000 for w in walls["unchecked"]],
+            "git diff --name-only",
+            [w * 1000 for w in walls["git diff"]],
+            limit="a reference: the first row less the checks",
         ),
         Figure(
             "detection",

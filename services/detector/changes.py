@@ -40,6 +40,9 @@ class TreeChanges:
 
     def removed(self) -> list[str]:
         """The paths deleted, or now of another type (a file become a link)."""
+        statuses = self.status.values()
+        if "D" not in statuses and "T" not in statuses:
+            return []  # the usual push, found without a loop in Python
         return [path for path, status in self.status.items() if status in ("D", "T")]
 
     def present(self, path: str) -> bool:

@@ -23,9 +23,18 @@ def checked_key(repository: str, commit: str) -> str:
     return f"{PREFIX}{repository}:{commit}"
 
 
+# KEYS: before's record, after's; ARGV: the conditions, the record's seconds to live.
+_EXTEND = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+
 class RedisCheckedCommits:
     def __init__(self, client: redis.Redis, ttl: timedelta = RECORD_TTL) -> None:
         self._redis, self._ttl = client, ttl
+        self._extend = client.register_script(_EXTEND)
 
     def is_clean(self, repository: str, commit: str, conditions: str) -> bool:
         try:
@@ -40,3 +49,14 @@ class RedisCheckedCommits:
             self._redis.set(checked_key(repository, commit), conditions, ex=self._ttl)
         except redis.RedisError as exc:
             get_logger().warning("check record not written", error=type(exc).__name__)
+
+    def extend(self, repository: str, before: str, after: str, conditions: str) -> bool:
+        """Record `after` clean if `before` is recorded clean under the same conditions, in
+        one round trip (the steady push's only cost); whether it was."""
+        keys = [checked_key(repository, before), checked_key(repository, after)]
+        seconds = int(self._ttl.total_seconds())
+        try:
+            return bool(self._extend(keys=keys, args=[conditions, seconds]))
+        except redis.RedisError as exc:
+            get_logger().warning("check record not extended", error=type(exc).__name__)
+            return False

@@ -12,15 +12,17 @@ since every path the file names was there at `before`, as what it must be:
   folder whose last file went, a Dockerfile deleted, a directory replaced by a link);
 - a manifest the push added, changed or retyped: read and checked again.
 
-Only those are listed (one small `git ls-tree`) and read; usually there are none, and the
-check costs no git process at all, just the record's look-up and the new record. A service
-built because of a push cannot lack a path unless the push removed it, so services newly
-built need nothing more (the diff's statuses come with the diff the detector runs anyway).
+Only those are listed (one small `git ls-tree`) and read. Usually there are none: the check
+then costs no git process, only one Redis round trip that records `after` if `before` is
+recorded (CheckedCommits.extend), about 0.5 ms on the detection benchmark. A service built
+because of a push cannot lack a path unless the push removed it, so services newly built
+need nothing more (the statuses come with the diff the detector runs anyway, `git diff
+--name-status`). The `ignore` check depends on shipline.yaml alone.
 Everything else is checked whole, as `shipline validate` checks a tree: a `before` not
-recorded (a first push, one after a failed check, a record expired), a change to
-shipline.yaml, a release tag, a forced build, nothing to compare with. On the detection
-benchmark's 200 services that is one `git ls-tree` of about 800 paths and 200 manifests
-parsed once per content (see bench/README.md for the figures).
+recorded (a first push, one after a problem, a record expired, another CHECKS_VERSION or
+size limit), a change to shipline.yaml, a release tag, a forced build, nothing to compare
+with. On the benchmark's 200 services that is one `git ls-tree` of about 800 paths and 200
+manifests parsed (about 0.5 s in a fresh worker; a worker parses each content once).
 
 Which problems fail the run does not depend on how much was looked at: the services a push
 builds (every service for a release or a shipline.yaml change), the global paths, and every
@@ -31,10 +33,11 @@ problem elsewhere fails nothing, but the commit is not recorded: the next push c
 from __future__ import annotations
 
 import posixpath
+import weakref
 from collections import defaultdict
 from collections.abc import Collection, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 from services.common.errors import PermanentError
@@ -66,6 +69,10 @@ class CheckedCommits(Protocol):
 
     def mark_clean(self, repository: str, commit: str, conditions: str) -> None: ...
 
+    def extend(self, repository: str, before: str, after: str, conditions: str) -> bool:
+        """Mark `after` clean if `before` is; whether it was (one round trip)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Recheck:
@@ -84,9 +91,12 @@ def recheck(project: Project, manifests: bool, changes: TreeChanges) -> Recheck 
     shipline.yaml itself changed (everything)."""
     if PROJECT_FILE in changes.status:
         return None
-    named = {name: project.manifest_path(name) for name in project.services} if manifests else {}
-    read = {path for path in named.values() if changes.present(_normal(path))}
-    services = {name for name, path in named.items() if path in read}
+    read: set[str] = set()
+    services: set[str] = set()
+    for path, (spelt, names) in (_manifests_of(project) if manifests else {}).items():
+        if changes.present(path):
+            read.add(spelt)
+            services |= names
     hit: set[str] = set()
     gone = changes.removed()
     if gone:
@@ -96,6 +106,26 @@ def recheck(project: Project, manifests: bool, changes: TreeChanges) -> Recheck 
             for level in _above(removed):
                 hit |= exact.get(level, set())
     return Recheck(frozenset(services | (hit - {_GLOBAL})), _GLOBAL in hit, frozenset(read))
+
+
+_MANIFESTS: dict[int, tuple[weakref.ref[Project], dict[str, tuple[str, set[str]]]]] = {}
+_MAX_PROJECTS = 16
+
+
+def _manifests_of(project: Project) -> dict[str, tuple[str, set[str]]]:
+    """Each manifest as git lists it → as shipline.yaml names it, and its services; worked
+    out once per Project (immutable, and the same object for the same shipline.yaml text)."""
+    cached = _MANIFESTS.get(id(project))
+    if cached is not None and cached[0]() is project:
+        return cached[1]
+    found: dict[str, tuple[str, set[str]]] = {}
+    for name in project.services:
+        spelt = project.manifest_path(name)
+        found.setdefault(_normal(spelt), (spelt, set()))[1].add(name)
+    if len(_MANIFESTS) >= _MAX_PROJECTS:
+        _MANIFESTS.pop(next(iter(_MANIFESTS)))
+    _MANIFESTS[id(project)] = (weakref.ref(project), found)
+    return found
 
 
 def _owners(project: Project, manifests: bool) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
@@ -130,9 +160,8 @@ def _above(path: str) -> Iterable[str]:
 
 
 class CommitCheck:
-    """shipline.yaml checked against the commit it was read from, after `before`'s record.
+    """shipline.yaml checked against the commit it was read from, from `before`'s record.
 
-    Without a record of `before` the whole listing starts at once, beside the diff.
     `records` None: nothing is recorded, every commit is checked whole.
     """
 
@@ -148,21 +177,16 @@ class CommitCheck:
     ) -> None:
         self.repository, self.commit, self.project = repository, commit, project
         self.max_bytes, self.records = max_bytes, records
+        self.before = None if before == ZERO_SHA else before
         self.manifests = manifests_here(project, repository)
         self.conditions = f"v{CHECKS_VERSION} max_bytes={max_bytes}"
-        self.tree = CommitTree(mirror, commit)
+        self._mirror = mirror
         self._found: list[ProjectProblem] | None = None
-        self._listing: Future[None] | None = None
-        self._pool: ThreadPoolExecutor | None = None
-        self.base_clean = (
-            records is not None
-            and before not in (None, ZERO_SHA)
-            and records.is_clean(repository, str(before), self.conditions)
-        )
-        if not self.base_clean:
-            self._pool = ThreadPoolExecutor(max_workers=1)
-            paths = paths_checked(project, manifests=self.manifests)
-            self._listing = self._pool.submit(self.tree.preload, paths)
+
+    @cached_property
+    def tree(self) -> CommitTree:
+        """The commit, read only when something is to be checked."""
+        return CommitTree(self._mirror, self.commit)
 
     def require(
         self,
@@ -183,28 +207,37 @@ class CommitCheck:
         """Record the commit clean when that is cheap (a clean `before`), reporting nothing:
         for a push that builds nothing and was never checked (the pipeline's own commits),
         so the next push still starts from a record."""
-        if self.base_clean and since_before is not None:
-            self.problems(since_before)
+        if self._found is None:
+            self._found = self._incremental(since_before)
 
     def problems(self, since_before: TreeChanges | None = None) -> list[ProjectProblem]:
         """Everything wrong at the commit, all of it or what `since_before` could have
         broken since a clean `before`; the commit recorded clean when nothing is."""
         if self._found is None:
-            plan = None
-            if self.base_clean and since_before is not None:
-                plan = recheck(self.project, self.manifests, since_before)
-            self._found = self._whole() if plan is None else self._again(plan)
+            self._found = self._incremental(since_before)
+        if self._found is None:
+            self._found = self._check(None, None)
             if not self._found and self.records is not None:
                 self.records.mark_clean(self.repository, self.commit, self.conditions)
         return self._found
 
-    def _whole(self) -> list[ProjectProblem]:
-        if self._listing is not None:
-            self._listing.result()
-        return self._check(None, None)
-
-    def _again(self, plan: Recheck) -> list[ProjectProblem]:
-        return [] if plan.empty() else self._check(plan.services, plan.read)
+    def _incremental(self, since_before: TreeChanges | None) -> list[ProjectProblem] | None:
+        """The problems `since_before` could have caused, the commit recorded clean when
+        there are none; None when `before` is not recorded clean, or shipline.yaml changed."""
+        if self.records is None or self.before is None or since_before is None:
+            return None
+        plan = recheck(self.project, self.manifests, since_before)
+        if plan is None:
+            return None
+        where = (self.repository, self.before, self.commit, self.conditions)
+        if plan.empty():  # the steady push: one round trip, no git
+            return [] if self.records.extend(*where) else None
+        if not self.records.is_clean(self.repository, self.before, self.conditions):
+            return None
+        found = self._check(plan.services, plan.read)
+        if not found:
+            self.records.mark_clean(self.repository, self.commit, self.conditions)
+        return found
 
     def _check(
         self, services: Collection[str] | None, read: Collection[str] | None
@@ -219,9 +252,8 @@ class CommitCheck:
         )
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-        self.tree.close()
+        if "tree" in self.__dict__:
+            self.tree.close()
 
     def __enter__(self) -> CommitCheck:
         return self

@@ -354,3 +354,14 @@ def test_only_a_removal_at_above_or_under_a_checked_path_or_a_changed_manifest_c
 def test_a_change_to_shipline_yaml_asks_for_everything() -> None:
     assert again(present=("shipline.yaml",)) is None
     assert again(removed=("shipline.yaml",)) is None
+
+
+def test_a_record_made_under_other_conditions_vouches_for_nothing(
+    records: RedisCheckedCommits, redis_client: redis.Redis
+) -> None:
+    records.mark_clean(NAME, "a" * 40, "v1 max_bytes=100")
+
+    assert not records.extend(NAME, "a" * 40, "b" * 40, "v1 max_bytes=200")
+    assert not recorded(redis_client, "b" * 40)
+    assert records.extend(NAME, "a" * 40, "b" * 40, "v1 max_bytes=100")
+    assert records.is_clean(NAME, "b" * 40, "v1 max_bytes=100")
