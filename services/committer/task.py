@@ -8,6 +8,7 @@ ReleaseReady once every service of the release has its scan outcome.
 
 Before a deploy or a release, every image must pass the admission (admission.py): the
 service's own image repository, and a scan verdict the scanner recorded for the digest.
+After each commit the repository's service inventory is surveyed again (survey.py).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from collections.abc import Sequence
 
 from services.committer.admission import Admission
 from services.committer.auto_rollback import roll_back
+from services.committer.survey import resurvey
 from services.committer.writeback import GitopsWriter
 from services.common.events import (
     DeploymentFailed,
     Envelope,
+    ManifestCommitted,
     ReleaseReady,
     RollbackRequested,
     ScanPassed,
@@ -27,14 +30,24 @@ from services.common.events import (
 from services.common.logging import get_logger
 from services.common.runtime import Runtime
 from services.common.scan_verdicts import ScanVerdicts
+from services.common.service_inventory import InventoryStore
 from services.common.stage import Handler, StageDefinition
 
 
 def make_handler(runtime: Runtime) -> Handler:
     writer = GitopsWriter(runtime.settings, runtime.redis)
     admission = Admission(runtime.settings, ScanVerdicts(runtime.redis))
+    inventory = InventoryStore(runtime.redis)
 
     def handle(event: Envelope) -> Sequence[Envelope]:
+        produced = commit(event)
+        for repository in sorted(
+            {e.source.repository for e in produced if isinstance(e, ManifestCommitted)}
+        ):
+            resurvey(runtime.settings, inventory, repository)
+        return produced
+
+    def commit(event: Envelope) -> Sequence[Envelope]:
         match event:
             case ScanPassed() if runtime.runs.release_of(event.run_id) is not None:
                 get_logger().info("scanned; waiting for the rest of the release")

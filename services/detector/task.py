@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from services.committer.survey import resurvey
 from services.common.errors import PermanentError
 from services.common.events import ZERO_SHA, BuildRequested, ChangeDetected, Envelope, PushReceived
 from services.common.git import Mirror
@@ -12,6 +13,7 @@ from services.common.logging import get_logger
 from services.common.mirrors import mirror_of, project_at
 from services.common.project import PROJECT_FILE, Project
 from services.common.runtime import Runtime
+from services.common.service_inventory import InventoryStore
 from services.common.settings import Repository
 from services.common.stage import Handler, StageDefinition
 from services.detector.changes import TreeChanges, observe, pushed_commit, ref_mismatch
@@ -27,6 +29,7 @@ DEFAULT_LIMITS = Limits()
 def make_handler(runtime: Runtime) -> Handler:
     settings = runtime.settings
     records = RedisCheckedCommits(runtime.redis)
+    inventory = InventoryStore(runtime.redis)
 
     def handle(event: Envelope) -> Sequence[Envelope]:
         assert isinstance(event, PushReceived | BuildRequested)
@@ -46,6 +49,8 @@ def make_handler(runtime: Runtime) -> Handler:
             commit = pushed_commit(mirror, event)
             if commit != event.after:  # an annotated tag: the run names the commit it tags
                 runtime.runs.peeled(event.run_id, commit, tag_object=event.after)
+            if event.ref == f"refs/heads/{repo.default_branch}":  # for GET /api/v1/services
+                resurvey(settings, inventory, repo.name)
         if isinstance(result, Skip):
             get_logger().info("nothing to build", reason=result.reason)
             return (runtime.runs.finish_empty(event, result.reason),)

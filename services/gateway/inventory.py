@@ -2,45 +2,49 @@
 manifest names at the gitops branch head, its last run and its pin, and, when a cluster
 runs its gitops branch, what the cluster runs (`live`, as the verifier last saw it).
 
-The manifests are read from a mirror of the gitops repository (the source repository
-itself unless shipline.yaml names another), with the committer's own format readers, so
-the image shown is exactly what the committer would replace next.
+Everything is read from Redis: the services and their images from the inventory the
+detector and committer record (services/committer/survey.py), so the gateway needs no git
+and no network but Redis.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
-from services.committer.formats import read_image
-from services.committer.yamlsplice import ManifestError
-from services.common.errors import ShiplineError
-from services.common.git import Mirror
-from services.common.mirrors import mirror_of
 from services.common.pins import PinStore
-from services.common.project import PROJECT_FILE, Project, parse_project
 from services.common.runs import RunStore
-from services.common.settings import GitopsRepository, Repository, Settings
+from services.common.service_inventory import InventoryStore, Survey
+from services.common.settings import Settings
 from services.verifier.live import LiveStore
 
 RUNS_SEARCHED = 1000  # how far back the last run of a service is looked for
-
-
-class InventoryError(Exception):
-    """A repository whose services could not be listed; the message says why."""
+NOT_SURVEYED = (
+    "not surveyed yet: the detector records its services after the next push to "
+    "{branch} (or any deploy, release or rollback)"
+)
 
 
 def list_services(
-    settings: Settings, runs: RunStore, pins: PinStore, live: LiveStore | None = None
+    settings: Settings,
+    inventory: InventoryStore,
+    runs: RunStore,
+    pins: PinStore,
+    live: LiveStore | None = None,
 ) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
-    errors: list[dict[str, str]] = []
+    errors: list[dict[str, Any]] = []
     for repo in settings.repositories:
-        try:
-            rows += _repository_services(settings, repo, pins)
-        except (ShiplineError, InventoryError) as exc:
-            errors.append({"repository": repo.name, "reason": str(exc)})
+        survey = inventory.read(repo.name)
+        if survey is None:
+            reason = NOT_SURVEYED.format(branch=repo.default_branch)
+            errors.append({"repository": repo.name, "reason": reason})
+            continue
+        if survey.error is not None:
+            errors.append(
+                {"repository": repo.name, "reason": survey.error, "since": survey.surveyed_at}
+            )
+        rows += _rows(survey, pins)
     states: dict[str, dict[str, Any]] = {}  # one read per cluster
     for row in rows:
         cluster = row["cluster"]
@@ -79,59 +83,15 @@ def last_runs(runs: RunStore, wanted: set[tuple[str, str]]) -> dict[tuple[str, s
     return found
 
 
-def _repository_services(
-    settings: Settings, repo: Repository, pins: PinStore
-) -> Iterable[dict[str, Any]]:
-    source = _mirror(settings, repo)
-    head = source.resolve(f"refs/heads/{repo.default_branch}")
-    text = source.read_file(head, PROJECT_FILE) if head else None
-    if head is None or text is None:
-        raise InventoryError(f"no {PROJECT_FILE} on {repo.default_branch}")
-    project = parse_project(text, origin=f"{repo.name}@{head[:7]}:{PROJECT_FILE}")
-    gitops = _gitops_remote(settings, repo, project)
-    manifests = source if gitops is repo else _mirror(settings, gitops)
-    gitops_head = manifests.resolve(f"refs/heads/{project.gitops.branch}")
-    if gitops_head is None:
-        raise InventoryError(f"gitops branch {project.gitops.branch} of {gitops.name} not found")
-    cluster = settings.cluster_for(gitops.name, project.gitops.branch)
-    for name, spec in project.services.items():
-        path = project.manifest_path(name)
-        row: dict[str, Any] = {
-            "repository": repo.name,
-            "service": name,
-            "image": None,
-            "manifest": path,
-            "gitops_repository": gitops.name,
-            "gitops_commit": gitops_head,
-            "cluster": cluster.name if cluster else None,
-            "image_repository": project.image_repository(name),
-        }
-        raw = manifests.read_file(gitops_head, path)
-        if raw is None:
-            row["problem"] = f"{path} does not exist on {project.gitops.branch}"
-        else:
-            try:
-                row["image"] = read_image(raw.decode(), name, spec, project.image_repository(name))
-            except (ManifestError, UnicodeDecodeError) as exc:
-                row["problem"] = f"{path}: {exc}"
-        pin = pins.get(repo.name, name)
+def _rows(survey: Survey, pins: PinStore) -> list[dict[str, Any]]:
+    rows = []
+    for service in survey.services:
+        row: dict[str, Any] = {"repository": survey.repository, **service.model_dump()}
+        if row["problem"] is None:
+            del row["problem"]
+        row["surveyed_at"] = survey.surveyed_at
+        pin = pins.get(survey.repository, service.service)
         row["pinned"] = pin is not None
         row["pin"] = asdict(pin) if pin else None
-        yield row
-
-
-def _gitops_remote(
-    settings: Settings, repo: Repository, project: Project
-) -> Repository | GitopsRepository:
-    if project.gitops.repository is None or project.gitops.repository == repo.name:
-        return repo
-    remote = settings.git_remote(project.gitops.repository)
-    if remote is None:
-        raise InventoryError(f"gitops repository {project.gitops.repository} is not configured")
-    return remote
-
-
-def _mirror(settings: Settings, remote: Repository | GitopsRepository) -> Mirror:
-    mirror = mirror_of(settings, remote)
-    mirror.fetch()
-    return mirror
+        rows.append(row)
+    return rows

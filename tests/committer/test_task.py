@@ -19,6 +19,7 @@ from services.common.events import (
 )
 from services.common.runtime import Runtime
 from services.common.scan_verdicts import ScanVerdict, ScanVerdicts
+from services.common.service_inventory import InventoryStore
 from tests.committer.gitrepos import (
     DIGEST,
     REGISTRY,
@@ -55,6 +56,20 @@ def test_a_scan_of_a_push_run_is_committed(shop: Repo, runtime: Runtime) -> None
     )
 
     assert isinstance(outcome, ManifestCommitted)
+
+
+def test_a_commit_records_the_new_image_in_the_service_inventory(
+    shop: Repo, runtime: Runtime
+) -> None:
+    scan = scan_passed(shop, "cart", shop.log()[0].hexsha, "run-1")
+
+    [outcome] = STAGE.factory(runtime)(scanned(runtime.redis, scan))
+
+    survey = InventoryStore(runtime.redis).read("acme/shop")
+    assert survey is not None and survey.error is None
+    row = survey.row("cart")
+    assert row is not None and row.image == outcome.new_image  # type: ignore[attr-defined]
+    assert row.gitops_commit == outcome.gitops_commit  # type: ignore[attr-defined]
 
 
 def test_a_scan_the_scanner_never_recorded_is_not_deployed(shop: Repo, runtime: Runtime) -> None:

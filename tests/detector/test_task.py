@@ -11,6 +11,7 @@ from services.common.errors import PermanentError
 from services.common.events import ZERO_SHA, BuildRequested, ChangeDetected, RunCompleted
 from services.common.limits import Limits
 from services.common.runtime import Runtime
+from services.common.service_inventory import InventoryStore
 from services.common.settings import Settings
 from services.detector.task import make_handler
 from tests.detector.conftest import NAME, SERVICES, Monorepo
@@ -45,6 +46,17 @@ def test_a_push_plans_one_service_per_build_and_returns_the_builds(seeded, runti
     run = runtime.runs.get(push.run_id)
     assert run is not None and run["expected"] == "2"
     assert sorted(run["services"]) == ["account-service", "user-service"]
+
+
+def test_a_push_to_the_default_branch_records_its_services_for_the_api(seeded, runtime):
+    seeded.commit({"libs/common/lib.sh": "common v3\n"})
+    push = seeded.push()
+
+    make_handler(runtime)(push)
+
+    survey = InventoryStore(runtime.redis).read(NAME)
+    assert survey is not None and survey.commit == push.after
+    assert sorted(row.service for row in survey.services) == sorted(SERVICES)
 
 
 def test_a_deleted_branch_ends_the_run_skipped_with_the_reason(seeded, runtime):

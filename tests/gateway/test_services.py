@@ -1,5 +1,6 @@
-"""GET /api/v1/services: the deployed image from the manifests at the gitops head, the last
-run and the pin of every service, on real git repositories and a real Redis."""
+"""GET /api/v1/services: the deployed image from the manifests at the gitops head (as the
+workers survey them into Redis), the last run and the pin of every service, on real git
+repositories and a real Redis. The gateway itself reads only Redis."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from services.committer.survey import resurvey
 from services.common.pins import PinStore
 from services.common.runs import RunStore
+from services.common.service_inventory import InventoryStore, Survey
 from services.common.settings import GitopsRepository
 from services.gateway.app import create_app
 from tests.committer.gitrepos import REGISTRY, Repo, deployment, monorepo, settings_for
@@ -19,9 +22,15 @@ from tests.gateway.runs_data import build_failed, deployed, started_run
 pytestmark = pytest.mark.integration
 
 
-def listed(settings) -> dict:
-    with TestClient(create_app(settings)) as client:
-        response = client.get("/api/v1/services")
+def listed(settings, client: redis.Redis, survey: bool = True) -> dict:
+    """The answer once the workers surveyed every repository (unless `survey` is False)."""
+    if survey:
+        store = InventoryStore(client)
+        for repo in settings.repositories:
+            resurvey(settings, store, repo.name)
+    readable = settings.model_copy(update={"public_read": True})  # reads without a token
+    with TestClient(create_app(readable)) as api:
+        response = api.get("/api/v1/services")
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -42,7 +51,7 @@ def test_every_service_shows_the_image_at_the_gitops_head_its_last_run_and_its_p
     deployed(runs, "newer", "cart")
     PinStore(redis_client).pin("acme/shop", "payments", f"{REGISTRY}/payments:v1", "ops", "rb-1")
 
-    answer = listed(settings_for(tmp_path / "api", shop, redis_url=redis_url))
+    answer = listed(settings_for(tmp_path / "api", shop, redis_url=redis_url), redis_client)
 
     rows = by_name(answer)
     assert answer["errors"] == []
@@ -72,7 +81,7 @@ def test_manifests_in_a_separate_gitops_repository_are_read_from_its_branch(
         gitops_repositories=[GitopsRepository(name="acme/gitops", url=gitops.url)],
     )
 
-    rows = by_name(listed(settings))
+    rows = by_name(listed(settings, redis_client))
 
     assert rows["cart"]["image"] == f"{REGISTRY}/cart:from-gitops"
     assert rows["cart"]["gitops_repository"] == "acme/gitops"
@@ -87,10 +96,52 @@ def test_a_missing_manifest_or_an_unreadable_repository_is_reported_not_fatal(
     empty = Repo(tmp_path / "remotes", "acme/empty")
     empty.commit({"README.md": "nothing\n"}, "init")
 
-    answer = listed(settings_for(tmp_path / "api", shop, empty, redis_url=redis_url))
+    answer = listed(settings_for(tmp_path / "api", shop, empty, redis_url=redis_url), redis_client)
 
     rows = by_name(answer)
     assert rows["cart"]["image"] == f"{REGISTRY}/cart:initial"
     assert rows["payments"]["image"] is None
     assert "k8s/payments.yaml does not exist" in rows["payments"]["problem"]
-    assert answer["errors"] == [{"repository": "acme/empty", "reason": "no shipline.yaml on main"}]
+    assert [(e["repository"], e["reason"]) for e in answer["errors"]] == [
+        ("acme/empty", "no shipline.yaml on main")
+    ]
+
+
+def test_a_repository_not_surveyed_yet_is_reported_with_what_will_survey_it(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    shop = monorepo(tmp_path / "remotes", ["cart"])
+
+    answer = listed(
+        settings_for(tmp_path / "api", shop, redis_url=redis_url), redis_client, survey=False
+    )
+
+    assert answer["services"] == []
+    assert answer["errors"][0]["repository"] == "acme/shop"
+    assert "not surveyed yet" in answer["errors"][0]["reason"]
+
+
+def test_a_failed_survey_keeps_the_services_found_before_and_says_why(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    shop = monorepo(tmp_path / "remotes", ["cart"])
+    settings = settings_for(tmp_path / "api", shop, redis_url=redis_url)
+    store = InventoryStore(redis_client)
+    resurvey(settings, store, "acme/shop")
+    shop.clone.git.rm("shipline.yaml")
+    shop.commit({}, "drop shipline.yaml")
+
+    answer = listed(settings, redis_client)
+
+    assert by_name(answer)["cart"]["image"] == f"{REGISTRY}/cart:initial"
+    assert answer["errors"][0]["reason"] == "no shipline.yaml on main"
+
+
+def test_an_older_survey_never_replaces_a_newer_one(redis_client: redis.Redis) -> None:
+    store = InventoryStore(redis_client)
+
+    assert store.record(Survey(repository="acme/shop", commit="b" * 40, surveyed_at=200.0))
+    assert not store.record(Survey(repository="acme/shop", commit="a" * 40, surveyed_at=100.0))
+
+    recorded = store.read("acme/shop")
+    assert recorded is not None and recorded.commit == "b" * 40

@@ -4,12 +4,15 @@ read from what the verifier's watches keep in Redis (never from the cluster itse
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from services.committer.survey import resurvey
 from services.common.cluster_settings import ClusterSettings
+from services.common.service_inventory import InventoryStore
 from services.gateway.app import create_app
 from services.verifier.live import LiveStore
 from services.verifier.rollout import Snapshot
@@ -19,9 +22,11 @@ from tests.verifier.objects import application, deployment
 pytestmark = pytest.mark.integration
 
 
-def listed(settings: object) -> dict[str, dict]:
-    with TestClient(create_app(settings)) as client:  # type: ignore[arg-type]
-        response = client.get("/api/v1/services")
+def listed(settings: Any, client: redis.Redis) -> dict[str, dict]:
+    resurvey(settings, InventoryStore(client), "acme/shop")
+    readable = settings.model_copy(update={"public_read": True})  # reads without a token
+    with TestClient(create_app(readable)) as api:
+        response = api.get("/api/v1/services")
     assert response.status_code == 200, response.text
     return {row["service"]: row for row in response.json()["services"]}
 
@@ -41,7 +46,9 @@ def test_each_service_shows_what_its_cluster_runs_next_to_the_image_in_git(
         ),
     )
 
-    rows = listed(settings_for(tmp_path / "api", shop, redis_url=redis_url, clusters=[cluster]))
+    rows = listed(
+        settings_for(tmp_path / "api", shop, redis_url=redis_url, clusters=[cluster]), redis_client
+    )
 
     live = rows["cart"]["live"]
     assert rows["cart"]["cluster"] == "prod"
@@ -58,6 +65,6 @@ def test_without_a_cluster_there_is_no_live_state(
 ) -> None:
     shop = monorepo(tmp_path / "remotes", ["cart"])
 
-    rows = listed(settings_for(tmp_path / "api", shop, redis_url=redis_url))
+    rows = listed(settings_for(tmp_path / "api", shop, redis_url=redis_url), redis_client)
 
     assert (rows["cart"]["cluster"], rows["cart"]["live"]) == (None, None)

@@ -1,0 +1,110 @@
+"""Survey a repository for the service inventory (services/common/service_inventory.py):
+every service of shipline.yaml at the default branch head, with the image its manifest
+names at the gitops branch head, read with the committer's own format readers, so the
+image shown is exactly what the committer would replace next.
+
+The detector surveys after a push to the default branch, the committer after each commit;
+a survey that fails is recorded with its reason and never fails the stage's work.
+"""
+
+from __future__ import annotations
+
+import time
+
+from services.committer.formats import read_image
+from services.committer.yamlsplice import ManifestError
+from services.common.errors import ShiplineError
+from services.common.git import Mirror
+from services.common.logging import get_logger
+from services.common.mirrors import mirror_of
+from services.common.project import PROJECT_FILE, Project, parse_project
+from services.common.service_inventory import InventoryStore, ServiceRow, Survey
+from services.common.settings import GitopsRepository, Repository, Settings
+
+
+class SurveyError(Exception):
+    """A repository whose services could not be listed; the message says why."""
+
+
+def survey(settings: Settings, repo: Repository) -> Survey:
+    """The repository's services as git says now (fetches its mirrors)."""
+    started = time.time()  # a survey that read older git must not replace a newer one
+    source = _fetched(settings, repo)
+    head = source.resolve(f"refs/heads/{repo.default_branch}")
+    text = source.read_file(head, PROJECT_FILE) if head else None
+    if head is None or text is None:
+        raise SurveyError(f"no {PROJECT_FILE} on {repo.default_branch}")
+    project = parse_project(text, origin=f"{repo.name}@{head[:7]}:{PROJECT_FILE}")
+    gitops = _gitops_remote(settings, repo, project)
+    manifests = source if gitops is repo else _fetched(settings, gitops)
+    gitops_head = manifests.resolve(f"refs/heads/{project.gitops.branch}")
+    if gitops_head is None:
+        raise SurveyError(f"gitops branch {project.gitops.branch} of {gitops.name} not found")
+    cluster = settings.cluster_for(gitops.name, project.gitops.branch)
+    rows = []
+    for name, spec in project.services.items():
+        path = project.manifest_path(name)
+        image, problem = None, None
+        raw = manifests.read_file(gitops_head, path)
+        if raw is None:
+            problem = f"{path} does not exist on {project.gitops.branch}"
+        else:
+            try:
+                image = read_image(raw.decode(), name, spec, project.image_repository(name))
+            except (ManifestError, UnicodeDecodeError) as exc:
+                problem = f"{path}: {exc}"
+        rows.append(
+            ServiceRow(
+                service=name,
+                image=image,
+                manifest=path,
+                gitops_repository=gitops.name,
+                gitops_commit=gitops_head,
+                cluster=cluster.name if cluster else None,
+                image_repository=project.image_repository(name),
+                problem=problem,
+            )
+        )
+    return Survey(repository=repo.name, commit=head, surveyed_at=started, services=tuple(rows))
+
+
+def resurvey(settings: Settings, store: InventoryStore, repository: str) -> Survey | None:
+    """Survey a configured repository and record it; a failure is recorded as the reason,
+    beside the services the survey before found. Never raises for git or the manifests."""
+    repo = settings.repository(repository)
+    if repo is None:
+        return None
+    started = time.time()
+    try:
+        found = survey(settings, repo)
+    except (ShiplineError, SurveyError) as exc:
+        get_logger().warning(
+            "service inventory not refreshed", repository=repository, error=str(exc)
+        )
+        before = store.read(repository)
+        found = Survey(
+            repository=repository,
+            commit=before.commit if before else "",
+            surveyed_at=started,
+            services=before.services if before else (),
+            error=str(exc),
+        )
+    store.record(found)
+    return found
+
+
+def _gitops_remote(
+    settings: Settings, repo: Repository, project: Project
+) -> Repository | GitopsRepository:
+    if project.gitops.repository is None or project.gitops.repository == repo.name:
+        return repo
+    remote = settings.git_remote(project.gitops.repository)
+    if remote is None:
+        raise SurveyError(f"gitops repository {project.gitops.repository} is not configured")
+    return remote
+
+
+def _fetched(settings: Settings, remote: Repository | GitopsRepository) -> Mirror:
+    mirror = mirror_of(settings, remote)
+    mirror.fetch()
+    return mirror
