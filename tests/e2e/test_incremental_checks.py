@@ -5,11 +5,12 @@ checked clean: an ordinary push deleting what shipline.yaml names still fails th
 from __future__ import annotations
 
 import git
+import httpx
 import pytest
 
 from services.demo.scenario import Push
 from services.detector.checked import checked_key
-from tests.stack import Stack
+from tests.stack import API_TOKEN, Stack
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +40,9 @@ def test_deleting_a_dockerfile_after_a_push_checked_clean_fails_the_run_saying_w
 
     assert run["status"] == "failed", run
     assert run["services"] == {}
-    failure = stack.get(f"/api/v1/runs/{response.json()['run_id']}").json()["failure"]
+    url = f"{stack.api}/api/v1/runs/{response.json()['run_id']}"
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    failure = httpx.get(url, headers=headers, timeout=10).json()["failure"]
     assert failure.startswith(
         f"detector: ShiplineYamlMismatch: shipline.yaml does not fit commit {gone.after[:7]}"
     )
