@@ -18,8 +18,7 @@ from services.common.logging import get_logger
 from services.common.project import ServiceSpec
 from services.common.settings import BotIdentity
 from services.common.stage import backoff
-
-PUSH_ATTEMPTS = 6
+from services.common.timeouts import PUSH_ATTEMPTS, PUSH_BACKOFF_CAP_SECONDS
 
 R = TypeVar("R")
 
@@ -49,7 +48,7 @@ def land(checkout: Checkout, prepare: Callable[[], Change[R]], bot: BotIdentity)
             sha = checkout.commit_and_push(step.paths, step.message, bot.name, bot.email)
         except PushRejected:
             get_logger().info("push rejected, re-applying on the new head", attempt=attempt)
-            time.sleep(backoff(attempt, base=0.2, cap=5))
+            time.sleep(backoff(attempt, base=0.2, cap=PUSH_BACKOFF_CAP_SECONDS))
             continue
         get_logger().info("committed", commit=sha, paths=step.paths)
         return step.done(sha)

@@ -55,7 +55,6 @@ from services.common.runs import RunStore
 from services.common.safe_files import UnsafePath
 from services.common.settings import Settings
 
-LOCK_SECONDS = 300  # how long a commit waits for the branch's writer
 HISTORY_LIMIT = 200  # manifest versions a rollback looks back through
 MANUAL_TRIGGERS = frozenset({"deploy"})  # runs whose deploys bypass the pin and ancestry
 
@@ -313,7 +312,7 @@ class GitopsWriter:
     @contextlib.contextmanager
     def _locked(self, target: Target) -> Iterator[None]:
         key = f"shipline:lock:gitops:{target.gitops.name}:{target.checkout.branch}"
-        with held_lock(self._redis, key, wait=LOCK_SECONDS):
+        with held_lock(self._redis, key, wait=self._settings.committer.lock_wait_seconds):
             yield
 
 

@@ -40,6 +40,7 @@ from services.common.repository_settings import (
 )
 from services.common.retries import RetrySettings, check_retry_delays
 from services.common.scan_rules import AllowEntry, MaxCounts
+from services.common.timeouts import check_visibility_timeout
 from services.common.validation_messages import explain_validation
 
 STAGES = ("detector", "builder", "scanner", "committer", "notifier", "verifier")
@@ -185,13 +186,19 @@ class ScannerSettings(_Section):
 
 
 class BuilderSettings(_Section):
-    # One build, context to last push; keep it below visibility_timeout.
+    # One build, context to last push; visibility_timeout must outlast it (timeouts.py).
     timeout_seconds: int = Field(default=600, gt=0)
     cache_from: bool = True  # pull the service's previous image as the layer cache source
     insecure_registries: list[str] = []  # registry hosts reached over plain HTTP (loopback is)
     backend: Literal["buildkit", "classic"] = "buildkit"  # the engine's builder (classic: v1)
     # The context sent to the engine, after .dockerignore; streamed through a temporary file.
     max_context_bytes: int = Field(default=2 * 1024**3, gt=0)
+
+
+class CommitterSettings(_Section):
+    # How long a write waits for the gitops branch's lock (another committer writing);
+    # counted in the committer's longest task (services/common/timeouts.py).
+    lock_wait_seconds: int = Field(default=300, gt=0)
 
 
 class Settings(BaseSettings):
@@ -211,6 +218,7 @@ class Settings(BaseSettings):
     bot: BotIdentity = BotIdentity()
     scanner: ScannerSettings = ScannerSettings()
     builder: BuilderSettings = BuilderSettings()
+    committer: CommitterSettings = CommitterSettings()
     concurrency: dict[str, Annotated[int, Field(ge=1, le=64)]] = {"builder": 2}
     visibility_timeout: int = Field(default=900, gt=0)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
@@ -238,6 +246,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _retries_fit_the_visibility_timeout(self) -> Settings:
         check_retry_delays(self.retry, self.visibility_timeout)
+        return self
+
+    @model_validator(mode="after")
+    def _tasks_fit_the_visibility_timeout(self) -> Settings:
+        check_visibility_timeout(self)
         return self
 
     @model_validator(mode="after")
@@ -307,18 +320,10 @@ class Settings(BaseSettings):
         return next((c for c in self.clusters if c.name == name), None)
 
     @model_validator(mode="after")
-    def _clusters_fit_the_visibility_timeout(self) -> Settings:
+    def _distinct_cluster_names(self) -> Settings:
         names = [cluster.name for cluster in self.clusters]
         if duplicates := sorted({name for name in names if names.count(name) > 1}):
             raise ValueError(f"clusters: names must be distinct: {duplicates}")
-        for index, cluster in enumerate(self.clusters):
-            # A verification holds its message until the deadline: longer, and Redis would
-            # hand it to a second verifier while the first still waits.
-            if cluster.deadline_seconds >= self.visibility_timeout:
-                raise ValueError(
-                    f"clusters.{index}.deadline_seconds must be below visibility_timeout "
-                    f"({self.visibility_timeout})"
-                )
         return self
 
 

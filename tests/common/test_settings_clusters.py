@@ -40,7 +40,7 @@ def test_a_commit_is_verified_in_the_first_cluster_that_runs_its_gitops_branch()
         ({"kubeconfig": None}, r"clusters.0: .*give kubeconfig \(a file\) or in_cluster: true"),
         ({"in_cluster": True}, r"clusters.0: .*give kubeconfig \(a file\) or in_cluster: true"),
         ({"namespaces": []}, "clusters.0.namespaces"),
-        ({"deadline_seconds": 900}, "clusters.0.deadline_seconds must be below visibility_timeout"),
+        ({"deadline_seconds": 900}, r"clusters.0.deadline_seconds \(900\) needs 1080"),
         ({"name": "Prod!"}, "clusters.0.name"),
     ],
 )
