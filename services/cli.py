@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 import click
@@ -14,12 +15,14 @@ from services.cli_validate import validate
 from services.common.errors import ConfigError
 from services.common.logging import configure_logging
 from services.common.settings import STAGES, Settings, load_settings
+from services.common.stage_secrets import PROCESSES
 from services.doctor.command import doctor
 
 
-def _settings(**overrides: object) -> Settings:
+def _settings(processes: Collection[str] = PROCESSES) -> Settings:
+    """The settings; the secrets `processes` use must be readable (common/stage_secrets.py)."""
     try:
-        settings = load_settings(**overrides)
+        settings = load_settings(processes)
     except ConfigError as exc:
         raise click.ClickException(f"invalid configuration: {exc}") from None
     configure_logging(settings.log_format)
@@ -51,7 +54,7 @@ def api(host: str, port: int) -> None:
 
     from services.gateway.app import create_app
 
-    settings = _settings()
+    settings = _settings(["gateway"])
     # live event streams (the dashboard's) never end by themselves: without a bound, one open
     # browser tab would hold up a graceful shutdown forever; clients reconnect and resume
     uvicorn.run(
@@ -71,7 +74,7 @@ def worker(stage: str, concurrency: int | None) -> None:
     from services.common.runtime import Runtime
     from services.common.worker import run_worker
 
-    settings = _settings()
+    settings = _settings([stage])
     if stage == "scanner":
         _require_trivy(settings)
     run_worker(Runtime(settings), stage, concurrency)
@@ -88,7 +91,7 @@ def probe(stage: str | None, timeout: float) -> None:
 
     queue = queue_name(stage) if stage else None
     try:
-        waiting = check_redis(Runtime(_settings()).redis_url, timeout=timeout, queue=queue)
+        waiting = check_redis(Runtime(_settings(())).redis_url, timeout=timeout, queue=queue)
     except (ConfigError, RedisUnreachable) as exc:
         raise click.ClickException(f"unhealthy: {exc}") from None
     click.echo("ok: Redis answers" + (f"; {waiting} waiting in {queue}" if queue else ""))

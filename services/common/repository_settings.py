@@ -10,17 +10,22 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from services.common.secret_files import SecretFiles
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class GitCredentials(_Section):
+class GitCredentials(_Section, SecretFiles):
     """How git authenticates to a remote (services/common/git_auth.py); never logged.
 
-    https: `token` (with `username`) goes in an Authorization header through git's
-    environment, never into the URL, argv or .git/config. ssh: a private key, inline or as
-    a file, with the host keys to trust (default: trust a host's key the first time)."""
+    https: `token` (or `token_file`, with `username`) goes in an Authorization header through
+    git's environment, never into the URL, argv or .git/config. ssh: a private key, inline or
+    as a file, with the host keys to trust (default: trust a host's key the first time;
+    refused in prod)."""
+
+    secret_keys = ("token",)
 
     token: SecretStr | None = None
     username: str = Field(default="x-access-token", min_length=1, max_length=100)
@@ -41,11 +46,13 @@ ImagePrefix = Annotated[
 ]
 
 
-class Repository(_Section):
+class Repository(_Section, SecretFiles):
     """A repository Shipline accepts webhooks for; only these are ever cloned."""
 
+    secret_keys = ("webhook_secret",)
+
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
-    url: str = Field(min_length=1, repr=False)  # may embed credentials
+    url: str = Field(min_length=1, repr=False)  # credentials go in `credentials`, not here
     webhook_secret: SecretStr
     credentials: GitCredentials | None = None
     branches: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = None
@@ -77,7 +84,9 @@ class GitopsRepository(_Section):
     credentials: GitCredentials | None = None
 
 
-class RegistryCredential(_Section):
+class RegistryCredential(_Section, SecretFiles):
+    secret_keys = ("password",)
+
     username: str
     password: SecretStr
     # Token services on another host that may receive these credentials (registry.gitlab.com

@@ -8,6 +8,7 @@ Sources, strongest first: constructor arguments, ``SHIPLINE_*`` environment vari
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -40,6 +41,8 @@ from services.common.repository_settings import (
 )
 from services.common.retries import RetrySettings, check_retry_delays
 from services.common.scan_rules import AllowEntry, MaxCounts
+from services.common.secret_files import SecretFiles, known_value
+from services.common.stage_secrets import PROCESSES, is_placeholder, missing_secrets, prod_problems
 from services.common.timeouts import check_visibility_timeout
 from services.common.validation_messages import explain_validation
 
@@ -47,7 +50,6 @@ STAGES = ("detector", "builder", "scanner", "committer", "notifier", "verifier")
 # Tasks in flight per worker when `concurrency` does not say: a verification waits on the
 # cluster for up to its deadline, so the verifier serves many at once (threads).
 DEFAULT_CONCURRENCY = {"verifier": 16}
-PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "password", "dev", "devsecret"}
 
 
 class _Section(BaseModel):
@@ -60,7 +62,7 @@ Outcome = Annotated[str, Field(pattern=r"^[a-z][a-z_-]{0,31}$")]
 GITHUB_COMMIT_URL = "https://github.com/{repository}/commit/{commit}"
 
 
-class ChannelSettings(_Section):
+class ChannelSettings(_Section, SecretFiles):
     """What every channel shares: its name and which notifications it is sent."""
 
     # Identifies the channel in logs, errors and the "already sent" markers; default
@@ -85,8 +87,10 @@ def _template(value: str | None, **fields: str) -> str | None:
 
 
 class WebhookChannel(ChannelSettings):
+    secret_keys = ("secret",)
+
     type: Literal["webhook"]
-    url: str = Field(pattern=r"^https?://", repr=False)  # may embed a token
+    url: str = Field(pattern=r"^https?://", repr=False)  # sign with `secret`; no token here
     secret: SecretStr | None = None  # signs the body: X-Shipline-Signature-256
     timeout_seconds: float = Field(default=10.0, gt=0)
 
@@ -97,6 +101,8 @@ class LogChannel(ChannelSettings):
 
 
 class SlackChannel(ChannelSettings):
+    secret_keys = ("url",)
+
     type: Literal["slack"]
     url: SecretStr  # the incoming-webhook URL is itself the credential
     commit_url_template: str | None = GITHUB_COMMIT_URL  # {repository} {commit} {short_commit}
@@ -105,7 +111,8 @@ class SlackChannel(ChannelSettings):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().startswith(("https://", "http://")):
+        url = known_value(value)  # a file this process cannot read: the notifier checks it
+        if url is not None and not url.startswith(("https://", "http://")):
             raise ValueError("must be an http(s) URL")
         return value
 
@@ -116,6 +123,8 @@ class SlackChannel(ChannelSettings):
 
 
 class GitHubStatusChannel(ChannelSettings):
+    secret_keys = ("token",)
+
     type: Literal["github_status"]
     # GitHub Enterprise Server: https://<host>/api/v3
     api_url: str = Field(default="https://api.github.com", pattern=r"^https?://")
@@ -132,6 +141,7 @@ class GitHubStatusChannel(ChannelSettings):
 
 class EmailChannel(ChannelSettings):
     model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+    secret_keys = ("username", "password")
 
     type: Literal["email"]
     host: str = Field(min_length=1)
@@ -169,7 +179,9 @@ class BotIdentity(_Section):
     email: str = "shipline-bot@localhost"
 
 
-class ScannerSettings(_Section):
+class ScannerSettings(_Section, SecretFiles):
+    secret_keys = ("server_token",)
+
     trivy_path: str | None = None
     scanners: list[Literal["vuln", "secret", "misconfig"]] = ["secret"]
     timeout_seconds: int = Field(default=300, gt=0)
@@ -255,18 +267,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_placeholders_in_prod(self) -> Settings:
-        if self.env != "prod":
-            return self
-        for index, repo in enumerate(self.repositories):
-            if _is_placeholder(repo.webhook_secret):
-                raise ValueError(f"repositories.{index}.webhook_secret is a placeholder")
-        if not self.api_tokens or any(_is_placeholder(t) for t in self.api_tokens):
-            raise ValueError("api_tokens must hold real tokens (16+ characters) in prod")
-        for index, channel in enumerate(self.notifications):
-            for key in ("secret", "token"):
-                value = getattr(channel, key, None)
-                if value is not None and _is_placeholder(value):
-                    raise ValueError(f"notifications.{index}.{key} is a placeholder")
+        # Only the secrets this process can read; load_settings checks that those its
+        # processes use are there (services/common/stage_secrets.py).
+        if self.env == "prod" and (problems := prod_problems(self)):
+            raise ValueError("; ".join(problems))
         return self
 
     @field_validator("redis_url")
@@ -283,7 +287,7 @@ class Settings(BaseSettings):
                 "must be a Redis URL: redis://:PASSWORD@host:6379/0, rediss://... (TLS) or "
                 "unix://:PASSWORD@/path/to/redis.sock?db=0"
             ) from None
-        if info.data.get("env") == "prod" and (not password or _is_placeholder_text(password)):
+        if info.data.get("env") == "prod" and (not password or is_placeholder(password)):
             raise ValueError(
                 "Redis must require a password in prod: start it with --requirepass "
                 "(16+ random URL-safe characters) and put the password in the URL, e.g. "
@@ -327,24 +331,20 @@ class Settings(BaseSettings):
         return self
 
 
-def _is_placeholder(secret: SecretStr) -> bool:
-    return _is_placeholder_text(secret.get_secret_value())
-
-
-def _is_placeholder_text(value: str) -> bool:
-    return value.lower() in PLACEHOLDER_SECRETS or len(value) < 16
-
-
-def load_settings(**overrides: Any) -> Settings:
-    """Build the settings or raise ConfigError that names the file, the key and the problem."""
+def load_settings(processes: Collection[str] = PROCESSES, **overrides: Any) -> Settings:
+    """Build the settings or raise ConfigError that names the file, the key and the problem;
+    the secrets `processes` use (default: all, as `shipline up` runs) must be readable."""
     origin = os.environ.get("SHIPLINE_CONFIG") or "environment (SHIPLINE_*)"
     if os.environ.get("SHIPLINE_CONFIG") and not Path(origin).is_file():
         raise ConfigError(f"{origin}: SHIPLINE_CONFIG names a file that does not exist")
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(f"{origin}: {explain_validation(exc, Settings)}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{origin}: not valid YAML: {exc}") from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{origin}: {exc}") from None
+    if problems := missing_secrets(settings, processes):
+        raise ConfigError(f"{origin}: " + "; ".join(problems))
+    return settings
