@@ -25,10 +25,12 @@ if TYPE_CHECKING:
 PROCESSES = ("gateway", "detector", "builder", "scanner", "committer", "notifier", "verifier")
 # Who reads a repository's shipline.yaml and code (mirrors.py), and who reads or writes a
 # gitops repository: the committer pushes, the detector surveys its manifests, the
-# verifier checks that a synced revision contains a commit.
-SOURCE_READERS = frozenset({"gateway", "detector", "builder", "scanner", "committer"})
-GITOPS_USERS = frozenset({"gateway", "detector", "committer"})  # + the verifier, by cluster
-REGISTRY_USERS = frozenset({"gateway", "builder", "scanner"})  # gateway: manual deploys
+# verifier checks that a synced revision contains a commit. The gateway has no git.
+SOURCE_READERS = frozenset({"detector", "builder", "scanner", "committer"})
+GITOPS_USERS = frozenset({"detector", "committer"})  # + the verifier, by cluster
+# The builder pushes; the scanner pulls (Trivy); the detector and the committer look up
+# the image of a deploy or rollback by hand (common/image_lookup.py). Not the gateway.
+REGISTRY_USERS = frozenset({"detector", "builder", "scanner", "committer"})
 PLACEHOLDERS = {"", "changeme", "change-me", "secret", "password", "dev", "devsecret"}
 CHANNEL_SECRET_KEYS = ("url", "secret", "token", "username", "password")
 
