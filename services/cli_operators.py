@@ -164,7 +164,7 @@ def deploy(
             "/api/v1/deployments", {k: v for k, v in body.items() if v is not None}
         )
         if output != "json":
-            click.echo(f"deploying {answer['image']} ({answer['digest']})")
+            click.echo(f"deploying {answer.get('image') or f'{service}:{tag}'}")
         _report(client, answer, wait, output)
 
 
@@ -181,7 +181,7 @@ def release(tag: str, repository: str | None, wait: float | None, output: str) -
     with _api() as client:
         answer = client.post("/api/v1/releases", {k: v for k, v in body.items() if v})
         if output != "json":
-            click.echo(f"releasing {tag} at {answer['commit'][:7]}")
+            click.echo(f"releasing {tag}")
         _report(client, answer, wait, output)
 
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from services.committer.admission import Admission
 from services.committer.auto_rollback import roll_back
+from services.committer.rollback_target import with_digest
 from services.committer.survey import resurvey
 from services.committer.writeback import GitopsWriter
 from services.common.events import (
@@ -63,7 +64,7 @@ def make_handler(runtime: Runtime) -> Handler:
                     admission.check(event.source, images)
                 return writer.release(event)
             case RollbackRequested():
-                return (writer.rollback(event),)
+                return (writer.rollback(with_digest(runtime.settings, event)),)
             case DeploymentFailed() if event.auto_rollback:
                 return (roll_back(writer, event),)
             case DeploymentFailed():

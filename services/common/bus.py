@@ -22,6 +22,8 @@ from services.common.task_message import task_message
 ROUTES: dict[str, str] = {
     "PushReceived": "detector",
     "BuildRequested": "detector",
+    "ReleaseRequested": "detector",
+    "DeployRequested": "detector",
     "ChangeDetected": "builder",
     "ImagePushed": "scanner",
     "BuildSuperseded": "notifier",

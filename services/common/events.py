@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
@@ -27,6 +27,7 @@ RunStatus = Literal[
 ]
 BuildArgName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
 ServiceName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+ImageTag = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
 
 
 def _now() -> datetime:
@@ -146,6 +147,30 @@ class ImagePushed(Envelope):
         return f"{self.image_repository}:{self.tags[0]}"
 
 
+class ReleaseRequested(Envelope):
+    """Release an existing tag: the detector resolves it and detects it as its push."""
+
+    type: Literal["ReleaseRequested"] = "ReleaseRequested"
+    repository: str
+    tag: ImageTag
+    requested_by: str = ""
+
+
+class DeployRequested(Envelope):
+    """Deploy a tag of a service's image in the registry: the detector checks the service
+    (shipline.yaml, default branch) and the digest (the registry's; a redeploy by hand names
+    the image repository and digest it expects), then publishes the ImagePushed."""
+
+    type: Literal["DeployRequested"] = "DeployRequested"
+    service: ServiceName
+    repository: str
+    tag: ImageTag
+    image_repository: str | None = None
+    digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
+    skip_scan: ScanBypass | None = None
+    requested_by: str = ""
+
+
 class BuildSuperseded(Envelope):
     """The builder dropped this build: a newer push of the same service and branch came in."""
 
@@ -249,7 +274,7 @@ class RollbackRequested(Envelope):
     type: Literal["RollbackRequested"] = "RollbackRequested"
     service: ServiceName
     repository: str
-    to: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    to: ImageTag | None = None
     digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")  # of `to`
     requested_by: str = ""
 
@@ -318,6 +343,8 @@ class RunCompleted(Envelope):
 AnyEvent = Annotated[
     PushReceived
     | BuildRequested
+    | ReleaseRequested
+    | DeployRequested
     | ChangeDetected
     | ImagePushed
     | BuildSuperseded
@@ -336,22 +363,8 @@ AnyEvent = Annotated[
 Event = Envelope
 
 _adapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
-EVENT_TYPES: tuple[str, ...] = (
-    "PushReceived",
-    "BuildRequested",
-    "ChangeDetected",
-    "ImagePushed",
-    "BuildSuperseded",
-    "ScanPassed",
-    "ScanFailed",
-    "ManifestCommitted",
-    "StageFailed",
-    "RunCompleted",
-    "RollbackRequested",
-    "ReleaseReady",
-    "DeploymentSkipped",
-    "DeploymentVerified",
-    "DeploymentFailed",
+EVENT_TYPES: tuple[str, ...] = tuple(
+    kind.model_fields["type"].default for kind in get_args(get_args(AnyEvent)[0])
 )
 
 

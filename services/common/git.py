@@ -16,17 +16,21 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import git
-
 from services.common import safe_files
 from services.common.errors import PermanentError, TransientError
 from services.common.git_args import location, revision
+
+# Importable where git is not installed (GitPython refuses by default): a command then fails
+# saying git is missing. The gateway never imports this module; `shipline doctor` checks git.
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+import git  # noqa: E402
 
 ZERO_SHA = "0" * 40
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")

@@ -2,7 +2,8 @@
 
 A token holder may ask for work — a build, a redeploy of an image already in the registry,
 a rollback — but never assert what a stage concluded. The gateway rebuilds each accepted
-request from configuration (services/gateway/manual.py); this module holds what is
+request from configuration (services/gateway/manual.py) and a worker checks it against git
+and the registry (a redeploy becomes a DeployRequested for the detector); this module holds what is
 accepted, the id the published event gets, and the claim that keeps a hand event out of
 every run but its own.
 """
@@ -16,6 +17,11 @@ from services.common.eventlog import MARKER_TTL, logged_marker
 from services.common.events import EVENT_TYPES, Envelope
 
 TRIGGERS = ("BuildRequested", "ImagePushed", "RollbackRequested")
+# Requests the API itself queues for a worker to resolve: by hand, they go through the API.
+_BY_THE_API = {
+    "ReleaseRequested": "POST /api/v1/releases (shipline release)",
+    "DeployRequested": "an ImagePushed (a redeploy) or POST /api/v1/deployments",
+}
 # The published event's id is derived from the sender's: the same request sent again is
 # recognised, yet no sender can pick the id of an event a stage will publish (uuid5 is a
 # one-way hash), so a hand event cannot pre-empt or shadow the pipeline's own.
@@ -26,6 +32,8 @@ def refusal(event_type: str) -> str | None:
     """Why an event of this type may not be published by hand, or None for a request."""
     if event_type in TRIGGERS or event_type not in EVENT_TYPES:
         return None  # a request, or no event at all (decoding says why)
+    if event_type in _BY_THE_API:
+        return f"{event_type} is queued by the API itself: use {_BY_THE_API[event_type]}"
     return (
         f"{event_type} cannot be published by hand: it is what a stage (or a signed webhook) "
         "records; publish a request: BuildRequested (a build), ImagePushed (a redeploy of "

@@ -50,6 +50,10 @@ class RunStore:
         """The run deploys `commit`, which the tag object its trigger named points at."""
         self._redis.hset(run_key(run_id), mapping={"commit": commit, "tag_object": tag_object})
 
+    def resolved(self, run_id: str, commit: str) -> None:
+        """The run deploys `commit`, which its request named by a tag (a release by hand)."""
+        self._redis.hset(run_key(run_id), "commit", commit)
+
     def stage_started(self, run_id: str, service: str | None, stage: str) -> None:
         now = time.time()
         if service is None:

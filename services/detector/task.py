@@ -1,4 +1,6 @@
-"""Detector stage: PushReceived | BuildRequested → one ChangeDetected per service to build."""
+"""Detector stage: PushReceived | BuildRequested | ReleaseRequested → one ChangeDetected per
+service to build; DeployRequested → the ImagePushed of the image in the registry
+(requests by hand resolved against git and the registry: requests.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +8,18 @@ from collections.abc import Sequence
 
 from services.committer.survey import resurvey
 from services.common.errors import PermanentError
-from services.common.events import ZERO_SHA, BuildRequested, ChangeDetected, Envelope, PushReceived
+from services.common.events import (
+    ZERO_SHA,
+    BuildRequested,
+    ChangeDetected,
+    DeployRequested,
+    Envelope,
+    ImagePushed,
+    PushReceived,
+    ReleaseRequested,
+)
 from services.common.git import Mirror
+from services.common.image_lookup import find_image
 from services.common.limits import Limits
 from services.common.logging import get_logger
 from services.common.mirrors import mirror_of, project_at
@@ -22,6 +34,7 @@ from services.detector.detect import Skip, detect, is_pipeline_commit, parse_ref
 from services.detector.fit import CheckedCommits, CommitCheck
 from services.detector.forced import forced
 from services.detector.paths import NO_SERVICE_CHANGED
+from services.detector.requests import deployed_service, deployment, release_push
 
 DEFAULT_LIMITS = Limits()
 
@@ -32,11 +45,17 @@ def make_handler(runtime: Runtime) -> Handler:
     inventory = InventoryStore(runtime.redis)
 
     def handle(event: Envelope) -> Sequence[Envelope]:
-        assert isinstance(event, PushReceived | BuildRequested)
+        assert isinstance(event, PushReceived | BuildRequested | ReleaseRequested | DeployRequested)
         repo = settings.repository(event.repository)
         if repo is None:
             raise PermanentError(f"repository {event.repository} is not configured")
         mirror = mirror_of(settings, repo)
+        if isinstance(event, DeployRequested):
+            return (deploy(event, repo, mirror),)
+        if isinstance(event, ReleaseRequested):
+            mirror.fetch()
+            event = release_push(event, repo, mirror)
+            runtime.runs.resolved(event.run_id, event.after)  # peeled below when annotated
         if isinstance(event, BuildRequested):
             requested = requested_changes(event, mirror, repo, settings.limits, records)
             resolved = requested[0].source.commit
@@ -56,6 +75,15 @@ def make_handler(runtime: Runtime) -> Handler:
             return (runtime.runs.finish_empty(event, result.reason),)
         runtime.runs.plan(event.run_id, [change.service for change in result])
         return result
+
+    def deploy(request: DeployRequested, repo: Repository, mirror: Mirror) -> ImagePushed:
+        mirror.fetch()
+        size = settings.limits.project_file_bytes
+        head, image_repository = deployed_service(request, repo, mirror, size)
+        image = find_image(settings, image_repository, request.tag)
+        pushed = deployment(request, repo, mirror, head, image_repository, image)
+        runtime.runs.resolved(request.run_id, pushed.source.commit)
+        return pushed
 
     return handle
 
@@ -158,5 +186,7 @@ def requested_changes(
 
 
 STAGE = StageDefinition(
-    name="detector", consumes=(PushReceived, BuildRequested), factory=make_handler
+    name="detector",
+    consumes=(PushReceived, BuildRequested, ReleaseRequested, DeployRequested),
+    factory=make_handler,
 )

@@ -1,14 +1,14 @@
-"""Manual deployments and rollbacks: what the API checks before it queues anything.
+"""Manual releases, deployments and rollbacks: what the API checks before it queues anything.
 
-A deployment names a service and a tag: the service must be in the repository's
-shipline.yaml (at the default branch head) and the image must be in the registry. The
-run then starts at the scanner with an ImagePushed of that image (by digest), or straight
-at the committer when the scan is explicitly skipped (the scanner records who and why).
-The source commit is the image's `org.opencontainers.image.revision` label when the
-mirror knows it, else the default branch head.
+The gateway has no git and no egress but Redis, so it checks only what configuration and
+Redis say: the repository is configured, and the service is one of those the workers last
+surveyed (services/common/service_inventory.py; unchecked before the first survey). The
+request is queued as an event a worker resolves (services/detector/requests.py, the
+committer's rollback_target.py): a tag that is not in the repository or the registry, or a
+digest the registry does not have, fails the run with the reason.
 
 Events published by hand (`POST /api/v1/events`) are requests of the same kinds and are
-rebuilt here from configuration and the registry, never taken as sent.
+rebuilt here from configuration, never taken as sent.
 """
 
 from __future__ import annotations
@@ -17,28 +17,21 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from services.builder.registry import RegistryClient, RemoteImage, split_repository
-from services.common.errors import PermanentError, ShiplineError
 from services.common.events import (
-    ZERO_SHA,
     BuildRequested,
+    DeployRequested,
     Envelope,
     ImagePushed,
-    PushReceived,
+    ReleaseRequested,
     RollbackRequested,
     ScanBypass,
-    Source,
 )
-from services.common.git import Mirror
-from services.common.mirrors import mirror_of
-from services.common.project import PROJECT_FILE, Project, parse_project
-from services.common.registry_auth import registry_login
+from services.common.project import PROJECT_FILE
 from services.common.runtime import Runtime
+from services.common.service_inventory import InventoryStore
 from services.common.settings import Repository, Settings
 
-REVISION_LABEL = "org.opencontainers.image.revision"
 TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
-_SHA = re.compile(r"^[0-9a-f]{40}$")
 _TAG = re.compile(TAG)
 
 
@@ -51,17 +44,11 @@ class ManualError(Exception):  # noqa: N818 - carries an HTTP status for the rou
 
 @dataclass(frozen=True)
 class Service:
-    """A service as the default branch of its repository describes it."""
+    """A service of a configured repository; `image_repository` as last surveyed, if known."""
 
     repository: Repository
     name: str
-    project: Project
-    head: str  # the default branch head shipline.yaml was read at
-    mirror: Mirror
-
-    @property
-    def image_repository(self) -> str:
-        return self.project.image_repository(self.name)
+    image_repository: str | None
 
 
 def pick_repository(settings: Settings, repository: str | None) -> Repository:
@@ -76,99 +63,50 @@ def pick_repository(settings: Settings, repository: str | None) -> Repository:
     raise ManualError(422, "several repositories are configured: name the repository")
 
 
-def release_push(
-    settings: Settings, repository: str | None, tag: str, run_id: str, by: str
-) -> PushReceived:
-    """The tag push a release request stands for: every service built at the tag's commit."""
+def find_service(
+    settings: Settings, inventory: InventoryStore, service: str, repository: str | None
+) -> Service:
+    """The configured repository (named, or the only one) and the service, 404 when the last
+    clean survey of the repository does not list it."""
     repo = pick_repository(settings, repository)
-    mirror = mirror_of(settings, repo)
-    try:
-        mirror.fetch()
-    except ShiplineError as exc:
-        raise ManualError(502, str(exc)) from None
-    commit = mirror.resolve(f"refs/tags/{tag}")
-    if commit is None:
-        raise ManualError(404, f"tag {tag} is not in {repo.name}")
-    return PushReceived(
-        run_id=run_id,
-        provider="manual",
-        delivery_id=f"release:{tag}:{commit}",
-        repository=repo.name,
-        ref=f"refs/tags/{tag}",
-        before=ZERO_SHA,
-        after=commit,
-        pusher=by,
-    )
-
-
-def find_service(settings: Settings, service: str, repository: str | None) -> Service:
-    """The configured repository (named, or the only one) and its shipline.yaml entry."""
-    repo = pick_repository(settings, repository)
-    mirror = mirror_of(settings, repo)
-    try:
-        mirror.fetch()
-        head = mirror.resolve(f"refs/heads/{repo.default_branch}")
-        text = mirror.read_file(head, PROJECT_FILE) if head else None
-        if head is None or text is None:
-            raise ManualError(422, f"{repo.name}: no {PROJECT_FILE} on {repo.default_branch}")
-        project = parse_project(text, origin=f"{repo.name}@{head[:7]}:{PROJECT_FILE}")
-    except ShiplineError as exc:
-        raise ManualError(502 if not isinstance(exc, PermanentError) else 422, str(exc)) from None
-    if service not in project.services:
-        raise ManualError(404, f"service {service} is not in {repo.name}'s {PROJECT_FILE}")
-    if not repo.allows_image(project.image_repository(service)):
+    survey = inventory.read(repo.name)
+    row = survey.row(service) if survey is not None else None
+    if survey is not None and survey.error is None and row is None:
         raise ManualError(
-            422, f"{service}'s image is outside the image_registries configured for {repo.name}"
+            404,
+            f"service {service} is not in {repo.name}'s {PROJECT_FILE} (at {survey.commit[:7]})",
         )
-    return Service(repo, service, project, head, mirror)
+    return Service(repo, service, row.image_repository if row is not None else None)
 
 
-def find_image(settings: Settings, image_repository: str, tag: str) -> RemoteImage:
-    """The image's digest and labels, from the registry; 404 when the tag is not there."""
-    host, name = split_repository(image_repository)
-    login = registry_login(settings, image_repository)
-    try:
-        with RegistryClient(
-            host, login, insecure_hosts=settings.builder.insecure_registries
-        ) as client:
-            image = client.image(name, tag)
-    except PermanentError as exc:
-        raise ManualError(502, str(exc)) from None
-    except ShiplineError as exc:
-        raise ManualError(503, str(exc)) from None
-    if image is None:
-        raise ManualError(404, f"{image_repository}:{tag} is not in the registry")
-    return image
+def release(
+    settings: Settings, repository: str | None, tag: str, run_id: str, by: str
+) -> ReleaseRequested:
+    """The release of an existing tag: the detector resolves it and detects its push."""
+    repo = pick_repository(settings, repository)
+    return ReleaseRequested(run_id=run_id, repository=repo.name, tag=tag, requested_by=by)
 
 
 def deployment(
-    target: Service, tag: str, image: RemoteImage, run_id: str, bypass: ScanBypass | None
-) -> ImagePushed:
-    revision = image.labels.get(REVISION_LABEL, "")
-    known = bool(_SHA.match(revision)) and target.mirror.has_commit(revision)
-    ref = f"refs/heads/{target.repository.default_branch}"
-    return ImagePushed(
+    target: Service, tag: str, run_id: str, by: str, bypass: ScanBypass | None
+) -> DeployRequested:
+    return DeployRequested(
         run_id=run_id,
         service=target.name,
-        source=Source(
-            repository=target.repository.name, commit=revision if known else target.head, ref=ref
-        ),
-        image_repository=target.image_repository,
-        tags=(tag,),
-        digest=image.digest,
+        repository=target.repository.name,
+        tag=tag,
         skip_scan=bypass,
+        requested_by=by,
     )
 
 
-def rollback(
-    target: Service, to: str | None, digest: str | None, run_id: str, by: str
-) -> RollbackRequested:
+def rollback(target: Service, to: str | None, run_id: str, by: str) -> RollbackRequested:
+    """The committer takes `to`'s digest from the registry itself."""
     return RollbackRequested(
         run_id=run_id,
         service=target.name,
         repository=target.repository.name,
         to=to,
-        digest=digest,
         requested_by=by,
     )
 
@@ -184,19 +122,21 @@ class Request:
 
 
 def service_request(event: Envelope, trigger: str, target: Service) -> Request:
-    """A request about one service (a deployment, a rollback)."""
-    commit = getattr(getattr(event, "source", None), "commit", target.head)
+    """A request about one service (a deployment, a rollback); the commit is the worker's to
+    find, so the run names it once resolved."""
     ref = f"refs/heads/{target.repository.default_branch}"
-    fields = {"ref": ref, "commit": commit, "services": target.name}
+    fields = {"ref": ref, "commit": "", "services": target.name}
     return Request(event, trigger, target.repository, fields)
 
 
 # --- events by hand: requests rebuilt from configuration ----------------------------------
 
 
-def hand_request(settings: Settings, hand: Envelope, event_id: uuid.UUID, by: str) -> Request:
-    """The request a hand event stands for, rebuilt from configuration and the registry and
-    published under `event_id`; ManualError says why it cannot be."""
+def hand_request(
+    settings: Settings, inventory: InventoryStore, hand: Envelope, event_id: uuid.UUID, by: str
+) -> Request:
+    """The request a hand event stands for, rebuilt from configuration and published under
+    `event_id`; ManualError says why it cannot be."""
     match hand:
         case BuildRequested():
             repo = pick_repository(settings, hand.repository)
@@ -206,22 +146,23 @@ def hand_request(settings: Settings, hand: Envelope, event_id: uuid.UUID, by: st
             fields = {"ref": build.ref or "", "commit": build.commit or ""}
             return Request(build, "forced", repo, {**fields, "services": ",".join(build.services)})
         case ImagePushed():
-            target, image = redeploy(settings, hand, by)
-            return service_request(
-                image.model_copy(update={"event_id": event_id}), "deploy", target
-            )
+            target = find_service(settings, inventory, hand.service, hand.source.repository)
+            request = redeploy(target, hand, event_id, by)
+            return service_request(request, "deploy", target)
         case RollbackRequested():
-            target, rollback = rollback_request(settings, hand, by)
-            event = rollback.model_copy(update={"event_id": event_id})
-            return service_request(event, "rollback", target)
+            target = find_service(settings, inventory, hand.service, hand.repository)
+            event = rollback(target, hand.to, hand.run_id, by)
+            return service_request(
+                event.model_copy(update={"event_id": event_id}), "rollback", target
+            )
     raise ManualError(422, f"{hand.type} is not a request")
 
 
-def redeploy(settings: Settings, hand: ImagePushed, by: str) -> tuple[Service, ImagePushed]:
-    """A hand ImagePushed as the deployment it asks for: the service's own image repository,
-    the digest the registry has for the tag, and a scan skip attributed to the caller."""
-    target = find_service(settings, hand.service, hand.source.repository)
-    if hand.image_repository != target.image_repository:
+def redeploy(target: Service, hand: ImagePushed, event_id: uuid.UUID, by: str) -> DeployRequested:
+    """A hand ImagePushed as the deployment it asks for: the detector checks that the image
+    repository is the service's own and that the registry has the digest for the tag; the
+    scan skip, if any, is the caller's."""
+    if target.image_repository is not None and hand.image_repository != target.image_repository:
         raise ManualError(
             422,
             f"{hand.image_repository} is not the image repository of {hand.service} "
@@ -229,29 +170,12 @@ def redeploy(settings: Settings, hand: ImagePushed, by: str) -> tuple[Service, I
         )
     if len(hand.tags) != 1 or not _TAG.match(hand.tags[0]):
         raise ManualError(422, "a redeploy names exactly one tag of the image (tags: [TAG])")
-    tag = hand.tags[0]
-    image = find_image(settings, target.image_repository, tag)
-    if image.digest != hand.digest:
-        raise ManualError(
-            409,
-            f"{target.image_repository}:{tag} is {image.digest} in the registry, not {hand.digest}",
-        )
     bypass = None
     if hand.skip_scan is not None:
         bypass = ScanBypass(by=by, reason=hand.skip_scan.reason)
-    return target, deployment(target, tag, image, hand.run_id, bypass)
-
-
-def rollback_request(
-    settings: Settings, hand: RollbackRequested, by: str
-) -> tuple[Service, RollbackRequested]:
-    """A hand RollbackRequested: the service must be configured, `to` must be in the
-    registry (its digest is the registry's), and the caller is who asked."""
-    target = find_service(settings, hand.service, hand.repository)
-    digest = None
-    if hand.to is not None:
-        digest = find_image(settings, target.image_repository, hand.to).digest
-    return target, rollback(target, hand.to, digest, hand.run_id, by)
+    request = deployment(target, hand.tags[0], hand.run_id, by, bypass)
+    update = {"event_id": event_id, "image_repository": hand.image_repository}
+    return request.model_copy(update={**update, "digest": hand.digest})
 
 
 def start_run(runtime: Runtime, request: Request, by: str) -> None:

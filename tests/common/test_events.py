@@ -12,6 +12,7 @@ from services.common.events import (
     DeploymentFailed,
     DeploymentSkipped,
     DeploymentVerified,
+    DeployRequested,
     Envelope,
     Finding,
     ImagePushed,
@@ -20,6 +21,7 @@ from services.common.events import (
     PushReceived,
     ReleaseImage,
     ReleaseReady,
+    ReleaseRequested,
     RollbackRequested,
     RunCompleted,
     ScanFailed,
@@ -122,6 +124,10 @@ def one_of_each_event() -> list[Envelope]:
     return [
         push_received(),
         build_requested(requested_by="api-token-1"),
+        ReleaseRequested(run_id=RUN, repository="acme/microbank", tag="v1.2.0"),
+        DeployRequested(
+            run_id=RUN, service="user-service", repository="acme/microbank", tag="v1.0.0"
+        ),
         change_detected(),
         image_pushed(),
         BuildSuperseded(

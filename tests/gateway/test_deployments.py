@@ -1,5 +1,6 @@
 """Manual deployments, rollbacks and pins through the API, in-process, on a real Redis,
-real git repositories and a real registry."""
+real git repositories and a real registry. The gateway queues a request; the detector (a
+deployment) or the committer (a rollback's tag) checks it against git and the registry."""
 
 from __future__ import annotations
 
@@ -13,10 +14,16 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from services.committer.rollback_target import with_digest
+from services.committer.survey import resurvey
 from services.common.bus import queue_name
-from services.common.events import ImagePushed, RollbackRequested, decode_event
+from services.common.errors import PermanentError
+from services.common.events import DeployRequested, ImagePushed, RollbackRequested, decode_event
 from services.common.pins import PinStore
+from services.common.runtime import Runtime
+from services.common.service_inventory import InventoryStore
 from services.common.settings import RegistryCredential, Settings
+from services.detector.task import make_handler
 from services.devenv.registry import Registry
 from services.gateway.app import create_app
 from tests.committer.gitrepos import Repo, monorepo, settings_for
@@ -39,22 +46,33 @@ def app_for(settings: Settings) -> TestClient:
     return TestClient(create_app(settings))
 
 
+def resolved(settings: Settings, request: DeployRequested) -> ImagePushed:
+    """What the detector makes of a queued deployment."""
+    [pushed] = make_handler(Runtime(settings))(request)
+    assert isinstance(pushed, ImagePushed)
+    return pushed
+
+
 @pytest.fixture
 def shop(tmp_path: Path, registry: Registry) -> Repo:
     return monorepo(tmp_path / "remotes", ["cart", "payments"], registry=f"{registry.host}/shop")
 
 
 @pytest.fixture
-def api(
-    shop: Repo, tmp_path: Path, redis_url: str, redis_client: redis.Redis
-) -> Iterator[TestClient]:
+def settings(shop: Repo, tmp_path: Path, redis_url: str, redis_client: redis.Redis) -> Settings:
     settings = settings_for(tmp_path / "api", shop, redis_url=redis_url, api_tokens=[TOKEN])
+    resurvey(settings, InventoryStore(redis_client), shop.name)  # as the workers do
+    return settings
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[TestClient]:
     with app_for(settings) as client:
         yield client
 
 
-def test_a_deployment_of_an_image_in_the_registry_starts_a_run_at_the_scanner(
-    api: TestClient, shop: Repo, registry: Registry, redis_client: redis.Redis
+def test_a_deployment_is_queued_and_the_detector_starts_it_at_the_scanner_by_digest(
+    api: TestClient, settings: Settings, shop: Repo, registry: Registry, redis_client: redis.Redis
 ) -> None:
     revision = shop.log()[0].hexsha
     digest = push_image(
@@ -67,19 +85,21 @@ def test_a_deployment_of_an_image_in_the_registry_starts_a_run_at_the_scanner(
 
     assert response.status_code == 202, response.text
     answer = response.json()
-    assert (answer["image"], answer["digest"]) == (f"{registry.host}/shop/cart:v1.4.2", digest)
-    [event] = queued(redis_client, "scanner")
-    assert isinstance(event, ImagePushed)
+    assert (answer["image"], answer["queue"]) == (f"{registry.host}/shop/cart:v1.4.2", "detector")
+    [request] = queued(redis_client, "detector")
+    assert isinstance(request, DeployRequested) and request.run_id == answer["run_id"]
+    event = resolved(settings, request)
     assert (event.run_id, event.service, event.digest) == (answer["run_id"], "cart", digest)
     assert event.image == f"{registry.host}/shop/cart:v1.4.2"
     assert (event.source.repository, event.source.commit) == (shop.name, revision)
     assert event.skip_scan is None
-    run = api.get(f"/api/v1/runs/{answer['run_id']}").json()
+    run = api.get(f"/api/v1/runs/{answer['run_id']}", headers=AUTH).json()
     assert (run["trigger"], run["expected"], list(run["services"])) == ("deploy", "1", ["cart"])
+    assert run["commit"] == revision
 
 
 def test_skipping_the_scan_needs_a_reason_and_records_who_asked(
-    api: TestClient, registry: Registry, redis_client: redis.Redis
+    api: TestClient, settings: Settings, registry: Registry, redis_client: redis.Redis
 ) -> None:
     push_image(registry, "shop/cart", "hotfix", {})
     body = {"service": "cart", "tag": "hotfix", "skip_scan": True}
@@ -91,14 +111,15 @@ def test_skipping_the_scan_needs_a_reason_and_records_who_asked(
 
     assert refused.status_code == 422 and "reason" in refused.json()["detail"]
     assert accepted.status_code == 202, accepted.text
-    [event] = queued(redis_client, "scanner")
+    [request] = queued(redis_client, "detector")
+    event = resolved(settings, request)
+    assert event.skip_scan is not None
     assert event.skip_scan.by == "api-token-1" and event.skip_scan.reason == "outage INC-42"
 
 
 @pytest.mark.parametrize(
     ("body", "status", "detail"),
     [
-        ({"service": "cart", "tag": "not-pushed"}, 404, "not in the registry"),
         ({"service": "nope", "tag": "v1"}, 404, "service nope is not in"),
         ({"service": "cart", "tag": "bad tag"}, 422, "tag"),
         ({"service": "cart", "tag": "v1", "repository": "acme/other"}, 422, "not configured"),
@@ -112,7 +133,20 @@ def test_bad_deployments_are_refused_and_queue_nothing(
 
     assert response.status_code == status, response.text
     assert detail in response.json()["detail"]
-    assert queued(redis_client, "scanner") == []
+    assert queued(redis_client, "detector") == []
+
+
+def test_a_tag_not_in_the_registry_fails_the_deployment_in_the_detector_saying_so(
+    api: TestClient, settings: Settings, redis_client: redis.Redis
+) -> None:
+    response = api.post(
+        "/api/v1/deployments", json={"service": "cart", "tag": "not-pushed"}, headers=AUTH
+    )
+
+    assert response.status_code == 202, response.text
+    [request] = queued(redis_client, "detector")
+    with pytest.raises(PermanentError, match="cart:not-pushed is not in the registry"):
+        resolved(settings, request)
 
 
 @pytest.mark.parametrize(
@@ -154,31 +188,37 @@ def test_the_registry_check_logs_in_with_the_configured_credentials(
         },
     )
     without = make(tmp_path / "b", shop, redis_url=redis_url, api_tokens=[TOKEN])
-    body = {"service": "cart", "tag": "v2"}
+    request = DeployRequested(run_id="run-1", service="cart", repository=shop.name, tag="v2")
 
-    with app_for(with_login) as client:
-        assert client.post("/api/v1/deployments", json=body, headers=AUTH).status_code == 202
-    with app_for(without) as client:
-        refused = client.post("/api/v1/deployments", json=body, headers=AUTH)
-    assert refused.status_code == 502
-    assert "registry_auth" in refused.json()["detail"] and password not in refused.text
+    assert resolved(with_login, request).tags == ("v2",)
+    with pytest.raises(PermanentError, match="registry_auth") as refused:
+        resolved(without, request)
+    assert password not in str(refused.value)
 
 
-def test_a_rollback_is_queued_for_the_committer_with_the_digest_of_its_tag(
-    api: TestClient, shop: Repo, registry: Registry, redis_client: redis.Redis
+def test_a_rollback_is_queued_for_the_committer_which_takes_its_tags_digest_from_the_registry(
+    api: TestClient, settings: Settings, shop: Repo, registry: Registry, redis_client: redis.Redis
 ) -> None:
     digest = push_image(registry, "shop/cart", "v1.0.0", {})
 
     default = api.post("/api/v1/rollbacks", json={"service": "cart"}, headers=AUTH)
     to_tag = api.post("/api/v1/rollbacks", json={"service": "cart", "to": "v1.0.0"}, headers=AUTH)
     missing = api.post("/api/v1/rollbacks", json={"service": "cart", "to": "v0"}, headers=AUTH)
+    unknown = api.post("/api/v1/rollbacks", json={"service": "nope"}, headers=AUTH)
 
-    assert (default.status_code, to_tag.status_code, missing.status_code) == (202, 202, 404)
-    first, second = sorted(queued(redis_client, "committer"), key=lambda e: e.to is not None)
+    assert (default.status_code, to_tag.status_code, missing.status_code) == (202, 202, 202)
+    assert unknown.status_code == 404
+    first, second, third = sorted(
+        queued(redis_client, "committer"), key=lambda e: (e.to is not None, e.to == "v0")
+    )
     assert isinstance(first, RollbackRequested) and isinstance(second, RollbackRequested)
     assert (first.to, first.digest, first.requested_by) == (None, None, "api-token-1")
-    assert (second.to, second.digest, second.repository) == ("v1.0.0", digest, shop.name)
-    run = api.get(f"/api/v1/runs/{default.json()['run_id']}").json()
+    assert with_digest(settings, first) == first
+    assert (second.to, second.repository) == ("v1.0.0", shop.name)
+    assert with_digest(settings, second).digest == digest
+    with pytest.raises(PermanentError, match="cart:v0 is not in the registry"):
+        with_digest(settings, third)
+    run = api.get(f"/api/v1/runs/{default.json()['run_id']}", headers=AUTH).json()
     assert run["trigger"] == "rollback"
 
 
@@ -186,12 +226,12 @@ def test_unpin_removes_the_pin_and_says_whether_there_was_one(
     api: TestClient, shop: Repo, redis_client: redis.Redis
 ) -> None:
     PinStore(redis_client).pin(shop.name, "cart", "reg/cart:v1", "api-token-1", "run-rb")
-    assert api.get("/api/v1/services/cart/pin").json()["pinned"] is True
-    assert [p["service"] for p in api.get("/api/v1/pins").json()["pins"]] == ["cart"]
+    assert api.get("/api/v1/services/cart/pin", headers=AUTH).json()["pinned"] is True
+    assert [p["service"] for p in api.get("/api/v1/pins", headers=AUTH).json()["pins"]] == ["cart"]
 
     first = api.post("/api/v1/services/cart/unpin", headers=AUTH).json()
     second = api.post("/api/v1/services/cart/unpin", headers=AUTH).json()
 
     assert first["unpinned"] is True and first["pin"]["image"] == "reg/cart:v1"
     assert second["unpinned"] is False
-    assert api.get("/api/v1/services/cart/pin").json()["pinned"] is False
+    assert api.get("/api/v1/services/cart/pin", headers=AUTH).json()["pinned"] is False

@@ -13,16 +13,23 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from services.committer.rollback_target import with_digest
+from services.committer.survey import resurvey
 from services.common.bus import queue_name
+from services.common.errors import PermanentError
 from services.common.events import (
     BuildRequested,
+    DeployRequested,
     ImagePushed,
     RollbackRequested,
     ScanBypass,
     Source,
     decode_event,
 )
+from services.common.runtime import Runtime
+from services.common.service_inventory import InventoryStore
 from services.common.settings import STAGES, Repository, Settings
+from services.detector.task import make_handler
 from services.devenv.registry import Registry
 from services.gateway.app import create_app
 from tests.committer.gitrepos import Repo, monorepo, settings_for
@@ -67,12 +74,23 @@ def shop(tmp_path: Path, registry: Registry) -> Repo:
 
 
 @pytest.fixture
-def api(
-    shop: Repo, tmp_path: Path, redis_url: str, redis_client: redis.Redis
-) -> Iterator[TestClient]:
+def settings(shop: Repo, tmp_path: Path, redis_url: str, redis_client: redis.Redis) -> Settings:
     settings = settings_for(tmp_path / "api", shop, redis_url=redis_url, api_tokens=[TOKEN])
+    resurvey(settings, InventoryStore(redis_client), shop.name)  # as the workers do
+    return settings
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as client:
         yield client
+
+
+def resolved(settings: Settings, request: DeployRequested) -> ImagePushed:
+    """What the detector makes of a queued redeploy."""
+    [pushed] = make_handler(Runtime(settings))(request)
+    assert isinstance(pushed, ImagePushed)
+    return pushed
 
 
 def redeploy(
@@ -95,8 +113,8 @@ def publish(api: TestClient, event: Any) -> Any:
     return api.post("/api/v1/events", json=body, headers=AUTH)
 
 
-def test_an_image_pushed_by_hand_is_a_redeploy_rebuilt_from_configuration(
-    api: TestClient, shop: Repo, registry: Registry, redis_client: redis.Redis
+def test_an_image_pushed_by_hand_is_a_redeploy_the_detector_rebuilds_from_the_registry(
+    api: TestClient, settings: Settings, shop: Repo, registry: Registry, redis_client: redis.Redis
 ) -> None:
     revision = shop.log()[0].hexsha
     digest = push_image(
@@ -108,9 +126,11 @@ def test_an_image_pushed_by_hand_is_a_redeploy_rebuilt_from_configuration(
 
     assert response.status_code == 202, response.text
     answer = response.json()
-    assert (answer["run_id"], answer["queue"]) == ("redeploy-1", "scanner")
-    [event] = queued(redis_client, "scanner")
-    assert str(event.event_id) == answer["event_id"] != str(sent.event_id)
+    assert (answer["run_id"], answer["queue"]) == ("redeploy-1", "detector")
+    [request] = queued(redis_client, "detector")
+    assert isinstance(request, DeployRequested)
+    assert str(request.event_id) == answer["event_id"] != str(sent.event_id)
+    event = resolved(settings, request)
     assert (event.service, event.digest, event.image) == (
         "cart",
         digest,
@@ -118,7 +138,7 @@ def test_an_image_pushed_by_hand_is_a_redeploy_rebuilt_from_configuration(
     )
     assert event.source.commit == revision  # the image's label, not the sender's "d" * 40
     assert (event.build_seconds, event.cached, event.skip_scan) == (0.0, False, None)
-    run = api.get("/api/v1/runs/redeploy-1").json()
+    run = api.get("/api/v1/runs/redeploy-1", headers=AUTH).json()
     assert (run["trigger"], run["pusher"], list(run["services"])) == (
         "deploy",
         "api-token-1",
@@ -136,11 +156,11 @@ def test_the_same_event_published_twice_is_queued_once(
 
     assert again.status_code == 200 and again.json()["duplicate"] is True
     assert again.json()["event_id"] == first.json()["event_id"]
-    assert len(queued(redis_client, "scanner")) == 1
+    assert len(queued(redis_client, "detector")) == 1
 
 
 def test_a_scan_skip_by_hand_is_recorded_as_the_callers_with_its_reason(
-    api: TestClient, shop: Repo, registry: Registry, redis_client: redis.Redis
+    api: TestClient, settings: Settings, shop: Repo, registry: Registry, redis_client: redis.Redis
 ) -> None:
     digest = push_image(registry, "shop/cart", "v1.4.2", {})
     skip = ScanBypass(by="someone-else@acme.dev", reason="INC-42: hotfix")
@@ -148,7 +168,8 @@ def test_a_scan_skip_by_hand_is_recorded_as_the_callers_with_its_reason(
     response = publish(api, redeploy(shop, registry, digest, skip_scan=skip))
 
     assert response.status_code == 202, response.text
-    [event] = queued(redis_client, "scanner")
+    [request] = queued(redis_client, "detector")
+    event = resolved(settings, request)
     assert event.skip_scan == ScanBypass(by="api-token-1", reason="INC-42: hotfix")
 
 
@@ -164,7 +185,7 @@ def test_a_stage_outcome_by_hand_is_refused_naming_what_may_be_published(
     for allowed in ("BuildRequested", "ImagePushed", "RollbackRequested", "/api/v1/releases"):
         assert allowed in reason
     assert nothing_queued(redis_client)
-    assert api.get("/api/v1/runs/forged-1").status_code == 404
+    assert api.get("/api/v1/runs/forged-1", headers=AUTH).status_code == 404
 
 
 def test_a_hand_event_reusing_an_existing_run_id_is_refused_and_the_run_is_untouched(
@@ -172,7 +193,7 @@ def test_a_hand_event_reusing_an_existing_run_id_is_refused_and_the_run_is_untou
 ) -> None:
     digest = push_image(registry, "shop/cart", "v1.4.2", {})
     assert publish(api, redeploy(shop, registry, digest, run_id="taken")).status_code == 202
-    before = api.get("/api/v1/runs/taken").json()
+    before = api.get("/api/v1/runs/taken", headers=AUTH).json()
     other = BuildRequested(
         run_id="taken", repository=shop.name, ref="refs/heads/main", services=("payments",)
     )
@@ -181,16 +202,14 @@ def test_a_hand_event_reusing_an_existing_run_id_is_refused_and_the_run_is_untou
 
     assert response.status_code == 409
     assert "run taken exists" in response.json()["detail"]
-    assert api.get("/api/v1/runs/taken").json() == before
-    assert queued(redis_client, "detector") == []
+    assert api.get("/api/v1/runs/taken", headers=AUTH).json() == before
+    assert [e.type for e in queued(redis_client, "detector")] == ["DeployRequested"]  # the first
 
 
 @pytest.mark.parametrize(
     ("changes", "status", "detail"),
     [
         ({"image_repository": "evil.example.com/backdoor"}, 422, "is not the image repository"),
-        ({"digest": "sha256:" + "0" * 64}, 409, "in the registry, not sha256:0000"),
-        ({"tags": ("not-pushed",)}, 404, "not in the registry"),
         ({"tags": ("v1.4.2", "latest")}, 422, "exactly one tag"),
         ({"service": "nope"}, 404, "service nope is not in"),
     ],
@@ -213,6 +232,32 @@ def test_a_redeploy_of_anything_but_the_services_own_registry_image_is_refused(
     assert nothing_queued(redis_client)
 
 
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"digest": "sha256:" + "0" * 64}, "in the registry, not sha256:0000"),
+        ({"tags": ("not-pushed",)}, "not in the registry"),
+    ],
+)
+def test_a_redeploy_the_registry_contradicts_fails_in_the_detector_with_the_reason(
+    api: TestClient,
+    settings: Settings,
+    shop: Repo,
+    registry: Registry,
+    redis_client: redis.Redis,
+    changes: dict[str, Any],
+    reason: str,
+) -> None:
+    digest = push_image(registry, "shop/cart", "v1.4.2", {})
+
+    response = publish(api, redeploy(shop, registry, digest).model_copy(update=changes))
+
+    assert response.status_code == 202, response.text
+    [request] = queued(redis_client, "detector")
+    with pytest.raises(PermanentError, match=reason):
+        resolved(settings, request)
+
+
 def test_a_build_request_by_hand_is_queued_for_the_detector_as_the_callers(
     api: TestClient, shop: Repo, redis_client: redis.Redis
 ) -> None:
@@ -233,7 +278,7 @@ def test_a_build_request_by_hand_is_queued_for_the_detector_as_the_callers(
 
 
 def test_a_rollback_by_hand_takes_the_digest_of_its_tag_from_the_registry(
-    api: TestClient, shop: Repo, registry: Registry, redis_client: redis.Redis
+    api: TestClient, settings: Settings, shop: Repo, registry: Registry, redis_client: redis.Redis
 ) -> None:
     digest = push_image(registry, "shop/cart", "v1.4.1", {})
     sent = RollbackRequested(
@@ -249,7 +294,8 @@ def test_a_rollback_by_hand_takes_the_digest_of_its_tag_from_the_registry(
 
     assert response.status_code == 202, response.text
     [event] = queued(redis_client, "committer")
-    assert (event.to, event.digest, event.requested_by) == ("v1.4.1", digest, "api-token-1")
+    assert (event.to, event.digest, event.requested_by) == ("v1.4.1", None, "api-token-1")
+    assert with_digest(settings, event).digest == digest  # the committer's lookup
 
 
 def test_publishing_without_a_token_is_refused_and_queues_nothing(

@@ -191,9 +191,8 @@ def test_a_hand_redeploy_of_the_services_own_image_in_the_registry_is_committed(
     [
         ({"image_repository": EVIL}, 422, "is not the image repository of user-service"),
         ({"service": "account-service"}, 422, "is not the image repository of account-service"),
-        ({"digest": "sha256:" + "0" * 64}, 409, "in the registry, not sha256:0000"),
     ],
-    ids=["another-host", "another-services-repository", "another-digest"],
+    ids=["another-host", "another-services-repository"],
 )
 def test_a_hand_redeploy_naming_another_repository_or_digest_is_refused(
     stack: Stack, deployed: dict[str, Any], change: dict[str, str], status: int, detail: str
@@ -217,6 +216,32 @@ def test_a_hand_redeploy_naming_another_repository_or_digest_is_refused(
     assert detail in response.json()["detail"]
     time.sleep(1)
     assert get_run(stack, run_id).status_code == 404
+    assert stack.sample.remote_head().hexsha == head
+
+
+def test_a_hand_redeploy_naming_another_digest_fails_its_run_in_the_detector(
+    stack: Stack, deployed: dict[str, Any]
+) -> None:
+    head = stack.sample.remote_head().hexsha
+    image = deployed["services"]["user-service"]
+    run_id = f"redeploy-digest-{uuid.uuid4().hex[:8]}"
+    response = publish(
+        stack,
+        {
+            "type": "ImagePushed",
+            "run_id": run_id,
+            "service": "user-service",
+            "source": source(stack, deployed["commit"]),
+            "image_repository": image["image"].rsplit(":", 1)[0],
+            "tags": [image["image"].rsplit(":", 1)[1]],
+            "digest": "sha256:" + "0" * 64,
+        },
+    )
+
+    assert response.status_code == 202, response.text  # the gateway cannot ask the registry
+    run = stack.wait_for_run(run_id)
+    assert run["status"] == "failed", run
+    assert "in the registry, not sha256:0000" in str(run["services"]["user-service"]["reason"])
     assert stack.sample.remote_head().hexsha == head
 
 

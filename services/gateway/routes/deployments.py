@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from services.common.events import ScanBypass, ServiceName
 from services.common.logging import get_logger
 from services.common.pins import Pin, PinStore
+from services.common.service_inventory import InventoryStore
 from services.gateway import manual
 from services.gateway.auth import CallerDep
 from services.gateway.deps import BodyDep, RuntimeDep, parse_body
@@ -48,40 +49,39 @@ class RollbackRequest(BaseModel):
 
 @router.post("/deployments", status_code=202)
 def deploy(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
+    """Queued for the detector, which checks the tag in the registry (the run says so)."""
     wanted = parse_body(DeploymentRequest, body)
-    settings = runtime.settings
-    try:
-        target = manual.find_service(settings, wanted.service, wanted.repository)
-        image = manual.find_image(settings, target.image_repository, wanted.tag)
-    except manual.ManualError as exc:
-        raise HTTPException(exc.status, exc.reason) from None
+    target = _service(runtime, wanted.service, wanted.repository)
     run_id = new_run_id()
     bypass = ScanBypass(by=caller, reason=wanted.reason or "") if wanted.skip_scan else None
-    event = manual.deployment(target, wanted.tag, image, run_id, bypass)
+    event = manual.deployment(target, wanted.tag, run_id, caller, bypass)
     manual.start_run(runtime, manual.service_request(event, "deploy", target), caller)
     get_logger(run_id=run_id).info(
-        "deployment requested", by=caller, service=wanted.service, image=event.image
+        "deployment requested", by=caller, service=wanted.service, tag=wanted.tag
     )
-    reference = f"{target.image_repository}:{wanted.tag}"
-    return JSONResponse({"run_id": run_id, "image": reference, "digest": image.digest}, 202)
+    image = f"{target.image_repository}:{wanted.tag}" if target.image_repository else None
+    return JSONResponse({"run_id": run_id, "image": image, "queue": "detector"}, 202)
 
 
 @router.post("/rollbacks", status_code=202)
 def rollback(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
+    """Queued for the committer, which checks `to` in the registry (the run says so)."""
     wanted = parse_body(RollbackRequest, body)
-    settings = runtime.settings
-    try:
-        target = manual.find_service(settings, wanted.service, wanted.repository)
-        digest = None
-        if wanted.to is not None:
-            digest = manual.find_image(settings, target.image_repository, wanted.to).digest
-    except manual.ManualError as exc:
-        raise HTTPException(exc.status, exc.reason) from None
+    target = _service(runtime, wanted.service, wanted.repository)
     run_id = new_run_id()
-    event = manual.rollback(target, wanted.to, digest, run_id, caller)
+    event = manual.rollback(target, wanted.to, run_id, caller)
     manual.start_run(runtime, manual.service_request(event, "rollback", target), caller)
     get_logger(run_id=run_id).info("rollback requested", by=caller, service=wanted.service)
     return JSONResponse({"run_id": run_id}, 202)
+
+
+def _service(runtime: RuntimeDep, service: str, repository: str | None) -> manual.Service:
+    try:
+        return manual.find_service(
+            runtime.settings, InventoryStore(runtime.redis), service, repository
+        )
+    except manual.ManualError as exc:
+        raise HTTPException(exc.status, exc.reason) from None
 
 
 @router.post("/services/{service}/unpin")

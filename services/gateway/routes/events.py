@@ -1,7 +1,8 @@
 """Requests by hand, as events: a build, a redeploy of an image in the registry, a rollback.
 
-Only these triggers are accepted, each rebuilt from configuration and the registry
-(services/gateway/manual.py); a stage's outcome is refused with 422. Every hand event
+Only these triggers are accepted, each rebuilt from configuration (services/gateway/manual.py)
+and queued for the worker that resolves it (a redeploy: the detector, as a DeployRequested);
+a stage's outcome is refused with 422. Every hand event
 starts a run of its own: a `run_id` that names an existing run gets 409.
 """
 
@@ -15,6 +16,7 @@ from services.common.bus import stages_for
 from services.common.errors import EventDecodeError
 from services.common.events import decode_event
 from services.common.logging import get_logger
+from services.common.service_inventory import InventoryStore
 from services.gateway import manual
 from services.gateway.auth import CallerDep
 from services.gateway.deps import BodyDep, RuntimeDep
@@ -34,7 +36,8 @@ def publish_event(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSON
         raise HTTPException(422, str(exc)) from None
     event_id = manual_events.published_id(sent)
     try:
-        request = manual.hand_request(runtime.settings, sent, event_id, caller)
+        inventory = InventoryStore(runtime.redis)
+        request = manual.hand_request(runtime.settings, inventory, sent, event_id, caller)
     except manual.ManualError as exc:
         raise HTTPException(exc.status, exc.reason) from None
     event = request.event

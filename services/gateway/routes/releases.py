@@ -1,16 +1,17 @@
-"""Release by hand: build every service at an existing release tag, as its tag push would."""
+"""Release by hand: build every service at an existing release tag, as its tag push would.
+The detector resolves the tag (the gateway has no git): a tag that is not there fails the run."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.events import ReleaseRequested
 from services.gateway import manual
 from services.gateway.auth import CallerDep
 from services.gateway.deps import IntakeDep, RuntimeDep
-from services.gateway.intake import delivery_key, new_run_id
+from services.gateway.intake import Intake, Started, delivery_key, new_run_id
 
 router = APIRouter(prefix="/api/v1/releases", tags=["releases"])
 
@@ -25,28 +26,35 @@ class ReleaseRequest(BaseModel):
 async def request_release(
     wanted: ReleaseRequest, caller: CallerDep, runtime: RuntimeDep, intake: IntakeDep
 ) -> JSONResponse:
-    try:  # reads the tag from the remote with git: off the event loop
-        push = await run_in_threadpool(
-            manual.release_push,
-            runtime.settings,
-            wanted.repository,
-            wanted.tag,
-            new_run_id(),
-            caller,
+    try:
+        request = manual.release(
+            runtime.settings, wanted.repository, wanted.tag, new_run_id(), caller
         )
     except manual.ManualError as exc:
         raise HTTPException(exc.status, exc.reason) from None
-    started = await intake.start_run(
-        push,
-        delivery_key("release", f"{push.repository}:{push.delivery_id}"),
-        "tag",
-        provider="manual",
-        repository=push.repository,
-        ref=push.ref,
-        commit=push.after,
-        pusher=caller,
-    )
-    answer = {"run_id": started.run_id, "tag": wanted.tag, "commit": push.after}
+    key = delivery_key("release", f"{request.repository}:{request.tag}")
+    started = await _start(intake, request, key, caller)
+    if started.duplicate and _failed(runtime, started.run_id):  # e.g. the tag was not there yet
+        started = await _start(intake, request, None, caller)
+    answer = {"run_id": started.run_id, "tag": wanted.tag, "queue": "detector"}
     if started.duplicate:
         return JSONResponse({**answer, "duplicate": True}, 200)
     return JSONResponse(answer, 202)
+
+
+async def _start(intake: Intake, request: ReleaseRequested, key: str | None, by: str) -> Started:
+    return await intake.start_run(
+        request,
+        key,
+        "tag",
+        provider="manual",
+        repository=request.repository,
+        ref=f"refs/tags/{request.tag}",
+        commit="",
+        pusher=by,
+    )
+
+
+def _failed(runtime: RuntimeDep, run_id: str) -> bool:
+    run = runtime.runs.get(run_id)
+    return run is not None and run["status"] == "failed"

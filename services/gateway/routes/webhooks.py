@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from services.common.image_tags import parse_ref
 from services.common.runtime import Runtime
-from services.detector.detect import parse_ref
 from services.gateway import gitea, github, gitlab
 from services.gateway.deps import BodyDep, IntakeDep, RuntimeDep
 from services.gateway.intake import Intake, delivery_key, new_run_id
