@@ -10,7 +10,7 @@ cd "$repo_root"
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
-packages=(docker.io redis-server docker-registry busybox-static docker-compose apache2-utils git openssh-server chromium)
+packages=(docker.io redis-server docker-registry busybox-static debootstrap docker-compose apache2-utils git openssh-server chromium)
 
 python_bin="${PYTHON:-python3}"
 if [[ ! -x .venv/bin/python ]] && ! "$python_bin" -c 'import ensurepip, venv' 2>/dev/null; then

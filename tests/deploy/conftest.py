@@ -69,3 +69,22 @@ def objects(rendered: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def prod(kustomize: Callable[[Path], list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return kustomize(OVERLAYS / "prod")
+
+
+@pytest.fixture(scope="session")
+def debian_base(docker_client: Any, devenv_state_dir: Path) -> str:
+    """The local Debian bookworm + Python 3.11 base deploy/Dockerfile builds on here."""
+    from services.devenv.debian_base import ensure_debian_base
+
+    return ensure_debian_base(docker_client, devenv_state_dir)
+
+
+@pytest.fixture(scope="session")
+def compose_images(
+    docker_host: str, debian_base: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """The gateway, worker and scanner images, built by docker-compose (by compose service)."""
+    from tests.deploy.compose_images import build_images
+
+    images, _seconds = build_images(docker_host, debian_base, tmp_path_factory.mktemp("build"))
+    return images
