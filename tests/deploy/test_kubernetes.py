@@ -35,10 +35,11 @@ from tests.deploy.manifests import (
     schema_errors,
     server_config,
 )
+from tests.deploy.test_secrets import SECRETS_OF_STAGES
 
 # Created outside git in prod (listed in overlays/prod/shipline/kustomization.yaml and
 # docs/deploy.md).
-PROD_SECRETS = {"shipline-redis", "shipline-settings", "shipline-docker-tls"}
+PROD_SECRETS = {"shipline-redis", "shipline-docker-tls"} | set(SECRETS_OF_STAGES)
 WORKDIR = "/var/lib/shipline"
 
 
@@ -172,12 +173,6 @@ def test_the_rendered_server_config_is_valid_settings(
     for key in [key for key in os.environ if key.startswith("SHIPLINE_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("SHIPLINE_CONFIG", str(config))
-    secret = of_kind(objects, "Secret").get("shipline-settings")
-    if secret:  # dev renders its Secret: its SHIPLINE_* values must be valid settings too
-        for key, value in secret["stringData"].items():
-            monkeypatch.setenv(key, value)
-    else:  # prod: what the Secret created outside git supplies
-        monkeypatch.setenv("SHIPLINE_API_TOKENS", '["a-real-api-token-0123456789"]')
     redis_secret = of_kind(objects, "Secret").get("shipline-redis")
     password = (
         redis_secret["stringData"]["password"] if redis_secret else "a-real-redis-password-0123"
@@ -185,7 +180,7 @@ def test_the_rendered_server_config_is_valid_settings(
     # the URL as the pods build it from REDIS_ADDRESS and the Secret: prod requires a password
     address = config_value(objects, "REDIS_ADDRESS")
     monkeypatch.setenv("SHIPLINE_REDIS_URL", f"redis://:{password}@{address}/0")
-    settings = load_settings()
+    settings = load_settings(())  # the secret files: tests/deploy/test_secrets.py
     assert settings.env == overlay
     assert str(settings.workdir) == WORKDIR
     assert settings.log_format == "json"
