@@ -35,6 +35,7 @@ class Compose:
     workdir: Path
     overrides: tuple[Path, ...] = ()
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    resolved: Path | None = None  # a `docker-compose config` output, used instead of the file
 
     def env(self) -> dict[str, str]:
         env = {
@@ -60,7 +61,8 @@ class Compose:
                 "(Debian package docker-compose)",
                 pytrace=False,
             )
-        files = [arg for path in (COMPOSE_FILE, *self.overrides) for arg in ("-f", str(path))]
+        sources = (self.resolved,) if self.resolved else (COMPOSE_FILE, *self.overrides)
+        files = [arg for path in sources for arg in ("-f", str(path))]
         argv = [binary, "--project-directory", str(REPO), "-p", self.project, *files, *args]
         return subprocess.run(
             argv,

