@@ -15,6 +15,7 @@ from services.common.errors import TransientError
 from services.common.eventlog import EventLog
 from services.common.events import Envelope, encode_event
 from services.common.logging import get_logger
+from services.common.redis_connect import celery_broker
 from services.common.runs import RunStore
 from services.common.settings import STAGES
 from services.common.task_message import task_message
@@ -103,8 +104,11 @@ def task_messages(celery: Celery, event: Envelope, body: str) -> list[tuple[str,
     ]
 
 
-def create_celery(broker_url: str, visibility_timeout: int) -> Celery:
-    app = Celery("shipline", broker=broker_url, set_as_current=False)
+def create_celery(redis_url: str, visibility_timeout: int) -> Celery:
+    """Celery on the Redis `redis_url` names (any form services/common/redis_connect.py
+    takes: a socket, TLS, Sentinel)."""
+    broker = celery_broker(redis_url)
+    app = Celery("shipline", broker=broker.url, set_as_current=False)
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -114,7 +118,9 @@ def create_celery(broker_url: str, visibility_timeout: int) -> Celery:
         accept_content=["json"],
         task_ignore_result=True,
         result_backend=None,
+        broker_use_ssl=broker.use_ssl,
         broker_transport_options={
+            **broker.transport_options,  # Sentinel's master_name and sentinel_kwargs
             "visibility_timeout": visibility_timeout,
             # Sweep for messages of dead workers often enough to honour the timeout
             # (kombu's default sweeps every 10 s x 10 calls).

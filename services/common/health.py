@@ -20,6 +20,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from services.common.errors import TransientError
+from services.common.redis_connect import connect
 
 
 class RedisUnreachable(TransientError):
@@ -31,7 +32,7 @@ def check_redis(url: str, *, timeout: float = 3.0, queue: str | None = None) -> 
 
     Raises :class:`RedisUnreachable` when Redis cannot be reached or refuses the client.
     """
-    client = redis.Redis.from_url(
+    client = connect(
         url,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,

@@ -13,9 +13,10 @@ import structlog
 
 SECRET_KEYS = ("password", "secret", "token", "authorization")
 # user:password@ (or a token as the user) in any URL, and a password in a URL's query
-# (unix://...?password=): Redis and git URLs carry credentials this way.
+# (unix://...?password=, sentinel://...&sentinel_password=): Redis and git URLs carry
+# credentials this way.
 _URL_USERINFO = re.compile(r"(?<=://)[^/?#@\s]+@")
-_QUERY_PASSWORD = re.compile(r"(?<=[?&]password=)[^&#\s]+")
+_QUERY_PASSWORD = re.compile(r"(?<=password=)[^&#\s]+")
 
 
 @lru_cache(maxsize=1024)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from urllib.parse import quote, urlencode
 
 import redis
 from celery import Celery
-from redis.connection import parse_url
 
 from services.common.bus import Bus, create_celery
 from services.common.deadletters import DeadLetterStore
 from services.common.errors import ConfigError
 from services.common.eventlog import EventLog
+from services.common.redis_connect import connect
 from services.common.runs import RunStore
 from services.common.settings import Settings
 
@@ -30,13 +29,13 @@ class Runtime:
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(
+        return connect(
             self.redis_url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=30
         )
 
     @cached_property
     def celery(self) -> Celery:
-        return create_celery(celery_broker_url(self.redis_url), self.settings.visibility_timeout)
+        return create_celery(self.redis_url, self.settings.visibility_timeout)
 
     @cached_property
     def runs(self) -> RunStore:
@@ -54,19 +53,3 @@ class Runtime:
     def bus(self) -> Bus:
         return Bus(self.celery, self.runs, self.event_log)
 
-
-def celery_broker_url(redis_url: str) -> str:
-    """The broker URL for Celery (kombu) of a redis-py URL.
-
-    A unix socket is ``unix://:PASSWORD@/path?db=N`` to redis-py but
-    ``redis+socket://:PASSWORD@/path?virtual_host=N`` to kombu (which knows no ``unix://``
-    and ignores a password given in the query); TCP URLs are the same for both."""
-    if not redis_url.startswith("unix://"):
-        return redis_url
-    parts = parse_url(redis_url)
-    credentials = ""
-    if parts.get("username") or parts.get("password"):
-        username = quote(parts.get("username") or "", safe="")
-        credentials = f"{username}:{quote(parts.get('password') or '', safe='')}@"
-    query = urlencode({"virtual_host": parts.get("db", 0)})
-    return f"redis+socket://{credentials}{parts['path']}?{query}"

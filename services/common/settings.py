@@ -29,11 +29,11 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
-from redis.connection import parse_url as parse_redis_url
 
 from services.common.cluster_settings import ClusterSettings
 from services.common.errors import ConfigError
 from services.common.limits import Limits
+from services.common.redis_connect import parse_redis_url
 from services.common.repository_settings import (
     GitopsRepository,
     RegistryCredential,
@@ -280,13 +280,8 @@ class Settings(BaseSettings):
     ) -> str | None:
         if value is None:
             return None  # `shipline up` starts an embedded Redis with a generated password
-        try:
-            password = parse_redis_url(value).get("password")
-        except ValueError:
-            raise ValueError(
-                "must be a Redis URL: redis://:PASSWORD@host:6379/0, rediss://... (TLS) or "
-                "unix://:PASSWORD@/path/to/redis.sock?db=0"
-            ) from None
+        target = parse_redis_url(value)  # a ValueError says which form it must take
+        password = target.password
         if info.data.get("env") == "prod" and (not password or is_placeholder(password)):
             raise ValueError(
                 "Redis must require a password in prod: start it with --requirepass "
@@ -294,6 +289,13 @@ class Settings(BaseSettings):
                 "redis://:PASSWORD@host:6379/0 or unix://:PASSWORD@/path/redis.sock?db=0; "
                 "or leave redis_url unset with `shipline up`, whose embedded Redis "
                 "generates one"
+            )
+        sentinel = target.sentinel
+        if info.data.get("env") == "prod" and sentinel and not sentinel.sentinel_password:
+            raise ValueError(
+                "the Sentinels must require a password in prod (whoever can talk to them "
+                "can name another master): set their requirepass and add "
+                "&sentinel_password=SECRET to the sentinel:// URL"
             )
         return value
 

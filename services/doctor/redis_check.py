@@ -17,6 +17,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from services.common.logging import redact_url_credentials
+from services.common.redis_connect import connect
 from services.doctor.result import CheckResult, fail, ok
 from services.gateway.intake import SCRIPT
 
@@ -67,7 +68,7 @@ def probe_client(client: redis.Redis, where: str, *, load_script: bool = True) -
 def probe_url(url: str, timeout: float = 3.0) -> RedisFacts:
     where = redact_url_credentials(url)
     try:
-        client = redis.Redis.from_url(
+        client = connect(
             url,
             socket_connect_timeout=timeout,
             socket_timeout=timeout,

@@ -22,6 +22,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from services.common.eventlog import GLOBAL_STREAM, run_stream
+from services.common.redis_connect import connect_async
 from services.common.run_keys import run_key
 from services.common.runtime import Runtime
 from services.gateway.stream_slots import Slot, StreamSlots, TooManyStreams, owners_of
@@ -54,7 +55,7 @@ class LiveStreams:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = self._clients[loop] = redis.asyncio.Redis.from_url(
+            client = self._clients[loop] = connect_async(
                 self._runtime.redis_url,
                 socket_connect_timeout=3,
                 socket_timeout=BLOCK_MS / 1000 + 10,

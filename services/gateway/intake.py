@@ -34,6 +34,7 @@ from services.common.eventlog import (
 )
 from services.common.events import Envelope, PushReceived, encode_event
 from services.common.logging import get_logger
+from services.common.redis_connect import connect_async
 from services.common.run_keys import INDEX, run_key
 from services.common.run_records import push_fields, run_record
 from services.common.runtime import Runtime
@@ -78,7 +79,7 @@ class Intake:
 
     def _client(self) -> redis.asyncio.Redis:
         # no retries: a lost reply must not queue a run twice; the sender retries on 503
-        return redis.asyncio.Redis.from_url(
+        return connect_async(
             self._runtime.redis_url,
             socket_connect_timeout=3,
             socket_timeout=10,

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from services.common.runtime import Runtime, celery_broker_url
+from services.common.redis_connect import celery_broker
+from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.devenv.redis_server import RedisServer
 
@@ -22,19 +23,19 @@ def socket_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 def test_a_tcp_url_is_the_same_for_celery() -> None:
     url = "redis://:pw-0123456789abcdef@127.0.0.1:6379/2"
 
-    assert celery_broker_url(url) == url
+    assert celery_broker(url).url == url
 
 
 def test_a_unix_socket_url_becomes_kombus_socket_url_with_its_password_and_db() -> None:
-    broker = celery_broker_url("unix://:pw-0123456789abcdef@/run/shipline/redis.sock?db=3")
+    broker = celery_broker("unix://:pw-0123456789abcdef@/run/shipline/redis.sock?db=3")
 
-    assert broker == "redis+socket://:pw-0123456789abcdef@/run/shipline/redis.sock?virtual_host=3"
+    assert broker.url == "redis+socket://:pw-0123456789abcdef@/run/shipline/redis.sock?virtual_host=3"
 
 
 def test_a_password_given_in_the_query_or_with_reserved_characters_stays_quoted() -> None:
-    broker = celery_broker_url("unix:///run/r.sock?password=p%40ss%2Fw0rd-0123456789")
+    broker = celery_broker("unix:///run/r.sock?password=p%40ss%2Fw0rd-0123456789")
 
-    assert broker == "redis+socket://:p%40ss%2Fw0rd-0123456789@/run/r.sock?virtual_host=0"
+    assert broker.url == "redis+socket://:p%40ss%2Fw0rd-0123456789@/run/r.sock?virtual_host=0"
 
 
 @pytest.mark.parametrize("form", ["userinfo", "query"])
