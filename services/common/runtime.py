@@ -52,4 +52,3 @@ class Runtime:
     @cached_property
     def bus(self) -> Bus:
         return Bus(self.celery, self.runs, self.event_log)
-

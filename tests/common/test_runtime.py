@@ -29,7 +29,9 @@ def test_a_tcp_url_is_the_same_for_celery() -> None:
 def test_a_unix_socket_url_becomes_kombus_socket_url_with_its_password_and_db() -> None:
     broker = celery_broker("unix://:pw-0123456789abcdef@/run/shipline/redis.sock?db=3")
 
-    assert broker.url == "redis+socket://:pw-0123456789abcdef@/run/shipline/redis.sock?virtual_host=3"
+    assert (
+        broker.url == "redis+socket://:pw-0123456789abcdef@/run/shipline/redis.sock?virtual_host=3"
+    )
 
 
 def test_a_password_given_in_the_query_or_with_reserved_characters_stays_quoted() -> None:
