@@ -16,6 +16,7 @@ from services.common.errors import ConfigError
 from services.common.logging import configure_logging
 from services.common.settings import STAGES, Settings, load_settings
 from services.common.stage_secrets import PROCESSES
+from services.common.timeouts import GATEWAY_DRAIN_SECONDS
 from services.doctor.command import doctor
 
 
@@ -48,22 +49,20 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-def api(host: str, port: int) -> None:
-    """Serve the HTTP API (webhooks, runs, health)."""
-    import uvicorn
-
+@click.option(
+    "--drain-seconds",
+    default=GATEWAY_DRAIN_SECONDS,
+    show_default=True,
+    type=float,
+    help="On SIGTERM, how long requests in flight may take to finish.",
+)
+def api(host: str, port: int, drain_seconds: float) -> None:
+    """Serve the HTTP API (webhooks, runs, health); SIGTERM drains, then exits 0."""
+    from services.gateway import drain
     from services.gateway.app import create_app
 
     settings = _settings(["gateway"])
-    # live event streams (the dashboard's) never end by themselves: without a bound, one open
-    # browser tab would hold up a graceful shutdown forever; clients reconnect and resume
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level="warning",
-        timeout_graceful_shutdown=5,
-    )
+    drain.serve(create_app(settings), host, port, drain_seconds)
 
 
 @main.command()

@@ -25,6 +25,7 @@ from services.common.eventlog import GLOBAL_STREAM, run_stream
 from services.common.redis_connect import connect_async
 from services.common.run_keys import run_key
 from services.common.runtime import Runtime
+from services.gateway.drain import draining
 from services.gateway.stream_slots import Slot, StreamSlots, TooManyStreams, owners_of
 
 MEDIA_TYPE = "text/event-stream"
@@ -146,7 +147,7 @@ async def run_events(
                 return
         if entries:
             continue
-        if await request.is_disconnected() or await finished():
+        if await request.is_disconnected() or draining(request) or await finished():
             return
         yield KEEP_ALIVE
 
@@ -158,7 +159,7 @@ async def all_events(request: Request, live: LiveStreams, after: str) -> AsyncIt
         for entry_id, event in entries:
             after = entry_id
             yield sse(entry_id, event)
-        if await request.is_disconnected():
+        if await request.is_disconnected() or draining(request):
             return
         if not entries:
             yield KEEP_ALIVE
