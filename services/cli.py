@@ -13,6 +13,7 @@ import click
 from services.cli_operators import OPERATOR_COMMANDS
 from services.cli_validate import validate
 from services.common.errors import ConfigError
+from services.common.heartbeat import MAX_AGE_SECONDS
 from services.common.logging import configure_logging
 from services.common.settings import STAGES, Settings, load_settings
 from services.common.stage_secrets import PROCESSES
@@ -80,20 +81,25 @@ def worker(stage: str, concurrency: int | None) -> None:
 
 
 @main.command()
-@click.argument("stage", type=click.Choice(STAGES), required=False)
-@click.option("--timeout", default=3.0, show_default=True, type=float, help="Seconds per try.")
-def probe(stage: str | None, timeout: float) -> None:
-    """Health probe: exit 0 when Redis answers (and show STAGE's backlog), else 1."""
-    from services.common.bus import queue_name
-    from services.common.health import RedisUnreachable, check_redis
-    from services.common.runtime import Runtime
+@click.argument("stages", nargs=-1, type=click.Choice(STAGES))
+@click.option(
+    "--max-age",
+    default=MAX_AGE_SECONDS,
+    show_default=True,
+    type=float,
+    help="Seconds without a heartbeat after which the worker counts as hung.",
+)
+@click.option("--ready", is_flag=True, help="Also require the worker to be consuming.")
+def probe(stages: tuple[str, ...], max_age: float, ready: bool) -> None:
+    """Health probe: exit 0 while the worker of each STAGE (with none named: every worker
+    that beats here) wrote its heartbeat within --max-age; a worker waiting for Redis still
+    beats. Reads a file only: no settings, no Redis (services/common/heartbeat.py)."""
+    from services.common.heartbeat import check
 
-    queue = queue_name(stage) if stage else None
-    try:
-        waiting = check_redis(Runtime(_settings(())).redis_url, timeout=timeout, queue=queue)
-    except (ConfigError, RedisUnreachable) as exc:
-        raise click.ClickException(f"unhealthy: {exc}") from None
-    click.echo("ok: Redis answers" + (f"; {waiting} waiting in {queue}" if queue else ""))
+    healthy, lines = check(list(stages), max_age, ready)
+    if not healthy:
+        raise click.ClickException("\n".join(lines))
+    click.echo("\n".join(lines))
 
 
 @main.command()

@@ -124,7 +124,7 @@ def test_an_invalid_server_config_fails_at_start_naming_file_and_key(tmp_path, m
     config.write_text("repositories:\n  - name: acme/x\n    url: file:///x\n")
     monkeypatch.setenv("SHIPLINE_CONFIG", str(config))
 
-    result = CliRunner().invoke(main, ["probe"])
+    result = CliRunner().invoke(main, ["api"])
 
     assert result.exit_code != 0
     assert str(config) in result.output

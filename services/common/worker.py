@@ -12,9 +12,11 @@ from celery.exceptions import Reject, SecurityWarning
 
 from services.common.bus import BROKER_ERRORS, queue_name, task_name
 from services.common.health import wait_for_redis
+from services.common.heartbeat import STARTING, WAITING_FOR_REDIS, Heartbeat
 from services.common.logging import get_logger
 from services.common.runtime import Runtime
 from services.common.stage import RetryLater, StageDefinition, StageRunner
+from services.common.worker_heartbeat import install_heartbeat
 
 ROOT_WARNING = "You're running the worker with superuser privileges"
 
@@ -76,20 +78,25 @@ def run_worker(
     are acknowledged, and reserved but unstarted messages go back to the queue (acks_late).
     A worker killed before its task finishes never acknowledged it, so Redis hands the
     message to another worker after the visibility timeout.
+
+    The worker beats into its heartbeat file (services/common/heartbeat.py) from the start,
+    while it waits for Redis, and then from its consumer loop: `shipline probe <stage>`.
     """
     log = get_logger(stage=stage)
-    attempts = wait_for_redis(
-        runtime.redis_url,
-        deadline=redis_wait,
-        on_retry=lambda attempt, delay, reason: log.warning(
-            "waiting for Redis", attempt=attempt, retry_in=round(delay, 1), reason=reason
-        ),
-    )
+    heartbeat = Heartbeat(stage)
+    heartbeat.beat(STARTING)
+
+    def waiting(attempt: int, delay: float, reason: str) -> None:
+        heartbeat.beat(WAITING_FOR_REDIS)
+        log.warning("waiting for Redis", attempt=attempt, retry_in=round(delay, 1), reason=reason)
+
+    attempts = wait_for_redis(runtime.redis_url, deadline=redis_wait, on_retry=waiting)
     if attempts > 1:
         log.info("Redis reachable", attempts=attempts)
     definition = load_definition(stage)
     celery = runtime.celery
     register_stage(celery, runtime, definition)
+    install_heartbeat(celery, heartbeat)
     # As root (this development environment), Celery warns at every start that workers run
     # as root; the images in deploy/ run them as uid 10001, where it would not. Its banner
     # repeats, per stage, what `shipline up` already said: both are noise at a normal start.

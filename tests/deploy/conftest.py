@@ -10,12 +10,14 @@ from __future__ import annotations
 import copy
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.deploy.slow_worker import StartWorker, worker_starter
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -88,3 +90,9 @@ def compose_images(
 
     images, _seconds = build_images(docker_host, debian_base, tmp_path_factory.mktemp("build"))
     return images
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
+    """Start real slow workers (tests/deploy/slow_worker.py); killed at the test's end."""
+    yield from worker_starter(tmp_path)

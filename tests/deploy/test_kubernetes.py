@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from services.common.bus import queue_name
+from services.common.heartbeat import MAX_AGE_SECONDS
 from services.common.settings import STAGES, load_settings
 from tests.deploy.manifests import (
     CLUSTER_SCOPED,
@@ -249,11 +250,16 @@ def test_containers_have_requests_limits_and_probes(objects: list[Obj]) -> None:
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_worker_probes_run_the_redis_probe_command(objects: list[Obj], stage: str) -> None:
+def test_worker_probes_read_the_heartbeat_and_outlast_its_age(
+    objects: list[Obj], stage: str
+) -> None:
     box = container(of_kind(objects, "Deployment")[f"shipline-{stage}"])
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert box[probe]["exec"]["command"] == ["shipline", "probe", stage]
-        assert box[probe]["timeoutSeconds"] >= 5  # a Python start plus a Redis round trip
+    heartbeat = ["python", "-m", "services.common.heartbeat", stage]
+    assert box["readinessProbe"]["exec"]["command"] == [*heartbeat, "--ready"]
+    liveness = box["livenessProbe"]
+    assert liveness["exec"]["command"] == heartbeat  # max age: MAX_AGE_SECONDS
+    # restarted only when the heartbeat is older than its max age, never for a slow beat
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] >= MAX_AGE_SECONDS
     spec = of_kind(objects, "Deployment")[f"shipline-{stage}"]["spec"]["template"]["spec"]
     assert spec["shareProcessNamespace"] is True  # pause is PID 1 and reaps git/trivy
 

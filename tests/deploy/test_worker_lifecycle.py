@@ -1,6 +1,6 @@
-"""Workers under an orchestrator, against a real Redis: the health probe the manifests run
-(`shipline probe <stage>`), start-up that waits for Redis, and SIGTERM as Celery's warm
-shutdown (the running task finishes and is acknowledged, nothing else is taken or lost).
+"""Workers under an orchestrator, against a real Redis: start-up that waits for Redis, and
+SIGTERM as Celery's warm shutdown (the running task finishes and is acknowledged, nothing
+else is taken or lost). The heartbeat and its probe: tests/deploy/test_worker_heartbeat.py.
 
 The worker tests run a real worker process on a stand-in stage whose handler is slow on
 purpose, so they exercise the Celery adapter and not any stage's own logic.
@@ -12,9 +12,7 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,38 +20,14 @@ import redis
 from click.testing import CliRunner
 
 from services.cli import main
-from services.common.bus import create_celery, queue_name, task_name
-from services.common.events import StageFailed, encode_event
+from services.common.bus import queue_name
 from services.common.health import RedisUnreachable, check_redis, wait_for_redis
 from services.devenv.redis_server import find_redis_server
+from tests.deploy.slow_worker import publish, wait_for
 
 pytestmark = pytest.mark.integration
 
 REDIS_PASSWORD = "probe-test-password-0123"
-
-# A worker of the notifier queue whose handler records its start, sleeps, records its end.
-SLOW_WORKER = """
-import sys, time
-from services.common import worker
-from services.common.events import StageFailed
-from services.common.runtime import Runtime
-from services.common.settings import load_settings
-from services.common.stage import StageDefinition
-
-def factory(runtime):
-    def handle(event):
-        runtime.redis.rpush("test:started", event.message)
-        time.sleep(float(sys.argv[1]))
-        runtime.redis.rpush("test:finished", event.message)
-        return ()
-    return handle
-
-worker.load_definition = lambda stage: StageDefinition(
-    name=stage, consumes=(StageFailed,), factory=factory,
-    tracks_service=False, reports_failures=False,
-)
-worker.run_worker(Runtime(load_settings()), "notifier", concurrency=1)
-"""
 
 
 def _dead_port() -> int:
@@ -68,63 +42,25 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[str], dict
         monkeypatch.delenv(key)
 
     def make(url: str) -> dict[str, str]:
-        return {"SHIPLINE_REDIS_URL": url, "SHIPLINE_WORKDIR": str(tmp_path)}
+        return {
+            "SHIPLINE_REDIS_URL": url,
+            "SHIPLINE_WORKDIR": str(tmp_path),
+            "SHIPLINE_HEARTBEAT_DIR": str(tmp_path / "heartbeat"),
+        }
 
     return make
 
 
-# --- shipline probe --------------------------------------------------------------------------
+# --- shipline probe: the heartbeat ---------------------------------------------------------
 
 
-def test_probe_passes_and_shows_the_stages_backlog_when_redis_answers(
-    redis_url: str, redis_client: redis.Redis, env: Callable[[str], dict[str, str]]
+def test_the_probe_fails_naming_the_file_before_any_worker_beat(
+    env: Callable[[str], dict[str, str]], tmp_path: Path
 ) -> None:
-    redis_client.rpush(queue_name("builder"), "one", "two")
-
-    result = CliRunner().invoke(main, ["probe", "builder"], env=env(redis_url))
-
-    assert result.exit_code == 0, result.output
-    assert "2 waiting in shipline.builder" in result.output
-
-
-def test_probe_fails_against_a_dead_port_without_showing_the_password(
-    env: Callable[[str], dict[str, str]],
-) -> None:
-    url = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{_dead_port()}/0"
-
-    result = CliRunner().invoke(main, ["probe", "scanner", "--timeout", "1"], env=env(url))
+    result = CliRunner().invoke(main, ["probe", "builder"], env=env("unused"))
 
     assert result.exit_code == 1
-    assert "unhealthy" in result.output and "ConnectionError" in result.output
-    assert REDIS_PASSWORD not in result.output
-
-
-def test_probe_without_a_redis_url_fails_naming_the_setting(
-    env: Callable[[str], dict[str, str]],
-) -> None:
-    settings_env = env("")
-    del settings_env["SHIPLINE_REDIS_URL"]
-
-    result = CliRunner().invoke(main, ["probe"], env=settings_env)
-
-    assert result.exit_code == 1
-    assert "redis_url" in result.output
-
-
-def test_probe_command_as_the_kubernetes_exec_probe_runs_it(redis_url: str) -> None:
-    command = [sys.executable, "-m", "services.cli", "probe", "committer"]
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SHIPLINE_")}
-
-    alive = subprocess.run(
-        command, env={**clean, "SHIPLINE_REDIS_URL": redis_url}, capture_output=True, timeout=60
-    )
-    dead_url = f"redis://127.0.0.1:{_dead_port()}/0"
-    dead = subprocess.run(
-        command, env={**clean, "SHIPLINE_REDIS_URL": dead_url}, capture_output=True, timeout=60
-    )
-
-    assert alive.returncode == 0, alive.stderr
-    assert dead.returncode != 0
+    assert f"builder: no heartbeat yet ({tmp_path / 'heartbeat' / 'builder'})" in result.output
 
 
 def test_check_redis_reports_a_redis_that_refuses_the_client(redis_url: str) -> None:
@@ -187,56 +123,6 @@ def test_wait_for_redis_backs_off_exponentially_then_gives_up_at_the_deadline() 
 # --- a real worker process ---------------------------------------------------------------------
 
 
-def _publish(redis_url: str, *messages: str) -> None:
-    celery = create_celery(redis_url, visibility_timeout=900)
-    for message in messages:
-        event = StageFailed(
-            run_id="lifecycle", stage="builder", error_class="Test", message=message
-        )
-        celery.send_task(
-            task_name("notifier"),
-            args=[encode_event(event)],
-            queue=queue_name("notifier"),
-            task_id=str(event.event_id),
-        )
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float, what: str, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"{what} within {timeout}s; worker log:\n{log.read_text(errors='replace')[-3000:]}")
-
-
-@pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator[Callable[[str, float], subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    script = tmp_path / "slow_worker.py"
-    script.write_text(SLOW_WORKER)
-
-    def start(url: str, task_seconds: float) -> subprocess.Popen[bytes]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPLINE_")}
-        env |= {"SHIPLINE_REDIS_URL": url, "SHIPLINE_WORKDIR": str(tmp_path)}
-        with (tmp_path / "worker.log").open("ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, str(script), str(task_seconds)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=Path(__file__).resolve().parents[2],
-            )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
 def test_sigterm_lets_the_running_task_finish_and_leaves_the_next_one_queued(
     redis_url: str,
     redis_client: redis.Redis,
@@ -245,8 +131,8 @@ def test_sigterm_lets_the_running_task_finish_and_leaves_the_next_one_queued(
 ) -> None:
     log = tmp_path / "worker.log"
     worker = start_worker(redis_url, 3.0)
-    _publish(redis_url, "first", "second")
-    _wait_until(lambda: redis_client.llen("test:started") == 1, 60, "no task started", log)
+    publish(redis_url, "first", "second")
+    wait_for(lambda: redis_client.llen("test:started") == 1, 60, "no task started", log)
 
     worker.send_signal(signal.SIGTERM)  # what the kubelet sends at scale-down or rollout
     returncode = worker.wait(timeout=60)
@@ -266,7 +152,7 @@ def test_a_worker_started_before_redis_waits_for_it_then_serves(
     url = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{port}/0"
     log = tmp_path / "worker.log"
     worker = start_worker(url, 0.0)
-    _wait_until(lambda: "waiting for Redis" in log.read_text(errors="replace"), 30, "no wait", log)
+    wait_for(lambda: "waiting for Redis" in log.read_text(errors="replace"), 30, "no wait", log)
     assert worker.poll() is None, "the worker exited instead of waiting for Redis"
 
     server = subprocess.Popen(
@@ -281,9 +167,9 @@ def test_a_worker_started_before_redis_waits_for_it_then_serves(
         config.write(f"requirepass {REDIS_PASSWORD}\n".encode())
     try:
         client = redis.Redis.from_url(url)
-        _wait_until(lambda: _answers(client), 15, "redis-server did not start", log)
-        _publish(url, "after-redis")
-        _wait_until(
+        wait_for(lambda: _answers(client), 15, "redis-server did not start", log)
+        publish(url, "after-redis")
+        wait_for(
             lambda: client.lrange("test:finished", 0, -1) == [b"after-redis"],
             60,
             "the worker did not serve once Redis was up",
