@@ -50,11 +50,21 @@ class Stack:
             self.api, WEBHOOK_SECRET, self.sample.github_payload(push), delivery
         )
 
+    @property
+    def auth(self) -> dict[str, str]:
+        """The headers of a caller with the stack's API token (reads need one)."""
+        return {"Authorization": f"Bearer {API_TOKEN}"}
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        """GET `path` of the API as a caller with the stack's token."""
+        kwargs.setdefault("timeout", 10)
+        return httpx.get(f"{self.api}{path}", headers=self.auth, **kwargs)
+
     def wait_for_run(self, run_id: str, timeout: float = 240) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         run: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            run = httpx.get(f"{self.api}/api/v1/runs/{run_id}", timeout=5).json()
+            run = self.get(f"/api/v1/runs/{run_id}", timeout=5).json()
             if run.get("status") in FINAL and run.get("notified_at"):
                 return run
             time.sleep(0.3)

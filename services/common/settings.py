@@ -30,6 +30,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from services.common.api_tokens import ApiTokenEntry, identities
 from services.common.cluster_settings import ClusterSettings
 from services.common.errors import ConfigError
 from services.common.limits import Limits
@@ -226,7 +227,8 @@ class Settings(BaseSettings):
     gitops_repositories: list[GitopsRepository] = []
     registry_auth: dict[str, RegistryCredential] = {}
     notifications: list[Channel] = [LogChannel(type="log")]
-    api_tokens: list[SecretStr] = []
+    api_tokens: list[ApiTokenEntry] = []  # a string (read and write) or {token, scopes, name}
+    public_read: bool = False  # true: every read answers without a token (writes still need one)
     bot: BotIdentity = BotIdentity()
     scanner: ScannerSettings = ScannerSettings()
     builder: BuilderSettings = BuilderSettings()
@@ -298,6 +300,13 @@ class Settings(BaseSettings):
                 "&sentinel_password=SECRET to the sentinel:// URL"
             )
         return value
+
+    @model_validator(mode="after")
+    def _distinct_token_names(self) -> Settings:
+        names = identities(self.api_tokens)
+        if duplicates := sorted({name for name in names if names.count(name) > 1}):
+            raise ValueError(f"api_tokens: names must be distinct: {duplicates}")
+        return self
 
     @model_validator(mode="after")
     def _distinct_channel_names(self) -> Settings:

@@ -46,7 +46,15 @@ def run_demo(workdir: Path, port: int) -> int:
         sample.create(f"{registry.host}/microbank", base)
         console.print(f"sample monorepo [cyan]{sample.name}[/] pushed to {sample.remote}")
         secret = secrets.token_urlsafe(24)
-        config = write_server_config(workdir / "shipline-server.yaml", sample, secret, receiver.url)
+        api_token = secrets.token_urlsafe(24)  # reads need a token, as writes do
+        reader = {"Authorization": f"Bearer {api_token}"}
+        config = write_server_config(
+            workdir / "shipline-server.yaml",
+            sample,
+            secret,
+            receiver.url,
+            api_tokens=[api_token],
+        )
         api = f"http://127.0.0.1:{port}"
         env = {**os.environ, "SHIPLINE_CONFIG": str(config), "DOCKER_HOST": engine.host}
         env.pop("SHIPLINE_REDIS_URL", None)
@@ -70,8 +78,8 @@ def run_demo(workdir: Path, port: int) -> int:
             response.raise_for_status()
             run_id = response.json()["run_id"]
             console.print(f"webhook accepted: run [bold]{run_id}[/]")
-            run = _follow(api, run_id)
-            _report(api, run, receiver, sample)
+            run = _follow(api, run_id, reader)
+            _report(api, run, receiver, sample, reader)
             return 0 if run["status"] == "succeeded" else 1
         finally:
             server.send_signal(signal.SIGTERM)
@@ -79,12 +87,12 @@ def run_demo(workdir: Path, port: int) -> int:
             engine.stop()
 
 
-def _follow(api: str, run_id: str, timeout: float = 600) -> dict[str, Any]:
+def _follow(api: str, run_id: str, headers: dict[str, str], timeout: float = 600) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     run: dict[str, Any] = {}
     with Live(console=console, refresh_per_second=4) as live:
         while time.monotonic() < deadline:
-            run = httpx.get(f"{api}/api/v1/runs/{run_id}", timeout=5).json()
+            run = httpx.get(f"{api}/api/v1/runs/{run_id}", headers=headers, timeout=5).json()
             live.update(_table(run))
             if run.get("status") in FINAL and run.get("notified_at"):
                 return run
@@ -113,9 +121,14 @@ def _table(run: dict[str, Any]) -> Table:
 
 
 def _report(
-    api: str, run: dict[str, Any], receiver: NotificationReceiver, sample: SampleMonorepo
+    api: str,
+    run: dict[str, Any],
+    receiver: NotificationReceiver,
+    sample: SampleMonorepo,
+    headers: dict[str, str],
 ) -> None:
-    events = httpx.get(f"{api}/api/v1/runs/{run['run_id']}/events", timeout=5).json()["events"]
+    path = f"/api/v1/runs/{run['run_id']}/events"
+    events = httpx.get(f"{api}{path}", headers=headers, timeout=5).json()["events"]
     commits = {e["service"]: e for e in events if e["type"] == "ManifestCommitted"}
     console.print(f"\n[bold]Result[/]: run {run['run_id']} [bold]{run['status']}[/]")
     for name, service in run["services"].items():

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.gateway import api_docs, errors
+from services.gateway.auth import read_access
 from services.gateway.event_stream import LiveStreams
 from services.gateway.fast_path import Gateway
 from services.gateway.intake import Intake
@@ -27,6 +28,7 @@ from services.gateway.routes import (
     releases,
     runs,
     scans,
+    stream_tickets,
     webhooks,
 )
 from services.gateway.routes import services as services_routes
@@ -52,20 +54,29 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.intake = Intake(app.state.runtime)
     app.state.live_streams = LiveStreams(app.state.runtime)
     errors.install(app)
-    app.include_router(api_docs.router)
-    app.include_router(health.router)
-    app.include_router(metrics.router)
-    app.include_router(webhooks.router)
-    app.include_router(runs.router)
-    app.include_router(scans.router)
-    app.include_router(builds.router)
-    app.include_router(events.router)
-    app.include_router(live.router)
-    app.include_router(dead_letters.router)
-    app.include_router(releases.router)
-    app.include_router(deployments.router)
-    app.include_router(services_routes.router)
-    app.include_router(build_logs.router)
-    app.include_router(delivery_metrics.router)
-    app.include_router(dashboard.router)
+    for public in (api_docs, health, webhooks, dashboard):  # the dashboard's shell holds no data
+        app.include_router(public.router)
+    app.include_router(private_api())
     return app
+
+
+def private_api() -> APIRouter:
+    """Every other route: a token with read scope, or `public_read` (auth.read_access)."""
+    private = APIRouter(dependencies=[Depends(read_access)])
+    for module in (
+        metrics,
+        runs,
+        scans,
+        builds,
+        events,
+        live,
+        stream_tickets,
+        dead_letters,
+        releases,
+        deployments,
+        services_routes,
+        build_logs,
+        delivery_metrics,
+    ):
+        private.include_router(module.router)
+    return private

@@ -12,9 +12,9 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 
-from pydantic import SecretStr
 from starlette.requests import Request
 
+from services.common.api_tokens import ApiToken
 from services.common.limits import Limits
 from services.gateway.auth import token_identity
 
@@ -77,13 +77,16 @@ class StreamSlots:
         return self._all
 
 
-def owners_of(request: Request, api_tokens: Sequence[SecretStr]) -> list[str]:
+def owners_of(request: Request, api_tokens: list[ApiToken]) -> list[str]:
     """Whom a stream counts against: the client's address, and the API token it presented
     (by its place in the settings, never its value); a token not in the settings counts
     for nothing beyond the address."""
     owners = [f"client:{request.client.host if request.client else 'unknown'}"]
+    known = getattr(request.state, "caller", None)  # auth.read_access: by token or ticket
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    caller = token_identity(token.strip(), api_tokens) if scheme.lower() == "bearer" else None
+    caller = known.identity if known else None
+    if caller is None and scheme.lower() == "bearer":
+        caller = token_identity(token.strip(), api_tokens)
     if caller is not None:
         owners.append(f"token:{caller}")
     return owners

@@ -82,7 +82,7 @@ def test_a_valid_file_loads_registry_auth_notifications_and_api_tokens(config_fi
     assert webhook.url == "https://hooks.example.com/shipline"
     assert webhook.events == ["RunCompleted", "ScanFailed"]
     assert isinstance(log, LogChannel)
-    assert [token.get_secret_value() for token in settings.api_tokens] == [API_TOKEN]
+    assert [entry.token.get_secret_value() for entry in settings.api_tokens] == [API_TOKEN]
     assert settings.redis_url == REDIS_URL
 
 

@@ -41,7 +41,7 @@ def wait_until_held(stack: Stack, run_id: str, timeout: float = 240) -> dict[str
     deadline = time.monotonic() + timeout
     run: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        run = httpx.get(f"{stack.api}/api/v1/runs/{run_id}", timeout=5).json()
+        run = stack.get(f"/api/v1/runs/{run_id}", timeout=5).json()
         if run.get("status") == "held" and run.get("notified_at"):
             return run
         time.sleep(0.3)
@@ -70,7 +70,7 @@ def publish(stack: Stack, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def service_row(stack: Stack) -> dict[str, Any]:
-    rows = httpx.get(f"{stack.api}/api/v1/services", timeout=30).json()["services"]
+    rows = stack.get("/api/v1/services", timeout=30).json()["services"]
     row: dict[str, Any] = next(r for r in rows if r["service"] == USER)
     return row
 

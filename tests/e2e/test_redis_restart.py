@@ -26,6 +26,8 @@ from tests.workers import running_stages, wait_until
 pytestmark = pytest.mark.integration
 
 SECRET = "restart-webhook-secret-0123456789"
+API_TOKEN = "restart-api-token-0123456789"
+READER = {"Authorization": f"Bearer {API_TOKEN}"}
 VISIBILITY_TIMEOUT = 5
 
 
@@ -73,11 +75,12 @@ def outage(tmp_path, docker_host, registry, base_image, trivy_path) -> Iterator[
             scanner={"trivy_path": str(trivy_path)},
             visibility_timeout=VISIBILITY_TIMEOUT,
             concurrency={"builder": 1},
+            api_tokens=[API_TOKEN],
         )
         try:
             with (
                 running_stages(config, docker_host, tmp_path / "workers.log") as (_, runtime),
-                TestClient(create_app(runtime.settings, runtime)) as gateway,
+                TestClient(create_app(runtime.settings, runtime), headers=READER) as gateway,
             ):
                 yield Outage(server, sample, runtime, gateway, receiver, registry)
         finally:

@@ -42,7 +42,7 @@ def publish(stack: Stack, event: ImagePushed) -> None:
 
 
 def events_of(stack: Stack, run_id: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{stack.api}/api/v1/runs/{run_id}/events", timeout=5)
+    response = stack.get(f"/api/v1/runs/{run_id}/events", timeout=5)
     events: list[dict[str, Any]] = response.json()["events"]
     return events
 
@@ -55,9 +55,9 @@ def test_a_blocked_image_is_explained_and_a_recorded_bypass_deploys_it(stack: St
     assert blocked["status"] == "blocked", blocked
     scan_url = f"{stack.api}/api/v1/runs/{blocked['run_id']}/services/account-service/scan"
 
-    summary = httpx.get(scan_url, timeout=5).json()
-    sarif = httpx.get(scan_url, params={"format": "sarif"}, timeout=5)
-    trivy = httpx.get(scan_url, params={"format": "json"}, timeout=5)
+    summary = httpx.get(scan_url, headers=stack.auth, timeout=5).json()
+    sarif = httpx.get(scan_url, headers=stack.auth, params={"format": "sarif"}, timeout=5)
+    trivy = httpx.get(scan_url, headers=stack.auth, params={"format": "json"}, timeout=5)
 
     assert summary["outcome"] == "failed"
     assert summary["violations"] == ["4 secrets found (secrets always block)"]  # 2 files
@@ -102,8 +102,6 @@ def test_a_blocked_image_is_explained_and_a_recorded_bypass_deploys_it(stack: St
     note = stack.receiver.wait_for(lambda body: body.get("run_id") == manual_run)
     assert "scan SKIPPED by api-token-1: INC-4211" in note["text"]
     assert (
-        httpx.get(
-            f"{stack.api}/api/v1/runs/{manual_run}/services/account-service/scan", timeout=5
-        ).json()["outcome"]
+        stack.get(f"/api/v1/runs/{manual_run}/services/account-service/scan").json()["outcome"]
         == "skipped"
     )

@@ -3,7 +3,6 @@ fails at the detector, and `GET /api/v1/runs/{id}` says what to fix."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from tests.stack import Stack
@@ -32,7 +31,7 @@ def test_a_push_with_a_service_path_that_does_not_exist_fails_the_run_saying_whi
         "shipline.yaml: services.user-service.path: 'usr_service/' does not exist; "
         "did you mean 'user_service/'?"
     )
-    api = httpx.get(f"{stack.api}/api/v1/runs/{response.json()['run_id']}", timeout=5).json()
+    api = stack.get(f"/api/v1/runs/{response.json()['run_id']}", timeout=5).json()
     assert api["failure"].startswith(
         f"detector: ShiplineYamlMismatch: shipline.yaml does not fit commit {broken.after[:7]}"
     )

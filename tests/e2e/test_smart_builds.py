@@ -32,7 +32,7 @@ def gitlab_push(stack: Stack, push: Push) -> httpx.Response:
 
 
 def changes_of(stack: Stack, run_id: str) -> list[dict[str, Any]]:
-    events = httpx.get(f"{stack.api}/api/v1/runs/{run_id}/events", timeout=5).json()["events"]
+    events = stack.get(f"/api/v1/runs/{run_id}/events", timeout=5).json()["events"]
     return [event for event in events if event["type"] == "ChangeDetected"]
 
 

@@ -68,7 +68,7 @@ def test_a_forced_build_starts_a_run_and_queues_the_request_for_the_detector(cli
         ("user-service", "frontend"),
     )
     assert event.requested_by == "api-token-2"
-    run = client.get(f"/api/v1/runs/{run_id}").json()
+    run = client.get(f"/api/v1/runs/{run_id}", headers=AUTH).json()
     assert (run["trigger"], run["provider"], run["status"]) == ("forced", "manual", "queued")
     assert TOKEN not in json.dumps(run)
 

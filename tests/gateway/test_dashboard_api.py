@@ -15,6 +15,7 @@ from services.common.events import ManifestCommitted, PushedCommit, PushReceived
 from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.gateway.app import create_app
+from tests.gateway.reader import READ_TOKEN, READER
 
 pytestmark = pytest.mark.integration
 
@@ -24,14 +25,14 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 @pytest.fixture
 def runtime(redis_url: str, redis_client: redis.Redis, tmp_path: Path) -> Runtime:
-    runtime = Runtime(Settings(redis_url=redis_url, workdir=tmp_path))
+    runtime = Runtime(Settings(redis_url=redis_url, workdir=tmp_path, api_tokens=[READ_TOKEN]))
     runtime.runs.create(RUN, trigger="push")
     return runtime
 
 
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime.settings, runtime)) as test_client:
+    with TestClient(create_app(runtime.settings, runtime), headers=READER) as test_client:
         yield test_client
 
 

@@ -15,6 +15,7 @@ from services.gateway.app import create_app
 pytestmark = pytest.mark.integration
 
 TOKEN = "api-token-for-tests-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 BUILD = {"repository": "acme/shop", "ref": "refs/heads/main", "services": ["cart"]}
 
 
@@ -35,7 +36,7 @@ def client(redis_url: str, redis_client: redis.Redis, tmp_path) -> Iterator[Test
 
 
 def test_an_http_refusal_carries_the_error_object_and_the_backwards_compatible_detail(client):
-    response = client.get("/api/v1/runs/no-such-run")
+    response = client.get("/api/v1/runs/no-such-run", headers=AUTH)
 
     assert response.status_code == 404
     assert response.json() == {
@@ -45,14 +46,14 @@ def test_an_http_refusal_carries_the_error_object_and_the_backwards_compatible_d
 
 
 def test_an_unknown_path_is_a_404_in_the_same_format(client):
-    response = client.get("/api/v1/nothing-here")
+    response = client.get("/api/v1/nothing-here", headers=AUTH)
 
     assert response.status_code == 404
     assert response.json()["error"]["status"] == 404
 
 
 def test_an_invalid_query_parameter_gets_422_naming_the_field_and_why(client):
-    response = client.get("/api/v1/runs", params={"limit": "many"})
+    response = client.get("/api/v1/runs", params={"limit": "many"}, headers=AUTH)
 
     assert response.status_code == 422
     error = response.json()["error"]
@@ -72,7 +73,10 @@ def test_a_write_without_a_token_gets_401_with_a_bearer_challenge(client):
 
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
-    assert response.json()["error"] == {"status": 401, "reason": "a bearer token is required"}
+    assert response.json()["error"] == {
+        "status": 401,
+        "reason": "a bearer token with read scope is required (api_tokens)",
+    }
 
 
 def test_a_write_with_an_unknown_token_gets_403(client):
@@ -100,7 +104,7 @@ def test_redis_unreachable_is_a_503_saying_so_with_retry_after_and_no_address(tm
     app = create_app(settings(f"redis://127.0.0.1:{port}/0", tmp_path, [TOKEN]))
 
     with TestClient(app, raise_server_exceptions=False) as unreachable:
-        response = unreachable.get("/api/v1/runs")
+        response = unreachable.get("/api/v1/runs", headers=AUTH)
 
     assert response.status_code == 503
     assert response.json()["error"]["status"] == 503
@@ -119,7 +123,7 @@ def test_an_unexpected_failure_is_a_500_that_names_none_of_the_internals(
 
     app.state.runtime.runs.newest_first = broken
     with TestClient(app, raise_server_exceptions=False) as failing:
-        response = failing.get("/api/v1/runs")
+        response = failing.get("/api/v1/runs", headers=AUTH)
 
     assert response.status_code == 500
     assert response.json()["error"]["status"] == 500
@@ -133,4 +137,5 @@ def test_the_openapi_document_and_docs_are_served_with_the_bearer_scheme(client)
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert spec["paths"]["/api/v1/builds"]["post"]["security"] == [{"HTTPBearer": []}]
-    assert "security" not in spec["paths"]["/api/v1/runs"]["get"]
+    assert spec["paths"]["/api/v1/runs"]["get"]["security"] == [{"HTTPBearer": []}]
+    assert "security" not in spec["paths"]["/healthz"]["get"]

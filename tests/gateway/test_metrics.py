@@ -13,6 +13,7 @@ from services.common.bus import queue_name
 from services.common.runs import RunStore
 from services.common.settings import Repository, Settings
 from services.gateway.app import create_app
+from tests.gateway.reader import READ_TOKEN, READER
 from tests.gateway.runs_data import build_failed, deployed, started_run
 
 pytestmark = pytest.mark.integration
@@ -24,8 +25,9 @@ def client(redis_url: str, redis_client: redis.Redis, tmp_path) -> Iterator[Test
         redis_url=redis_url,
         workdir=tmp_path,
         repositories=[Repository(name="acme/shop", url="file:///nowhere", webhook_secret="x" * 20)],
+        api_tokens=[READ_TOKEN],
     )
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), headers=READER) as test_client:
         yield test_client
 
 

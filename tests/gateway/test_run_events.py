@@ -22,6 +22,7 @@ from services.common.settings import Repository, Settings
 from services.gateway.app import create_app
 from services.gateway.stream_slots import StreamSlots
 from tests.api_server import serving
+from tests.gateway.reader import READ_TOKEN, READER
 from tests.gateway.runs_data import built, started_run
 
 pytestmark = pytest.mark.integration
@@ -34,6 +35,7 @@ def api_url(redis_url: str, redis_client: redis.Redis, tmp_path) -> Iterator[str
         redis_url=redis_url,
         workdir=tmp_path,
         repositories=[Repository(name="acme/shop", url="file:///nowhere", webhook_secret="x" * 20)],
+        api_tokens=[READ_TOKEN],
     )
     with serving(create_app(settings)) as url:
         yield url
@@ -76,7 +78,7 @@ def test_without_asking_for_a_stream_the_events_come_as_json(api_url, runs, log)
     pushed = built(runs, "r1", "cart")
     log.append(pushed)
 
-    response = httpx.get(f"{api_url}/api/v1/runs/r1/events")
+    response = httpx.get(f"{api_url}/api/v1/runs/r1/events", headers=READER)
 
     assert response.headers["content-type"] == "application/json"
     assert [e["type"] for e in response.json()["events"]] == ["ImagePushed"]
@@ -91,7 +93,9 @@ def test_the_stream_sends_past_and_live_events_and_ends_after_run_completed(api_
         log.append(completed("r1"))
 
     threading.Thread(target=finish_later, daemon=True).start()
-    with httpx.stream("GET", f"{api_url}/api/v1/runs/r1/events", headers=SSE, timeout=10) as r:
+    with httpx.stream(
+        "GET", f"{api_url}/api/v1/runs/r1/events", headers=SSE | READER, timeout=10
+    ) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         events = read_sse(r)
 
@@ -110,7 +114,7 @@ def test_stream_1_asks_for_the_stream_too_and_last_event_id_resumes_after_it(api
         "GET",
         f"{api_url}/api/v1/runs/r1/events",
         params={"stream": "1"},
-        headers={"Last-Event-ID": first_id},
+        headers={"Last-Event-ID": first_id, **READER},
         timeout=10,
     ) as response:
         events = read_sse(response)
@@ -125,14 +129,16 @@ def test_a_stream_of_a_run_that_ended_without_a_completion_event_still_ends(
     redis_client.hset("shipline:run:r1", "status", "failed")
 
     started = time.monotonic()
-    with httpx.stream("GET", f"{api_url}/api/v1/runs/r1/events", headers=SSE, timeout=10) as r:
+    with httpx.stream(
+        "GET", f"{api_url}/api/v1/runs/r1/events", headers=SSE | READER, timeout=10
+    ) as r:
         events = read_sse(r)
 
     assert events == [] and time.monotonic() - started < 8
 
 
 def test_the_stream_of_an_unknown_run_is_a_404(api_url):
-    response = httpx.get(f"{api_url}/api/v1/runs/nope/events", headers=SSE)
+    response = httpx.get(f"{api_url}/api/v1/runs/nope/events", headers=SSE | READER)
 
     assert response.status_code == 404
     assert response.json()["error"]["reason"] == "run nope not found"
@@ -149,6 +155,7 @@ def gateway(redis_url: str, tmp_path, **limits: int) -> Iterator[tuple[str, Stre
         redis_url=redis_url,
         workdir=tmp_path,
         api_tokens=[TOKEN],
+        public_read=True,  # streams by address alone, as well as by token
         limits=Limits(**limits),
     )
     app = create_app(settings)

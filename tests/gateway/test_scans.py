@@ -20,6 +20,7 @@ from services.gateway.app import create_app
 from services.scanner.policy import Policy, bypass, decide
 from services.scanner.report import findings_from_report
 from services.scanner.sarif import to_sarif
+from tests.gateway.reader import READ_TOKEN, READER
 
 pytestmark = pytest.mark.integration
 
@@ -56,14 +57,14 @@ def image(**extra: object) -> ImagePushed:
 
 @pytest.fixture
 def runtime(redis_url: str, redis_client: redis.Redis, tmp_path: Path) -> Runtime:
-    runtime = Runtime(Settings(redis_url=redis_url, workdir=tmp_path))
+    runtime = Runtime(Settings(redis_url=redis_url, workdir=tmp_path, api_tokens=[READ_TOKEN]))
     runtime.runs.create(RUN, trigger="push")
     return runtime
 
 
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime.settings, runtime)) as test_client:
+    with TestClient(create_app(runtime.settings, runtime), headers=READER) as test_client:
         yield test_client
 
 

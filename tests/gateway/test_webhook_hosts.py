@@ -14,6 +14,7 @@ from services.common.bus import queue_name
 from services.common.settings import Repository, Settings
 from services.gateway import gitea, github
 from services.gateway.app import create_app
+from tests.gateway.reader import READ_TOKEN, READER
 
 pytestmark = pytest.mark.integration
 
@@ -108,6 +109,7 @@ def settings(redis_url: str, tmp_path, **repo: object) -> Settings:
         redis_url=redis_url,
         workdir=tmp_path,
         repositories=[Repository(name=REPO, url="file:///nowhere", webhook_secret=SECRET, **repo)],
+        api_tokens=[READ_TOKEN],
     )
 
 
@@ -143,7 +145,7 @@ def test_a_push_is_accepted_and_queued_as_a_run_of_its_provider(client, redis_cl
     response = send(client, host)
 
     assert response.status_code == 202, response.text
-    run = client.get(f"/api/v1/runs/{response.json()['run_id']}").json()
+    run = client.get(f"/api/v1/runs/{response.json()['run_id']}", headers=READER).json()
     assert (run["provider"], run["repository"], run["commit"]) == (host.name, REPO, SHA_B)
     assert queued(redis_client) == 1
 

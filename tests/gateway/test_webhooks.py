@@ -19,6 +19,7 @@ from services.common.settings import Repository, Settings
 from services.devenv.redis_server import RedisServer
 from services.gateway.app import create_app
 from services.gateway.github import sign
+from tests.gateway.reader import READ_TOKEN, READER
 
 pytestmark = pytest.mark.integration
 
@@ -60,6 +61,7 @@ def client(redis_url: str, redis_client: redis.Redis, tmp_path) -> Iterator[Test
             Repository(name=REPO, url="file:///nowhere", webhook_secret=SECRET, branches=["main"])
         ],
         max_body_bytes=64_000,
+        api_tokens=[READ_TOKEN],
     )
     with TestClient(create_app(settings)) as test_client:
         yield test_client
@@ -88,7 +90,7 @@ def test_a_signed_push_is_accepted_with_a_run_id_and_queued_for_the_detector(cli
     event = decode_event(_task_args(message)[0])
     assert event.type == "PushReceived"
     assert (event.run_id, event.after, event.repository) == (run_id, SHA_B, REPO)
-    assert client.get(f"/api/v1/runs/{run_id}").json()["status"] == "queued"
+    assert client.get(f"/api/v1/runs/{run_id}", headers=READER).json()["status"] == "queued"
 
 
 def _task_args(message: dict) -> list[str]:

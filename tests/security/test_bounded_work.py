@@ -14,7 +14,6 @@ import uuid
 from pathlib import Path
 
 import git
-import httpx
 import pytest
 import redis
 
@@ -28,7 +27,7 @@ from services.demo.scenario import Push, send_github_push
 from services.detector.task import make_handler
 from tests.committer.gitrepos import DIGEST, REGISTRY, monorepo, settings_for
 from tests.detector.conftest import SHIPLINE_YAML, Monorepo
-from tests.stack import WEBHOOK_SECRET, Stack
+from tests.stack import API_TOKEN, WEBHOOK_SECRET, Stack
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +81,7 @@ def test_a_push_replayed_under_a_new_delivery_id_starts_one_run(stack: Stack) ->
     assert [(r.status_code, r.json()) for r in replays] == [
         (200, {"run_id": run_id, "duplicate": True})
     ] * 3
-    runs = httpx.get(f"{stack.api}/api/v1/runs", params={"limit": 500}, timeout=10).json()
+    runs = stack.get("/api/v1/runs", params={"limit": 500}, timeout=10).json()
     assert [r["run_id"] for r in runs["runs"] if r.get("commit") == push.after] == [run_id]
     stack.wait_for_run(run_id)
 
@@ -94,7 +93,7 @@ def test_the_event_stream_over_the_per_client_limit_gets_429(stack: Stack) -> No
         over, status, answer = _open_stream(stack.api)
         over.close()
         started = time.monotonic()
-        health = httpx.get(f"{stack.api}/api/v1/runs", params={"limit": 1}, timeout=10)
+        health = stack.get("/api/v1/runs", params={"limit": 1}, timeout=10)
         took = time.monotonic() - started
     finally:
         for sock, _, _ in streams:
@@ -110,7 +109,7 @@ def _open_stream(api: str) -> tuple[socket.socket, int, bytes]:
     sock = socket.create_connection((host, int(port)), timeout=10)
     sock.sendall(
         f"GET /api/v1/events/stream HTTP/1.1\r\nHost: {host}\r\n"
-        "Accept: text/event-stream\r\n\r\n".encode()
+        f"Authorization: Bearer {API_TOKEN}\r\nAccept: text/event-stream\r\n\r\n".encode()
     )
     head = b""
     while b"\r\n\r\n" not in head:

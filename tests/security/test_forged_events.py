@@ -28,7 +28,7 @@ def publish(stack: Stack, event: dict[str, Any]) -> httpx.Response:
 
 
 def get_run(stack: Stack, run_id: str) -> httpx.Response:
-    return httpx.get(f"{stack.api}/api/v1/runs/{run_id}", timeout=5)
+    return stack.get(f"/api/v1/runs/{run_id}", timeout=5)
 
 
 def source(stack: Stack, commit: str) -> dict[str, str]:

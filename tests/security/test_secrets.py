@@ -197,7 +197,7 @@ def test_no_credential_appears_in_logs_events_runs_notifications_errors_or_files
     run_id = accepted.json()["run_id"]
 
     def finished() -> bool:
-        run = httpx.get(f"{api}/api/v1/runs/{run_id}", timeout=5).json()
+        run = httpx.get(f"{api}/api/v1/runs/{run_id}", headers=token, timeout=5).json()
         return run.get("status") in FINAL
 
     wait_until(finished, 240, "the run to finish")
@@ -229,7 +229,7 @@ def test_no_credential_appears_in_logs_events_runs_notifications_errors_or_files
             headers=token,
         ),
     ]
-    assert httpx.get(f"{api}/api/v1/runs/{run_id}").json()["status"] == "succeeded"
+    assert httpx.get(f"{api}/api/v1/runs/{run_id}", headers=token).json()["status"] == "succeeded"
     workers.stop_all()  # every log line written
     workers.processes.clear()
 

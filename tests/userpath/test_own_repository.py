@@ -34,6 +34,7 @@ pytestmark = pytest.mark.integration
 
 WEBHOOK_SECRET = "user-path-webhook-secret-0123456789"
 API_TOKEN = "user-path-api-token-0123456789abcdef"
+READER = {"Authorization": f"Bearer {API_TOKEN}"}
 FINAL = ("succeeded", "failed", "blocked", "skipped")
 
 
@@ -140,7 +141,7 @@ def _wait_for_run(server: UserServer, run_id: str, timeout: float = 300) -> dict
     deadline = time.monotonic() + timeout
     run: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        run = httpx.get(f"{server.api}/api/v1/runs/{run_id}", timeout=5).json()
+        run = httpx.get(f"{server.api}/api/v1/runs/{run_id}", headers=READER, timeout=5).json()
         if run.get("status") in FINAL and run.get("notified_at"):
             return run
         time.sleep(0.5)

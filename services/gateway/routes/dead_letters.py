@@ -11,7 +11,7 @@ from services.common.bus import ROUTES
 from services.common.deadletters import LETTER_ID_PATTERN
 from services.common.logging import get_logger
 from services.common.replay import DeadLetterNotFound, NotReplayable, republish
-from services.gateway.auth import CallerDep
+from services.gateway.auth import CallerDep, ReaderDep
 from services.gateway.deps import RuntimeDep
 
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead-letters"])
@@ -20,7 +20,7 @@ LetterId = Annotated[str, Path(pattern=LETTER_ID_PATTERN)]
 
 @router.get("")
 def list_dead_letters(
-    _caller: CallerDep,
+    _reader: ReaderDep,
     runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -34,7 +34,7 @@ def list_dead_letters(
 
 
 @router.get("/{letter_id}")
-def get_dead_letter(letter_id: LetterId, _caller: CallerDep, runtime: RuntimeDep) -> Any:
+def get_dead_letter(letter_id: LetterId, _reader: ReaderDep, runtime: RuntimeDep) -> Any:
     letter = runtime.dead_letters.get(letter_id)
     if letter is None:
         raise HTTPException(404, f"no dead letter {letter_id}")
