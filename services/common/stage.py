@@ -23,6 +23,7 @@ from services.common.runtime import Runtime
 
 Handler = Callable[[Envelope], Sequence[Envelope]]
 DONE_TTL = 7 * 24 * 3600
+CLAIM_RELEASE_SECONDS = 60  # longer than a Sentinel failover takes
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,20 @@ class StageRunner:
                 self.runtime.bus.publish(output)
             redis.set(done_key, 1, ex=DONE_TTL)
         finally:
-            redis.delete(claim_key)
+            self._release(claim_key)
+
+    def _release(self, claim_key: str) -> None:
+        """Delete the claim, waiting out a short Redis outage (a Sentinel failover): a claim
+        left behind holds the requeued event back for the whole visibility timeout."""
+        deadline = time.monotonic() + CLAIM_RELEASE_SECONDS
+        while True:
+            try:
+                self.runtime.redis.delete(claim_key)
+                return
+            except BROKER_ERRORS:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
 
     def _call(
         self, event: Envelope, service: str | None, attempt: int, failing_since: float | None

@@ -554,3 +554,43 @@ def test_backoff_honours_a_custom_base_and_cap():
 
     assert all(0 <= delay <= 3.0 for delay in delays)
     assert all(0 <= backoff(2, base=0.5, cap=3.0) <= 1.0 for _ in range(200))
+
+
+def test_an_event_interrupted_by_a_redis_outage_is_handled_again_once_redis_returns(tmp_path):
+    """A claim left behind would hold the requeued event back for the visibility timeout
+    (a Sentinel failover mid-task stalled a run for 15 minutes)."""
+    from services.devenv.redis_server import RedisServer
+
+    server = RedisServer(tmp_path / "redis", appendonly=True).start()
+    runtime = Runtime(Settings(redis_url=server.url, workdir=tmp_path))
+    calls: list[Envelope] = []
+    test_over = threading.Event()
+
+    def back_after_a_while() -> None:  # alive till the end: the server dies with its thread
+        time.sleep(1.5)
+        server.restart()
+        test_over.wait()
+
+    def redis_goes_away(_: Runtime) -> Handler:
+        def handle(event: Envelope) -> Sequence[Envelope]:
+            calls.append(event)
+            if len(calls) == 1:
+                server.stop()
+                threading.Thread(target=back_after_a_while, daemon=True).start()
+                raise redis.ConnectionError("Redis went away mid-task")
+            return ()
+
+        return handle
+
+    runner = StageRunner(scanner(redis_goes_away), runtime)
+    payload = encode_event(image_pushed())
+    try:
+        with pytest.raises(redis.ConnectionError):
+            runner.process(payload)
+        runner.process(payload)  # the requeued delivery, at once
+    finally:
+        runtime.redis.close()
+        server.stop()
+        test_over.set()
+
+    assert len(calls) == 2
