@@ -74,7 +74,13 @@ def page(stack: Stack, browser: Browser) -> Iterator[Page]:
 def test_a_push_appears_on_the_dashboard_and_turns_green_without_a_reload(
     stack: Stack, page: Page, tmp_path: Path
 ) -> None:
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
     page.goto(f"{stack.api}/#/runs")
+    expect(page.locator("#live-state")).to_have_attribute("data-state", "signed-out")
+    expect(page.locator("[data-sign-in-needed]")).to_contain_text("Reading needs an API token")
+    page.get_by_label("API token").fill(API_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
     expect(page.locator("#live-state")).to_have_attribute("data-state", "live")
     page.evaluate("window.sameDocument = true")  # gone if the page ever reloads
     page.evaluate(SEEN_STATUSES_RECORDER)
@@ -107,7 +113,7 @@ def test_a_push_appears_on_the_dashboard_and_turns_green_without_a_reload(
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"Run {run_id}")
     expect(page.locator('.gantt-bar[data-stage="builder"]')).to_have_attribute("data-state", "done")
     log_url = f"{stack.api}/api/v1/runs/{run_id}/services/user-service/build-log"
-    last_line = httpx.get(log_url, timeout=5).text.strip().splitlines()[-1]
+    last_line = httpx.get(log_url, headers=stack.auth, timeout=5).text.strip().splitlines()[-1]
     expect(page.get_by_label("Build log of user-service")).to_contain_text(last_line.strip())
     expect(page.locator(".service-detail")).to_contain_text("Scan")
     page.screenshot(path=tmp_path / "run.png", full_page=True)
@@ -123,6 +129,9 @@ def test_a_push_appears_on_the_dashboard_and_turns_green_without_a_reload(
     expect(page.locator(".kpi").first).to_contain_text("/ day")
     page.screenshot(path=tmp_path / "metrics-phone.png", full_page=True)
     assert page.evaluate("window.sameDocument") is True
+    assert any("/api/v1/events/stream?ticket=" in url for url in urls)
+    assert not [url for url in urls if API_TOKEN in url]
+    assert page.evaluate("Object.keys(localStorage)") == []  # the token stays in the tab
     print(f"screenshots in {tmp_path}")
 
 
@@ -160,5 +169,5 @@ def test_an_operator_rolls_a_service_back_from_the_dashboard(
     page.screenshot(path=tmp_path / "rolled-back.png", full_page=True)
     card.get_by_role("button", name="Unpin").click()
     expect(outcome).to_contain_text("unpinned")
-    pin = httpx.get(f"{stack.api}/api/v1/services/account-service/pin", timeout=5).json()
+    pin = stack.get("/api/v1/services/account-service/pin", timeout=5).json()
     assert pin["pinned"] is False

@@ -1,4 +1,6 @@
-// The gateway's API from the browser; the operator's bearer token lives in sessionStorage.
+// The gateway's API from the browser. Reads need a token too (unless the server sets
+// public_read): the token lives in sessionStorage, so it stays in this tab and is gone when
+// the tab closes; localStorage would keep it on disk for every later visit and every tab.
 
 const TOKEN_KEY = "shipline.api-token";
 
@@ -21,8 +23,13 @@ export function signOut() {
   sessionStorage.removeItem(TOKEN_KEY);
 }
 
+function authorized(headers = {}) {
+  return token() ? { ...headers, Authorization: `Bearer ${token()}` } : headers;
+}
+
 async function request(path, options = {}) {
-  const response = await fetch(path, { credentials: "same-origin", ...options });
+  const headers = authorized(options.headers);
+  const response = await fetch(path, { credentials: "same-origin", ...options, headers });
   if (!response.ok) throw new ApiError(response.status, await reason(response));
   return response;
 }
@@ -51,7 +58,7 @@ export async function getText(path) {
 }
 
 export async function post(path, body) {
-  const headers = { Accept: "application/json", Authorization: `Bearer ${token()}` };
+  const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await request(path, {
     method: "POST",
@@ -59,4 +66,15 @@ export async function post(path, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return response.json();
+}
+
+// The URL an EventSource opens `path` with: EventSource cannot send the token, so the token
+// buys a ticket worth one minute for that one stream (never the token itself in the URL).
+export async function streamUrl(path) {
+  const ticket = await post("/api/v1/stream-tickets", { path });
+  return ticket.url;
+}
+
+export function isSignInNeeded(error) {
+  return error instanceof ApiError && (error.status === 401 || error.status === 403);
 }

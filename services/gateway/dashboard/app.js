@@ -1,6 +1,6 @@
 // The dashboard: a hash router over four views, re-rendered as live events arrive.
 
-import { signIn, signOut, token } from "./api.js";
+import { isSignInNeeded, signIn, signOut, token } from "./api.js";
 import { h, restore, snapshot } from "./dom.js";
 import { FINAL_RUN_STATUSES } from "./format.js";
 import { connectLive } from "./live.js";
@@ -40,11 +40,7 @@ function render() {
     try {
       content = await current.view();
     } catch (error) {
-      const problem = `Could not load: ${error.message}`;
-      content = [
-        h("h1", {}, current.title),
-        h("p", { class: "notice tone-bad", role: "alert" }, problem),
-      ];
+      content = [h("h1", {}, current.title), problemNotice(error)];
     }
     // taken only now: the reader may have typed or opened something while the view loaded
     const saved = main.dataset.path === path ? snapshot(main) : null;
@@ -58,6 +54,15 @@ function render() {
     if (saved) restore(main, saved);
   }).catch((error) => console.error("the dashboard could not render", error));
   return rendering;
+}
+
+function problemNotice(error) {
+  if (!isSignInNeeded(error)) {
+    return h("p", { class: "notice tone-bad", role: "alert" }, `Could not load: ${error.message}`);
+  }
+  const why = token() ? `The token was refused: ${error.message}` : "Reading needs an API token.";
+  return h("p", { class: "notice", role: "alert", "data-sign-in-needed": true },
+    `${why} Sign in above with a token from the server's api_tokens.`);
 }
 
 function refresh() {
@@ -83,7 +88,9 @@ function announce(text) {
 function showLiveState(state) {
   const label = document.getElementById("live-state");
   label.dataset.state = state;
-  label.textContent = { live: "Live", reconnecting: "Reconnecting…", offline: "Offline" }[state];
+  label.textContent = {
+    live: "Live", reconnecting: "Reconnecting…", offline: "Offline", "signed-out": "Signed out",
+  }[state];
   if (state === "live") refresh(); // catch up on whatever happened while disconnected
 }
 
@@ -102,6 +109,7 @@ function wireSession() {
     showSession();
     announce("Signed in: actions are available on each service");
     render();
+    live.reopen();
     document.getElementById("sign-out").focus();
   });
   document.getElementById("sign-out").addEventListener("click", () => {
@@ -109,6 +117,7 @@ function wireSession() {
     showSession();
     announce("Signed out");
     render();
+    live.reopen();
     document.getElementById("token").focus();
   });
 }
@@ -117,8 +126,8 @@ window.addEventListener("hashchange", async () => {
   await render();
   main.focus();
 });
+const live = connectLive(onEvent, showLiveState);
 whenActionDone(refresh);
 wireSession();
 showSession();
 render();
-connectLive(onEvent, showLiveState);
