@@ -14,12 +14,14 @@ import redis
 from click.testing import CliRunner
 
 from services.cli import main
+from services.committer.survey import resurvey
 from services.common.deadletters import DeadLetterStore
 from services.common.eventlog import EventLog
 from services.common.events import BuildRequested, DeploymentSkipped, StageFailed
 from services.common.logging import configure_logging
 from services.common.pins import PinStore
 from services.common.runs import RunStore
+from services.common.service_inventory import InventoryStore
 from services.gateway.app import create_app
 from tests.api_server import serving
 from tests.committer.gitrepos import REGISTRY, Repo, monorepo, settings_for
@@ -37,6 +39,8 @@ def shop(tmp_path: Path) -> Repo:
 @pytest.fixture
 def api_url(shop: Repo, tmp_path: Path, redis_url: str, redis_client: redis.Redis) -> Iterator[str]:
     settings = settings_for(tmp_path / "api", shop, redis_url=redis_url, api_tokens=[TOKEN])
+    # the workers survey a repository after each push; here the push happened before
+    resurvey(settings, InventoryStore(redis_client), settings.repositories[0].name)
     configure_logging("json")  # as `shipline api` does: the server's logs go to stderr
     with serving(create_app(settings)) as url:
         yield url

@@ -235,6 +235,9 @@ class Settings(BaseSettings):
     committer: CommitterSettings = CommitterSettings()
     concurrency: dict[str, Annotated[int, Field(ge=1, le=64)]] = {"builder": 2}
     visibility_timeout: int = Field(default=900, gt=0)
+    # dev only (refused in prod): a visibility timeout shorter than the longest task, so a
+    # killed worker's task comes back within seconds; the chaos tests use it
+    allow_short_visibility_timeout: bool = False
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     retry: RetrySettings = RetrySettings()  # how long transient failures are retried
     max_retries: int | None = Field(default=None, ge=0)  # unset: retry.budget_seconds decides

@@ -96,6 +96,13 @@ def check_visibility_timeout(settings: Settings) -> None:
     ]
     if not short:
         return
+    if settings.allow_short_visibility_timeout:
+        if settings.env != "prod":
+            return
+        raise ValueError(
+            "allow_short_visibility_timeout is refused with env: prod: a task that outlasts "
+            "visibility_timeout is handed to a second worker while the first still runs it"
+        )
     needed = visibility_needed(short[0].seconds)
     tasks = "; ".join(f"{b.source} needs {visibility_needed(b.seconds)}" for b in short)
     raise ValueError(

@@ -108,3 +108,16 @@ def test_a_grace_period_is_the_stages_longest_task_and_the_shutdown() -> None:
     assert grace_seconds(settings, "scanner") == 330
     assert grace_seconds(settings, "detector") == 30  # no configured bound: the shutdown only
     assert grace_seconds(settings, "gateway") == 30  # preStop, drain, uvicorn's last wait
+
+
+def test_a_short_visibility_timeout_may_be_allowed_in_dev_but_never_in_prod() -> None:
+    short = {"visibility_timeout": 5, "retry": {"max_delay_seconds": 2}}
+    assert load_settings(allow_short_visibility_timeout=True, **short).visibility_timeout == 5
+    with pytest.raises(ConfigError, match="refused with env: prod"):
+        load_settings(
+            env="prod",
+            allow_short_visibility_timeout=True,
+            api_tokens=["a-long-random-api-token-1"],
+            redis_url="redis://:a-long-random-redis-password@127.0.0.1:6379/0",
+            **short,
+        )

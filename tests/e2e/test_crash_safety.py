@@ -211,6 +211,8 @@ def chaos(
             redis_url=redis_url,
             scanner={"trivy_path": str(trivy_path)},
             visibility_timeout=VISIBILITY_TIMEOUT,
+            allow_short_visibility_timeout=True,  # a killed worker's task back in seconds
+            retry={"max_delay_seconds": VISIBILITY_TIMEOUT // 2},
             concurrency={"builder": 3, "scanner": 2},
         )
         with (

@@ -74,6 +74,8 @@ def outage(tmp_path, docker_host, registry, base_image, trivy_path) -> Iterator[
             redis_url=server.url,
             scanner={"trivy_path": str(trivy_path)},
             visibility_timeout=VISIBILITY_TIMEOUT,
+            allow_short_visibility_timeout=True,  # a killed worker's task back in seconds
+            retry={"max_delay_seconds": VISIBILITY_TIMEOUT // 2},
             concurrency={"builder": 1},
             api_tokens=[API_TOKEN],
         )

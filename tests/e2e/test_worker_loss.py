@@ -30,6 +30,8 @@ def pipeline(tmp_path, redis_url, redis_client, docker_host, registry, base_imag
             redis_url=redis_url,
             scanner={"trivy_path": str(trivy_path)},
             visibility_timeout=VISIBILITY_TIMEOUT,
+            allow_short_visibility_timeout=True,  # a killed worker's task back in seconds
+            retry={"max_delay_seconds": VISIBILITY_TIMEOUT // 2},
         )
         with running_stages(config, docker_host, tmp_path / "workers.log") as (workers, runtime):
             yield sample, workers, runtime, receiver, registry
