@@ -13,7 +13,7 @@ from services.demo.receiver import NotificationReceiver
 from services.demo.scenario import SampleMonorepo, write_server_config
 from services.devenv.redis_server import RedisServer
 from services.devenv.registry import Registry
-from tests.stack import WEBHOOK_SECRET, Stack, shipline_up
+from tests.stack import API_TOKEN, WEBHOOK_SECRET, Stack, shipline_up
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +40,7 @@ def test_a_signed_push_deploys_on_redis_6_2(
             receiver.url,
             redis_url=server.url,
             scanner={"trivy_path": str(trivy_path)},
+            api_tokens=[API_TOKEN],  # Stack reads runs with it
         )
         client = redis.Redis.from_url(server.url)
         log_path = tmp_path / "shipline.log"

@@ -27,7 +27,7 @@ from services.devenv.redis_server import RedisServer
 from services.devenv.registry import Registry
 from services.gateway.app import create_app
 from services.gateway.github import sign
-from tests.stack import WEBHOOK_SECRET, Stack, shipline_up
+from tests.stack import API_TOKEN, WEBHOOK_SECRET, Stack, shipline_up
 
 pytestmark = pytest.mark.integration
 
@@ -68,6 +68,7 @@ def embedded(
             WEBHOOK_SECRET,
             receiver.url,
             scanner={"trivy_path": str(trivy_path)},
+            api_tokens=[API_TOKEN],  # Stack reads runs with it
         )  # no redis_url: `shipline up` starts its own
         log_path = root / "shipline.log"
         with shipline_up(config, docker_host, log_path) as up:
