@@ -116,6 +116,33 @@ def shipline_up(config: Path, docker_host: str, log_path: Path) -> Iterator[Ship
             server.wait()
 
 
+@contextlib.contextmanager
+def stack_up(
+    root: Path,
+    sample: SampleMonorepo,
+    registry: Registry,
+    receiver: NotificationReceiver,
+    client: redis.Redis,
+    docker_host: str,
+    trivy_path: Path,
+    **settings: Any,
+) -> Iterator[Stack]:
+    """`shipline up` on the sample with the suite's webhook secret, Trivy and reader token,
+    plus `settings` (redis_url, retry, concurrency…)."""
+    config = write_server_config(
+        root / "server.yaml",
+        sample,
+        WEBHOOK_SECRET,
+        receiver.url,
+        scanner={"trivy_path": str(trivy_path)},
+        api_tokens=[API_TOKEN],
+        **settings,
+    )
+    log_path = root / "shipline.log"
+    with shipline_up(config, docker_host, log_path) as up:
+        yield Stack(up.api, sample, registry, receiver, client, log_path)
+
+
 @pytest.fixture(scope="module")
 def stack(
     tmp_path_factory: pytest.TempPathFactory,
@@ -131,18 +158,11 @@ def stack(
     sample = SampleMonorepo(root)
     sample.create(f"{registry.host}/microbank", base_image)
     with NotificationReceiver() as receiver:
-        config = write_server_config(
-            root / "server.yaml",
-            sample,
-            WEBHOOK_SECRET,
-            receiver.url,
-            redis_url=redis_url,
-            scanner={"trivy_path": str(trivy_path)},
-            api_tokens=[API_TOKEN],
-        )
-        log_path = root / "shipline.log"
         try:
-            with shipline_up(config, docker_host, log_path) as up:
-                yield Stack(up.api, sample, registry, receiver, client, log_path)
+            with stack_up(
+                root, sample, registry, receiver, client, docker_host, trivy_path,
+                redis_url=redis_url,
+            ) as stack:  # fmt: skip
+                yield stack
         finally:
             client.close()

@@ -10,10 +10,10 @@ import pytest
 import redis
 
 from services.demo.receiver import NotificationReceiver
-from services.demo.scenario import SampleMonorepo, write_server_config
+from services.demo.scenario import SampleMonorepo
 from services.devenv.redis_server import RedisServer
 from services.devenv.registry import Registry
-from tests.stack import API_TOKEN, WEBHOOK_SECRET, Stack, shipline_up
+from tests.stack import stack_up
 
 pytestmark = pytest.mark.integration
 
@@ -33,19 +33,11 @@ def test_a_signed_push_deploys_on_redis_6_2(
         NotificationReceiver() as receiver,
     ):
         assert server.version.startswith("Redis 6.2.")
-        config = write_server_config(
-            tmp_path / "server.yaml",
-            sample,
-            WEBHOOK_SECRET,
-            receiver.url,
-            redis_url=server.url,
-            scanner={"trivy_path": str(trivy_path)},
-            api_tokens=[API_TOKEN],  # Stack reads runs with it
-        )
         client = redis.Redis.from_url(server.url)
-        log_path = tmp_path / "shipline.log"
-        with shipline_up(config, docker_host, log_path) as up:
-            stack = Stack(up.api, sample, registry, receiver, client, log_path)
+        with stack_up(
+            tmp_path, sample, registry, receiver, client, docker_host, trivy_path,
+            redis_url=server.url,
+        ) as stack:  # fmt: skip
             push = sample.append("user_service/app.txt", "Payees on 6.2.", "feat(user): payees")
 
             response = stack.push_webhook(push)

@@ -17,9 +17,9 @@ from click.testing import CliRunner
 
 from services.cli import main
 from services.demo.receiver import NotificationReceiver
-from services.demo.scenario import SampleMonorepo, write_server_config
+from services.demo.scenario import SampleMonorepo
 from services.devenv.registry import Registry
-from tests.stack import API_TOKEN, WEBHOOK_SECRET, Stack, shipline_up
+from tests.stack import API_TOKEN, Stack, stack_up
 
 pytestmark = pytest.mark.integration
 
@@ -44,24 +44,13 @@ def outage_stack(
     with Registry(root / "registry") as registry, NotificationReceiver() as receiver:
         sample = SampleMonorepo(root)
         sample.create(f"{registry.host}/microbank", base_image)
-        config = write_server_config(
-            root / "server.yaml",
-            sample,
-            WEBHOOK_SECRET,
-            receiver.url,
-            redis_url=redis_url,
-            scanner={"trivy_path": str(trivy_path)},
-            api_tokens=[API_TOKEN],
-            retry={
-                "budget_seconds": BUDGET,
-                "initial_delay_seconds": 0.5,
-                "max_delay_seconds": 2,
-            },
-        )
-        log_path = root / "shipline.log"
+        retry = {"budget_seconds": BUDGET, "initial_delay_seconds": 0.5, "max_delay_seconds": 2}
         try:
-            with shipline_up(config, docker_host, log_path) as up:
-                yield Stack(up.api, sample, registry, receiver, client, log_path)
+            with stack_up(
+                root, sample, registry, receiver, client, docker_host, trivy_path,
+                redis_url=redis_url, retry=retry,
+            ) as stack:  # fmt: skip
+                yield stack
         finally:
             client.close()
 

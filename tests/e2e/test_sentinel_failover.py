@@ -16,11 +16,11 @@ import pytest
 from services.common.redis_connect import connect
 from services.common.settings import STAGES
 from services.demo.receiver import NotificationReceiver
-from services.demo.scenario import Push, SampleMonorepo, write_server_config
+from services.demo.scenario import Push, SampleMonorepo
 from services.devenv.redis_sentinel import SentinelGroup
 from services.devenv.registry import Registry
 from tests.e2e.test_redis_restart import deploy_commits, pushes_of
-from tests.stack import API_TOKEN, WEBHOOK_SECRET, Stack, shipline_up
+from tests.stack import Stack, stack_up
 from tests.workers import wait_until
 
 pytestmark = pytest.mark.integration
@@ -47,20 +47,12 @@ def ha_stack(
     sample.create(f"{registry.host}/microbank", base_image)
     client = connect(sentinels.url, socket_timeout=5)
     with NotificationReceiver() as receiver:
-        config = write_server_config(
-            tmp_path / "server.yaml",
-            sample,
-            WEBHOOK_SECRET,
-            receiver.url,
-            redis_url=sentinels.url,
-            scanner={"trivy_path": str(trivy_path)},
-            api_tokens=[API_TOKEN],
-            concurrency={"builder": 1},
-        )
-        log_path = tmp_path / "shipline.log"
         try:
-            with shipline_up(config, docker_host, log_path) as up:
-                yield Stack(up.api, sample, registry, receiver, client, log_path)
+            with stack_up(
+                tmp_path, sample, registry, receiver, client, docker_host, trivy_path,
+                redis_url=sentinels.url, concurrency={"builder": 1},
+            ) as stack:  # fmt: skip
+                yield stack
         finally:
             client.close()
 
@@ -73,9 +65,8 @@ def slow_change(sample: SampleMonorepo, service_dir: str, seconds: int) -> Push:
 
 
 def run_of(stack: Stack, run_id: str) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {API_TOKEN}"}
     try:
-        response = httpx.get(f"{stack.api}/api/v1/runs/{run_id}", headers=headers, timeout=5)
+        response = stack.get(f"/api/v1/runs/{run_id}", timeout=5)
     except httpx.HTTPError:
         return {}
     return dict(response.json()) if response.status_code == 200 else {}
