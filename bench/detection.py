@@ -51,43 +51,30 @@ def detection(rounds: int) -> list[Figure]:
             client.close()
     scale = f"{detect.COMMITS} commits, {detect.SERVICES} services, {detect.FILES:,} files"
     limit = "git's rev-list and diff-tree on the mirror; then the rules, in Python"
+    diff_ms = [w * 1000 for w in walls["git diff"]]
+
+    def against_diff(name: str, key: str, limit: str, target: Target | None = None) -> Figure:
+        runs = [w * 1000 for w in walls[key]]
+        return Figure("detection", name, "ms", runs, "git diff --name-only", diff_ms, target, limit)
+
+    first = "no record of `before`: every path listed, every manifest read and parsed"
     figures = [
-        Figure(
-            "detection",
+        against_diff(
             f"push → services to build ({scale})",
-            "ms",
-            [w * 1000 for w in walls["services"]],
-            "git diff --name-only",
-            [w * 1000 for w in walls["git diff"]],
-            TARGET,
+            "services",
             limit + f" (also < {detect.TARGET_SECONDS:g} s); `before` recorded clean",
+            TARGET,
         ),
-        Figure(
-            "detection",
-            "push → services to build, a repository's first push",
-            "ms",
-            [w * 1000 for w in walls["first"]],
-            "git diff --name-only",
-            [w * 1000 for w in walls["git diff"]],
-            limit="no record of `before`: every path listed, every manifest read and parsed",
-        ),
-        Figure(
-            "detection",
+        against_diff("push → services to build, a repository's first push", "first", first),
+        against_diff(
             "push → services to build, without the shipline.yaml checks",
-            "ms",
-            [w * 1000 for w in walls["unchecked"]],
-            "git diff --name-only",
-            [w * 1000 for w in walls["git diff"]],
-            limit="a reference: the first row less the checks",
+            "unchecked",
+            "a reference: the first row less the checks",
         ),
-        Figure(
-            "detection",
+        against_diff(
             "push → validated ChangeDetected events",
-            "ms",
-            [w * 1000 for w in walls["events"]],
-            "git diff --name-only",
-            [w * 1000 for w in walls["git diff"]],
-            limit="the same, plus one pydantic event per service",
+            "events",
+            "the same, plus one pydantic event per service",
         ),
     ]
     for figure in figures:
