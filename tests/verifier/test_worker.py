@@ -19,7 +19,7 @@ import yaml
 from click.testing import CliRunner
 
 from services.cli import main
-from services.cli_views import services_table
+from services.cli.views import services_table
 from services.common.cluster_settings import ClusterSettings
 from services.common.events import ManifestCommitted, Source
 from services.common.runtime import Runtime

@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.spinner import Spinner
 from rich.table import Table
 
-from services.common.api_client import FINAL_RUN_STATUSES, ApiClient, ApiError
+from services.cli.api_client import FINAL_RUN_STATUSES, ApiClient, ApiError
 from services.common.run_records import status_with_reason
 
 FAILED_RUN_STATUSES = ("failed", "blocked")

@@ -1,6 +1,6 @@
 """The operators' commands of `shipline`: requests and reads through the API at
 $SHIPLINE_URL with $SHIPLINE_TOKEN (publish, deploy, release, rollback, unpin, status, runs,
-dead-letters, watch). services/cli.py adds them to the `shipline` group."""
+dead-letters, watch). services/cli/main.py adds them to the `shipline` group."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import click
 from services.common.errors import EventDecodeError
 
 if TYPE_CHECKING:
-    from services.common.api_client import ApiClient
+    from services.cli.api_client import ApiClient
 
 
 _OUTPUT = click.option(
@@ -49,7 +49,7 @@ def publish(source: IO[bytes], letter_id: str | None, output: str) -> None:
     """Request work with one event (JSON, from a file or stdin), through the API at
     $SHIPLINE_URL with $SHIPLINE_TOKEN: BuildRequested, ImagePushed (a redeploy of an image
     in the registry) or RollbackRequested. A stage's outcome is refused."""
-    from services.common.api_client import TOKEN_MISSING
+    from services.cli.api_client import TOKEN_MISSING
     from services.common.events import decode_event
 
     if not os.environ.get("SHIPLINE_TOKEN"):
@@ -91,7 +91,7 @@ def _echo_published(answer: dict[str, Any], output: str, verb: str) -> None:
 @contextlib.contextmanager
 def _api() -> Iterator[ApiClient]:
     """A client of the API at $SHIPLINE_URL; its refusals become the command's error."""
-    from services.common.api_client import ApiClient, ApiError
+    from services.cli.api_client import ApiClient, ApiError
 
     client = ApiClient.from_env(os.environ)
     try:
@@ -112,7 +112,7 @@ def _report(
         if output == "json":
             _echo_json(answer)
         return
-    from services.cli_views import outcome_lines, run_line
+    from services.cli.views import outcome_lines, run_line
 
     run = client.wait_for_run(run_id, timeout=wait)  # called inside `with _api()`
     if output == "json":
@@ -231,7 +231,7 @@ def _read(path: str, **params: str | None) -> Any:
 def status(output: str) -> None:
     """The services table: the image each deploys now (at the gitops head), its last run,
     and whether it is pinned."""
-    from services.cli_views import services_table
+    from services.cli.views import services_table
 
     answer = _read("/api/v1/services")
     if output == "json":
@@ -256,7 +256,7 @@ def runs(
     service: str | None, status: str | None, since: str | None, limit: int, output: str
 ) -> None:
     """Recent runs, newest first."""
-    from services.cli_views import runs_table
+    from services.cli.views import runs_table
 
     answer = _read("/api/v1/runs", service=service, status=status, since=since, limit=str(limit))
     if output == "json":
@@ -271,7 +271,7 @@ def runs(
 def dead_letters(limit: int, output: str) -> None:
     """The events the stages gave up on, newest first, and why; `shipline publish
     --from-dead-letter ID` queues one again."""
-    from services.cli_views import dead_letters_table
+    from services.cli.views import dead_letters_table
 
     answer = _read("/api/v1/dead-letters", limit=str(limit))
     if output == "json":
@@ -296,7 +296,7 @@ def watch(run_id: str, timeout: float, output: str) -> None:
     was blocked."""
     from rich.console import Console
 
-    from services.cli_views import FAILED_RUN_STATUSES, Watch, outcome_lines
+    from services.cli.views import FAILED_RUN_STATUSES, Watch, outcome_lines
 
     with _api() as client:
         run = Watch(client, run_id, output, Console()).run(timeout)

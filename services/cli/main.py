@@ -1,5 +1,5 @@
 """The `shipline` command: the processes (api, worker, up, probe, demo); the operators'
-commands that go through the API are in services/cli_operators.py."""
+commands that go through the API are in services/cli/operators.py."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from services.cli_operators import OPERATOR_COMMANDS
-from services.cli_validate import validate
+from services.cli.operators import OPERATOR_COMMANDS
+from services.cli.validate import validate
 from services.common.errors import ConfigError
 from services.common.heartbeat import MAX_AGE_SECONDS
 from services.common.logging import configure_logging
@@ -108,7 +108,7 @@ def probe(stages: tuple[str, ...], max_age: float, ready: bool) -> None:
 def up(host: str, port: int) -> None:
     """API and every stage's worker in one supervised process group (embedded Redis if
     needed). The verifier always runs: without `clusters` in the settings it stays idle."""
-    from services.common.supervisor import Supervisor
+    from services.cli.supervisor import Supervisor
 
     settings = _settings()
     _require_trivy(settings)
@@ -162,6 +162,3 @@ for command in OPERATOR_COMMANDS:
     main.add_command(command)
 main.add_command(validate)
 main.add_command(doctor)
-
-if __name__ == "__main__":
-    main()
