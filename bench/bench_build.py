@@ -46,8 +46,7 @@ from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.demo.scenario import SampleMonorepo
 from services.devenv.base_image import ensure_base_image
-from services.devenv.docker_engine import DockerEngine as DevDockerEngine
-from services.devenv.docker_engine import state_dir_under
+from services.devenv.private_dockerd import PrivateDockerd, state_dir_under
 from services.devenv.redis_server import RedisServer
 from services.devenv.registry import Registry
 
@@ -67,7 +66,7 @@ class Bench:
         self.sample = sample
         self.sleepers = sleepers
         self.redis = RedisServer(workdir / "redis").start()
-        self.engine = DevDockerEngine.ensure(state_dir_under(ROOT))
+        self.engine = PrivateDockerd.ensure(state_dir_under(ROOT))
         self.client = self.engine.client()
         self.base_image = ensure_base_image(self.client)
         self.registry = Registry(workdir / "registry").start()

@@ -25,7 +25,7 @@ from services.common.settings import Settings
 from services.demo.scenario import Push, SampleMonorepo, send_github_push, wait_ready
 from services.devenv._process import free_port, log_tail
 from services.devenv.base_image import ensure_base_image
-from services.devenv.docker_engine import DockerEngine, state_dir_under
+from services.devenv.private_dockerd import PrivateDockerd, state_dir_under
 from services.devenv.redis_server import RedisServer
 from services.devenv.registry import Registry
 from services.devenv.trivy import find_trivy
@@ -60,14 +60,14 @@ class Components:
         self.workdir = workdir
         self.redis = RedisServer(workdir / "redis")
         self.registry = Registry(workdir / "registry")
-        self.engine: DockerEngine | None = None
+        self.engine: PrivateDockerd | None = None
         self.base_image = ""
         self.trivy = find_trivy()
 
     def start(self) -> Components:
         self.redis.start()
         self.registry.start()
-        self.engine = DockerEngine.ensure(state_dir_under(ROOT))  # the tests' private dockerd
+        self.engine = PrivateDockerd.ensure(state_dir_under(ROOT))  # the tests' private dockerd
         client = self.engine.client()
         try:
             self.base_image = ensure_base_image(client)

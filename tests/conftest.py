@@ -16,8 +16,8 @@ import pytest
 import redis
 
 from services.devenv.base_image import ensure_base_image
-from services.devenv.docker_engine import DockerEngine, state_dir_under
 from services.devenv.oldest_redis import oldest_redis_server
+from services.devenv.private_dockerd import PrivateDockerd, state_dir_under
 from services.devenv.redis_server import RedisServer
 from services.devenv.registry import Registry
 from services.devenv.trivy import find_trivy
@@ -77,20 +77,20 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture(scope="session")
-def docker_engine(devenv_state_dir: Path) -> Iterator[DockerEngine]:
-    engine = _require("Docker engine", lambda: DockerEngine.ensure(devenv_state_dir))
+def private_dockerd(devenv_state_dir: Path) -> Iterator[PrivateDockerd]:
+    engine = _require("Docker engine", lambda: PrivateDockerd.ensure(devenv_state_dir))
     yield engine
     engine.stop()
 
 
 @pytest.fixture(scope="session")
-def docker_host(docker_engine: DockerEngine) -> str:
-    return docker_engine.host
+def docker_host(private_dockerd: PrivateDockerd) -> str:
+    return private_dockerd.host
 
 
 @pytest.fixture(scope="session")
-def docker_client(docker_engine: DockerEngine) -> Iterator[docker.DockerClient]:
-    client = docker_engine.client()
+def docker_client(private_dockerd: PrivateDockerd) -> Iterator[docker.DockerClient]:
+    client = private_dockerd.client()
     yield client
     client.close()
 

@@ -26,7 +26,7 @@ from services.demo.scenario import (
     write_server_config,
 )
 from services.devenv.base_image import ensure_base_image
-from services.devenv.docker_engine import DockerEngine
+from services.devenv.private_dockerd import PrivateDockerd
 from services.devenv.registry import Registry
 
 FINAL = ("succeeded", "failed", "blocked", "skipped")
@@ -37,7 +37,7 @@ console = Console()
 def run_demo(workdir: Path, port: int) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     console.print("[bold]Shipline demo[/]: starting a Docker engine, a registry and Redis…")
-    engine = DockerEngine.ensure(workdir / "docker")
+    engine = PrivateDockerd.ensure(workdir / "docker")
     client = engine.client()
     base = ensure_base_image(client)
     client.close()

@@ -16,7 +16,7 @@ import pytest
 import redis
 from docker.errors import APIError
 
-from services.devenv.docker_engine import DockerEngine
+from services.devenv.private_dockerd import PrivateDockerd
 from services.devenv.redis_server import RedisServer
 from services.devenv.registry import Registry
 from services.devenv.trivy import find_trivy
@@ -90,13 +90,13 @@ def test_image_from_base_pushed_digest_matches_registry(
 
 
 def test_auth_registry_rejects_wrong_credentials_and_accepts_right_ones(
-    docker_engine: DockerEngine, base_image: str, auth_registry: Registry
+    private_dockerd: PrivateDockerd, base_image: str, auth_registry: Registry
 ) -> None:
     assert auth_registry.auth is not None
     username, password = auth_registry.auth
     repository = f"{auth_registry.host}/devenv/private"
     tag = uuid.uuid4().hex[:8]
-    client = docker_engine.client(timeout=60)  # own client: login state must not leak
+    client = private_dockerd.client(timeout=60)  # own client: login state must not leak
     try:
         _build(client, base_image, f"{repository}:{tag}", label=tag)
         with pytest.raises(APIError, match="(?i)unauthorized|401"):

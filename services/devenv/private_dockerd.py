@@ -37,7 +37,7 @@ START_TIMEOUT = 60.0
 _LEFT_RUNNING: list[subprocess.Popen[bytes]] = []
 
 
-class DockerEngineError(RuntimeError):
+class PrivateDockerdError(RuntimeError):
     """dockerd is missing or did not come up."""
 
 
@@ -100,7 +100,7 @@ def _terminate_pid(pid: int, timeout: float = 30.0) -> None:
             time.sleep(0.1)
 
 
-class DockerEngine:
+class PrivateDockerd:
     """A Docker engine endpoint; ``stop()`` only shuts down a private daemon of ours."""
 
     def __init__(
@@ -122,14 +122,14 @@ class DockerEngine:
         self._log = log
 
     def __repr__(self) -> str:
-        return f"DockerEngine(host={self.host!r}, started_here={self.started_here})"
+        return f"PrivateDockerd(host={self.host!r}, started_here={self.started_here})"
 
     def client(self, timeout: int = 300) -> docker.DockerClient:
         """A new SDK client for this engine; the caller closes it."""
         return docker.DockerClient(base_url=self.host, timeout=timeout)
 
     @classmethod
-    def ensure(cls, state_dir: Path) -> DockerEngine:
+    def ensure(cls, state_dir: Path) -> PrivateDockerd:
         env_host = os.environ.get("DOCKER_HOST")
         if env_host:
             env_socket = Path(env_host.removeprefix("unix://"))
@@ -148,7 +148,7 @@ class DockerEngine:
         return engine
 
     @classmethod
-    def _ensure_private(cls, run_dir: Path, state_dir: Path | None) -> DockerEngine | None:
+    def _ensure_private(cls, run_dir: Path, state_dir: Path | None) -> PrivateDockerd | None:
         """Join the private dockerd of ``run_dir``, or start it (if ``state_dir`` is given)."""
         run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         host = f"unix://{run_dir / 'd.sock'}"
@@ -170,10 +170,10 @@ class DockerEngine:
                 fcntl.flock(start_lock, fcntl.LOCK_UN)
 
     @classmethod
-    def _start(cls, state_dir: Path, run_dir: Path, users_lock: IO[bytes]) -> DockerEngine:
+    def _start(cls, state_dir: Path, run_dir: Path, users_lock: IO[bytes]) -> PrivateDockerd:
         binary = shutil.which("dockerd")
         if binary is None:
-            raise DockerEngineError(
+            raise PrivateDockerdError(
                 "dockerd not found on PATH: install it with `apt-get install docker.io` "
                 "(or run `bash deploy/dev/bootstrap.sh`)"
             )
@@ -224,7 +224,7 @@ class DockerEngine:
             _stop_process(process)
             log.close()
             failures.append(f"--- storage driver {driver} ---\n{log_tail(log_path)}")
-        raise DockerEngineError(
+        raise PrivateDockerdError(
             f"dockerd did not answer on {socket_path} within {START_TIMEOUT:.0f}s "
             f"(log {log_path}):\n" + "\n".join(failures)
         )
@@ -268,7 +268,7 @@ class DockerEngine:
                 self._log.close()
                 self._log = None
 
-    def __enter__(self) -> DockerEngine:
+    def __enter__(self) -> PrivateDockerd:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -285,5 +285,5 @@ def _stop_process(process: subprocess.Popen[bytes], timeout: float = 30.0) -> No
             process.wait(timeout=timeout)
 
 
-def ensure_docker_engine(state_dir: Path) -> DockerEngine:
-    return DockerEngine.ensure(state_dir)
+def ensure_private_dockerd(state_dir: Path) -> PrivateDockerd:
+    return PrivateDockerd.ensure(state_dir)
