@@ -87,7 +87,7 @@ def _template(value: str | None, **fields: str) -> str | None:
     return value
 
 
-class WebhookChannel(ChannelSettings):
+class WebhookChannelSettings(ChannelSettings):
     secret_keys = ("secret",)
 
     type: Literal["webhook"]
@@ -96,12 +96,12 @@ class WebhookChannel(ChannelSettings):
     timeout_seconds: float = Field(default=10.0, gt=0)
 
 
-class LogChannel(ChannelSettings):
+class LogChannelSettings(ChannelSettings):
     type: Literal["log"]
     events: list[str] | None = None
 
 
-class SlackChannel(ChannelSettings):
+class SlackChannelSettings(ChannelSettings):
     secret_keys = ("url",)
 
     type: Literal["slack"]
@@ -123,7 +123,7 @@ class SlackChannel(ChannelSettings):
         return _template(value, repository="o/r", commit="0" * 40, short_commit="0" * 7)
 
 
-class GitHubStatusChannel(ChannelSettings):
+class GitHubStatusChannelSettings(ChannelSettings):
     secret_keys = ("token",)
 
     type: Literal["github_status"]
@@ -140,7 +140,7 @@ class GitHubStatusChannel(ChannelSettings):
         return _template(value, run_id="r", repository="o/r", commit="0" * 40)
 
 
-class EmailChannel(ChannelSettings):
+class EmailChannelSettings(ChannelSettings):
     model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
     secret_keys = ("username", "password")
 
@@ -163,14 +163,18 @@ class EmailChannel(ChannelSettings):
         return _template(value, repository="o/r", commit="0" * 40, short_commit="0" * 7)
 
     @model_validator(mode="after")
-    def _login_needs_both(self) -> EmailChannel:
+    def _login_needs_both(self) -> EmailChannelSettings:
         if (self.username is None) != (self.password is None):
             raise ValueError("give both username and password, or neither")
         return self
 
 
-Channel = Annotated[
-    WebhookChannel | LogChannel | SlackChannel | GitHubStatusChannel | EmailChannel,
+AnyChannelSettings = Annotated[
+    WebhookChannelSettings
+    | LogChannelSettings
+    | SlackChannelSettings
+    | GitHubStatusChannelSettings
+    | EmailChannelSettings,
     Field(discriminator="type"),
 ]
 
@@ -226,7 +230,7 @@ class Settings(BaseSettings):
     repositories: list[Repository] = []
     gitops_repositories: list[GitopsRepository] = []
     registry_auth: dict[str, RegistryCredential] = {}
-    notifications: list[Channel] = [LogChannel(type="log")]
+    notifications: list[AnyChannelSettings] = [LogChannelSettings(type="log")]
     api_tokens: list[ApiTokenEntry] = []  # a string (read and write) or {token, scopes, name}
     public_read: bool = False  # true: every read answers without a token (writes still need one)
     bot: BotIdentity = BotIdentity()

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from services.common.errors import ConfigError
-from services.common.settings import LogChannel, WebhookChannel, load_settings
+from services.common.settings import LogChannelSettings, WebhookChannelSettings, load_settings
 
 WEBHOOK_SECRET = "whsec-Zq8pLm2Vx7Rt4Nk9"
 REGISTRY_PASSWORD = "regpass-Hh3Jk8Ll1Mm0Qq"
@@ -78,10 +78,10 @@ def test_a_valid_file_loads_registry_auth_notifications_and_api_tokens(config_fi
     assert credential.username == "shipline"
     assert credential.password.get_secret_value() == REGISTRY_PASSWORD
     webhook, log = settings.notifications
-    assert isinstance(webhook, WebhookChannel)
+    assert isinstance(webhook, WebhookChannelSettings)
     assert webhook.url == "https://hooks.example.com/shipline"
     assert webhook.events == ["RunCompleted", "ScanFailed"]
-    assert isinstance(log, LogChannel)
+    assert isinstance(log, LogChannelSettings)
     assert [entry.token.get_secret_value() for entry in settings.api_tokens] == [API_TOKEN]
     assert settings.redis_url == REDIS_URL
 

@@ -10,16 +10,20 @@ import pytest
 
 from services.common.errors import ConfigError, TransientError
 from services.common.events import Envelope
-from services.common.settings import EmailChannel as EmailSettings
-from services.common.settings import LogChannel as LogChannelSettings
-from services.common.settings import Settings, WebhookChannel, load_settings
+from services.common.settings import (
+    EmailChannelSettings,
+    LogChannelSettings,
+    Settings,
+    WebhookChannelSettings,
+    load_settings,
+)
 from services.demo.receiver import NotificationReceiver
 from services.notifier.channels import (
     EmailChannel,
     GitHubStatusChannel,
-    HttpWebhookChannel,
     LogChannel,
     SlackChannel,
+    WebhookChannel,
     channels_from,
 )
 from tests.notifier.samples import (
@@ -44,8 +48,8 @@ def receiver() -> Iterator[NotificationReceiver]:
         yield running
 
 
-def webhook(url: str, **options: object) -> HttpWebhookChannel:
-    return HttpWebhookChannel(WebhookChannel(type="webhook", url=url, **options), index=0)
+def webhook(url: str, **options: object) -> WebhookChannel:
+    return WebhookChannel(WebhookChannelSettings(type="webhook", url=url, **options), index=0)
 
 
 def shows(error: BaseException) -> str:
@@ -160,14 +164,14 @@ def test_channels_are_built_from_the_settings_in_order_with_distinct_names():
     settings = Settings(
         notifications=[
             LogChannelSettings(type="log"),
-            WebhookChannel(type="webhook", url=UNREACHABLE),
-            WebhookChannel(type="webhook", url=UNREACHABLE, events=["ScanFailed"]),
+            WebhookChannelSettings(type="webhook", url=UNREACHABLE),
+            WebhookChannelSettings(type="webhook", url=UNREACHABLE, events=["ScanFailed"]),
         ]
     )
 
     channels = channels_from(settings)
 
-    assert [type(c) for c in channels] == [LogChannel, HttpWebhookChannel, HttpWebhookChannel]
+    assert [type(c) for c in channels] == [LogChannel, WebhookChannel, WebhookChannel]
     assert len({c.name for c in channels}) == 3
     assert [c.wants(scan_failed()) for c in channels] == [True, False, True]
 
@@ -221,7 +225,7 @@ def test_every_channel_kind_is_built_from_the_settings_file_in_order(tmp_path, m
 
     assert [(type(c), c.name) for c in channels] == [
         (LogChannel, "log-0"),
-        (HttpWebhookChannel, "webhook-1"),
+        (WebhookChannel, "webhook-1"),
         (SlackChannel, "slack-deploys"),
         (GitHubStatusChannel, "github_status-3"),
         (EmailChannel, "email-4"),
@@ -244,7 +248,7 @@ def test_a_channel_list_from_the_environment_takes_an_email_from_address(monkeyp
 
     [channel] = load_settings().notifications
 
-    assert isinstance(channel, EmailSettings)
+    assert isinstance(channel, EmailChannelSettings)
     assert (channel.from_, channel.port, channel.starttls) == ("a@acme.dev", 587, True)
 
 

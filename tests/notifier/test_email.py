@@ -10,7 +10,7 @@ import pytest
 import trustme
 
 from services.common.errors import PermanentError, TransientError
-from services.common.settings import EmailChannel as EmailSettings
+from services.common.settings import EmailChannelSettings
 from services.notifier.channels import EmailChannel
 from tests.notifier.samples import COMMIT, USER_DIGEST, mixed_run, run_completed, scan_failed
 from tests.notifier.servers import SmtpServer
@@ -53,7 +53,7 @@ def email(port: int, **options: object) -> EmailChannel:
         "to": TEAM,
         **options,
     }
-    return EmailChannel(EmailSettings.model_validate(settings), index=4)
+    return EmailChannel(EmailChannelSettings.model_validate(settings), index=4)
 
 
 def logged_in(port: int, ca_file: Path, password: str = PASSWORD, **options) -> EmailChannel:

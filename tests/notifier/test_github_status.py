@@ -8,7 +8,7 @@ import pytest
 
 from services.common.errors import PermanentError, TransientError
 from services.common.events import ServiceOutcome
-from services.common.settings import GitHubStatusChannel as GitHubStatusSettings
+from services.common.settings import GitHubStatusChannelSettings
 from services.notifier.channels import GitHubStatusChannel
 from services.notifier.channels.github_status import commit_status
 from tests.notifier.samples import (
@@ -30,7 +30,9 @@ STATUSES_PATH = f"/repos/acme/microbank/statuses/{COMMIT}"
 
 
 def github(api_url: str, **options: object) -> GitHubStatusChannel:
-    settings = GitHubStatusSettings(type="github_status", api_url=api_url, token=TOKEN, **options)
+    settings = GitHubStatusChannelSettings(
+        type="github_status", api_url=api_url, token=TOKEN, **options
+    )
     return GitHubStatusChannel(settings, index=2)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.common.events import RunCompleted, ServiceOutcome
-from services.common.settings import SlackChannel
+from services.common.settings import SlackChannelSettings
 from services.notifier.routing import Route, sent_key
 from tests.notifier.samples import (
     RUN,
@@ -20,7 +20,7 @@ from tests.notifier.samples import (
 
 
 def route(**options: object) -> Route:
-    settings = SlackChannel(type="slack", url="https://hooks.slack.test/x", **options)
+    settings = SlackChannelSettings(type="slack", url="https://hooks.slack.test/x", **options)
     return Route.of(settings)
 
 

@@ -7,7 +7,7 @@ import traceback
 import pytest
 
 from services.common.errors import PermanentError, TransientError
-from services.common.settings import SlackChannel as SlackSettings
+from services.common.settings import SlackChannelSettings
 from services.notifier.channels import SlackChannel
 from services.notifier.channels.slack import MAX_SERVICES, blocks
 from tests.notifier.samples import (
@@ -29,7 +29,7 @@ COMMIT_LINK = f"<https://github.com/acme/microbank/commit/{COMMIT}|6113728>"
 
 
 def slack(url: str, **options: object) -> SlackChannel:
-    return SlackChannel(SlackSettings(type="slack", url=url, **options), index=1)
+    return SlackChannel(SlackChannelSettings(type="slack", url=url, **options), index=1)
 
 
 def mrkdwn(text: str) -> dict:
@@ -150,6 +150,6 @@ def test_slack_rate_limiting_or_failing_is_retried_later():
 
 
 def test_the_slack_url_is_a_secret_in_the_settings():
-    settings = SlackSettings(type="slack", url=f"https://hooks.slack.com{HOOK_PATH}")
+    settings = SlackChannelSettings(type="slack", url=f"https://hooks.slack.com{HOOK_PATH}")
 
     assert "xoxhooksecret4242" not in repr(settings) + str(settings.model_dump())

@@ -14,7 +14,7 @@ from services.common.errors import PermanentError, TransientError
 from services.common.eventlog import GLOBAL_STREAM
 from services.common.events import ServiceOutcome, decode_event, encode_event
 from services.common.runtime import Runtime
-from services.common.settings import WebhookChannel
+from services.common.settings import WebhookChannelSettings
 from services.common.stage import RetryLater, StageRunner
 from services.demo.receiver import NotificationReceiver
 from services.notifier.task import STAGE, make_handler
@@ -51,10 +51,10 @@ def receiver() -> Iterator[NotificationReceiver]:
         yield running
 
 
-def to(url: str, *events: str) -> WebhookChannel:
+def to(url: str, *events: str) -> WebhookChannelSettings:
     if events:
-        return WebhookChannel(type="webhook", url=url, events=list(events))
-    return WebhookChannel(type="webhook", url=url)
+        return WebhookChannelSettings(type="webhook", url=url, events=list(events))
+    return WebhookChannelSettings(type="webhook", url=url)
 
 
 def take_queued(redis_client: redis.Redis, stage: str = "notifier") -> list[str]:

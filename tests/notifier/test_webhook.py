@@ -10,8 +10,8 @@ import traceback
 import pytest
 
 from services.common.errors import PermanentError, TransientError
-from services.common.settings import WebhookChannel
-from services.notifier.channels import HttpWebhookChannel
+from services.common.settings import WebhookChannelSettings
+from services.notifier.channels import WebhookChannel
 from tests.notifier.samples import RUN, mixed_run, run_completed
 from tests.notifier.servers import Answer, HttpRecorder
 
@@ -20,8 +20,8 @@ pytestmark = pytest.mark.integration
 SECRET = "whsec-6f1d2c0b9a8e7d6c5b4a"
 
 
-def webhook(url: str, **options: object) -> HttpWebhookChannel:
-    return HttpWebhookChannel(WebhookChannel(type="webhook", url=url, **options), index=3)
+def webhook(url: str, **options: object) -> WebhookChannel:
+    return WebhookChannel(WebhookChannelSettings(type="webhook", url=url, **options), index=3)
 
 
 def shows(error: BaseException) -> str:

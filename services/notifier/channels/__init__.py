@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from services.common.settings import EmailChannel as EmailSettings
-from services.common.settings import GitHubStatusChannel as GitHubStatusSettings
-from services.common.settings import LogChannel as LogSettings
-from services.common.settings import Settings
-from services.common.settings import SlackChannel as SlackSettings
-from services.common.settings import WebhookChannel as WebhookSettings
+from services.common.settings import (
+    EmailChannelSettings,
+    GitHubStatusChannelSettings,
+    LogChannelSettings,
+    Settings,
+    SlackChannelSettings,
+    WebhookChannelSettings,
+)
 from services.notifier.channels.base import Channel, RoutedChannel
 from services.notifier.channels.email import EmailChannel
 from services.notifier.channels.github_status import GitHubStatusChannel
 from services.notifier.channels.log import LogChannel
 from services.notifier.channels.slack import SlackChannel
-from services.notifier.channels.webhook import HttpWebhookChannel
+from services.notifier.channels.webhook import WebhookChannel
 
 __all__ = [
     "Channel",
     "EmailChannel",
     "GitHubStatusChannel",
-    "HttpWebhookChannel",
+    "WebhookChannel",
     "LogChannel",
     "RoutedChannel",
     "SlackChannel",
@@ -32,14 +34,14 @@ def channels_from(settings: Settings) -> list[Channel]:
     channels: list[Channel] = []
     for index, config in enumerate(settings.notifications):
         match config:
-            case LogSettings():
+            case LogChannelSettings():
                 channels.append(LogChannel(config, index))
-            case WebhookSettings():
-                channels.append(HttpWebhookChannel(config, index))
-            case SlackSettings():
+            case WebhookChannelSettings():
+                channels.append(WebhookChannel(config, index))
+            case SlackChannelSettings():
                 channels.append(SlackChannel(config, index))
-            case GitHubStatusSettings():
+            case GitHubStatusChannelSettings():
                 channels.append(GitHubStatusChannel(config, index))
-            case EmailSettings():
+            case EmailChannelSettings():
                 channels.append(EmailChannel(config, index))
     return channels

@@ -16,7 +16,7 @@ from email.utils import formatdate
 from services.common.errors import PermanentError, TransientError
 from services.common.events import Envelope, ManifestCommitted, RunCompleted, ScanFailed
 from services.common.logging import get_logger
-from services.common.settings import EmailChannel as EmailSettings
+from services.common.settings import EmailChannelSettings
 from services.notifier.channels._format import clip, commit_url, duration, scan
 from services.notifier.channels.base import RoutedChannel
 from services.notifier.messages import summary
@@ -24,7 +24,7 @@ from services.notifier.routing import Route
 
 
 class EmailChannel(RoutedChannel):
-    def __init__(self, settings: EmailSettings, index: int = 0) -> None:
+    def __init__(self, settings: EmailChannelSettings, index: int = 0) -> None:
         super().__init__(settings.channel_name(index), Route.of(settings))
         self._settings = settings
 
@@ -75,7 +75,9 @@ class EmailChannel(RoutedChannel):
             )
 
 
-def compose(event: Envelope, settings: EmailSettings, channel: str = "email") -> EmailMessage:
+def compose(
+    event: Envelope, settings: EmailChannelSettings, channel: str = "email"
+) -> EmailMessage:
     """The message for an event. Pure."""
     message = EmailMessage()
     headline = " ".join(summary(event).splitlines()[0].split())

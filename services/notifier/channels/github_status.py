@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from services.common.errors import PermanentError
 from services.common.events import Envelope, ManifestCommitted, RunCompleted, ScanFailed
 from services.common.run_records import scan_summary
-from services.common.settings import GitHubStatusChannel as GitHubStatusSettings
+from services.common.settings import GitHubStatusChannelSettings
 from services.notifier.channels._format import clip
 from services.notifier.channels._http import post
 from services.notifier.channels.base import RoutedChannel
@@ -104,7 +104,7 @@ def _describe_run(event: RunCompleted) -> str:
 
 
 class GitHubStatusChannel(RoutedChannel):
-    def __init__(self, settings: GitHubStatusSettings, index: int = 0) -> None:
+    def __init__(self, settings: GitHubStatusChannelSettings, index: int = 0) -> None:
         super().__init__(settings.channel_name(index), Route.of(settings))
         self._settings = settings
 

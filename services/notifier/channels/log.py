@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.common.events import Envelope
 from services.common.logging import get_logger
-from services.common.settings import LogChannel as LogChannelSettings
+from services.common.settings import LogChannelSettings
 from services.notifier.channels.base import RoutedChannel
 from services.notifier.messages import summary
 from services.notifier.routing import Route

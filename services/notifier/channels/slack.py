@@ -20,7 +20,7 @@ from services.common.events import (
     StageFailed,
 )
 from services.common.run_records import scan_summary
-from services.common.settings import SlackChannel as SlackChannelSettings
+from services.common.settings import SlackChannelSettings
 from services.notifier.channels._format import clip, commit_url, duration, scan
 from services.notifier.channels._http import post
 from services.notifier.channels.base import RoutedChannel

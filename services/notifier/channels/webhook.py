@@ -15,7 +15,7 @@ import hmac
 import json
 
 from services.common.events import Envelope
-from services.common.settings import WebhookChannel
+from services.common.settings import WebhookChannelSettings
 from services.notifier.channels._http import post
 from services.notifier.channels.base import RoutedChannel
 from services.notifier.messages import body
@@ -29,8 +29,8 @@ def sign(secret: bytes, raw_body: bytes) -> str:
     return "sha256=" + hmac.new(secret, raw_body, hashlib.sha256).hexdigest()
 
 
-class HttpWebhookChannel(RoutedChannel):
-    def __init__(self, settings: WebhookChannel, index: int = 0) -> None:
+class WebhookChannel(RoutedChannel):
+    def __init__(self, settings: WebhookChannelSettings, index: int = 0) -> None:
         super().__init__(settings.channel_name(index), Route.of(settings))
         self._settings = settings
 
