@@ -1,0 +1,172 @@
+"""Every key Shipline keeps in Redis, built in one place under one namespace.
+
+The namespace (setting `redis_namespace`, default "shipline") starts every key, followed by
+a colon: `shipline:run:<run id>`, `shipline:pin:<repository>:<service>`. With the default
+the keys are those Shipline always wrote, so an existing deployment keeps its data. The
+namespace holds no `:` and no glob character, so `<namespace>:` can be scanned for.
+
+Celery's own keys are not under it: the stage queues (`shipline.<stage>`, named in
+services/common/bus.py, the Kubernetes autoscalers and the intake's script), kombu's
+`unacked*` and `_kombu.binding.*`. Two deployments on one Redis need two databases.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from hashlib import sha256
+
+DEFAULT_NAMESPACE = "shipline"
+NAMESPACE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+
+
+@dataclass(frozen=True)
+class Keyspace:
+    namespace: str = DEFAULT_NAMESPACE
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(NAMESPACE_PATTERN, self.namespace):
+            raise ValueError(
+                "a Redis namespace is 1 to 63 letters, digits, '_', '.' or '-' (no ':', "
+                f"no glob characters), starting with a letter or digit: {self.namespace!r}"
+            )
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.namespace, *parts))
+
+    @property
+    def pattern(self) -> str:
+        """A SCAN pattern matching every key of the namespace."""
+        return self._key("*")
+
+    # --- runs (services/common/runs.py, run_projection.py) ----------------------------------
+
+    @property
+    def runs_index(self) -> str:
+        """Sorted set of run ids, scored by creation time."""
+        return self._key("runs")
+
+    def run(self, run_id: str) -> str:
+        """The run's hash: status, trigger, times, and the trigger's own fields."""
+        return self._key("run", run_id)
+
+    def run_service(self, run_id: str, service: str) -> str:
+        """One service's hash: stage, status, image, digest, reason, per-stage times."""
+        return self._key("run", run_id, "svc", service)
+
+    def run_services(self, run_id: str) -> str:
+        """The set of the run's service names."""
+        return self._key("run", run_id, "services")
+
+    def run_finished(self, run_id: str) -> str:
+        """The set of the run's services that ended."""
+        return self._key("run", run_id, "finished")
+
+    def run_scanned(self, run_id: str) -> str:
+        """The set of the services with a scan outcome (a release waits for all of them)."""
+        return self._key("run", run_id, "scanned")
+
+    # --- the event log (services/common/eventlog.py) ---------------------------------------
+
+    @property
+    def events(self) -> str:
+        """The stream of every run's events (capped)."""
+        return self._key("events")
+
+    def run_events(self, run_id: str) -> str:
+        """The stream of one run's events."""
+        return self._key("run", run_id, "events")
+
+    def event_logged(self, event_id: object) -> str:
+        """Marks an event appended to the log (appended once, however often published)."""
+        return self._key("logged", str(event_id))
+
+    # --- intake (services/gateway/intake.py, manual_events.py) -----------------------------
+
+    def delivery(self, source: str, delivery_id: str) -> str:
+        """A trigger's delivery id (webhook, idempotency key) → the run it started."""
+        return self._key("delivery", source, delivery_id)
+
+    def push_update(self, repository: str, ref: str) -> str:
+        """A ref's last update ("<run id> <before>..<after>"), within the replay window."""
+        ref_id = sha256("\x00".join((repository, ref)).encode()).hexdigest()
+        return self._key("push", ref_id)
+
+    def hand_run(self, run_id: str) -> str:
+        """The hand event (or "the pipeline") that owns a run id given by hand."""
+        return self._key("hand-run", run_id)
+
+    # --- the stage runner (services/common/stage.py) ----------------------------------------
+
+    def stage_claim(self, stage: str, event_id: object) -> str:
+        """Held while one worker of `stage` handles the event."""
+        return self._key("claim", stage, str(event_id))
+
+    def stage_done(self, stage: str, event_id: object) -> str:
+        """Marks an event `stage` handled (a redelivery is then ignored)."""
+        return self._key("done", stage, str(event_id))
+
+    # --- dead letters (services/common/deadletters.py) ---------------------------------------
+
+    @property
+    def dead_letters(self) -> str:
+        """Sorted set of letter ids, scored by when they died."""
+        return self._key("dead-letters")
+
+    def dead_letter(self, letter_id: str) -> str:
+        """One letter's hash."""
+        return self._key("dead-letter", letter_id)
+
+    # --- what the stages keep -------------------------------------------------------------
+
+    def pin(self, repository: str, service: str) -> str:
+        """A service held on the image an operator rolled back to (JSON)."""
+        return self._key("pin", repository, service)
+
+    @property
+    def pins_pattern(self) -> str:
+        """A SCAN pattern matching every pin."""
+        return self._key("pin", "*")
+
+    def inventory(self, repository: str) -> str:
+        """A repository's services as last surveyed (JSON)."""
+        return self._key("inventory", repository)
+
+    def scan_verdict(self, image_repository: str, digest: str) -> str:
+        """What the scanner concluded about one image (JSON)."""
+        return self._key("scan-verdict", f"{image_repository}@{digest}")
+
+    def project_checked(self, repository: str, commit: str) -> str:
+        """The conditions a commit's whole shipline.yaml was checked clean under."""
+        return self._key("project-checked", repository, commit)
+
+    def newest_build(self, repository: str, ref: str, service: str) -> str:
+        """The newest build of a service and branch (JSON: event id, time, commit, run)."""
+        return self._key("builder", "newest", repository, ref, service)
+
+    def build_lease(self, image_repository: str, commit: str) -> str:
+        """Held by the one builder building an image at a commit."""
+        return self._key("builder", "lease", image_repository, commit)
+
+    def last_tag(self, image_repository: str, ref: str) -> str:
+        """The last tag a branch pushed (the next build's cache source)."""
+        return self._key("builder", "last", image_repository, ref)
+
+    def gitops_lock(self, gitops_repository: str, branch: str) -> str:
+        """Held while a commit is written to a gitops repository's branch."""
+        return self._key("lock", "gitops", gitops_repository, branch)
+
+    def run_notified(self, run_id: str, channel: str, status: str) -> str:
+        """A run summary with this outcome was delivered to `channel` (or refused by it)."""
+        return self._key("notified", run_id, channel, status)
+
+    def event_sent(self, event_id: object, channel: str) -> str:
+        """An event was delivered to `channel` (or refused by it)."""
+        return self._key("sent", str(event_id), channel)
+
+    def live(self, cluster: str) -> str:
+        """A cluster's live state, per image repository (hash of JSON)."""
+        return self._key("live", cluster)
+
+
+DEFAULT_KEYSPACE = Keyspace()
