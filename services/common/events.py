@@ -17,7 +17,7 @@ from services.common.findings import Allowance as Allowance  # part of the event
 from services.common.findings import Finding as Finding
 
 SCHEMA_VERSION = 1
-ZERO_SHA = "0" * 40
+ZERO_SHA = "0" * 40  # git's name for "no commit": a new ref's before, a deleted ref's after
 
 ServiceStatus = Literal[
     "pending", "running", "succeeded", "failed", "blocked", "skipped", "superseded", "held"

@@ -25,6 +25,7 @@ from typing import IO, Any
 
 from services.common import safe_files
 from services.common.errors import PermanentError, TransientError
+from services.common.events import ZERO_SHA
 from services.common.git_args import location, revision
 
 # Importable where git is not installed (GitPython refuses by default): a command then fails
@@ -32,7 +33,6 @@ from services.common.git_args import location, revision
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 import git  # noqa: E402
 
-ZERO_SHA = "0" * 40
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 
 

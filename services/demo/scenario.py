@@ -18,6 +18,7 @@ import git
 import httpx
 import yaml
 
+from services.common.events import ZERO_SHA
 from services.demo.microbank import write_microbank
 from services.gateway.github import sign
 
@@ -72,7 +73,7 @@ class SampleMonorepo:
 
     def _commit_and_push(self, paths: list[str], message: str) -> Push:
         with git.Repo(self.clone) as repo:
-            before = repo.head.commit.hexsha if repo.head.is_valid() else "0" * 40
+            before = repo.head.commit.hexsha if repo.head.is_valid() else ZERO_SHA
             repo.git.add(*paths)
             repo.index.commit(message, author=DEVELOPER, committer=DEVELOPER)
             repo.git.push("origin", "HEAD:refs/heads/main")
@@ -102,7 +103,7 @@ class SampleMonorepo:
             return self._payload(repo, push)
 
     def _payload(self, repo: git.Repo, push: Push) -> bytes:
-        spec = push.after if push.before == "0" * 40 else f"{push.before}..{push.after}"
+        spec = push.after if push.before == ZERO_SHA else f"{push.before}..{push.after}"
         commits = [
             {
                 "id": c.hexsha,

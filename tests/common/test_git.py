@@ -11,7 +11,8 @@ import git
 import pytest
 
 from services.common.errors import PermanentError, ShiplineError, TransientError
-from services.common.git import ZERO_SHA, Mirror, redact
+from services.common.events import ZERO_SHA
+from services.common.git import Mirror, redact
 from services.common.git_checkout import Checkout, PushRejected
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,8 @@ import git
 import pytest
 
 from services.common.errors import PermanentError
-from services.common.git import ZERO_SHA, Mirror
+from services.common.events import ZERO_SHA
+from services.common.git import Mirror
 
 pytestmark = pytest.mark.integration
 DEV = git.Actor("Dev", "dev@example.com")
