@@ -17,6 +17,21 @@ from services.common.errors import TransientError
 LEASE_SECONDS = 10.0
 
 
+class GitopsLock:
+    """The lock of one gitops repository and branch, waited for up to `wait` seconds."""
+
+    def __init__(self, redis: Any, wait: float) -> None:
+        self._redis = redis
+        self._wait = wait
+
+    def held(self, repository: str, branch: str) -> contextlib.AbstractContextManager[None]:
+        return held_lock(self._redis, gitops_lock_key(repository, branch), wait=self._wait)
+
+
+def gitops_lock_key(repository: str, branch: str) -> str:
+    return f"shipline:lock:gitops:{repository}:{branch}"
+
+
 @contextlib.contextmanager
 def held_lock(redis: Any, key: str, wait: float, lease: float = LEASE_SECONDS) -> Iterator[None]:
     """Hold the lock `key` (waiting up to `wait` seconds for it) while the block runs."""

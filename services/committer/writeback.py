@@ -8,20 +8,20 @@ there) is taken on what is really deployed.
 
 Three kinds of write: a deploy (one service, one commit), a release (every service of a
 release run, one commit) and a rollback (one service, then pinned). Where a write goes is
-resolved in targets.py; how a prepared change lands (the push retries) is changes.py.
+resolved in targets.py; how a prepared change lands (lock, push retries) is gitops_commit.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-from services.committer.changes import Change, edit_manifest, finished, land, read_manifest
 from services.committer.decide import Decision, Proceed, Superseded, decide
 from services.committer.formats import read_image
+from services.committer.gitops_commit import Change, Finished, GitopsCommits
 from services.committer.images import ImageEdit, ImageRef
-from services.committer.lock import held_lock
+from services.committer.lock import GitopsLock
+from services.committer.manifest_edit import edit_manifest, read_manifest
 from services.committer.messages import (
     Deployed,
     deploy_message,
@@ -67,6 +67,8 @@ class GitopsWriter:
         self._redis = redis_client
         self._pins = PinStore(redis_client)
         self._runs = RunStore(redis_client)
+        lock = GitopsLock(redis_client, settings.committer.lock_wait_seconds)
+        self._commits = GitopsCommits(lock, settings.bot)
 
     # --- deploy: one service ------------------------------------------------------------
 
@@ -78,12 +80,12 @@ class GitopsWriter:
         manual = self._runs.trigger(scan.run_id) in MANUAL_TRIGGERS
         checkout, log = target.checkout, get_logger(manifest=path)
 
-        def prepare() -> Change[Deploy]:
+        def prepare() -> Change[Deploy] | Finished[Deploy]:
             text = read_manifest(checkout, path)
             decision = self._decide(target, scan.source, service, path, manual)
             if not isinstance(decision, Proceed):
                 current = read_image(text, service, spec, scan.image_repository)
-                return finished(_skipped(scan, scan.source, service, str(image), decision, current))
+                return Finished(_skipped(scan, scan.source, service, str(image), decision, current))
             edit = edit_manifest(text, service, spec, image, path)
 
             def committed(sha: str) -> ManifestCommitted:
@@ -105,13 +107,12 @@ class GitopsWriter:
 
             if not edit.changed:
                 log.info("manifest already holds the image", image=str(image))
-                return finished(committed(checkout.last_commit_touching(path)))
+                return Finished(committed(checkout.last_commit_touching(path)))
             checkout.write(path, edit.text)
             message = deploy_message(service, str(image), scan.source)
             return Change[Deploy]([path], message, committed)
 
-        with self._locked(target):
-            return land(checkout, prepare, self._settings.bot)
+        return self._commits.commit(target, prepare)
 
     # --- release: every service of a release run, one commit ------------------------------
 
@@ -124,7 +125,7 @@ class GitopsWriter:
         specs = {service: target.spec(service) for service in ready.images}
         checkout = target.checkout
 
-        def prepare() -> Change[list[Envelope]]:
+        def prepare() -> Change[list[Envelope]] | Finished[list[Envelope]]:
             texts: dict[str, str] = {}
             originals: dict[str, str] = {}
             edits: dict[str, tuple[str, ImageEdit, ImageRef]] = {}
@@ -169,7 +170,7 @@ class GitopsWriter:
             changed = [path for path in texts if texts[path] != originals[path]]
             if not changed:  # all there already: a redelivery after the push, or nothing new
                 earlier = checkout.log(".", grep=request_grep(ready.event_id), limit=1)
-                return finished(
+                return Finished(
                     committed(
                         lambda path: (
                             earlier[0].sha if earlier else checkout.last_commit_touching(path)
@@ -187,8 +188,7 @@ class GitopsWriter:
             )
             return Change(changed, message, lambda sha: committed(lambda _: sha))
 
-        with self._locked(target):
-            return land(checkout, prepare, self._settings.bot)
+        return self._commits.commit(target, prepare)
 
     def _release_notes(self, target: Target, ready: ReleaseReady) -> str:
         mirror, commit = target.mirror, ready.source.commit
@@ -234,7 +234,7 @@ class GitopsWriter:
                 cluster=self._cluster(target),
             )
 
-        def prepare() -> Change[ManifestCommitted]:
+        def prepare() -> Change[ManifestCommitted] | Finished[ManifestCommitted]:
             text = read_manifest(checkout, path)
             current = read_image(text, service, spec, repository)
             history = self._history(checkout, path, service, spec, repository)
@@ -242,7 +242,7 @@ class GitopsWriter:
             if earlier:  # a redelivery: the rollback is committed already
                 before = checkout.read_at(f"{earlier[0].sha}^", path) or text
                 old = read_image(before, service, spec, repository)
-                return finished(result(earlier[0].sha, old, current, provenance(history, current)))
+                return Finished(result(earlier[0].sha, old, current, provenance(history, current)))
             if only_from is not None and current != only_from:
                 raise PermanentError(
                     f"not rolled back: {path} now holds {current}, not the failed {only_from}"
@@ -256,7 +256,7 @@ class GitopsWriter:
             new = read_image(edit.text, service, spec, repository)
             built = provenance(history, new)
             if not edit.changed:
-                return finished(result(checkout.last_commit_touching(path), current, new, built))
+                return Finished(result(checkout.last_commit_touching(path), current, new, built))
             checkout.write(path, edit.text)
             built_from = (
                 Source(repository=built.repository, commit=built.commit, ref=ref) if built else None
@@ -266,8 +266,7 @@ class GitopsWriter:
             )
             return Change([path], message, lambda sha: result(sha, current, new, built))
 
-        with self._locked(target):
-            return land(checkout, prepare, self._settings.bot)
+        return self._commits.commit(target, prepare)
 
     def _history(
         self, checkout: Checkout, path: str, service: str, spec: ServiceSpec, repository: str
@@ -308,12 +307,6 @@ class GitopsWriter:
             return target.mirror.is_ancestor(older, newer)
 
         return decide(source, deployed, pin, manual, is_ancestor)
-
-    @contextlib.contextmanager
-    def _locked(self, target: Target) -> Iterator[None]:
-        key = f"shipline:lock:gitops:{target.gitops.name}:{target.checkout.branch}"
-        with held_lock(self._redis, key, wait=self._settings.committer.lock_wait_seconds):
-            yield
 
 
 def _skipped(
