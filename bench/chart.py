@@ -1,4 +1,4 @@
-"""The PNG next to BENCHMARKS.md: each figure's ratio to its baseline, and the fan-out."""
+"""The PNG next to docs/benchmarks.md: each figure's ratio to its baseline, and the fan-out."""
 
 from __future__ import annotations
 

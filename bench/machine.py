@@ -1,4 +1,4 @@
-"""The machine and the versions a run measured, for BENCHMARKS.md."""
+"""The machine and the versions a run measured, for docs/benchmarks.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""BENCHMARKS.md: the machine, how to rerun, the table of figures and targets, memory."""
+"""docs/benchmarks.md: the machine, how to rerun, the table of figures and targets, memory."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ make bench BENCH_ARGS='--note "a quiet machine"'   # a remark for the conditions
 extras, matplotlib and psutil) and then `python -m bench.run`, which starts its own Redis,
 registry and (if no engine answers) the private dockerd, as the tests do; the logs of every
 process stay in `.shipline/bench/` until the next run. What each benchmark measures:
-[bench/README.md](bench/README.md).
+`bench/README.md` in the repository.
 """
 
 

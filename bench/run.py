@@ -1,4 +1,4 @@
-"""Run the benchmark suite (or some of it) and write BENCHMARKS.md with its chart.
+"""Run the benchmark suite (or some of it) and write docs/benchmarks.md with its chart.
 
     python -m bench.run                          # everything, default rounds: `make bench`
     python -m bench.run --only leadtime --rounds 3
@@ -129,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), metavar="NAME")
     parser.add_argument("--rounds", type=int, help="measured rounds of every benchmark")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
-    parser.add_argument("--output", type=Path, help="BENCHMARKS.md to write")
+    parser.add_argument(
+        "--output", type=Path, help="the report to write (its chart beside it, .png)"
+    )
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--workdir", type=Path, default=ROOT / ".shipline" / "bench")
     parser.add_argument("--ingest-seconds", type=float, default=5.0, help="load per round")
@@ -140,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, benchmark in BENCHMARKS.items():
             print(f"{name:<9} {benchmark.rounds:>3} rounds  {benchmark.about}")
         return 0
-    output = args.output or (None if args.only else ROOT / "BENCHMARKS.md")
+    output = args.output or (None if args.only else ROOT / "docs" / "benchmarks.md")
     options = Options(
         args.only or list(BENCHMARKS),
         args.rounds,
@@ -182,7 +184,7 @@ def finish(
             peak = probe.peak_mib.get(name, 0.0)
             print(f"memory {name:<10} idle {idle[-1]:6.1f} MiB, peak {peak:6.1f} MiB")
     if output is not None:
-        chart = results / "benchmarks.png" if figures else None
+        chart = output.with_suffix(".png") if figures else None  # the docs site shows it
         if chart is not None:
             draw(figures, chart)
         report.save_raw(results / "results.json", figures, probe)
