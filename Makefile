@@ -2,8 +2,10 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SHIPLINE := $(VENV)/bin/shipline
+# strict (mkdocs.yml): a broken link or a page missing from the nav fails the build
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs
 
-.PHONY: bootstrap demo test lint up clean bench bench-detect bench-build
+.PHONY: bootstrap demo test lint docs up clean bench bench-detect bench-build
 
 bootstrap:
 	bash deploy/dev/bootstrap.sh
@@ -14,6 +16,7 @@ demo: bootstrap
 test: bootstrap
 	$(VENV)/bin/ruff check services tests bench
 	$(VENV)/bin/mypy
+	$(MKDOCS) build --quiet
 	$(VENV)/bin/pytest -q
 
 lint: bootstrap
@@ -21,10 +24,13 @@ lint: bootstrap
 	$(VENV)/bin/ruff format --check services tests bench
 	$(VENV)/bin/mypy
 
+docs: bootstrap  # the documentation site into .shipline/site (`.venv/bin/mkdocs serve` serves it)
+	$(MKDOCS) build
+
 up: bootstrap
 	$(SHIPLINE) up
 
-bench: bootstrap  # Shipline vs baselines (bench/run.py): writes BENCHMARKS.md and bench/results/
+bench: bootstrap  # Shipline vs baselines (bench/run.py): writes docs/benchmarks.md (+ .png) and bench/results/
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 bench-detect: bootstrap  # change detection vs plain `git diff --name-only` (bench/bench_detect.py)

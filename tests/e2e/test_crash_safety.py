@@ -5,7 +5,7 @@ Each wave pushes one commit per service (five runs, through the signed webhook);
 once, the builder is killed at a random moment of the wave's builds, the scanner of its
 scans, and the committer while its `git push` is held inside the gitops remote's
 pre-receive hook (committed, not pushed) or post-receive hook (pushed, not yet recorded).
-The tallies are printed (`pytest -s`) and are the figures in RELIABILITY.md; another seed:
+The tallies are printed (`pytest -s`) and are the figures in docs/reliability.md; another seed:
 SHIPLINE_CHAOS_SEED.
 """
 
