@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.gateway import api_docs, errors
+from services.gateway.api_models import ERROR_RESPONSES
 from services.gateway.auth import read_access
 from services.gateway.event_stream import LiveStreams
 from services.gateway.fast_path import Gateway
@@ -49,6 +50,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         docs_url=None,  # served by api_docs, from the package and under a CSP
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
+        responses=ERROR_RESPONSES,  # every route refuses in the one error format (errors.py)
     )
     app.state.runtime = runtime or Runtime(settings)
     app.state.intake = Intake(app.state.runtime)

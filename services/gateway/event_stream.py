@@ -25,6 +25,7 @@ from services.common.eventlog import GLOBAL_STREAM, run_stream
 from services.common.redis_connect import connect_async
 from services.common.run_keys import run_key
 from services.common.runtime import Runtime
+from services.gateway.api_models import ApiError
 from services.gateway.drain import draining
 from services.gateway.stream_slots import Slot, StreamSlots, TooManyStreams, owners_of
 
@@ -92,7 +93,7 @@ async def get_live_streams(request: Request) -> LiveStreams:
 
 LiveStreamsDep = Annotated[LiveStreams, Depends(get_live_streams)]
 TOO_MANY: dict[int | str, dict[str, Any]] = {
-    429: {"description": "too many open event streams (limits.event_streams_*)"}
+    429: {"model": ApiError, "description": "too many open event streams (limits.event_streams_*)"}
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path as FilePath
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from services.builder.logs import build_log_path
@@ -17,7 +17,11 @@ ServiceName = Path(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 MAX_TAIL_BYTES = 256 * 1024
 
 
-@router.get("/{run_id}/services/{service}/build-log", response_class=PlainTextResponse)
+@router.get(
+    "/{run_id}/services/{service}/build-log",
+    response_class=Response,  # not PlainTextResponse: refusals are JSON (api_models.ApiError)
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def build_log(
     runtime: RuntimeDep,
     run_id: str = RunId,

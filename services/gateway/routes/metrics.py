@@ -12,7 +12,11 @@ from services.gateway.metrics import PipelineCollector
 router = APIRouter(tags=["health"])
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+)
 def metrics(request: Request, runtime: RuntimeDep) -> Response:
     """Finished runs by outcome, stage durations (histogram), runs in progress, queue depths."""
     registry: CollectorRegistry | None = getattr(request.app.state, "metrics", None)
