@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common.events import BuildRequested, ServiceName
 from services.common.validation_messages import explain_validation
+from services.gateway.api_models import DuplicateRun, RunStarted
 from services.gateway.auth import CallerDep
 from services.gateway.deps import BodyDep, IntakeDep, RuntimeDep, parse_body
 from services.gateway.intake import delivery_key, new_run_id
@@ -24,7 +25,12 @@ class BuildRequest(BaseModel):
     services: list[ServiceName] = Field(min_length=1, max_length=500)
 
 
-@router.post("", status_code=202)
+@router.post(
+    "",
+    status_code=202,
+    response_model=RunStarted,
+    responses={200: {"model": DuplicateRun, "description": "an Idempotency-Key seen before"}},
+)
 async def request_build(
     caller: CallerDep, request: Request, body: BodyDep, runtime: RuntimeDep, intake: IntakeDep
 ) -> JSONResponse:
@@ -58,5 +64,5 @@ async def request_build(
     except ValidationError as exc:
         raise HTTPException(422, explain_validation(exc)) from None
     if started.duplicate:
-        return JSONResponse({"run_id": started.run_id, "duplicate": True}, 200)
-    return JSONResponse({"run_id": run_id}, 202)
+        return JSONResponse(DuplicateRun(run_id=started.run_id).model_dump(), 200)
+    return JSONResponse(RunStarted(run_id=run_id).model_dump(), 202)

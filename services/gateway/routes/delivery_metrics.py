@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel
 
 from services.common import delivery_metrics
 from services.gateway.deps import RuntimeDep
@@ -15,21 +15,33 @@ from services.gateway.deps import RuntimeDep
 router = APIRouter(prefix="/api/v1/delivery-metrics", tags=["metrics"])
 
 
+class Window(BaseModel):
+    days: float
+    since: str
+    until: str
+
+
+class DeliveryMetrics(BaseModel):
+    window: Window
+    overall: delivery_metrics.Metrics
+    services: dict[str, delivery_metrics.Metrics]
+
+
 @router.get("")
 def get_delivery_metrics(
     runtime: RuntimeDep,
     days: Annotated[float, Query(gt=0, le=365, description="the window, up to now")] = 30,
-) -> dict[str, Any]:
+) -> DeliveryMetrics:
     """Deployment frequency, lead time (push to committed), change failure rate (blocked,
     failed rollout or rolled back) and time to restore, from the events of the last `days`."""
     until = time.time()
     since = until - days * delivery_metrics.DAY
     report = delivery_metrics.compute(runtime.event_log.logged_since(since), since, until)
-    return {
-        "window": {"days": days, "since": _iso(since), "until": _iso(until)},
-        "overall": asdict(report.overall),
-        "services": {name: asdict(m) for name, m in report.services.items()},
-    }
+    return DeliveryMetrics(
+        window=Window(days=days, since=_iso(since), until=_iso(until)),
+        overall=report.overall,
+        services=report.services,
+    )
 
 
 def _iso(seconds: float) -> str:

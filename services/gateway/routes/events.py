@@ -8,8 +8,11 @@ starts a run of its own: a `run_id` that names an existing run gets 409.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from services.common import manual_events
 from services.common.bus import stages_for
@@ -25,7 +28,24 @@ from services.gateway.json_body import InvalidJson, decode_json
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
 
-@router.post("", status_code=202)
+class EventQueued(BaseModel):
+    run_id: str
+    event_id: str
+    queue: str = Field(description="the stage that takes the event first, e.g. detector")
+
+
+class DuplicateEvent(EventQueued):
+    """This event id was published before: nothing queued again."""
+
+    duplicate: Literal[True] = True
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=EventQueued,
+    responses={200: {"model": DuplicateEvent, "description": "published before"}},
+)
 def publish_event(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
     refused = manual_events.refusal(_type_of(body))  # before its fields: never an outcome
     if refused:
@@ -41,9 +61,9 @@ def publish_event(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSON
     except manual.ManualError as exc:
         raise HTTPException(exc.status, exc.reason) from None
     event = request.event
-    answer = {"run_id": event.run_id, "event_id": str(event_id), "queue": stages_for(event)[0]}
+    answer = EventQueued(run_id=event.run_id, event_id=str(event_id), queue=stages_for(event)[0])
     if manual_events.already_published(runtime.redis, event):
-        return JSONResponse({**answer, "duplicate": True}, 200)
+        return JSONResponse(DuplicateEvent(**answer.model_dump()).model_dump(), 200)
     exists = runtime.runs.get(event.run_id) is not None
     if not manual_events.claim_run(runtime.redis, event.run_id, event_id, exists):
         raise HTTPException(
@@ -52,7 +72,7 @@ def publish_event(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSON
         )
     manual.start_run(runtime, request, caller)
     get_logger(run_id=event.run_id).info("event published by hand", by=caller, type=event.type)
-    return JSONResponse(answer, 202)
+    return JSONResponse(answer.model_dump(), 202)
 
 
 def _type_of(body: bytes) -> str:

@@ -31,6 +31,10 @@ RECHECK_OK_SECONDS = 60.0
 RECHECK_FAILED_SECONDS = 5.0
 
 
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
 class Component(BaseModel):
     status: Literal["ok", "unavailable"]
     detail: str | None = None
@@ -59,8 +63,8 @@ class _IntakeCheck:
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+def healthz() -> Health:
+    return Health(status="ok")
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
 
+from services.common.events import Finding, ScanBypass
 from services.common.scan_reports import ScanReports
 from services.gateway.deps import RuntimeDep
 
@@ -16,13 +19,41 @@ ServiceName = Path(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 MEDIA_TYPES = {"json": "application/json", "sarif": "application/sarif+json"}
 
 
-@router.get("/{run_id}/services/{service}/scan", response_model=None)
+class ScanSummary(BaseModel):
+    """The scan gate's decision on one image, and why."""
+
+    run_id: str
+    service: str
+    image: str
+    digest: str
+    outcome: Literal["passed", "failed", "skipped"]
+    skipped: ScanBypass | None = Field(description="who skipped the scan and why, if it was")
+    policy: str
+    counts: dict[str, int] = Field(description="findings per severity, as the policy counts them")
+    violations: list[str] = Field(description="the rules the findings broke")
+    findings: list[Finding] = Field(description="the findings that broke the policy")
+    suppressed: list[Finding] = Field(description="findings an allowlist entry accepted")
+    unfixed_ignored: int
+    scanned_at: datetime
+    reports: dict[str, str] = Field(description="links to the reports by format; none if skipped")
+
+
+REPORTS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The summary; `?format=json`: Trivy's own JSON report instead (as a file, "
+        "application/json); `?format=sarif`: SARIF 2.1.0",
+        "content": {MEDIA_TYPES["sarif"]: {"schema": {"type": "object"}}},
+    }
+}
+
+
+@router.get("/{run_id}/services/{service}/scan", response_model=ScanSummary, responses=REPORTS)
 def scan(
     runtime: RuntimeDep,
     run_id: str = RunId,
     service: str = ServiceName,
     report_format: Literal["json", "sarif"] | None = Query(None, alias="format"),
-) -> dict[str, Any] | FileResponse:
+) -> ScanSummary | FileResponse:
     """Without `format`: the outcome, counts, breaking and allowlisted findings, and links.
     `?format=json`: the full Trivy JSON; `?format=sarif`: the SARIF of the policy's severities."""
     if runtime.runs.get(run_id) is None:
@@ -43,27 +74,29 @@ def scan(
     return FileResponse(path, media_type=MEDIA_TYPES[report_format], filename=filename)
 
 
-def summary(outcome: dict[str, Any], url: str) -> dict[str, Any]:
+def summary(outcome: dict[str, Any], url: str) -> ScanSummary:
     """The scan event, reshaped for people and tools: what was decided and why."""
     skipped = outcome.get("skipped")
     passed = outcome["type"] == "ScanPassed"
     reports = {"json": f"{url}?format=json", "sarif": f"{url}?format=sarif"}
-    return {
-        "run_id": outcome["run_id"],
-        "service": outcome["service"],
-        "image": f"{outcome['image_repository']}:{outcome['tags'][0]}",
-        "digest": outcome["digest"],
-        "outcome": "skipped" if skipped else "passed" if passed else "failed",
-        "skipped": skipped,
-        "policy": outcome["policy"],
-        "counts": outcome["counts"],
-        "violations": outcome.get("violations", []),
-        "findings": outcome.get("findings", []),
-        "suppressed": outcome.get("suppressed", []),
-        "unfixed_ignored": outcome.get("unfixed_ignored", 0),
-        "scanned_at": outcome["occurred_at"],
-        "reports": {} if skipped else reports,
-    }
+    return ScanSummary.model_validate(
+        {
+            "run_id": outcome["run_id"],
+            "service": outcome["service"],
+            "image": f"{outcome['image_repository']}:{outcome['tags'][0]}",
+            "digest": outcome["digest"],
+            "outcome": "skipped" if skipped else "passed" if passed else "failed",
+            "skipped": skipped,
+            "policy": outcome["policy"],
+            "counts": outcome["counts"],
+            "violations": outcome.get("violations", []),
+            "findings": outcome.get("findings", []),
+            "suppressed": outcome.get("suppressed", []),
+            "unfixed_ignored": outcome.get("unfixed_ignored", 0),
+            "scanned_at": outcome["occurred_at"],
+            "reports": {} if skipped else reports,
+        }
+    )
 
 
 def _last_scan(runtime: RuntimeDep, run_id: str, service: str) -> dict[str, Any] | None:

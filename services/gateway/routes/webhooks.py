@@ -7,13 +7,16 @@ to `receive` itself, before FastAPI's middleware and router (services/gateway/fa
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from services.common.image_tags import parse_ref
 from services.common.runtime import Runtime
 from services.gateway import gitea, github, gitlab
+from services.gateway.api_models import DuplicateRun, RunStarted
 from services.gateway.deps import BodyDep, IntakeDep, RuntimeDep
 from services.gateway.intake import Intake, delivery_key, new_run_id
 from services.gateway.webhook import GitHost, WebhookRefused, WebhookRejected
@@ -24,21 +27,39 @@ HOSTS = {
 }
 
 
-@router.post("/github", status_code=202)
+class Pong(BaseModel):
+    """The answer to the host's test delivery (a ping)."""
+
+    pong: Literal[True] = True
+
+
+class Ignored(BaseModel):
+    """A verified delivery that starts nothing."""
+
+    ignored: str = Field(description="why: an event other than a push, or a branch not deployed")
+
+
+ANSWERED = RunStarted | Ignored  # 202
+ALREADY_ANSWERED: dict[int | str, dict[str, Any]] = {
+    200: {"model": DuplicateRun | Pong, "description": "a redelivered push (its run), or a ping"}
+}
+
+
+@router.post("/github", status_code=202, response_model=ANSWERED, responses=ALREADY_ANSWERED)
 async def github_push(
     request: Request, body: BodyDep, runtime: RuntimeDep, intake: IntakeDep
 ) -> JSONResponse:
     return await receive(github.HOST, request.headers, body, runtime, intake)
 
 
-@router.post("/gitlab", status_code=202)
+@router.post("/gitlab", status_code=202, response_model=ANSWERED, responses=ALREADY_ANSWERED)
 async def gitlab_push(
     request: Request, body: BodyDep, runtime: RuntimeDep, intake: IntakeDep
 ) -> JSONResponse:
     return await receive(gitlab.HOST, request.headers, body, runtime, intake)
 
 
-@router.post("/gitea", status_code=202)
+@router.post("/gitea", status_code=202, response_model=ANSWERED, responses=ALREADY_ANSWERED)
 async def gitea_push(
     request: Request, body: BodyDep, runtime: RuntimeDep, intake: IntakeDep
 ) -> JSONResponse:
@@ -53,9 +74,9 @@ async def receive(
         raise WebhookRefused(401, f"missing or invalid {host.signature_header}")
     kind, name = host.kind(headers)
     if kind == "ping":
-        return JSONResponse({"pong": True}, status_code=200)
+        return JSONResponse(Pong().model_dump(), 200)
     if kind != "push":
-        return JSONResponse({"ignored": f"event {name or '(none)'} is not handled"}, 202)
+        return _ignored(f"event {name or '(none)'} is not handled")
     run_id = new_run_id()
     try:
         push = host.parse(body, headers, run_id)
@@ -68,7 +89,7 @@ async def receive(
         )
     kind_of_ref, ref_name = parse_ref(push.ref)
     if kind_of_ref == "branch" and not repo.accepts_branch(ref_name):
-        return JSONResponse({"ignored": f"branch {ref_name} is not configured to deploy"}, 202)
+        return _ignored(f"branch {ref_name} is not configured to deploy")
     started = await intake.start_run(
         push,
         delivery_key(host.provider, push.delivery_id),
@@ -82,5 +103,9 @@ async def receive(
         delivery_id=push.delivery_id,
     )
     if started.duplicate:
-        return JSONResponse({"run_id": started.run_id, "duplicate": True}, 200)
-    return JSONResponse({"run_id": run_id}, 202)
+        return JSONResponse(DuplicateRun(run_id=started.run_id).model_dump(), 200)
+    return JSONResponse(RunStarted(run_id=run_id).model_dump(), 202)
+
+
+def _ignored(why: str) -> JSONResponse:
+    return JSONResponse(Ignored(ignored=why).model_dump(), 202)
