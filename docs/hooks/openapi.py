@@ -3,7 +3,8 @@
 Before each build it runs this file as a script, in a fresh interpreter (so `mkdocs serve`
 picks up a changed route), which builds the app as `shipline api` does (`create_app`) and
 writes `app.openapi()` to `.shipline/docs/openapi.json`, where docs/api.md's `[OAD(...)]`
-reads it (neoteroi-mkdocs renders it). The site also serves the file as `openapi.json`.
+reads it (neoteroi-mkdocs renders it, with the templates in docs/hooks/oad/). The site
+also serves the file as `openapi.json`.
 
     python docs/hooks/openapi.py OUTPUT.json
 """
@@ -20,6 +21,14 @@ from typing import Any
 from mkdocs.exceptions import PluginError
 
 DESCRIPTION = Path(".shipline") / "docs" / "openapi.json"  # relative to mkdocs.yml
+TEMPLATES = Path(__file__).parent / "oad"  # a few of essentials-openapi's, adjusted
+RENDERER = "neoteroi.mkdocsoad"
+
+
+def on_config(config: Any) -> Any:
+    # set here, not in mkdocs.yml: the plugin takes a plain string, relative to the cwd
+    config.plugins[RENDERER].config["templates_path"] = str(TEMPLATES)
+    return config
 
 
 def on_pre_build(config: Any) -> None:
