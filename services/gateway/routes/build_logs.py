@@ -28,7 +28,9 @@ def build_log(
     service: str = ServiceName,
     lines: Annotated[int, Query(ge=1, le=2000)] = 200,
 ) -> PlainTextResponse:
-    """The last `lines` lines of the build log (every attempt of the build in that run)."""
+    """The last `lines` lines of the build log (every attempt of the build in that run), as
+    the builder wrote it under the workdir. `404` an unknown run, or no log of the service in
+    that run in this gateway's workdir."""
     if runtime.runs.get(run_id) is None:
         raise HTTPException(404, f"run {run_id} not found")
     path = build_log_path(runtime.settings.workdir, run_id, service)

@@ -37,13 +37,17 @@ def list_dead_letters(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> DeadLetterPage:
-    """Dead letters newest first, with why each stage gave up on its event."""
+    """Dead letters newest first, with why each stage gave up on its event: `cause` is
+    `undecodable`, `wrong-stage`, `permanent` or `retries-exhausted`; `payload` is the message
+    as it arrived; `republish` the command that queues it again
+    (`shipline publish --from-dead-letter ID`)."""
     letters = runtime.dead_letters.newest_first(limit, offset)
     return DeadLetterPage(dead_letters=letters, total=runtime.dead_letters.count())
 
 
 @router.get("/{letter_id}")
 def get_dead_letter(letter_id: LetterId, _reader: ReaderDep, runtime: RuntimeDep) -> DeadLetter:
+    """One dead letter, as the list shows it; `404` for an unknown id."""
     letter = runtime.dead_letters.get(letter_id)
     if letter is None:
         raise HTTPException(404, f"no dead letter {letter_id}")
@@ -54,7 +58,9 @@ def get_dead_letter(letter_id: LetterId, _reader: ReaderDep, runtime: RuntimeDep
 def republish_dead_letter(
     letter_id: LetterId, caller: CallerDep, runtime: RuntimeDep
 ) -> Republished:
-    """Queue the letter's event again under a new event id; its run resumes."""
+    """Queue the letter's event again under a new event id (derived from the original and
+    the replay's number); its service's run is reopened, so it completes and is reported once
+    more. `404` an unknown id, `409` a poison message (no valid event to publish)."""
     try:
         event = republish(runtime, letter_id)
     except DeadLetterNotFound as exc:

@@ -33,7 +33,11 @@ def get_delivery_metrics(
     days: Annotated[float, Query(gt=0, le=365, description="the window, up to now")] = 30,
 ) -> DeliveryMetrics:
     """Deployment frequency, lead time (push to committed), change failure rate (blocked,
-    failed rollout or rolled back) and time to restore, from the events of the last `days`."""
+    failed rollout or rolled back) and time to restore, from the events of the last `days`,
+    `overall` and per service: `deployments` counts deploy and release commits; `lead_time`
+    runs from the push to the manifest commit; a change failed when the scan blocked it, its
+    rollout failed or it was later rolled back; `time_to_restore` runs from a failure to the
+    next commit of another image (`open`: not restored yet)."""
     until = time.time()
     since = until - days * delivery_metrics.DAY
     report = delivery_metrics.compute(runtime.event_log.logged_since(since), since, until)

@@ -64,11 +64,17 @@ class _IntakeCheck:
 
 @router.get("/healthz")
 def healthz() -> Health:
+    """The process is up (it asks nothing of Redis: a liveness probe)."""
     return Health(status="ok")
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 def readyz(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    """Whether webhooks can be taken: `200` when they can, `503` naming the component that
+    is `unavailable` otherwise (each status is `ok` or `unavailable`): Redis unreachable, or
+    the intake (a Redis version below 6.2 / Valkey 7.2, or the intake script does not load,
+    e.g. an ACL without `+@scripting`). Each probe is one PING; the version and the script
+    are checked again once a minute (every 5 s while they fail)."""
     try:
         runtime.redis.ping()
     except Exception as exc:  # noqa: BLE001 - any failure to reach Redis means not ready

@@ -23,8 +23,9 @@ def stream_all_events(
     last_event_id: event_stream.LastEventId = None,
 ) -> StreamingResponse:
     """Server-sent events of every run (`id` the global stream entry, `event` the type), from
-    now on, or after `Last-Event-ID` when a client reconnects; never ends by itself. 429
-    when the client (address or token) or the server has too many streams open."""
+    now on, or after `Last-Event-ID` when a client reconnects; never ends by itself (the
+    dashboard follows it). 429 when the client (address or token) or the server has too many
+    streams open (`limits.event_streams_*`)."""
     after = last_event_id or runtime.event_log.last_global_id()
     slot = live.open(request)
     return event_stream.response(event_stream.all_events(request, live, after), slot)

@@ -18,7 +18,11 @@ router = APIRouter(tags=["health"])
     responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
 )
 def metrics(request: Request, runtime: RuntimeDep) -> Response:
-    """Finished runs by outcome, stage durations (histogram), runs in progress, queue depths."""
+    """Prometheus text: `shipline_runs_total{outcome}` (finished runs),
+    `shipline_stage_duration_seconds{stage}` (a histogram over the services of finished runs),
+    `shipline_runs_in_progress{status}`, `shipline_queue_depth{stage}` (tasks waiting in each
+    stage's queue); computed from Redis at scrape time, so one scrape target covers every
+    worker. Prometheus scrapes it with a read-only token."""
     registry: CollectorRegistry | None = getattr(request.app.state, "metrics", None)
     if registry is None:  # one per app: the collector remembers the runs it counted
         registry = CollectorRegistry(auto_describe=False)

@@ -55,7 +55,9 @@ def scan(
     report_format: Literal["json", "sarif"] | None = Query(None, alias="format"),
 ) -> ScanSummary | FileResponse:
     """Without `format`: the outcome, counts, breaking and allowlisted findings, and links.
-    `?format=json`: the full Trivy JSON; `?format=sarif`: the SARIF of the policy's severities."""
+    `?format=json`: the full Trivy JSON; `?format=sarif`: the SARIF of the policy's severities
+    (`application/sarif+json`). `404` an unknown run, no scan yet, a skipped scan or a report
+    not in this gateway's workdir; `422` another format."""
     if runtime.runs.get(run_id) is None:
         raise HTTPException(404, f"run {run_id} not found")
     outcome = _last_scan(runtime, run_id, service)

@@ -31,8 +31,13 @@ class Ticket(BaseModel):
 
 @router.post("", response_model=Ticket)
 def create_stream_ticket(wanted: TicketRequest, request: Request, runtime: RuntimeDep) -> Ticket:
-    """A ticket worth `expires_in` seconds for opening `path` (a stream stays open after it
-    expires); needs a bearer token (any scope). Reconnect with a fresh ticket."""
+    """A ticket worth `expires_in` seconds (60) for opening `path`, `/api/v1/events/stream`
+    or `/api/v1/runs/{run_id}/events` (`422` any other): open `url`, the path with `?ticket=`.
+    The stream stays open after the ticket expires; a reconnection needs a fresh one (`401`
+    with an expired one). Needs a bearer token (any scope): the ticket is an HMAC-SHA256 keyed
+    by the token over the path and the expiry, good for that one stream path only, verified
+    by any gateway replica from the settings alone, and revoked with its token. With
+    `public_read` and no token: `{"ticket": null, "url": path, "expires_in": 0}`."""
     caller: Caller | None = request.state.caller
     if caller is None:  # public_read: nothing to sign with, nothing needed
         return Ticket(ticket=None, url=wanted.path, expires_in=0)
