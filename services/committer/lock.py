@@ -10,44 +10,57 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Protocol
 
 from services.common.errors import TransientError
+from services.common.keyspace import DEFAULT_KEYSPACE, Keyspace
 
 LEASE_SECONDS = 10.0
+
+
+class Lease(Protocol):
+    """A Redis lock as redis-py's `Lock` is: taken, renewed, given back."""
+
+    def acquire(self, *, blocking_timeout: float | None = None) -> bool: ...
+    def reacquire(self) -> bool: ...
+    def release(self) -> None: ...
+
+
+class LockingClient(Protocol):
+    """The one command the lock needs of a Redis client (redis.Redis has it)."""
+
+    def lock(
+        self, name: str, timeout: float | None = None, *, thread_local: bool = True
+    ) -> Lease: ...
 
 
 class GitopsLock:
     """The lock of one gitops repository and branch, waited for up to `wait` seconds."""
 
-    def __init__(self, redis: Any, wait: float) -> None:
-        self._redis = redis
+    def __init__(
+        self, client: LockingClient, wait: float, *, keys: Keyspace = DEFAULT_KEYSPACE
+    ) -> None:
+        self._client = client
         self._wait = wait
+        self._keys = keys
 
     def held(self, repository: str, branch: str) -> contextlib.AbstractContextManager[None]:
-        return held_lock(self._redis, gitops_lock_key(repository, branch), wait=self._wait)
-
-
-def gitops_lock_key(repository: str, branch: str) -> str:
-    return f"shipline:lock:gitops:{repository}:{branch}"
+        key = self._keys.gitops_lock(repository, branch)
+        return held_lock(self._client, key, wait=self._wait)
 
 
 @contextlib.contextmanager
-def held_lock(redis: Any, key: str, wait: float, lease: float = LEASE_SECONDS) -> Iterator[None]:
+def held_lock(
+    client: LockingClient, key: str, wait: float, lease: float = LEASE_SECONDS
+) -> Iterator[None]:
     """Hold the lock `key` (waiting up to `wait` seconds for it) while the block runs."""
-    lock = redis.lock(key, timeout=lease, thread_local=False)  # the renewer thread needs its token
+    lock = client.lock(key, timeout=lease, thread_local=False)  # the renewer thread needs its token
     if not lock.acquire(blocking_timeout=wait):
         raise TransientError(f"{key} stayed locked for {wait:.0f}s")
     stop = threading.Event()
-
-    def renew() -> None:
-        while not stop.wait(lease / 3):
-            try:
-                lock.reacquire()
-            except Exception:  # noqa: BLE001 - lost or unreachable: the push race check decides
-                return
-
-    renewer = threading.Thread(target=renew, name=f"lease {key}", daemon=True)
+    renewer = threading.Thread(
+        target=_renew, args=(lock, stop, lease), name=f"lease {key}", daemon=True
+    )
     renewer.start()
     try:
         yield
@@ -56,3 +69,12 @@ def held_lock(redis: Any, key: str, wait: float, lease: float = LEASE_SECONDS) -
         renewer.join()
         with contextlib.suppress(Exception):
             lock.release()
+
+
+def _renew(lock: Lease, stop: threading.Event, lease: float) -> None:
+    """Renew the lease every third of it until `stop` is set or the lock is lost."""
+    while not stop.wait(lease / 3):
+        try:
+            lock.reacquire()
+        except Exception:  # noqa: BLE001 - lost or unreachable: the push race check decides
+            return

@@ -1,31 +1,151 @@
-"""Which image a rollback goes back to, from the images the manifest held over time. Pure."""
+"""Rollback: one service back to an earlier image (the one before the current, or a named
+tag), then pinned, so automatic deploys hold until `shipline unpin`.
+
+Which image is earlier is read from the manifest's own history on the gitops branch
+(rollback_history.py); the commit names the source commit that image was built from, when
+a deploy recorded it. A redelivered request finds its commit and writes nothing more.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
-from services.committer.messages import Deployed
+from services.committer.formats import read_image
+from services.committer.gitops_commit import Change, Finished, GitopsCommits
+from services.committer.images import ImageRef
+from services.committer.manifest_edit import edit_manifest, read_manifest
+from services.committer.messages import Deployed, deployed_from, request_grep, rollback_message
+from services.committer.rollback_history import Version, previous_image, provenance
+from services.committer.targets import Target, Targets
+from services.committer.yamlsplice import ManifestError
 from services.common.errors import PermanentError
+from services.common.events import ManifestCommitted, RollbackRequested, Source
+from services.common.git_checkout import Checkout
+from services.common.pins import PinStore
+from services.common.project import ServiceSpec
+from services.common.safe_files import UnsafePath
+
+HISTORY_LIMIT = 200  # manifest versions a rollback looks back through
+
+
+def rollback(
+    request: RollbackRequested,
+    targets: Targets,
+    commits: GitopsCommits,
+    pins: PinStore,
+    only_from: str | None = None,
+) -> ManifestCommitted:
+    """`only_from`: roll back only while the manifest still holds this image (an automatic
+    rollback must not revert a newer deploy that replaced the failed one)."""
+    head = targets.head(request.repository)
+    target = targets.find(request.repository, head)
+    write = RollbackWrite(
+        request=request,
+        target=target,
+        head=head,
+        spec=target.spec(request.service),
+        path=target.project.manifest_path(request.service),
+        repository=target.project.image_repository(request.service),
+        pins=pins,
+        only_from=only_from,
+    )
+    return commits.commit(target, write.prepare)
 
 
 @dataclass(frozen=True)
-class Version:
-    """The manifest at one commit that changed it: the image it deployed, and from where."""
+class RollbackWrite:
+    request: RollbackRequested
+    target: Target
+    head: str  # the source repository's default branch head the request was resolved at
+    spec: ServiceSpec
+    path: str
+    repository: str  # the service's image repository
+    pins: PinStore
+    only_from: str | None
 
-    commit: str
-    image: str
-    deployed: Deployed | None = None
+    def prepare(self) -> Change[ManifestCommitted] | Finished[ManifestCommitted]:
+        request, checkout, path = self.request, self.target.checkout, self.path
+        text = read_manifest(checkout, path)
+        current = self._image(text)
+        history = manifest_history(checkout, path, request.service, self.spec, self.repository)
+        earlier = checkout.log(".", grep=request_grep(request.event_id), limit=1)
+        if earlier:  # a redelivery: the rollback is committed already
+            before = checkout.read_at(f"{earlier[0].sha}^", path) or text
+            built = provenance(history, current)
+            return Finished(self.committed(self._image(before), current, built, earlier[0].sha))
+        if self.only_from is not None and current != self.only_from:
+            raise PermanentError(
+                f"not rolled back: {path} now holds {current}, not the failed {self.only_from}"
+            )
+        edit = edit_manifest(text, request.service, self.spec, self._wanted(current, history), path)
+        new = self._image(edit.text)
+        built = provenance(history, new)
+        if not edit.changed:
+            return Finished(
+                self.committed(current, new, built, checkout.last_commit_touching(path))
+            )
+        checkout.write(path, edit.text)
+        built_from = (
+            Source(repository=built.repository, commit=built.commit, ref=self._ref)
+            if built
+            else None
+        )
+        message = rollback_message(
+            request.service, current, new, request.requested_by, request.event_id, built_from
+        )
+        return Change([path], message, partial(self.committed, current, new, built))
+
+    def committed(self, old: str, new: str, built: Deployed | None, sha: str) -> ManifestCommitted:
+        """Pins the service to `new`, and says what was committed."""
+        request, source = self.request, self.target.source
+        self.pins.pin(source.name, request.service, new, request.requested_by, request.run_id)
+        commit = built.commit if built and built.repository == source.name else self.head
+        return ManifestCommitted(
+            event_id=request.follow_up_id("ManifestCommitted"),
+            run_id=request.run_id,
+            service=request.service,
+            source=Source(repository=source.name, commit=commit, ref=self._ref),
+            manifest_path=self.path,
+            old_image=old,
+            new_image=new,
+            gitops_repository=self.target.gitops.name,
+            gitops_commit=sha,
+            branch=self.target.checkout.branch,
+            kind="rollback",
+            cluster=self.target.cluster,
+        )
+
+    def _wanted(self, current: str, history: list[Version]) -> ImageRef:
+        request = self.request
+        if request.to:
+            base = ImageRef.parse(current).repository
+            return ImageRef(base, request.to, request.digest, self.spec.pin_digest)
+        return ImageRef.parse(previous_image(history, current).image)
+
+    def _image(self, text: str) -> str:
+        return read_image(text, self.request.service, self.spec, self.repository)
+
+    @property
+    def _ref(self) -> str:
+        return f"refs/heads/{self.target.source.default_branch}"
 
 
-def previous_image(history: Sequence[Version], current: str) -> Version:
-    """The newest image before the current one (history newest first)."""
-    for version in history:
-        if version.image != current:
-            return version
-    raise PermanentError(f"no earlier image than {current} in the manifest's history")
-
-
-def provenance(history: Sequence[Version], image: str) -> Deployed | None:
-    """Where `image` was built from, as the newest commit that deployed it recorded."""
-    return next((v.deployed for v in history if v.image == image and v.deployed), None)
+def manifest_history(
+    checkout: Checkout, path: str, service: str, spec: ServiceSpec, repository: str
+) -> list[Version]:
+    """The images `path` held, newest first, back to where it cannot be read."""
+    versions = []
+    for info in checkout.log(path, limit=HISTORY_LIMIT):
+        try:
+            text = checkout.read_at(info.sha, path)
+        except UnsafePath:
+            break  # a symbolic link then: no version to roll back to beyond it
+        if text is None:
+            break  # the file did not exist before
+        try:
+            image = read_image(text, service, spec, repository)
+        except ManifestError:
+            break  # an older layout of the file: nothing to roll back to beyond it
+        versions.append(Version(info.sha, image, deployed_from(info.message, service)))
+    return versions

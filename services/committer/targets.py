@@ -1,9 +1,13 @@
 """Where a write goes: the source repository and its shipline.yaml at a commit, and the
-gitops repository and branch that shipline.yaml names, resolved from the settings."""
+gitops repository and branch that shipline.yaml names, resolved from the settings.
+
+The flows ask a `Targets` for them, so the git they work on (the source mirror, the gitops
+checkout) is handed in: `ConfiguredTargets` is the real one, built from the settings."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from services.common.errors import PermanentError
 from services.common.git import Mirror
@@ -24,12 +28,42 @@ class Target:
     mirror: Mirror
     gitops: Repository | GitopsRepository
     checkout: Checkout
+    cluster: str | None = None  # the cluster that verifies commits to this gitops branch
 
     def spec(self, service: str) -> ServiceSpec:
         spec = self.project.services.get(service)
         if spec is None:
             raise PermanentError(f"service {service} is not in {PROJECT_FILE}")
         return spec
+
+
+class Targets(Protocol):
+    def find(self, repository: str, commit: str) -> Target:
+        """Where a write of `repository` at `commit` goes (its shipline.yaml at that commit)."""
+        ...
+
+    def head(self, repository: str) -> str:
+        """The head commit of the repository's default branch, fetched now."""
+        ...
+
+
+class ConfiguredTargets:
+    """Targets of the configured repositories: mirrors and checkouts under the work dir."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def find(self, repository: str, commit: str) -> Target:
+        return find_target(self._settings, repository, commit)
+
+    def head(self, repository: str) -> str:
+        source = configured_source(self._settings, repository)
+        mirror = mirror_of(self._settings, source)
+        mirror.fetch()
+        head = mirror.resolve(f"refs/heads/{source.default_branch}")
+        if head is None:
+            raise PermanentError(f"{source.name} has no branch {source.default_branch}")
+        return head
 
 
 def find_target(settings: Settings, repository: str, commit: str) -> Target:
@@ -52,7 +86,10 @@ def find_target(settings: Settings, repository: str, commit: str) -> Target:
         settings.workdir / "gitops",
         env=git_env(gitops.credentials, settings.workdir / "keys"),
     )
-    return Target(source, commit, project, mirror, gitops, checkout)
+    cluster = settings.cluster_for(gitops.name, checkout.branch)
+    return Target(
+        source, commit, project, mirror, gitops, checkout, cluster.name if cluster else None
+    )
 
 
 def configured_source(settings: Settings, name: str) -> Repository:

@@ -14,6 +14,7 @@ After each commit the repository's service inventory is surveyed again (survey.p
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from services.committer.admission import Admission
 from services.committer.auto_rollback import roll_back
@@ -29,49 +30,63 @@ from services.common.events import (
     ScanPassed,
 )
 from services.common.logging import get_logger
+from services.common.runs import RunStore
 from services.common.runtime import Runtime
 from services.common.scan_verdicts import ScanVerdicts
 from services.common.service_inventory import InventoryStore
+from services.common.settings import Settings
 from services.common.stage import Handler, StageDefinition
 
 
 def make_handler(runtime: Runtime) -> Handler:
-    writer = GitopsWriter(runtime.settings, runtime.redis)
-    admission = Admission(runtime.settings, ScanVerdicts(runtime.redis))
-    inventory = InventoryStore(runtime.redis)
+    settings = runtime.settings
+    return Committer(
+        settings=settings,
+        runs=runtime.runs,
+        writer=GitopsWriter.connect(settings, runtime.redis),
+        admission=Admission(settings, ScanVerdicts(runtime.redis)),
+        inventory=InventoryStore(runtime.redis),
+    )
 
-    def handle(event: Envelope) -> Sequence[Envelope]:
-        produced = commit(event)
+
+@dataclass(frozen=True)
+class Committer:
+    settings: Settings
+    runs: RunStore
+    writer: GitopsWriter
+    admission: Admission
+    inventory: InventoryStore
+
+    def __call__(self, event: Envelope) -> Sequence[Envelope]:
+        produced = self.commit(event)
         for repository in sorted(
             {e.source.repository for e in produced if isinstance(e, ManifestCommitted)}
         ):
-            resurvey(runtime.settings, inventory, repository)
+            resurvey(self.settings, self.inventory, repository)
         return produced
 
-    def commit(event: Envelope) -> Sequence[Envelope]:
+    def commit(self, event: Envelope) -> Sequence[Envelope]:
         match event:
-            case ScanPassed() if runtime.runs.release_of(event.run_id) is not None:
+            case ScanPassed() if self.runs.release_of(event.run_id) is not None:
                 get_logger().info("scanned; waiting for the rest of the release")
                 return ()
             case ScanPassed():
-                admission.check(
+                self.admission.check(
                     event.source, {event.service: (event.image_repository, event.digest)}
                 )
-                return (writer.deploy(event),)
+                return (self.writer.deploy(event),)
             case ReleaseReady():
                 if not event.held:  # a held release commits nothing
                     images = {s: (i.image_repository, i.digest) for s, i in event.images.items()}
-                    admission.check(event.source, images)
-                return writer.release(event)
+                    self.admission.check(event.source, images)
+                return self.writer.release(event)
             case RollbackRequested():
-                return (writer.rollback(with_digest(runtime.settings, event)),)
+                return (self.writer.rollback(with_digest(self.settings, event)),)
             case DeploymentFailed() if event.auto_rollback:
-                return (roll_back(writer, event),)
+                return (roll_back(self.writer, event),)
             case DeploymentFailed():
                 return ()  # routed here only with auto_rollback; a hand-published one is moot
         raise TypeError(f"the committer does not handle {event.type}")
-
-    return handle
 
 
 STAGE = StageDefinition(

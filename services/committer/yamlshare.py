@@ -97,21 +97,22 @@ def _places(document: Node) -> dict[int, list[Path]]:
     Composition order is document order, so the first path is the anchor's own place. An
     alias's children are not listed again: they are reached only through the alias."""
     places: dict[int, list[Path]] = {}
-
-    def visit(node: Node, path: Path) -> None:
-        known = id(node) in places
-        places.setdefault(id(node), []).append(path)
-        if known:
-            return
-        if isinstance(node, MappingNode):
-            for key, value in node.value:
-                visit(value, (*path, str(key.value) if isinstance(key, ScalarNode) else "?"))
-        elif isinstance(node, SequenceNode):
-            for index, item in enumerate(node.value):
-                visit(item, (*path, index))
-
-    visit(document, ())
+    _visit(document, (), places)
     return places
+
+
+def _visit(node: Node, path: Path, places: dict[int, list[Path]]) -> None:
+    known = id(node) in places
+    places.setdefault(id(node), []).append(path)
+    if known:
+        return
+    if isinstance(node, MappingNode):
+        for key, value in node.value:
+            name = str(key.value) if isinstance(key, ScalarNode) else "?"
+            _visit(value, (*path, name), places)
+    elif isinstance(node, SequenceNode):
+        for index, item in enumerate(node.value):
+            _visit(item, (*path, index), places)
 
 
 def _shared_refusal(

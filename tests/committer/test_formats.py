@@ -77,7 +77,7 @@ def repo(tmp_path: Path) -> Repo:
 
 
 def deploy(repo: Repo, tmp_path: Path, client: redis.Redis, service: str) -> ManifestCommitted:
-    writer = GitopsWriter(settings_for(tmp_path / "committer", repo), client)
+    writer = GitopsWriter.connect(settings_for(tmp_path / "committer", repo), client)
     outcome = writer.deploy(scan_passed(repo, service, repo.log()[0].hexsha, f"run-{service}"))
     assert isinstance(outcome, ManifestCommitted)
     return outcome

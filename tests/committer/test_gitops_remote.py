@@ -66,7 +66,7 @@ def deploy_via(
             GitopsRepository(name="acme/gitops", url=url, credentials=credentials)
         ],
     )
-    outcome = GitopsWriter(settings, client).deploy(
+    outcome = GitopsWriter.connect(settings, client).deploy(
         scan_passed(app, "api", app.log()[0].hexsha, "run-1")
     )
     assert isinstance(outcome, ManifestCommitted)

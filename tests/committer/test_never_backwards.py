@@ -23,7 +23,7 @@ def shop(tmp_path: Path) -> Repo:
 
 @pytest.fixture
 def writer(shop: Repo, tmp_path: Path, redis_client: redis.Redis) -> GitopsWriter:
-    return GitopsWriter(settings_for(tmp_path / "committer", shop), redis_client)
+    return GitopsWriter.connect(settings_for(tmp_path / "committer", shop), redis_client)
 
 
 def two_commits(shop: Repo) -> tuple[str, str]:

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from services.committer.messages import Deployed
-from services.committer.rollback import Version, previous_image, provenance
+from services.committer.rollback_history import Version, previous_image, provenance
 from services.committer.writeback import GitopsWriter
 from services.common.errors import PermanentError
 from services.common.events import DeploymentSkipped, ManifestCommitted, RollbackRequested
@@ -35,7 +35,7 @@ def shop(tmp_path: Path) -> Repo:
 
 @pytest.fixture
 def writer(shop: Repo, tmp_path: Path, redis_client: redis.Redis) -> GitopsWriter:
-    return GitopsWriter(settings_for(tmp_path / "committer", shop), redis_client)
+    return GitopsWriter.connect(settings_for(tmp_path / "committer", shop), redis_client)
 
 
 def deployed_twice(shop: Repo, writer: GitopsWriter) -> tuple[str, str]:

@@ -88,7 +88,7 @@ def writer_for(
     remote: Remote, tmp_path: Path, redis_client: redis.Redis
 ) -> Callable[[str], GitopsWriter]:
     def make(name: str) -> GitopsWriter:
-        return GitopsWriter(settings_for(remote, tmp_path / name), redis_client)
+        return GitopsWriter.connect(settings_for(remote, tmp_path / name), redis_client)
 
     return make
 
@@ -161,7 +161,7 @@ def test_deploy_from_a_fresh_workdir_fetches_the_source_repository_itself(
 ) -> None:
     settings = settings_for(remote, tmp_path / "fresh-committer", prime=False)
 
-    committed = GitopsWriter(settings, redis_client).deploy(
+    committed = GitopsWriter.connect(settings, redis_client).deploy(
         scan_passed(remote, "frontend", "sha-1111111")
     )
 
@@ -245,7 +245,9 @@ def test_unconfigured_repository_is_a_permanent_error(
     settings = Settings(workdir=tmp_path / "w", repositories=[])
 
     with pytest.raises(PermanentError, match="not configured"):
-        GitopsWriter(settings, redis_client).deploy(scan_passed(remote, "frontend", "sha-1"))
+        GitopsWriter.connect(settings, redis_client).deploy(
+            scan_passed(remote, "frontend", "sha-1")
+        )
 
 
 def run_in_threads(jobs: dict[str, Callable[[], ManifestCommitted]]) -> dict[str, object]:
@@ -302,7 +304,7 @@ def test_concurrent_committers_sharing_redis_land_every_update_in_a_linear_histo
     remote: Remote, tmp_path: Path, redis_clients: Callable[[int], redis.Redis]
 ) -> None:
     jobs = {
-        service: GitopsWriter(
+        service: GitopsWriter.connect(
             settings_for(remote, tmp_path / f"committer-{index}"), redis_clients(0)
         ).deploy
         for index, service in enumerate(SERVICES)
@@ -322,7 +324,7 @@ def deploy_in_own_process(
 ) -> None:
     """A committer process of its own (spawned): deploy one ScanPassed, report the outcome."""
     client = redis.Redis.from_url(redis_url)
-    writer = GitopsWriter(Settings.model_validate_json(settings_json), client)
+    writer = GitopsWriter.connect(Settings.model_validate_json(settings_json), client)
     scan = ScanPassed.model_validate_json(scan_json)
     start.wait(timeout=60)
     try:

@@ -143,7 +143,7 @@ def test_a_40_mb_shipline_yaml_is_refused_before_it_is_parsed(detector) -> None:
         handle(push)
 
     assert time.monotonic() - started < 5
-    assert runtime.runs.get(push.run_id) is None or not runtime.runs.get(push.run_id)["services"]
+    assert runtime.runs.get(push.run_id) is None or not runtime.runs.get(push.run_id).services
 
 
 def test_a_push_of_1001_services_fails_instead_of_fanning_out(detector) -> None:
@@ -162,7 +162,7 @@ def test_a_push_of_1001_services_fails_instead_of_fanning_out(detector) -> None:
         handle(push)
 
     run = runtime.runs.get(push.run_id)
-    assert run is None or not run["services"]  # nothing planned, nothing queued for builders
+    assert run is None or not run.services  # nothing planned, nothing queued for builders
 
 
 # --- against the real committer: real repositories and Redis --------------------------------
@@ -182,7 +182,7 @@ def test_a_release_version_with_a_newline_is_refused_and_no_commit_carries_it(
     )
 
     with pytest.raises(PermanentError, match="release version .* refused"):
-        GitopsWriter(settings_for(tmp_path / "c", shop), redis_client).release(forged)
+        GitopsWriter.connect(settings_for(tmp_path / "c", shop), redis_client).release(forged)
 
     with git.Repo(shop.bare) as remote:
         messages = [c.message for c in remote.iter_commits("--all")]

@@ -210,7 +210,7 @@ def test_a_rollback_history_never_reads_a_manifest_version_that_was_a_symlink(
 def test_a_rollback_stops_its_history_at_a_version_that_was_a_symlink(
     shop: Repo, host_file: Path, tmp_path: Path, redis_client: redis.Redis
 ) -> None:
-    writer = GitopsWriter(settings_for(tmp_path / "c", shop), redis_client)
+    writer = GitopsWriter.connect(settings_for(tmp_path / "c", shop), redis_client)
     commit_links(shop, {"k8s/cart.yaml": str(host_file)}, "chore: link")
     (shop.work / "k8s" / "cart.yaml").unlink()  # the developer's clone: the link, not the file
     shop.commit({"k8s/cart.yaml": deployment("cart", f"{REGISTRY}/cart:restored")}, "fix: file")

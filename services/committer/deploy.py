@@ -1,0 +1,138 @@
+"""Deploy: one scanned image of one service into its manifest, one commit.
+
+An automatic deploy is decided on the gitops head (decide.py): held while the service is
+pinned, superseded when the image was built from an ancestor of the deployed commit. A
+manual deploy (`shipline deploy`) does what it was asked. Either way the outcome is an event:
+the commit, or why nothing was written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+from services.committer.decide import Decision, Proceed, Superseded, decide
+from services.committer.formats import read_image
+from services.committer.gitops_commit import Change, Finished, GitopsCommits
+from services.committer.images import ImageRef
+from services.committer.manifest_edit import edit_manifest, read_manifest
+from services.committer.messages import deploy_message, deployed_from, deployed_grep
+from services.committer.targets import Target, Targets
+from services.common.events import (
+    DeploymentSkipped,
+    Envelope,
+    ManifestCommitted,
+    ScanPassed,
+    Source,
+)
+from services.common.git import Mirror
+from services.common.logging import get_logger
+from services.common.pins import PinStore
+from services.common.project import ServiceSpec
+from services.common.runs import RunStore
+
+MANUAL_TRIGGERS = frozenset({"deploy"})  # runs whose deploys bypass the pin and ancestry
+
+Deploy = ManifestCommitted | DeploymentSkipped
+
+
+def deploy(
+    scan: ScanPassed, targets: Targets, commits: GitopsCommits, pins: PinStore, runs: RunStore
+) -> Deploy:
+    target = targets.find(scan.source.repository, scan.source.commit)
+    spec = target.spec(scan.service)
+    image = ImageRef(scan.image_repository, scan.tags[0], scan.digest, spec.pin_digest)
+    write = DeployWrite(
+        scan=scan,
+        target=target,
+        spec=spec,
+        path=target.project.manifest_path(scan.service),
+        image=image,
+        manual=runs.trigger(scan.run_id) in MANUAL_TRIGGERS,
+        pins=pins,
+    )
+    return commits.commit(target, write.prepare)
+
+
+@dataclass(frozen=True)
+class DeployWrite:
+    scan: ScanPassed
+    target: Target
+    spec: ServiceSpec
+    path: str
+    image: ImageRef
+    manual: bool
+    pins: PinStore
+
+    def prepare(self) -> Change[Deploy] | Finished[Deploy]:
+        scan, checkout, path = self.scan, self.target.checkout, self.path
+        text = read_manifest(checkout, path)
+        decision = deploy_decision(
+            self.target, self.pins, scan.source, scan.service, path, self.manual
+        )
+        if not isinstance(decision, Proceed):
+            current = read_image(text, scan.service, self.spec, scan.image_repository)
+            return Finished(
+                skipped(scan, scan.source, scan.service, str(self.image), decision, current)
+            )
+        edit = edit_manifest(text, scan.service, self.spec, self.image, path)
+        if not edit.changed:
+            get_logger(manifest=path).info(
+                "manifest already holds the image", image=str(self.image)
+            )
+            return Finished(self.committed(edit.old_image, checkout.last_commit_touching(path)))
+        checkout.write(path, edit.text)
+        message = deploy_message(scan.service, str(self.image), scan.source)
+        return Change([path], message, partial(self.committed, edit.old_image))
+
+    def committed(self, old_image: str, sha: str) -> ManifestCommitted:
+        scan = self.scan
+        return ManifestCommitted(
+            event_id=scan.follow_up_id("ManifestCommitted"),
+            run_id=scan.run_id,
+            service=scan.service,
+            source=scan.source,
+            manifest_path=self.path,
+            old_image=old_image,
+            new_image=str(self.image),
+            digest=scan.digest,
+            gitops_repository=self.target.gitops.name,
+            gitops_commit=sha,
+            branch=self.target.checkout.branch,
+            cluster=self.target.cluster,
+            auto_rollback=self.spec.auto_rollback,
+        )
+
+
+def deploy_decision(
+    target: Target, pins: PinStore, source: Source, service: str, path: str, manual: bool
+) -> Decision:
+    """decide() on the facts of the gitops head: the last deploy of `service` in `path`,
+    its pin, and the source mirror's ancestry."""
+    last = target.checkout.log(path, grep=deployed_grep(service), limit=1)
+    deployed = deployed_from(last[0].message, service) if last else None
+    pin = pins.get(target.source.name, service)
+    return decide(source, deployed, pin, manual, partial(is_ancestor_fetched, target.mirror))
+
+
+def is_ancestor_fetched(mirror: Mirror, older: str, newer: str) -> bool:
+    """Whether `older` is an ancestor of `newer`, fetching first when `newer` is not known."""
+    if not mirror.has_commit(newer):
+        mirror.fetch()
+    return mirror.is_ancestor(older, newer)
+
+
+def skipped(
+    cause: Envelope, source: Source, service: str, image: str, decision: Decision, current: str
+) -> DeploymentSkipped:
+    get_logger().info("deploy skipped", image=image, why=getattr(decision, "reason", ""))
+    return DeploymentSkipped(
+        event_id=cause.follow_up_id("DeploymentSkipped", service),
+        run_id=cause.run_id,
+        service=service,
+        source=source,
+        image=image,
+        outcome="superseded" if isinstance(decision, Superseded) else "held",
+        reason=getattr(decision, "reason", ""),
+        deployed_image=current,
+    )
