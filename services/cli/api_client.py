@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from services.common.run_models import RunDetail
+
 DEFAULT_URL = "http://127.0.0.1:8080"
 TOKEN_MISSING = (
     "SHIPLINE_TOKEN is not set: give a token from the server's api_tokens "
@@ -44,15 +46,18 @@ class ApiClient:
     def get(self, path: str, **params: str | None) -> Any:
         return self._send("GET", path, params=params)
 
-    def wait_for_run(self, run_id: str, timeout: float, interval: float = 1.0) -> dict[str, Any]:
+    def run(self, run_id: str) -> RunDetail:
+        return RunDetail.model_validate(self.get(f"/api/v1/runs/{run_id}"))
+
+    def wait_for_run(self, run_id: str, timeout: float, interval: float = 1.0) -> RunDetail:
         """The run once it has finished, or an ApiError when `timeout` seconds pass first."""
         deadline = time.monotonic() + timeout
         while True:
-            run: dict[str, Any] = self.get(f"/api/v1/runs/{run_id}")
-            if run.get("status") in FINAL_RUN_STATUSES:
+            run = self.run(run_id)
+            if run.status in FINAL_RUN_STATUSES:
                 return run
             if time.monotonic() > deadline:
-                raise ApiError(f"run {run_id} is still {run.get('status')} after {timeout:.0f}s")
+                raise ApiError(f"run {run_id} is still {run.status} after {timeout:.0f}s")
             time.sleep(interval)
 
     def stream_events(

@@ -116,11 +116,11 @@ def _report(
 
     run = client.wait_for_run(run_id, timeout=wait)  # called inside `with _api()`
     if output == "json":
-        _echo_json({**answer, "run": run})
+        _echo_json({**answer, "run": run.model_dump(mode="json")})
     else:
         for line in outcome_lines(run)[:-1]:
             click.echo(line)
-    if run["status"] not in ("succeeded", "held", "superseded"):
+    if run.status not in ("succeeded", "held", "superseded"):
         raise click.ClickException(run_line(run))
 
 
@@ -257,12 +257,13 @@ def runs(
 ) -> None:
     """Recent runs, newest first."""
     from services.cli.views import runs_table
+    from services.common.run_models import RunPage
 
     answer = _read("/api/v1/runs", service=service, status=status, since=since, limit=str(limit))
     if output == "json":
         _echo_json(answer)
     else:
-        click.echo(runs_table(answer["runs"], time.time()))
+        click.echo(runs_table(RunPage.model_validate(answer).runs, time.time()))
 
 
 @click.command("dead-letters")
@@ -301,11 +302,11 @@ def watch(run_id: str, timeout: float, output: str) -> None:
     with _api() as client:
         run = Watch(client, run_id, output, Console()).run(timeout)
     if output == "json":
-        _echo_json(run)
+        _echo_json(run.model_dump(mode="json"))
     else:
         for line in outcome_lines(run):
             click.echo(line)
-    if run["status"] in FAILED_RUN_STATUSES:
+    if run.status in FAILED_RUN_STATUSES:
         sys.exit(1)
 
 

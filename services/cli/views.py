@@ -14,6 +14,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 
 from services.cli.api_client import FINAL_RUN_STATUSES, ApiClient, ApiError
+from services.common.run_models import Run, RunDetail, TimelineStage
 from services.common.run_records import status_with_reason
 
 FAILED_RUN_STATUSES = ("failed", "blocked")
@@ -74,15 +75,15 @@ def cluster_cell(row: dict[str, Any]) -> str:
     return text if live.get("matches_git") else f"{text}, runs {live['image']}"
 
 
-def runs_table(runs: Sequence[dict[str, Any]], now: float) -> str:
+def runs_table(runs: Sequence[Run], now: float) -> str:
     rows = [
         [
-            run["run_id"],
-            run["status"],
-            run.get("trigger", ""),
-            ",".join(run.get("services", {})) or "-",
-            (run.get("commit") or "-")[:7],
-            age(run.get("created_at"), now),
+            run.run_id or "-",
+            run.status or "-",
+            run.trigger or "",
+            ",".join(run.services) or "-",
+            (run.commit or "-")[:7],
+            age(run.created_at, now),
         ]
         for run in runs
     ]
@@ -106,47 +107,43 @@ def dead_letters_table(letters: Sequence[dict[str, Any]], now: float) -> str:
     return columns(["ID", "CAUSE", "EVENT", "RUN", "SERVICE", "AGE", "REPLAYS", "WHY"], rows)
 
 
-def outcome_lines(run: dict[str, Any]) -> list[str]:
+def outcome_lines(run: Run) -> list[str]:
     """How a finished run went: one line per service (its image, or why not), then the run's
     status with the reason a run-wide failure (a detector's, say) recorded."""
     lines = []
-    for name, service in sorted(run.get("services", {}).items()):
-        reason = service.get("reason")
-        status = service["status"]
-        detail = (
-            status_with_reason(status, reason) if reason else f"{status} {service.get('image', '')}"
-        )
+    for name, service in sorted(run.services.items()):
+        reason, status = service.reason, service.status
+        detail = status_with_reason(status, reason) if reason else f"{status} {service.image}"
         lines.append(f"{name}: {detail}".rstrip())
     return [*lines, run_line(run)]
 
 
-def run_line(run: dict[str, Any]) -> str:
+def run_line(run: Run) -> str:
     """`run ID STATUS`, and `: why` when the run itself failed (not one of its services)."""
-    failure = run.get("failure")
-    line = f"run {run['run_id']} {run['status']}"
-    return f"{line}: {failure}" if failure else line
+    line = f"run {run.run_id} {run.status}"
+    return f"{line}: {run.failure}" if run.failure else line
 
 
-def stage_states(run: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+def stage_states(run: RunDetail) -> dict[tuple[str, str], TimelineStage]:
     """(service, stage) → that stage's timeline entry, in pipeline order per service."""
     return {
-        (service, stage["stage"]): stage
-        for service, stages in sorted(run.get("timeline", {}).items())
+        (service, stage.stage): stage
+        for service, stages in sorted(run.timeline.items())
         for stage in stages
     }
 
 
-def _seconds(stage: dict[str, Any]) -> str:
-    return f"{stage['seconds']:.1f}s" if stage.get("seconds") is not None else ""
+def _seconds(stage: TimelineStage) -> str:
+    return f"{stage.seconds:.1f}s" if stage.seconds is not None else ""
 
 
-def progress_table(run: dict[str, Any]) -> Table:
-    table = Table(title=f"run {run['run_id']}: {run['status']}", title_justify="left")
+def progress_table(run: RunDetail) -> Table:
+    table = Table(title=f"run {run.run_id}: {run.status}", title_justify="left")
     for header in ("SERVICE", "STAGE", "STATE", "TIME", ""):
         table.add_column(header)
     for (service, stage), entry in stage_states(run).items():
-        busy = Spinner("dots") if entry["state"] == "running" else ""
-        table.add_row(service, stage, entry["state"], _seconds(entry), busy)
+        busy = Spinner("dots") if entry.state == "running" else ""
+        table.add_row(service, stage, entry.state, _seconds(entry), busy)
     return table
 
 
@@ -157,7 +154,7 @@ class Watch:
         self.client, self.run_id, self.output, self.console = client, run_id, output, console
         self._shown: dict[tuple[str, str], str] = {}
 
-    def run(self, timeout: float) -> dict[str, Any]:
+    def run(self, timeout: float) -> RunDetail:
         """The run once it has ended; progress shown on the way unless the output is json."""
         run = self._fetch()
         deadline = time.monotonic() + timeout
@@ -169,13 +166,13 @@ class Watch:
         return self._follow(run, deadline, self._print_changes)
 
     def _follow(
-        self, run: dict[str, Any], deadline: float, show: Callable[[dict[str, Any]], None]
-    ) -> dict[str, Any]:
+        self, run: RunDetail, deadline: float, show: Callable[[RunDetail], None]
+    ) -> RunDetail:
         show(run)
         after = None
-        while run["status"] not in FINAL_RUN_STATUSES:
+        while run.status not in FINAL_RUN_STATUSES:
             if time.monotonic() > deadline:
-                raise ApiError(f"run {self.run_id} is still {run['status']} (watch timed out)")
+                raise ApiError(f"run {self.run_id} is still {run.status} (watch timed out)")
             for entry_id, _ in self.client.stream_events(self.run_id, after):
                 after = entry_id
                 run = self._fetch()
@@ -184,13 +181,12 @@ class Watch:
         show(run)
         return run
 
-    def _fetch(self) -> dict[str, Any]:
-        run: dict[str, Any] = self.client.get(f"/api/v1/runs/{self.run_id}")
-        return run
+    def _fetch(self) -> RunDetail:
+        return self.client.run(self.run_id)
 
-    def _print_changes(self, run: dict[str, Any]) -> None:
+    def _print_changes(self, run: RunDetail) -> None:
         for (service, stage), entry in stage_states(run).items():
-            line = f"{service}   {stage}   {entry['state']}   {_seconds(entry)}".rstrip()
+            line = f"{service}   {stage}   {entry.state}   {_seconds(entry)}".rstrip()
             if self._shown.get((service, stage)) != line:
                 self._shown[(service, stage)] = line
                 click.echo(line)

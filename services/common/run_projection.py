@@ -29,6 +29,7 @@ from services.common.events import (
     StageFailed,
 )
 from services.common.run_keys import finished_key, run_key, scanned_key, service_key, services_key
+from services.common.run_models import Run
 from services.common.run_records import (
     overall_status,
     push_fields,
@@ -37,8 +38,6 @@ from services.common.run_records import (
     scan_summary,
     service_outcome,
 )
-
-Run = dict[str, Any]
 
 
 class RunProjection:
@@ -224,18 +223,19 @@ class RunProjection:
 
     def completion(self, cause: Envelope) -> RunCompleted:
         """The RunCompleted `cause` ends its run with, summarised from the run as it stands."""
-        run = self._read(cause.run_id) or {}
-        outcomes = {name: service_outcome(svc) for name, svc in run.get("services", {}).items()}
+        now = time.time()
+        run = self._read(cause.run_id) or Run(status="running")
+        outcomes = {name: service_outcome(svc) for name, svc in run.services.items()}
         return RunCompleted(
             event_id=cause.follow_up_id("RunCompleted", cause.run_id),
             run_id=cause.run_id,
-            status=overall_status(outcomes, run_failed="failure" in run),
-            repository=run.get("repository", ""),
-            commit=run.get("commit", ""),
+            status=overall_status(outcomes, run_failed=run.failure is not None),
+            repository=run.repository or "",
+            commit=run.commit or "",
             services=outcomes,
-            seconds=round(time.time() - float(run.get("created_at", time.time())), 3),
-            release=run.get("release", ""),
-            release_notes=run.get("release_notes", ""),
+            seconds=round(now - (run.created_at or now), 3),
+            release=run.release or "",
+            release_notes=run.release_notes or "",
         )
 
     # --- releases: one commit once every service of the release has its scan outcome ------
@@ -258,15 +258,17 @@ class RunProjection:
             current = self._redis.hget(key, "release_ready")
             if current is None or current.decode() != claimant:
                 return None
-        run = self._read(event.run_id) or {}
-        images, held = release_images(run.get("services", {}))
+        run = self._read(event.run_id)
+        if run is None or not (run.release_repository and run.release_commit and run.release_ref):
+            raise KeyError(f"run {event.run_id} has no release source recorded")
+        images, held = release_images(run.services)
         return ReleaseReady(
             event_id=event.follow_up_id("ReleaseReady", event.run_id),
             run_id=event.run_id,
             source=Source(
-                repository=run["release_repository"],
-                commit=run["release_commit"],
-                ref=run["release_ref"],
+                repository=run.release_repository,
+                commit=run.release_commit,
+                ref=run.release_ref,
             ),
             version=version.decode(),
             images=images,

@@ -14,6 +14,7 @@ from services.common.events import (
     ServiceOutcome,
     Source,
 )
+from services.common.run_models import ServiceRecord, StageTiming
 
 FINAL_SERVICE_STATUSES = ("succeeded", "failed", "blocked", "skipped", "superseded", "held")
 STAGE_ORDER = ("detector", "builder", "scanner", "committer", "verifier", "notifier")
@@ -55,64 +56,69 @@ def release_fields(source: Source) -> dict[str, str]:
     }
 
 
-def service_record(raw: dict[str, str]) -> dict[str, Any]:
+def service_record(raw: dict[str, str]) -> ServiceRecord:
     """A service's hash as read back: its fields, per-stage timings in stage order, and the
     seconds from its first start to its last finish."""
-    timings: dict[str, dict[str, float]] = {}
-    record: dict[str, Any] = {"image": "", "digest": "", "reason": ""}
+    marks: dict[str, dict[str, float]] = {}
+    fields: dict[str, Any] = {}
     for key, value in raw.items():
         if key.startswith("t."):
             _, stage, edge = key.split(".")
-            timings.setdefault(stage, {})[edge] = float(value)
+            marks.setdefault(stage, {})[edge] = float(value)
         else:
-            record[key] = value
-    for marks in timings.values():
-        if "started" in marks and "finished" in marks:
-            marks["seconds"] = round(marks["finished"] - marks["started"], 3)
-    record["timings"] = {s: timings[s] for s in STAGE_ORDER if s in timings}
-    starts = [m["started"] for m in timings.values() if "started" in m]
-    ends = [m["finished"] for m in timings.values() if "finished" in m]
-    record["seconds"] = round(max(ends) - min(starts), 3) if starts and ends else 0.0
-    record["cached"] = record.get("cached") == "1"
-    return record
+            fields[key] = value
+    timings = {s: _timing(marks[s]) for s in STAGE_ORDER if s in marks}
+    starts = [t.started for t in timings.values() if t.started is not None]
+    ends = [t.finished for t in timings.values() if t.finished is not None]
+    seconds = round(max(ends) - min(starts), 3) if starts and ends else 0.0
+    return ServiceRecord.model_validate(
+        {**fields, "timings": timings, "seconds": seconds, "cached": fields.get("cached") == "1"}
+    )
 
 
-def service_outcome(service: dict[str, Any]) -> ServiceOutcome:
+def _timing(marks: dict[str, float]) -> StageTiming:
+    started, finished = marks.get("started"), marks.get("finished")
+    if started is None or finished is None:
+        return StageTiming(started=started, finished=finished)
+    return StageTiming(started=started, finished=finished, seconds=round(finished - started, 3))
+
+
+def service_outcome(service: ServiceRecord) -> ServiceOutcome:
     """How a service ended, from its record; one not ended by now counts as failed."""
-    status = service["status"]
+    status = service.status
     return ServiceOutcome(
         status=status if status in FINAL_SERVICE_STATUSES else "failed",
-        image=service.get("image", ""),
-        digest=service.get("digest", ""),
-        reason=service.get("reason", ""),
-        seconds=service.get("seconds", 0.0),
+        image=service.image,
+        digest=service.digest,
+        reason=service.reason,
+        seconds=service.seconds,
         scan_skipped=scan_skipped(service),
-        scan=service.get("scan", ""),
+        scan=service.scan or "",
     )
 
 
 def release_images(
-    services: dict[str, dict[str, Any]],
+    services: dict[str, ServiceRecord],
 ) -> tuple[dict[str, ReleaseImage], dict[str, str]]:
     """The image each service of a release deploys, and why the others hold it back."""
     images, held = {}, {}
     for name, svc in services.items():
-        if svc["status"] in FINAL_SERVICE_STATUSES or not svc.get("digest"):
-            held[name] = f"{svc['status']}: {svc.get('reason') or 'no image'}"
+        if svc.status in FINAL_SERVICE_STATUSES or not svc.digest:
+            held[name] = f"{svc.status}: {svc.reason or 'no image'}"
             continue
         images[name] = ReleaseImage(
-            image_repository=svc.get("image_repository") or svc["image"].rsplit(":", 1)[0],
-            tag=svc["image"].rsplit(":", 1)[1],
-            digest=svc["digest"],
+            image_repository=svc.image_repository or svc.image.rsplit(":", 1)[0],
+            tag=svc.image.rsplit(":", 1)[1],
+            digest=svc.digest,
         )
     return images, held
 
 
-def scan_skipped(service: dict[str, Any]) -> ScanBypass | None:
-    if not service.get("scan_skipped_by"):
+def scan_skipped(service: ServiceRecord) -> ScanBypass | None:
+    if not service.scan_skipped_by:
         return None
-    reason = service.get("scan_skip_reason") or "not recorded"
-    return ScanBypass(by=service["scan_skipped_by"], reason=reason)
+    reason = service.scan_skip_reason or "not recorded"
+    return ScanBypass(by=service.scan_skipped_by, reason=reason)
 
 
 def scan_summary(verdict: str, counts: dict[str, int]) -> str:

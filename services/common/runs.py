@@ -15,6 +15,7 @@ import redis
 
 from services.common.events import Envelope, ReleaseReady, RunCompleted
 from services.common.run_keys import INDEX, finished_key, run_key, service_key, services_key
+from services.common.run_models import Run, ServiceRecord
 from services.common.run_projection import RunProjection
 from services.common.run_records import run_record, service_record
 
@@ -107,20 +108,17 @@ class RunStore:
 
     # --- reads ----------------------------------------------------------------------
 
-    def get(self, run_id: str) -> dict[str, Any] | None:
+    def get(self, run_id: str) -> Run | None:
         raw = self._redis.hgetall(run_key(run_id))
         if not raw:
             return None
         run: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
-        for field in ("created_at", "received_at", "finished_at", "notified_at"):
-            if field in run:
-                run[field] = float(run[field])
-        run.pop("completing", None)
+        run.pop("completing", None)  # the completion's claim, not part of the record
         names = sorted(m.decode() for m in self._redis.smembers(services_key(run_id)))
         run["services"] = {name: self._service(run_id, name) for name in names}
-        return run
+        return Run.model_validate(run)
 
-    def list(self, limit: int = 50) -> list[dict[str, Any]]:
+    def list(self, limit: int = 50) -> list[Run]:
         ids = [i.decode() for i in self._redis.zrevrange(INDEX, 0, limit - 1)]
         return [run for run in (self.get(i) for i in ids) if run is not None]
 
@@ -144,6 +142,6 @@ class RunStore:
                 return
             offset += batch
 
-    def _service(self, run_id: str, service: str) -> dict[str, Any]:
+    def _service(self, run_id: str, service: str) -> ServiceRecord:
         raw = self._redis.hgetall(service_key(run_id, service))
         return service_record({k.decode(): v.decode() for k, v in raw.items()})

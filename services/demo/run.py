@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 from rich.console import Console
@@ -17,6 +16,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from services.common.run_models import RunDetail
 from services.demo.receiver import NotificationReceiver
 from services.demo.scenario import (
     NotReady,
@@ -80,60 +80,61 @@ def run_demo(workdir: Path, port: int) -> int:
             console.print(f"webhook accepted: run [bold]{run_id}[/]")
             run = _follow(api, run_id, reader)
             _report(api, run, receiver, sample, reader)
-            return 0 if run["status"] == "succeeded" else 1
+            return 0 if run.status == "succeeded" else 1
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
             engine.stop()
 
 
-def _follow(api: str, run_id: str, headers: dict[str, str], timeout: float = 600) -> dict[str, Any]:
+def _follow(api: str, run_id: str, headers: dict[str, str], timeout: float = 600) -> RunDetail:
     deadline = time.monotonic() + timeout
-    run: dict[str, Any] = {}
     with Live(console=console, refresh_per_second=4) as live:
         while time.monotonic() < deadline:
-            run = httpx.get(f"{api}/api/v1/runs/{run_id}", headers=headers, timeout=5).json()
-            live.update(_table(run))
-            if run.get("status") in FINAL and run.get("notified_at"):
-                return run
+            response = httpx.get(f"{api}/api/v1/runs/{run_id}", headers=headers, timeout=5)
+            if response.status_code == 200:
+                run = RunDetail.model_validate(response.json())
+                live.update(_table(run))
+                if run.status in FINAL and run.notified_at:
+                    return run
             time.sleep(0.5)
     raise SystemExit(f"run {run_id} did not finish within {timeout}s")
 
 
-def _table(run: dict[str, Any]) -> Table:
-    table = Table(title=f"run {run.get('run_id', '?')} — {run.get('status', '?')}")
+def _table(run: RunDetail) -> Table:
+    table = Table(title=f"run {run.run_id} — {run.status}")
     table.add_column("service")
     for stage in STAGES:
         table.add_column(stage, justify="right")
     table.add_column("status")
-    for name, service in run.get("services", {}).items():
+    for name, service in run.services.items():
         cells = []
         for stage in STAGES:
-            timing = service.get("timings", {}).get(stage, {})
-            if "seconds" in timing:
-                cells.append(f"[green]{timing['seconds']:.1f}s[/]")
-            elif "started" in timing:
+            timing = service.timings.get(stage)
+            if timing is not None and timing.seconds is not None:
+                cells.append(f"[green]{timing.seconds:.1f}s[/]")
+            elif timing is not None and timing.started is not None:
                 cells.append("[yellow]…[/]")
             else:
                 cells.append("")
-        table.add_row(name, *cells, service.get("status", ""))
+        table.add_row(name, *cells, service.status)
     return table
 
 
 def _report(
     api: str,
-    run: dict[str, Any],
+    run: RunDetail,
     receiver: NotificationReceiver,
     sample: SampleMonorepo,
     headers: dict[str, str],
 ) -> None:
-    path = f"/api/v1/runs/{run['run_id']}/events"
+    path = f"/api/v1/runs/{run.run_id}/events"
     events = httpx.get(f"{api}{path}", headers=headers, timeout=5).json()["events"]
     commits = {e["service"]: e for e in events if e["type"] == "ManifestCommitted"}
-    console.print(f"\n[bold]Result[/]: run {run['run_id']} [bold]{run['status']}[/]")
-    for name, service in run["services"].items():
-        console.print(f"  [bold]{name}[/]  {service['status']}  {service.get('reason', '')}")
-        rows = [("image", service["image"]), ("digest", service["digest"])]
+    console.print(f"\n[bold]Result[/]: run {run.run_id} [bold]{run.status}[/]")
+    for name, service in run.services.items():
+        console.print(f"  [bold]{name}[/]  {service.status}  {service.reason}")
+        rows = [("image", service.image), ("digest", service.digest)]
         if name in commits:
             committed = commits[name]
             head = sample.remote_head(committed["gitops_commit"])

@@ -70,15 +70,15 @@ def last_runs(runs: RunStore, wanted: set[tuple[str, str]]) -> dict[tuple[str, s
         run = runs.get(run_id)
         if run is None:
             continue
-        for name, service in run["services"].items():
-            key = (run.get("repository", ""), name)
+        for name, service in run.services.items():
+            key = (run.repository or "", name)
             if key in wanted and key not in found:
                 found[key] = {
                     "run_id": run_id,
-                    "status": service["status"],
-                    "run_status": run["status"],
-                    "image": service.get("image", ""),
-                    "created_at": run.get("created_at"),
+                    "status": service.status,
+                    "run_status": run.status,
+                    "image": service.image,
+                    "created_at": run.created_at,
                 }
     return found
 

@@ -92,15 +92,15 @@ class PipelineCollector(Collector):
             if run_id in self._counted:
                 continue
             run = self._runs.get(run_id)
-            if run is None:
+            if run is None or run.status is None:
                 continue
-            if run["status"] in IN_PROGRESS:
-                in_progress[run["status"]] += 1
+            if run.status in IN_PROGRESS:
+                in_progress[run.status] += 1
                 continue
             self._counted.add(run_id)
-            self._outcomes[run["status"]] += 1
-            for service in run["services"].values():
-                for stage, marks in service["timings"].items():
-                    if "seconds" in marks and stage in self._durations:
-                        self._durations[stage].observe(marks["seconds"])
+            self._outcomes[run.status] += 1
+            for service in run.services.values():
+                for stage, marks in service.timings.items():
+                    if marks.seconds is not None and stage in self._durations:
+                        self._durations[stage].observe(marks.seconds)
         return in_progress

@@ -8,8 +8,8 @@ import binascii
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
+from services.common.run_models import Run, ServiceRecord, TimelineStage
 from services.common.run_records import FINAL_SERVICE_STATUSES
 
 
@@ -69,33 +69,33 @@ def after_cursor(
             yield run_id, created_at
 
 
-def matches(run: dict[str, Any], service: str | None, status: str | None) -> bool:
-    if status is not None and run.get("status") != status:
+def matches(run: Run, service: str | None, status: str | None) -> bool:
+    if status is not None and run.status != status:
         return False
-    return service is None or service in run.get("services", {})
+    return service is None or service in run.services
 
 
-def timeline(run: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def timeline(run: Run) -> dict[str, list[TimelineStage]]:
     """Per service, its stages in pipeline order: started, finished, seconds, and state
     (`done`, `running`, or the service's final status at the stage that ended it)."""
-    return {name: _stages(service) for name, service in run.get("services", {}).items()}
+    return {name: _stages(service) for name, service in run.services.items()}
 
 
-def _stages(service: dict[str, Any]) -> list[dict[str, Any]]:
-    ended_at = service.get("stage") if service.get("status") in FINAL_SERVICE_STATUSES else None
+def _stages(service: ServiceRecord) -> list[TimelineStage]:
+    ended_at = service.stage if service.status in FINAL_SERVICE_STATUSES else None
     stages = []
-    for stage, marks in service.get("timings", {}).items():
+    for stage, marks in service.timings.items():
         if stage == ended_at:
-            state = service["status"]
+            state: str = service.status
         else:
-            state = "done" if "finished" in marks else "running"
+            state = "done" if marks.finished is not None else "running"
         stages.append(
-            {
-                "stage": stage,
-                "state": state,
-                "started": marks.get("started"),
-                "finished": marks.get("finished"),
-                "seconds": marks.get("seconds"),
-            }
+            TimelineStage(
+                stage=stage,
+                state=state,
+                started=marks.started,
+                finished=marks.finished,
+                seconds=marks.seconds,
+            )
         )
     return stages

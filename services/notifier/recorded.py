@@ -8,23 +8,22 @@ that has not finished, is not sent at all.
 
 from __future__ import annotations
 
-from typing import Any
-
 from services.common.errors import PermanentError
 from services.common.events import RunCompleted
+from services.common.run_models import Run
 from services.common.run_records import FINAL_SERVICE_STATUSES, overall_status, service_outcome
 
 
-def recorded_summary(event: RunCompleted, run: dict[str, Any] | None) -> RunCompleted:
+def recorded_summary(event: RunCompleted, run: Run | None) -> RunCompleted:
     """`event` with every outcome taken from `run` (RunStore.get); PermanentError when the
     store has no finished run of that id."""
     if run is None:
         raise PermanentError(f"run {event.run_id} is not recorded: its summary is not sent")
-    services: dict[str, dict[str, Any]] = run.get("services", {})
-    run_failed = "failure" in run
-    unfinished = sorted(n for n, s in services.items() if s["status"] not in FINAL_SERVICE_STATUSES)
-    planned = run.get("expected")
-    if not run_failed and (planned is None or unfinished or len(services) < int(planned)):
+    services = run.services
+    run_failed = run.failure is not None
+    unfinished = sorted(n for n, s in services.items() if s.status not in FINAL_SERVICE_STATUSES)
+    planned = run.expected
+    if not run_failed and (planned is None or unfinished or len(services) < planned):
         waiting = ", ".join(unfinished) or "its services are not all recorded"
         raise PermanentError(
             f"run {event.run_id} has not finished ({waiting}): its summary is not sent"
@@ -33,10 +32,10 @@ def recorded_summary(event: RunCompleted, run: dict[str, Any] | None) -> RunComp
     return event.model_copy(
         update={
             "status": overall_status(outcomes, run_failed=run_failed),
-            "repository": run.get("repository", ""),
-            "commit": run.get("commit", ""),
+            "repository": run.repository or "",
+            "commit": run.commit or "",
             "services": outcomes,
-            "release": run.get("release", ""),
-            "release_notes": run.get("release_notes", ""),
+            "release": run.release or "",
+            "release_notes": run.release_notes or "",
         }
     )

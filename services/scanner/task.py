@@ -76,11 +76,11 @@ def keep_and_decide(
 def skip(runtime: Runtime, image: ImagePushed) -> ScanPassed:
     """The emergency bypass, honoured for manual deployments only, never for a git push."""
     assert image.skip_scan is not None
-    run = runtime.runs.get(image.run_id) or {}
-    if run.get("trigger") in AUTOMATIC_TRIGGERS:
+    trigger = runtime.runs.trigger(image.run_id)
+    if trigger in AUTOMATIC_TRIGGERS:
         raise PermanentError(
             f"skip_scan is honoured for manual deployments only; run {image.run_id} "
-            f"was started by a {run['trigger']}"
+            f"was started by a {trigger}"
         )
     get_logger().warning("scan skipped", by=image.skip_scan.by, reason=image.skip_scan.reason)
     return bypass(image)

@@ -34,8 +34,9 @@ def make_handler(runtime: Runtime, watches: Watches | None = None) -> Handler:
         cluster, view = settings.cluster(event.cluster), watches.view(event.cluster)
         if cluster is None or view is None:
             raise PermanentError(f"cluster {event.cluster} is not configured (clusters)")
-        run = runtime.runs.get(event.run_id) or {}
-        pushed_at = float(run.get("created_at", event.occurred_at.timestamp()))
+        run = runtime.runs.get(event.run_id)
+        recorded_at = run.created_at if run else None
+        pushed_at = recorded_at if recorded_at is not None else event.occurred_at.timestamp()
         argocd = cluster.argocd_namespace is not None
 
         def contains(revision: str) -> bool:

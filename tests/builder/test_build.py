@@ -403,9 +403,9 @@ def test_a_superseded_service_still_completes_its_run(
 
     run = runtime.runs.get("run-old")
     assert run is not None
-    assert run["status"] == "superseded"
-    assert run["services"]["api"]["status"] == "superseded"
-    assert run["services"]["api"]["reason"] == f"superseded by {new[:7]} (run run-new)"
+    assert run.status == "superseded"
+    assert run.services["api"].status == "superseded"
+    assert run.services["api"].reason == f"superseded by {new[:7]} (run run-new)"
     completed = [e for e in run_events(runtime, "run-old") if e["type"] == "RunCompleted"]
     assert [e["status"] for e in completed] == ["superseded"]
 

@@ -117,7 +117,7 @@ def build_intervals(
 ) -> list[tuple[float, float]]:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        run = runtime.runs.get(run_id) or {}
+        run = recorded.model_dump() if (recorded := runtime.runs.get(run_id)) else {}
         records = run.get("services", {})
         if all(records.get(s, {}).get("digest") for s in services):
             timings = [records[s]["timings"]["builder"] for s in services]

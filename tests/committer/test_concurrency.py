@@ -87,7 +87,10 @@ def test_twenty_services_through_four_committer_processes_land_twenty_linear_com
     deadline = time.monotonic() + 240
     runs: dict[str, dict[str, object]] = {}
     while time.monotonic() < deadline:
-        runs = {s: runtime.runs.get(f"run-{s}") or {} for s in SERVICES}
+        runs = {
+            s: recorded.model_dump() if (recorded := runtime.runs.get(f"run-{s}")) else {}
+            for s in SERVICES
+        }
         if all(run.get("status") in ("succeeded", "failed") for run in runs.values()):
             break
         time.sleep(0.5)

@@ -84,7 +84,7 @@ def test_release_updates_every_manifest_in_one_commit_with_notes_and_changelog(
     changelog = shop.read("CHANGELOG.md")
     assert changelog.startswith("# Changelog\n\n## v1.1.0 (changes since v1.0.0)\n")
     run = RunStore(redis_client).get("run-rel")
-    assert run is not None and "- **cart:** coupons" in run["release_notes"]
+    assert run is not None and "- **cart:** coupons" in (run.release_notes or "")
 
 
 def test_a_redelivered_release_commits_nothing_more_and_reports_the_same_commit(

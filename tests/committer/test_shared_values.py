@@ -63,10 +63,10 @@ def test_a_deploy_through_an_alias_fails_the_run_naming_the_anchor_and_pushes_no
     StageRunner(STAGE, runtime).process(encode_event(scan))
 
     run = runtime.runs.get("run-1")
-    assert run is not None and run["status"] == "failed"
-    failed = run["services"]["migrate"]
-    assert failed["status"] == "failed"
-    assert failed["reason"] == (
+    assert run is not None and run.status == "failed"
+    failed = run.services["migrate"]
+    assert failed.status == "failed"
+    assert failed.reason == (
         "committer: PermanentError: values.yaml: values jobs.migrate.image.tag: "
         "jobs.migrate.image is an alias (*shared) of images.shared (&shared, line 2), "
         "also used by jobs.seed.image. Setting jobs.migrate.image.tag would change "

@@ -170,7 +170,7 @@ def test_a_republished_dead_letter_is_queued_under_a_new_id_and_its_run_complete
     [queued_event] = queued(redis_client, "scanner")
     assert queued_event == replayed and replayed.event_id != event.event_id
     assert replayed.model_dump(exclude={"event_id"}) == event.model_dump(exclude={"event_id"})
-    assert runtime.runs.get("run-1")["status"] == "running"  # type: ignore[index]
+    assert runtime.runs.get("run-1").status == "running"  # type: ignore[union-attr]
     StageRunner(scanner(raising(PermanentError("still refused"), [])), runtime).process(
         encode_event(replayed)
     )
@@ -271,4 +271,4 @@ def test_redis_failing_inside_a_handler_requeues_the_event_instead_of_failing_th
 
     assert runtime.dead_letters.count() == 0
     assert queued(redis_client, "notifier") == []
-    assert runtime.runs.get("run-1")["services"][SERVICE]["status"] != "failed"  # type: ignore[index]
+    assert runtime.runs.get("run-1").services[SERVICE].status != "failed"  # type: ignore[union-attr]

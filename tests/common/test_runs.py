@@ -153,11 +153,11 @@ def test_a_created_run_is_queued_with_its_trigger_and_fields(runs):
     runs.create(RUN, trigger="push", repository="acme/microbank", commit=COMMIT)
 
     run = runs.get(RUN)
-    assert (run["run_id"], run["status"], run["trigger"]) == (RUN, "queued", "push")
-    assert (run["repository"], run["commit"]) == ("acme/microbank", COMMIT)
-    assert before <= run["created_at"] <= time.time()
-    assert run["services"] == {}
-    assert [r["run_id"] for r in runs.list()] == [RUN]
+    assert (run.run_id, run.status, run.trigger) == (RUN, "queued", "push")
+    assert (run.repository, run.commit) == ("acme/microbank", COMMIT)
+    assert before <= run.created_at <= time.time()
+    assert run.services == {}
+    assert [r.run_id for r in runs.list()] == [RUN]
 
 
 def test_an_unknown_run_is_none(runs):
@@ -169,8 +169,8 @@ def test_runs_are_listed_newest_first(runs):
         runs.create(run_id, trigger="push")
         time.sleep(0.002)
 
-    assert [r["run_id"] for r in runs.list()] == ["run-c", "run-b", "run-a"]
-    assert [r["run_id"] for r in runs.list(limit=2)] == ["run-c", "run-b"]
+    assert [r.run_id for r in runs.list()] == ["run-c", "run-b", "run-a"]
+    assert [r.run_id for r in runs.list(limit=2)] == ["run-c", "run-b"]
 
 
 def test_planning_a_run_marks_it_running_with_every_service_pending(runs):
@@ -179,11 +179,11 @@ def test_planning_a_run_marks_it_running_with_every_service_pending(runs):
     runs.plan(RUN, ["account-service", "user-service"])
 
     run = runs.get(RUN)
-    assert run["status"] == "running"
-    assert run["expected"] == "2"
-    assert sorted(run["services"]) == ["account-service", "user-service"]
-    for service in run["services"].values():
-        assert (service["status"], service["stage"]) == ("pending", "detector")
+    assert run.status == "running"
+    assert run.expected == 2
+    assert sorted(run.services) == ["account-service", "user-service"]
+    for service in run.services.values():
+        assert (service.status, service.stage) == ("pending", "detector")
 
 
 def test_change_detected_records_the_detector_stage_and_image_repository(runs):
@@ -191,10 +191,10 @@ def test_change_detected_records_the_detector_stage_and_image_repository(runs):
 
     assert runs.apply(change_detected("user-service")) is None
 
-    service = runs.get(RUN)["services"]["user-service"]
-    assert (service["stage"], service["status"]) == ("detector", "running")
-    assert service["image_repository"] == f"{REGISTRY}/user-service"
-    assert "finished" in service["timings"]["detector"]
+    service = runs.get(RUN).services["user-service"]
+    assert (service.stage, service.status) == ("detector", "running")
+    assert service.image_repository == f"{REGISTRY}/user-service"
+    assert service.timings["detector"].finished is not None
 
 
 def test_image_pushed_records_the_builder_stage_image_and_digest(runs):
@@ -202,11 +202,11 @@ def test_image_pushed_records_the_builder_stage_image_and_digest(runs):
 
     assert runs.apply(image_pushed("user-service")) is None
 
-    service = runs.get(RUN)["services"]["user-service"]
-    assert (service["stage"], service["status"]) == ("builder", "running")
-    assert service["image"] == f"{REGISTRY}/user-service:sha-0123456"
-    assert service["digest"] == DIGEST
-    assert service["cached"] is True
+    service = runs.get(RUN).services["user-service"]
+    assert (service.stage, service.status) == ("builder", "running")
+    assert service.image == f"{REGISTRY}/user-service:sha-0123456"
+    assert service.digest == DIGEST
+    assert service.cached is True
 
 
 def test_scan_passed_moves_the_service_to_the_scanner_stage(runs):
@@ -215,9 +215,9 @@ def test_scan_passed_moves_the_service_to_the_scanner_stage(runs):
 
     assert runs.apply(scan_passed("user-service")) is None
 
-    service = runs.get(RUN)["services"]["user-service"]
-    assert (service["stage"], service["status"]) == ("scanner", "running")
-    assert service["digest"] == DIGEST
+    service = runs.get(RUN).services["user-service"]
+    assert (service.stage, service.status) == ("scanner", "running")
+    assert service.digest == DIGEST
 
 
 def test_manifest_committed_marks_the_service_succeeded_with_the_new_image_and_gitops_commit(
@@ -228,10 +228,10 @@ def test_manifest_committed_marks_the_service_succeeded_with_the_new_image_and_g
 
     runs.apply(manifest_committed("user-service"))
 
-    service = runs.get(RUN)["services"]["user-service"]
-    assert (service["stage"], service["status"]) == ("committer", "succeeded")
-    assert service["image"] == f"{REGISTRY}/user-service:sha-0123456"
-    assert service["gitops_commit"] == GITOPS_COMMIT
+    service = runs.get(RUN).services["user-service"]
+    assert (service.stage, service.status) == ("committer", "succeeded")
+    assert service.image == f"{REGISTRY}/user-service:sha-0123456"
+    assert service.gitops_commit == GITOPS_COMMIT
 
 
 def test_each_stage_records_when_it_started_finished_and_how_long_it_took(runs):
@@ -243,25 +243,25 @@ def test_each_stage_records_when_it_started_finished_and_how_long_it_took(runs):
     time.sleep(0.02)
     runs.apply(scan_passed("user-service"))
 
-    service = runs.get(RUN)["services"]["user-service"]
+    service = runs.get(RUN).services["user-service"]
 
-    builder, scanner = service["timings"]["builder"], service["timings"]["scanner"]
-    assert builder["seconds"] >= 0.05
-    assert scanner["seconds"] >= 0.02
-    assert builder["finished"] <= scanner["started"]
-    assert list(service["timings"]) == ["detector", "builder", "scanner"]
-    assert service["seconds"] >= builder["seconds"] + scanner["seconds"]
+    builder, scanner = service.timings["builder"], service.timings["scanner"]
+    assert builder.seconds >= 0.05
+    assert scanner.seconds >= 0.02
+    assert builder.finished <= scanner.started
+    assert list(service.timings) == ["detector", "builder", "scanner"]
+    assert service.seconds >= builder.seconds + scanner.seconds
 
 
 def test_a_stage_that_starts_again_keeps_its_first_start_time(runs):
     planned(runs, "user-service")
     runs.stage_started(RUN, "user-service", "builder")
-    first = runs.get(RUN)["services"]["user-service"]["timings"]["builder"]["started"]
+    first = runs.get(RUN).services["user-service"].timings["builder"].started
     time.sleep(0.01)
 
     runs.stage_started(RUN, "user-service", "builder")
 
-    assert runs.get(RUN)["services"]["user-service"]["timings"]["builder"]["started"] == first
+    assert runs.get(RUN).services["user-service"].timings["builder"].started == first
 
 
 # --- completing a run --------------------------------------------------------------------
@@ -301,7 +301,7 @@ def test_a_run_summary_tells_each_services_scan_verdict_and_counts(runs):
     assert last is not None
     assert last.services["user-service"].scan == "passed: 2 HIGH, 1 MEDIUM, 5 LOW"
     assert last.services["account-service"].scan == "blocked: 1 CRITICAL"
-    assert runs.get(RUN)["services"]["user-service"]["scan"] == "passed: 2 HIGH, 1 MEDIUM, 5 LOW"
+    assert runs.get(RUN).services["user-service"].scan == "passed: 2 HIGH, 1 MEDIUM, 5 LOW"
 
 
 def test_a_clean_scan_is_told_as_passed_with_no_findings(runs):
@@ -422,8 +422,8 @@ def test_a_failed_service_carries_the_stage_error_class_and_message_as_its_reaso
 
     reason = "builder: PermanentError: COPY failed: no such file"
     assert completed.services["user-service"].reason == reason
-    service = runs.get(RUN)["services"]["user-service"]
-    assert (service["status"], service["stage"], service["reason"]) == ("failed", "builder", reason)
+    service = runs.get(RUN).services["user-service"]
+    assert (service.status, service.stage, service.reason) == ("failed", "builder", reason)
 
 
 def test_applying_the_run_completed_records_the_final_status_and_finish_time(runs):
@@ -433,8 +433,8 @@ def test_applying_the_run_completed_records_the_final_status_and_finish_time(run
     assert runs.apply(completed) is None
 
     run = runs.get(RUN)
-    assert run["status"] == "blocked"
-    assert run["created_at"] <= run["finished_at"] <= time.time()
+    assert run.status == "blocked"
+    assert run.created_at <= run.finished_at <= time.time()
 
 
 def test_a_run_that_builds_no_service_finishes_as_skipped(runs):
@@ -446,7 +446,7 @@ def test_a_run_that_builds_no_service_finishes_as_skipped(runs):
     assert (completed.run_id, completed.status, completed.services) == (RUN, "skipped", {})
     runs.apply(completed)
     run = runs.get(RUN)
-    assert (run["status"], run["reason"], run["expected"]) == ("skipped", "only docs changed", "0")
+    assert (run.status, run.reason, run.expected) == ("skipped", "only docs changed", 0)
 
 
 def test_a_stage_failure_without_a_service_fails_the_whole_run(runs):
@@ -456,7 +456,7 @@ def test_a_stage_failure_without_a_service_fails_the_whole_run(runs):
 
     assert isinstance(completed, RunCompleted)
     assert (completed.status, completed.services) == ("failed", {})
-    assert runs.get(RUN)["failure"] == "detector: PermanentError: COPY failed: no such file"
+    assert runs.get(RUN).failure == "detector: PermanentError: COPY failed: no such file"
 
 
 def test_a_stage_failure_without_a_service_completes_the_run_once(runs):
@@ -552,8 +552,8 @@ def test_a_skipped_scan_is_recorded_on_the_service_and_in_the_run_summary(runs):
 
     completed = runs.apply(manifest_committed("user-service"))
 
-    service = runs.get(RUN)["services"]["user-service"]
-    assert (service["scan_skipped_by"], service["scan_skip_reason"]) == (
+    service = runs.get(RUN).services["user-service"]
+    assert (service.scan_skipped_by, service.scan_skip_reason) == (
         "dana@acme.dev",
         "INC-4211 hotfix",
     )
@@ -569,4 +569,4 @@ def test_a_scanned_service_carries_no_skip_in_the_run_summary(runs):
 
     assert completed is not None
     assert completed.services["user-service"].scan_skipped is None
-    assert "scan_skipped_by" not in runs.get(RUN)["services"]["user-service"]
+    assert "scan_skipped_by" not in runs.get(RUN).services["user-service"].model_dump()

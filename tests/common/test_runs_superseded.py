@@ -58,8 +58,8 @@ def test_a_superseded_build_ends_its_service_and_completes_the_run(runs: RunStor
     assert completed.status == "superseded"
     assert completed.services["api"].status == "superseded"
     assert completed.services["api"].reason == f"superseded by {NEW[:7]} (run run-new)"
-    service = (runs.get(RUN) or {})["services"]["api"]
-    assert (service["status"], service["stage"]) == ("superseded", "builder")
+    service = runs.get(RUN).services["api"]
+    assert (service.status, service.stage) == ("superseded", "builder")
 
 
 def test_a_run_with_a_superseded_and_a_deployed_service_succeeded(runs: RunStore) -> None:

@@ -62,17 +62,17 @@ def test_with_a_cluster_the_run_waits_for_the_verifier_and_succeeds_when_verifie
     runs: RunStore,
 ) -> None:
     assert runs.apply(committed()) is None
-    assert runs.get(RUN)["status"] == "running"
-    assert runs.get(RUN)["services"]["cart"]["status"] == "running"
+    assert runs.get(RUN).status == "running"
+    assert runs.get(RUN).services["cart"].status == "running"
 
     completed = runs.apply(
         verdict(DeploymentVerified, seconds=42.0, workload="Deployment shop/cart")
     )
 
     assert isinstance(completed, RunCompleted) and completed.status == "succeeded"
-    service = runs.get(RUN)["services"]["cart"]
-    assert (service["image"], service["push_to_healthy"]) == (NEW, "42.0")
-    assert "verifier" in service["timings"]
+    service = runs.get(RUN).services["cart"]
+    assert (service.image, service.push_to_healthy) == (NEW, 42.0)
+    assert "verifier" in service.timings
 
 
 def test_a_failed_rollout_fails_the_run_with_the_reason(runs: RunStore) -> None:
@@ -109,4 +109,4 @@ def test_with_automatic_rollback_the_run_ends_at_the_rollback_commit_naming_both
         f"{NEW} failed in prod: CrashLoopBackOff; rolled back to {OLD}"
     )
     again = runs.apply(verdict(DeploymentVerified, seconds=1.0, rollback_of="x", image=OLD))
-    assert again is None and runs.get(RUN)["services"]["cart"]["status"] == "failed"
+    assert again is None and runs.get(RUN).services["cart"].status == "failed"

@@ -205,12 +205,12 @@ def test_a_handled_event_moves_the_service_to_the_stage_with_its_timing_in_the_r
 
     StageRunner(scanner(passing_scanner([])), runtime).process(payload)
 
-    service = runtime.runs.get("run-1")["services"][SERVICE]
-    assert (service["stage"], service["status"]) == ("scanner", "running")
-    timing = service["timings"]["scanner"]
-    assert timing["started"] <= timing["finished"]
-    assert timing["seconds"] >= 0
-    assert service["digest"] == "sha256:" + "ab" * 32
+    service = runtime.runs.get("run-1").services[SERVICE]
+    assert (service.stage, service.status) == ("scanner", "running")
+    timing = service.timings["scanner"]
+    assert timing.started <= timing.finished
+    assert timing.seconds >= 0
+    assert service.digest == "sha256:" + "ab" * 32
 
 
 def test_an_event_taken_from_the_bus_queue_decodes_and_is_handled(runtime, redis_client):
@@ -386,10 +386,10 @@ def test_a_permanent_error_marks_the_service_failed_and_completes_its_run(runtim
     runner.process(encode_event(image_pushed()))
 
     run = runtime.runs.get("run-1")
-    service = run["services"][SERVICE]
-    assert service["status"] == "failed"
-    assert service["reason"] == "scanner: PermanentError: image manifest unknown"
-    assert run["status"] == "failed"
+    service = run.services[SERVICE]
+    assert service.status == "failed"
+    assert service.reason == "scanner: PermanentError: image manifest unknown"
+    assert run.status == "failed"
     [completed] = [e for e in queued(redis_client, "notifier") if isinstance(e, RunCompleted)]
     assert completed.services[SERVICE].status == "failed"
 
@@ -489,16 +489,16 @@ def test_a_stage_that_does_not_track_services_leaves_the_service_status_alone(
 ):
     calls: list[Envelope] = []
     planned_run(runtime)
-    before = runtime.runs.get("run-1")["services"][SERVICE]
+    before = runtime.runs.get("run-1").services[SERVICE]
 
     StageRunner(scanner(slow_silent(calls, 0), tracks_service=False), runtime).process(
         encode_event(image_pushed())
     )
 
     assert len(calls) == 1
-    after = runtime.runs.get("run-1")["services"][SERVICE]
+    after = runtime.runs.get("run-1").services[SERVICE]
     assert after == before
-    assert (after["stage"], after["status"]) == ("detector", "pending")
+    assert (after.stage, after.status) == ("detector", "pending")
 
 
 def test_a_stage_that_tracks_services_marks_the_service_running_while_it_works(
@@ -508,9 +508,9 @@ def test_a_stage_that_tracks_services_marks_the_service_running_while_it_works(
 
     StageRunner(scanner(slow_silent([], 0)), runtime).process(encode_event(image_pushed()))
 
-    service = runtime.runs.get("run-1")["services"][SERVICE]
-    assert (service["stage"], service["status"]) == ("scanner", "running")
-    assert "started" in service["timings"]["scanner"]
+    service = runtime.runs.get("run-1").services[SERVICE]
+    assert (service.stage, service.status) == ("scanner", "running")
+    assert service.timings["scanner"].started is not None
 
 
 @pytest.mark.parametrize(

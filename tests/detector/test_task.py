@@ -44,8 +44,8 @@ def test_a_push_plans_one_service_per_build_and_returns_the_builds(seeded, runti
         "user-service",
     ]
     run = runtime.runs.get(push.run_id)
-    assert run is not None and run["expected"] == "2"
-    assert sorted(run["services"]) == ["account-service", "user-service"]
+    assert run is not None and run.expected == 2
+    assert sorted(run.services) == ["account-service", "user-service"]
 
 
 def test_a_push_to_the_default_branch_records_its_services_for_the_api(seeded, runtime):
@@ -66,7 +66,7 @@ def test_a_deleted_branch_ends_the_run_skipped_with_the_reason(seeded, runtime):
 
     assert isinstance(completed, RunCompleted)
     assert completed.status == "skipped"
-    assert runtime.runs.get(push.run_id)["reason"] == "the ref was deleted"
+    assert runtime.runs.get(push.run_id).reason == "the ref was deleted"
 
 
 def test_a_forced_build_of_a_branch_builds_its_head_with_the_branch_tags(seeded, runtime):
@@ -78,7 +78,7 @@ def test_a_forced_build_of_a_branch_builds_its_head_with_the_branch_tags(seeded,
     assert (change.service, change.reason) == ("web", "forced")
     assert change.source.commit == head
     assert change.tags == (f"sha-{head[:7]}", "latest")
-    assert runtime.runs.get("run-forced")["expected"] == "1"
+    assert runtime.runs.get("run-forced").expected == 1
 
 
 def test_a_forced_build_of_a_commit_gets_only_the_commit_tag(seeded, runtime):
@@ -112,7 +112,7 @@ def test_a_forced_build_naming_an_annotated_tags_object_records_the_commit_it_ta
 
     assert change.source.commit == head
     run = runtime.runs.get("run-forced")
-    assert (run["commit"], run["tag_object"]) == (head, tag_object)
+    assert (run.commit, run.tag_object) == (head, tag_object)
 
 
 def test_a_forced_build_of_an_unknown_service_fails_naming_it(seeded, runtime):

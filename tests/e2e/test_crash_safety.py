@@ -131,7 +131,7 @@ class Chaos:
 
     def _services(self, runs: list[str]) -> Iterator[dict[str, Any]]:
         for run_id in runs:
-            run = self.runtime.runs.get(run_id) or {}
+            run = recorded.model_dump() if (recorded := self.runtime.runs.get(run_id)) else {}
             yield from run.get("services", {}).values()
 
     def in_stage(self, stage: str, runs: list[str]) -> bool:
@@ -190,8 +190,9 @@ class Chaos:
 
     def finished(self) -> bool:
         return all(
-            (run := self.runtime.runs.get(run_id) or {}).get("status") in FINAL
-            and run.get("notified_at")
+            (run := self.runtime.runs.get(run_id)) is not None
+            and run.status in FINAL
+            and run.notified_at
             for run_id in self.runs
         )
 
@@ -257,7 +258,7 @@ def lost_runs(chaos: Chaos) -> dict[str, Any]:
     """Runs that did not deploy: not succeeded, or no single commit of their image."""
     lost = {}
     for run_id, (service, commit) in chaos.runs.items():
-        run = chaos.runtime.runs.get(run_id) or {}
+        run = recorded.model_dump() if (recorded := chaos.runtime.runs.get(run_id)) else {}
         outcome = run.get("services", {}).get(service, {})
         if run.get("status") != "succeeded" or outcome.get("status") != "succeeded":
             lost[run_id] = {"status": run.get("status"), service: outcome.get("reason")}

@@ -57,7 +57,8 @@ class Outage:
         return self.sample.change(path, text, f"build: slower {service_dir}")
 
     def run(self, run_id: str) -> dict:
-        return self.runtime.runs.get(run_id) or {}
+        recorded = self.runtime.runs.get(run_id)
+        return recorded.model_dump() if recorded else {}
 
 
 @pytest.fixture

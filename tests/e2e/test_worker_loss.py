@@ -59,7 +59,7 @@ def test_a_builder_killed_mid_build_is_replaced_and_the_run_deploys_exactly_once
     )
 
     def building() -> bool:
-        run = runtime.runs.get("kill-1") or {}
+        run = recorded.model_dump() if (recorded := runtime.runs.get("kill-1")) else {}
         timings = run.get("services", {}).get("user-service", {}).get("timings", {})
         return "started" in timings.get("builder", {})
 
@@ -69,16 +69,16 @@ def test_a_builder_killed_mid_build_is_replaced_and_the_run_deploys_exactly_once
     workers.start("builder")
 
     wait_until(
-        lambda: (runtime.runs.get("kill-1") or {}).get("notified_at") is not None,
+        lambda: getattr(runtime.runs.get("kill-1"), "notified_at", None) is not None,
         120,
         "the run to finish after the builder was replaced",
     )
     run = runtime.runs.get("kill-1")
-    assert run is not None and run["status"] == "succeeded", run
+    assert run is not None and run.status == "succeeded", run
     tag = f"sha-{push.after[:7]}"
     assert (
         registry.manifest_digest("microbank/user-service", tag)
-        == run["services"]["user-service"]["digest"]
+        == run.services["user-service"].digest
     )
     head = sample.remote_head()
     assert head.parents == (head_before,), "exactly one deploy commit on top of the push"

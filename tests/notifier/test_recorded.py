@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from services.common.errors import PermanentError
+from services.common.run_models import Run
 from services.notifier.recorded import recorded_summary
 from tests.notifier.samples import COMMIT, REPOSITORY, RUN, run_completed
 
@@ -18,6 +19,8 @@ def record(**services: dict[str, Any]) -> dict[str, Any]:
     return {
         "run_id": RUN,
         "status": "succeeded",  # a RunCompleted's own status lands here: never read
+        "trigger": "push",
+        "created_at": 1764000000.0,
         "repository": REPOSITORY,
         "commit": COMMIT,
         "expected": str(len(services)),
@@ -26,7 +29,15 @@ def record(**services: dict[str, Any]) -> dict[str, Any]:
 
 
 def service(status: str, **fields: Any) -> dict[str, Any]:
-    return {"status": status, "image": "", "digest": "", "reason": "", "seconds": 1.0, **fields}
+    return {
+        "status": status,
+        "stage": "builder",
+        "image": "",
+        "digest": "",
+        "reason": "",
+        "seconds": 1.0,
+        **fields,
+    }
 
 
 def test_the_status_commit_and_outcomes_come_from_the_record_not_the_event() -> None:
@@ -35,7 +46,7 @@ def test_the_status_commit_and_outcomes_come_from_the_record_not_the_event() -> 
     )
     run = record(**{"user-service": service("failed", reason="builder: COPY failed")})
 
-    summary = recorded_summary(forged, run)
+    summary = recorded_summary(forged, Run.model_validate(run))
 
     assert (summary.status, summary.commit, summary.repository) == ("failed", COMMIT, REPOSITORY)
     assert summary.services["user-service"].reason == "builder: COPY failed"
@@ -58,13 +69,13 @@ def test_a_summary_of_a_run_the_store_does_not_have_is_not_sent() -> None:
 )
 def test_a_summary_of_a_run_that_has_not_finished_is_not_sent(run: dict[str, Any]) -> None:
     with pytest.raises(PermanentError, match="has not finished"):
-        recorded_summary(run_completed("succeeded"), run)
+        recorded_summary(run_completed("succeeded"), Run.model_validate(run))
 
 
 def test_a_run_failed_as_a_whole_is_summarised_as_failed_with_its_unfinished_services() -> None:
     run = {**record(**{"user-service": service("running")}), "failure": "detector: boom"}
 
-    summary = recorded_summary(run_completed("succeeded"), run)
+    summary = recorded_summary(run_completed("succeeded"), Run.model_validate(run))
 
     assert summary.status == "failed"
     assert summary.services["user-service"].status == "failed"

@@ -176,7 +176,7 @@ def test_a_failed_delivery_does_not_mark_the_run_notified(make_runtime, redis_cl
     with pytest.raises(TransientError):
         make_handler(runtime)(recorded(redis_client, run_completed()))
 
-    assert "notified_at" not in runtime.runs.get(RUN)
+    assert runtime.runs.get(RUN).notified_at is None
 
 
 # --- which events reach which channel ----------------------------------------------------
@@ -214,7 +214,7 @@ def test_a_run_completed_marks_the_run_notified(make_runtime, receiver, redis_cl
     make_handler(runtime)(recorded(redis_client, run_completed()))
 
     run = runtime.runs.get(RUN)
-    assert run["notified_at"] >= run["created_at"]
+    assert run.notified_at >= run.created_at
 
 
 def test_a_manifest_commit_does_not_mark_the_run_notified(make_runtime, receiver):
@@ -224,7 +224,7 @@ def test_a_manifest_commit_does_not_mark_the_run_notified(make_runtime, receiver
     make_handler(runtime)(manifest_committed())
 
     assert len(receiver.received) == 1
-    assert "notified_at" not in runtime.runs.get(RUN)
+    assert runtime.runs.get(RUN).notified_at is None
 
 
 def test_the_notifier_leaves_the_service_status_as_the_pipeline_left_it(
@@ -238,8 +238,8 @@ def test_the_notifier_leaves_the_service_status_as_the_pipeline_left_it(
     for payload in take_queued(redis_client):
         runner.process(payload)
 
-    service = runtime.runs.get(RUN)["services"]["user-service"]
-    assert (service["stage"], service["status"]) == ("scanner", "blocked")
+    service = runtime.runs.get(RUN).services["user-service"]
+    assert (service.stage, service.status) == ("scanner", "blocked")
     assert [body["event"]["type"] for body in receiver.received] == ["ScanFailed", "RunCompleted"]
 
 
@@ -259,8 +259,8 @@ def test_a_run_summary_published_on_the_bus_reaches_the_webhook_and_marks_the_ru
     [posted] = receiver.received
     assert (posted["run_id"], posted["status"]) == (RUN, "succeeded")
     run = runtime.runs.get(RUN)
-    assert run["status"] == "succeeded"
-    assert "notified_at" in run
+    assert run.status == "succeeded"
+    assert run.notified_at is not None
 
 
 def test_a_forged_summary_of_a_running_run_is_not_sent_and_leaves_the_run_unnotified(
@@ -273,4 +273,4 @@ def test_a_forged_summary_of_a_running_run_is_not_sent_and_leaves_the_run_unnoti
         make_handler(runtime)(run_completed("succeeded"))
 
     assert receiver.received == []
-    assert "notified_at" not in runtime.runs.get(RUN)
+    assert runtime.runs.get(RUN).notified_at is None

@@ -143,7 +143,7 @@ def test_a_40_mb_shipline_yaml_is_refused_before_it_is_parsed(detector) -> None:
         handle(push)
 
     assert time.monotonic() - started < 5
-    assert runtime.runs.get(push.run_id) is None or not runtime.runs.get(push.run_id)["services"]
+    assert runtime.runs.get(push.run_id) is None or not runtime.runs.get(push.run_id).services
 
 
 def test_a_push_of_1001_services_fails_instead_of_fanning_out(detector) -> None:
@@ -162,7 +162,7 @@ def test_a_push_of_1001_services_fails_instead_of_fanning_out(detector) -> None:
         handle(push)
 
     run = runtime.runs.get(push.run_id)
-    assert run is None or not run["services"]  # nothing planned, nothing queued for builders
+    assert run is None or not run.services  # nothing planned, nothing queued for builders
 
 
 # --- against the real committer: real repositories and Redis --------------------------------

@@ -90,7 +90,7 @@ def test_a_crash_looping_rollout_is_rolled_back_and_the_run_says_what_failed_and
     assert (deployed.cluster, deployed.auto_rollback, deployed.new_image) == ("prod", True, bad)
     assert stages_for(deployed) == ("verifier",)
     assert runs.apply(deployed) is None  # the run waits for the verdict
-    assert runs.get("run-2")["services"]["cart"]["status"] == "running"
+    assert runs.get("run-2").services["cart"].status == "running"
 
     # Argo CD syncs it, and the new pods crash.
     apiserver.put("deployments", deployment("cart", bad, updated=1, ready=0, available=0, total=3))
@@ -129,8 +129,8 @@ def test_a_crash_looping_rollout_is_rolled_back_and_the_run_says_what_failed_and
     healthy = only(verify(restored))
     assert isinstance(healthy, DeploymentVerified) and healthy.rollback_of
     assert runs.apply(healthy) is None
-    record = runs.get("run-2")["services"]["cart"]
-    assert (record["status"], record["restored_health"]) == ("failed", "healthy")
+    record = runs.get("run-2").services["cart"]
+    assert (record.status, record.restored_health) == ("failed", "healthy")
 
 
 def test_a_failed_rollout_without_automatic_rollback_ends_the_run_failed(

@@ -106,12 +106,12 @@ def test_a_verifier_worker_watches_from_start_up_and_verifies_a_published_commit
         )
 
         def finished() -> bool:
-            run = runtime.runs.get("run-w") or {}
-            return run.get("status") == "succeeded"
+            run = runtime.runs.get("run-w")
+            return run is not None and run.status == "succeeded"
 
         eventually(finished, "the run did not succeed", log)
-        service = (runtime.runs.get("run-w") or {})["services"]["cart"]
-        assert service["workload"] == "Deployment shop/cart"
+        service = runtime.runs.get("run-w").services["cart"]
+        assert service.workload == "Deployment shop/cart"
         runtime.redis.close()
     finally:
         worker.send_signal(signal.SIGTERM)

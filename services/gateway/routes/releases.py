@@ -57,4 +57,4 @@ async def _start(intake: Intake, request: ReleaseRequested, key: str | None, by:
 
 def _failed(runtime: RuntimeDep, run_id: str) -> bool:
     run = runtime.runs.get(run_id)
-    return run is not None and run["status"] == "failed"
+    return run is not None and run.status == "failed"

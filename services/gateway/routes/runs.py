@@ -6,8 +6,10 @@ from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
 from services.common.events import RunStatus
+from services.common.run_models import Run, RunDetail, RunPage
 from services.gateway import event_stream
 from services.gateway.deps import RuntimeDep
 from services.gateway.run_views import (
@@ -25,6 +27,12 @@ FINAL_RUN_STATUSES = tuple(set(get_args(RunStatus)) - {"queued", "running"})
 SERVICE_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
 
+class RunEvents(BaseModel):
+    """The run's events, oldest first, each as published (its `type` says which)."""
+
+    events: list[dict[str, Any]]
+
+
 @router.get("")
 def list_runs(
     runtime: RuntimeDep,
@@ -35,7 +43,7 @@ def list_runs(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
-) -> dict[str, Any]:
+) -> RunPage:
     """Runs newest first, filtered; `next_cursor` fetches the next page (null: no more)."""
     try:
         earliest = parse_since(since) if since is not None else None
@@ -45,33 +53,36 @@ def list_runs(
     entries = runtime.runs.newest_first(
         at_or_before=start.created_at if start else None, since=earliest
     )
-    page: list[tuple[dict[str, Any], float]] = []
+    page: list[tuple[str, Run, float]] = []
     next_cursor = None
     for run_id, created_at in after_cursor(entries, start):
         run = runtime.runs.get(run_id)
         if run is None or not matches(run, service, status):
             continue
         if len(page) == limit:
-            last, last_at = page[-1]
-            next_cursor = Cursor(last_at, last["run_id"]).encode()
+            last_id, _, last_at = page[-1]
+            next_cursor = Cursor(last_at, last_id).encode()
             break
-        page.append((run, created_at))
-    return {"runs": [run for run, _ in page], "next_cursor": next_cursor}
+        page.append((run_id, run, created_at))
+    return RunPage(runs=[run for _, run, _ in page], next_cursor=next_cursor)
 
 
 @router.get("/{run_id}")
-def get_run(runtime: RuntimeDep, run_id: str = RunId) -> dict[str, Any]:
+def get_run(runtime: RuntimeDep, run_id: str = RunId) -> RunDetail:
     """The run, its services (status, image, digest, timings) and a timeline per service."""
     run = runtime.runs.get(run_id)
     if run is None:
         raise HTTPException(404, f"run {run_id} not found")
-    return {**run, "timeline": timeline(run)}
+    return RunDetail(**dict(run), timeline=timeline(run))
 
 
 @router.get(
     "/{run_id}/events",
     response_model=None,
-    responses={200: {"content": {event_stream.MEDIA_TYPE: {}}}, **event_stream.TOO_MANY},
+    responses={
+        200: {"model": RunEvents, "content": {event_stream.MEDIA_TYPE: {}}},
+        **event_stream.TOO_MANY,
+    },
 )
 def run_events(
     request: Request,
