@@ -17,6 +17,7 @@ from services.committer.gitops_commit import Change, Finished, GitopsCommits
 from services.committer.images import ImageRef
 from services.committer.manifest_edit import edit_manifest, read_manifest
 from services.committer.messages import deploy_message, deployed_from, deployed_grep
+from services.committer.stores import Pins, RunFacts
 from services.committer.targets import Target, Targets
 from services.common.events import (
     DeploymentSkipped,
@@ -27,9 +28,7 @@ from services.common.events import (
 )
 from services.common.git import Mirror
 from services.common.logging import get_logger
-from services.common.pins import PinStore
 from services.common.project import ServiceSpec
-from services.common.runs import RunStore
 
 MANUAL_TRIGGERS = frozenset({"deploy"})  # runs whose deploys bypass the pin and ancestry
 
@@ -37,7 +36,7 @@ Deploy = ManifestCommitted | DeploymentSkipped
 
 
 def deploy(
-    scan: ScanPassed, targets: Targets, commits: GitopsCommits, pins: PinStore, runs: RunStore
+    scan: ScanPassed, targets: Targets, commits: GitopsCommits, pins: Pins, runs: RunFacts
 ) -> Deploy:
     target = targets.find(scan.source.repository, scan.source.commit)
     spec = target.spec(scan.service)
@@ -62,7 +61,7 @@ class DeployWrite:
     path: str
     image: ImageRef
     manual: bool
-    pins: PinStore
+    pins: Pins
 
     def prepare(self) -> Change[Deploy] | Finished[Deploy]:
         scan, checkout, path = self.scan, self.target.checkout, self.path
@@ -105,7 +104,7 @@ class DeployWrite:
 
 
 def deploy_decision(
-    target: Target, pins: PinStore, source: Source, service: str, path: str, manual: bool
+    target: Target, pins: Pins, source: Source, service: str, path: str, manual: bool
 ) -> Decision:
     """decide() on the facts of the gitops head: the last deploy of `service` in `path`,
     its pin, and the source mirror's ancestry."""

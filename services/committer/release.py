@@ -19,11 +19,10 @@ from services.committer.images import ImageEdit, ImageRef
 from services.committer.manifest_edit import edit_manifest, read_manifest
 from services.committer.messages import release_message, request_grep
 from services.committer.release_notes import prepend_changelog, release_notes
+from services.committer.stores import Pins, RunFacts
 from services.committer.targets import Target, Targets
 from services.common.events import Envelope, ManifestCommitted, ReleaseReady, StageFailed
-from services.common.pins import PinStore
 from services.common.project import ServiceSpec
-from services.common.runs import RunStore
 
 Released = list[Envelope]
 Edited = tuple[str, ImageEdit, ImageRef]  # (manifest path, the edit, the image written)
@@ -33,8 +32,8 @@ def release(
     ready: ReleaseReady,
     targets: Targets,
     commits: GitopsCommits,
-    pins: PinStore,
-    runs: RunStore,
+    pins: Pins,
+    runs: RunFacts,
 ) -> Released:
     if ready.held:
         return refused(ready)
@@ -64,7 +63,7 @@ class ReleaseWrite:
     target: Target
     specs: Mapping[str, ServiceSpec]
     notes: str
-    pins: PinStore
+    pins: Pins
 
     def prepare(self) -> Change[Released] | Finished[Released]:
         ready, checkout = self.ready, self.target.checkout

@@ -17,12 +17,12 @@ from services.committer.images import ImageRef
 from services.committer.manifest_edit import edit_manifest, read_manifest
 from services.committer.messages import Deployed, deployed_from, request_grep, rollback_message
 from services.committer.rollback_history import Version, previous_image, provenance
+from services.committer.stores import Pins
 from services.committer.targets import Target, Targets
 from services.committer.yamlsplice import ManifestError
 from services.common.errors import PermanentError
 from services.common.events import ManifestCommitted, RollbackRequested, Source
 from services.common.git_checkout import Checkout
-from services.common.pins import PinStore
 from services.common.project import ServiceSpec
 from services.common.safe_files import UnsafePath
 
@@ -33,7 +33,7 @@ def rollback(
     request: RollbackRequested,
     targets: Targets,
     commits: GitopsCommits,
-    pins: PinStore,
+    pins: Pins,
     only_from: str | None = None,
 ) -> ManifestCommitted:
     """`only_from`: roll back only while the manifest still holds this image (an automatic
@@ -61,7 +61,7 @@ class RollbackWrite:
     spec: ServiceSpec
     path: str
     repository: str  # the service's image repository
-    pins: PinStore
+    pins: Pins
     only_from: str | None
 
     def prepare(self) -> Change[ManifestCommitted] | Finished[ManifestCommitted]:

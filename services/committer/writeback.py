@@ -18,6 +18,7 @@ import redis
 from services.committer import deploy, release, rollback
 from services.committer.gitops_commit import GitopsCommits
 from services.committer.lock import GitopsLock
+from services.committer.stores import Pins, RunFacts
 from services.committer.targets import ConfiguredTargets, Targets
 from services.common.events import (
     Envelope,
@@ -37,8 +38,8 @@ Deploy = deploy.Deploy
 class GitopsWriter:
     targets: Targets
     commits: GitopsCommits
-    pins: PinStore
-    runs: RunStore
+    pins: Pins
+    runs: RunFacts
 
     @classmethod
     def connect(cls, settings: Settings, client: redis.Redis) -> GitopsWriter:
