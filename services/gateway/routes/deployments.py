@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any, TypeVar
+from typing import Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
@@ -14,6 +13,7 @@ from services.common.logging import get_logger
 from services.common.pins import Pin, PinStore
 from services.common.service_inventory import InventoryStore
 from services.gateway import manual
+from services.gateway.api_models import RunStarted
 from services.gateway.auth import CallerDep
 from services.gateway.deps import BodyDep, RuntimeDep, parse_body
 from services.gateway.intake import new_run_id
@@ -47,7 +47,31 @@ class RollbackRequest(BaseModel):
     repository: str | None = Field(default=None, pattern=REPOSITORY)
 
 
-@router.post("/deployments", status_code=202)
+class DeploymentQueued(BaseModel):
+    run_id: str
+    image: str | None  # the image the tag names (null: the service's repository is unknown)
+    queue: Literal["detector"]
+
+
+class PinState(BaseModel):
+    service: str
+    repository: str
+    pinned: bool
+    pin: Pin | None
+
+
+class Unpinned(BaseModel):
+    service: str
+    repository: str
+    unpinned: bool  # false: it was not pinned
+    pin: Pin | None  # the pin removed
+
+
+class Pins(BaseModel):
+    pins: list[Pin]
+
+
+@router.post("/deployments", status_code=202, response_model=DeploymentQueued)
 def deploy(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
     """Queued for the detector, which checks the tag in the registry (the run says so)."""
     wanted = parse_body(DeploymentRequest, body)
@@ -63,7 +87,7 @@ def deploy(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONRespons
     return JSONResponse({"run_id": run_id, "image": image, "queue": "detector"}, 202)
 
 
-@router.post("/rollbacks", status_code=202)
+@router.post("/rollbacks", status_code=202, response_model=RunStarted)
 def rollback(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
     """Queued for the committer, which checks `to` in the registry (the run says so)."""
     wanted = parse_body(RollbackRequest, body)
@@ -90,11 +114,11 @@ def unpin(
     runtime: RuntimeDep,
     service: str = ServicePath,
     repository: str | None = Query(None, pattern=REPOSITORY),
-) -> dict[str, Any]:
+) -> Unpinned:
     name = _repository_name(runtime, repository)
     pin = PinStore(runtime.redis).unpin(name, service)
     get_logger().info("unpinned", by=caller, service=service, was_pinned=pin is not None)
-    return {"service": service, "repository": name, "unpinned": pin is not None, "pin": _pin(pin)}
+    return Unpinned(service=service, repository=name, unpinned=pin is not None, pin=pin)
 
 
 @router.get("/services/{service}/pin")
@@ -102,20 +126,15 @@ def pin(
     runtime: RuntimeDep,
     service: str = ServicePath,
     repository: str | None = Query(None, pattern=REPOSITORY),
-) -> dict[str, Any]:
+) -> PinState:
     name = _repository_name(runtime, repository)
     current = PinStore(runtime.redis).get(name, service)
-    return {
-        "service": service,
-        "repository": name,
-        "pinned": current is not None,
-        "pin": _pin(current),
-    }
+    return PinState(service=service, repository=name, pinned=current is not None, pin=current)
 
 
 @router.get("/pins")
-def pins(runtime: RuntimeDep) -> dict[str, Any]:
-    return {"pins": [asdict(p) for p in PinStore(runtime.redis).all()]}
+def pins(runtime: RuntimeDep) -> Pins:
+    return Pins(pins=list(PinStore(runtime.redis).all()))
 
 
 def _repository_name(runtime: RuntimeDep, repository: str | None) -> str:
@@ -125,7 +144,3 @@ def _repository_name(runtime: RuntimeDep, repository: str | None) -> str:
     if len(configured) != 1:
         raise HTTPException(422, "several repositories are configured: give ?repository=")
     return configured[0].name
-
-
-def _pin(pin: Pin | None) -> dict[str, Any] | None:
-    return asdict(pin) if pin is not None else None

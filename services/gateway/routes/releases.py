@@ -3,6 +3,8 @@ The detector resolves the tag (the gateway has no git): a tag that is not there 
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,7 +24,22 @@ class ReleaseRequest(BaseModel):
     repository: str | None = Field(default=None, min_length=3, max_length=200)
 
 
-@router.post("", status_code=202)
+class ReleaseQueued(BaseModel):
+    run_id: str
+    tag: str
+    queue: Literal["detector"]
+    duplicate: Literal[True] | None = None  # only when the release had started already
+
+
+ALREADY_STARTED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": ReleaseQueued,
+        "description": "That tag's release was already started (`duplicate`: true): its run",
+    }
+}
+
+
+@router.post("", status_code=202, response_model=ReleaseQueued, responses=ALREADY_STARTED)
 async def request_release(
     wanted: ReleaseRequest, caller: CallerDep, runtime: RuntimeDep, intake: IntakeDep
 ) -> JSONResponse:
