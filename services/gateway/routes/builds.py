@@ -34,6 +34,12 @@ class BuildRequest(BaseModel):
 async def request_build(
     caller: CallerDep, request: Request, body: BodyDep, runtime: RuntimeDep, intake: IntakeDep
 ) -> JSONResponse:
+    """A forced rebuild: the detector builds those services at that commit (a ref resolves to
+    its head when the detector runs) with `reason: forced`, tagged like a push of that ref
+    (`sha-<7>`, `latest` for the default branch's head, the version for a tag; only `sha-<7>`
+    for a bare commit). An `Idempotency-Key` header makes a retry answer `200` with the first
+    run. `400` not JSON; `422` a bad field or an unconfigured repository (unknown services
+    fail the run, naming them); `503` Redis unreachable."""
     wanted = parse_body(BuildRequest, body)
     if runtime.settings.repository(wanted.repository) is None:
         raise HTTPException(422, f"repository {wanted.repository} is not configured")

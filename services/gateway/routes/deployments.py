@@ -73,7 +73,16 @@ class Pins(BaseModel):
 
 @router.post("/deployments", status_code=202, response_model=DeploymentQueued)
 def deploy(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
-    """Queued for the detector, which checks the tag in the registry (the run says so)."""
+    """Queued for the detector, which checks the tag in the registry (the run says so): the
+    run (trigger `deploy`) starts with a `DeployRequested`; the detector checks the service
+    in `shipline.yaml` (default branch), takes the digest of `<registry>/<service>:<tag>` from
+    the registry (`registry_auth` used) and publishes an `ImagePushed` of that digest for the
+    scanner, or skips the scan when `skip_scan` (with a `reason`, recorded with who asked).
+    `image` is `<image repository>:<tag>` as last surveyed (null before the first survey). A
+    manual deploy is not held by a pin and not superseded. A tag not in the registry, or a
+    registry that refuses the credentials, fails the run with the reason. `404` a service the
+    last survey of the repository does not list; `422` a bad body or an unconfigured
+    repository."""
     wanted = parse_body(DeploymentRequest, body)
     target = _service(runtime, wanted.service, wanted.repository)
     run_id = new_run_id()
@@ -89,7 +98,11 @@ def deploy(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONRespons
 
 @router.post("/rollbacks", status_code=202, response_model=RunStarted)
 def rollback(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
-    """Queued for the committer, which checks `to` in the registry (the run says so)."""
+    """Queued for the committer, which checks `to` in the registry (the run says so). The run
+    (trigger `rollback`) writes the image deployed before the current one (from the
+    manifest's git history) or `<image>:<to>` (its digest from the registry; a tag that is
+    not there fails the run), commits `revert(<svc>): roll back <current> to <target> [skip
+    ci]` and **pins** the service: automatic deploys wait until it is unpinned."""
     wanted = parse_body(RollbackRequest, body)
     target = _service(runtime, wanted.service, wanted.repository)
     run_id = new_run_id()
@@ -115,6 +128,7 @@ def unpin(
     service: str = ServicePath,
     repository: str | None = Query(None, pattern=REPOSITORY),
 ) -> Unpinned:
+    """Unpin the service: automatic deploys resume (`unpinned`: whether it was pinned)."""
     name = _repository_name(runtime, repository)
     pin = PinStore(runtime.redis).unpin(name, service)
     get_logger().info("unpinned", by=caller, service=service, was_pinned=pin is not None)
@@ -127,6 +141,7 @@ def pin(
     service: str = ServicePath,
     repository: str | None = Query(None, pattern=REPOSITORY),
 ) -> PinState:
+    """The service's pin (the image, who, the run, since when), if any."""
     name = _repository_name(runtime, repository)
     current = PinStore(runtime.redis).get(name, service)
     return PinState(service=service, repository=name, pinned=current is not None, pin=current)
@@ -134,6 +149,7 @@ def pin(
 
 @router.get("/pins")
 def pins(runtime: RuntimeDep) -> Pins:
+    """Every pinned service: the image it is held on, who pinned it, the run, since when."""
     return Pins(pins=list(PinStore(runtime.redis).all()))
 
 

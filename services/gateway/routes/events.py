@@ -47,6 +47,24 @@ class DuplicateEvent(EventQueued):
     responses={200: {"model": DuplicateEvent, "description": "published before"}},
 )
 def publish_event(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
+    """A request as an event (services/common/events.py): `BuildRequested`, `ImagePushed` (a
+    redeploy: the service's own image repository, a tag in the registry, the registry's
+    digest) or `RollbackRequested`, rebuilt from configuration, the requester being the
+    caller's token. A redeploy is queued for the detector as a `DeployRequested`, which checks
+    the tag and digest in the registry and then starts the deploy at the scanner; a
+    rollback's `to` is looked up by the committer (the gateway has no git and no registry
+    access). The run is created (trigger `forced`, `deploy` or `rollback`) with its
+    `repository`, so it counts as its service's last run in `/api/v1/services`; a redeploy
+    deploys the image it names like `POST /api/v1/deployments`, even an older one than the
+    deployed image and even while the service is pinned (the pin stays). `event_id` is the
+    published event's, derived from the sent one; the same `event_id` again answers `200`,
+    nothing queued. `422` a stage's outcome (the reason names what may be published;
+    `ReleaseRequested` and `DeployRequested` are queued by the API itself), an invalid event
+    (the reason names the field), an unconfigured repository or another image repository
+    than the service's (as last surveyed); `404` a service the last survey of the repository
+    does not list; `409` a `run_id` that exists; `503` Redis unreachable. A tag not in the
+    registry, or a digest the registry does not have for the tag, fails the run with that
+    reason."""
     refused = manual_events.refusal(_type_of(body))  # before its fields: never an outcome
     if refused:
         raise HTTPException(422, refused)

@@ -43,6 +43,13 @@ ALREADY_STARTED: dict[int | str, dict[str, Any]] = {
 async def request_release(
     wanted: ReleaseRequest, caller: CallerDep, runtime: RuntimeDep, intake: IntakeDep
 ) -> JSONResponse:
+    """Queues a `ReleaseRequested`: the detector fetches the repository, resolves the tag and
+    detects the push that tag would have sent (`refs/tags/<tag>` at its commit; the run's
+    `commit` is set then), so every service is built with the version and released in one
+    commit when the tag matches `release_tags`. A tag that is not in the repository fails
+    the run (`tag <tag> is not in <repository>`). The same tag again within a week answers
+    `200` with the first run, unless that run failed (then a new run starts). `422` a bad tag
+    or an unconfigured repository; `503` Redis unreachable."""
     try:
         request = manual.release(
             runtime.settings, wanted.repository, wanted.tag, new_run_id(), caller

@@ -44,7 +44,10 @@ def list_runs(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> RunPage:
-    """Runs newest first, filtered; `next_cursor` fetches the next page (null: no more)."""
+    """Runs newest first, filtered; `next_cursor` fetches the next page (null: no more):
+    `?cursor=<next_cursor>` with the same filters. `?since=` takes ISO 8601 (e.g.
+    `2026-11-28T18:00:00Z`) or seconds since the epoch. `422` a filter or cursor it cannot
+    read."""
     try:
         earliest = parse_since(since) if since is not None else None
         start = Cursor.decode(cursor) if cursor is not None else None
@@ -69,7 +72,10 @@ def list_runs(
 
 @router.get("/{run_id}")
 def get_run(runtime: RuntimeDep, run_id: str = RunId) -> RunDetail:
-    """The run, its services (status, image, digest, timings) and a timeline per service."""
+    """The run, its services (status, stage, image with its tag, digest, reason, gitops
+    commit, timings per stage) and a timeline per service: its stages in pipeline order, each
+    with a `state` (`done`, `running`, or the service's final status at the stage that ended
+    it). `message` is a push's head commit subject. `404` an unknown run."""
     run = runtime.runs.get(run_id)
     if run is None:
         raise HTTPException(404, f"run {run_id} not found")
@@ -93,9 +99,11 @@ def run_events(
     last_event_id: event_stream.LastEventId = None,
 ) -> dict[str, Any] | StreamingResponse:
     """The run's events as JSON; with `Accept: text/event-stream` (or `?stream=1`) a live
-    stream of server-sent events (`id` the stream entry, `event` the type) that ends after
-    RunCompleted and resumes after `Last-Event-ID` (429 when the client, by address or
-    token, or the server has too many streams open)."""
+    stream of server-sent events (`id` the stream entry, `event` the type, `data` the event),
+    past events first, that ends after RunCompleted (or at once when the run has ended) and
+    resumes after `Last-Event-ID`; a `: keep-alive` comment every 2 s while nothing happens
+    (429 when the client, by address or token, or the server has too many streams open:
+    `limits.event_streams_*`). `404` an unknown run."""
     if runtime.runs.get(run_id) is None:
         raise HTTPException(404, f"run {run_id} not found")
     if not event_stream.wants_stream(request, stream):

@@ -79,7 +79,15 @@ def list_services(runtime: RuntimeDep) -> dict[str, Any]:
     last surveyed it (`surveyed_at`), its last run, its pin and, with a cluster configured,
     its live state there (`live`: sync and health, ready replicas, the image running; null
     without a cluster or before the verifier saw it); `errors` lists the repositories not
-    surveyed yet or whose last survey failed, and why."""
+    surveyed yet or whose last survey failed, and why.
+
+    `image` is read with the committer's format readers (null, with a `problem`, when the
+    manifest is missing or unreadable). The services and images are what the workers last
+    read from git and recorded in Redis (the detector after each push to the default
+    branch, the committer after each commit), so the gateway answers with no git and no
+    network but Redis. A repository not surveyed yet has had no push to its default branch
+    since Redis was empty; a failed survey keeps the services found before (`since`: when it
+    failed)."""
     redis = runtime.redis
     return inventory.list_services(
         runtime.settings, InventoryStore(redis), runtime.runs, PinStore(redis), LiveStore(redis)
