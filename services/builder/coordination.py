@@ -19,12 +19,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+
+import redis
 
 from services.common.errors import TransientError
 from services.common.events import ChangeDetected
+from services.common.keyspace import DEFAULT_KEYSPACE, Keyspace
+from services.common.redis_types import RedisClient, bytes_client
 
-PREFIX = "shipline:builder"
 NEWEST_TTL = 7 * 24 * 3600
 LEASE_SECONDS = 15.0
 
@@ -70,8 +72,8 @@ class Newer:
 class Lease:
     """Held while building one image at one commit; renew() keeps it, the context frees it."""
 
-    def __init__(self, redis: Any, key: str, token: str, seconds: float) -> None:
-        self._redis, self._key, self._token, self._seconds = redis, key, token, seconds
+    def __init__(self, client: RedisClient, key: str, token: str, seconds: float) -> None:
+        self._redis, self._key, self._token, self._seconds = client, key, token, seconds
 
     def renew(self) -> bool:
         return bool(self._redis.eval(_RENEW, 1, self._key, self._token, int(self._seconds * 1000)))
@@ -81,8 +83,14 @@ class Lease:
 
 
 class Coordinator:
-    def __init__(self, redis: Any, lease_seconds: float = LEASE_SECONDS) -> None:
-        self._redis = redis  # redis-py's response types are too loose to check usefully
+    def __init__(
+        self,
+        client: redis.Redis | RedisClient,
+        lease_seconds: float = LEASE_SECONDS,
+        *,
+        keys: Keyspace = DEFAULT_KEYSPACE,
+    ) -> None:
+        self._redis, self._keys = bytes_client(client), keys
         self._lease_seconds = lease_seconds
 
     # --- newest build of a service and branch -------------------------------------------
@@ -100,7 +108,7 @@ class Coordinator:
         current = self._redis.eval(
             _CLAIM,
             1,
-            _newest_key(change),
+            self._newest_key(change),
             str(change.event_id),
             change.occurred_at.timestamp(),
             record,
@@ -110,7 +118,7 @@ class Coordinator:
 
     def newer_than(self, change: ChangeDetected) -> Newer | None:
         """The newer build registered since `change` claimed, if there is one."""
-        current = self._redis.get(_newest_key(change))
+        current = self._redis.get(self._newest_key(change))
         if current is None:
             return None
         if json.loads(current).get("event_id") == str(change.event_id):
@@ -122,7 +130,7 @@ class Coordinator:
     @contextlib.contextmanager
     def lease(self, image_repository: str, commit: str, wait: float) -> Iterator[Lease]:
         """Hold the build of `image_repository` at `commit`, waiting up to `wait` seconds for it."""
-        key = f"{PREFIX}:lease:{image_repository}:{commit}"
+        key = self._keys.build_lease(image_repository, commit)
         token = uuid.uuid4().hex
         deadline = time.monotonic() + wait
         millis = int(self._lease_seconds * 1000)
@@ -141,15 +149,14 @@ class Coordinator:
     # --- the last tag a branch pushed: the next build's cache source ---------------------
 
     def last_tag(self, image_repository: str, ref: str) -> str | None:
-        value = self._redis.get(f"{PREFIX}:last:{image_repository}:{ref}")
+        value = self._redis.get(self._keys.last_tag(image_repository, ref))
         return value.decode() if value else None
 
     def remember_tag(self, image_repository: str, ref: str, tag: str) -> None:
-        self._redis.set(f"{PREFIX}:last:{image_repository}:{ref}", tag, ex=NEWEST_TTL)
+        self._redis.set(self._keys.last_tag(image_repository, ref), tag, ex=NEWEST_TTL)
 
-
-def _newest_key(change: ChangeDetected) -> str:
-    return f"{PREFIX}:newest:{change.source.repository}:{change.source.ref}:{change.service}"
+    def _newest_key(self, change: ChangeDetected) -> str:
+        return self._keys.newest_build(change.source.repository, change.source.ref, change.service)
 
 
 def _newer(change: ChangeDetected, current: bytes | str | None) -> Newer | None:

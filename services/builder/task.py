@@ -18,7 +18,7 @@ def make_handler(runtime: Runtime) -> Handler:
     engine = DockerEngine(
         timeout=settings.builder.timeout_seconds + 60, backend=settings.builder.backend
     )
-    builder = Builder(settings, engine, Coordinator(runtime.redis))
+    builder = Builder(settings, engine, Coordinator(runtime.redis, keys=runtime.keyspace))
 
     def handle(change: Envelope) -> Sequence[Envelope]:
         assert isinstance(change, ChangeDetected)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any, Literal
+from typing import Literal
 
 import redis
 from pydantic import BaseModel, ConfigDict, computed_field
 
-INDEX = "shipline:dead-letters"
-PREFIX = "shipline:dead-letter:"
+from services.common.keyspace import DEFAULT_KEYSPACE, Keyspace
+from services.common.redis_types import RedisClient, bytes_client
+
 MAX_PAYLOAD = 256 * 1024
 LETTER_ID_PATTERN = r"^[a-z]+-[0-9a-f]{16}$"
 
@@ -64,8 +65,13 @@ def letter_id(stage: str, event_id: str | None, payload: str) -> str:
 
 
 class DeadLetterStore:
-    def __init__(self, client: redis.Redis) -> None:
-        self._redis: Any = client  # redis-py's response types are too loose to check usefully
+    """Letters in hashes `keys.dead_letter(id)`, indexed by `keys.dead_letters`."""
+
+    def __init__(
+        self, client: redis.Redis | RedisClient, *, keys: Keyspace = DEFAULT_KEYSPACE
+    ) -> None:
+        self._redis = bytes_client(client)
+        self._keys = keys
 
     def add(
         self,
@@ -96,34 +102,35 @@ class DeadLetterStore:
             service=service,
             dead_at=time.time(),
         )
-        key = PREFIX + letter.id
+        key = self._keys.dead_letter(letter.id)
         if self._redis.hsetnx(key, "id", letter.id):
             fields = letter.model_dump(exclude={"last_replay_at", "republish"}, exclude_none=True)
             pipe = self._redis.pipeline()
             pipe.hset(key, mapping={k: str(v) for k, v in fields.items()})
-            pipe.zadd(INDEX, {letter.id: letter.dead_at})
+            pipe.zadd(self._keys.dead_letters, {letter.id: letter.dead_at})
             pipe.execute()
             return letter
         return self.get(letter.id) or letter
 
     def get(self, letter_id: str) -> DeadLetter | None:
-        raw = self._redis.hgetall(PREFIX + letter_id)
+        raw = self._redis.hgetall(self._keys.dead_letter(letter_id))
         if not raw or b"stage" not in raw:
             return None
         return DeadLetter.model_validate({k.decode(): v.decode() for k, v in raw.items()})
 
     def newest_first(self, limit: int = 50, offset: int = 0) -> list[DeadLetter]:
-        ids = self._redis.zrevrange(INDEX, offset, offset + limit - 1)
+        ids = self._redis.zrevrange(self._keys.dead_letters, offset, offset + limit - 1)
         letters = (self.get(i.decode()) for i in ids)
         return [letter for letter in letters if letter is not None]
 
     def count(self) -> int:
-        return int(self._redis.zcard(INDEX))
+        return int(self._redis.zcard(self._keys.dead_letters))
 
     def mark_replayed(self, letter_id: str) -> int:
         """Count one more republication; returns its number (1 for the first)."""
+        key = self._keys.dead_letter(letter_id)
         pipe = self._redis.pipeline()
-        pipe.hincrby(PREFIX + letter_id, "replays", 1)
-        pipe.hset(PREFIX + letter_id, "last_replay_at", str(time.time()))
+        pipe.hincrby(key, "replays", 1)
+        pipe.hset(key, "last_replay_at", str(time.time()))
         replays, _ = pipe.execute()
         return int(replays)

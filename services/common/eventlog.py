@@ -8,32 +8,30 @@ from typing import Any
 import redis
 
 from services.common.events import Envelope, encode_event
+from services.common.keyspace import DEFAULT_KEYSPACE, Keyspace
+from services.common.redis_types import RedisClient, StreamEntry, bytes_client
 
-GLOBAL_STREAM = "shipline:events"
 MAX_GLOBAL = 100_000
 MARKER_TTL = 7 * 24 * 3600
 
 
-def logged_marker(event: Envelope) -> str:
-    return f"shipline:logged:{event.event_id}"
-
-
-def run_stream(run_id: str) -> str:
-    return f"shipline:run:{run_id}:events"
-
-
 class EventLog:
-    def __init__(self, client: redis.Redis) -> None:
-        self._redis: Any = client  # redis-py's response types are too loose to check usefully
+    """Streams `keys.events` (every run's, capped at MAX_GLOBAL) and `keys.run_events`."""
+
+    def __init__(
+        self, client: redis.Redis | RedisClient, *, keys: Keyspace = DEFAULT_KEYSPACE
+    ) -> None:
+        self._redis = bytes_client(client)
+        self._keys = keys
 
     def append(self, event: Envelope) -> bool:
         """Append unless this event id was already logged; True when appended."""
-        if not self._redis.set(logged_marker(event), 1, nx=True, ex=MARKER_TTL):
+        if not self._redis.set(self._keys.event_logged(event.event_id), 1, nx=True, ex=MARKER_TTL):
             return False
         body = encode_event(event)
         pipe = self._redis.pipeline()
-        pipe.xadd(GLOBAL_STREAM, {"event": body}, maxlen=MAX_GLOBAL, approximate=True)
-        pipe.xadd(run_stream(event.run_id), {"event": body})
+        pipe.xadd(self._keys.events, {"event": body}, maxlen=MAX_GLOBAL, approximate=True)
+        pipe.xadd(self._keys.run_events(event.run_id), {"event": body})
         pipe.execute()
         return True
 
@@ -41,18 +39,16 @@ class EventLog:
         self, run_id: str, after: str = "-", count: int = 1000
     ) -> list[tuple[str, dict[str, Any]]]:
         start = "-" if after == "-" else f"({after}"
-        entries = self._redis.xrange(run_stream(run_id), min=start, count=count)
-        return [(entry_id.decode(), json.loads(fields[b"event"])) for entry_id, fields in entries]
+        return _decoded(self._redis.xrange(self._keys.run_events(run_id), min=start, count=count))
 
     def follow(
         self, run_id: str, after: str = "-", block_ms: int = 5000, count: int = 100
     ) -> list[tuple[str, dict[str, Any]]]:
         """The run's events after entry `after` ("-": from the first), waiting up to
         `block_ms` for one to arrive (XREAD BLOCK); an empty list when none did."""
-        stream = run_stream(run_id)
+        stream = self._keys.run_events(run_id)
         answer = self._redis.xread({stream: "0-0" if after == "-" else after}, count, block_ms)
-        entries = answer[0][1] if answer else []
-        return [(entry_id.decode(), json.loads(fields[b"event"])) for entry_id, fields in entries]
+        return _decoded(answer[0][1] if answer else [])
 
     def logged_since(self, start: float, page: int = 5000) -> list[dict[str, Any]]:
         """Every event of every run logged at or after `start` (seconds since the epoch),
@@ -60,7 +56,7 @@ class EventLog:
         events: list[dict[str, Any]] = []
         low = f"{int(start * 1000)}-0"
         while True:
-            entries = self._redis.xrange(GLOBAL_STREAM, min=low, count=page)
+            entries = self._redis.xrange(self._keys.events, min=low, count=page)
             events += [json.loads(fields[b"event"]) for _, fields in entries]
             if len(entries) < page:
                 return events
@@ -69,13 +65,16 @@ class EventLog:
     def last_global_id(self) -> str:
         """The newest entry of the global stream ("0-0" when empty): where a live follower
         starts so that it misses nothing logged after it asked."""
-        newest = self._redis.xrevrange(GLOBAL_STREAM, count=1)
+        newest = self._redis.xrevrange(self._keys.events, count=1)
         return newest[0][0].decode() if newest else "0-0"
 
     def follow_all(
         self, after: str, block_ms: int = 5000, count: int = 100
     ) -> list[tuple[str, dict[str, Any]]]:
         """Events of every run logged after entry `after`, waiting up to `block_ms`."""
-        answer = self._redis.xread({GLOBAL_STREAM: after}, count, block_ms)
-        entries = answer[0][1] if answer else []
-        return [(entry_id.decode(), json.loads(fields[b"event"])) for entry_id, fields in entries]
+        answer = self._redis.xread({self._keys.events: after}, count, block_ms)
+        return _decoded(answer[0][1] if answer else [])
+
+
+def _decoded(entries: list[StreamEntry]) -> list[tuple[str, dict[str, Any]]]:
+    return [(entry_id.decode(), json.loads(fields[b"event"])) for entry_id, fields in entries]

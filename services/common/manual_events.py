@@ -11,10 +11,15 @@ every run but its own.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING
 
-from services.common.eventlog import MARKER_TTL, logged_marker
+from services.common.eventlog import MARKER_TTL
 from services.common.events import EVENT_TYPES, Envelope
+from services.common.keyspace import Keyspace
+from services.common.redis_types import RedisClient, bytes_client
+
+if TYPE_CHECKING:
+    import redis
 
 TRIGGERS = ("BuildRequested", "ImagePushed", "RollbackRequested")
 # Requests the API itself queues for a worker to resolve: by hand, they go through the API.
@@ -45,16 +50,23 @@ def published_id(event: Envelope) -> uuid.UUID:
     return uuid.uuid5(_HAND_EVENTS, str(event.event_id))
 
 
-def already_published(redis: Any, event: Envelope) -> bool:
-    return bool(redis.exists(logged_marker(event)))
+def already_published(client: redis.Redis | RedisClient, keys: Keyspace, event: Envelope) -> bool:
+    return bool(bytes_client(client).exists(keys.event_logged(event.event_id)))
 
 
-def claim_run(redis: Any, run_id: str, event_id: uuid.UUID, run_exists: bool) -> bool:
+def claim_run(
+    client: redis.Redis | RedisClient,
+    keys: Keyspace,
+    run_id: str,
+    event_id: uuid.UUID,
+    run_exists: bool,
+) -> bool:
     """True when `run_id` is this hand event's own: new, or claimed by this same event
     before (a retry after Redis went away). Any other run, hand or pipeline, is refused."""
-    key = f"shipline:hand-run:{run_id}"
+    key = keys.hand_run(run_id)
     owner = "the pipeline" if run_exists else str(event_id)
-    if redis.set(key, owner, nx=True, ex=MARKER_TTL):
+    server = bytes_client(client)
+    if server.set(key, owner, nx=True, ex=MARKER_TTL):
         return not run_exists
-    claimed = redis.get(key)
+    claimed = server.get(key)
     return claimed is not None and claimed.decode() == str(event_id)

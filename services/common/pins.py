@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import redis
 
-PREFIX = "shipline:pin:"
+from services.common.keyspace import DEFAULT_KEYSPACE, Keyspace
+from services.common.redis_types import RedisClient, bytes_client
 
 
 @dataclass(frozen=True)
@@ -31,28 +31,29 @@ class Pin:
 
 
 class PinStore:
-    def __init__(self, client: redis.Redis) -> None:
-        self._redis: Any = client
+    """One JSON value per pin, at `keys.pin(repository, service)`."""
+
+    def __init__(
+        self, client: redis.Redis | RedisClient, *, keys: Keyspace = DEFAULT_KEYSPACE
+    ) -> None:
+        self._redis = bytes_client(client)
+        self._keys = keys
 
     def pin(self, repository: str, service: str, image: str, by: str, run_id: str) -> Pin:
         pin = Pin(repository, service, image, by, run_id, time.time())
-        self._redis.set(_key(repository, service), json.dumps(asdict(pin)))
+        self._redis.set(self._keys.pin(repository, service), json.dumps(asdict(pin)))
         return pin
 
     def get(self, repository: str, service: str) -> Pin | None:
-        raw = self._redis.get(_key(repository, service))
+        raw = self._redis.get(self._keys.pin(repository, service))
         return Pin(**json.loads(raw)) if raw else None
 
     def unpin(self, repository: str, service: str) -> Pin | None:
         """Remove the pin; returns it, or None when the service was not pinned."""
-        raw = self._redis.getdel(_key(repository, service))
+        raw = self._redis.getdel(self._keys.pin(repository, service))
         return Pin(**json.loads(raw)) if raw else None
 
     def all(self) -> list[Pin]:
-        keys = sorted(self._redis.scan_iter(match=f"{PREFIX}*", count=500))
-        pins = [self._redis.get(key) for key in keys]
+        keys = sorted(self._redis.scan_iter(match=self._keys.pins_pattern, count=500))
+        pins = [self._redis.get(key.decode()) for key in keys]
         return [Pin(**json.loads(raw)) for raw in pins if raw]
-
-
-def _key(repository: str, service: str) -> str:
-    return f"{PREFIX}{repository}:{service}"

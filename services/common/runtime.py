@@ -12,8 +12,12 @@ from services.common.bus import Bus, create_celery
 from services.common.deadletters import DeadLetterStore
 from services.common.errors import ConfigError
 from services.common.eventlog import EventLog
+from services.common.keyspace import Keyspace
+from services.common.pins import PinStore
 from services.common.redis_connect import connect
 from services.common.runs import RunStore
+from services.common.scan_verdicts import ScanVerdicts
+from services.common.service_inventory import InventoryStore
 from services.common.settings import Settings
 
 
@@ -34,6 +38,10 @@ class Runtime:
         )
 
     @cached_property
+    def keyspace(self) -> Keyspace:
+        return Keyspace(self.settings.redis_namespace)
+
+    @cached_property
     def celery(self) -> Celery:
         return create_celery(self.redis_url, self.settings.visibility_timeout)
 
@@ -43,11 +51,23 @@ class Runtime:
 
     @cached_property
     def event_log(self) -> EventLog:
-        return EventLog(self.redis)
+        return EventLog(self.redis, keys=self.keyspace)
 
     @cached_property
     def dead_letters(self) -> DeadLetterStore:
-        return DeadLetterStore(self.redis)
+        return DeadLetterStore(self.redis, keys=self.keyspace)
+
+    @cached_property
+    def pins(self) -> PinStore:
+        return PinStore(self.redis, keys=self.keyspace)
+
+    @cached_property
+    def inventory(self) -> InventoryStore:
+        return InventoryStore(self.redis, keys=self.keyspace)
+
+    @cached_property
+    def scan_verdicts(self) -> ScanVerdicts:
+        return ScanVerdicts(self.redis, keys=self.keyspace)
 
     @cached_property
     def bus(self) -> Bus:

@@ -9,13 +9,15 @@ blocked by a later scan is not deployed on the strength of an older pass.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
+import redis
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.common.events import ScanFailed, ScanPassed
+from services.common.keyspace import DEFAULT_KEYSPACE, Keyspace
+from services.common.redis_types import RedisClient, bytes_client
 
-KEY_PREFIX = "shipline:scan-verdict:"
 VERDICT_TTL = 30 * 24 * 3600  # a release may wait long for its last scan; replays later still
 
 Outcome = Literal["passed", "failed", "skipped"]
@@ -50,20 +52,24 @@ class ScanVerdict(BaseModel):
         )
 
 
-def verdict_key(image_repository: str, digest: str) -> str:
-    return f"{KEY_PREFIX}{image_repository}@{digest}"
-
-
 class ScanVerdicts:
-    def __init__(self, client: Any, ttl: int = VERDICT_TTL) -> None:
-        self._redis, self._ttl = client, ttl
+    """One JSON verdict per image, at `keys.scan_verdict(repository, digest)`."""
+
+    def __init__(
+        self,
+        client: redis.Redis | RedisClient,
+        ttl: int = VERDICT_TTL,
+        *,
+        keys: Keyspace = DEFAULT_KEYSPACE,
+    ) -> None:
+        self._redis, self._ttl, self._keys = bytes_client(client), ttl, keys
 
     def record(self, verdict: ScanVerdict) -> None:
-        key = verdict_key(verdict.image_repository, verdict.digest)
+        key = self._keys.scan_verdict(verdict.image_repository, verdict.digest)
         self._redis.set(key, verdict.model_dump_json(), ex=self._ttl)
 
     def get(self, image_repository: str, digest: str) -> ScanVerdict | None:
-        raw = self._redis.get(verdict_key(image_repository, digest))
+        raw = self._redis.get(self._keys.scan_verdict(image_repository, digest))
         if raw is None:
             return None
         try:

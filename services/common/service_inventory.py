@@ -10,12 +10,13 @@ per repository, no expiry: a newer survey replaces an older one, never the rever
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-PREFIX = "shipline:inventory:"
+from services.common.keyspace import DEFAULT_KEYSPACE, Keyspace
+from services.common.redis_types import RedisClient, bytes_client
+
 _RECORD_IF_NEWER = """
 local old = redis.call('GET', KEYS[1])
 if old then
@@ -59,17 +60,22 @@ class Survey(BaseModel):
 
 
 class InventoryStore:
-    def __init__(self, client: redis.Redis) -> None:
-        self._redis: Any = client
+    """One JSON survey per repository, at `keys.inventory(repository)`."""
+
+    def __init__(
+        self, client: redis.Redis | RedisClient, *, keys: Keyspace = DEFAULT_KEYSPACE
+    ) -> None:
+        self._redis = bytes_client(client)
+        self._keys = keys
         self._record = self._redis.register_script(_RECORD_IF_NEWER)
 
     def record(self, survey: Survey) -> bool:
         """Keep `survey` unless a newer one is recorded; True when kept."""
-        keys = [PREFIX + survey.repository]
+        keys = [self._keys.inventory(survey.repository)]
         return bool(self._record(keys=keys, args=[survey.model_dump_json(), survey.surveyed_at]))
 
     def read(self, repository: str) -> Survey | None:
-        raw = self._redis.get(PREFIX + repository)
+        raw = self._redis.get(self._keys.inventory(repository))
         if raw is None:
             return None
         try:

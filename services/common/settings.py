@@ -33,6 +33,7 @@ from pydantic_settings import (
 from services.common.api_tokens import ApiTokenEntry, identities
 from services.common.cluster_settings import ClusterSettings
 from services.common.errors import ConfigError
+from services.common.keyspace import DEFAULT_NAMESPACE, NAMESPACE_PATTERN
 from services.common.limits import Limits
 from services.common.redis_connect import parse_redis_url
 from services.common.repository_settings import (
@@ -226,6 +227,8 @@ class Settings(BaseSettings):
     env: Literal["dev", "prod"] = "dev"
     # Carries the password (redis://:PASSWORD@host:6379/0); unset: `shipline up` embeds a Redis
     redis_url: str | None = Field(default=None, repr=False)
+    # Starts every key Shipline keeps in Redis (services/common/keyspace.py); not Celery's
+    redis_namespace: str = Field(default=DEFAULT_NAMESPACE, pattern=NAMESPACE_PATTERN)
     workdir: Path = Path.home() / ".shipline"
     repositories: list[Repository] = []
     gitops_repositories: list[GitopsRepository] = []

@@ -98,8 +98,8 @@ class StageRunner:
     ) -> None:
         stage, redis = self.definition.name, self.runtime.redis
         log = get_logger()
-        done_key = f"shipline:done:{stage}:{event.event_id}"
-        claim_key = f"shipline:claim:{stage}:{event.event_id}"
+        done_key = self.runtime.keyspace.stage_done(stage, event.event_id)
+        claim_key = self.runtime.keyspace.stage_claim(stage, event.event_id)
         # Claim first, then look for the done marker: the other order lets a duplicate slip in
         # between a finishing worker's "done" and its releasing the claim.
         if not redis.set(claim_key, 1, nx=True, ex=self.runtime.settings.visibility_timeout):

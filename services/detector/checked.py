@@ -12,16 +12,11 @@ from datetime import timedelta
 
 import redis
 
+from services.common.keyspace import DEFAULT_KEYSPACE, Keyspace
 from services.common.logging import get_logger
+from services.common.redis_types import RedisClient, bytes_client
 
-PREFIX = "shipline:project-checked:"
 RECORD_TTL = timedelta(days=7)  # a branch pushed to less often is checked whole again
-
-
-def checked_key(repository: str, commit: str) -> str:
-    """`shipline:project-checked:<repository>:<commit>` → the conditions it was checked under."""
-    return f"{PREFIX}{repository}:{commit}"
-
 
 # KEYS: before's record, after's; ARGV: the conditions, the record's seconds to live.
 _EXTEND = """
@@ -32,13 +27,21 @@ return 1
 
 
 class RedisCheckedCommits:
-    def __init__(self, client: redis.Redis, ttl: timedelta = RECORD_TTL) -> None:
-        self._redis, self._ttl = client, ttl
-        self._extend = client.register_script(_EXTEND)
+    """`keys.project_checked(repository, commit)` → the conditions it was checked under."""
+
+    def __init__(
+        self,
+        client: redis.Redis | RedisClient,
+        ttl: timedelta = RECORD_TTL,
+        *,
+        keys: Keyspace = DEFAULT_KEYSPACE,
+    ) -> None:
+        self._redis, self._ttl, self._keys = bytes_client(client), ttl, keys
+        self._extend = self._redis.register_script(_EXTEND)
 
     def is_clean(self, repository: str, commit: str, conditions: str) -> bool:
         try:
-            value = self._redis.get(checked_key(repository, commit))
+            value = self._redis.get(self._keys.project_checked(repository, commit))
         except redis.RedisError as exc:
             get_logger().warning("check record unreadable", error=type(exc).__name__)
             return False
@@ -46,17 +49,22 @@ class RedisCheckedCommits:
 
     def mark_clean(self, repository: str, commit: str, conditions: str) -> None:
         try:
-            self._redis.set(checked_key(repository, commit), conditions, ex=self._ttl)
+            self._redis.set(
+                self._keys.project_checked(repository, commit), conditions, ex=seconds(self._ttl)
+            )
         except redis.RedisError as exc:
             get_logger().warning("check record not written", error=type(exc).__name__)
 
     def extend(self, repository: str, before: str, after: str, conditions: str) -> bool:
         """Record `after` clean if `before` is recorded clean under the same conditions, in
         one round trip (the steady push's only cost); whether it was."""
-        keys = [checked_key(repository, before), checked_key(repository, after)]
-        seconds = int(self._ttl.total_seconds())
+        keys = [self._keys.project_checked(repository, c) for c in (before, after)]
         try:
-            return bool(self._extend(keys=keys, args=[conditions, seconds]))
+            return bool(self._extend(keys=keys, args=[conditions, seconds(self._ttl)]))
         except redis.RedisError as exc:
             get_logger().warning("check record not extended", error=type(exc).__name__)
             return False
+
+
+def seconds(ttl: timedelta) -> int:
+    return int(ttl.total_seconds())

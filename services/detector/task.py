@@ -25,7 +25,6 @@ from services.common.logging import get_logger
 from services.common.mirrors import mirror_of, project_at
 from services.common.project import PROJECT_FILE, Project
 from services.common.runtime import Runtime
-from services.common.service_inventory import InventoryStore
 from services.common.settings import Repository
 from services.common.stage import Handler, StageDefinition
 from services.detector.changes import TreeChanges, observe, pushed_commit, ref_mismatch
@@ -41,8 +40,8 @@ DEFAULT_LIMITS = Limits()
 
 def make_handler(runtime: Runtime) -> Handler:
     settings = runtime.settings
-    records = RedisCheckedCommits(runtime.redis)
-    inventory = InventoryStore(runtime.redis)
+    records = RedisCheckedCommits(runtime.redis, keys=runtime.keyspace)
+    inventory = runtime.inventory
 
     def handle(event: Envelope) -> Sequence[Envelope]:
         assert isinstance(event, PushReceived | BuildRequested | ReleaseRequested | DeployRequested)

@@ -21,9 +21,8 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from services.common.eventlog import GLOBAL_STREAM, run_stream
 from services.common.redis_connect import connect_async
-from services.common.run_keys import run_key
+from services.common.redis_types import AsyncRedisClient, async_bytes_client
 from services.common.runtime import Runtime
 from services.gateway.api_models import ApiError
 from services.gateway.drain import draining
@@ -43,6 +42,7 @@ class LiveStreams:
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
+        self.keys = runtime.keyspace
         self.slots = StreamSlots(runtime.settings.limits)
         self._clients: dict[asyncio.AbstractEventLoop, redis.asyncio.Redis] = {}
 
@@ -69,15 +69,16 @@ class LiveStreams:
         """Entries of `stream` after entry `after` ("-": from the first), waiting up to
         `block_ms` for one to arrive; an empty list when none did."""
         start = "0-0" if after == "-" else after
-        client: Any = self._client()  # redis-py's response types are too loose to check usefully
-        answer = await client.xread({stream: start}, count=100, block=block_ms)
+        answer = await self._bytes_client().xread({stream: start}, count=100, block=block_ms)
         entries = answer[0][1] if answer else []
         return [(entry_id.decode(), json.loads(fields[b"event"])) for entry_id, fields in entries]
 
     async def run_status(self, run_id: str) -> str:
-        client: Any = self._client()
-        status = await client.hget(run_key(run_id), "status")
+        status = await self._bytes_client().hget(self.keys.run(run_id), "status")
         return status.decode() if status else ""
+
+    def _bytes_client(self) -> AsyncRedisClient:
+        return async_bytes_client(self._client())
 
     async def aclose(self) -> None:
         """Close the client made on the running loop (at the server's shutdown)."""
@@ -140,7 +141,7 @@ async def run_events(
     """Events after entry `after` (a Last-Event-ID) until RunCompleted; `finished` is asked
     when a wait comes back empty, so a run that ended without one does not hang watchers."""
     while True:
-        entries = await live.follow(run_stream(run_id), after)
+        entries = await live.follow(live.keys.run_events(run_id), after)
         for entry_id, event in entries:
             after = entry_id
             yield sse(entry_id, event)
@@ -156,7 +157,7 @@ async def run_events(
 async def all_events(request: Request, live: LiveStreams, after: str) -> AsyncIterator[str]:
     """Every run's events logged after entry `after`, until the client goes away."""
     while True:
-        entries = await live.follow(GLOBAL_STREAM, after)
+        entries = await live.follow(live.keys.events, after)
         for entry_id, event in entries:
             after = entry_id
             yield sse(entry_id, event)

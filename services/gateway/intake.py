@@ -16,7 +16,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from hashlib import sha1, sha256
+from hashlib import sha1
 from importlib.resources import files
 
 import redis
@@ -25,38 +25,24 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from services.common.bus import BusUnavailable, stages_for, task_messages
-from services.common.eventlog import (
-    GLOBAL_STREAM,
-    MARKER_TTL,
-    MAX_GLOBAL,
-    logged_marker,
-    run_stream,
-)
+from services.common.eventlog import MARKER_TTL, MAX_GLOBAL
 from services.common.events import Envelope, PushReceived, encode_event
 from services.common.logging import get_logger
 from services.common.redis_connect import connect_async
-from services.common.run_keys import INDEX, run_key
 from services.common.run_records import push_fields, run_record
 from services.common.runtime import Runtime
 from services.gateway.group_commit import GroupCommit
 
 DELIVERY_TTL = 7 * 24 * 3600
+# Where a trigger came from and its id there (a webhook's delivery, an idempotency key):
+# the same delivery starts one run.
+Delivery = tuple[str, str]
 SCRIPT = files("services.gateway").joinpath("start_run.lua").read_text()
 SCRIPT_SHA = sha1(SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 
 def new_run_id() -> str:
     return f"{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{secrets.token_hex(4)}"
-
-
-def delivery_key(source: str, delivery_id: str) -> str:
-    return f"shipline:delivery:{source}:{delivery_id}"
-
-
-def push_key(push: PushReceived) -> str:
-    """The marker of a ref's last update (its before and after, and the run it started)."""
-    ref = "\x00".join((push.repository, push.ref))
-    return f"shipline:push:{sha256(ref.encode()).hexdigest()}"
 
 
 def push_update(push: PushReceived) -> str:
@@ -89,13 +75,13 @@ class Intake:
     async def start_run(
         self,
         trigger: Envelope,
-        key: str | None,
+        delivery: Delivery | None,
         kind: str,
         *,
         replayable: bool = False,
         **fields: str,
     ) -> Started:
-        """Record and queue `trigger` as a new run, or return the run its delivery already
+        """Record and queue `trigger` as a new run, or return the run its `delivery` already
         started (with `replayable`, also the run the same push started within the replay
         window). Raises BusUnavailable when Redis cannot be reached; nothing was written
         then, so the sender's retry starts the run."""
@@ -107,20 +93,22 @@ class Intake:
         event_json = encode_event(trigger)
         queued = task_messages(self._runtime.celery, trigger, event_json)
         window = self._runtime.settings.limits.replay_window_seconds
-        replay = isinstance(trigger, PushReceived) and replayable and window > 0
+        push = trigger if isinstance(trigger, PushReceived) else None
+        replay = push is not None and replayable and window > 0
+        space = self._runtime.keyspace
         keys = [
-            key or "",
-            push_key(trigger) if replay and isinstance(trigger, PushReceived) else "",
-            run_key(run_id),
-            INDEX,
-            logged_marker(trigger),
-            GLOBAL_STREAM,
-            run_stream(run_id),
-            *(queue for queue, _ in queued),
+            space.delivery(*delivery) if delivery else "",
+            space.push_update(push.repository, push.ref) if push and replay else "",
+            space.run(run_id),
+            space.runs_index,
+            space.event_logged(trigger.event_id),
+            space.events,
+            space.run_events(run_id),
+            *(queue for queue, _ in queued),  # Celery's queues: not under the namespace
         ]
         fields_json = json.dumps({field: str(value) for field, value in record.items()})
         args = [run_id, now, DELIVERY_TTL, max(window, 1), MARKER_TTL, MAX_GLOBAL, event_json]
-        update = push_update(trigger) if isinstance(trigger, PushReceived) else ""
+        update = push_update(push) if push else ""
         args += [fields_json, update, *(message for _, message in queued)]
         first = await self._run_script(keys, args)
         if first is not None:  # the run this delivery started before

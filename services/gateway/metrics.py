@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -23,8 +23,12 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from services.common.bus import queue_name
+from services.common.redis_types import RedisClient, bytes_client
 from services.common.run_records import STAGE_ORDER
 from services.common.runs import RunStore
+
+if TYPE_CHECKING:
+    import redis
 
 BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 IN_PROGRESS = ("queued", "running")
@@ -52,8 +56,10 @@ class _StageDurations:
 class PipelineCollector(Collector):
     """`redis`: the client the run store uses (queue depths are LLEN of each stage's queue)."""
 
-    def __init__(self, runs: RunStore, redis: Any, stages: Sequence[str]) -> None:
-        self._runs, self._redis, self._stages = runs, redis, tuple(stages)
+    def __init__(
+        self, runs: RunStore, redis: redis.Redis | RedisClient, stages: Sequence[str]
+    ) -> None:
+        self._runs, self._redis, self._stages = runs, bytes_client(redis), tuple(stages)
         self._lock = threading.Lock()
         self._counted: set[str] = set()
         self._outcomes: Counter[str] = Counter()

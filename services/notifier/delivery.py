@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from services.common.errors import PermanentError, TransientError
 from services.common.events import Envelope
+from services.common.keyspace import DEFAULT_KEYSPACE, Keyspace
 from services.common.logging import get_logger
 from services.notifier.channels import Channel
 from services.notifier.routing import sent_key
@@ -42,7 +43,12 @@ class RedisMarkers:
         self._redis.set(key, result, ex=self._ttl)
 
 
-def deliver(event: Envelope, channels: Sequence[Channel], markers: Markers) -> list[str]:
+def deliver(
+    event: Envelope,
+    channels: Sequence[Channel],
+    markers: Markers,
+    keys: Keyspace = DEFAULT_KEYSPACE,
+) -> list[str]:
     """Send ``event`` where it is due; returns the permanent refusals, raises on transient ones."""
     log = get_logger()
     retry, refused = [], []
@@ -50,7 +56,7 @@ def deliver(event: Envelope, channels: Sequence[Channel], markers: Markers) -> l
         shown = channel.select(event)
         if shown is None:
             continue
-        key = sent_key(shown, channel.name)
+        key = sent_key(shown, channel.name, keys)
         if markers.seen(key):
             continue
         try:

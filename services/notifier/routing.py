@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from services.common.events import Envelope, RunCompleted
+from services.common.keyspace import DEFAULT_KEYSPACE, Keyspace
 from services.common.run_records import overall_status
 from services.common.settings import ChannelSettings
 from services.notifier.messages import outcome
@@ -68,9 +69,9 @@ def _matches(service: str, patterns: Sequence[str]) -> bool:
     return any(fnmatchcase(service, pattern) for pattern in patterns)
 
 
-def sent_key(event: Envelope, channel: str) -> str:
+def sent_key(event: Envelope, channel: str, keys: Keyspace = DEFAULT_KEYSPACE) -> str:
     """The marker of a delivery: per run, channel and outcome for a run summary (whichever
     event carries it), per event and channel otherwise."""
     if isinstance(event, RunCompleted):
-        return f"shipline:notified:{event.run_id}:{channel}:{event.status}"
-    return f"shipline:sent:{event.event_id}:{channel}"
+        return keys.run_notified(event.run_id, channel, event.status)
+    return keys.event_sent(event.event_id, channel)

@@ -36,7 +36,7 @@ def make_handler(runtime: Runtime) -> Handler:
     def handle(event: Envelope) -> Sequence[Envelope]:
         if isinstance(event, RunCompleted):
             event = recorded_summary(event, runtime.runs.get(event.run_id))
-        refused = deliver(event, channels, markers)  # raises TransientError for retries
+        refused = deliver(event, channels, markers, runtime.keyspace)  # TransientError: retried
         if isinstance(event, RunCompleted):
             runtime.runs.mark_notified(event.run_id)  # nothing more will be sent for it
         if refused:

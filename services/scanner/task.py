@@ -19,7 +19,7 @@ from services.common.mirrors import source_project
 from services.common.registry_auth import registry_login
 from services.common.runtime import Runtime
 from services.common.scan_reports import ScanReports
-from services.common.scan_verdicts import ScanVerdict, ScanVerdicts
+from services.common.scan_verdicts import ScanVerdict
 from services.common.stage import Handler, StageDefinition
 from services.scanner.policy import Policy, bypass, decide, policy_for
 from services.scanner.report import findings_from_report, without_secret_context
@@ -35,7 +35,7 @@ def make_handler(runtime: Runtime) -> Handler:
         settings.scanner, settings.workdir, settings.builder.insecure_registries
     )
     reports = ScanReports(settings.workdir / "reports")
-    verdicts = ScanVerdicts(runtime.redis)
+    verdicts = runtime.scan_verdicts
 
     def handle(image: Envelope) -> Sequence[Envelope]:
         assert isinstance(image, ImagePushed)

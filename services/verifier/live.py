@@ -14,6 +14,8 @@ from typing import Any
 
 import redis
 
+from services.common.keyspace import DEFAULT_KEYSPACE, Keyspace
+from services.common.redis_types import RedisClient, bytes_client
 from services.verifier.rollout import (
     Snapshot,
     application_state,
@@ -23,8 +25,6 @@ from services.verifier.rollout import (
     rollout_progress,
     template_images,
 )
-
-PREFIX = "shipline:live:"
 
 
 def live_states(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
@@ -46,8 +46,12 @@ def live_states(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
 
 
 class LiveStore:
-    def __init__(self, client: redis.Redis) -> None:
-        self._redis: Any = client
+    """One hash per cluster, `keys.live(cluster)`: image repository → its state (JSON)."""
+
+    def __init__(
+        self, client: redis.Redis | RedisClient, *, keys: Keyspace = DEFAULT_KEYSPACE
+    ) -> None:
+        self._redis, self._keys = bytes_client(client), keys
         self._written: dict[str, dict[str, Any]] = {}
 
     def save(self, cluster: str, snapshot: Snapshot) -> None:
@@ -61,13 +65,13 @@ class LiveStore:
             for repository, state in states.items()
         }
         pipe = self._redis.pipeline(transaction=True)
-        pipe.delete(f"{PREFIX}{cluster}")
+        pipe.delete(self._keys.live(cluster))
         if mapping:
-            pipe.hset(f"{PREFIX}{cluster}", mapping=mapping)
+            pipe.hset(self._keys.live(cluster), mapping=mapping)
         pipe.execute()
         self._written[cluster] = states
 
     def read(self, cluster: str) -> dict[str, dict[str, Any]]:
         """The cluster's live states by image repository ({} when none were written)."""
-        raw = self._redis.hgetall(f"{PREFIX}{cluster}")
+        raw = self._redis.hgetall(self._keys.live(cluster))
         return {key.decode(): json.loads(value) for key, value in raw.items()}

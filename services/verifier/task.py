@@ -24,7 +24,7 @@ from services.verifier.watches import Watches
 def make_handler(runtime: Runtime, watches: Watches | None = None) -> Handler:
     settings = runtime.settings
     if watches is None:
-        watches = Watches(settings.clusters, LiveStore(runtime.redis).save)
+        watches = Watches(settings.clusters, LiveStore(runtime.redis, keys=runtime.keyspace).save)
         watches.start()
     revisions = Revisions(settings)
 

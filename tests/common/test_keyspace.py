@@ -3,12 +3,30 @@ keys Shipline always wrote (existing deployments keep their data)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from hashlib import sha256
+from pathlib import Path
 
 import pytest
+import redis
 
-from services.common.keyspace import DEFAULT_KEYSPACE, Keyspace
+from services.builder.coordination import Coordinator
+from services.common import manual_events
+from services.common.bus import queue_name
+from services.common.events import PushReceived
+from services.common.keyspace import DEFAULT_KEYSPACE, DEFAULT_NAMESPACE, Keyspace
+from services.common.runtime import Runtime
+from services.common.scan_verdicts import ScanVerdict
+from services.common.service_inventory import Survey
+from services.common.settings import Settings
+from services.detector.checked import RedisCheckedCommits
+from services.gateway.intake import Intake
+from services.notifier.delivery import RedisMarkers
+from services.notifier.routing import sent_key
+from services.verifier.live import LiveStore
+from services.verifier.rollout import Snapshot
+from tests.verifier.objects import application, deployment
 
 EVENT = uuid.UUID("00000000-0000-4000-8000-000000000001")
 
@@ -91,3 +109,87 @@ def test_another_namespace_puts_every_key_under_it() -> None:
 def test_a_namespace_that_could_leak_into_another_is_refused(namespace: str) -> None:
     with pytest.raises(ValueError, match="namespace"):
         Keyspace(namespace)
+
+
+# --- on a real Redis: the stores keep to the namespace ---------------------------------------
+
+NAMESPACE = "team-a"
+
+
+def push(run_id: str, delivery: str) -> PushReceived:
+    return PushReceived(
+        run_id=run_id,
+        provider="github",
+        delivery_id=delivery,
+        repository="acme/shop",
+        ref="refs/heads/main",
+        before="a" * 40,
+        after="b" * 40,
+    )
+
+
+@pytest.fixture
+def runtime(redis_url: str, redis_client: redis.Redis, tmp_path: Path) -> Runtime:
+    return Runtime(Settings(redis_url=redis_url, workdir=tmp_path, redis_namespace=NAMESPACE))
+
+
+def start_run(runtime: Runtime, trigger: PushReceived) -> None:
+    async def started() -> None:
+        intake = Intake(runtime)
+        try:
+            await intake.start_run(
+                trigger, ("github", trigger.delivery_id), "push", replayable=True
+            )
+        finally:
+            await intake.aclose()
+
+    asyncio.run(started())
+
+
+def keep_one_of_everything(runtime: Runtime) -> None:
+    keys, client = runtime.keyspace, runtime.redis
+    start_run(runtime, push("run-1", "delivery-1"))
+    runtime.event_log.append(push("run-2", "delivery-2"))
+    runtime.dead_letters.add(
+        stage="builder", cause="undecodable", error_class="E", message="m", attempts=1, payload="x"
+    )
+    runtime.pins.pin("acme/shop", "cart", "reg/cart:v1", "ops", "run-1")
+    runtime.inventory.record(Survey(repository="acme/shop", commit="b" * 40))
+    verdict = {"image_repository": "reg/cart", "digest": "sha256:ab", "service": "cart"}
+    runtime.scan_verdicts.record(ScanVerdict(**verdict, outcome="passed", run_id="run-1"))
+    assert manual_events.claim_run(client, keys, "hand-1", uuid.uuid4(), run_exists=False)
+    RedisCheckedCommits(client, keys=keys).mark_clean("acme/shop", "b" * 40, "v1")
+    builds = Coordinator(client, keys=keys)
+    builds.remember_tag("reg/cart", "refs/heads/main", "main-bbbbbbb")
+    with builds.lease("reg/cart", "b" * 40, wait=1):
+        assert client.exists(keys.build_lease("reg/cart", "b" * 40))
+    cart = deployment("cart", "reg/cart:v1", ready=1, available=1)
+    LiveStore(client, keys=keys).save("prod", Snapshot([cart], [], [application("shop", ["cart"])]))
+    RedisMarkers(client).mark(sent_key(push("run-1", "d"), "log-0", keys), "sent")
+
+
+def test_with_another_namespace_the_stores_write_no_key_outside_it(
+    runtime: Runtime, redis_client: redis.Redis
+) -> None:
+    keep_one_of_everything(runtime)
+
+    written = sorted(key.decode() for key in redis_client.scan_iter(count=1000))
+    celery_queue = queue_name("detector")  # Celery's, named the same in every namespace
+    outside = [key for key in written if not key.startswith(f"{NAMESPACE}:")]
+    assert outside == [celery_queue]
+    assert len(written) >= 15
+    assert runtime.pins.all()[0].image == "reg/cart:v1"
+    assert runtime.event_log.for_run("run-1")[0][1]["run_id"] == "run-1"
+    assert runtime.dead_letters.count() == 1
+
+
+def test_the_default_namespace_reads_what_the_namespaced_stores_did_not_write(
+    runtime: Runtime, redis_client: redis.Redis
+) -> None:
+    keep_one_of_everything(runtime)
+
+    default = Runtime(runtime.settings.model_copy(update={"redis_namespace": DEFAULT_NAMESPACE}))
+    assert default.pins.all() == []
+    assert default.dead_letters.count() == 0
+    assert default.event_log.for_run("run-1") == []
+    assert default.inventory.read("acme/shop") is None

@@ -13,7 +13,6 @@ import redis
 
 from services.common.bus import queue_name, task_name
 from services.common.errors import PermanentError, TransientError
-from services.common.eventlog import GLOBAL_STREAM
 from services.common.events import (
     Envelope,
     ImagePushed,
@@ -24,6 +23,7 @@ from services.common.events import (
     decode_event,
     encode_event,
 )
+from services.common.keyspace import DEFAULT_KEYSPACE
 from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.common.stage import Handler, RetryLater, StageDefinition, StageRunner, backoff
@@ -139,7 +139,9 @@ def queued(redis_client: redis.Redis, stage: str) -> list[Envelope]:
 
 
 def logged(redis_client: redis.Redis) -> list[Envelope]:
-    return [decode_event(fields[b"event"]) for _, fields in redis_client.xrange(GLOBAL_STREAM)]
+    return [
+        decode_event(fields[b"event"]) for _, fields in redis_client.xrange(DEFAULT_KEYSPACE.events)
+    ]
 
 
 def failures(redis_client: redis.Redis) -> list[StageFailed]:

@@ -13,11 +13,12 @@ import redis
 
 from services.common import project_trees
 from services.common.events import BuildRequested, ChangeDetected
+from services.common.keyspace import DEFAULT_KEYSPACE
 from services.common.project import parse_project
 from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.detector.changes import TreeChanges
-from services.detector.checked import RedisCheckedCommits, checked_key
+from services.detector.checked import RedisCheckedCommits
 from services.detector.detect import Skip
 from services.detector.fit import Recheck, ShiplineYamlMismatch, recheck
 from services.detector.task import make_handler, pushed_changes
@@ -195,7 +196,7 @@ def clean(seeded: Monorepo, records: RedisCheckedCommits, listings: list[list[st
 
 
 def recorded(client: redis.Redis, commit: str) -> bool:
-    return bool(client.exists(checked_key(NAME, commit)))
+    return bool(client.exists(DEFAULT_KEYSPACE.project_checked(NAME, commit)))
 
 
 def test_a_steady_push_runs_no_listing_and_records_its_commit_clean(
@@ -322,8 +323,9 @@ def test_the_detector_stage_records_in_redis_the_commits_it_checked_clean(
     [change] = make_handler(Runtime(settings))(push)
 
     assert isinstance(change, ChangeDetected)
-    assert redis_client.get(checked_key(NAME, push.after)) == b"v1 max_bytes=1048576"
-    assert 6 * 86400 < redis_client.ttl(checked_key(NAME, push.after)) <= 7 * 86400
+    record = DEFAULT_KEYSPACE.project_checked(NAME, push.after)
+    assert redis_client.get(record) == b"v1 max_bytes=1048576"
+    assert 6 * 86400 < redis_client.ttl(record) <= 7 * 86400
 
 
 # --- what a push from a clean commit must check again (pure) -------------------------------

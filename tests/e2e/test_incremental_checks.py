@@ -8,8 +8,8 @@ import git
 import httpx
 import pytest
 
+from services.common.keyspace import DEFAULT_KEYSPACE
 from services.demo.scenario import Push
-from services.detector.checked import checked_key
 from tests.stack import API_TOKEN, Stack
 
 pytestmark = pytest.mark.integration
@@ -32,7 +32,7 @@ def test_deleting_a_dockerfile_after_a_push_checked_clean_fails_the_run_saying_w
     notes = stack.sample.change("docs/notes.txt", "notes\n", "docs: notes")
     skipped = stack.wait_for_run(stack.push_webhook(notes).json()["run_id"])
     assert skipped["status"] == "skipped", skipped
-    assert stack.redis.exists(checked_key(stack.sample.name, notes.after))
+    assert stack.redis.exists(DEFAULT_KEYSPACE.project_checked(stack.sample.name, notes.after))
 
     gone = delete(stack, "user_service/Dockerfile", "build: drop the Dockerfile")
     response = stack.push_webhook(gone)
@@ -53,4 +53,4 @@ def test_deleting_a_dockerfile_after_a_push_checked_clean_fails_the_run_saying_w
         )
         for line in failure.splitlines()
     ), failure
-    assert not stack.redis.exists(checked_key(stack.sample.name, gone.after))
+    assert not stack.redis.exists(DEFAULT_KEYSPACE.project_checked(stack.sample.name, gone.after))

@@ -11,8 +11,8 @@ import redis
 
 from services.common.bus import queue_name
 from services.common.errors import PermanentError, TransientError
-from services.common.eventlog import GLOBAL_STREAM
 from services.common.events import ServiceOutcome, decode_event, encode_event
+from services.common.keyspace import DEFAULT_KEYSPACE
 from services.common.runtime import Runtime
 from services.common.settings import WebhookChannelSettings
 from services.common.stage import RetryLater, StageRunner
@@ -166,7 +166,7 @@ def test_a_notifier_that_keeps_failing_gives_up_without_publishing_anything(
     runner.process(payload, attempt=MAX_RETRIES + 1)
 
     assert redis_client.llen(queue_name("notifier")) == 0
-    assert redis_client.xlen(GLOBAL_STREAM) == 0
+    assert redis_client.xlen(DEFAULT_KEYSPACE.events) == 0
 
 
 def test_a_failed_delivery_does_not_mark_the_run_notified(make_runtime, redis_client):

@@ -11,7 +11,7 @@ from services.common.validation_messages import explain_validation
 from services.gateway.api_models import DuplicateRun, RunStarted
 from services.gateway.auth import CallerDep
 from services.gateway.deps import BodyDep, IntakeDep, RuntimeDep, parse_body
-from services.gateway.intake import delivery_key, new_run_id
+from services.gateway.intake import new_run_id
 from services.gateway.webhook import REF_PATTERN, SHA_PATTERN
 
 router = APIRouter(prefix="/api/v1/builds", tags=["builds"])
@@ -58,7 +58,7 @@ async def request_build(
         )
         started = await intake.start_run(
             event,
-            delivery_key("api", idempotency) if idempotency else None,
+            ("api", idempotency) if idempotency else None,
             "forced",
             provider="manual",
             repository=event.repository,

@@ -10,8 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.common.events import ScanBypass, ServiceName
 from services.common.logging import get_logger
-from services.common.pins import Pin, PinStore
-from services.common.service_inventory import InventoryStore
+from services.common.pins import Pin
 from services.gateway import manual
 from services.gateway.api_models import RunStarted
 from services.gateway.auth import CallerDep
@@ -114,9 +113,7 @@ def rollback(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONRespo
 
 def _service(runtime: RuntimeDep, service: str, repository: str | None) -> manual.Service:
     try:
-        return manual.find_service(
-            runtime.settings, InventoryStore(runtime.redis), service, repository
-        )
+        return manual.find_service(runtime.settings, runtime.inventory, service, repository)
     except manual.ManualError as exc:
         raise HTTPException(exc.status, exc.reason) from None
 
@@ -130,7 +127,7 @@ def unpin(
 ) -> Unpinned:
     """Unpin the service: automatic deploys resume (`unpinned`: whether it was pinned)."""
     name = _repository_name(runtime, repository)
-    pin = PinStore(runtime.redis).unpin(name, service)
+    pin = runtime.pins.unpin(name, service)
     get_logger().info("unpinned", by=caller, service=service, was_pinned=pin is not None)
     return Unpinned(service=service, repository=name, unpinned=pin is not None, pin=pin)
 
@@ -143,14 +140,14 @@ def pin(
 ) -> PinState:
     """The service's pin (the image, who, the run, since when), if any."""
     name = _repository_name(runtime, repository)
-    current = PinStore(runtime.redis).get(name, service)
+    current = runtime.pins.get(name, service)
     return PinState(service=service, repository=name, pinned=current is not None, pin=current)
 
 
 @router.get("/pins")
 def pins(runtime: RuntimeDep) -> Pins:
     """Every pinned service: the image it is held on, who pinned it, the run, since when."""
-    return Pins(pins=list(PinStore(runtime.redis).all()))
+    return Pins(pins=list(runtime.pins.all()))
 
 
 def _repository_name(runtime: RuntimeDep, repository: str | None) -> str:

@@ -19,7 +19,6 @@ from services.common.bus import stages_for
 from services.common.errors import EventDecodeError
 from services.common.events import decode_event
 from services.common.logging import get_logger
-from services.common.service_inventory import InventoryStore
 from services.gateway import manual
 from services.gateway.auth import CallerDep
 from services.gateway.deps import BodyDep, RuntimeDep
@@ -74,16 +73,16 @@ def publish_event(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSON
         raise HTTPException(422, str(exc)) from None
     event_id = manual_events.published_id(sent)
     try:
-        inventory = InventoryStore(runtime.redis)
+        inventory = runtime.inventory
         request = manual.hand_request(runtime.settings, inventory, sent, event_id, caller)
     except manual.ManualError as exc:
         raise HTTPException(exc.status, exc.reason) from None
     event = request.event
     answer = EventQueued(run_id=event.run_id, event_id=str(event_id), queue=stages_for(event)[0])
-    if manual_events.already_published(runtime.redis, event):
+    if manual_events.already_published(runtime.redis, runtime.keyspace, event):
         return JSONResponse(DuplicateEvent(**answer.model_dump()).model_dump(), 200)
     exists = runtime.runs.get(event.run_id) is not None
-    if not manual_events.claim_run(runtime.redis, event.run_id, event_id, exists):
+    if not manual_events.claim_run(runtime.redis, runtime.keyspace, event.run_id, event_id, exists):
         raise HTTPException(
             409,
             f"run {event.run_id} exists: an event by hand starts a run of its own (a new run_id)",

@@ -13,7 +13,7 @@ from services.common.events import ReleaseRequested
 from services.gateway import manual
 from services.gateway.auth import CallerDep
 from services.gateway.deps import IntakeDep, RuntimeDep
-from services.gateway.intake import Intake, Started, delivery_key, new_run_id
+from services.gateway.intake import Delivery, Intake, Started, new_run_id
 
 router = APIRouter(prefix="/api/v1/releases", tags=["releases"])
 
@@ -56,7 +56,7 @@ async def request_release(
         )
     except manual.ManualError as exc:
         raise HTTPException(exc.status, exc.reason) from None
-    key = delivery_key("release", f"{request.repository}:{request.tag}")
+    key = ("release", f"{request.repository}:{request.tag}")
     started = await _start(intake, request, key, caller)
     if started.duplicate and _failed(runtime, started.run_id):  # e.g. the tag was not there yet
         started = await _start(intake, request, None, caller)
@@ -66,7 +66,9 @@ async def request_release(
     return JSONResponse(answer, 202)
 
 
-async def _start(intake: Intake, request: ReleaseRequested, key: str | None, by: str) -> Started:
+async def _start(
+    intake: Intake, request: ReleaseRequested, key: Delivery | None, by: str
+) -> Started:
     return await intake.start_run(
         request,
         key,

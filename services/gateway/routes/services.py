@@ -8,8 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from services.common.events import RunStatus, ServiceStatus
-from services.common.pins import Pin, PinStore
-from services.common.service_inventory import InventoryStore
+from services.common.pins import Pin
 from services.gateway import inventory
 from services.gateway.deps import RuntimeDep
 from services.verifier.live import LiveStore
@@ -88,7 +87,7 @@ def list_services(runtime: RuntimeDep) -> dict[str, Any]:
     network but Redis. A repository not surveyed yet has had no push to its default branch
     since Redis was empty; a failed survey keeps the services found before (`since`: when it
     failed)."""
-    redis = runtime.redis
+    live = LiveStore(runtime.redis, keys=runtime.keyspace)
     return inventory.list_services(
-        runtime.settings, InventoryStore(redis), runtime.runs, PinStore(redis), LiveStore(redis)
+        runtime.settings, runtime.inventory, runtime.runs, runtime.pins, live
     )

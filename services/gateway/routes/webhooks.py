@@ -18,7 +18,7 @@ from services.common.runtime import Runtime
 from services.gateway import gitea, github, gitlab
 from services.gateway.api_models import DuplicateRun, RunStarted
 from services.gateway.deps import BodyDep, IntakeDep, RuntimeDep
-from services.gateway.intake import Intake, delivery_key, new_run_id
+from services.gateway.intake import Intake, new_run_id
 from services.gateway.webhook import GitHost, WebhookRefused, WebhookRejected
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -131,7 +131,7 @@ async def receive(
         return _ignored(f"branch {ref_name} is not configured to deploy")
     started = await intake.start_run(
         push,
-        delivery_key(host.provider, push.delivery_id),
+        (host.provider, push.delivery_id),
         "tag" if kind_of_ref == "tag" else "push",
         replayable=True,  # the same push under a new delivery id starts nothing new
         provider=host.provider,
