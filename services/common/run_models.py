@@ -73,7 +73,9 @@ class ServiceRecord(Record):
 
 
 class Run(Record):
-    """A run: everything one trigger caused, and each service it fanned out to."""
+    """A run: everything one trigger caused, and each service it fanned out to. A field the
+    run has not reached yet is absent, never null; `expected` and the run-wide
+    `<stage>.started` times are strings, as the run store keeps them."""
 
     # None only in a hash no trigger created (a run only hand-published events wrote to)
     run_id: str | None = None
