@@ -28,7 +28,8 @@ from services.common.events import (
     Source,
     StageFailed,
 )
-from services.common.run_keys import finished_key, run_key, scanned_key, service_key, services_key
+from services.common.keyspace import Keyspace
+from services.common.redis_types import RedisClient
 from services.common.run_models import Run
 from services.common.run_records import (
     overall_status,
@@ -41,10 +42,11 @@ from services.common.run_records import (
 
 
 class RunProjection:
-    def __init__(self, client: Any, read: Callable[[str], Run | None]) -> None:
+    def __init__(
+        self, client: RedisClient, read: Callable[[str], Run | None], keys: Keyspace
+    ) -> None:
         """`read`: the run as the store reads it back (RunStore.get)."""
-        self._redis = client
-        self._read = read
+        self._redis, self._read, self._keys = client, read, keys
 
     def apply(self, event: Envelope) -> RunCompleted | ReleaseReady | None:
         """Project one event; returns the RunCompleted when it finished the run's last service,
@@ -58,7 +60,7 @@ class RunProjection:
         now = time.time()
         match event:
             case PushReceived():
-                self._redis.hset(run_key(event.run_id), mapping=push_fields(event, now))
+                self._redis.hset(self._keys.run(event.run_id), mapping=push_fields(event, now))
             case ChangeDetected():
                 self._set(
                     event.run_id,
@@ -68,7 +70,9 @@ class RunProjection:
                     image_repository=event.image_repository,
                 )
                 if event.reason == "release":
-                    self._redis.hset(run_key(event.run_id), mapping=release_fields(event.source))
+                    self._redis.hset(
+                        self._keys.run(event.run_id), mapping=release_fields(event.source)
+                    )
             case ImagePushed():
                 self._set(
                     event.run_id,
@@ -115,7 +119,7 @@ class RunProjection:
             case StageFailed():
                 reason = f"{event.stage}: {event.error_class}: {event.message}"
                 if event.service is None:
-                    self._redis.hset(run_key(event.run_id), mapping={"failure": reason})
+                    self._redis.hset(self._keys.run(event.run_id), mapping={"failure": reason})
                     return self._finish_run(event)
                 self._set(
                     event.run_id, event.service, event.stage, now, status="failed", reason=reason
@@ -133,7 +137,7 @@ class RunProjection:
                 return self._finish_service(event, event.service)
             case RunCompleted():
                 self._redis.hset(
-                    run_key(event.run_id),
+                    self._keys.run(event.run_id),
                     mapping={"status": event.status, "finished_at": now},
                 )
         return None
@@ -166,10 +170,14 @@ class RunProjection:
                 if event.cluster:
                     return None
             case DeploymentVerified() if event.rollback_of:
-                self._redis.hset(service_key(run_id, service), "restored_health", "healthy")
+                self._redis.hset(
+                    self._keys.run_service(run_id, service), "restored_health", "healthy"
+                )
                 return None
             case DeploymentFailed() if event.rollback_of:
-                self._redis.hset(service_key(run_id, service), "restored_health", event.reason)
+                self._redis.hset(
+                    self._keys.run_service(run_id, service), "restored_health", event.reason
+                )
                 return None
             case DeploymentVerified():
                 self._set(
@@ -189,21 +197,21 @@ class RunProjection:
         return self._finish_service(event, service)
 
     def _set(self, run_id: str, service: str, stage: str, now: float, **fields: Any) -> None:
-        key = service_key(run_id, service)
+        key = self._keys.run_service(run_id, service)
         mapping: dict[str, Any] = {"stage": stage, f"t.{stage}.finished": now}
         mapping.setdefault("status", "running")
         mapping.update({k: v for k, v in fields.items() if v is not None})
         pipe = self._redis.pipeline()
         pipe.hsetnx(key, f"t.{stage}.started", now)
         pipe.hset(key, mapping=mapping)
-        pipe.sadd(services_key(run_id), service)
+        pipe.sadd(self._keys.run_services(run_id), service)
         pipe.execute()
 
     def _finish_service(self, event: Envelope, service: str) -> RunCompleted | None:
         pipe = self._redis.pipeline(transaction=True)
-        pipe.sadd(finished_key(event.run_id), service)
-        pipe.scard(finished_key(event.run_id))
-        pipe.hget(run_key(event.run_id), "expected")
+        pipe.sadd(self._keys.run_finished(event.run_id), service)
+        pipe.scard(self._keys.run_finished(event.run_id))
+        pipe.hget(self._keys.run(event.run_id), "expected")
         _, finished, expected = pipe.execute()
         if expected is None or finished < int(expected):
             return None
@@ -214,7 +222,7 @@ class RunProjection:
 
     def _claim_completion(self, cause: Envelope) -> RunCompleted | None:
         """Exactly one cause completes a run; the same cause redelivered completes it again."""
-        key, claimant = run_key(cause.run_id), str(cause.event_id)
+        key, claimant = self._keys.run(cause.run_id), str(cause.event_id)
         if not self._redis.hsetnx(key, "completing", claimant):
             current = self._redis.hget(key, "completing")
             if current is None or current.decode() != claimant:
@@ -244,11 +252,11 @@ class RunProjection:
         """A scan outcome (passed, blocked, or failed before it) counted towards the release."""
         if not isinstance(event, ScanPassed | ScanFailed | StageFailed | BuildSuperseded):
             return None
-        key = run_key(event.run_id)
+        key = self._keys.run(event.run_id)
         pipe = self._redis.pipeline(transaction=True)
         pipe.hget(key, "release")
-        pipe.sadd(scanned_key(event.run_id), str(getattr(event, "service", "")))
-        pipe.scard(scanned_key(event.run_id))
+        pipe.sadd(self._keys.run_scanned(event.run_id), str(getattr(event, "service", "")))
+        pipe.scard(self._keys.run_scanned(event.run_id))
         pipe.hget(key, "expected")
         version, _, scanned, expected = pipe.execute()
         if version is None or expected is None or scanned < int(expected):

@@ -47,7 +47,7 @@ class Runtime:
 
     @cached_property
     def runs(self) -> RunStore:
-        return RunStore(self.redis)
+        return RunStore(self.redis, keys=self.keyspace)
 
     @cached_property
     def event_log(self) -> EventLog:

@@ -14,12 +14,13 @@ import redis
 from services.builder.coordination import Coordinator
 from services.common import manual_events
 from services.common.bus import queue_name
-from services.common.events import PushReceived
+from services.common.events import ImagePushed, PushReceived, Source, encode_event
 from services.common.keyspace import DEFAULT_KEYSPACE, DEFAULT_NAMESPACE, Keyspace
 from services.common.runtime import Runtime
 from services.common.scan_verdicts import ScanVerdict
 from services.common.service_inventory import Survey
 from services.common.settings import Settings
+from services.common.stage import StageDefinition, StageRunner
 from services.detector.checked import RedisCheckedCommits
 from services.gateway.intake import Intake
 from services.notifier.delivery import RedisMarkers
@@ -146,9 +147,26 @@ def start_run(runtime: Runtime, trigger: PushReceived) -> None:
     asyncio.run(started())
 
 
+def image_pushed(run_id: str) -> ImagePushed:
+    source = Source(repository="acme/shop", commit="b" * 40, ref="refs/heads/main")
+    return ImagePushed(
+        run_id=run_id, service="cart", source=source, image_repository="reg/cart",
+        tags=("main-bbbbbbb",), digest="sha256:" + "ab" * 32,
+    )  # fmt: skip
+
+
+def handle_one_event(runtime: Runtime, event: ImagePushed) -> None:
+    """The stage runner's claim and done markers, and the run store's service records."""
+    scanner = StageDefinition("scanner", (ImagePushed,), lambda _: lambda _event: ())
+    StageRunner(scanner, runtime).process(encode_event(event))
+
+
 def keep_one_of_everything(runtime: Runtime) -> None:
     keys, client = runtime.keyspace, runtime.redis
     start_run(runtime, push("run-1", "delivery-1"))
+    runtime.runs.plan("run-1", ["cart"])
+    handle_one_event(runtime, image_pushed("run-1"))
+    runtime.runs.mark_notified("run-1")
     runtime.event_log.append(push("run-2", "delivery-2"))
     runtime.dead_letters.add(
         stage="builder", cause="undecodable", error_class="E", message="m", attempts=1, payload="x"
@@ -178,6 +196,9 @@ def test_with_another_namespace_the_stores_write_no_key_outside_it(
     outside = [key for key in written if not key.startswith(f"{NAMESPACE}:")]
     assert outside == [celery_queue]
     assert len(written) >= 15
+    run = runtime.runs.get("run-1")  # started by the intake, read by the run store
+    assert run is not None and run.services["cart"].stage == "scanner"
+    assert [run.run_id for run in runtime.runs.list()] == ["run-1"]
     assert runtime.pins.all()[0].image == "reg/cart:v1"
     assert runtime.event_log.for_run("run-1")[0][1]["run_id"] == "run-1"
     assert runtime.dead_letters.count() == 1
@@ -189,6 +210,7 @@ def test_the_default_namespace_reads_what_the_namespaced_stores_did_not_write(
     keep_one_of_everything(runtime)
 
     default = Runtime(runtime.settings.model_copy(update={"redis_namespace": DEFAULT_NAMESPACE}))
+    assert default.runs.list() == []
     assert default.pins.all() == []
     assert default.dead_letters.count() == 0
     assert default.event_log.for_run("run-1") == []

@@ -17,7 +17,7 @@ from services.common.events import (
     Source,
     StageFailed,
 )
-from services.common.run_keys import run_key, service_key
+from services.common.keyspace import DEFAULT_KEYSPACE
 from services.common.runs import RunStore
 from services.common.runtime import Runtime
 from services.common.settings import Settings
@@ -132,9 +132,9 @@ def recorded(client: redis.Redis, summary: RunCompleted) -> RunCompleted:
         if outcome.scan_skipped is not None:
             fields["scan_skipped_by"] = outcome.scan_skipped.by
             fields["scan_skip_reason"] = outcome.scan_skipped.reason
-        client.hset(service_key(summary.run_id, name), mapping=fields)
+        client.hset(DEFAULT_KEYSPACE.run_service(summary.run_id, name), mapping=fields)
     if not summary.services:
-        client.hset(run_key(summary.run_id), "expected", 0)
+        client.hset(DEFAULT_KEYSPACE.run(summary.run_id), "expected", 0)
     return summary
 
 
