@@ -33,7 +33,7 @@ from pydantic_settings import (
 from services.common.api_tokens import ApiTokenEntry, identities
 from services.common.cluster_settings import ClusterSettings
 from services.common.errors import ConfigError
-from services.common.keyspace import DEFAULT_NAMESPACE, NAMESPACE_PATTERN
+from services.common.keyspace import DEFAULT_NAMESPACE, Keyspace
 from services.common.limits import Limits
 from services.common.redis_connect import parse_redis_url
 from services.common.repository_settings import (
@@ -228,7 +228,7 @@ class Settings(BaseSettings):
     # Carries the password (redis://:PASSWORD@host:6379/0); unset: `shipline up` embeds a Redis
     redis_url: str | None = Field(default=None, repr=False)
     # Starts every key Shipline keeps in Redis (services/common/keyspace.py); not Celery's
-    redis_namespace: str = Field(default=DEFAULT_NAMESPACE, pattern=NAMESPACE_PATTERN)
+    redis_namespace: str = DEFAULT_NAMESPACE
     workdir: Path = Path.home() / ".shipline"
     repositories: list[Repository] = []
     gitops_repositories: list[GitopsRepository] = []
@@ -284,6 +284,11 @@ class Settings(BaseSettings):
         if self.env == "prod" and (problems := prod_problems(self)):
             raise ValueError("; ".join(problems))
         return self
+
+    @field_validator("redis_namespace")
+    @classmethod
+    def _namespace_keeps_to_itself(cls, value: str) -> str:
+        return Keyspace(value).namespace  # a ValueError says what a namespace may hold
 
     @field_validator("redis_url")
     @classmethod

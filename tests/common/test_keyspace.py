@@ -4,6 +4,7 @@ keys Shipline always wrote (existing deployments keep their data)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from hashlib import sha256
 from pathlib import Path
@@ -14,12 +15,13 @@ import redis
 from services.builder.coordination import Coordinator
 from services.common import manual_events
 from services.common.bus import queue_name
+from services.common.errors import ConfigError
 from services.common.events import ImagePushed, PushReceived, Source, encode_event
 from services.common.keyspace import DEFAULT_KEYSPACE, DEFAULT_NAMESPACE, Keyspace
 from services.common.runtime import Runtime
 from services.common.scan_verdicts import ScanVerdict
 from services.common.service_inventory import Survey
-from services.common.settings import Settings
+from services.common.settings import Settings, load_settings
 from services.common.stage import StageDefinition, StageRunner
 from services.detector.checked import RedisCheckedCommits
 from services.gateway.intake import Intake
@@ -215,3 +217,19 @@ def test_the_default_namespace_reads_what_the_namespaced_stores_did_not_write(
     assert default.dead_letters.count() == 0
     assert default.event_log.for_run("run-1") == []
     assert default.inventory.read("acme/shop") is None
+
+
+def test_the_namespace_is_a_setting_and_one_with_a_colon_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in [name for name in os.environ if name.startswith("SHIPLINE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SHIPLINE_WORKDIR", str(tmp_path))
+    assert Runtime(load_settings()).keyspace.run("r1") == "shipline:run:r1"
+
+    monkeypatch.setenv("SHIPLINE_REDIS_NAMESPACE", "team-a")
+    assert Runtime(load_settings()).keyspace.run("r1") == "team-a:run:r1"
+
+    monkeypatch.setenv("SHIPLINE_REDIS_NAMESPACE", "team:a")
+    with pytest.raises(ConfigError, match="redis_namespace"):
+        load_settings()
