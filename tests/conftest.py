@@ -26,6 +26,9 @@ AUTH_USERNAME = "shipline"
 AUTH_PASSWORD = "s3cret-test-pass"
 _HOW_TO_INSTALL = "Install the dev components with `bash deploy/dev/bootstrap.sh`."
 
+# `--unit` and the integration mark from the fixtures a test uses (make unit)
+pytest_plugins = ["tests.lanes"]
+
 T = TypeVar("T")
 
 

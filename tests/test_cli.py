@@ -20,7 +20,7 @@ from services.gateway.app import create_app
 from tests.api_server import serving
 from tests.committer.gitrepos import Repo, monorepo, settings_for
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.integration  # git repositories built with the git binary
 TOKEN = "cli-publish-token-0123456789abc"
 
 

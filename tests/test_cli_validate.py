@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.common.test_project_checks import GOOD, LAYOUT, make_repo
+
+pytestmark = pytest.mark.integration  # the installed `shipline`, run on a git repository
 
 SHIPLINE = Path(sys.executable).parent / "shipline"
 

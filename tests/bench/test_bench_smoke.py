@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.integration  # runs the benchmarks: too slow for the unit lane
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ from services.common.events import ZERO_SHA
 from services.common.git import Mirror, redact
 from services.common.git_checkout import Checkout, PushRejected
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.integration  # git repositories built with the git binary
 
 BOT_NAME = "Shipline Bot"
 BOT_EMAIL = "shipline-bot@localhost"

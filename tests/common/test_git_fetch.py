@@ -11,7 +11,7 @@ import pytest
 
 from services.common.git import Mirror
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.integration  # git repositories built with the git binary
 AUTHOR = git.Actor("Dana Developer", "dana@shop.example")
 
 

@@ -11,7 +11,7 @@ from services.common.errors import PermanentError
 from services.common.events import ZERO_SHA
 from services.common.git import Mirror
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.integration  # git repositories built with the git binary
 DEV = git.Actor("Dev", "dev@example.com")
 BOT = git.Actor("Bot", "bot@example.com")
 

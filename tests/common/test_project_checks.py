@@ -11,6 +11,8 @@ from services.common.git import Mirror
 from services.common.project_checks import problems_at_commit, problems_in_text
 from services.common.project_trees import WorkingTree
 
+pytestmark = pytest.mark.integration  # git repositories built with the git binary
+
 DEPLOYMENT = """\
 apiVersion: apps/v1
 kind: Deployment

@@ -558,6 +558,7 @@ def test_backoff_honours_a_custom_base_and_cap():
     assert all(0 <= backoff(2, base=0.5, cap=3.0) <= 1.0 for _ in range(200))
 
 
+@pytest.mark.integration  # starts Redis
 def test_an_event_interrupted_by_a_redis_outage_is_handled_again_once_redis_returns(tmp_path):
     """A claim left behind would hold the requeued event back for the visibility timeout
     (a Sentinel failover mid-task stalled a run for 15 minutes)."""

@@ -217,6 +217,7 @@ def test_redis_requires_the_password_given_on_stdin_not_in_its_arguments(
     assert not redis.get("ports"), "Redis must not be published on the host"
 
 
+@pytest.mark.integration  # runs docker-compose
 def test_compose_refuses_to_start_without_a_redis_password(tmp_path: Path) -> None:
     empty_env = tmp_path / "empty.env"
     empty_env.write_text("")
@@ -324,6 +325,7 @@ def test_env_example_documents_every_setting_with_a_comment() -> None:
             )
 
 
+@pytest.mark.integration  # runs docker-compose
 def test_env_example_values_reach_every_app_container_and_validate(
     tmp_path: Path, clean_shipline_env: pytest.MonkeyPatch
 ) -> None:

@@ -20,7 +20,7 @@ from services.devenv.redis_server import RedisServer
 from services.devenv.registry import Registry
 from services.scanner.trivy import locate_trivy
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.integration  # starts Redis itself
 
 
 def _build(client: docker.DockerClient, base_image: str, tag: str, label: str) -> None:

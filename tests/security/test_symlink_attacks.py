@@ -36,7 +36,7 @@ from tests.committer.gitrepos import (
 )
 from tests.stack import Stack
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.integration  # git repositories built with the git binary
 SERVICES = ["cart", "search"]
 HOST_TEXT = "export PATH=/usr/bin  # a file of the host, outside every checkout\n"
 
