@@ -18,8 +18,11 @@ from dataclasses import dataclass
 
 from services.committer.admission import Admission
 from services.committer.auto_rollback import roll_back
+from services.committer.gitops_commit import GitopsCommits
+from services.committer.lock import GitopsLock
 from services.committer.rollback_target import with_digest
 from services.committer.survey import resurvey
+from services.committer.targets import ConfiguredTargets
 from services.committer.writeback import GitopsWriter
 from services.common.events import (
     DeploymentFailed,
@@ -32,7 +35,6 @@ from services.common.events import (
 from services.common.logging import get_logger
 from services.common.runs import RunStore
 from services.common.runtime import Runtime
-from services.common.scan_verdicts import ScanVerdicts
 from services.common.service_inventory import InventoryStore
 from services.common.settings import Settings
 from services.common.stage import Handler, StageDefinition
@@ -40,12 +42,19 @@ from services.common.stage import Handler, StageDefinition
 
 def make_handler(runtime: Runtime) -> Handler:
     settings = runtime.settings
+    lock = GitopsLock(runtime.redis, settings.committer.lock_wait_seconds, keys=runtime.keyspace)
+    writer = GitopsWriter(
+        targets=ConfiguredTargets(settings),
+        commits=GitopsCommits(lock, settings.bot),
+        pins=runtime.pins,
+        runs=runtime.runs,
+    )
     return Committer(
         settings=settings,
         runs=runtime.runs,
-        writer=GitopsWriter.connect(settings, runtime.redis),
-        admission=Admission(settings, ScanVerdicts(runtime.redis)),
-        inventory=InventoryStore(runtime.redis),
+        writer=writer,
+        admission=Admission(settings, runtime.scan_verdicts),
+        inventory=runtime.inventory,
     )
 
 

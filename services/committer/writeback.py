@@ -27,6 +27,7 @@ from services.common.events import (
     RollbackRequested,
     ScanPassed,
 )
+from services.common.keyspace import Keyspace
 from services.common.pins import PinStore
 from services.common.runs import RunStore
 from services.common.settings import Settings
@@ -43,14 +44,16 @@ class GitopsWriter:
 
     @classmethod
     def connect(cls, settings: Settings, client: redis.Redis) -> GitopsWriter:
-        """The writer of a committer process: the settings' repositories, pins, run store
-        and gitops locks in Redis."""
-        lock = GitopsLock(client, settings.committer.lock_wait_seconds)
+        """A writer on the settings' repositories, with its pins, run store and gitops locks
+        in Redis under the settings' namespace (the committer's own is made in task.py, from
+        its Runtime's stores)."""
+        keys = Keyspace(settings.redis_namespace)
+        lock = GitopsLock(client, settings.committer.lock_wait_seconds, keys=keys)
         return cls(
             targets=ConfiguredTargets(settings),
             commits=GitopsCommits(lock, settings.bot),
-            pins=PinStore(client),
-            runs=RunStore(client),
+            pins=PinStore(client, keys=keys),
+            runs=RunStore(client, keys=keys),
         )
 
     def deploy(self, scan: ScanPassed) -> Deploy:

@@ -13,6 +13,7 @@ from services.committer.lock import GitopsLock
 from services.committer.targets import ConfiguredTargets, Target
 from services.committer.writeback import GitopsWriter
 from services.common.events import DeploymentSkipped, ManifestCommitted, RollbackRequested
+from services.common.keyspace import Keyspace
 from services.common.pins import Pin
 from services.common.settings import BotIdentity, Settings
 from tests.committer.gitrepos import REGISTRY, Repo, monorepo, scan_passed, settings_for
@@ -100,7 +101,7 @@ def targets(shop: Repo, tmp_path: Path) -> CountingTargets:
 
 @pytest.fixture
 def writer(targets: CountingTargets, locks: LocalLocks, pins: MemoryPins) -> GitopsWriter:
-    commits = GitopsCommits(GitopsLock(locks, wait=5), BotIdentity())
+    commits = GitopsCommits(GitopsLock(locks, wait=5, keys=Keyspace("team-a")), BotIdentity())
     return GitopsWriter(targets=targets, commits=commits, pins=pins, runs=PushRuns())
 
 
@@ -115,7 +116,7 @@ def test_a_writer_handed_its_own_lock_and_stores_commits_a_deploy_without_redis(
     assert outcome.gitops_commit == shop.log()[0].hexsha
     assert f"image: {REGISTRY}/cart:sha-{commit[:7]}   #" in shop.read("k8s/cart.yaml")
     assert [t.commit for t in targets.found] == [commit]
-    assert locks.taken == ["shipline:lock:gitops:acme/shop:main"]
+    assert locks.taken == ["team-a:lock:gitops:acme/shop:main"]  # under its namespace
 
 
 def test_a_pin_in_the_handed_pin_store_holds_an_automatic_deploy(
