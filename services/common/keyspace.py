@@ -7,7 +7,7 @@ namespace holds no `:` and no glob character, so `<namespace>:` can be scanned f
 
 Celery's own keys are not under it: the stage queues (`shipline.<stage>`, named in
 services/common/bus.py, the Kubernetes autoscalers and the intake's script), kombu's
-`unacked*` and `_kombu.binding.*`. Two deployments on one Redis need two databases.
+`unacked*` and `_kombu.binding*`. Two deployments on one Redis need two databases.
 """
 
 from __future__ import annotations
