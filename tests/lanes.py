@@ -2,19 +2,21 @@
 
 An external component is anything the project's virtualenv does not hold: Redis (the
 embedded Valkey too: a server process), dockerd, a registry, Trivy, kustomize or kubectl,
-docker-compose, chromium, a git server (HTTP or SSH), a spawned Shipline (`shipline up`, a
-worker) and PyPI. The git binary on a repository in a temporary directory (`file://`
-remotes) is not one: every development machine has it and it needs no bootstrap; neither is
-a server the test runs in its own process (tests/notifier/servers.py, the fake API server).
+docker-compose, chromium, git and git servers, a spawned Shipline (`shipline up`, a worker,
+the installed command) and PyPI. git counts although every development machine has it: a
+test that builds repositories spawns dozens of git processes, and those tests alone took
+longer than the whole unit lane (about 100 s on 2 shared cores). A server the test runs in
+its own process (tests/notifier/servers.py, the verifier's fake API server) is not one.
 
 A test is `integration` when it uses a fixture of COMPONENT_FIXTURES, directly or through
-other fixtures (`item.fixturenames` is the closure), or when its module says so by hand
-(`pytestmark = pytest.mark.integration`): a module that starts a component itself.
+other fixtures (`item.fixturenames` is the closure), or when its module or the test itself
+says so by hand (`pytestmark = pytest.mark.integration  # why`): one that starts a
+component itself.
 
-`pytest --unit` (make unit) deselects them, and a test left in that still reaches a
-component fails at once, naming what it reached, instead of hanging or passing by luck: a
-component fixture, a component's program started (audit event `subprocess.Popen`), a
-connection to a component's well-known port or socket (audit event `socket.connect`).
+`pytest --unit` (make unit) is `-m "not integration"`, and a test left in that still
+reaches a component fails at once, naming what it reached, instead of hanging or passing by
+luck: a component fixture, a component's program started (audit event `subprocess.Popen`),
+a connection to a component's well-known port or socket (audit event `socket.connect`).
 """
 
 from __future__ import annotations
@@ -174,7 +176,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     global _guard
-    if config.getoption("unit") and _guard is None:
+    if not config.getoption("unit"):
+        return
+    chosen = config.option.markexpr  # `--unit` is `-m "not integration"`, and the guard
+    config.option.markexpr = f"({chosen}) and not {INTEGRATION}" if chosen else f"not {INTEGRATION}"
+    if _guard is None:
         _guard = UnitGuard()
         sys.addaudithook(_audit)
 
@@ -185,15 +191,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by mark
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if component_fixtures(getattr(item, "fixturenames", ())):
             item.add_marker(INTEGRATION)
-    if config.getoption("unit"):
-        unit = [item for item in items if item.get_closest_marker(INTEGRATION) is None]
-        integration = [item for item in items if item.get_closest_marker(INTEGRATION)]
-        config.hook.pytest_deselected(items=integration)
-        items[:] = unit
 
 
 @pytest.hookimpl(tryfirst=True)

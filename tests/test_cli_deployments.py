@@ -22,7 +22,6 @@ from services.gateway.app import create_app
 from tests.committer.gitrepos import Repo, monorepo, settings_for
 from tests.registry_images import push_image
 
-pytestmark = pytest.mark.integration
 TOKEN = "cli-api-token-0123456789abc"
 
 

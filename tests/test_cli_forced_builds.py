@@ -18,7 +18,6 @@ from services.gateway.app import create_app
 from tests.api_server import serving
 from tests.committer.gitrepos import monorepo, settings_for
 
-pytestmark = pytest.mark.integration
 TOKEN = "cli-forced-build-token-0123456789"
 
 

@@ -27,7 +27,6 @@ from tests.api_server import serving
 from tests.committer.gitrepos import REGISTRY, Repo, monorepo, settings_for
 from tests.gateway.runs_data import build_failed, built, deployed, started_run
 
-pytestmark = pytest.mark.integration
 TOKEN = "cli-api-token-0123456789abc"
 
 

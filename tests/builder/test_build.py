@@ -36,8 +36,6 @@ from services.devenv.registry import Registry
 from tests.builder.conftest import Monorepo, change_for
 from tests.builder.test_docker_engine import unused_port
 
-pytestmark = pytest.mark.integration
-
 
 def dockerfile(base_image: str, *steps: str) -> str:
     return "\n".join([f"FROM {base_image}", *steps]) + "\n"

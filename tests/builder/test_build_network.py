@@ -16,8 +16,6 @@ from services.common.errors import PermanentError
 from services.devenv.registry import Registry
 from tests.builder.test_docker_engine import context_tar
 
-pytestmark = pytest.mark.integration
-
 
 class Listener:
     """A TCP server on the host's loopback that counts who connects to it."""

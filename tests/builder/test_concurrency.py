@@ -22,7 +22,6 @@ from services.common.settings import Settings
 from services.devenv.registry import Registry
 from tests.builder.conftest import REPOSITORY, Monorepo, change_for
 
-pytestmark = pytest.mark.integration
 SLEEP_SECONDS = 2
 
 

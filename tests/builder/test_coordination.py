@@ -14,8 +14,6 @@ from services.common.errors import TransientError
 from services.common.events import ChangeDetected
 from tests.builder.conftest import change_for
 
-pytestmark = pytest.mark.integration
-
 IMAGE = "127.0.0.1:5000/shop/api"
 OLD, NEW = "a" * 40, "b" * 40
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -23,8 +23,6 @@ from services.common.errors import PermanentError, TransientError
 from services.common.registry_auth import RegistryLogin
 from services.devenv.registry import Registry
 
-pytestmark = pytest.mark.integration
-
 REPOSITORY = "tests/svc"
 
 

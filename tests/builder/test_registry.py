@@ -15,8 +15,6 @@ from services.common.registry_auth import RegistryLogin
 from services.devenv.registry import Registry
 from tests.builder.test_docker_engine import app_context, unused_port
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def login(auth_registry: Registry) -> RegistryLogin:

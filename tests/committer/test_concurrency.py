@@ -22,7 +22,6 @@ from services.common.runtime import Runtime
 from services.common.settings import Settings
 from tests.committer.gitrepos import REGISTRY, Repo, monorepo, scan_passed, scanned
 
-pytestmark = pytest.mark.integration
 SERVICES = [f"svc-{index:02d}" for index in range(20)]
 WORKERS = 4
 

@@ -14,8 +14,6 @@ from services.common.project import ServiceSpec
 from tests.committer.gitrepos import REGISTRY, Repo, shipline_yaml
 from tests.committer.test_formats import DEPLOYMENT, VALUES, deploy
 
-pytestmark = pytest.mark.integration
-
 KUSTOMIZATION = f"""\
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization

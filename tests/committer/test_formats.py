@@ -18,8 +18,6 @@ from tests.committer.gitrepos import (
     shipline_yaml,
 )
 
-pytestmark = pytest.mark.integration
-
 KUSTOMIZATION = f"""\
 # overlay: prod
 resources: [../../base]

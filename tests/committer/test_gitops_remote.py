@@ -25,7 +25,6 @@ from tests.committer.gitrepos import (
     shipline_yaml,
 )
 
-pytestmark = pytest.mark.integration
 TOKEN = "ghp_TEST-token-0123456789abcdef"
 
 

@@ -11,7 +11,6 @@ import redis
 from services.committer.lock import held_lock
 from services.common.errors import TransientError
 
-pytestmark = pytest.mark.integration
 KEY = "shipline:lock:gitops:acme/microbank:main"
 
 

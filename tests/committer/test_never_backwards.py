@@ -13,8 +13,6 @@ from services.common.pins import PinStore
 from services.common.runs import RunStore
 from tests.committer.gitrepos import REGISTRY, Repo, monorepo, scan_passed, settings_for
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Repo:

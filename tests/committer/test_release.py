@@ -25,7 +25,6 @@ from services.common.pins import PinStore
 from services.common.runs import RunStore
 from tests.committer.gitrepos import DIGEST, REGISTRY, Repo, monorepo, scan_passed, settings_for
 
-pytestmark = pytest.mark.integration
 SERVICES = ["cart", "payments", "search"]
 
 

@@ -15,7 +15,6 @@ from services.common.events import DeploymentSkipped, ManifestCommitted, Rollbac
 from services.common.pins import PinStore
 from tests.committer.gitrepos import DIGEST, REGISTRY, Repo, monorepo, scan_passed, settings_for
 
-pytestmark = pytest.mark.integration
 IMAGE = f"{REGISTRY}/cart"
 
 

@@ -20,8 +20,6 @@ from tests.committer.gitrepos import (
     shipline_yaml,
 )
 
-pytestmark = pytest.mark.integration
-
 VALUES = f"""\
 images:
   shared: &shared

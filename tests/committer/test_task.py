@@ -30,8 +30,6 @@ from tests.committer.gitrepos import (
     settings_for,
 )
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Repo:

@@ -23,8 +23,6 @@ from services.common.git import Mirror
 from services.common.settings import Repository, Settings
 from services.demo.microbank import SERVICES, write_microbank
 
-pytestmark = pytest.mark.integration
-
 REPO_NAME = "acme/microbank"
 REGISTRY = "127.0.0.1:5000/microbank"
 BOT = ("Shipline Bot", "shipline-bot@localhost")

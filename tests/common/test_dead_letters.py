@@ -31,7 +31,6 @@ from tests.common.test_stage import (
     scanner,
 )
 
-pytestmark = pytest.mark.integration
 TOKEN = "dead-letter-test-token-0123456789"
 
 

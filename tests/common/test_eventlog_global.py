@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import time
 
-import pytest
 import redis
 
 from services.common.eventlog import EventLog
 from services.common.events import PushReceived
-
-pytestmark = pytest.mark.integration
 
 
 def push(run_id: str) -> PushReceived:

@@ -27,8 +27,6 @@ from services.common.events import (
 )
 from services.common.runs import RunStore
 
-pytestmark = pytest.mark.integration
-
 RUN = "run-1"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 GITOPS_COMMIT = "fedcba9876543210fedcba9876543210fedcba98"

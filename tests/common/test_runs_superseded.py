@@ -15,8 +15,6 @@ from services.common.events import (
 from services.common.run_records import overall_status
 from services.common.runs import RunStore
 
-pytestmark = pytest.mark.integration
-
 RUN = "run-old"
 OLD, NEW = "a" * 40, "b" * 40
 SOURCE = Source(repository="acme/microbank", commit=OLD, ref="refs/heads/main")

@@ -15,8 +15,6 @@ from services.common.events import (
 )
 from services.common.runs import RunStore
 
-pytestmark = pytest.mark.integration
-
 RUN = "run-v"
 SOURCE = Source(repository="acme/shop", commit="a" * 40, ref="refs/heads/main")
 OLD, NEW = "127.0.0.1:5000/shop/cart:sha-1111111", "127.0.0.1:5000/shop/cart:sha-2222222"

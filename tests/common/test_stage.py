@@ -28,8 +28,6 @@ from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.common.stage import Handler, RetryLater, StageDefinition, StageRunner, backoff
 
-pytestmark = pytest.mark.integration
-
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 SOURCE = Source(repository="acme/microbank", commit=COMMIT, ref="refs/heads/main")
 SERVICE = "user-service"

@@ -10,12 +10,9 @@ from typing import Any
 
 import docker
 import httpx
-import pytest
 from docker.models.containers import Container
 
 from services.devenv._process import free_port
-
-pytestmark = pytest.mark.integration
 
 UNPRIVILEGED = "10001:10001"
 WORKDIR_TMPFS = {"/tmp": "", "/var/lib/shipline": "uid=10001,gid=10001,mode=0700"}

@@ -30,8 +30,6 @@ from services.devenv.git_servers import GitHttpServer
 from services.devenv.registry import Registry
 from tests.deploy.compose_images import Compose, write_override
 
-pytestmark = pytest.mark.integration
-
 WEBHOOK_SECRET = "compose-webhook-secret-0123456789"
 API_TOKEN = "compose-api-token-0123456789abcdef"
 GIT_TOKEN = "compose-git-token-0123456789"

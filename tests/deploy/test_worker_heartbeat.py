@@ -21,8 +21,6 @@ from services.devenv._process import free_port
 from services.devenv.redis_server import find_redis_server
 from tests.deploy.slow_worker import REPO, StartWorker, publish, wait_for
 
-pytestmark = pytest.mark.integration
-
 PASSWORD = "heartbeat-test-password-0123"
 WINDOW = 6.0  # the liveness window the probes below are given (--max-age)
 

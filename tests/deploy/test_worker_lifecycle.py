@@ -25,8 +25,6 @@ from services.common.health import RedisUnreachable, check_redis, wait_for_redis
 from services.devenv.redis_server import find_redis_server
 from tests.deploy.slow_worker import publish, wait_for
 
-pytestmark = pytest.mark.integration
-
 REDIS_PASSWORD = "probe-test-password-0123"
 
 

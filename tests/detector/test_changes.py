@@ -18,9 +18,6 @@ from tests.detector.conftest import (
     deployment,
 )
 
-pytestmark = pytest.mark.integration
-
-
 # --- which commit a push is compared with --------------------------------------------
 
 

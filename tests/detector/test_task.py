@@ -16,8 +16,6 @@ from services.common.settings import Settings
 from services.detector.task import make_handler
 from tests.detector.conftest import NAME, SERVICES, Monorepo
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def runtime(seeded: Monorepo, redis_url: str, redis_client: redis.Redis, tmp_path: Path):

@@ -25,7 +25,6 @@ from services.devenv.registry import Registry
 from tests.committer.gitrepos import Repo, deployment, monorepo
 from tests.conftest import AUTH_PASSWORD, AUTH_USERNAME
 
-pytestmark = pytest.mark.integration
 TOKEN = "doctor-git-token-0123456789abcdef"
 CHECK_LINE = re.compile(r"^(ok|WARN|FAIL)\s+(.+?)\s{2,}(.*)$")
 

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import httpx
-import pytest
 import redis
 import yaml
 
@@ -15,7 +14,6 @@ from services.devenv.registry import Registry
 from tests.conftest import AUTH_USERNAME
 from tests.stack import shipline_up
 
-pytestmark = pytest.mark.integration
 WRONG_PASSWORD = "not-the-registry-password-0123"
 
 

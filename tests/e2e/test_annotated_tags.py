@@ -6,14 +6,11 @@ from __future__ import annotations
 import re
 
 import git
-import pytest
 
 from services.common.events import ZERO_SHA, RunCompleted
 from services.demo.scenario import Push
 from services.notifier.channels.github_status import commit_status
 from tests.stack import Stack
-
-pytestmark = pytest.mark.integration
 
 
 def test_an_annotated_release_tag_deploys_and_every_record_names_its_commit(stack: Stack) -> None:

@@ -35,8 +35,6 @@ from services.gateway.app import create_app
 from services.gateway.github import sign
 from tests.workers import Workers, running_stages, wait_until
 
-pytestmark = pytest.mark.integration
-
 SEED = int(os.environ.get("SHIPLINE_CHAOS_SEED", "20261128"))
 WAVES = 4  # x 5 services = 20 runs
 VISIBILITY_TIMEOUT = 5

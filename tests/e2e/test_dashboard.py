@@ -12,8 +12,6 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_play
 
 from tests.stack import API_TOKEN, Stack
 
-pytestmark = pytest.mark.integration
-
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",

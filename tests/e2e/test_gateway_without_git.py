@@ -27,7 +27,6 @@ import yaml
 from services.demo.scenario import sign
 from tests.stack import API_TOKEN, FINAL, WEBHOOK_SECRET, Stack, _free_port
 
-pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 NO_GIT_PATH = "/nonexistent-bin"

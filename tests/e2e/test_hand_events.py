@@ -10,13 +10,10 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
 from click.testing import CliRunner
 
 from services.cli import main
 from tests.stack import API_TOKEN, Stack
-
-pytestmark = pytest.mark.integration
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 USER = "user-service"

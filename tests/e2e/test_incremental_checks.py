@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import git
 import httpx
-import pytest
 
 from services.common.keyspace import DEFAULT_KEYSPACE
 from services.demo.scenario import Push
 from tests.stack import API_TOKEN, Stack
-
-pytestmark = pytest.mark.integration
 
 
 def delete(stack: Stack, path: str, message: str) -> Push:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import redis
 
 from services.demo.receiver import NotificationReceiver
@@ -14,8 +13,6 @@ from services.demo.scenario import SampleMonorepo
 from services.devenv.redis_server import RedisServer
 from services.devenv.registry import Registry
 from tests.stack import stack_up
-
-pytestmark = pytest.mark.integration
 
 
 def test_a_signed_push_deploys_on_redis_6_2(

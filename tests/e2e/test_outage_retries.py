@@ -21,8 +21,6 @@ from services.demo.scenario import SampleMonorepo
 from services.devenv.registry import Registry
 from tests.stack import API_TOKEN, Stack, stack_up
 
-pytestmark = pytest.mark.integration
-
 BUDGET = 6.0
 COMMAND = re.compile(r"`(shipline publish --from-dead-letter builder-[0-9a-f]{16})`")
 

@@ -6,11 +6,8 @@ import secrets
 import string
 
 import httpx
-import pytest
 
 from tests.stack import Stack
-
-pytestmark = pytest.mark.integration
 
 
 def test_signed_push_deploys_only_the_changed_service_and_notifies(stack: Stack) -> None:

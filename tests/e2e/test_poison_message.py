@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
 from fastapi.testclient import TestClient
 
 from services.common.bus import queue_name, task_name
@@ -14,7 +13,6 @@ from services.common.settings import Settings
 from services.gateway.app import create_app
 from tests.workers import Workers, wait_until
 
-pytestmark = pytest.mark.integration
 TOKEN = "poison-test-api-token-0123456789"
 
 

@@ -12,12 +12,9 @@ import sys
 from typing import Any
 
 import httpx
-import pytest
 
 from services.common.events import ImagePushed, ScanBypass, Source
 from tests.stack import API_TOKEN, Stack
-
-pytestmark = pytest.mark.integration
 
 
 def leaked_aws_key() -> tuple[str, str]:

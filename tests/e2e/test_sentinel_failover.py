@@ -23,8 +23,6 @@ from tests.e2e.test_redis_restart import deploy_commits, pushes_of
 from tests.stack import Stack, stack_up
 from tests.workers import wait_until
 
-pytestmark = pytest.mark.integration
-
 SETTLED_SECONDS = 60
 
 

@@ -3,11 +3,7 @@ fails at the detector, and `GET /api/v1/runs/{id}` says what to fix."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.stack import Stack
-
-pytestmark = pytest.mark.integration
 
 
 def test_a_push_with_a_service_path_that_does_not_exist_fails_the_run_saying_which(

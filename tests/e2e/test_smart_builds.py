@@ -6,12 +6,9 @@ import json
 from typing import Any
 
 import httpx
-import pytest
 
 from services.demo.scenario import Push
 from tests.stack import API_TOKEN, WEBHOOK_SECRET, Stack
-
-pytestmark = pytest.mark.integration
 
 
 def gitlab_push(stack: Stack, push: Push) -> httpx.Response:

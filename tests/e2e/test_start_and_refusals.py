@@ -9,13 +9,10 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
 
 from services.demo.scenario import send_github_push
 from services.gateway.github import sign
 from tests.stack import WEBHOOK_SECRET, Stack
-
-pytestmark = pytest.mark.integration
 
 BODY_MARKER = "body-marker-that-must-not-be-logged"
 

@@ -13,7 +13,6 @@ from services.demo.scenario import SampleMonorepo, write_server_config
 from services.devenv.registry import Registry
 from tests.workers import Workers, running_stages, wait_until
 
-pytestmark = pytest.mark.integration
 VISIBILITY_TIMEOUT = 4
 
 

@@ -13,8 +13,6 @@ from services.common.settings import Repository, Settings
 from services.gateway import stream_tickets
 from services.gateway.app import create_app
 
-pytestmark = pytest.mark.integration
-
 OPERATOR = "operator-token-0123456789abcdef"
 READER = "reader-token-0123456789abcdef"
 TOKENS = [OPERATOR, {"token": READER, "scopes": ["read"], "name": "grafana"}]

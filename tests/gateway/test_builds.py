@@ -15,8 +15,6 @@ from services.common.events import BuildRequested, decode_event
 from services.common.settings import Repository, Settings
 from services.gateway.app import create_app
 
-pytestmark = pytest.mark.integration
-
 TOKEN = "api-token-for-tests-0123456789"
 OTHER_TOKEN = "a-second-api-token-0123456789"
 REPO = "acme/microbank"

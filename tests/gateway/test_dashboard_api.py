@@ -17,8 +17,6 @@ from services.common.settings import Settings
 from services.gateway.app import create_app
 from tests.gateway.reader import READ_TOKEN, READER
 
-pytestmark = pytest.mark.integration
-
 RUN = "20261128190000-0a1b2c3d"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

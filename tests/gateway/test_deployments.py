@@ -29,7 +29,6 @@ from services.gateway.app import create_app
 from tests.committer.gitrepos import Repo, monorepo, settings_for
 from tests.registry_images import push_image
 
-pytestmark = pytest.mark.integration
 TOKEN = "api-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

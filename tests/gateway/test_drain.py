@@ -22,8 +22,6 @@ from services.common.timeouts import GATEWAY_DRAIN_SECONDS, GATEWAY_FINAL_SECOND
 from services.devenv._process import free_port
 from services.gateway.github import sign
 
-pytestmark = pytest.mark.integration
-
 SECRET = "drain-test-webhook-secret-0123"
 TOKEN = "drain-test-api-token-0123456789"
 REPO = Path(__file__).resolve().parents[2]

@@ -12,8 +12,6 @@ from fastapi.testclient import TestClient
 from services.common.settings import Repository, Settings
 from services.gateway.app import create_app
 
-pytestmark = pytest.mark.integration
-
 TOKEN = "api-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 BUILD = {"repository": "acme/shop", "ref": "refs/heads/main", "services": ["cart"]}

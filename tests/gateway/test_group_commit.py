@@ -6,13 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
 import redis
 import redis.asyncio
 
 from services.gateway.group_commit import GroupCommit
-
-pytestmark = pytest.mark.integration
 
 
 class CountingRedis(redis.asyncio.Redis):

@@ -13,8 +13,6 @@ from services.common.settings import Settings
 from services.devenv.redis_server import RedisServer
 from services.gateway.app import create_app
 
-pytestmark = pytest.mark.integration
-
 
 def ready(redis_url: str, workdir: Path, probes: int = 1) -> list[tuple[int, dict]]:
     with TestClient(create_app(Settings(redis_url=redis_url, workdir=workdir))) as client:

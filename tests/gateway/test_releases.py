@@ -24,8 +24,6 @@ from services.detector.requests import release_push
 from services.gateway.app import create_app
 from tests.api_server import serving
 
-pytestmark = pytest.mark.integration
-
 TOKEN = "api-token-for-releases-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 REPO = "acme/microbank"

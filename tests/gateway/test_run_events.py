@@ -25,7 +25,6 @@ from tests.api_server import serving
 from tests.gateway.reader import READ_TOKEN, READER
 from tests.gateway.runs_data import built, started_run
 
-pytestmark = pytest.mark.integration
 SSE = {"Accept": "text/event-stream"}
 
 

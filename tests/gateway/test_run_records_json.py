@@ -42,7 +42,6 @@ from tests.gateway.runs_data import (
     started_run,
 )
 
-pytestmark = pytest.mark.integration
 OLD, NEW = f"{REGISTRY}/cart:sha-1111111", f"{REGISTRY}/cart:sha-ccccccc"
 
 

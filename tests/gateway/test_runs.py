@@ -16,8 +16,6 @@ from services.gateway.app import create_app
 from tests.gateway.reader import READ_TOKEN, READER
 from tests.gateway.runs_data import build_failed, deployed, started_run
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def runs(redis_client: redis.Redis) -> RunStore:

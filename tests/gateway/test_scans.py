@@ -22,8 +22,6 @@ from services.scanner.report import findings_from_report
 from services.scanner.sarif import to_sarif
 from tests.gateway.reader import READ_TOKEN, READER
 
-pytestmark = pytest.mark.integration
-
 RUN = "20250301120000-0a1b2c3d"
 URL = f"/api/v1/runs/{RUN}/services/user-service/scan"
 TODAY = date(2025, 3, 1)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import redis
 from fastapi.testclient import TestClient
 
@@ -18,8 +17,6 @@ from services.common.settings import GitopsRepository
 from services.gateway.app import create_app
 from tests.committer.gitrepos import REGISTRY, Repo, deployment, monorepo, settings_for
 from tests.gateway.runs_data import build_failed, deployed, started_run
-
-pytestmark = pytest.mark.integration
 
 
 def listed(settings, client: redis.Redis, survey: bool = True) -> dict:

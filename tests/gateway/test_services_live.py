@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
 from fastapi.testclient import TestClient
 
@@ -18,8 +17,6 @@ from services.verifier.live import LiveStore
 from services.verifier.rollout import Snapshot
 from tests.committer.gitrepos import REGISTRY, monorepo, settings_for
 from tests.verifier.objects import application, deployment
-
-pytestmark = pytest.mark.integration
 
 
 def listed(settings: Any, client: redis.Redis) -> dict[str, dict]:

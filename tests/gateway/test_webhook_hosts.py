@@ -16,8 +16,6 @@ from services.gateway import gitea, github
 from services.gateway.app import create_app
 from tests.gateway.reader import READ_TOKEN, READER
 
-pytestmark = pytest.mark.integration
-
 SECRET = "webhook-secret-for-tests-0123"
 REPO = "acme/microbank"
 SHA_A, SHA_B = "a" * 40, "b" * 40

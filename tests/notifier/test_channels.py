@@ -35,8 +35,6 @@ from tests.notifier.samples import (
 )
 from tests.notifier.servers import HttpRecorder
 
-pytestmark = pytest.mark.integration
-
 IMAGE = f"{REGISTRY}/user-service"
 HOOK_SECRET = "xoxb-hook-s3cret-2718281828"
 UNREACHABLE = "http://127.0.0.1:1/x"

@@ -29,7 +29,6 @@ from tests.notifier.samples import (
 from tests.notifier.servers import Answer, HttpRecorder, SmtpServer
 
 pytestmark = [
-    pytest.mark.integration,
     pytest.mark.filterwarnings("ignore:Session.login_data is deprecated:DeprecationWarning"),
 ]
 

@@ -16,7 +16,6 @@ from tests.notifier.samples import COMMIT, USER_DIGEST, mixed_run, run_completed
 from tests.notifier.servers import SmtpServer
 
 pytestmark = [
-    pytest.mark.integration,
     # aiosmtpd itself still sets the deprecated Session.login_data on every login
     pytest.mark.filterwarnings("ignore:Session.login_data is deprecated:DeprecationWarning"),
 ]

@@ -23,8 +23,6 @@ from tests.notifier.samples import (
 )
 from tests.notifier.servers import Answer, HttpRecorder
 
-pytestmark = pytest.mark.integration
-
 TOKEN = "ghp_s3cretT0kenForStatuses0123456789"
 STATUSES_PATH = f"/repos/acme/microbank/statuses/{COMMIT}"
 

@@ -22,8 +22,6 @@ from tests.notifier.samples import (
 )
 from tests.notifier.servers import Answer, HttpRecorder
 
-pytestmark = pytest.mark.integration
-
 HOOK_PATH = "/services/T0001/B0002/xoxhooksecret4242"
 COMMIT_LINK = f"<https://github.com/acme/microbank/commit/{COMMIT}|6113728>"
 

@@ -30,8 +30,6 @@ from tests.notifier.samples import (
 )
 from tests.notifier.servers import HttpRecorder
 
-pytestmark = pytest.mark.integration
-
 MAX_RETRIES = 2
 
 

@@ -15,8 +15,6 @@ from services.notifier.channels import WebhookChannel
 from tests.notifier.samples import RUN, mixed_run, run_completed
 from tests.notifier.servers import Answer, HttpRecorder
 
-pytestmark = pytest.mark.integration
-
 SECRET = "whsec-6f1d2c0b9a8e7d6c5b4a"
 
 

@@ -21,8 +21,6 @@ from services.devenv.registry import Registry
 from services.scanner.task import make_handler
 from tests.scanner.images import Pushed, build_and_push, private_key_pem
 
-pytestmark = pytest.mark.integration
-
 REPO = "acme/microbank"
 NEXT_MONTH = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
 LAST_WEEK = (datetime.now(UTC) - timedelta(days=7)).date().isoformat()

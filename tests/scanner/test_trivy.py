@@ -32,8 +32,6 @@ from services.scanner.report import findings_from_report, without_secret_context
 from services.scanner.trivy import Trivy, locate_trivy, skips_tls_verification
 from tests.scanner.images import Pushed, aws_key_pair, build_and_push, private_key_pem
 
-pytestmark = pytest.mark.integration
-
 TODAY = date(2025, 3, 1)
 SERVER_TOKEN = "trivy-server-token-" + secrets.token_hex(8)
 

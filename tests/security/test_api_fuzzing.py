@@ -25,8 +25,6 @@ from services.common.settings import Repository, Settings
 from services.demo.scenario import SampleMonorepo
 from services.gateway.app import create_app
 
-pytestmark = pytest.mark.integration
-
 TOKEN = "fuzzing-api-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 BOUNDED = settings(

@@ -29,8 +29,6 @@ from tests.committer.gitrepos import DIGEST, REGISTRY, monorepo, settings_for
 from tests.detector.conftest import SHIPLINE_YAML, Monorepo
 from tests.stack import API_TOKEN, WEBHOOK_SECRET, Stack
 
-pytestmark = pytest.mark.integration
-
 GLOB_BOMB = "a**a**a**a**a**a**a**b"  # Python's re: 45 s at 110 characters, 93 s at 120
 
 

@@ -31,7 +31,6 @@ from tests.builder.test_build_network import Listener, listener
 from tests.builder.test_docker_engine import app_context
 from tests.stack import Stack
 
-pytestmark = pytest.mark.integration
 __all__ = ["builder", "listener", "monorepo", "settings"]  # fixtures shared with tests/builder
 
 

@@ -15,8 +15,6 @@ from services.common.runtime import Runtime
 from services.common.settings import Settings
 from tests.stack import API_TOKEN, Stack
 
-pytestmark = pytest.mark.integration
-
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 EVIL = "evil.example.com/backdoor"
 QUIET_SECONDS = 3  # how long the pipeline is watched for doing something it must not

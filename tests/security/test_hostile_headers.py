@@ -35,8 +35,6 @@ from tests.security.test_hostile_input import (
 )
 from tests.stack import WEBHOOK_SECRET, Stack
 
-pytestmark = pytest.mark.integration
-
 DEEP_ARRAY = b"[" * 100_000 + b"]" * 100_000
 DEEP_OBJECT = b'{"a":' * 50_000 + b"1" + b"}" * 50_000
 JUST_TOO_DEEP = b"[" * (MAX_DEPTH + 50) + b"]" * (MAX_DEPTH + 50)

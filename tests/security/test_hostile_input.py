@@ -25,8 +25,6 @@ from services.gateway import gitea, gitlab
 from services.gateway.app import create_app
 from services.gateway.github import sign
 
-pytestmark = pytest.mark.integration
-
 SECRET = "hostile-input-secret-0123456789"
 OTHER_SECRET = "another-repository-secret-0123456"
 TOKEN = "hostile-input-api-token-0123456789"

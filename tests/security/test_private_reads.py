@@ -15,8 +15,6 @@ from services.common.settings import Repository, Settings
 from services.gateway.app import create_app
 from tests.stack import API_TOKEN, Stack
 
-pytestmark = pytest.mark.integration
-
 TOKEN = "private-reads-token-0123456789"
 # Public on purpose: probes, signed webhooks, the API's description, the dashboard's shell.
 PUBLIC = {

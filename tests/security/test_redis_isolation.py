@@ -29,8 +29,6 @@ from services.gateway.app import create_app
 from services.gateway.github import sign
 from tests.stack import API_TOKEN, WEBHOOK_SECRET, Stack, shipline_up
 
-pytestmark = pytest.mark.integration
-
 
 @dataclass
 class EmbeddedStack(Stack):

@@ -30,8 +30,6 @@ from services.devenv.registry import Registry
 from tests.conftest import AUTH_PASSWORD, AUTH_USERNAME
 from tests.workers import Workers, wait_until
 
-pytestmark = pytest.mark.integration
-
 
 def _secret(kind: str) -> str:
     return f"leak-{kind}-{secrets.token_hex(8)}"

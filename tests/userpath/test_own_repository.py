@@ -30,8 +30,6 @@ from services.demo.scenario import NotReady, SampleMonorepo, send_github_push, w
 from services.devenv.registry import Registry
 from tests.conftest import AUTH_PASSWORD, AUTH_USERNAME
 
-pytestmark = pytest.mark.integration
-
 WEBHOOK_SECRET = "user-path-webhook-secret-0123456789"
 API_TOKEN = "user-path-api-token-0123456789abcdef"
 READER = {"Authorization": f"Bearer {API_TOKEN}"}

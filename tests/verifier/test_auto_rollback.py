@@ -39,7 +39,6 @@ from tests.committer.gitrepos import (
 from tests.verifier.fake_apiserver import FakeApiServer
 from tests.verifier.objects import application, deployment, pod
 
-pytestmark = pytest.mark.integration
 IMAGE = f"{REGISTRY}/cart"
 
 

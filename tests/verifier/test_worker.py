@@ -30,7 +30,6 @@ from services.verifier.task import STAGE
 from tests.verifier.fake_apiserver import FakeApiServer
 from tests.verifier.objects import application, deployment
 
-pytestmark = pytest.mark.integration
 REPO = "127.0.0.1:5000/bank/cart"
 NEW = f"{REPO}:sha-bbbbbbb"
 COMMIT = "c" * 40
