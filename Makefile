@@ -5,10 +5,13 @@ SHIPLINE := $(VENV)/bin/shipline
 # strict (mkdocs.yml): a broken link or a page missing from the nav fails the build
 MKDOCS := NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs
 
-.PHONY: bootstrap demo test lint docs up clean bench bench-detect bench-build
+.PHONY: bootstrap venv demo test unit lint docs up clean bench bench-detect bench-build
 
 bootstrap:
 	bash deploy/dev/bootstrap.sh
+
+venv:  # the project's .venv alone (pip): no Debian packages, no components
+	bash deploy/dev/bootstrap.sh --venv-only
 
 demo: bootstrap
 	$(SHIPLINE) demo
@@ -18,6 +21,9 @@ test: bootstrap
 	$(VENV)/bin/mypy
 	$(MKDOCS) build --quiet
 	$(VENV)/bin/pytest -q
+
+unit: venv  # the tests that need no external component (tests/lanes.py), in under a minute
+	GIT_PYTHON_REFRESH=quiet $(VENV)/bin/pytest --unit -q  # GitPython imports without git
 
 lint: bootstrap
 	$(VENV)/bin/ruff check services tests bench

@@ -82,6 +82,8 @@ COMPONENT_PROGRAMS = {
     "kustomize": "kustomize",
     "sshd": "a git SSH server",
     "chromium": "chromium",
+    "debootstrap": "debootstrap",
+    "htpasswd": "htpasswd (a registry's users)",
     "shipline": "a spawned Shipline",
     "celery": "a spawned Shipline worker",
     "uvicorn": "a spawned gateway",

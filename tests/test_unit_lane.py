@@ -34,7 +34,7 @@ def pytest_collection_finish(session):
 """
 
 REACHING = """
-import socket, subprocess
+import socket, subprocess, sys
 import pytest
 
 @pytest.fixture
@@ -50,8 +50,8 @@ def test_connecting_to_redis():
 def test_asking_for_a_component_fixture_late(request):
     request.getfixturevalue("redis_url")
 
-def test_asking_git_for_its_version():
-    subprocess.run(["git", "version"], capture_output=True, check=True)
+def test_starting_python():
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
 """
 
 

@@ -3,12 +3,16 @@
 # when everything is present): the real components as Debian packages, and the project
 # venv in .venv with the test and docs extras.  Usage, from anywhere:  bash deploy/dev/bootstrap.sh
 #   PYTHON=python3.12 bash deploy/dev/bootstrap.sh   # pick the interpreter for a new .venv
+#   bash deploy/dev/bootstrap.sh --venv-only   # the .venv alone, no Debian packages (make unit)
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo_root"
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+venv_only=false
+if [[ "${1:-}" == --venv-only ]]; then venv_only=true; fi
 
 packages=(docker.io redis-server docker-registry busybox-static debootstrap docker-compose apache2-utils git openssh-server chromium)
 
@@ -30,7 +34,9 @@ for pkg in "${packages[@]}"; do
     [[ "$status" == "installed" ]] || missing+=("$pkg")
 done
 
-if ((${#missing[@]})); then
+if $venv_only; then
+    log "the venv only (--venv-only): Debian packages not checked"
+elif ((${#missing[@]})); then
     log "installing Debian packages: ${missing[*]}"
     sudo_cmd=()
     if [[ "$(id -u)" != 0 ]]; then
