@@ -168,5 +168,26 @@ class Keyspace:
         """A cluster's live state, per image repository (hash of JSON)."""
         return self._key("live", cluster)
 
+    # --- the reconciler (services/reconciler/) ----------------------------------------------
+
+    @property
+    def reconciler_leader(self) -> str:
+        """The lease of the one process that reconciles (a token, expiring)."""
+        return self._key("reconciler", "leader")
+
+    @property
+    def reconciler_runs(self) -> str:
+        """Sorted set of the runs in flight it follows, scored by when it last looked."""
+        return self._key("reconciler", "runs")
+
+    @property
+    def reconciler_cursor(self) -> str:
+        """The creation time of the newest run it has started following."""
+        return self._key("reconciler", "cursor")
+
+    def reconciler_redriven(self, stage: str, event_id: object) -> str:
+        """Marks an event re-sent to `stage` (for the visibility timeout)."""
+        return self._key("reconciler", "redriven", stage, str(event_id))
+
 
 DEFAULT_KEYSPACE = Keyspace()

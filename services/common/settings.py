@@ -219,6 +219,15 @@ class CommitterSettings(_Section):
     lock_wait_seconds: int = Field(default=300, gt=0)
 
 
+class ReconcilerSettings(_Section):
+    """`reconciler:`: the pass that re-sends lost messages (services/reconciler/)."""
+
+    enabled: bool = True
+    period_seconds: float = Field(default=30.0, gt=0, le=60)  # and soon after every new run
+    runs_per_pass: int = Field(default=100, ge=1)  # in-flight runs looked at per pass
+    events_per_run: int = Field(default=1000, ge=1)  # a run's newest events read per pass
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SHIPLINE_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -251,6 +260,7 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     clusters: list[ClusterSettings] = []  # where rollouts are verified (verifier stage)
     limits: Limits = Limits()  # bounds on the work a push or a client can cause
+    reconciler: ReconcilerSettings = ReconcilerSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -9,6 +9,7 @@ import warnings
 
 from celery import Celery, Task
 from celery.exceptions import Reject, SecurityWarning
+from celery.signals import worker_shutting_down
 
 from services.common.bus import BROKER_ERRORS, queue_name, task_name
 from services.common.health import wait_for_redis
@@ -17,6 +18,7 @@ from services.common.logging import get_logger
 from services.common.runtime import Runtime
 from services.common.stage import RetryLater, StageDefinition, StageRunner
 from services.common.worker_heartbeat import install_heartbeat
+from services.reconciler.background import start_reconciler
 
 ROOT_WARNING = "You're running the worker with superuser privileges"
 
@@ -97,6 +99,9 @@ def run_worker(
     celery = runtime.celery
     register_stage(celery, runtime, definition)
     install_heartbeat(celery, heartbeat)
+    # Every worker runs a reconciler; the one holding its lease acts (services/reconciler/).
+    if (reconciler := start_reconciler(runtime)) is not None:
+        worker_shutting_down.connect(lambda **_: reconciler.stop(), weak=False)
     # As root (this development environment), Celery warns at every start that workers run
     # as root; the images in deploy/ run them as uid 10001, where it would not. Its banner
     # repeats, per stage, what `shipline up` already said: both are noise at a normal start.

@@ -1,0 +1,108 @@
+"""A message Redis lost (neither queued nor unacknowledged any more, as when a worker is
+killed between kombu's BRPOP and its recording the message as unacked) is re-sent by the
+reconciler, and the run finishes as if nothing had happened: deployed once, notified once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from services.common.bus import queue_name
+from services.common.events import PushReceived
+from services.common.runtime import Runtime
+from services.demo.receiver import NotificationReceiver
+from services.demo.scenario import SampleMonorepo, write_server_config
+from services.devenv.registry import Registry
+from services.reconciler.broker_state import task_id_of_message
+from tests.workers import PIPELINE, Workers, running_stages, wait_until
+
+VISIBILITY_TIMEOUT = 4
+PERIOD = 1
+
+
+@pytest.fixture
+def pipeline(
+    tmp_path, redis_url, redis_client, docker_host, registry, base_image, trivy_path
+) -> Iterator[tuple[SampleMonorepo, Workers, Runtime, NotificationReceiver, Registry]]:
+    sample = SampleMonorepo(tmp_path)
+    sample.create(f"{registry.host}/microbank", base_image)
+    with NotificationReceiver() as receiver:
+        config = write_server_config(
+            tmp_path / "server.yaml",
+            sample,
+            "x" * 20,
+            receiver.url,
+            redis_url=redis_url,
+            scanner={"trivy_path": str(trivy_path)},
+            visibility_timeout=VISIBILITY_TIMEOUT,
+            allow_short_visibility_timeout=True,
+            retry={"max_delay_seconds": VISIBILITY_TIMEOUT // 2},
+            reconciler={"period_seconds": PERIOD},
+        )
+        all_but_the_builder = [stage for stage in PIPELINE if stage != "builder"]
+        log = tmp_path / "workers.log"
+        with running_stages(config, docker_host, log, all_but_the_builder) as (workers, runtime):
+            yield sample, workers, runtime, receiver, registry
+
+
+def delete_queued(client: redis.Redis, stage: str, timeout: float) -> str:
+    """Wait for a message in the stage's queue and delete it; its task id."""
+    queue = queue_name(stage)
+    wait_until(lambda: client.llen(queue) > 0, timeout, f"a message in {queue}")
+    raw = client.lindex(queue, 0)
+    assert raw is not None and client.lrem(queue, 1, raw) == 1
+    task = task_id_of_message(raw)
+    assert task is not None
+    return task
+
+
+def test_a_build_message_deleted_from_its_queue_is_re_driven_and_the_run_deploys_once(
+    pipeline: tuple[SampleMonorepo, Workers, Runtime, NotificationReceiver, Registry],
+    redis_client: redis.Redis,
+    tmp_path,
+) -> None:
+    sample, workers, runtime, receiver, registry = pipeline
+    push = sample.change("user_service/app.py", "print('v2')\n", "user: v2")
+    head_before = sample.remote_head().hexsha
+    runtime.runs.create("lost-1", trigger="push", repository=sample.name, commit=push.after)
+    runtime.bus.publish(
+        PushReceived(
+            run_id="lost-1",
+            provider="manual",
+            delivery_id="lost-1",
+            repository=sample.name,
+            ref="refs/heads/main",
+            before=push.before,
+            after=push.after,
+        )
+    )
+    lost_task = delete_queued(redis_client, "builder", 60)
+    lost_at = time.monotonic()
+    workers.start("builder")
+
+    wait_until(
+        lambda: getattr(runtime.runs.get("lost-1"), "notified_at", None) is not None,
+        VISIBILITY_TIMEOUT + PERIOD + 60,  # re-driven, then built, scanned and committed
+        "the run to finish although its build message was deleted",
+    )
+    finished_in = time.monotonic() - lost_at
+    run = runtime.runs.get("lost-1")
+    assert run is not None and run.status == "succeeded", run
+    tag = f"sha-{push.after[:7]}"
+    assert (
+        registry.manifest_digest("microbank/user-service", tag)
+        == run.services["user-service"].digest
+    )
+    head = sample.remote_head()
+    assert head.parents == (head_before,), "exactly one deploy commit on top of the push"
+    assert tag in sample.remote_file("k8s/manifests/user-service/deployment.yaml")
+    log = (tmp_path / "workers.log").read_text()
+    assert log.count("lost message re-driven") == 1, "one re-drive, by the one leader"
+    assert lost_task in log
+    time.sleep(VISIBILITY_TIMEOUT + PERIOD + 1)
+    assert len([b for b in receiver.received if b["run_id"] == "lost-1"]) == 1
+    assert sample.remote_head().hexsha == head.hexsha, "deployed once"
+    print(f"lost build message: run finished {finished_in:.1f}s after the loss")
