@@ -232,12 +232,13 @@ def status(output: str) -> None:
     """The services table: the image each deploys now (at the gitops head), its last run,
     and whether it is pinned."""
     from services.cli.views import services_table
+    from services.common.service_table import ServicesTable
 
     answer = _read("/api/v1/services")
     if output == "json":
         _echo_json(answer)
     else:
-        click.echo(services_table(answer, time.time()))
+        click.echo(services_table(ServicesTable.model_validate(answer), time.time()))
 
 
 @click.command()

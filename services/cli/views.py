@@ -16,6 +16,7 @@ from rich.table import Table
 from services.cli.api_client import FINAL_RUN_STATUSES, ApiClient, ApiError
 from services.common.run_models import Run, RunDetail, TimelineStage
 from services.common.run_records import status_with_reason
+from services.common.service_table import ServicesTable, ServiceState
 
 FAILED_RUN_STATUSES = ("failed", "blocked")
 
@@ -40,39 +41,41 @@ def age(since: float | None, now: float) -> str:
     return f"{seconds}s"
 
 
-def services_table(answer: dict[str, Any], now: float) -> str:
-    rows = []
-    clustered = any(row.get("cluster") for row in answer["services"])
-    for row in answer["services"]:
-        last = row.get("last_run") or {}
-        rows.append(
-            [
-                row["service"],
-                row["repository"],
-                row.get("image") or f"? {row.get('problem', '')}".strip(),
-                last.get("run_id", "-"),
-                last.get("status", "-"),
-                age(last.get("created_at"), now),
-                f"yes ({row['pin']['image']})" if row.get("pinned") else "no",
-                *([cluster_cell(row)] if clustered else []),
-            ]
-        )
+def services_table(table: ServicesTable, now: float) -> str:
+    clustered = any(row.cluster for row in table.services)
+    rows = [
+        [*_service_cells(row, now), *([cluster_cell(row)] if clustered else [])]
+        for row in table.services
+    ]
     headers = ["SERVICE", "REPOSITORY", "IMAGE", "LAST RUN", "STATUS", "AGE", "PINNED"]
     text = columns(headers + (["CLUSTER"] if clustered else []), rows)
-    problems = [f"error: {e['repository']}: {e['reason']}" for e in answer.get("errors", [])]
+    problems = [f"error: {error.repository}: {error.reason}" for error in table.errors]
     return "\n".join([text, *problems])
 
 
-def cluster_cell(row: dict[str, Any]) -> str:
+def _service_cells(row: ServiceState, now: float) -> list[str]:
+    last = row.last_run
+    return [
+        row.service,
+        row.repository,
+        row.image or f"? {row.problem or ''}".strip(),
+        last.run_id if last else "-",
+        last.status if last else "-",
+        age(last.created_at if last else None, now),
+        f"yes ({row.pin.image})" if row.pinned and row.pin else "no",
+    ]
+
+
+def cluster_cell(row: ServiceState) -> str:
     """E.g. "prod: Synced/Healthy 2/2 ready", and the image it runs when git says otherwise."""
-    if not row.get("cluster"):
+    if not row.cluster:
         return "-"
-    live = row.get("live")
+    live = row.live
     if live is None:
-        return f"{row['cluster']}: not seen yet"
-    state = f"{live.get('sync') or '-'}/{live.get('health') or '-'}"
-    text = f"{row['cluster']}: {state} {live['ready_replicas']}/{live['replicas']} ready"
-    return text if live.get("matches_git") else f"{text}, runs {live['image']}"
+        return f"{row.cluster}: not seen yet"
+    state = f"{live.sync or '-'}/{live.health or '-'}"
+    text = f"{row.cluster}: {state} {live.ready_replicas}/{live.replicas} ready"
+    return text if live.matches_git else f"{text}, runs {live.image}"
 
 
 def runs_table(runs: Sequence[Run], now: float) -> str:

@@ -9,12 +9,18 @@ and no network but Redis.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from services.common.pins import PinStore
 from services.common.runs import RunStore
-from services.common.service_inventory import InventoryStore, Survey
+from services.common.service_inventory import InventoryStore, ServiceRow, Survey
+from services.common.service_table import (
+    LastRun,
+    LiveState,
+    ServicesTable,
+    ServiceState,
+    SurveyError,
+)
 from services.common.settings import Settings
 from services.verifier.live import LiveStore
 
@@ -24,6 +30,8 @@ NOT_SURVEYED = (
     "{branch} (or any deploy, release or rollback)"
 )
 
+ServiceKey = tuple[str, str]  # (repository, service)
+
 
 def list_services(
     settings: Settings,
@@ -31,39 +39,28 @@ def list_services(
     runs: RunStore,
     pins: PinStore,
     live: LiveStore | None = None,
-) -> dict[str, Any]:
-    rows: list[dict[str, Any]] = []
-    errors: list[dict[str, Any]] = []
-    for repo in settings.repositories:
-        survey = inventory.read(repo.name)
-        if survey is None:
-            reason = NOT_SURVEYED.format(branch=repo.default_branch)
-            errors.append({"repository": repo.name, "reason": reason})
-            continue
-        if survey.error is not None:
-            errors.append(
-                {"repository": repo.name, "reason": survey.error, "since": survey.surveyed_at}
-            )
-        rows += _rows(survey, pins)
-    states: dict[str, dict[str, Any]] = {}  # one read per cluster
-    for row in rows:
-        cluster = row["cluster"]
-        if cluster is not None and live is not None and cluster not in states:
-            states[cluster] = live.read(cluster)
-        state = states.get(cluster or "", {}).get(row.pop("image_repository"))
-        row["live"] = (
-            None if state is None else {**state, "matches_git": state["image"] == row["image"]}
+) -> ServicesTable:
+    surveys, errors = _surveys(settings, inventory)
+    found = [(survey, row) for survey in surveys for row in survey.services]
+    last = last_runs(runs, {(survey.repository, row.service) for survey, row in found})
+    clusters = {row.cluster for _, row in found if row.cluster is not None}
+    seen = {cluster: live.read(cluster) for cluster in clusters} if live else {}  # one read each
+    services = [
+        _state(
+            survey,
+            row,
+            pins,
+            seen.get(row.cluster or "", {}).get(row.image_repository),
+            last.get((survey.repository, row.service)),
         )
-    wanted = {(row["repository"], row["service"]) for row in rows}
-    last = last_runs(runs, wanted)
-    for row in rows:
-        row["last_run"] = last.get((row["repository"], row["service"]))
-    return {"services": rows, "errors": errors}
+        for survey, row in found
+    ]
+    return ServicesTable(services=services, errors=errors)
 
 
-def last_runs(runs: RunStore, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+def last_runs(runs: RunStore, wanted: set[ServiceKey]) -> dict[ServiceKey, LastRun]:
     """The newest run of each (repository, service), among the last RUNS_SEARCHED runs."""
-    found: dict[tuple[str, str], Any] = {}
+    found: dict[ServiceKey, LastRun] = {}
     for n, (run_id, _) in enumerate(runs.newest_first()):
         if n >= RUNS_SEARCHED or len(found) == len(wanted):
             break
@@ -73,25 +70,63 @@ def last_runs(runs: RunStore, wanted: set[tuple[str, str]]) -> dict[tuple[str, s
         for name, service in run.services.items():
             key = (run.repository or "", name)
             if key in wanted and key not in found:
-                found[key] = {
-                    "run_id": run_id,
-                    "status": service.status,
-                    "run_status": run.status,
-                    "image": service.image,
-                    "created_at": run.created_at,
-                }
+                found[key] = LastRun(
+                    run_id=run_id,
+                    status=service.status,
+                    run_status=run.status,
+                    image=service.image,
+                    created_at=run.created_at,
+                )
     return found
 
 
-def _rows(survey: Survey, pins: PinStore) -> list[dict[str, Any]]:
-    rows = []
-    for service in survey.services:
-        row: dict[str, Any] = {"repository": survey.repository, **service.model_dump()}
-        if row["problem"] is None:
-            del row["problem"]
-        row["surveyed_at"] = survey.surveyed_at
-        pin = pins.get(survey.repository, service.service)
-        row["pinned"] = pin is not None
-        row["pin"] = asdict(pin) if pin else None
-        rows.append(row)
-    return rows
+def _surveys(
+    settings: Settings, inventory: InventoryStore
+) -> tuple[list[Survey], list[SurveyError]]:
+    """The surveys recorded, and the repositories not surveyed yet or whose survey failed."""
+    surveys, errors = [], []
+    for repo in settings.repositories:
+        survey = inventory.read(repo.name)
+        if survey is None:
+            reason = NOT_SURVEYED.format(branch=repo.default_branch)
+            errors.append(SurveyError(repository=repo.name, reason=reason))
+            continue
+        if survey.error is not None:
+            errors.append(
+                SurveyError(repository=repo.name, reason=survey.error, since=survey.surveyed_at)
+            )
+        surveys.append(survey)
+    return surveys, errors
+
+
+def _state(
+    survey: Survey,
+    row: ServiceRow,
+    pins: PinStore,
+    live: dict[str, Any] | None,
+    last_run: LastRun | None,
+) -> ServiceState:
+    pin = pins.get(survey.repository, row.service)
+    state = ServiceState(
+        repository=survey.repository,
+        service=row.service,
+        image=row.image,
+        manifest=row.manifest,
+        gitops_repository=row.gitops_repository,
+        gitops_commit=row.gitops_commit,
+        cluster=row.cluster,
+        surveyed_at=survey.surveyed_at,
+        pinned=pin is not None,
+        pin=pin,
+        live=None if live is None else _live(live, row.image),
+        last_run=last_run,
+    )
+    if row.problem is not None:
+        state.problem = row.problem  # else left unset: absent from the JSON
+    return state
+
+
+def _live(state: dict[str, Any], image: str | None) -> LiveState:
+    """The verifier's record of the cluster, and whether it runs the image git names."""
+    seen = LiveState.model_validate({**state, "matches_git": False})
+    return seen.model_copy(update={"matches_git": seen.image == image})

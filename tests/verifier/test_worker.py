@@ -23,6 +23,7 @@ from services.cli.views import services_table
 from services.common.cluster_settings import ClusterSettings
 from services.common.events import ManifestCommitted, Source
 from services.common.runtime import Runtime
+from services.common.service_table import LiveState, ServicesTable, ServiceState
 from services.common.settings import load_settings
 from services.common.worker import load_definition
 from services.verifier.live import LiveStore
@@ -122,9 +123,25 @@ def test_a_verifier_worker_watches_from_start_up_and_verifies_a_published_commit
 
 
 def test_the_status_table_shows_the_cluster_column_only_with_a_cluster() -> None:
-    row = {"service": "cart", "repository": "acme/shop", "image": NEW, "pinned": False}
-    live = {"sync": "Synced", "health": "Healthy", "ready_replicas": 2, "replicas": 2}
-    answer = {"services": [{**row, "cluster": "prod", "live": {**live, "matches_git": True}}]}
+    row = ServiceState(
+        repository="acme/shop",
+        service="cart",
+        image=NEW,
+        manifest="k8s/cart.yaml",
+        gitops_repository="acme/shop",
+        gitops_commit=COMMIT,
+        cluster=None,
+        surveyed_at=0,
+        pinned=False,
+        pin=None,
+        live=None,
+        last_run=None,
+    )
+    live = LiveState(
+        image=NEW, sync="Synced", health="Healthy", ready_replicas=2, replicas=2, matches_git=True
+    )
+    clustered = row.model_copy(update={"cluster": "prod", "live": live})
 
+    answer = ServicesTable(services=[clustered], errors=[])
     assert "prod: Synced/Healthy 2/2 ready" in services_table(answer, 0)
-    assert "CLUSTER" not in services_table({"services": [row]}, 0)
+    assert "CLUSTER" not in services_table(ServicesTable(services=[row], errors=[]), 0)

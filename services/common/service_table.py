@@ -1,0 +1,69 @@
+"""The services table (`GET /api/v1/services`): what each configured repository deploys
+right now, its last run, its pin and its live state in the cluster. The gateway builds it,
+the CLI parses the API's answer into it; no FastAPI here, so both can import it.
+
+Optional keys the gateway does not know are left unset (`problem`, `since`): the route
+answers with `exclude_unset`, so they are absent from the JSON rather than null.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from services.common.events import RunStatus, ServiceStatus
+from services.common.pins import Pin
+
+
+class LastRun(BaseModel):
+    """The newest run of the service, among the last 1000 runs."""
+
+    run_id: str
+    status: ServiceStatus  # the service's, in that run
+    run_status: RunStatus | None
+    image: str
+    created_at: float | None
+
+
+class LiveState(BaseModel):
+    """What the cluster runs, as the verifier last saw it."""
+
+    model_config = ConfigDict(extra="allow")
+    image: str
+    workload: str | None = None
+    replicas: int | None = None
+    ready_replicas: int | None = None
+    updated_replicas: int | None = None
+    rolled_out: bool | None = None
+    application: str | None = None  # the Argo CD Application, its sync and health
+    sync: str | None = None
+    revision: str | None = None
+    health: str | None = None
+    observed_at: float | None = None
+    matches_git: bool  # the cluster runs the image the manifest names
+
+
+class ServiceState(BaseModel):
+    repository: str
+    service: str
+    image: str | None  # null: the manifest is missing or unreadable (`problem` says why)
+    manifest: str
+    gitops_repository: str
+    gitops_commit: str
+    cluster: str | None
+    problem: str | None = None  # only when `image` is null
+    surveyed_at: float
+    pinned: bool
+    pin: Pin | None
+    live: LiveState | None  # null: no cluster, or the verifier has not seen it yet
+    last_run: LastRun | None
+
+
+class SurveyError(BaseModel):
+    repository: str
+    reason: str
+    since: float | None = None  # when the failed survey ran (absent: never surveyed)
+
+
+class ServicesTable(BaseModel):
+    services: list[ServiceState]
+    errors: list[SurveyError]
