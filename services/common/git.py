@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import os
 import re
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,10 +192,15 @@ class Mirror:
         base = None if before == ZERO_SHA or not self.has_commit(before) else before
         return self.log(base, after)
 
-    def log(self, base: str | None, after: str, limit: int | None = None) -> list[CommitInfo]:
-        """Commits in `after` and not in `base` (all of them when None), newest first."""
+    def log(
+        self, base: str | None, after: str, limit: int | None = None, grep: str | None = None
+    ) -> list[CommitInfo]:
+        """Commits in `after` and not in `base` (all of them when None), newest first; with
+        `grep`, only those whose message has a line matching that extended regexp."""
         spec = f"{revision(base)}..{revision(after)}" if base else revision(after)
         options = [f"--max-count={int(limit)}"] if limit else []
+        if grep is not None:
+            options += ["--extended-regexp", f"--grep={grep}"]
         try:
             output = self._git("log", LOG_FORMAT, *options, _END, spec, "--")
         except git.GitCommandError as exc:
@@ -284,6 +290,30 @@ class Mirror:
         except git.GitCommandError as exc:
             raise translate(exc, f"diff {base[:7]}..{after[:7]}") from None
         return [path for path in str(output).split("\x00") if path]
+
+    def diff_paths_from(self, bases: Sequence[str], after: str) -> dict[str, list[str]]:
+        """`diff_paths(base, after)` for each base, in one git process (`diff-tree --stdin`):
+        base → the paths that differ ([] for a tree equal to `after`'s). A base git does not
+        hold is left out."""
+        wanted = list(dict.fromkeys(revision(base) for base in bases))
+        pairs = "".join(f"{base} {revision(after)}\n" for base in wanted)
+        try:
+            with tempfile.TemporaryFile() as pairs_file:
+                pairs_file.write(pairs.encode())
+                pairs_file.seek(0)
+                options = ("--always", "-r", "-z", "--name-only", "--no-renames")
+                output = self._git("diff-tree", "--stdin", *options, istream=pairs_file)
+        except git.GitCommandError as exc:
+            raise translate(exc, f"diff of {len(wanted)} commits with {after[:7]}") from None
+        known = set(wanted)
+        found: dict[str, list[str]] = {}
+        current: list[str] | None = None
+        for token in str(output).split("\x00"):
+            if token in known and token not in found:  # git heads each diff with its base
+                current = found[token] = []
+            elif token and current is not None:
+                current.append(token)
+        return found
 
     def diff_status(self, base: str, after: str) -> dict[str, str]:
         """Each path that differs between two trees → A added, D deleted, M modified, T of

@@ -144,6 +144,15 @@ class Keyspace:
         """The newest build of a service and branch (JSON: event id, time, commit, run)."""
         return self._key("builder", "newest", repository, ref, service)
 
+    def deployed_commits(self, gitops_repository: str, branch: str) -> str:
+        """The source commit each service's manifest was last deployed from, as the gitops
+        branch's trailers say at one head (JSON; services/detector/deployed.py)."""
+        return self._key("detector", "deployed", gitops_repository, branch)
+
+    def sent_builds(self, repository: str, ref: str) -> str:
+        """Hash: each service of a branch → the run the detector last sent it to build in."""
+        return self._key("detector", "sent", repository, ref)
+
     def build_lease(self, image_repository: str, commit: str) -> str:
         """Held by the one builder building an image at a commit."""
         return self._key("builder", "lease", image_repository, commit)

@@ -10,6 +10,7 @@ from typing import Protocol
 from services.common.errors import PermanentError
 from services.common.events import ZERO_SHA, PushReceived
 from services.common.git import CommitInfo
+from services.common.mirrors import FileReader
 from services.common.project import PROJECT_FILE, Entries, entries_of
 from services.detector.base import History, Range, choose_range
 from services.detector.detect import COMMIT_SCAN_LIMIT
@@ -134,7 +135,7 @@ def observe(
     previous: tuple[Entries | None, ...] = ()
     if PROJECT_FILE in paths:
         bases = [span.base] if span.dropped is None else [span.base, span.dropped]
-        previous = tuple(_earlier_entries(git, base, max_project_bytes) for base in bases)
+        previous = tuple(earlier_entries(git, base, max_project_bytes) for base in bases)
     return Observed(span, paths, commits, previous, since)
 
 
@@ -146,7 +147,7 @@ def _diff_if_known(git: Git, before: str, after: str) -> dict[str, str] | None:
         return None
 
 
-def _earlier_entries(git: Git, commit: str, max_bytes: int | None) -> Entries | None:
+def earlier_entries(git: FileReader, commit: str, max_bytes: int | None) -> Entries | None:
     """The service entries of an earlier shipline.yaml, read one by one: a typo in one entry
     leaves the others comparable. None when the file was missing, too large or no YAML
     mapping (every service then counts as new)."""

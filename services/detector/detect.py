@@ -119,6 +119,13 @@ def detect(
     builds = plan(push, project, changed_paths, commits, bot_email, previous)
     if isinstance(builds, Skip):
         return builds
+    return changes_for(push, project, builds, default_branch)
+
+
+def changes_for(
+    push: PushReceived, project: Project, builds: Plan, default_branch: str
+) -> list[ChangeDetected]:
+    """A plan's builds, as events."""
     kind, name = parse_ref(push.ref)
     tags = image_tags(push.after, kind, name, default_branch)
     source = Source(repository=push.repository, commit=push.after, ref=push.ref)

@@ -5,6 +5,7 @@ service to build; DeployRequested → the ImagePushed of the image in the regist
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from services.committer.survey import resurvey
 from services.common.errors import PermanentError
@@ -27,9 +28,20 @@ from services.common.project import PROJECT_FILE, Project
 from services.common.runtime import Runtime
 from services.common.settings import Repository
 from services.common.stage import Handler, StageDefinition
+from services.detector.against_deployed import Convergence, against_deployed
+from services.detector.attempts import SentBuilds
 from services.detector.changes import TreeChanges, observe, pushed_commit, ref_mismatch
 from services.detector.checked import RedisCheckedCommits
-from services.detector.detect import Skip, detect, is_pipeline_commit, parse_ref
+from services.detector.deployed import DeployedCache, DeployedState, deployed_now
+from services.detector.detect import (
+    Plan,
+    Skip,
+    changes_for,
+    detect,
+    is_pipeline_commit,
+    parse_ref,
+    plan,
+)
 from services.detector.fit import CheckedCommits, CommitCheck
 from services.detector.forced import forced
 from services.detector.paths import NO_SERVICE_CHANGED
@@ -42,6 +54,8 @@ def make_handler(runtime: Runtime) -> Handler:
     settings = runtime.settings
     records = RedisCheckedCommits(runtime.redis, keys=runtime.keyspace)
     inventory = runtime.inventory
+    sent = SentBuilds(runtime.redis, keys=runtime.keyspace)
+    cache = DeployedCache(runtime.redis, keys=runtime.keyspace)
 
     def handle(event: Envelope) -> Sequence[Envelope]:
         assert isinstance(event, PushReceived | BuildRequested | ReleaseRequested | DeployRequested)
@@ -63,7 +77,10 @@ def make_handler(runtime: Runtime) -> Handler:
             result: list[ChangeDetected] | Skip = requested
         else:
             email = settings.bot.email
-            result = pushed_changes(event, mirror, repo, email, settings.limits, records)
+            judge = Convergence(
+                lambda project: deployed_now(settings, repo, project, cache), runtime.pins, sent
+            )
+            result = pushed_changes(event, mirror, repo, email, settings.limits, records, judge)
             commit = pushed_commit(mirror, event)
             if commit != event.after:  # an annotated tag: the run names the commit it tags
                 runtime.runs.peeled(event.run_id, commit, tag_object=event.after)
@@ -72,7 +89,10 @@ def make_handler(runtime: Runtime) -> Handler:
         if isinstance(result, Skip):
             get_logger().info("nothing to build", reason=result.reason)
             return (runtime.runs.finish_empty(event, result.reason),)
-        runtime.runs.plan(event.run_id, [change.service for change in result])
+        services = [change.service for change in result]
+        runtime.runs.plan(event.run_id, services)
+        if isinstance(event, PushReceived) and event.ref == f"refs/heads/{repo.default_branch}":
+            sent.record(repo.name, event.ref, services, event.run_id)
         return result
 
     def deploy(request: DeployRequested, repo: Repository, mirror: Mirror) -> ImagePushed:
@@ -94,10 +114,13 @@ def pushed_changes(
     bot_email: str,
     limits: Limits = DEFAULT_LIMITS,
     records: CheckedCommits | None = None,
+    judge: Convergence | None = None,
 ) -> list[ChangeDetected] | Skip:
     """What a push builds, judged on the fetched mirror (git decides, not the payload):
     nothing unless the mirror holds the pushed ref, at `after` or past it. `records`: the
-    commits checked clean against their shipline.yaml (services/detector/fit.py)."""
+    commits checked clean against their shipline.yaml (services/detector/fit.py); `judge`:
+    what a push to the default branch is also compared with (services/detector/converge.py;
+    None: the push alone)."""
     if push.after == ZERO_SHA:
         return Skip("the ref was deleted")
     mirror.fetch()
@@ -110,7 +133,7 @@ def pushed_changes(
     project = project_at(mirror, repo.name, push.after, limits.project_file_bytes)
     size = limits.project_file_bytes
     with CommitCheck(mirror, repo.name, push.after, project, size, records, push.before) as fit:
-        return _detected(push, mirror, repo, bot_email, limits, project, fit)
+        return _detected(push, mirror, repo, bot_email, limits, project, fit, judge)
 
 
 def _detected(
@@ -121,6 +144,7 @@ def _detected(
     limits: Limits,
     project: Project,
     fit: CommitCheck,
+    judge: Convergence | None = None,
 ) -> list[ChangeDetected] | Skip:
     kind, name = parse_ref(push.ref)
     if kind == "tag":
@@ -128,24 +152,30 @@ def _detected(
         whole_file = True  # a release builds every service: check them all
         since: TreeChanges | None = None
     else:
-        seen = observe(
-            mirror,
-            push,
-            name,
-            repo.default_branch,
-            lambda c: is_pipeline_commit(c, bot_email),
-            limits.project_file_bytes,
-        )
-        get_logger().info(
-            "compared", base=seen.range.base, why=seen.range.why, paths=len(seen.paths)
-        )
-        result = detect(
-            push, project, seen.paths, seen.commits, repo.default_branch, bot_email, seen.previous
-        )
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            deploys = judge is not None and name == repo.default_branch
+            state = pool.submit(judge.read_state, project) if judge and deploys else None
+            seen = observe(
+                mirror,
+                push,
+                name,
+                repo.default_branch,
+                lambda c: is_pipeline_commit(c, bot_email),
+                limits.project_file_bytes,
+            )
+            get_logger().info(
+                "compared", base=seen.range.base, why=seen.range.why, paths=len(seen.paths)
+            )
+            today = plan(push, project, seen.paths, seen.commits, bot_email, seen.previous)
+            builds = _converged(push, mirror, project, limits, today, state, judge)
+        if isinstance(builds, Skip):
+            result = builds
+        else:
+            result = changes_for(push, project, builds, repo.default_branch)
         whole_file = seen.range.base is None or PROJECT_FILE in seen.paths
         since = seen.since_before
     if isinstance(result, Skip):
-        if result.reason == NO_SERVICE_CHANGED:  # a wrong `path` must not look like this
+        if result.reason in (NO_SERVICE_CHANGED, ALL_DEPLOYED):  # a wrong `path` must not hide
             fit.require(None, manifests=False, since_before=since)
         else:
             fit.carry(since)
@@ -153,6 +183,37 @@ def _detected(
     within_limit(result, limits)
     fit.require(None if whole_file else [c.service for c in result], since_before=since)
     return result
+
+
+ALL_DEPLOYED = "every service the push changed already runs this content"
+NOTHING_TO_BUILD = ("only manifest paths changed", "only ignored paths changed", NO_SERVICE_CHANGED)
+
+
+def _converged(
+    push: PushReceived,
+    mirror: Mirror,
+    project: Project,
+    limits: Limits,
+    today: Plan | Skip,
+    state: Future[DeployedState | None] | None,
+    judge: Convergence | None,
+) -> Plan | Skip:
+    """`today` corrected by what each service runs (services/detector/converge.py); a push
+    skipped for any reason but finding nothing to build (`[skip ci]`...) stays skipped."""
+    deployed = state.result() if state is not None else None
+    if judge is None or deployed is None:
+        return today
+    if isinstance(today, Skip) and today.reason not in NOTHING_TO_BUILD:
+        return today
+    builds = today if not isinstance(today, Skip) else {}
+    manifests_here = project.gitops.repository in (None, push.repository)
+    size = limits.project_file_bytes
+    judged = against_deployed(
+        mirror, push, project, builds, deployed, judge.pins, judge.sent, manifests_here, size
+    )
+    if judged:
+        return judged
+    return today if isinstance(today, Skip) else Skip(ALL_DEPLOYED)
 
 
 def within_limit(result: Sequence[ChangeDetected], limits: Limits) -> None:

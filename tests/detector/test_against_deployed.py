@@ -1,0 +1,252 @@
+"""A push to the default branch judged on what each service runs: the detector's handler on a
+real monorepo whose gitops branch (here the same repository's main) carries the committer's
+trailers, with the run store, pins and records in a real Redis."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+
+from services.common.events import (
+    ChangeDetected,
+    DeploymentSkipped,
+    PushReceived,
+    RunCompleted,
+    Source,
+    StageFailed,
+)
+from services.common.runtime import Runtime
+from services.common.settings import Settings
+from services.detector.against_deployed import against_deployed
+from services.detector.attempts import SentBuilds
+from services.detector.deployed import DeployedFrom, DeployedState
+from services.detector.task import ALL_DEPLOYED, make_handler
+from tests.detector.conftest import NAME, SERVICES, Monorepo
+from tests.detector.test_deployed import deploy
+
+
+@pytest.fixture
+def runtime(seeded: Monorepo, redis_url: str, redis_client: redis.Redis, tmp_path: Path):
+    settings = Settings(
+        redis_url=redis_url, workdir=tmp_path / "state", repositories=[seeded.settings]
+    )
+    return Runtime(settings)
+
+
+@pytest.fixture
+def deployed(seeded: Monorepo) -> str:
+    """Every service deployed from the first commit, as the committer records it."""
+    first = seeded.repo.head.commit.hexsha
+    for service in SERVICES:
+        deploy(seeded, service, first)
+    return first
+
+
+def built(runtime: Runtime, push: PushReceived) -> dict[str, ChangeDetected]:
+    outputs = make_handler(runtime)(push)
+    return {e.service: e for e in outputs if isinstance(e, ChangeDetected)}
+
+
+def failed(runtime: Runtime, push: PushReceived, service: str, transient: bool) -> None:
+    """The service's build of `push` failed, as the stage runner reports it."""
+    message = "registry unreachable"
+    if transient:
+        message += " (gave up after 5 attempts over 2m; once it is back: `shipline ...`)"
+    runtime.runs.apply(
+        StageFailed(
+            run_id=push.run_id,
+            stage="builder",
+            service=service,
+            error_class="TransientError" if transient else "PermanentError",
+            message=message,
+            retryable=transient,
+        )
+    )
+
+
+def test_a_force_push_dropping_a_skip_ci_commit_rebuilds_only_the_service_that_differs(
+    seeded, runtime, deployed
+):
+    base = seeded.repo.head.commit.hexsha
+    seeded.commit({"user_service/app.txt": "user tweak\n"}, "docs: tweak [skip ci]")
+    skipped = seeded.push()
+    assert built(runtime, skipped) == {}
+    seeded.repo.git.reset("--hard", base)
+    seeded.commit({"web/src/index.html": "web v2\n"})
+    forced = seeded.push(force=True)
+
+    builds = built(runtime, forced)
+
+    assert sorted(builds) == ["web"]
+    assert builds["web"].changed_paths == ("web/src/index.html",)
+
+
+def test_a_force_push_that_only_drops_a_skip_ci_commit_builds_nothing(seeded, runtime, deployed):
+    base = seeded.repo.head.commit.hexsha
+    seeded.commit({"web/src/index.html": "web tweak\n"}, "wip [skip ci]")
+    assert built(runtime, seeded.push()) == {}
+    seeded.repo.git.reset("--hard", base)
+    seeded.commit({"README.md": "# mono, again\n"})
+    forced = seeded.push(force=True)
+
+    [completed] = make_handler(runtime)(forced)
+
+    assert isinstance(completed, RunCompleted) and completed.status == "skipped"
+    assert runtime.runs.get(forced.run_id).reason == ALL_DEPLOYED
+
+
+def test_a_force_push_from_a_commit_never_seen_builds_only_what_differs_from_the_deployed(
+    seeded, runtime, deployed
+):
+    base = seeded.repo.head.commit.hexsha
+    seeded.commit({"web/src/index.html": "web tweak\n"}, "wip [skip ci]")
+    seeded.push()  # the detector never sees it: its mirror does not know `before`
+    seeded.repo.git.reset("--hard", base)
+    seeded.commit({"user_service/app.txt": "user v2\n"})
+
+    assert sorted(built(runtime, seeded.push(force=True))) == ["user-service"]
+
+
+def test_a_service_whose_build_failed_on_an_outage_is_rebuilt_by_a_push_to_another(
+    seeded, runtime, deployed
+):
+    seeded.commit({"user_service/app.txt": "user v2\n"})
+    first = seeded.push()
+    assert sorted(built(runtime, first)) == ["user-service"]
+    failed(runtime, first, "user-service", transient=True)
+    seeded.commit({"web/src/index.html": "web v2\n"})
+    second = seeded.push()
+
+    builds = built(runtime, second)
+
+    assert sorted(builds) == ["user-service", "web"]
+    assert builds["user-service"].source.commit == second.after
+    assert builds["user-service"].changed_paths == ("user_service/app.txt",)
+    assert "latest" in builds["user-service"].tags
+
+
+def test_a_service_whose_build_is_still_under_way_is_not_rebuilt_by_a_push_to_another(
+    seeded, runtime, deployed
+):
+    seeded.commit({"user_service/app.txt": "user v2\n"})
+    assert sorted(built(runtime, seeded.push())) == ["user-service"]
+    seeded.commit({"web/src/index.html": "web v2\n"})
+
+    assert sorted(built(runtime, seeded.push())) == ["web"]
+
+
+def test_a_service_whose_build_failed_for_good_waits_for_a_commit_that_touches_it(
+    seeded, runtime, deployed
+):
+    seeded.commit({"user_service/Dockerfile": "FROM nowhere\n"})
+    first = seeded.push()
+    built(runtime, first)
+    failed(runtime, first, "user-service", transient=False)
+    seeded.commit({"web/src/index.html": "web v2\n"})
+    assert sorted(built(runtime, seeded.push())) == ["web"]
+    seeded.commit({"user_service/Dockerfile": "FROM scratch\n"})
+
+    assert sorted(built(runtime, seeded.push())) == ["user-service"]
+
+
+def test_without_a_deployed_record_a_push_builds_what_it_changed_as_before(seeded, runtime):
+    seeded.commit({"user_service/app.txt": "user v2\n"})
+    first = seeded.push()
+    built(runtime, first)
+    failed(runtime, first, "user-service", transient=True)
+    seeded.commit({"web/src/index.html": "web v2\n"})
+
+    assert sorted(built(runtime, seeded.push())) == ["web"]
+
+
+def test_a_pinned_service_is_not_rebuilt_by_pushes_elsewhere_until_it_is_unpinned(
+    seeded, runtime, deployed
+):
+    runtime.pins.pin(NAME, "user-service", "127.0.0.1:5000/acme/user-service:old", "dana", "rb-1")
+    seeded.commit({"user_service/app.txt": "user v2\n"})
+    first = seeded.push()
+    assert sorted(built(runtime, first)) == ["user-service"]  # the push touches it
+    runtime.runs.apply(
+        DeploymentSkipped(
+            run_id=first.run_id,
+            service="user-service",
+            source=Source(repository=NAME, commit=first.after, ref=first.ref),
+            image="127.0.0.1:5000/acme/user-service:sha-x",
+            outcome="held",
+            reason="held: pinned",
+        )
+    )
+    seeded.commit({"web/src/index.html": "web v2\n"})
+    assert sorted(built(runtime, seeded.push())) == ["web"]
+    runtime.pins.unpin(NAME, "user-service")
+    seeded.commit({"web/src/index.html": "web v3\n"})
+
+    assert sorted(built(runtime, seeded.push())) == ["user-service", "web"]
+
+
+def test_a_push_to_another_branch_is_judged_on_the_push_alone(seeded, runtime, deployed):
+    seeded.commit({"user_service/app.txt": "user v2\n"})
+    first = seeded.push()
+    built(runtime, first)
+    failed(runtime, first, "user-service", transient=True)
+    seeded.branch("feature")
+    seeded.commit({"web/src/index.html": "web feature\n"})
+
+    assert sorted(built(runtime, seeded.push("feature"))) == ["web"]
+
+
+def test_a_service_deployed_from_a_newer_commit_than_the_push_is_not_rebuilt(seeded, runtime):
+    seeded.commit({"web/src/index.html": "web v2\n"})
+    push = seeded.push()
+    seeded.branch("next")
+    newer = seeded.commit({"user_service/app.txt": "user next\n"})
+    seeded.repo.git.push("origin", "HEAD:refs/heads/next")
+    seeded.mirror.fetch()
+    state = DeployedState(
+        head="f" * 40,
+        services={
+            "user-service": DeployedFrom(repository=NAME, commit=newer),
+            "web": DeployedFrom(repository=NAME, commit=push.before),
+        },
+    )
+    today = {"web": ("paths", ("web/src/index.html",))}
+    sent = SentBuilds(runtime.redis)
+
+    builds = against_deployed(
+        seeded.mirror, push, seeded_project(seeded, push), today, state, runtime.pins, sent
+    )
+
+    assert builds == today  # user-service differs, but the deployed commit is newer
+
+
+def test_a_deployed_commit_the_mirror_does_not_hold_counts_as_no_record(seeded, runtime):
+    seeded.commit({"web/src/index.html": "web v2\n"})
+    push = seeded.push()
+    seeded.mirror.fetch()
+    unknown = uuid.uuid4().hex + "0" * 8
+    state = DeployedState(
+        head="f" * 40,
+        services={name: DeployedFrom(repository=NAME, commit=unknown) for name in SERVICES},
+    )
+    today = {"web": ("paths", ("web/src/index.html",))}
+
+    builds = against_deployed(
+        seeded.mirror,
+        push,
+        seeded_project(seeded, push),
+        today,
+        state,
+        runtime.pins,
+        SentBuilds(runtime.redis),
+    )
+
+    assert builds == today
+
+
+def seeded_project(seeded: Monorepo, push: PushReceived):
+    from services.common.mirrors import project_at
+
+    return project_at(seeded.mirror, NAME, push.after)
