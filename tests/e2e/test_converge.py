@@ -1,0 +1,118 @@
+"""Detection judged on what each service runs, as `shipline up` lives it: a build lost to a
+registry outage is brought back by the next push, whatever that push touches, and a force
+push that drops a `[skip ci]` commit rebuilds only the service that really differs.
+
+The reconciler is off here: the push alone must do it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import git
+import pytest
+
+from services.demo.receiver import NotificationReceiver
+from services.demo.scenario import DEVELOPER, Push, SampleMonorepo
+from services.devenv.registry import Registry
+from tests.stack import Stack, stack_up
+
+BUDGET = 4.0
+
+
+@pytest.fixture(scope="module")
+def converge_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_url: str,
+    docker_host: str,
+    base_image: str,
+    trivy_path: Path,
+) -> Iterator[Stack]:
+    """A `shipline up` whose registry this module stops and starts, on a short budget."""
+    import redis
+
+    root = tmp_path_factory.mktemp("converge")
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    with Registry(root / "registry") as registry, NotificationReceiver() as receiver:
+        sample = SampleMonorepo(root)
+        sample.create(f"{registry.host}/microbank", base_image)
+        retry = {"budget_seconds": BUDGET, "initial_delay_seconds": 0.5, "max_delay_seconds": 2}
+        try:
+            with stack_up(
+                root, sample, registry, receiver, client, docker_host, trivy_path,
+                redis_url=redis_url, retry=retry, reconciler={"enabled": False},
+            ) as stack:  # fmt: skip
+                yield stack
+        finally:
+            client.close()
+
+
+def deployed(stack: Stack, push: Push) -> dict:
+    run = stack.wait_for_run(stack.push_webhook(push).json()["run_id"])
+    assert run["status"] == "succeeded", run
+    return run
+
+
+def manifest_image(stack: Stack, service: str) -> str:
+    return stack.sample.remote_file(f"k8s/manifests/{service}/deployment.yaml")
+
+
+def test_a_build_lost_to_a_registry_outage_is_deployed_by_the_next_push_to_another_service(
+    converge_stack: Stack,
+) -> None:
+    stack, sample = converge_stack, converge_stack.sample
+    deployed(stack, sample.append("user_service/app.txt", "Before.", "feat(user): before"))
+    lost = sample.append("user_service/app.txt", "During the outage.", "feat(user): outage")
+    stack.registry.stop()
+    failed = stack.wait_for_run(stack.push_webhook(lost).json()["run_id"])
+    assert failed["services"]["user-service"]["status"] == "failed", failed
+    assert "gave up after" in failed["services"]["user-service"]["reason"]
+    stack.registry.restart()
+    other = sample.append("account_service/app.txt", "Elsewhere.", "feat(account): elsewhere")
+
+    run = deployed(stack, other)
+
+    assert sorted(run["services"]) == ["account-service", "user-service"]
+    tag = f"sha-{other.after[:7]}"
+    image = f"{stack.registry.host}/microbank/user-service:{tag}"
+    assert run["services"]["user-service"]["image"] == image
+    assert stack.registry.manifest_digest("microbank/user-service", tag) is not None
+    labels = stack.registry.config_labels("microbank/user-service", tag)
+    assert labels["org.opencontainers.image.revision"] == other.after
+    assert f"image: {image}" in manifest_image(stack, "user-service")
+    served = sample.remote_file("user_service/app.txt", ref=other.after)
+    assert "During the outage." in served  # the image holds the lost change
+
+
+def test_a_force_push_dropping_a_skip_ci_commit_rebuilds_only_the_service_that_differs(
+    converge_stack: Stack,
+) -> None:
+    stack, sample = converge_stack, converge_stack.sample
+    deployed(stack, sample.append("frontend/app.txt", "Deployed.", "feat(frontend): deployed"))
+    sample.pull()
+    skipped = sample.append("user_service/app.txt", "Typo fixed.", "docs(user): typo [skip ci]")
+    run = stack.wait_for_run(stack.push_webhook(skipped).json()["run_id"])
+    assert run["status"] == "skipped" and run["services"] == {}, run
+
+    forced = force_push_instead(sample, skipped, "frontend/app.txt", "Rewritten.")
+    run = deployed(stack, forced)
+
+    assert sorted(run["services"]) == ["frontend"]
+    tag = f"sha-{forced.after[:7]}"
+    assert stack.registry.manifest_digest("microbank/frontend", tag) is not None
+    assert stack.registry.manifest_digest("microbank/user-service", tag) is None
+    assert f"microbank/frontend:{tag}" in manifest_image(stack, "frontend")
+
+
+def force_push_instead(sample: SampleMonorepo, dropped: Push, path: str, line: str) -> Push:
+    """Drop the commit `dropped` pushed and force-push one appending `line` to `path`."""
+    with git.Repo(sample.clone) as repo:
+        repo.git.reset("--hard", dropped.before)
+        target = sample.clone / path
+        target.write_text(target.read_text() + line + "\n")
+        repo.git.add(path)
+        repo.index.commit(f"feat: {line}", author=DEVELOPER, committer=DEVELOPER)
+        repo.git.push("--force", "origin", "HEAD:refs/heads/main")
+        return Push(dropped.after, repo.head.commit.hexsha)
