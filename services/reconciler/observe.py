@@ -138,6 +138,17 @@ class Observer:
             events.append((int(entry_id.split(b"-")[0]) / 1000, event))
         return events
 
+    def handled(self, deliveries: Sequence[Delivery]) -> list[bool]:
+        """Whether each delivery is claimed or done (one command each, one round trip)."""
+        if not deliveries:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for delivery in deliveries:
+            event_id = delivery.event.event_id
+            claim = self._keys.stage_claim(delivery.stage, event_id)
+            pipe.exists(claim, self._keys.stage_done(delivery.stage, event_id))
+        return [bool(count) for count in pipe.execute()]
+
     def marks(self, deliveries: Sequence[Delivery]) -> list[Marks]:
         """Whether each delivery is claimed, done, re-driven already (one round trip)."""
         if not deliveries:

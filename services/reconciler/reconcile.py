@@ -53,8 +53,8 @@ class Reconciler:
             logged = self._observer.logged_events(run.run_id, self._settings.events_per_run)
             old += [d for d in deliveries(logged) if is_old(d, now, self._visibility)]
         report.deliveries = len(old)
-        marks = self._observer.marks(old)
-        suspects = [d for d, m in zip(old, marks, strict=True) if not (m.claimed or m.done)]
+        handled = self._observer.handled(old)
+        suspects = [d for d, seen in zip(old, handled, strict=True) if not seen]
         report.suspects = len(suspects)
         if not suspects:
             return report
