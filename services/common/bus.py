@@ -150,6 +150,15 @@ class Bus:
         self._log = log
 
     def publish(self, event: Envelope) -> None:
+        """Project, log and queue `event`.
+
+        Each message goes straight to its stage's queue by name and publishing declares
+        nothing: kombu's Redis transport routes a named exchange through its
+        `_kombu.binding.*` sets, which only a declaration writes and which go when Redis
+        loses its data (FLUSHALL, a restart without persistence, a failover to an empty
+        replica), and a message routed through them then goes nowhere, silently. A message
+        named this way is also retried (Celery) and restored (kombu) by its queue's name.
+        """
         stages = stages_for(event)
         try:
             completed = self._runs.apply(event)
@@ -159,6 +168,9 @@ class Bus:
                     task_name(stage),
                     args=[encode_event(event)],
                     queue=queue_name(stage),
+                    exchange="",  # the default exchange: routing key = the queue's name
+                    routing_key=queue_name(stage),
+                    declare=[],
                     task_id=task_id(event, index, stage),
                     argsrepr=task_argsrepr(event),
                 )

@@ -1,0 +1,125 @@
+"""Redis loses every key (FLUSHALL: a restart without persistence, a failover to an empty
+replica) under a running `shipline up`, and nothing is restarted: the next push deploys
+normally, and nothing is deployed twice: each image tag is pushed once, each deployed
+image committed once."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import git
+
+from services.demo.scenario import Push
+from services.devenv.redis_server import RedisServer
+from tests.stack import Stack
+from tests.workers import wait_until
+
+REGISTRY_NAMESPACE = "microbank"
+
+
+def pushes_of(stack: Stack, service: str, tag: str) -> int:
+    """How many manifests the registry's tag ever pointed at (0: never pushed)."""
+    index = stack.registry.workdir / "data/docker/registry/v2/repositories" / REGISTRY_NAMESPACE
+    tag_index = index / service / "_manifests/tags" / tag / "index/sha256"
+    return len(list(tag_index.iterdir())) if tag_index.exists() else 0
+
+
+def deploy_commits(stack: Stack, image: str) -> int:
+    """How many gitops commits deployed `image` on main."""
+    with git.Repo(stack.sample.remote) as repo:
+        return sum(1 for c in repo.iter_commits("main") if c.summary.endswith(f"{image} [skip ci]"))
+
+
+def image_of(stack: Stack, service: str, push: Push) -> str:
+    return f"{stack.registry.host}/{REGISTRY_NAMESPACE}/{service}:sha-{push.after[:7]}"
+
+
+def assert_deployed_once(stack: Stack, service: str, push: Push) -> None:
+    image = image_of(stack, service, push)
+    assert f"image: {image}" in stack.sample.remote_file(f"k8s/manifests/{service}/deployment.yaml")
+    assert pushes_of(stack, service, f"sha-{push.after[:7]}") == 1, image
+    assert deploy_commits(stack, image) == 1, image
+
+
+def deploy(stack: Stack, push: Push, service: str) -> dict:
+    response = stack.push_webhook(push, delivery=f"delivery-{push.after}")
+    assert response.status_code == 202, response.text
+    run = stack.wait_for_run(response.json()["run_id"])
+    assert run["status"] == "succeeded", run
+    assert run["services"][service]["image"] == image_of(stack, service, push)
+    assert_deployed_once(stack, service, push)
+    return run
+
+
+def wipe(stack: Stack) -> None:
+    stack.redis.flushall()
+    assert stack.redis.dbsize() == 0
+
+
+def test_a_push_after_redis_lost_all_its_data_deploys_and_a_redelivery_deploys_nothing_twice(
+    stack: Stack,
+) -> None:
+    before = stack.sample.append("user_service/app.txt", "Wipe: before.", "feat(user): before")
+    deploy(stack, before, "user-service")
+
+    wipe(stack)
+
+    after = stack.sample.append("account_service/app.txt", "Wipe: after.", "feat(account): after")
+    deploy(stack, after, "account-service")
+    runs = stack.get("/api/v1/runs")
+    assert runs.status_code == 200, runs.text
+
+    # The first push's delivery marker went with the wipe: its redelivery starts a run
+    # again, which finds the image in the registry and the manifest already on it.
+    again = stack.push_webhook(before, delivery=f"delivery-{before.after}")
+    assert again.status_code == 202, again.text
+    run = stack.wait_for_run(again.json()["run_id"])
+    assert run["status"] in ("succeeded", "skipped"), run
+    assert_deployed_once(stack, "user-service", before)
+    assert_deployed_once(stack, "account-service", after)
+
+
+def test_a_wipe_during_a_build_lets_the_next_push_deploy_and_deploys_nothing_twice(
+    stack: Stack,
+) -> None:
+    dockerfile = "transaction_service/Dockerfile"
+    text = (stack.sample.clone / dockerfile).read_text()
+    step = f"RUN sleep 8 && echo {uuid.uuid4()}\n"  # never in the engine's layer cache
+    slow = stack.sample.change(
+        dockerfile, text.replace("WORKDIR /app\n", f"WORKDIR /app\n{step}", 1), "build: slow"
+    )
+    response = stack.push_webhook(slow)
+    assert response.status_code == 202, response.text
+    interrupted = response.json()["run_id"]
+
+    def building() -> bool:
+        run = stack.get(f"/api/v1/runs/{interrupted}").json()
+        service = run.get("services", {}).get("transaction-service", {})
+        return "builder" in service.get("timings", {})
+
+    wait_until(building, 120, "the slow build to start")
+    wipe(stack)
+    assert deploy_commits(stack, image_of(stack, "transaction-service", slow)) == 0
+
+    after = stack.sample.append("user_service/app.txt", "Wipe: during.", "feat(user): during")
+    deploy(stack, after, "user-service")
+
+    # The build in progress when Redis lost its data finishes and deploys, once.
+    slow_image = image_of(stack, "transaction-service", slow)
+    wait_until(lambda: deploy_commits(stack, slow_image) > 0, 120, "the slow build to deploy")
+    time.sleep(3)  # anything that would deploy it a second time has had its chance
+    assert_deployed_once(stack, "transaction-service", slow)
+    assert_deployed_once(stack, "user-service", after)
+    assert stack.get("/api/v1/runs").status_code == 200
+
+
+def test_a_push_after_redis_restarted_without_its_data_deploys(
+    stack: Stack, redis_server: RedisServer
+) -> None:
+    assert not redis_server.appendonly  # and `--save ""`: a restart comes back empty
+    redis_server.restart()
+    assert stack.redis.dbsize() == 0
+
+    after = stack.sample.append("user_service/app.txt", "Empty restart.", "feat(user): empty")
+    deploy(stack, after, "user-service")
