@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -90,6 +91,7 @@ def test_rollback_then_unpin(api_url: str, shop: Repo, redis_client: redis.Redis
     code, output = run(api_url, "unpin", "cart")
     assert code == 0, output
     assert "cart unpinned (was reg/cart:v1)" in output
+    assert re.search(r"^run \S+ started$", output, re.MULTILINE), output  # the unpin commit's
     assert "cart was not pinned" in run(api_url, "unpin", "cart")[1]
 
 

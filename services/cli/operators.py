@@ -103,7 +103,11 @@ def _api() -> Iterator[ApiClient]:
 
 
 def _report(
-    client: ApiClient, answer: dict[str, Any], wait: float | None, output: str = "table"
+    client: ApiClient,
+    answer: dict[str, Any],
+    wait: float | None,
+    output: str = "table",
+    fine: tuple[str, ...] = ("succeeded", "held", "superseded"),
 ) -> None:
     run_id = answer["run_id"]
     if output != "json":
@@ -120,7 +124,7 @@ def _report(
     else:
         for line in outcome_lines(run)[:-1]:
             click.echo(line)
-    if run.status not in ("succeeded", "held", "superseded"):
+    if run.status not in fine:
         raise click.ClickException(run_line(run))
 
 
@@ -208,17 +212,21 @@ def rollback(
 @click.command()
 @click.argument("service")
 @_REPOSITORY
+@_WAIT
 @_OUTPUT
-def unpin(service: str, repository: str | None, output: str) -> None:
-    """Let automatic deploys of SERVICE through again after a rollback."""
+def unpin(service: str, repository: str | None, wait: float | None, output: str) -> None:
+    """Let automatic deploys of SERVICE through again after a rollback: its pin is removed
+    from the gitops repository in a commit (run RUN_ID; --wait to see it done)."""
     with _api() as client:
         answer = client.post(f"/api/v1/services/{service}/unpin", repository=repository)
-    if output == "json":
-        _echo_json(answer)
-    elif answer["unpinned"]:
-        click.echo(f"{service} unpinned (was {answer['pin']['image']}); automatic deploys resume")
-    else:
-        click.echo(f"{service} was not pinned")
+        if output != "json":
+            if answer["unpinned"]:
+                click.echo(
+                    f"{service} unpinned (was {answer['pin']['image']}); automatic deploys resume"
+                )
+            else:
+                click.echo(f"{service} was not pinned (any pin left in git is removed too)")
+        _report(client, answer, wait, output, fine=("succeeded", "skipped"))
 
 
 def _read(path: str, **params: str | None) -> Any:

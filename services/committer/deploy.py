@@ -1,7 +1,8 @@
 """Deploy: one scanned image of one service into its manifest, one commit.
 
 An automatic deploy is decided on the gitops head (decide.py): held while the service is
-pinned, superseded when the image was built from an ancestor of the deployed commit. A
+pinned in the branch's pins file (pins_file.py; git decides, the Redis cache only follows),
+superseded when the image was built from an ancestor of the deployed commit. A
 manual deploy (`shipline deploy`) does what it was asked. Either way the outcome is an event:
 the commit, or why nothing was written.
 """
@@ -17,6 +18,7 @@ from services.committer.gitops_commit import Change, Finished, GitopsCommits
 from services.committer.images import ImageRef
 from services.committer.manifest_edit import edit_manifest, read_manifest
 from services.committer.messages import deploy_message, deployed_from, deployed_grep
+from services.committer.pins_file import PINS_FILE, parse_pins
 from services.committer.stores import Pins, RunFacts
 from services.committer.targets import Target, Targets
 from services.common.events import (
@@ -28,6 +30,7 @@ from services.common.events import (
 )
 from services.common.git import Mirror
 from services.common.logging import get_logger
+from services.common.pins import Pin
 from services.common.project import ServiceSpec
 
 MANUAL_TRIGGERS = frozenset({"deploy"})  # runs whose deploys bypass the pin and ancestry
@@ -107,11 +110,21 @@ def deploy_decision(
     target: Target, pins: Pins, source: Source, service: str, path: str, manual: bool
 ) -> Decision:
     """decide() on the facts of the gitops head: the last deploy of `service` in `path`,
-    its pin, and the source mirror's ancestry."""
+    its pin in the pins file, and the source mirror's ancestry. A pin read from git is
+    cached too, so the gateway shows it even after Redis lost the cache."""
     last = target.checkout.log(path, grep=deployed_grep(service), limit=1)
     deployed = deployed_from(last[0].message, service) if last else None
-    pin = pins.get(target.source.name, service)
+    pin = pin_in_git(target, service)
+    if pin is not None and not manual:
+        pins.put(pin)
     return decide(source, deployed, pin, manual, partial(is_ancestor_fetched, target.mirror))
+
+
+def pin_in_git(target: Target, service: str) -> Pin | None:
+    """The service's pin in the gitops checkout's pins file (synced to the head)."""
+    where = f"{PINS_FILE} on {target.checkout.branch}"
+    pins = parse_pins(target.checkout.read(PINS_FILE), where)
+    return pins.get((target.source.name, service))
 
 
 def is_ancestor_fetched(mirror: Mirror, older: str, newer: str) -> bool:

@@ -2,7 +2,7 @@
 
 Every commit names, per service it changed, the source commit the image was built from
 (`Shipline-Deployed: <service> <repository>@<sha>`): that is how a later build learns what
-is deployed and refuses to go backwards. Release and rollback commits also carry the id
+is deployed and refuses to go backwards. Release, rollback and unpin commits carry the id
 of the request they answer (`Shipline-Request: <event id>`), so a redelivered request
 finds its commit instead of committing again. Every message ends the subject with
 `[skip ci]`, so the pipeline's own commits never start a run.
@@ -128,6 +128,26 @@ def rollback_message(
         f"Automatic deploys of {service} are held until `shipline unpin {service}`."
     )
     return _assembled(subject, body, [*trailers, f"{REQUEST}: {request_id}"])
+
+
+def pin_message(service: str, image: str, by: str, request_id: uuid.UUID) -> str:
+    """A rollback whose manifest already held the image: only the pin is committed."""
+    _checked("service", service, _SERVICE, "a lowercase DNS label")
+    subject = f"chore({service}): pin {_image(image)} [skip ci]"
+    body = (
+        f"\n\nPinned by {one_line(by) or 'an operator'}: automatic deploys of {service} are held "
+        f"until `shipline unpin {service}`."
+    )
+    return _assembled(subject, body, [f"{REQUEST}: {request_id}"])
+
+
+def unpin_message(service: str, image: str, by: str, request_id: uuid.UUID) -> str:
+    _checked("service", service, _SERVICE, "a lowercase DNS label")
+    subject = f"chore({service}): unpin {_image(image)} [skip ci]"
+    body = (
+        f"\n\nUnpinned by {one_line(by) or 'an operator'}: automatic deploys of {service} resume."
+    )
+    return _assembled(subject, body, [f"{REQUEST}: {request_id}"])
 
 
 def release_message(

@@ -1,5 +1,6 @@
 """Rollback: one service back to an earlier image (the one before the current, or a named
-tag), then pinned, so automatic deploys hold until `shipline unpin`.
+tag), pinned in the same commit (the gitops branch's pins file, pins_file.py), so automatic
+deploys hold until `shipline unpin`; the pin is cached in Redis once committed.
 
 Which image is earlier is read from the manifest's own history on the gitops branch
 (rollback_history.py); the commit names the source commit that image was built from, when
@@ -8,14 +9,23 @@ a deploy recorded it. A redelivered request finds its commit and writes nothing 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import partial
 
+from services.committer.deploy import pin_in_git
 from services.committer.formats import read_image
 from services.committer.gitops_commit import Change, Finished, GitopsCommits
 from services.committer.images import ImageRef
 from services.committer.manifest_edit import edit_manifest, read_manifest
-from services.committer.messages import Deployed, deployed_from, request_grep, rollback_message
+from services.committer.messages import (
+    Deployed,
+    deployed_from,
+    pin_message,
+    request_grep,
+    rollback_message,
+)
+from services.committer.pins_file import PINS_FILE, parse_pins, same_pin, with_pin
 from services.committer.rollback_history import Version, previous_image, provenance
 from services.committer.stores import Pins
 from services.committer.targets import Target, Targets
@@ -23,6 +33,7 @@ from services.committer.yamlsplice import ManifestError
 from services.common.errors import PermanentError
 from services.common.events import ManifestCommitted, RollbackRequested, Source
 from services.common.git_checkout import Checkout
+from services.common.pins import Pin
 from services.common.project import ServiceSpec
 from services.common.safe_files import UnsafePath
 
@@ -73,7 +84,10 @@ class RollbackWrite:
         if earlier:  # a redelivery: the rollback is committed already
             before = checkout.read_at(f"{earlier[0].sha}^", path) or text
             built = provenance(history, current)
-            return Finished(self.committed(self._image(before), current, built, earlier[0].sha))
+            pin = pin_in_git(self.target, request.service)  # None: unpinned since
+            return Finished(
+                self.committed(self._image(before), current, built, pin, earlier[0].sha)
+            )
         if self.only_from is not None and current != self.only_from:
             raise PermanentError(
                 f"not rolled back: {path} now holds {current}, not the failed {self.only_from}"
@@ -81,25 +95,55 @@ class RollbackWrite:
         edit = edit_manifest(text, request.service, self.spec, self._wanted(current, history), path)
         new = self._image(edit.text)
         built = provenance(history, new)
-        if not edit.changed:
-            return Finished(
-                self.committed(current, new, built, checkout.last_commit_touching(path))
-            )
-        checkout.write(path, edit.text)
+        pin, paths = self._pin(new), []
+        if edit.changed:
+            checkout.write(path, edit.text)
+            paths.append(path)
+        if pin is not None:
+            paths.append(PINS_FILE)
+        pin = pin or pin_in_git(self.target, request.service)
+        if not paths:
+            sha = checkout.last_commit_touching(path)
+            return Finished(self.committed(current, new, built, pin, sha))
         built_from = (
             Source(repository=built.repository, commit=built.commit, ref=self._ref)
             if built
             else None
         )
-        message = rollback_message(
-            request.service, current, new, request.requested_by, request.event_id, built_from
+        by, request_id = request.requested_by, request.event_id
+        message = (
+            rollback_message(request.service, current, new, by, request_id, built_from)
+            if edit.changed
+            else pin_message(request.service, new, by, request_id)
         )
-        return Change([path], message, partial(self.committed, current, new, built))
+        return Change(paths, message, partial(self.committed, current, new, built, pin))
 
-    def committed(self, old: str, new: str, built: Deployed | None, sha: str) -> ManifestCommitted:
-        """Pins the service to `new`, and says what was committed."""
+    def _pin(self, image: str) -> Pin | None:
+        """Writes the pin on `image` into the pins file and returns it; None when the file
+        holds it already."""
+        request, checkout = self.request, self.target.checkout
+        where = f"{PINS_FILE} on {checkout.branch}"
+        text = checkout.read(PINS_FILE)
+        pin = Pin(
+            self.target.source.name,
+            request.service,
+            image,
+            request.requested_by,
+            request.run_id,
+            time.time(),
+        )
+        if same_pin(parse_pins(text, where).get((pin.repository, pin.service)), pin):
+            return None
+        checkout.write(PINS_FILE, with_pin(text, pin, where))
+        return pin
+
+    def committed(
+        self, old: str, new: str, built: Deployed | None, pin: Pin | None, sha: str
+    ) -> ManifestCommitted:
+        """Caches the pin the commit holds, and says what was committed."""
         request, source = self.request, self.target.source
-        self.pins.pin(source.name, request.service, new, request.requested_by, request.run_id)
+        if pin is not None:
+            self.pins.put(pin)
         commit = built.commit if built and built.repository == source.name else self.head
         return ManifestCommitted(
             event_id=request.follow_up_id("ManifestCommitted"),

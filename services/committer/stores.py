@@ -1,5 +1,5 @@
-"""What the write-back flows read and keep outside git, as the small interfaces they are
-handed: services/common/pins.py's PinStore and runs.py's RunStore are the real ones."""
+"""What the write-back flows keep outside git, as the small interfaces they are handed:
+services/common/pins.py's PinStore and runs.py's RunStore are the real ones."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from services.common.pins import Pin
 
 
 class Pins(Protocol):
-    def get(self, repository: str, service: str) -> Pin | None: ...
-    def pin(self, repository: str, service: str, image: str, by: str, run_id: str) -> Pin: ...
+    """The cache of the pins git holds (the gitops branch's pins file decides): written
+    after each pin or unpin commit, and whenever a decision reads a pin the cache lacks."""
+
+    def put(self, pin: Pin) -> None: ...
+    def unpin(self, repository: str, service: str) -> Pin | None: ...
 
 
 class RunFacts(Protocol):

@@ -4,7 +4,10 @@ names at the gitops branch head, read with the committer's own format readers, s
 image shown is exactly what the committer would replace next.
 
 The detector surveys after a push to the default branch, the committer after each commit;
-a survey that fails is recorded with its reason and never fails the stage's work.
+a survey that fails is recorded with its reason and never fails the stage's work. The
+committer's survey also refills the pins' Redis cache from the gitops branch's pins file
+(pins_file.py): after Redis lost its data, or a person edited the file by hand. (The
+detector's does not: it may have read git before a pin or unpin commit it would undo.)
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from __future__ import annotations
 import time
 
 from services.committer.formats import read_image
+from services.committer.pins_file import PINS_FILE, PinsFileError, parse_pins
 from services.committer.yamlsplice import ManifestError
 from services.common.errors import ShiplineError
 from services.common.git import Mirror
 from services.common.logging import get_logger
 from services.common.mirrors import mirror_of
+from services.common.pins import Pin, PinStore
 from services.common.project import PROJECT_FILE, Project, parse_project
 from services.common.service_inventory import InventoryStore, ServiceRow, Survey
 from services.common.settings import GitopsRepository, Repository, Settings
@@ -28,6 +33,12 @@ class SurveyError(Exception):
 
 def survey(settings: Settings, repo: Repository) -> Survey:
     """The repository's services as git says now (fetches its mirrors)."""
+    return _survey(settings, repo)[0]
+
+
+def _survey(settings: Settings, repo: Repository) -> tuple[Survey, list[Pin] | None]:
+    """The survey, and the repository's pins in the gitops branch's pins file (None: the
+    file cannot be read; the reason is logged)."""
     started = time.time()  # a survey that read older git must not replace a newer one
     source = _fetched(settings, repo)
     head = source.resolve(f"refs/heads/{repo.default_branch}")
@@ -65,18 +76,34 @@ def survey(settings: Settings, repo: Repository) -> Survey:
                 problem=problem,
             )
         )
-    return Survey(repository=repo.name, commit=head, surveyed_at=started, services=tuple(rows))
+    found = Survey(repository=repo.name, commit=head, surveyed_at=started, services=tuple(rows))
+    return found, _pins(manifests.read_file(gitops_head, PINS_FILE), repo.name, project)
 
 
-def resurvey(settings: Settings, store: InventoryStore, repository: str) -> Survey | None:
+def _pins(raw: bytes | None, repository: str, project: Project) -> list[Pin] | None:
+    where = f"{PINS_FILE} on {project.gitops.branch}"
+    try:
+        pins = parse_pins(raw.decode() if raw is not None else None, where)
+    except (PinsFileError, UnicodeDecodeError) as exc:
+        get_logger().warning("pins not cached", repository=repository, error=str(exc))
+        return None
+    return [pin for (source, _), pin in sorted(pins.items()) if source == repository]
+
+
+def resurvey(
+    settings: Settings, store: InventoryStore, repository: str, pins: PinStore | None = None
+) -> Survey | None:
     """Survey a configured repository and record it; a failure is recorded as the reason,
-    beside the services the survey before found. Never raises for git or the manifests."""
+    beside the services the survey before found. Never raises for git or the manifests.
+    With `pins`, the repository's cached pins become those of the pins file."""
     repo = settings.repository(repository)
     if repo is None:
         return None
     started = time.time()
     try:
-        found = survey(settings, repo)
+        found, pinned = _survey(settings, repo)
+        if pins is not None and pinned is not None:
+            pins.replace(repository, pinned)
     except (ShiplineError, SurveyError) as exc:
         get_logger().warning(
             "service inventory not refreshed", repository=repository, error=str(exc)

@@ -1,14 +1,16 @@
 """Committer stage: ScanPassed → the new image committed (or superseded, or held);
 ReleaseReady → every service of a release in one commit; RollbackRequested → the earlier
 image committed and the service pinned; DeploymentFailed (a service with `auto_rollback`)
-→ the same rollback, automatically (services/committer/auto_rollback.py).
+→ the same rollback, automatically (services/committer/auto_rollback.py); UnpinRequested →
+the pin removed from the gitops branch in a commit (unpin.py).
 
 A ScanPassed of a release run is not committed alone: the run store answers with one
 ReleaseReady once every service of the release has its scan outcome.
 
 Before a deploy or a release, every image must pass the admission (admission.py): the
 service's own image repository, and a scan verdict the scanner recorded for the digest.
-After each commit the repository's service inventory is surveyed again (survey.py).
+After each commit the repository's service inventory is surveyed again (survey.py), and
+the pins' Redis cache refilled from the gitops branch's pins file.
 """
 
 from __future__ import annotations
@@ -31,8 +33,11 @@ from services.common.events import (
     ReleaseReady,
     RollbackRequested,
     ScanPassed,
+    Unpinned,
+    UnpinRequested,
 )
 from services.common.logging import get_logger
+from services.common.pins import PinStore
 from services.common.runs import RunStore
 from services.common.runtime import Runtime
 from services.common.service_inventory import InventoryStore
@@ -55,6 +60,7 @@ def make_handler(runtime: Runtime) -> Handler:
         writer=writer,
         admission=Admission(settings, runtime.scan_verdicts),
         inventory=runtime.inventory,
+        pins=runtime.pins,
     )
 
 
@@ -65,13 +71,14 @@ class Committer:
     writer: GitopsWriter
     admission: Admission
     inventory: InventoryStore
+    pins: PinStore
 
     def __call__(self, event: Envelope) -> Sequence[Envelope]:
         produced = self.commit(event)
-        for repository in sorted(
-            {e.source.repository for e in produced if isinstance(e, ManifestCommitted)}
-        ):
-            resurvey(self.settings, self.inventory, repository)
+        committed = {e.source.repository for e in produced if isinstance(e, ManifestCommitted)}
+        committed |= {e.repository for e in produced if isinstance(e, Unpinned)}
+        for repository in sorted(committed):
+            resurvey(self.settings, self.inventory, repository, pins=self.pins)
         return produced
 
     def commit(self, event: Envelope) -> Sequence[Envelope]:
@@ -95,11 +102,13 @@ class Committer:
                 return (roll_back(self.writer, event),)
             case DeploymentFailed():
                 return ()  # routed here only with auto_rollback; a hand-published one is moot
+            case UnpinRequested():
+                return (self.writer.unpin(event),)
         raise TypeError(f"the committer does not handle {event.type}")
 
 
 STAGE = StageDefinition(
     name="committer",
-    consumes=(ScanPassed, ReleaseReady, RollbackRequested, DeploymentFailed),
+    consumes=(ScanPassed, ReleaseReady, RollbackRequested, DeploymentFailed, UnpinRequested),
     factory=make_handler,
 )

@@ -2,10 +2,11 @@
 are given.
 
 A deploy (deploy.py: one service, one commit), a release (release.py: every service of a
-release run, one commit) and a rollback (rollback.py: one service, then pinned) each
-prepare their change on the gitops head; gitops_commit.py lands it, one writer at a time
+release run, one commit), a rollback (rollback.py: one service and its pin, one commit)
+and an unpin (unpin.py: the pin removed, one commit) each prepare their change on the
+gitops head; gitops_commit.py lands it, one writer at a time
 per gitops branch. Where a write goes (the source mirror, the gitops checkout) comes from
-`targets`; the pins and the run store are handed in too, so a test can pass its own.
+`targets`; the pins' Redis cache and the run store are handed in too, so a test can pass its own.
 `GitopsWriter.connect` builds the real ones from the settings and a Redis client.
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import redis
 
-from services.committer import deploy, release, rollback
+from services.committer import deploy, release, rollback, unpin
 from services.committer.gitops_commit import GitopsCommits
 from services.committer.lock import GitopsLock
 from services.committer.stores import Pins, RunFacts
@@ -26,6 +27,8 @@ from services.common.events import (
     ReleaseReady,
     RollbackRequested,
     ScanPassed,
+    Unpinned,
+    UnpinRequested,
 )
 from services.common.keyspace import Keyspace
 from services.common.pins import PinStore
@@ -66,3 +69,6 @@ class GitopsWriter:
         self, request: RollbackRequested, only_from: str | None = None
     ) -> ManifestCommitted:
         return rollback.rollback(request, self.targets, self.commits, self.pins, only_from)
+
+    def unpin(self, request: UnpinRequested) -> Unpinned:
+        return unpin.unpin(request, self.targets, self.commits, self.pins)

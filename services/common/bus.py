@@ -184,3 +184,5 @@ class Bus:
         )
         if completed is not None:
             self.publish(completed)
+    "UnpinRequested": "committer",
+    "Unpinned": "notifier",

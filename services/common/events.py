@@ -279,6 +279,31 @@ class RollbackRequested(Envelope):
     requested_by: str = ""
 
 
+class UnpinRequested(Envelope):
+    """An operator lets automatic deploys of a pinned service through again: the committer
+    removes its pin from the gitops branch's pins file in a commit."""
+
+    type: Literal["UnpinRequested"] = "UnpinRequested"
+    service: ServiceName
+    repository: str
+    requested_by: str = ""
+
+
+class Unpinned(Envelope):
+    """The committer's answer to an UnpinRequested: the pin it removed (`image` and who
+    pinned it, in `gitops_commit`), or none when the service was not pinned (`image` "")."""
+
+    type: Literal["Unpinned"] = "Unpinned"
+    service: ServiceName
+    repository: str
+    image: str = ""  # the image the service was pinned to; "": it was not pinned
+    pinned_by: str = ""
+    rollback_run_id: str = ""  # the run that pinned it
+    gitops_repository: str
+    gitops_commit: str = ""  # the commit that removed the pin
+    branch: str
+
+
 class ReleaseImage(Model):
     image_repository: str
     tag: str
@@ -357,7 +382,9 @@ AnyEvent = Annotated[
     | ReleaseReady
     | DeploymentSkipped
     | DeploymentVerified
-    | DeploymentFailed,
+    | DeploymentFailed
+    | UnpinRequested
+    | Unpinned,
     Field(discriminator="type"),
 ]
 Event = Envelope

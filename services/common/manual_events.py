@@ -26,6 +26,7 @@ TRIGGERS = ("BuildRequested", "ImagePushed", "RollbackRequested")
 _BY_THE_API = {
     "ReleaseRequested": "POST /api/v1/releases (shipline release)",
     "DeployRequested": "an ImagePushed (a redeploy) or POST /api/v1/deployments",
+    "UnpinRequested": "POST /api/v1/services/{service}/unpin (shipline unpin)",
 }
 # The published event's id is derived from the sender's: the same request sent again is
 # recognised, yet no sender can pick the id of an event a stage will publish (uuid5 is a

@@ -1,8 +1,11 @@
 """Pins: a service held on the image an operator rolled back to.
 
 While a service is pinned, the committer holds every automatic deploy of it (and says
-so); only `shipline unpin` lets automation deploy it again. Kept in Redis, per source
-repository and service, with no expiry.
+so); only `shipline unpin` lets automation deploy it again. The pins live in the gitops
+branch (services/committer/pins_file.py, `.shipline-gitops/pins.yaml`): that is what the committer
+decides on. This store is their cache in Redis, per source repository and service, with no
+expiry, for the gateway (which has no git): the committer writes it after each pin or unpin
+commit, and its survey refills it from git (after Redis lost its data, or a hand edit).
 """
 
 from __future__ import annotations
@@ -43,6 +46,19 @@ class PinStore:
         pin = Pin(repository, service, image, by, run_id, time.time())
         self._redis.set(self._keys.pin(repository, service), json.dumps(asdict(pin)))
         return pin
+
+    def put(self, pin: Pin) -> None:
+        """Cache a pin as git holds it."""
+        self._redis.set(self._keys.pin(pin.repository, pin.service), json.dumps(asdict(pin)))
+
+    def replace(self, repository: str, pins: list[Pin]) -> None:
+        """Make the repository's cached pins exactly `pins` (as read from git)."""
+        wanted = {pin.service: pin for pin in pins}
+        for pin in self.all():
+            if pin.repository == repository and pin.service not in wanted:
+                self._redis.delete(self._keys.pin(repository, pin.service))
+        for pin in wanted.values():
+            self.put(pin)
 
     def get(self, repository: str, service: str) -> Pin | None:
         raw = self._redis.get(self._keys.pin(repository, service))

@@ -27,6 +27,7 @@ from services.common.events import (
     ScanPassed,
     Source,
     StageFailed,
+    Unpinned,
 )
 from services.common.keyspace import Keyspace
 from services.common.redis_types import RedisClient
@@ -134,6 +135,13 @@ class RunProjection:
                     status=event.outcome,
                     reason=event.reason,
                 )
+                return self._finish_service(event, event.service)
+            case Unpinned():
+                reason = f"unpinned from {event.image}" if event.image else "was not pinned"
+                status = "succeeded" if event.image else "skipped"
+                commit = {"gitops_commit": event.gitops_commit} if event.gitops_commit else {}
+                fields = {"status": status, "reason": reason, **commit}
+                self._set(event.run_id, event.service, "committer", now, **fields)
                 return self._finish_service(event, event.service)
             case RunCompleted():
                 self._redis.hset(

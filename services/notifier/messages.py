@@ -14,6 +14,7 @@ from services.common.events import (
     RunCompleted,
     ScanFailed,
     StageFailed,
+    Unpinned,
 )
 from services.common.run_records import status_with_reason
 
@@ -71,6 +72,13 @@ def summary(event: Envelope) -> str:
                 else ""
             )
             return f"{event.service}: {event.image} failed in {event.cluster}: {event.reason}{then}"
+        case Unpinned() if event.image:
+            return (
+                f"{event.service}: unpinned from {event.image}, committed "
+                f"{event.gitops_commit[:7]} to {event.branch}; automatic deploys resume"
+            )
+        case Unpinned():
+            return f"{event.service}: was not pinned; automatic deploys go through"
         case StageFailed():
             where = f"{event.service} " if event.service else ""
             return f"{where}{event.stage} failed: {event.error_class}: {event.message}"

@@ -93,6 +93,20 @@ def monorepo(root: Path, services: list[str], name: str = "acme/shop", **top: ob
     return repo
 
 
+def pinned(repo: Repo, service: str, image: str, by: str = "ops-1", run_id: str = "run-rb") -> str:
+    """A pin committed to the repository's pins file (the gitops branch is main), as a
+    rollback leaves it, or a person by hand."""
+    from services.committer.pins_file import PINS_FILE, with_pin
+    from services.common.pins import Pin
+
+    try:
+        text: str | None = repo.read(PINS_FILE)
+    except KeyError:
+        text = None
+    pin = Pin(repo.name, service, image, by, run_id, 1_765_000_000)
+    return repo.commit({PINS_FILE: with_pin(text, pin)}, f"chore({service}): pin [skip ci]")
+
+
 def settings_for(workdir: Path, *repos: Repo, **extra: object) -> Settings:
     return Settings(
         workdir=workdir,

@@ -8,10 +8,17 @@ import pytest
 import redis
 
 from services.committer.writeback import GitopsWriter
-from services.common.events import DeploymentSkipped, ManifestCommitted
+from services.common.events import DeploymentSkipped, ManifestCommitted, UnpinRequested
 from services.common.pins import PinStore
 from services.common.runs import RunStore
-from tests.committer.gitrepos import REGISTRY, Repo, monorepo, scan_passed, settings_for
+from tests.committer.gitrepos import (
+    REGISTRY,
+    Repo,
+    monorepo,
+    pinned,
+    scan_passed,
+    settings_for,
+)
 
 
 @pytest.fixture
@@ -101,7 +108,7 @@ def test_a_pinned_service_holds_automatic_deploys_and_says_who_pinned_it(
     shop: Repo, writer: GitopsWriter, redis_client: redis.Redis
 ) -> None:
     _, newer = two_commits(shop)
-    PinStore(redis_client).pin(shop.name, "cart", f"{REGISTRY}/cart:initial", "ops-1", "run-rb")
+    pinned(shop, "cart", f"{REGISTRY}/cart:initial")
     commits = len(shop.log())
 
     outcome = writer.deploy(scan_passed(shop, "cart", newer, "run-new"))
@@ -120,7 +127,7 @@ def test_a_manual_deployment_goes_through_a_pin(
     shop: Repo, writer: GitopsWriter, redis_client: redis.Redis
 ) -> None:
     _, newer = two_commits(shop)
-    PinStore(redis_client).pin(shop.name, "cart", f"{REGISTRY}/cart:initial", "ops-1", "run-rb")
+    pinned(shop, "cart", f"{REGISTRY}/cart:initial")
     RunStore(redis_client).create("run-manual", trigger="deploy")
 
     outcome = writer.deploy(scan_passed(shop, "cart", newer, "run-manual"))
@@ -132,15 +139,15 @@ def test_unpinning_lets_automatic_deploys_through_again(
     shop: Repo, writer: GitopsWriter, redis_client: redis.Redis
 ) -> None:
     _, newer = two_commits(shop)
-    pins = PinStore(redis_client)
-    pins.pin(shop.name, "cart", f"{REGISTRY}/cart:initial", "ops-1", "run-rb")
+    pinned(shop, "cart", f"{REGISTRY}/cart:initial")
     assert isinstance(writer.deploy(scan_passed(shop, "cart", newer, "run-1")), DeploymentSkipped)
 
-    assert pins.unpin(shop.name, "cart") is not None
+    unpinned = writer.unpin(UnpinRequested(run_id="run-up", service="cart", repository=shop.name))
     outcome = writer.deploy(scan_passed(shop, "cart", newer, "run-2"))
 
+    assert unpinned.image == f"{REGISTRY}/cart:initial"
     assert isinstance(outcome, ManifestCommitted)
-    assert pins.unpin(shop.name, "cart") is None
+    assert PinStore(redis_client).get(shop.name, "cart") is None
 
 
 @pytest.mark.parametrize("outcome", ["superseded", "held"])

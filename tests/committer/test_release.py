@@ -21,9 +21,16 @@ from services.common.events import (
     Source,
     StageFailed,
 )
-from services.common.pins import PinStore
 from services.common.runs import RunStore
-from tests.committer.gitrepos import DIGEST, REGISTRY, Repo, monorepo, scan_passed, settings_for
+from tests.committer.gitrepos import (
+    DIGEST,
+    REGISTRY,
+    Repo,
+    monorepo,
+    pinned,
+    scan_passed,
+    settings_for,
+)
 
 SERVICES = ["cart", "payments", "search"]
 
@@ -123,7 +130,7 @@ def test_a_release_with_a_blocked_service_deploys_none_of_them(
 def test_a_pinned_service_is_held_out_of_a_release_and_the_rest_ship(
     shop: Repo, tmp_path: Path, redis_client: redis.Redis
 ) -> None:
-    PinStore(redis_client).pin(shop.name, "payments", f"{REGISTRY}/payments:initial", "ops", "r")
+    pinned(shop, "payments", f"{REGISTRY}/payments:initial", "ops", "r")
 
     outcomes = GitopsWriter.connect(settings_for(tmp_path / "c", shop), redis_client).release(
         ready(shop)

@@ -11,7 +11,12 @@ from services.committer.messages import Deployed
 from services.committer.rollback_history import Version, previous_image, provenance
 from services.committer.writeback import GitopsWriter
 from services.common.errors import PermanentError
-from services.common.events import DeploymentSkipped, ManifestCommitted, RollbackRequested
+from services.common.events import (
+    DeploymentSkipped,
+    ManifestCommitted,
+    RollbackRequested,
+    UnpinRequested,
+)
 from services.common.pins import PinStore
 from tests.committer.gitrepos import DIGEST, REGISTRY, Repo, monorepo, scan_passed, settings_for
 
@@ -92,7 +97,7 @@ def test_after_a_rollback_automatic_deploys_are_held_until_unpinned(
     held = writer.deploy(scan_passed(shop, "cart", newest, "run-3"))
 
     assert isinstance(held, DeploymentSkipped) and held.outcome == "held"
-    PinStore(redis_client).unpin(shop.name, "cart")
+    writer.unpin(UnpinRequested(run_id="run-up", service="cart", repository=shop.name))
     assert isinstance(writer.deploy(scan_passed(shop, "cart", newest, "run-4")), ManifestCommitted)
 
 

@@ -41,9 +41,15 @@ def runtime(shop: Repo, tmp_path: Path, redis_url: str, redis_client: redis.Redi
     return Runtime(settings_for(tmp_path / "w", shop, redis_url=redis_url))
 
 
-def test_the_committer_consumes_scans_releases_rollbacks_and_failed_rollouts() -> None:
+def test_the_committer_consumes_scans_releases_rollbacks_failed_rollouts_and_unpins() -> None:
     names = {kind.__name__ for kind in STAGE.consumes}
-    assert names == {"ScanPassed", "ReleaseReady", "RollbackRequested", "DeploymentFailed"}
+    assert names == {
+        "ScanPassed",
+        "ReleaseReady",
+        "RollbackRequested",
+        "DeploymentFailed",
+        "UnpinRequested",
+    }
 
 
 def test_a_scan_of_a_push_run_is_committed(shop: Repo, runtime: Runtime) -> None:

@@ -3,7 +3,6 @@ what it keeps in Redis (the gitops lock, the pins, the run facts), so no Redis i
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,14 @@ from services.common.events import DeploymentSkipped, ManifestCommitted, Rollbac
 from services.common.keyspace import Keyspace
 from services.common.pins import Pin
 from services.common.settings import BotIdentity, Settings
-from tests.committer.gitrepos import REGISTRY, Repo, monorepo, scan_passed, settings_for
+from tests.committer.gitrepos import (
+    REGISTRY,
+    Repo,
+    monorepo,
+    pinned,
+    scan_passed,
+    settings_for,
+)
 
 pytestmark = pytest.mark.integration  # real git, no Redis
 
@@ -46,16 +52,19 @@ class LocalLocks:
 
 
 class MemoryPins:
+    """The pins' cache (git holds the pins themselves)."""
+
     def __init__(self) -> None:
         self.pins: dict[tuple[str, str], Pin] = {}
 
     def get(self, repository: str, service: str) -> Pin | None:
         return self.pins.get((repository, service))
 
-    def pin(self, repository: str, service: str, image: str, by: str, run_id: str) -> Pin:
-        pin = Pin(repository, service, image, by, run_id, time.time())
-        self.pins[(repository, service)] = pin
-        return pin
+    def put(self, pin: Pin) -> None:
+        self.pins[(pin.repository, pin.service)] = pin
+
+    def unpin(self, repository: str, service: str) -> Pin | None:
+        return self.pins.pop((repository, service), None)
 
 
 class PushRuns:
@@ -119,10 +128,10 @@ def test_a_writer_handed_its_own_lock_and_stores_commits_a_deploy_without_redis(
     assert locks.taken == ["team-a:lock:gitops:acme/shop:main"]  # under its namespace
 
 
-def test_a_pin_in_the_handed_pin_store_holds_an_automatic_deploy(
+def test_a_pin_in_git_holds_an_automatic_deploy_and_is_cached_in_the_handed_pin_store(
     shop: Repo, writer: GitopsWriter, pins: MemoryPins
 ) -> None:
-    pins.pin(shop.name, "cart", f"{REGISTRY}/cart:initial", "ops@example.com", "run-rb")
+    pinned(shop, "cart", f"{REGISTRY}/cart:initial", "ops@example.com", "run-rb")
     commit = shop.commit({"cart/app.txt": "cart v2\n"}, "feat(cart): coupons")
     commits = len(shop.log())
 
@@ -131,6 +140,8 @@ def test_a_pin_in_the_handed_pin_store_holds_an_automatic_deploy(
     assert isinstance(outcome, DeploymentSkipped)
     assert outcome.outcome == "held" and "ops@example.com" in outcome.reason
     assert len(shop.log()) == commits
+    cached = pins.get(shop.name, "cart")
+    assert cached is not None and cached.image == f"{REGISTRY}/cart:initial"
 
 
 def test_a_rollback_pins_the_service_in_the_handed_pin_store(

@@ -29,6 +29,8 @@ from services.common.events import (
     ServiceOutcome,
     Source,
     StageFailed,
+    Unpinned,
+    UnpinRequested,
     decode_event,
     encode_event,
 )
@@ -169,6 +171,20 @@ def one_of_each_event() -> list[Envelope]:
         ),
         RollbackRequested(
             run_id=RUN, service="user-service", repository="acme/microbank", to="v1.0.0"
+        ),
+        UnpinRequested(
+            run_id=RUN, service="user-service", repository="acme/microbank", requested_by="ada"
+        ),
+        Unpinned(
+            run_id=RUN,
+            service="user-service",
+            repository="acme/microbank",
+            image="127.0.0.1:5000/microbank/user-service:sha-a10867b",
+            pinned_by="ada",
+            rollback_run_id="run-20240101-0000",
+            gitops_repository="acme/microbank",
+            gitops_commit=AFTER,
+            branch="gitops",
         ),
         ReleaseReady(
             run_id=RUN,

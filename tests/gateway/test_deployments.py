@@ -18,7 +18,13 @@ from services.committer.rollback_target import with_digest
 from services.committer.survey import resurvey
 from services.common.bus import queue_name
 from services.common.errors import PermanentError
-from services.common.events import DeployRequested, ImagePushed, RollbackRequested, decode_event
+from services.common.events import (
+    DeployRequested,
+    ImagePushed,
+    RollbackRequested,
+    UnpinRequested,
+    decode_event,
+)
 from services.common.pins import PinStore
 from services.common.runtime import Runtime
 from services.common.service_inventory import InventoryStore
@@ -228,9 +234,34 @@ def test_unpin_removes_the_pin_and_says_whether_there_was_one(
     assert api.get("/api/v1/services/cart/pin", headers=AUTH).json()["pinned"] is True
     assert [p["service"] for p in api.get("/api/v1/pins", headers=AUTH).json()["pins"]] == ["cart"]
 
-    first = api.post("/api/v1/services/cart/unpin", headers=AUTH).json()
+    first = api.post("/api/v1/services/cart/unpin", headers=AUTH)
     second = api.post("/api/v1/services/cart/unpin", headers=AUTH).json()
 
-    assert first["unpinned"] is True and first["pin"]["image"] == "reg/cart:v1"
+    assert first.status_code == 202, first.text
+    assert first.json()["unpinned"] is True and first.json()["pin"]["image"] == "reg/cart:v1"
     assert second["unpinned"] is False
     assert api.get("/api/v1/services/cart/pin", headers=AUTH).json()["pinned"] is False
+
+
+def test_an_unpin_is_queued_for_the_committer_as_a_run_that_removes_the_pin_from_git(
+    api: TestClient, shop: Repo, redis_client: redis.Redis
+) -> None:
+    answer = api.post("/api/v1/services/cart/unpin", headers=AUTH).json()
+
+    [request] = queued(redis_client, "committer")
+    assert isinstance(request, UnpinRequested)
+    assert (request.service, request.repository, request.run_id) == (
+        "cart",
+        shop.name,
+        answer["run_id"],
+    )
+    assert request.requested_by == "api-token-1"
+    run = api.get(f"/api/v1/runs/{answer['run_id']}", headers=AUTH).json()
+    assert (run["trigger"], run["status"], list(run["services"])) == ("unpin", "running", ["cart"])
+
+
+def test_an_unpin_of_an_unconfigured_repository_is_refused(api: TestClient) -> None:
+    response = api.post("/api/v1/services/cart/unpin?repository=acme/nope", headers=AUTH)
+
+    assert response.status_code == 422
+    assert "acme/nope is not configured" in response.text

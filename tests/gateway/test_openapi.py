@@ -88,7 +88,7 @@ def test_every_success_answer_has_a_model_or_a_media_type(spec):
         ("post", "/api/v1/releases", {"200", "202"}),
         ("post", "/api/v1/deployments", {"202"}),
         ("post", "/api/v1/rollbacks", {"202"}),
-        ("post", "/api/v1/services/{service}/unpin", {"200"}),
+        ("post", "/api/v1/services/{service}/unpin", {"202"}),
     ],
 )
 def test_writes_document_the_status_they_answer_with(spec, method, path, codes):

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.common.events import ScanBypass, ServiceName
+from services.common.events import ScanBypass, ServiceName, UnpinRequested
 from services.common.logging import get_logger
 from services.common.pins import Pin
 from services.gateway import manual
@@ -62,8 +62,9 @@ class PinState(BaseModel):
 class Unpinned(BaseModel):
     service: str
     repository: str
-    unpinned: bool  # false: it was not pinned
+    unpinned: bool  # false: it was not pinned (as the cache knew)
     pin: Pin | None  # the pin removed
+    run_id: str  # the run that removes the pin from the gitops repository
 
 
 class Pins(BaseModel):
@@ -118,18 +119,36 @@ def _service(runtime: RuntimeDep, service: str, repository: str | None) -> manua
         raise HTTPException(exc.status, exc.reason) from None
 
 
-@router.post("/services/{service}/unpin")
+@router.post("/services/{service}/unpin", status_code=202, response_model=Unpinned)
 def unpin(
     caller: CallerDep,
     runtime: RuntimeDep,
     service: str = ServicePath,
     repository: str | None = Query(None, pattern=REPOSITORY),
-) -> Unpinned:
-    """Unpin the service: automatic deploys resume (`unpinned`: whether it was pinned)."""
+) -> JSONResponse:
+    """Unpin the service: automatic deploys resume. The pin lives in the gitops repository
+    (`.shipline-gitops/pins.yaml`), so the unpin is queued for the committer, which removes it in
+    a commit `chore(<svc>): unpin <image> [skip ci]` (run `run_id`, trigger `unpin`; the
+    service's outcome is `succeeded`, or `skipped` when git held no pin). The answer comes
+    at once, from the cache of the pins in Redis, which the gateway clears now: `unpinned`
+    says whether it was pinned there, `pin` is the pin removed."""
     name = _repository_name(runtime, repository)
+    try:
+        repo = manual.pick_repository(runtime.settings, name)
+    except manual.ManualError as exc:
+        raise HTTPException(exc.status, exc.reason) from None
+    run_id = new_run_id()
+    event = UnpinRequested(run_id=run_id, service=service, repository=name, requested_by=caller)
+    target = manual.Service(repo, service, None)
+    manual.start_run(runtime, manual.service_request(event, "unpin", target), caller)
     pin = runtime.pins.unpin(name, service)
-    get_logger().info("unpinned", by=caller, service=service, was_pinned=pin is not None)
-    return Unpinned(service=service, repository=name, unpinned=pin is not None, pin=pin)
+    get_logger(run_id=run_id).info(
+        "unpin requested", by=caller, service=service, was_pinned=pin is not None
+    )
+    answer = Unpinned(
+        service=service, repository=name, unpinned=pin is not None, pin=pin, run_id=run_id
+    )
+    return JSONResponse(answer.model_dump(mode="json"), 202)
 
 
 @router.get("/services/{service}/pin")

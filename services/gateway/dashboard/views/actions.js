@@ -103,6 +103,11 @@ function submit(service, label, call) {
 
 function outcomeText({ label, answer, error }) {
   if (error) return h("span", { class: "tone-bad" }, `${label} refused: ${error}`);
+  if ("unpinned" in answer) {  // the pin is removed from the gitops repository by a run
+    const what = answer.unpinned ? "unpinned" : "was not pinned";
+    const run = h("a", { href: `#/runs/${answer.run_id}` }, answer.run_id);
+    return [`${label}: ${what}, committed by run `, run];
+  }
   if (answer.run_id) {
     return [`${label} queued as run `, h("a", { href: `#/runs/${answer.run_id}` }, answer.run_id)];
   }
