@@ -38,6 +38,8 @@ ROUTES: dict[str, str] = {
     "DeploymentSkipped": "notifier",
     "DeploymentVerified": "notifier",
     "DeploymentFailed": "notifier",
+    "UnpinRequested": "committer",
+    "Unpinned": "notifier",
 }
 
 
@@ -184,5 +186,3 @@ class Bus:
         )
         if completed is not None:
             self.publish(completed)
-    "UnpinRequested": "committer",
-    "Unpinned": "notifier",
