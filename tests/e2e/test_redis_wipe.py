@@ -112,6 +112,8 @@ def test_a_wipe_during_a_build_lets_the_next_push_deploy_and_deploys_nothing_twi
     assert_deployed_once(stack, "transaction-service", slow)
     assert_deployed_once(stack, "user-service", after)
     assert stack.get("/api/v1/runs").status_code == 200
+    # Its record went with the wipe (rebuilt, if at all, from what is logged after it).
+    assert stack.get(f"/api/v1/runs/{interrupted}").status_code in (200, 404)
 
 
 def test_a_push_after_redis_restarted_without_its_data_deploys(
