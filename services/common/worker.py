@@ -34,7 +34,8 @@ def register_stage(celery: Celery, runtime: Runtime, definition: StageDefinition
     if definition.eager:
         runner.handler  # noqa: B018 - built now: it starts what it shares (cluster watches)
 
-    @celery.task(name=task_name(definition.name), bind=True, max_retries=None)
+    # shared=False: the task is this app's alone, not added to every app made after it
+    @celery.task(name=task_name(definition.name), bind=True, max_retries=None, shared=False)
     def handle(task: Task, payload: str, failing_since: float | None = None) -> None:
         try:
             runner.process(payload, task.request.retries + 1, failing_since)
@@ -44,9 +45,9 @@ def register_stage(celery: Celery, runtime: Runtime, definition: StageDefinition
             try:
                 raise task.retry(countdown=countdown, kwargs=since) from None
             except BROKER_ERRORS:
-                _requeue_when_redis_returns()
+                _requeue_when_redis_returns(task)
         except BROKER_ERRORS:
-            _requeue_when_redis_returns()
+            _requeue_when_redis_returns(task)
 
 
 def retry_countdown(wanted: float, visibility_timeout: int) -> float:
@@ -60,14 +61,21 @@ def retry_countdown(wanted: float, visibility_timeout: int) -> float:
     return min(wanted, visibility_timeout / 2)
 
 
-def _requeue_when_redis_returns() -> None:
-    """Redis failed mid-task: never ack (that would lose the event); put it back instead.
+def _requeue_when_redis_returns(task: Task) -> None:
+    """Redis failed mid-task: never ack (that would lose the event); queue it again instead.
 
-    If Redis is still down the requeue fails too, and the message stays unacknowledged
-    in Redis until the visibility timeout hands it to a worker again.
+    The worker queues its own copy of the message (same task id, arguments and attempt),
+    and the original is then acknowledged: kombu's requeue would restore the copy it keeps
+    in Redis, which is gone when Redis came back without its data (a restart without
+    persistence), and the event with it. If Redis is still down the message is rejected for
+    requeue, and stays unacknowledged in Redis until the visibility timeout hands it to a
+    worker again.
     """
     time.sleep(2)
-    raise Reject(requeue=True)
+    try:
+        task.signature_from_request(task.request, retries=task.request.retries).apply_async()
+    except BROKER_ERRORS:
+        raise Reject(requeue=True) from None
 
 
 def run_worker(
