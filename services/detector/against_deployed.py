@@ -3,13 +3,14 @@
 Cost on a push: one `git diff-tree --stdin` comparing the head with every distinct deployed
 commit at once (a commit git does not hold drops out of it); Redis and `git merge-base`
 only for the few services whose outcome depends on how they are judged (a failed build, a
-pin, a force push); shipline.yaml read at a deployed commit only when it changed since.
+pin, a force push); shipline.yaml read at a deployed commit only when it changed since,
+once per worker.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from services.common.errors import PermanentError
@@ -19,7 +20,15 @@ from services.common.pins import Pin
 from services.common.project import PROJECT_FILE, Entries, Project
 from services.detector.attempts import Attempt
 from services.detector.changes import earlier_entries
-from services.detector.converge import Facts, behind_plan, converged, disputed
+from services.detector.converge import (
+    Facts,
+    added,
+    behind_plan,
+    converged,
+    differing,
+    disputed,
+    judged_on_deployed,
+)
 from services.detector.deployed import DeployedState
 from services.detector.detect import Plan
 
@@ -54,9 +63,14 @@ def against_deployed(
     sent: Attempts,
     manifests_here: bool = True,
     max_project_bytes: int | None = None,
+    known: Mapping[str, Sequence[str]] | None = None,
+    steady: bool = False,
 ) -> Plan:
     """The push's builds (`today`, judged on `before..after`), corrected by what each service
-    runs: see services/detector/converge.py."""
+    runs: see services/detector/converge.py. `known`: diffs with `after` already read (the
+    one from `before`, usually where most services were deployed), not asked again.
+    `steady`: the push only added commits to `before` and left shipline.yaml alone, so
+    what this worker found at `before` carries over (see Compared)."""
     deployed = {
         service: commit
         for service in project.services
@@ -64,14 +78,23 @@ def against_deployed(
     }
     if not deployed:
         return today
-    diffs = differences(git, set(deployed.values()), push.after)
-    deployed = {service: commit for service, commit in deployed.items() if commit in diffs}
-    previous: dict[str, Entries | None] = {
-        base: earlier_entries(git, base, max_project_bytes)
+    at: dict[str, frozenset[str]] = {}
+    for service, commit in deployed.items():
+        at[commit] = at.get(commit, frozenset()) | {service}
+    carried = carried_over(push, at, today) if steady else {}
+    diffs = differences(git, set(at) - carried.keys(), push.after, known or {})
+    compared = {s: c for s, c in deployed.items() if c in diffs}
+    previous = {
+        base: entries_at(git, push.repository, base, max_project_bytes)
         for base, paths in diffs.items()
         if PROJECT_FILE in paths
     }
-    behind = behind_plan(project, deployed, diffs, previous, manifests_here)
+    behind = differing(project, compared, diffs, previous, manifests_here)
+    behind = behind.union(*carried.values())
+    for commit in diffs.keys() | carried.keys():
+        found = Compared(at[commit], frozenset(behind & at[commit]))
+        _remember(push.repository, commit, push.after, found)
+    deployed = {s: c for s, c in deployed.items() if c in diffs or c in carried}
     open_question = disputed(today, behind, deployed)
     if not open_question:
         return today
@@ -80,23 +103,81 @@ def against_deployed(
         commit: git.is_ancestor(push.after, commit)
         for commit in {deployed[s] for s in open_question if s in behind}
     }
-    facts = {
-        service: Facts(
+    facts: dict[str, Facts] = {}
+    for service in open_question:
+        fact = Facts(
             deployed=deployed[service],
-            pinned=pins.get(push.repository, service) is not None,
             attempt=attempts.get(service, "none"),
             deployed_is_newer=newer_deployed.get(deployed[service], False),
         )
-        for service in open_question
-    }
-    return converged(today, behind, facts)
+        if judged_on_deployed(fact):  # a pin matters only then: asked only then
+            fact = replace(fact, pinned=pins.get(push.repository, service) is not None)
+        facts[service] = fact
+    extra = {service: deployed[service] for service in added(today, behind, facts)}
+    if any(commit not in diffs for commit in extra.values()):
+        diffs = differences(git, set(extra.values()), push.after, diffs)
+    extra_diffs = {commit: diffs[commit] for commit in extra.values() if commit in diffs}
+    reasons = behind_plan(project, extra, extra_diffs, previous, manifests_here)
+    return converged(today, behind, facts, reasons)
 
 
-def differences(git: SourceGit, bases: set[str], after: str) -> dict[str, list[str]]:
+@dataclass(frozen=True)
+class Compared:
+    """Of the services deployed from one commit (`checked`), those that differed from it at
+    a head. At the next push, when it only adds commits to that head and leaves
+    shipline.yaml alone, a service differs exactly when it did, or when the push changed it:
+    no git process needed."""
+
+    checked: frozenset[str]
+    differing: frozenset[str]
+
+
+_COMPARED: dict[tuple[str, str, str], Compared] = {}  # (repository, deployed, head)
+_MAX_COMPARED = 4096
+
+
+def _remember(repository: str, deployed: str, head: str, compared: Compared) -> None:
+    if len(_COMPARED) >= _MAX_COMPARED:
+        _COMPARED.pop(next(iter(_COMPARED)))
+    _COMPARED[(repository, deployed, head)] = compared
+
+
+def carried_over(
+    push: PushReceived, at: Mapping[str, frozenset[str]], today: Plan
+) -> dict[str, frozenset[str]]:
+    """Deployed commit → its services that differ at `after`, for the commits this worker
+    compared with `before` (every service deployed from it among those checked then)."""
+    carried = {}
+    for commit, services in at.items():
+        earlier = _COMPARED.get((push.repository, commit, push.before))
+        if earlier is not None and services <= earlier.checked:
+            carried[commit] = services & (earlier.differing | today.keys())
+    return carried
+
+
+_ENTRIES: dict[tuple[str, str], Entries | None] = {}
+_MAX_ENTRIES = 1024
+
+
+def entries_at(git: SourceGit, repository: str, commit: str, size: int | None) -> Entries | None:
+    """shipline.yaml's entries at a deployed commit, read once per worker: a service not
+    redeployed since shipline.yaml changed keeps its deployed commit push after push."""
+    key = (repository, commit)
+    if key not in _ENTRIES:
+        if len(_ENTRIES) >= _MAX_ENTRIES:
+            _ENTRIES.pop(next(iter(_ENTRIES)))
+        _ENTRIES[key] = earlier_entries(git, commit, size)
+    return _ENTRIES[key]
+
+
+def differences(
+    git: SourceGit, bases: set[str], after: str, known: Mapping[str, Sequence[str]]
+) -> dict[str, list[str]]:
     """Deployed commit → the paths that differ from it at `after`; a commit the mirror does
     not hold (history rewritten and collected) is left out: its services have no record."""
-    diffs: dict[str, list[str]] = {after: []} if after in bases else {}
-    others = sorted(bases - {after})
+    given = {**known, after: ()}
+    diffs = {base: list(given[base]) for base in bases if base in given}
+    others = sorted(bases - diffs.keys())
     if not others:
         return diffs
     try:

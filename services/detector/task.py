@@ -167,13 +167,16 @@ def _detected(
                 "compared", base=seen.range.base, why=seen.range.why, paths=len(seen.paths)
             )
             today = plan(push, project, seen.paths, seen.commits, bot_email, seen.previous)
-            builds = _converged(push, mirror, project, limits, today, state, judge)
+            since = seen.since_before
+            steady = seen.range.base == push.before and seen.range.dropped is None
+            builds = _converged(
+                push, mirror, project, limits, today, state, judge, since, steady=steady
+            )
         if isinstance(builds, Skip):
             result = builds
         else:
             result = changes_for(push, project, builds, repo.default_branch)
         whole_file = seen.range.base is None or PROJECT_FILE in seen.paths
-        since = seen.since_before
     if isinstance(result, Skip):
         if result.reason in (NO_SERVICE_CHANGED, ALL_DEPLOYED):  # a wrong `path` must not hide
             fit.require(None, manifests=False, since_before=since)
@@ -197,6 +200,8 @@ def _converged(
     today: Plan | Skip,
     state: Future[DeployedState | None] | None,
     judge: Convergence | None,
+    since: TreeChanges | None,
+    steady: bool = False,
 ) -> Plan | Skip:
     """`today` corrected by what each service runs (services/detector/converge.py); a push
     skipped for any reason but finding nothing to build (`[skip ci]`...) stays skipped."""
@@ -208,8 +213,20 @@ def _converged(
     builds = today if not isinstance(today, Skip) else {}
     manifests_here = project.gitops.repository in (None, push.repository)
     size = limits.project_file_bytes
+    known = {push.before: list(since.status)} if since is not None else {}
+    steady = steady and since is not None and PROJECT_FILE not in since.status
     judged = against_deployed(
-        mirror, push, project, builds, deployed, judge.pins, judge.sent, manifests_here, size
+        mirror,
+        push,
+        project,
+        builds,
+        deployed,
+        judge.pins,
+        judge.sent,
+        manifests_here,
+        size,
+        known,
+        steady,
     )
     if judged:
         return judged

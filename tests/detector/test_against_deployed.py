@@ -250,3 +250,56 @@ def seeded_project(seeded: Monorepo, push: PushReceived):
     from services.common.mirrors import project_at
 
     return project_at(seeded.mirror, NAME, push.after)
+
+
+class CountingMirror:
+    """The mirror, counting the batched diffs asked of it."""
+
+    def __init__(self, mirror) -> None:
+        self._mirror, self.batches = mirror, 0
+
+    def diff_paths_from(self, bases, after):
+        self.batches += 1
+        return self._mirror.diff_paths_from(bases, after)
+
+    def __getattr__(self, name):
+        return getattr(self._mirror, name)
+
+
+def test_a_steady_push_carries_the_last_comparison_over_and_decides_as_a_full_one(seeded, runtime):
+    from services.detector import against_deployed as module
+
+    seeded.commit({"user_service/app.txt": "user v2\n"})
+    first = seeded.push()
+    seeded.commit({"web/src/index.html": "web v2\n"})
+    second = seeded.push()
+    seeded.mirror.fetch()
+    older = first.before  # every service deployed from the seed
+    state = DeployedState(
+        head="f" * 40,
+        services={name: DeployedFrom(repository=NAME, commit=older) for name in SERVICES},
+    )
+    git, sent = CountingMirror(seeded.mirror), SentBuilds(runtime.redis)
+    project = seeded_project(seeded, second)
+    module._COMPARED.clear()
+    against_deployed(
+        git, first, project, {"user-service": ("paths", ())}, state, runtime.pins, sent
+    )
+    batches = git.batches
+
+    carried = against_deployed(
+        git, second, project, {"web": ("paths", ())}, state, runtime.pins, sent, steady=True
+    )
+    carried_batches = git.batches - batches
+    unchanged = against_deployed(
+        git, second, project, {"user-service": ("paths", ()), "web": ("paths", ())}, state,
+        runtime.pins, sent, steady=True,
+    )  # fmt: skip
+    module._COMPARED.clear()
+    full = against_deployed(git, second, project, {"web": ("paths", ())}, state, runtime.pins, sent)
+
+    assert carried_batches == 1  # only for the reasons of the service it adds
+    assert git.batches == batches + 2  # the second carried comparison asked git nothing
+    assert sorted(carried) == sorted(full) == ["user-service", "web"]
+    assert carried == full
+    assert sorted(unchanged) == ["user-service", "web"]

@@ -8,8 +8,10 @@ from services.common.project import entries_of, parse_project
 from services.detector.attempts import GAVE_UP, attempt_of
 from services.detector.converge import (
     Facts,
+    added,
     behind_plan,
     converged,
+    differing,
     disputed,
     judged_on_deployed,
 )
@@ -47,28 +49,29 @@ def test_a_service_is_judged_on_its_deployed_commit_only_when_nothing_else_decid
 
 def test_a_service_behind_is_added_to_the_push_and_one_up_to_date_is_dropped_from_it():
     today = {"web": ("paths", ("web/src/a",)), "user": ("paths", ("user/x",))}
-    behind = {"web": ("paths", ("web/src/b",)), "account": ("paths", ("account/y",))}
+    behind = {"web", "account"}
     facts = {"user": Facts(deployed=D), "account": Facts(deployed=D)}
+    reasons = {"account": ("paths", ("account/y",))}
 
-    result = converged(today, behind, facts)
+    result = converged(today, behind, facts, reasons)
 
     assert result == {"web": ("paths", ("web/src/a",)), "account": ("paths", ("account/y",))}
+    assert added(today, behind, facts) == ["account"]
 
 
 def test_a_service_judged_on_the_push_keeps_the_push_outcome_either_way():
     today = {"user": ("paths", ("user/x",))}
-    behind = {"account": ("paths", ("account/y",))}
     facts = {"user": Facts(deployed=D, pinned=True), "account": Facts(D, attempt="under way")}
 
-    assert converged(today, behind, facts) == today
+    assert converged(today, {"account"}, facts, {}) == today
+    assert added(today, {"account"}, facts) == []
 
 
 def test_only_services_whose_outcome_depends_on_the_judgement_are_disputed():
     today = {"web": ("paths", ()), "user": ("paths", ())}
-    behind = {"web": ("paths", ()), "account": ("paths", ())}
     deployed = {"web": D, "user": D, "account": D}
 
-    assert disputed(today, behind, deployed) == ["account", "user"]
+    assert disputed(today, {"web", "account"}, deployed) == ["account", "user"]
 
 
 PROJECT = parse_project(SHIPLINE_YAML.encode(), "shipline.yaml")
@@ -81,6 +84,7 @@ def test_each_service_is_compared_with_its_own_deployed_commit():
 
     result = behind_plan(PROJECT, deployed, diffs, {})
 
+    assert differing(PROJECT, deployed, diffs, {}) == {"user-service", "web"}
     assert result == {
         "user-service": ("paths", ("user_service/app.txt",)),
         "web": ("paths", ("web/src/index.html",)),
@@ -93,6 +97,7 @@ def test_a_dependency_or_global_path_changed_since_the_deployed_commit_puts_it_b
 
     result = behind_plan(PROJECT, deployed, diffs, {})
 
+    assert differing(PROJECT, deployed, diffs, {}) == {"user-service", "web"}
     assert result == {
         "user-service": ("dependency", ("libs/common/lib.sh",)),
         "web": ("dependency", ("package-lock.json",)),
@@ -104,6 +109,7 @@ def test_manifests_ignored_paths_and_an_equal_tree_put_nothing_behind():
     diffs = {D: ["k8s/manifests/user-service/deployment.yaml", "README.md"], E: []}
 
     assert behind_plan(PROJECT, deployed, diffs, {}) == {}
+    assert differing(PROJECT, deployed, diffs, {}) == set()
 
 
 def test_a_shipline_yaml_changed_since_the_deployed_commit_puts_behind_only_the_entries_changed():
@@ -112,6 +118,7 @@ def test_a_shipline_yaml_changed_since_the_deployed_commit_puts_behind_only_the_
 
     result = behind_plan(PROJECT, deployed, {D: ["shipline.yaml"]}, {D: earlier})
 
+    assert differing(PROJECT, deployed, {D: ["shipline.yaml"]}, {D: earlier}) == {"web"}
     assert result == {"web": ("paths", ("shipline.yaml",))}
 
 
@@ -135,3 +142,17 @@ def test_a_shipline_yaml_changed_since_the_deployed_commit_puts_behind_only_the_
 )
 def test_a_last_build_reads_from_its_status_and_reason(status, reason, attempt):
     assert attempt_of(status, reason) == attempt
+
+
+def test_a_service_deployed_from_an_unknown_or_unreadable_shipline_yaml_differs():
+    deployed = {"user-service": D, "web": E}
+    diffs = {D: ["shipline.yaml"], E: ["shipline.yaml"]}
+
+    assert differing(PROJECT, deployed, diffs, {D: None}) == {"user-service", "web"}
+
+
+def test_only_the_services_deployed_from_a_commit_are_judged_on_its_diff():
+    deployed = {"user-service": D}
+    diffs = {D: ["web/src/index.html"], E: ["user_service/app.txt"]}
+
+    assert differing(PROJECT, deployed, diffs, {}) == set()
