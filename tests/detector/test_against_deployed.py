@@ -303,3 +303,18 @@ def test_a_steady_push_carries_the_last_comparison_over_and_decides_as_a_full_on
     assert sorted(carried) == sorted(full) == ["user-service", "web"]
     assert carried == full
     assert sorted(unchanged) == ["user-service", "web"]
+
+
+def test_a_skip_ci_change_builds_nothing_and_goes_out_with_the_next_push_that_builds(
+    seeded, runtime, deployed
+):
+    seeded.commit({"user_service/app.txt": "user quiet\n"}, "chore(user): quiet [skip ci]")
+    skipped = seeded.push()
+    [completed] = make_handler(runtime)(skipped)
+    assert isinstance(completed, RunCompleted) and completed.status == "skipped"
+    seeded.commit({"web/src/index.html": "web v2\n"})
+
+    builds = built(runtime, seeded.push())
+
+    assert sorted(builds) == ["user-service", "web"]
+    assert builds["user-service"].changed_paths == ("user_service/app.txt",)
