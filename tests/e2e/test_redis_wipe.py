@@ -52,6 +52,26 @@ def deploy(stack: Stack, push: Push, service: str) -> dict:
     return run
 
 
+def start_slow_build(stack: Stack, directory: str, service: str) -> tuple[Push, str]:
+    """Push a change making `service`'s build take 8 s; return it and its run once building."""
+    dockerfile = f"{directory}/Dockerfile"
+    text = (stack.sample.clone / dockerfile).read_text()
+    step = f"RUN sleep 8 && echo {uuid.uuid4()}\n"  # never in the engine's layer cache
+    slow = stack.sample.change(
+        dockerfile, text.replace("WORKDIR /app\n", f"WORKDIR /app\n{step}", 1), "build: slow"
+    )
+    response = stack.push_webhook(slow)
+    assert response.status_code == 202, response.text
+    run_id = response.json()["run_id"]
+
+    def building() -> bool:
+        run = stack.get(f"/api/v1/runs/{run_id}").json()
+        return "builder" in run.get("services", {}).get(service, {}).get("timings", {})
+
+    wait_until(building, 120, f"the slow build of {service} to start")
+    return slow, run_id
+
+
 def wipe(stack: Stack) -> None:
     stack.redis.flushall()
     assert stack.redis.dbsize() == 0
@@ -83,22 +103,7 @@ def test_a_push_after_redis_lost_all_its_data_deploys_and_a_redelivery_deploys_n
 def test_a_wipe_during_a_build_lets_the_next_push_deploy_and_deploys_nothing_twice(
     stack: Stack,
 ) -> None:
-    dockerfile = "transaction_service/Dockerfile"
-    text = (stack.sample.clone / dockerfile).read_text()
-    step = f"RUN sleep 8 && echo {uuid.uuid4()}\n"  # never in the engine's layer cache
-    slow = stack.sample.change(
-        dockerfile, text.replace("WORKDIR /app\n", f"WORKDIR /app\n{step}", 1), "build: slow"
-    )
-    response = stack.push_webhook(slow)
-    assert response.status_code == 202, response.text
-    interrupted = response.json()["run_id"]
-
-    def building() -> bool:
-        run = stack.get(f"/api/v1/runs/{interrupted}").json()
-        service = run.get("services", {}).get("transaction-service", {})
-        return "builder" in service.get("timings", {})
-
-    wait_until(building, 120, "the slow build to start")
+    slow, interrupted = start_slow_build(stack, "transaction_service", "transaction-service")
     wipe(stack)
     assert deploy_commits(stack, image_of(stack, "transaction-service", slow)) == 0
 
@@ -125,3 +130,22 @@ def test_a_push_after_redis_restarted_without_its_data_deploys(
 
     after = stack.sample.append("user_service/app.txt", "Empty restart.", "feat(user): empty")
     deploy(stack, after, "user-service")
+
+
+def test_a_build_ending_while_redis_is_away_deploys_once_after_redis_returns_without_data(
+    stack: Stack, redis_server: RedisServer
+) -> None:
+    """The builder cannot publish its ImagePushed; once Redis answers again, empty, the
+    worker queues its own copy of the event (kombu's kept copy went with the data), and the
+    build found in the registry goes on to deploy."""
+    slow, _ = start_slow_build(stack, "account_service", "account-service")
+    redis_server.stop()
+    tag = f"sha-{slow.after[:7]}"
+    wait_until(lambda: pushes_of(stack, "account-service", tag) > 0, 120, "the image pushed")
+    time.sleep(3)  # the builder has tried to publish, and waits for Redis
+    redis_server.restart()
+
+    image = image_of(stack, "account-service", slow)
+    wait_until(lambda: deploy_commits(stack, image) > 0, 120, "the slow build to deploy")
+    time.sleep(3)
+    assert_deployed_once(stack, "account-service", slow)
