@@ -198,5 +198,10 @@ class Keyspace:
         """Marks an event re-sent to `stage` (for the visibility timeout)."""
         return self._key("reconciler", "redriven", stage, str(event_id))
 
+    def reconciler_retry(self, repository: str, service: str) -> str:
+        """A service whose last build failed transiently: when the reconciler builds it
+        again, and the run it last started (JSON; services/reconciler/converge_state.py)."""
+        return self._key("reconciler", "retry", repository, service)
+
 
 DEFAULT_KEYSPACE = Keyspace()
