@@ -226,6 +226,12 @@ class ReconcilerSettings(_Section):
     period_seconds: float = Field(default=30.0, gt=0, le=60)  # and soon after every new run
     runs_per_pass: int = Field(default=100, ge=1)  # in-flight runs looked at per pass
     events_per_run: int = Field(default=1000, ge=1)  # a run's newest events read per pass
+    # A service behind whose last build failed on an outage is built again at the default
+    # branch's head, after retry_first_seconds doubling up to retry_max_seconds
+    retry_failed: bool = True
+    retry_first_seconds: float = Field(default=60.0, gt=0)
+    retry_max_seconds: float = Field(default=1800.0, gt=0)
+    retries_per_pass: int = Field(default=3, ge=1)  # services started per pass, one run each repo
 
 
 class Settings(BaseSettings):

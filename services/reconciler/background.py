@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import redis
 from celery import Celery
 
-from services.common.bus import create_celery
+from services.common.bus import Bus, create_celery
+from services.common.errors import ShiplineError
+from services.common.eventlog import EventLog
+from services.common.logging import get_logger
+from services.common.pins import PinStore
 from services.common.redis_connect import connect
+from services.common.runs import RunStore
 from services.common.runtime import Runtime
 from services.reconciler.leader import Leadership, ReconcilerLoop
 from services.reconciler.observe import Observer, reconciler_client
-from services.reconciler.reconcile import Reconciler
+from services.reconciler.reconcile import PassReport, Reconciler
 from services.reconciler.redrive import Redriver
+from services.reconciler.retry import Retrier
 
 
 class NewRun:
@@ -42,6 +49,31 @@ def build_reconciler(runtime: Runtime, client: redis.Redis, celery: Celery) -> R
     )
 
 
+def build_retrier(runtime: Runtime, client: redis.Redis, celery: Celery) -> Retrier:
+    """The retries of builds failed on an outage, on `client` and `celery`."""
+    keys = runtime.keyspace
+    runs = RunStore(client, keys=keys)
+    bus = Bus(celery, runs, EventLog(client, keys=keys))
+    return Retrier(runtime.settings, client, keys, bus, runs, PinStore(client, keys=keys))
+
+
+class Passes:
+    """A reconciler pass: lost messages re-driven, then failed builds retried when due (a
+    failure of the second, git unreachable say, is logged and never stops the first)."""
+
+    def __init__(self, reconciler: Reconciler, retrier: Retrier) -> None:
+        self._reconciler, self._retrier = reconciler, retrier
+
+    def __call__(self, leading: Callable[[], bool]) -> PassReport:
+        report = self._reconciler.pass_once(leading)
+        if leading():
+            try:
+                self._retrier.pass_once(leading)
+            except (ShiplineError, redis.RedisError) as exc:
+                get_logger(component="reconciler").warning("retries not looked at", error=str(exc))
+        return report
+
+
 def start_reconciler(runtime: Runtime) -> ReconcilerLoop | None:
     """Run the reconciler in a daemon thread of this process (None when disabled). Its Redis
     client and Celery producer are its own: a prefork worker's children never share them."""
@@ -53,7 +85,7 @@ def start_reconciler(runtime: Runtime) -> ReconcilerLoop | None:
     reconciler = build_reconciler(runtime, client, celery)
     loop = ReconcilerLoop(
         Leadership(client, runtime.keyspace.reconciler_leader),
-        reconciler.pass_once,
+        Passes(reconciler, build_retrier(runtime, client, celery)),
         settings.reconciler.period_seconds,
         woken=NewRun(Observer(reconciler_client(client), runtime.keyspace)),
     )

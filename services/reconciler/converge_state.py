@@ -22,6 +22,7 @@ class RetryState(BaseModel):
     run_id: str  # the run whose transient failure this answers, or the retry started
     retries: int = 0  # retries started since the failure began
     retry_at: float | None = None  # epoch seconds; None: the retry started is under way
+    started_at: float | None = None  # when the reconciler started its retry `run_id`
 
 
 class ConvergeState:

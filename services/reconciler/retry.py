@@ -1,0 +1,157 @@
+"""One retry pass: the services of each default branch whose last build failed on an outage
+are built again at the branch head once their backoff has passed.
+
+Cheap first: the detector's record of the run each service was last sent to build in and
+the run store's status of it (two HGETALLs and a pipeline per repository); git only for a
+repository with a retry due (services/reconciler/behind.py). A retry is a forced build
+(BuildRequested, ref = the default branch, requested by "reconciler") in a run of its own,
+trigger "retry": the detector builds it at the head, tagged like a push of it, and the
+committer still holds a pinned service and never deploys backwards. At most
+`retries_per_pass` services a pass, one run per repository: never a storm.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import redis
+
+from services.common.bus import Bus
+from services.common.events import BuildRequested
+from services.common.keyspace import Keyspace
+from services.common.logging import get_logger
+from services.common.redis_types import bytes_client
+from services.common.runs import RunStore
+from services.common.settings import Repository, Settings
+from services.detector.against_deployed import Pins
+from services.detector.attempts import SentBuilds
+from services.detector.deployed import DeployedCache
+from services.reconciler.behind import still_behind
+from services.reconciler.converge_state import ConvergeState
+from services.reconciler.retry_decision import started, step
+
+REQUESTED_BY = "reconciler"
+TRIGGER = "retry"
+
+
+@dataclass(frozen=True)
+class Retry:
+    repository: str
+    services: tuple[str, ...]
+    run_id: str
+    commit: str
+
+
+@dataclass
+class RetryReport:
+    due: int = 0  # services whose backoff had passed
+    started: list[Retry] = field(default_factory=list)
+    settled: dict[str, str] = field(default_factory=dict)  # "repo service" → why not built
+
+
+def retry_run_id() -> str:
+    return f"{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{secrets.token_hex(4)}"
+
+
+class Retrier:
+    def __init__(
+        self,
+        settings: Settings,
+        client: redis.Redis,
+        keys: Keyspace,
+        bus: Bus,
+        runs: RunStore,
+        pins: Pins,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings, self._redis, self._keys = settings, bytes_client(client), keys
+        self._bus, self._runs, self._pins, self._clock = bus, runs, pins, clock
+        self._sent = SentBuilds(client, keys=keys)
+        self._states = ConvergeState(client, keys=keys)
+        self._deployed = DeployedCache(client, keys=keys)
+
+    def pass_once(self, leading: Callable[[], bool] = lambda: True) -> RetryReport:
+        report = RetryReport()
+        options = self._settings.reconciler
+        if not options.retry_failed:
+            return report
+        budget = options.retries_per_pass
+        for repo in self._settings.repositories:
+            if budget <= 0 or not leading():
+                break
+            due = self._due(repo)
+            report.due += len(due)
+            if due:
+                budget -= self._retry(repo, due[:budget], report)
+        return report
+
+    def _due(self, repo: Repository) -> list[str]:
+        """The services whose retry is due, the longest waiting first; the retry state of
+        every service on record brought up to date on the way."""
+        ref = self._ref(repo)
+        sent = self._redis.hgetall(self._keys.sent_builds(repo.name, ref))
+        if not sent:
+            return []
+        runs = {key.decode(): value.decode() for key, value in sent.items()}
+        attempts = self._sent.attempts(repo.name, ref, sorted(runs))
+        options, now = self._settings.reconciler, self._clock()
+        first, most = options.retry_first_seconds, options.retry_max_seconds
+        due: list[tuple[float, str]] = []
+        for service in sorted(runs):
+            state = self._states.get(repo.name, service)
+            next_step = step(attempts[service], runs[service], state, now, first, most)
+            if next_step.state != state:
+                self._states.put(repo.name, service, next_step.state)
+            if next_step.due and next_step.state is not None:
+                due.append((next_step.state.retry_at or now, service))
+        return [service for _, service in sorted(due)]
+
+    def _retry(self, repo: Repository, due: Sequence[str], report: RetryReport) -> int:
+        """Start one run building those of `due` git says are still behind; how many."""
+        behind = still_behind(self._settings, repo, due, self._deployed, self._pins)
+        for service, why in behind.settled.items():
+            self._states.put(repo.name, service, None)
+            report.settled[f"{repo.name} {service}"] = why
+        if not behind.services or behind.head is None:
+            return 0
+        services, ref, now = tuple(behind.services), self._ref(repo), self._clock()
+        run_id = retry_run_id()
+        # recorded before the run starts: a leader lost right after never starts it twice
+        for service in services:
+            state = self._states.get(repo.name, service)
+            self._states.put(repo.name, service, started(state, run_id, now))
+        self._sent.record(repo.name, ref, list(services), run_id)
+        self._start(repo, ref, services, run_id)
+        report.started.append(Retry(repo.name, services, run_id, behind.head))
+        return len(services)
+
+    def _start(self, repo: Repository, ref: str, services: tuple[str, ...], run_id: str) -> None:
+        event = BuildRequested(
+            run_id=run_id,
+            repository=repo.name,
+            ref=ref,
+            services=services,
+            requested_by=REQUESTED_BY,
+        )
+        self._runs.create(
+            run_id,
+            trigger=TRIGGER,
+            provider="manual",
+            repository=repo.name,
+            ref=ref,
+            pusher=REQUESTED_BY,
+            services=",".join(services),
+        )
+        self._bus.publish(event)
+        get_logger(run_id=run_id).warning(
+            "reconciler retries builds failed on an outage",
+            repository=repo.name,
+            services=",".join(services),
+        )
+
+    @staticmethod
+    def _ref(repo: Repository) -> str:
+        return f"refs/heads/{repo.default_branch}"
