@@ -4,6 +4,7 @@ real API server (uvicorn in a thread) on a real Redis and real git repositories.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +23,9 @@ from services.common.logging import configure_logging
 from services.common.pins import PinStore
 from services.common.runs import RunStore
 from services.common.service_inventory import InventoryStore
+from services.detector.attempts import SentBuilds
 from services.gateway.app import create_app
+from services.reconciler.converge_state import ConvergeState, RetryState
 from tests.api_server import serving
 from tests.committer.gitrepos import REGISTRY, Repo, monorepo, settings_for
 from tests.gateway.runs_data import build_failed, built, deployed, started_run
@@ -305,3 +308,32 @@ def test_watch_of_a_held_run_says_held_once_and_why(
 
     assert code == 0, output
     assert output.splitlines()[-2:] == [f"cart: {reason}", "run pinned held"]
+
+
+def test_status_says_how_far_a_service_is_behind_and_how_its_last_build_went(
+    shop: Repo, tmp_path: Path, redis_url: str, redis_client: redis.Redis, runs: RunStore
+) -> None:
+    base = shop.commit({"cart/app.txt": "cart 1\n"}, "feat(cart): one")
+    trailers = f"Shipline-Deployed: cart {shop.name}@{base}"
+    shop.commit({}, f"chore: deploy [skip ci]\n\n{trailers}\n")
+    for n in (2, 3, 4):
+        shop.commit({"cart/app.txt": f"cart {n}\n"}, f"feat(cart): {n}")
+    started_run(runs, "run-9", ["cart"])
+    build_failed(runs, "run-9", "cart")
+    SentBuilds(redis_client).record(shop.name, "refs/heads/main", ["cart"], "run-9")
+    retry = RetryState(run_id="run-9", retry_at=time.time() + 40)
+    ConvergeState(redis_client).put(shop.name, "cart", retry)
+    settings = settings_for(tmp_path / "api2", shop, redis_url=redis_url, api_tokens=[TOKEN])
+    resurvey(settings, InventoryStore(redis_client), shop.name)
+
+    with serving(create_app(settings)) as url:
+        code, output = shipline(url, "status")
+
+    assert code == 0, output
+    lines = output.splitlines()
+    assert len(lines) == 4  # the header, a row per service, the one line of drift
+    assert re.fullmatch(
+        rf"cart: behind by 3 commits since {base[:7]}; last attempt failed: "
+        r"builder: PermanentError: docker build failed: exit 1; retrying in (40|39) s",
+        lines[3],
+    )

@@ -3,6 +3,7 @@ progress (a rich table with spinners on a terminal, one line per change otherwis
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -49,8 +50,31 @@ def services_table(table: ServicesTable, now: float) -> str:
     ]
     headers = ["SERVICE", "REPOSITORY", "IMAGE", "LAST RUN", "STATUS", "AGE", "PINNED"]
     text = columns(headers + (["CLUSTER"] if clustered else []), rows)
+    behind = [f"{row.service}: {line}" for row in table.services if (line := drift_line(row, now))]
     problems = [f"error: {error.repository}: {error.reason}" for error in table.errors]
-    return "\n".join([text, *problems])
+    return "\n".join([text, *behind, *problems])
+
+
+def drift_line(row: ServiceState, now: float) -> str | None:
+    """For a service behind its default branch, e.g. "behind by 3 commits since 1a2b3c4;
+    last attempt failed: registry unreachable; retrying in 40 s"; None otherwise."""
+    drift = row.drift
+    if drift is None or drift.state != "behind":
+        return None
+    count = drift.behind_by or 0
+    parts = [f"behind by {count} commit{'' if count == 1 else 's'} since {drift.since}"]
+    attempt = drift.last_attempt
+    if attempt is not None and attempt.status in ("failed", "blocked"):
+        reason = (attempt.reason or "").splitlines()[0] if attempt.reason else ""
+        parts.append(f"last attempt {attempt.status}: {reason}".rstrip(": "))
+    elif attempt is not None and attempt.status in ("pending", "running"):
+        parts.append(f"a build is under way ({attempt.run_id})")
+    if drift.retry_at is not None:
+        wait = math.ceil(drift.retry_at - now)
+        parts.append(f"retrying in {wait} s" if wait > 0 else "retrying now")
+    if row.pinned:
+        parts.append("held by its pin")
+    return "; ".join(parts)
 
 
 def _service_cells(row: ServiceState, now: float) -> list[str]:

@@ -207,6 +207,22 @@ class Mirror:
             raise translate(exc, "log") from None
         return commit_records(output)
 
+    def touched(self, base: str, after: str, limit: int) -> list[tuple[str, list[str]]]:
+        """Each commit in `after` and not in `base`, newest first, merges left out, with the
+        paths it changed from its parent; the newest `limit` only."""
+        spec = f"{revision(base)}..{revision(after)}"
+        options = ("-z", "--name-only", "--no-renames", "--no-merges", f"--max-count={limit}")
+        try:
+            output = self._git("log", "--format=%x1e%H", *options, _END, spec, "--")
+        except git.GitCommandError as exc:
+            raise translate(exc, "log") from None
+        found = []
+        for record in str(output).split("\x1e"):
+            sha, _, paths = record.partition("\x00")
+            if sha.strip():
+                found.append((sha.strip(), [p for p in paths.lstrip("\n").split("\x00") if p]))
+        return found
+
     def fast_forward(self, before: str, after: str) -> CommitInfo | None:
         """`after`'s commit when `after` descends from `before` (a fast-forward), else None.
 

@@ -42,6 +42,10 @@ class ServiceRow(BaseModel):
     cluster: str | None = None
     image_repository: str
     problem: str | None = None
+    # against the default branch head (services/committer/drift.py); None: unknown
+    deployed_commit: str | None = None  # the source commit the service runs
+    desired_commit: str | None = None  # the commit a build brings it to
+    behind_by: int | None = None  # commits since deployed_commit that change it
 
 
 class Survey(BaseModel):

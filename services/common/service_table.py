@@ -8,6 +8,8 @@ answers with `exclude_unset`, so they are absent from the JSON rather than null.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
 
 from services.common.events import RunStatus, ServiceStatus
@@ -42,6 +44,29 @@ class LiveState(BaseModel):
     matches_git: bool  # the cluster runs the image the manifest names
 
 
+DriftState = Literal["in_sync", "behind", "unknown"]
+
+
+class LastAttempt(BaseModel):
+    """The last build sent for the service on its default branch, as its run has it."""
+
+    run_id: str
+    status: ServiceStatus
+    reason: str | None = None  # absent unless it failed or was blocked
+
+
+class Drift(BaseModel):
+    """The service's deployed commit against its default branch (services/committer/drift.py):
+    `in_sync` (its content at the head is the deployed one's), `behind` (a build would
+    change it), `unknown` (no Shipline-Deployed trailer names it, or git lacks the commit)."""
+
+    state: DriftState
+    behind_by: int | None = None  # commits since `since` that change the service
+    since: str | None = None  # the deployed commit, abbreviated
+    last_attempt: LastAttempt | None = None
+    retry_at: float | None = None  # when the reconciler builds it again (epoch seconds)
+
+
 class ServiceState(BaseModel):
     repository: str
     service: str
@@ -56,6 +81,10 @@ class ServiceState(BaseModel):
     pin: Pin | None
     live: LiveState | None  # null: no cluster, or the verifier has not seen it yet
     last_run: LastRun | None
+    deployed_commit: str | None = None  # the source commit it runs (null: unknown)
+    desired_commit: str | None = None  # the commit a build brings it to
+    behind_by: int | None = None
+    drift: Drift | None = None  # absent from a survey made before drift was recorded
 
 
 class SurveyError(BaseModel):

@@ -15,6 +15,7 @@ from services.common.pins import PinStore
 from services.common.runs import RunStore
 from services.common.service_inventory import InventoryStore, ServiceRow, Survey
 from services.common.service_table import (
+    Drift,
     LastRun,
     LiveState,
     ServicesTable,
@@ -22,6 +23,7 @@ from services.common.service_table import (
     SurveyError,
 )
 from services.common.settings import Settings
+from services.gateway.drift import DriftReader, drift_of
 from services.verifier.live import LiveStore
 
 RUNS_SEARCHED = 1000  # how far back the last run of a service is looked for
@@ -39,9 +41,11 @@ def list_services(
     runs: RunStore,
     pins: PinStore,
     live: LiveStore | None = None,
+    drift: DriftReader | None = None,
 ) -> ServicesTable:
     surveys, errors = _surveys(settings, inventory)
     found = [(survey, row) for survey in surveys for row in survey.services]
+    drifts = _drifts(settings, surveys, drift)
     last = last_runs(runs, {(survey.repository, row.service) for survey, row in found})
     clusters = {row.cluster for _, row in found if row.cluster is not None}
     seen = {cluster: live.read(cluster) for cluster in clusters} if live else {}  # one read each
@@ -52,6 +56,7 @@ def list_services(
             pins,
             seen.get(row.cluster or "", {}).get(row.image_repository),
             last.get((survey.repository, row.service)),
+            drifts.get((survey.repository, row.service)) or drift_of(row, None, None),
         )
         for survey, row in found
     ]
@@ -80,6 +85,20 @@ def last_runs(runs: RunStore, wanted: set[ServiceKey]) -> dict[ServiceKey, LastR
     return found
 
 
+def _drifts(
+    settings: Settings, surveys: list[Survey], reader: DriftReader | None
+) -> dict[ServiceKey, Drift]:
+    found: dict[ServiceKey, Drift] = {}
+    for survey in surveys if reader is not None else []:
+        repo = settings.repository(survey.repository)
+        if repo is None or reader is None:
+            continue
+        drifts = reader.drifts(survey.repository, repo.default_branch, survey.services)
+        for row, drift in zip(survey.services, drifts, strict=True):
+            found[(survey.repository, row.service)] = drift
+    return found
+
+
 def _surveys(
     settings: Settings, inventory: InventoryStore
 ) -> tuple[list[Survey], list[SurveyError]]:
@@ -105,6 +124,7 @@ def _state(
     pins: PinStore,
     live: dict[str, Any] | None,
     last_run: LastRun | None,
+    drift: Drift,
 ) -> ServiceState:
     pin = pins.get(survey.repository, row.service)
     state = ServiceState(
@@ -120,6 +140,10 @@ def _state(
         pin=pin,
         live=None if live is None else _live(live, row.image),
         last_run=last_run,
+        deployed_commit=row.deployed_commit,
+        desired_commit=row.desired_commit,
+        behind_by=row.behind_by,
+        drift=drift,
     )
     if row.problem is not None:
         state.problem = row.problem  # else left unset: absent from the JSON

@@ -14,7 +14,9 @@ from services.common.pins import PinStore
 from services.common.runs import RunStore
 from services.common.service_inventory import InventoryStore, Survey
 from services.common.settings import GitopsRepository
+from services.detector.attempts import SentBuilds
 from services.gateway.app import create_app
+from services.reconciler.converge_state import ConvergeState, RetryState
 from tests.committer.gitrepos import REGISTRY, Repo, deployment, monorepo, settings_for
 from tests.gateway.runs_data import build_failed, deployed, started_run
 
@@ -142,3 +144,49 @@ def test_an_older_survey_never_replaces_a_newer_one(redis_client: redis.Redis) -
 
     recorded = store.read("acme/shop")
     assert recorded is not None and recorded.commit == "b" * 40
+
+
+def test_a_service_behind_shows_its_drift_its_failed_last_build_and_its_next_retry(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    shop = monorepo(tmp_path / "remotes", ["cart", "payments"])
+    base = shop.commit({"cart/app.txt": "cart 1\n"}, "feat(cart): one")
+    trailers = "\n".join(f"Shipline-Deployed: {s} {shop.name}@{base}" for s in ("cart", "payments"))
+    shop.commit({}, f"chore: deploy [skip ci]\n\n{trailers}\n")
+    shop.commit({"cart/app.txt": "cart 2\n"}, "feat(cart): two")
+    head = shop.commit({"cart/app.txt": "cart 3\n"}, "feat(cart): three")
+    runs = RunStore(redis_client)
+    started_run(runs, "run-2", ["cart"])
+    build_failed(runs, "run-2", "cart")
+    SentBuilds(redis_client).record(shop.name, "refs/heads/main", ["cart"], "run-2")
+    ConvergeState(redis_client).put(shop.name, "cart", RetryState(run_id="run-2", retry_at=1e10))
+
+    rows = by_name(listed(settings_for(tmp_path / "api", shop, redis_url=redis_url), redis_client))
+
+    cart, payments = rows["cart"], rows["payments"]
+    assert (cart["deployed_commit"], cart["desired_commit"], cart["behind_by"]) == (base, head, 2)
+    assert cart["drift"] == {
+        "state": "behind",
+        "behind_by": 2,
+        "since": base[:7],
+        "last_attempt": {
+            "run_id": "run-2",
+            "status": "failed",
+            "reason": "builder: PermanentError: docker build failed: exit 1",
+        },
+        "retry_at": 1e10,
+    }
+    assert payments["drift"]["state"] == "in_sync"
+    assert (payments["desired_commit"], payments["behind_by"]) == (base, 0)
+
+
+def test_a_service_no_deploy_names_has_an_unknown_drift(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    shop = monorepo(tmp_path / "remotes", ["cart"])
+
+    rows = by_name(listed(settings_for(tmp_path / "api", shop, redis_url=redis_url), redis_client))
+
+    assert rows["cart"]["deployed_commit"] is None
+    assert rows["cart"]["drift"]["state"] == "unknown"
+    assert rows["cart"]["drift"]["last_attempt"] is None

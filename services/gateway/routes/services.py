@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from services.common.service_table import ServicesTable
 from services.gateway import inventory
 from services.gateway.deps import RuntimeDep
+from services.gateway.drift import DriftReader
 from services.verifier.live import LiveStore
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"])
@@ -27,8 +28,19 @@ def list_services(runtime: RuntimeDep) -> ServicesTable:
     branch, the committer after each commit), so the gateway answers with no git and no
     network but Redis. A repository not surveyed yet has had no push to its default branch
     since Redis was empty; a failed survey keeps the services found before (`since`: when it
-    failed)."""
+    failed).
+
+    `deployed_commit` is the source commit the service runs (the gitops branch's
+    Shipline-Deployed trailers), `desired_commit` the commit a build brings it to (the
+    default branch head when the service's content there differs, else the deployed
+    commit), `behind_by` the commits since the deployed one that change the service (all
+    three null when unknown: never deployed by Shipline, or a survey older than them).
+    `drift` sums it up: `state` (`in_sync`, `behind`, `unknown`), `behind_by`, `since` (the
+    deployed commit, abbreviated), `last_attempt` (the last build sent on the default
+    branch: run, status, and the reason of a failure) and `retry_at` (when the reconciler
+    builds a service behind again after a transient failure, epoch seconds)."""
     live = LiveStore(runtime.redis, keys=runtime.keyspace)
+    drift = DriftReader(runtime.redis, keys=runtime.keyspace)
     return inventory.list_services(
-        runtime.settings, runtime.inventory, runtime.runs, runtime.pins, live
+        runtime.settings, runtime.inventory, runtime.runs, runtime.pins, live, drift
     )
