@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -23,9 +23,11 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from services.common.bus import queue_name
+from services.common.pins import PinStore
 from services.common.redis_types import RedisClient, bytes_client
 from services.common.run_records import STAGE_ORDER
 from services.common.runs import RunStore
+from services.common.service_inventory import InventoryStore
 
 if TYPE_CHECKING:
     import redis
@@ -53,13 +55,27 @@ class _StageDurations:
         return out
 
 
+class ServicesSurveyed(NamedTuple):
+    """Where the services behind are counted: the survey of each repository, and the pins."""
+
+    inventory: InventoryStore
+    pins: PinStore
+    repositories: Sequence[str]
+
+
 class PipelineCollector(Collector):
-    """`redis`: the client the run store uses (queue depths are LLEN of each stage's queue)."""
+    """`redis`: the client the run store uses (queue depths are LLEN of each stage's queue);
+    `surveyed`: where `shipline_services_behind` is read (absent without it)."""
 
     def __init__(
-        self, runs: RunStore, redis: redis.Redis | RedisClient, stages: Sequence[str]
+        self,
+        runs: RunStore,
+        redis: redis.Redis | RedisClient,
+        stages: Sequence[str],
+        surveyed: ServicesSurveyed | None = None,
     ) -> None:
         self._runs, self._redis, self._stages = runs, bytes_client(redis), tuple(stages)
+        self._surveyed = surveyed
         self._lock = threading.Lock()
         self._counted: set[str] = set()
         self._outcomes: Counter[str] = Counter()
@@ -91,6 +107,8 @@ class PipelineCollector(Collector):
         for stage in self._stages:
             depths.add_metric([stage], self._redis.llen(queue_name(stage)))
         yield from (outcomes, durations, running, depths)
+        if self._surveyed is not None:
+            yield services_behind(self._surveyed)
 
     def _absorb_finished_runs(self) -> Counter[str]:
         in_progress: Counter[str] = Counter()
@@ -110,3 +128,25 @@ class PipelineCollector(Collector):
                     if marks.seconds is not None and stage in self._durations:
                         self._durations[stage].observe(marks.seconds)
         return in_progress
+
+
+def services_behind(surveyed: ServicesSurveyed) -> GaugeMetricFamily:
+    """Per surveyed repository, its services whose default branch holds a change they do not
+    run (the survey's `behind_by`, services/committer/drift.py), a pinned one left out: it is
+    held on purpose."""
+    gauge = GaugeMetricFamily(
+        "shipline_services_behind",
+        "Services behind their default branch (a change not deployed), pinned ones left out.",
+        labels=["repository"],
+    )
+    for repository in surveyed.repositories:
+        survey = surveyed.inventory.read(repository)
+        if survey is None:
+            continue
+        behind = [
+            row
+            for row in survey.services
+            if (row.behind_by or 0) > 0 and surveyed.pins.get(repository, row.service) is None
+        ]
+        gauge.add_metric([repository], len(behind))
+    return gauge

@@ -10,7 +10,9 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.common.bus import queue_name
+from services.common.pins import PinStore
 from services.common.runs import RunStore
+from services.common.service_inventory import InventoryStore, ServiceRow, Survey
 from services.common.settings import Repository, Settings
 from services.gateway.app import create_app
 from tests.gateway.reader import READ_TOKEN, READER
@@ -80,3 +82,26 @@ def test_queue_depths_are_the_length_of_every_stages_queue(client, redis_client)
 
     assert seen[("shipline_queue_depth", (("stage", "builder"),))] == 3
     assert seen[("shipline_queue_depth", (("stage", "scanner"),))] == 0
+
+
+def test_services_behind_are_counted_per_repository_a_pinned_one_left_out(client, redis_client):
+    rows = [
+        ServiceRow(
+            service=name,
+            image=f"r/{name}:x",
+            manifest=f"k8s/{name}.yaml",
+            gitops_repository="acme/shop",
+            gitops_commit="g" * 40,
+            image_repository=f"r/{name}",
+            deployed_commit="a" * 40,
+            desired_commit=("b" if behind else "a") * 40,
+            behind_by=behind,
+        )
+        for name, behind in (("cart", 3), ("payments", 1), ("search", 0), ("auth", 2))
+    ]
+    InventoryStore(redis_client).record(Survey(repository="acme/shop", services=tuple(rows)))
+    PinStore(redis_client).pin("acme/shop", "auth", "r/auth:v1", "ops", "rb-1")
+
+    seen = samples(client)
+
+    assert seen[("shipline_services_behind", (("repository", "acme/shop"),))] == 2

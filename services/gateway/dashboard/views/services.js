@@ -1,4 +1,5 @@
-// The services view: a card per service with what is deployed and how its last run went.
+// The services view: a card per service with what is deployed, how far it is behind its
+// default branch, and how its last run went.
 
 import { getJSON, token } from "../api.js";
 import { h } from "../dom.js";
@@ -48,6 +49,9 @@ function serviceCard(service, run) {
           ? badge("pinned", "pinned", `pinned to ${service.pin?.image} by ${service.pin?.by}`)
           : null,
         clusterBadges(service),
+        service.drift?.state === "behind"
+          ? badge("behind", "behind", driftText(service) ?? undefined)
+          : null,
       ),
     ),
     h(
@@ -73,6 +77,7 @@ function serviceCard(service, run) {
             ),
           ]
         : null,
+      service.drift ? [h("dt", {}, "Source"), driftFact(service)] : null,
       h("dt", {}, "Scan"),
       h("dd", {}, runService?.scan || (runService?.scan_skipped_by ? "skipped" : "—")),
       service.pin
@@ -85,4 +90,37 @@ function serviceCard(service, run) {
     last ? h("p", {}, h("a", { href: `#/runs/${last.run_id}` }, `Last run ${last.run_id}`)) : null,
     token() ? actionsPanel(service) : null,
   );
+}
+
+function driftFact(service) {
+  const { state, since } = service.drift;
+  const text =
+    state === "behind"
+      ? driftText(service)
+      : state === "in_sync"
+        ? `in sync at ${since}`
+        : "unknown: no deploy by Shipline recorded";
+  return h("dd", { class: `drift drift-${state}`, dataset: { drift: state } }, text);
+}
+
+// As `shipline status` says it (services/cli/views.py drift_line), e.g. "behind by 3
+// commits since 1a2b3c4; last attempt failed: registry unreachable; retrying in 40 s".
+export function driftText(service, now = Date.now() / 1000) {
+  const drift = service.drift;
+  if (drift?.state !== "behind") return null;
+  const count = drift.behind_by ?? 0;
+  const parts = [`behind by ${count} commit${count === 1 ? "" : "s"} since ${drift.since}`];
+  const attempt = drift.last_attempt;
+  if (attempt && ["failed", "blocked"].includes(attempt.status)) {
+    const reason = (attempt.reason ?? "").split("\n")[0];
+    parts.push(`last attempt ${attempt.status}${reason ? `: ${reason}` : ""}`);
+  } else if (attempt && ["pending", "running"].includes(attempt.status)) {
+    parts.push(`a build is under way (${attempt.run_id})`);
+  }
+  if (drift.retry_at != null) {
+    const wait = Math.ceil(drift.retry_at - now);
+    parts.push(wait > 0 ? `retrying in ${wait} s` : "retrying now");
+  }
+  if (service.pinned) parts.push("held by its pin");
+  return parts.join("; ");
 }
