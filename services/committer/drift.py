@@ -28,12 +28,12 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Protocol
 
-from services.common.errors import PermanentError
+from services.common.errors import ShiplineError
 from services.common.logging import get_logger
 from services.common.project import PROJECT_FILE, Entries, Project
 from services.detector.changes import earlier_entries
 from services.detector.converge import differing
-from services.detector.deployed import DeployedState
+from services.detector.deployed import DeployedState, GitopsHistory, read_state
 from services.detector.paths import GLOBAL, PathIndex, entries_changed, index_of
 
 BEHIND_COUNTED = 1000  # how many commits since the deployed one are read to count
@@ -61,6 +61,16 @@ class SourceHistory(Protocol):
     def read_file(self, commit: str, path: str, max_bytes: int | None = None) -> bytes | None: ...
 
 
+def deployed_state(gitops: GitopsHistory, branch: str) -> DeployedState | None:
+    """What the gitops branch's trailers say each service runs; None when git fails (the
+    survey goes on, its drift unknown)."""
+    try:
+        return read_state(gitops, branch, None)
+    except ShiplineError as exc:
+        get_logger().warning("deployed commits unknown", branch=branch, error=str(exc))
+        return None
+
+
 def drift_of(
     git: SourceHistory,
     project: Project,
@@ -69,7 +79,8 @@ def drift_of(
     state: DeployedState | None,
     manifests_here: bool = True,
 ) -> dict[str, Drift]:
-    """Each service of `project` (at `head`) against what `state` says it runs."""
+    """Each service of `project` (at `head`) against what `state` says it runs; a git
+    failure leaves them all unknown."""
     deployed = {
         service: commit
         for service in project.services
@@ -85,7 +96,7 @@ def drift_of(
         known = {service: commit for service, commit in deployed.items() if commit in diffs}
         behind = differing(project, known, diffs, previous, manifests_here)
         counts = _counts(git, project, known, behind, previous, head, manifests_here)
-    except PermanentError as exc:
+    except ShiplineError as exc:
         get_logger().warning("drift unknown", repository=repository, error=str(exc))
         return dict.fromkeys(project.services, UNKNOWN)
     result = {}

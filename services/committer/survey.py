@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 
-from services.committer.drift import UNKNOWN, drift_of
+from services.committer.drift import UNKNOWN, deployed_state, drift_of
 from services.committer.formats import read_image
 from services.committer.pins_file import PINS_FILE, PinsFileError, parse_pins
 from services.committer.yamlsplice import ManifestError
@@ -27,7 +27,6 @@ from services.common.pins import Pin, PinStore
 from services.common.project import PROJECT_FILE, Project, parse_project
 from services.common.service_inventory import InventoryStore, ServiceRow, Survey
 from services.common.settings import GitopsRepository, Repository, Settings
-from services.detector.deployed import read_state
 
 
 class SurveyError(Exception):
@@ -55,7 +54,7 @@ def _survey(settings: Settings, repo: Repository) -> tuple[Survey, list[Pin] | N
     if gitops_head is None:
         raise SurveyError(f"gitops branch {project.gitops.branch} of {gitops.name} not found")
     cluster = settings.cluster_for(gitops.name, project.gitops.branch)
-    deployed = read_state(manifests, project.gitops.branch, None)
+    deployed = deployed_state(manifests, project.gitops.branch)
     drift = drift_of(source, project, repo.name, head, deployed, manifests is source)
     rows = []
     for name, spec in project.services.items():

@@ -78,3 +78,21 @@ def test_a_global_path_or_the_services_own_entry_counts_as_a_change_to_it(
 
 def shop_repo(shop):  # the configured repository of the same name
     return settings_for(Path("/nonexistent"), shop).repositories[0]
+
+
+def test_a_deployed_commit_git_does_not_hold_leaves_the_drift_unknown_and_the_survey_whole(
+    tmp_path: Path,
+) -> None:
+    shop = monorepo(tmp_path / "remotes", ["cart", "payments"])
+    base = shop.commit({"cart/app.txt": "cart 1\n"}, "feat(cart): one")
+    gone = "f" * 40  # deployed from a commit a force push dropped, collected since
+    shop.commit({}, _deployed(shop.name, {"cart": gone, "payments": base}))
+
+    found = survey(settings_for(tmp_path / "w", shop), shop_repo(shop))
+
+    assert found.error is None
+    assert _rows(found) == {"cart": (gone, None, None), "payments": (base, base, 0)}
+    assert {row.image for row in found.services} == {
+        f"{REGISTRY}/cart:initial",
+        f"{REGISTRY}/payments:initial",
+    }
