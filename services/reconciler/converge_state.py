@@ -9,6 +9,8 @@ service is not waiting for a retry. Other readers (the drift display) call retry
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import redis
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -23,6 +25,7 @@ class RetryState(BaseModel):
     retries: int = 0  # retries started since the failure began
     retry_at: float | None = None  # epoch seconds; None: the retry started is under way
     started_at: float | None = None  # when the reconciler started its retry `run_id`
+    settled: str = ""  # why git says not to build it (pinned, not behind): no retry till a push
 
 
 class ConvergeState:
@@ -32,13 +35,17 @@ class ConvergeState:
         self._redis, self._keys = bytes_client(client), keys
 
     def get(self, repository: str, service: str) -> RetryState | None:
-        raw = self._redis.get(self._keys.reconciler_retry(repository, service))
-        if raw is None:
-            return None
-        try:
-            return RetryState.model_validate_json(raw)
-        except ValidationError:
-            return None
+        return _parsed(self._redis.get(self._keys.reconciler_retry(repository, service)))
+
+    def many(self, repository: str, services: Sequence[str]) -> dict[str, RetryState | None]:
+        """Each of `services`' state, in one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        for service in services:
+            pipe.get(self._keys.reconciler_retry(repository, service))
+        found: dict[str, RetryState | None] = {}
+        for service, raw in zip(services, pipe.execute(), strict=True):
+            found[service] = _parsed(raw)
+        return found
 
     def put(self, repository: str, service: str, state: RetryState | None) -> None:
         """Store `state`, or forget the service (None)."""
@@ -56,6 +63,15 @@ class ConvergeState:
         except redis.RedisError:
             return None
         return None if state is None else state.retry_at
+
+
+def _parsed(raw: bytes | None) -> RetryState | None:
+    if raw is None:
+        return None
+    try:
+        return RetryState.model_validate_json(raw)
+    except ValidationError:
+        return None  # unreadable: the next pass writes it afresh
 
 
 def retry_at(

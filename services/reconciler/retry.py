@@ -31,7 +31,7 @@ from services.detector.attempts import SentBuilds
 from services.detector.deployed import DeployedCache
 from services.reconciler.behind import still_behind
 from services.reconciler.converge_state import ConvergeState
-from services.reconciler.retry_decision import started, step
+from services.reconciler.retry_decision import settled, started, step
 
 REQUESTED_BY = "reconciler"
 TRIGGER = "retry"
@@ -100,8 +100,8 @@ class Retrier:
         options, now = self._settings.reconciler, self._clock()
         first, most = options.retry_first_seconds, options.retry_max_seconds
         due: list[tuple[float, str]] = []
-        for service in sorted(runs):
-            state = self._states.get(repo.name, service)
+        states = self._states.many(repo.name, sorted(runs))
+        for service, state in states.items():
             next_step = step(attempts[service], runs[service], state, now, first, most)
             if next_step.state != state:
                 self._states.put(repo.name, service, next_step.state)
@@ -113,7 +113,9 @@ class Retrier:
         """Start one run building those of `due` git says are still behind; how many."""
         behind = still_behind(self._settings, repo, due, self._deployed, self._pins)
         for service, why in behind.settled.items():
-            self._states.put(repo.name, service, None)
+            state = self._states.get(repo.name, service)
+            if state is not None:
+                self._states.put(repo.name, service, settled(state, why))
             report.settled[f"{repo.name} {service}"] = why
         if not behind.services or behind.head is None:
             return 0

@@ -8,7 +8,7 @@ last failed, at most `most`. A push that sends the service again, a build that s
 and a failure for good (a bad Dockerfile, a scan block: only a new commit changes that)
 forget it. Git has the last word (services/reconciler/behind.py): only a service still
 behind its content at the branch head, not pinned and not deployed from a newer commit, is
-built.
+built; one git settles is left alone until a push sends it again.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ def step(
     """What becomes of a service whose last build was sent in `sent_run` and stands at
     `attempt`, given what the reconciler kept of it (`state`)."""
     ours = state is not None and state.run_id == sent_run
+    if ours and state is not None and state.settled and attempt in ("failed transiently", "none"):
+        return Step(state)  # git said no (pinned, not behind): only a push changes that
     if attempt == "failed transiently":
         if state is None or not ours:  # first seen: a push's build (or another retry) failed
             return Step(RetryState(run_id=sent_run, retry_at=now + backoff(0, first, most)))
@@ -64,3 +66,8 @@ def started(state: RetryState | None, run_id: str, now: float) -> RetryState:
     """What is kept of a service once a retry is started for it in `run_id`."""
     retries = 0 if state is None else state.retries
     return RetryState(run_id=run_id, retries=retries + 1, retry_at=None, started_at=now)
+
+
+def settled(state: RetryState, why: str) -> RetryState:
+    """What is kept of a service git says not to build (`why`): no retry time."""
+    return state.model_copy(update={"retry_at": None, "settled": why})

@@ -6,7 +6,7 @@ import pytest
 
 from services.detector.attempts import Attempt
 from services.reconciler.converge_state import RetryState
-from services.reconciler.retry_decision import backoff, started, step
+from services.reconciler.retry_decision import backoff, settled, started, step
 
 FIRST, MOST = 60.0, 1800.0
 
@@ -64,3 +64,14 @@ def test_a_retry_whose_run_never_planned_its_build_is_tried_again_after_its_back
 def test_a_service_with_no_retry_and_no_failure_keeps_nothing() -> None:
     for attempt in ("none", "under way", "ended"):
         assert step(attempt, "push-run", None, 1.0, FIRST, MOST).state is None
+
+
+def test_a_service_git_settled_is_left_alone_until_a_push_sends_it_again() -> None:
+    due = RetryState(run_id="push-run", retry_at=60.0)
+    kept = settled(due, "pinned")
+    assert kept.retry_at is None
+    for attempt in ("failed transiently", "none"):
+        later = step(attempt, "push-run", kept, 10_000.0, FIRST, MOST)  # type: ignore[arg-type]
+        assert later.state == kept and not later.due
+    again = step("failed transiently", "push-run-2", kept, 10_000.0, FIRST, MOST)
+    assert again.state == RetryState(run_id="push-run-2", retry_at=10_060.0)

@@ -1,0 +1,163 @@
+"""The reconciler brings back a build failed on an outage with no push at all, as `shipline
+up` lives it: the registry stopped while a service builds, started again, nothing pushed,
+and the service's newest commit is deployed by a retry run the reconciler starts. A build
+that failed for good (a bad Dockerfile) is never retried, nor is a pinned service.
+
+Short settings: a pass every second, the first retry 2 s after the failure is seen.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.common.keyspace import Keyspace
+from services.demo.receiver import NotificationReceiver
+from services.demo.scenario import Push, SampleMonorepo
+from services.devenv.registry import Registry
+from services.reconciler.converge_state import ConvergeState
+from tests.stack import Stack, stack_up
+
+BUDGET = 4.0
+FIRST_RETRY = 2.0
+RECONCILER = {"period_seconds": 1, "retry_first_seconds": FIRST_RETRY, "retry_max_seconds": 8}
+USER, ACCOUNT = "user-service", "account-service"
+MAIN = "refs/heads/main"
+
+
+@pytest.fixture(scope="module")
+def retry_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_url: str,
+    docker_host: str,
+    base_image: str,
+    trivy_path: Path,
+) -> Iterator[Stack]:
+    """A `shipline up` whose registry this module stops and starts, on a short budget."""
+    import redis
+
+    root = tmp_path_factory.mktemp("reconciler-retry")
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    with Registry(root / "registry") as registry, NotificationReceiver() as receiver:
+        sample = SampleMonorepo(root)
+        sample.create(f"{registry.host}/microbank", base_image)
+        retry = {"budget_seconds": BUDGET, "initial_delay_seconds": 0.5, "max_delay_seconds": 2}
+        try:
+            with stack_up(
+                root, sample, registry, receiver, client, docker_host, trivy_path,
+                redis_url=redis_url, retry=retry, reconciler=RECONCILER,
+            ) as stack:  # fmt: skip
+                yield stack
+        finally:
+            client.close()
+
+
+def deployed(stack: Stack, push: Push) -> dict[str, Any]:
+    run = stack.wait_for_run(stack.push_webhook(push).json()["run_id"])
+    assert run["status"] == "succeeded", run
+    return run
+
+
+def failed(stack: Stack, push: Push, service: str) -> dict[str, Any]:
+    run = stack.wait_for_run(stack.push_webhook(push).json()["run_id"])
+    assert run["services"][service]["status"] == "failed", run
+    return run
+
+
+def sent_run(stack: Stack, service: str) -> str:
+    """The run the detector (or the reconciler) last sent `service` to build in."""
+    raw = stack.redis.hget(Keyspace().sent_builds(stack.sample.name, MAIN), service)
+    assert raw is not None
+    return str(raw.decode())
+
+
+def manifest(stack: Stack, service: str) -> str:
+    return stack.sample.remote_file(f"k8s/manifests/{service}/deployment.yaml")
+
+
+def eventually(check: Callable[[], bool], timeout: float, what: str, stack: Stack) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    log_tail = stack.log_path.read_text(errors="replace")[-4000:]
+    raise AssertionError(f"{what} within {timeout} s\n--- shipline log ---\n{log_tail}")
+
+
+def test_a_build_failed_on_a_registry_outage_is_deployed_by_the_reconciler_with_no_push(
+    retry_stack: Stack,
+) -> None:
+    stack, sample = retry_stack, retry_stack.sample
+    deployed(stack, sample.append("user_service/app.txt", "Before.", "feat(user): before"))
+    lost = sample.append("user_service/app.txt", "During the outage.", "feat(user): outage")
+    stack.registry.stop()
+    try:
+        outage = failed(stack, lost, USER)
+    finally:
+        stack.registry.restart()
+    assert "gave up after" in outage["services"][USER]["reason"]
+    tag = f"sha-{lost.after[:7]}"
+    image = f"{stack.registry.host}/microbank/user-service:{tag}"
+
+    eventually(lambda: f"image: {image}" in manifest(stack, USER), 120, "not deployed", stack)
+
+    retry = stack.wait_for_run(sent_run(stack, USER))
+    assert retry["run_id"] != outage["run_id"]
+    assert retry["trigger"] == "retry" and retry["status"] == "succeeded", retry
+    assert list(retry["services"]) == [USER]
+    assert retry["services"][USER]["image"] == image
+    assert stack.registry.manifest_digest("microbank/user-service", tag) is not None
+    labels = stack.registry.config_labels("microbank/user-service", tag)
+    assert labels["org.opencontainers.image.revision"] == lost.after
+    assert sample.remote_head().hexsha == retry["services"][USER]["gitops_commit"]
+    store = ConvergeState(stack.redis)  # forgotten at the pass after the retry succeeded
+    eventually(lambda: store.get(sample.name, USER) is None, 10, "not forgotten", stack)
+
+
+def test_a_build_failed_for_good_is_not_retried_by_the_reconciler(retry_stack: Stack) -> None:
+    stack, sample = retry_stack, retry_stack.sample
+    broken = sample.append("account_service/Dockerfile", "RUN exit 3", "build(account): broken")
+    run = failed(stack, broken, ACCOUNT)
+    assert "gave up after" not in run["services"][ACCOUNT]["reason"]
+
+    time.sleep(4 * (FIRST_RETRY + RECONCILER["period_seconds"]))
+
+    assert sent_run(stack, ACCOUNT) == run["run_id"]
+    assert ConvergeState(stack.redis).get(sample.name, ACCOUNT) is None
+    assert f"sha-{broken.after[:7]}" not in manifest(stack, ACCOUNT)
+
+
+def test_a_pinned_service_is_never_built_by_the_reconciler(retry_stack: Stack) -> None:
+    stack, sample = retry_stack, retry_stack.sample
+    rollback = httpx.post(
+        f"{stack.api}/api/v1/rollbacks", json={"service": USER}, headers=stack.auth, timeout=60
+    )
+    assert rollback.status_code == 202, rollback.text
+    assert stack.wait_for_run(rollback.json()["run_id"])["status"] == "succeeded"
+    held = manifest(stack, USER)
+    lost = sample.append("user_service/app.txt", "While pinned.", "feat(user): pinned")
+    stack.registry.stop()
+    try:
+        outage = failed(stack, lost, USER)
+    finally:
+        stack.registry.restart()
+    store = ConvergeState(stack.redis)
+
+    def settled() -> bool:
+        state = store.get(sample.name, USER)
+        return state is not None and state.settled == "pinned"
+
+    eventually(settled, 60, "not settled as pinned", stack)
+    time.sleep(3 * (FIRST_RETRY + RECONCILER["period_seconds"]))
+
+    assert sent_run(stack, USER) == outage["run_id"]
+    assert store.retry_at(sample.name, USER) is None
+    assert manifest(stack, USER) == held
+    assert stack.registry.manifest_digest("microbank/user-service", f"sha-{lost.after[:7]}") is None
