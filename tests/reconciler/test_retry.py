@@ -1,0 +1,145 @@
+"""A retry pass on a real Redis, the real bus and a real git repository: a build failed on an
+outage is started again once its backoff has passed, in one run per repository and pass,
+at most `retries_per_pass` services, never again while that retry is on its way; a build
+failed for good and a pinned service are never started. No worker runs: what the pass
+published stays queued for the test to read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from services.common.bus import queue_name
+from services.common.keyspace import Keyspace
+from services.common.runtime import Runtime
+from services.common.settings import Settings
+from services.demo.scenario import SampleMonorepo
+from services.reconciler.background import build_retrier
+from services.reconciler.converge_state import ConvergeState
+from services.reconciler.retry import Retrier
+from tests.reconciler.test_reconcile import declare_queues
+
+MAIN = "refs/heads/main"
+GAVE_UP = "registry unreachable (gave up after 4 attempts over 300 s)"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> SampleMonorepo:
+    sample = SampleMonorepo(tmp_path / "repos")
+    sample.create("registry.local/microbank", "alpine:3")
+    return sample
+
+
+@pytest.fixture
+def runtime(redis_url: str, redis_client: redis.Redis, tmp_path: Path, sample: SampleMonorepo):
+    settings = Settings(
+        redis_url=redis_url,
+        workdir=tmp_path / "state",
+        repositories=[{"name": sample.name, "url": sample.url, "webhook_secret": "s" * 32}],
+        reconciler={"retry_first_seconds": 60, "retries_per_pass": 2},
+    )
+    runtime = Runtime(settings)
+    declare_queues(runtime)
+    yield runtime
+    runtime.celery.close()
+    runtime.redis.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def retrier(runtime: Runtime, clock: Clock) -> Iterator[Retrier]:
+    retrier = build_retrier(runtime, runtime.redis, runtime.celery)
+    retrier._clock = clock  # noqa: SLF001 - the backoff is tested on a clock the test moves
+    yield retrier
+
+
+def failed_in(runtime: Runtime, sample: SampleMonorepo, run_id: str, why: dict[str, str]) -> None:
+    """The detector sent each service of `why` to build in `run_id`, which failed saying why."""
+    keys = runtime.keyspace
+    runtime.redis.hset(keys.sent_builds(sample.name, MAIN), mapping=dict.fromkeys(why, run_id))
+    for service, reason in why.items():
+        runtime.redis.hset(
+            keys.run_service(run_id, service), mapping={"status": "failed", "reason": reason}
+        )
+
+
+def retry_runs(runtime: Runtime) -> list[str]:
+    ids = runtime.redis.zrange(runtime.keyspace.runs_index, 0, -1)
+    return [i.decode() for i in ids if runtime.runs.get(i.decode()).trigger == "retry"]
+
+
+def test_builds_failed_on_an_outage_are_retried_after_the_backoff_a_few_per_pass_never_twice(
+    runtime: Runtime, sample: SampleMonorepo, retrier: Retrier, clock: Clock
+) -> None:
+    outage = dict.fromkeys(["account-service", "frontend", "user-service"], GAVE_UP)
+    failed_in(runtime, sample, "push-1", outage)
+
+    assert retrier.pass_once().started == []  # seen: the backoff starts
+    clock.now += 59
+    assert retrier.pass_once().started == []
+    clock.now += 1
+    first = retrier.pass_once()
+    second = retrier.pass_once()
+    third = retrier.pass_once()
+
+    assert [len(r.services) for r in first.started] == [2]
+    assert [len(r.services) for r in second.started] == [1]
+    assert third.started == []
+    started = {s for report in (first, second) for r in report.started for s in r.services}
+    assert started == set(outage)
+    head = sample.remote_head().hexsha
+    assert {r.commit for report in (first, second) for r in report.started} == {head}
+    assert len(retry_runs(runtime)) == 2
+    assert runtime.redis.llen(queue_name("detector")) == 2
+    sent = runtime.redis.hgetall(runtime.keyspace.sent_builds(sample.name, MAIN))
+    assert {v.decode() for v in sent.values()} == {r.run_id for r in first.started + second.started}
+    clock.now += 100  # the retries never reached the detector: retried after 120 s, not before
+    assert retrier.pass_once().started == []
+    clock.now += 30
+    assert [len(r.services) for r in retrier.pass_once().started] == [2]
+
+
+def test_a_build_failed_for_good_and_a_pinned_service_are_never_retried(
+    runtime: Runtime, sample: SampleMonorepo, retrier: Retrier, clock: Clock
+) -> None:
+    failed_in(runtime, sample, "push-1", {"account-service": "Dockerfile: RUN exit 3"})
+    failed_in(runtime, sample, "push-1", {"user-service": GAVE_UP})
+    runtime.pins.pin(sample.name, "user-service", "registry.local/u:1", "ops", "rb-1")
+    store = ConvergeState(runtime.redis, keys=runtime.keyspace)
+
+    for _ in range(3):
+        report = retrier.pass_once()
+        assert report.started == []
+        clock.now += 600
+
+    assert retry_runs(runtime) == []
+    assert runtime.redis.llen(queue_name("detector")) == 0
+    assert store.get(sample.name, "account-service") is None
+    state = store.get(sample.name, "user-service")
+    assert state is not None and state.settled == "pinned" and state.retry_at is None
+
+
+def test_with_retry_failed_off_a_build_failed_on_an_outage_waits_for_a_push(
+    runtime: Runtime, sample: SampleMonorepo
+) -> None:
+    options = runtime.settings.reconciler.model_copy(update={"retry_failed": False})
+    settings = runtime.settings.model_copy(update={"reconciler": options})
+    off = build_retrier(Runtime(settings), runtime.redis, runtime.celery)
+    failed_in(runtime, sample, "push-1", {"user-service": GAVE_UP})
+    assert off.pass_once().due == 0
+    assert ConvergeState(runtime.redis, keys=Keyspace()).get(sample.name, "user-service") is None
