@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from services.committer.survey import survey
 from services.common.service_inventory import Survey
 from tests.committer.gitrepos import REGISTRY, deployment, monorepo, settings_for
+
+pytestmark = pytest.mark.integration  # real git repositories
 
 
 def _deployed(repo_name: str, deployed: dict[str, str]) -> str:
