@@ -27,10 +27,10 @@ from services.common.redis_types import bytes_client
 from services.common.runs import RunStore
 from services.common.settings import Repository, Settings
 from services.detector.against_deployed import Pins
-from services.detector.attempts import SentBuilds
+from services.detector.attempts import Attempt, SentBuilds, attempt_of
 from services.detector.deployed import DeployedCache
 from services.reconciler.behind import still_behind
-from services.reconciler.converge_state import ConvergeState
+from services.reconciler.converge_state import ConvergeState, RetryState
 from services.reconciler.retry_decision import settled, started, step
 
 REQUESTED_BY = "reconciler"
@@ -101,6 +101,7 @@ class Retrier:
         first, most = options.retry_first_seconds, options.retry_max_seconds
         due: list[tuple[float, str]] = []
         states = self._states.many(repo.name, sorted(runs))
+        attempts.update(self._runs_failed(runs, attempts, states))
         for service, state in states.items():
             next_step = step(attempts[service], runs[service], state, now, first, most)
             if next_step.state != state:
@@ -108,6 +109,33 @@ class Retrier:
             if next_step.due and next_step.state is not None:
                 due.append((next_step.state.retry_at or now, service))
         return [service for _, service in sorted(due)]
+
+    def _runs_failed(
+        self,
+        runs: dict[str, str],
+        attempts: dict[str, Attempt],
+        states: dict[str, RetryState | None],
+    ) -> dict[str, Attempt]:
+        """For a retry of its own that never planned a build (the run failed before its
+        detector did, say on an invalid shipline.yaml at the head): how the run failed."""
+        mine = {
+            service: runs[service]
+            for service, state in states.items()
+            if state is not None and state.run_id == runs[service] and attempts[service] == "none"
+        }
+        if not mine:
+            return {}
+        pipe = self._redis.pipeline(transaction=False)
+        for run_id in mine.values():
+            pipe.hget(self._keys.run(run_id), "status")
+            pipe.hget(self._keys.run(run_id), "failure")
+        replies = pipe.execute()
+        found: dict[str, Attempt] = {}
+        for index, service in enumerate(mine):
+            status, failure = replies[2 * index], replies[2 * index + 1]
+            if status == b"failed":
+                found[service] = attempt_of("failed", failure.decode() if failure else "")
+        return found
 
     def _retry(self, repo: Repository, due: Sequence[str], report: RetryReport) -> int:
         """Start one run building those of `due` git says are still behind; how many."""

@@ -143,3 +143,25 @@ def test_with_retry_failed_off_a_build_failed_on_an_outage_waits_for_a_push(
     failed_in(runtime, sample, "push-1", {"user-service": GAVE_UP})
     assert off.pass_once().due == 0
     assert ConvergeState(runtime.redis, keys=Keyspace()).get(sample.name, "user-service") is None
+
+
+def test_a_retry_whose_run_failed_for_good_before_building_is_not_retried_again(
+    runtime: Runtime, sample: SampleMonorepo, retrier: Retrier, clock: Clock
+) -> None:
+    failed_in(runtime, sample, "push-1", {"user-service": GAVE_UP, "frontend": GAVE_UP})
+    retrier.pass_once()
+    clock.now += 60
+    [retry] = retrier.pass_once().started
+    failure = "detector: ConfigError: shipline.yaml: services.frontend.path: missing"
+    runtime.redis.hset(
+        runtime.keyspace.run(retry.run_id), mapping={"status": "failed", "failure": failure}
+    )
+    store = ConvergeState(runtime.redis, keys=runtime.keyspace)
+
+    for _ in range(3):
+        assert retrier.pass_once().started == []
+        clock.now += 3600
+
+    assert store.get(sample.name, "user-service") is None
+    assert store.get(sample.name, "frontend") is None
+    assert len(retry_runs(runtime)) == 1
