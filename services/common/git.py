@@ -19,15 +19,16 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from services.common import safe_files
 from services.common.errors import PermanentError, TransientError
 from services.common.events import ZERO_SHA
+from services.common.git_args import END_OF_OPTIONS as _END
 from services.common.git_args import location, revision
+from services.common.git_trees import tree_entry
 
 # Importable where git is not installed (GitPython refuses by default): a command then fails
 # saying git is missing. The gateway never imports this module; `shipline doctor` checks git.
@@ -43,9 +44,6 @@ def redact(text: str) -> str:
 
 
 LOG_FORMAT = "--format=%H%x00%ae%x00%B%x1e"
-_END = "--end-of-options"  # what follows is a revision, even when it starts with '-'
-LITERAL_PATHSPECS = "--literal-pathspecs"  # a path is a path: no glob, no ':(magic)'
-_SYMLINK_MODE = "120000"
 
 
 def commit_records(output: str) -> list[CommitInfo]:
@@ -83,50 +81,6 @@ def translate(exc: git.GitCommandError, doing: str) -> Exception:
     )
     error = TransientError if transient else PermanentError
     return error(f"git {doing} failed: {detail}")
-
-
-@dataclass(frozen=True)
-class TreeEntry:
-    mode: str  # 100644, 100755, 120000 (a symbolic link), 040000 (a tree), 160000
-    kind: str  # blob, tree or commit
-    sha: str
-    size: int = 0  # a blob's, in bytes
-
-
-def _ls_tree(run: Callable[..., Any], commit: str, paths: Sequence[str]) -> dict[str, TreeEntry]:
-    # After --end-of-options, ls-tree takes every argument past the tree as a path ("--" too).
-    output = str(run(LITERAL_PATHSPECS, "ls-tree", "-t", "-l", "-z", _END, commit, *paths))
-    entries = {}
-    for record in output.split("\x00"):
-        meta, _, name = record.partition("\t")
-        if name:
-            mode, kind, sha, size = meta.split()
-            entries[name] = TreeEntry(mode, kind, sha, int(size) if size.isdigit() else 0)
-    return entries
-
-
-def tree_entry(run: Callable[..., Any], commit: str, path: str, where: str) -> TreeEntry | None:
-    """`path`'s entry in `commit`'s tree (None: not there; a tree without a sha for the root);
-    UnsafePath when it or a parent directory is a symbolic link, which `git cat-file` would
-    hand back as the link's text."""
-    parts = location(path, where)
-    listed = _ls_tree(run, commit, ["/".join(parts)]) if parts else {}  # -t: trees on the way
-    entry = TreeEntry("040000", "tree", "")
-    for depth in range(1, len(parts) + 1):
-        prefix = "/".join(parts[:depth])
-        # A link (or a file) where a directory should be is not listed on the way: ask by name.
-        found = listed.get(prefix) or _ls_tree(run, commit, [prefix]).get(prefix)
-        if found is None:
-            return None
-        if found.mode == _SYMLINK_MODE:
-            raise safe_files.UnsafePath(
-                f"{path} in {where}: {prefix} is a symbolic link in commit {commit[:12]}, "
-                "which Shipline never follows; commit the file or directory itself"
-            )
-        if depth < len(parts) and found.kind != "tree":
-            return None
-        entry = found
-    return entry
 
 
 class Mirror:

@@ -13,6 +13,8 @@ import re
 from services.common.errors import PermanentError
 from services.common.safe_files import path_parts
 
+END_OF_OPTIONS = "--end-of-options"  # what follows is a revision, even when it starts with '-'
+LITERAL_PATHSPECS = "--literal-pathspecs"  # a path is a path: no glob, no ':(magic)'
 _MAX_LENGTH = 1024
 # A sha, a ref name, or either followed by parent/ancestor steps (`sha^`, `main~2`).
 _REVISION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/+-]*(?:[\^~][0-9]{0,4})*")

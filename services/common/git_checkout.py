@@ -18,19 +18,18 @@ import git
 from services.common import safe_files
 from services.common.errors import TransientError
 from services.common.git import (
-    LITERAL_PATHSPECS,
     LOG_FORMAT,
     CommitInfo,
     commit_records,
     redact,
     slug,
     translate,
-    tree_entry,
 )
+from services.common.git_args import LITERAL_PATHSPECS, revision
 from services.common.git_args import branch as valid_branch
 from services.common.git_args import path as valid_path
 from services.common.git_args import pathspec as valid_pathspec
-from services.common.git_args import revision
+from services.common.git_trees import tree_entry
 
 
 class PushRejected(TransientError):

@@ -21,12 +21,12 @@ import git
 
 from services.common import safe_files
 from services.common.errors import PermanentError
-from services.common.git import LITERAL_PATHSPECS, Mirror, redact, translate
-from services.common.git_args import location, revision
+from services.common.git import Mirror, redact, translate
+from services.common.git_args import END_OF_OPTIONS as _END
+from services.common.git_args import LITERAL_PATHSPECS, location, revision
+from services.common.git_trees import SYMLINK_MODE
 
 Kind = Literal["file", "dir", "link", "other"]
-_END = "--end-of-options"
-_SYMLINK_MODE = "120000"
 _MAX_PATHS_PER_CALL = 2000  # ls-tree arguments per process, well under the system's limit
 
 
@@ -123,7 +123,7 @@ class CommitTree:
             self.preload([path])
         for depth in range(1, len(parts) + 1):
             entry = self._entries.get("/".join(parts[:depth]))
-            if entry is None or entry[0] == _SYMLINK_MODE:
+            if entry is None or entry[0] == SYMLINK_MODE:
                 return entry
             if depth < len(parts) and entry[1] != "tree":
                 return None
@@ -133,7 +133,7 @@ class CommitTree:
         entry = self._entry(path)
         if entry is None:
             return None
-        if entry[0] == _SYMLINK_MODE:
+        if entry[0] == SYMLINK_MODE:
             return "link"
         kinds: dict[str, Kind] = {"tree": "dir", "blob": "file"}
         return kinds.get(entry[1], "other")
@@ -154,7 +154,7 @@ class CommitTree:
 
     def read_text(self, path: str, max_bytes: int | None = None) -> str | None:
         entry = self._entry(path)
-        if entry is None or entry[0] == _SYMLINK_MODE or entry[1] != "blob":
+        if entry is None or entry[0] == SYMLINK_MODE or entry[1] != "blob":
             return None
         if max_bytes is not None and entry[3] > max_bytes:
             raise _too_large(path, entry[3], max_bytes)
