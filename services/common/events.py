@@ -6,69 +6,24 @@ Every event is a frozen pydantic model carrying the same envelope; the union
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
 from services.common.errors import EventDecodeError
+from services.common.event_base import SCHEMA_VERSION as SCHEMA_VERSION
+from services.common.event_base import ZERO_SHA as ZERO_SHA
+from services.common.event_base import BuildArgName as BuildArgName
+from services.common.event_base import Envelope as Envelope
+from services.common.event_base import ImageTag as ImageTag
+from services.common.event_base import Model as Model
+from services.common.event_base import PushedCommit as PushedCommit
+from services.common.event_base import RunStatus as RunStatus
+from services.common.event_base import ServiceName as ServiceName
+from services.common.event_base import ServiceStatus as ServiceStatus
+from services.common.event_base import Source as Source
 from services.common.findings import Allowance as Allowance  # part of the event contract
 from services.common.findings import Finding as Finding
-
-SCHEMA_VERSION = 1
-ZERO_SHA = "0" * 40  # git's name for "no commit": a new ref's before, a deleted ref's after
-
-ServiceStatus = Literal[
-    "pending", "running", "succeeded", "failed", "blocked", "skipped", "superseded", "held"
-]
-RunStatus = Literal[
-    "queued", "running", "succeeded", "failed", "blocked", "skipped", "superseded", "held"
-]
-BuildArgName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
-ServiceName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
-ImageTag = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Envelope(Model):
-    type: str  # narrowed to a Literal by every concrete event
-    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
-    run_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    occurred_at: datetime = Field(default_factory=_now)
-    schema_version: Literal[1] = 1
-
-    def follow_up_id(self, kind: str, *parts: str) -> uuid.UUID:
-        """A deterministic id for an event this one causes, so redelivery dedupes downstream."""
-        return uuid.uuid5(self.event_id, ":".join((kind, *parts)))
-
-
-class Source(Model):
-    """Which commit of which configured repository an event is about."""
-
-    repository: str
-    commit: str = Field(pattern=r"^[0-9a-f]{40}$")
-    ref: str
-
-    @property
-    def short_sha(self) -> str:
-        return self.commit[:7]
-
-
-class PushedCommit(Model):
-    id: str
-    message: str = ""
-    author: str = ""
-    added: tuple[str, ...] = ()
-    modified: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
 
 
 class PushReceived(Envelope):
