@@ -45,63 +45,73 @@ ALREADY_ANSWERED: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/github", status_code=202, response_model=ANSWERED, responses=ALREADY_ANSWERED)
+def push_answers(what: str, auth: str, delivery_id: str) -> str:
+    """A push webhook's OpenAPI description: what it takes, what it answers, its delivery id."""
+    return (
+        f"{what}\n\n"
+        '`202 {"run_id"}` for a push; `200 {"pong": true}` for a ping; `202 {"ignored": ...}` '
+        "for other events and branches not configured to deploy; "
+        '`200 {"run_id", "duplicate": true}` for a redelivered delivery id, or for the same '
+        "update of a ref (`before`, `after`) as its last one, replayed under a new delivery id "
+        "within `limits.replay_window_seconds` (1 hour): the run that push started (once the "
+        "ref has moved elsewhere, the same update again is a real push and deploys). "
+        f"`401` a bad or missing {auth}; `400` malformed JSON; `403` a repository not signed "
+        "with its own secret; `413` a body too large; `422` not a valid push; `503` Redis "
+        f"unreachable (retry later).\n\nDelivery id: {delivery_id}"
+    )
+
+
+@router.post(
+    "/github",
+    status_code=202,
+    response_model=ANSWERED,
+    responses=ALREADY_ANSWERED,
+    description=push_answers(
+        "A GitHub push (`X-GitHub-Event: push`), signed by `X-Hub-Signature-256`.",
+        "signature",
+        "`X-GitHub-Delivery`.",
+    ),
+)
 async def github_push(
     request: Request, body: BodyDep, runtime: RuntimeDep, intake: IntakeDep
 ) -> JSONResponse:
-    """A GitHub push (`X-GitHub-Event: push`), signed by `X-Hub-Signature-256`.
-
-    `202 {"run_id"}` for a push; `200 {"pong": true}` for a ping; `202 {"ignored": ...}`
-    for other events and branches not configured to deploy; `200 {"run_id",
-    "duplicate": true}` for a redelivered delivery id, or for the same update of a ref
-    (`before`, `after`) as its last one, replayed under a new delivery id within
-    `limits.replay_window_seconds` (1 hour): the run that push started (once the ref has
-    moved elsewhere, the same update again is a real push and deploys). `401` a bad or
-    missing signature; `400` malformed JSON; `403` a repository not signed with its own
-    secret; `413` a body too large; `422` not a valid push; `503` Redis unreachable (retry
-    later).
-    Delivery id: `X-GitHub-Delivery`."""
     return await receive(github.HOST, request.headers, body, runtime, intake)
 
 
-@router.post("/gitlab", status_code=202, response_model=ANSWERED, responses=ALREADY_ANSWERED)
+@router.post(
+    "/gitlab",
+    status_code=202,
+    response_model=ANSWERED,
+    responses=ALREADY_ANSWERED,
+    description=push_answers(
+        "A GitLab push (`X-Gitlab-Event: Push Hook` or `Tag Push Hook`), authenticated by "
+        "`X-Gitlab-Token` (the secret, compared in constant time).",
+        "token",
+        "`Idempotency-Key`, else `X-Gitlab-Event-UUID`, else one derived from the "
+        "repository, ref, `before` and `after`.",
+    ),
+)
 async def gitlab_push(
     request: Request, body: BodyDep, runtime: RuntimeDep, intake: IntakeDep
 ) -> JSONResponse:
-    """A GitLab push (`X-Gitlab-Event: Push Hook` or `Tag Push Hook`), authenticated by
-    `X-Gitlab-Token` (the secret, compared in constant time).
-
-    `202 {"run_id"}` for a push; `200 {"pong": true}` for a ping; `202 {"ignored": ...}`
-    for other events and branches not configured to deploy; `200 {"run_id",
-    "duplicate": true}` for a redelivered delivery id, or for the same update of a ref
-    (`before`, `after`) as its last one, replayed under a new delivery id within
-    `limits.replay_window_seconds` (1 hour): the run that push started (once the ref has
-    moved elsewhere, the same update again is a real push and deploys). `401` a bad or
-    missing token; `400` malformed JSON; `403` a repository not signed with its own
-    secret; `413` a body too large; `422` not a valid push; `503` Redis unreachable (retry
-    later).
-    Delivery id: `Idempotency-Key`, else `X-Gitlab-Event-UUID`, else one derived from the
-    repository, ref, `before` and `after`."""
     return await receive(gitlab.HOST, request.headers, body, runtime, intake)
 
 
-@router.post("/gitea", status_code=202, response_model=ANSWERED, responses=ALREADY_ANSWERED)
+@router.post(
+    "/gitea",
+    status_code=202,
+    response_model=ANSWERED,
+    responses=ALREADY_ANSWERED,
+    description=push_answers(
+        "A Gitea push (`X-Gitea-Event: push`), signed by `X-Gitea-Signature` (hex "
+        "HMAC-SHA256 of the body).",
+        "signature",
+        "`X-Gitea-Delivery`.",
+    ),
+)
 async def gitea_push(
     request: Request, body: BodyDep, runtime: RuntimeDep, intake: IntakeDep
 ) -> JSONResponse:
-    """A Gitea push (`X-Gitea-Event: push`), signed by `X-Gitea-Signature` (hex
-    HMAC-SHA256 of the body).
-
-    `202 {"run_id"}` for a push; `200 {"pong": true}` for a ping; `202 {"ignored": ...}`
-    for other events and branches not configured to deploy; `200 {"run_id",
-    "duplicate": true}` for a redelivered delivery id, or for the same update of a ref
-    (`before`, `after`) as its last one, replayed under a new delivery id within
-    `limits.replay_window_seconds` (1 hour): the run that push started (once the ref has
-    moved elsewhere, the same update again is a real push and deploys). `401` a bad or
-    missing signature; `400` malformed JSON; `403` a repository not signed with its own
-    secret; `413` a body too large; `422` not a valid push; `503` Redis unreachable (retry
-    later).
-    Delivery id: `X-Gitea-Delivery`."""
     return await receive(gitea.HOST, request.headers, body, runtime, intake)
 
 
