@@ -143,6 +143,38 @@ def stack_up(
         yield Stack(up.api, sample, registry, receiver, client, log_path)
 
 
+@contextlib.contextmanager
+def stack_with_own_registry(
+    root: Path,
+    redis_url: str,
+    docker_host: str,
+    base_image: str,
+    trivy_path: Path,
+    budget_seconds: float,
+    **settings: Any,
+) -> Iterator[Stack]:
+    """`shipline up` on a fresh sample with a registry of its own, which the test may stop
+    and start, and a short retry budget (`budget_seconds`), plus `settings`."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    with Registry(root / "registry") as registry, NotificationReceiver() as receiver:
+        sample = SampleMonorepo(root)
+        sample.create(f"{registry.host}/microbank", base_image)
+        retry = {
+            "budget_seconds": budget_seconds,
+            "initial_delay_seconds": 0.5,
+            "max_delay_seconds": 2,
+        }
+        try:
+            with stack_up(
+                root, sample, registry, receiver, client, docker_host, trivy_path,
+                redis_url=redis_url, retry=retry, **settings,
+            ) as stack:  # fmt: skip
+                yield stack
+        finally:
+            client.close()
+
+
 @pytest.fixture(scope="module")
 def stack(
     tmp_path_factory: pytest.TempPathFactory,

@@ -13,10 +13,8 @@ from pathlib import Path
 import git
 import pytest
 
-from services.demo.receiver import NotificationReceiver
 from services.demo.scenario import DEVELOPER, Push, SampleMonorepo
-from services.devenv.registry import Registry
-from tests.stack import Stack, stack_up
+from tests.stack import Stack, stack_with_own_registry
 
 BUDGET = 4.0
 
@@ -30,23 +28,11 @@ def converge_stack(
     trivy_path: Path,
 ) -> Iterator[Stack]:
     """A `shipline up` whose registry this module stops and starts, on a short budget."""
-    import redis
-
     root = tmp_path_factory.mktemp("converge")
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    with Registry(root / "registry") as registry, NotificationReceiver() as receiver:
-        sample = SampleMonorepo(root)
-        sample.create(f"{registry.host}/microbank", base_image)
-        retry = {"budget_seconds": BUDGET, "initial_delay_seconds": 0.5, "max_delay_seconds": 2}
-        try:
-            with stack_up(
-                root, sample, registry, receiver, client, docker_host, trivy_path,
-                redis_url=redis_url, retry=retry, reconciler={"enabled": False},
-            ) as stack:  # fmt: skip
-                yield stack
-        finally:
-            client.close()
+    with stack_with_own_registry(
+        root, redis_url, docker_host, base_image, trivy_path, BUDGET, reconciler={"enabled": False},
+    ) as stack:  # fmt: skip
+        yield stack
 
 
 def deployed(stack: Stack, push: Push) -> dict:

@@ -16,10 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from services.cli import main
-from services.demo.receiver import NotificationReceiver
-from services.demo.scenario import SampleMonorepo
-from services.devenv.registry import Registry
-from tests.stack import API_TOKEN, Stack, stack_up
+from tests.stack import API_TOKEN, Stack, stack_with_own_registry
 
 BUDGET = 6.0
 COMMAND = re.compile(r"`(shipline publish --from-dead-letter builder-[0-9a-f]{16})`")
@@ -34,23 +31,11 @@ def outage_stack(
     trivy_path: Path,
 ) -> Iterator[Stack]:
     """A `shipline up` whose registry this module stops and starts, on a short budget."""
-    import redis
-
     root = tmp_path_factory.mktemp("outage")
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    with Registry(root / "registry") as registry, NotificationReceiver() as receiver:
-        sample = SampleMonorepo(root)
-        sample.create(f"{registry.host}/microbank", base_image)
-        retry = {"budget_seconds": BUDGET, "initial_delay_seconds": 0.5, "max_delay_seconds": 2}
-        try:
-            with stack_up(
-                root, sample, registry, receiver, client, docker_host, trivy_path,
-                redis_url=redis_url, retry=retry,
-            ) as stack:  # fmt: skip
-                yield stack
-        finally:
-            client.close()
+    with stack_with_own_registry(
+        root, redis_url, docker_host, base_image, trivy_path, BUDGET,
+    ) as stack:  # fmt: skip
+        yield stack
 
 
 def retries_logged(stack: Stack, run_id: str) -> list[dict[str, Any]]:

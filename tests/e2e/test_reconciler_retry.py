@@ -17,11 +17,9 @@ import httpx
 import pytest
 
 from services.common.keyspace import Keyspace
-from services.demo.receiver import NotificationReceiver
-from services.demo.scenario import Push, SampleMonorepo
-from services.devenv.registry import Registry
+from services.demo.scenario import Push
 from services.reconciler.converge_state import ConvergeState
-from tests.stack import Stack, stack_up
+from tests.stack import Stack, stack_with_own_registry
 
 BUDGET = 4.0
 FIRST_RETRY = 2.0
@@ -39,23 +37,11 @@ def retry_stack(
     trivy_path: Path,
 ) -> Iterator[Stack]:
     """A `shipline up` whose registry this module stops and starts, on a short budget."""
-    import redis
-
     root = tmp_path_factory.mktemp("reconciler-retry")
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    with Registry(root / "registry") as registry, NotificationReceiver() as receiver:
-        sample = SampleMonorepo(root)
-        sample.create(f"{registry.host}/microbank", base_image)
-        retry = {"budget_seconds": BUDGET, "initial_delay_seconds": 0.5, "max_delay_seconds": 2}
-        try:
-            with stack_up(
-                root, sample, registry, receiver, client, docker_host, trivy_path,
-                redis_url=redis_url, retry=retry, reconciler=RECONCILER,
-            ) as stack:  # fmt: skip
-                yield stack
-        finally:
-            client.close()
+    with stack_with_own_registry(
+        root, redis_url, docker_host, base_image, trivy_path, BUDGET, reconciler=RECONCILER,
+    ) as stack:  # fmt: skip
+        yield stack
 
 
 def deployed(stack: Stack, push: Push) -> dict[str, Any]:
