@@ -80,7 +80,7 @@ class Run(Record):
     # None only in a hash no trigger created (a run only hand-published events wrote to)
     run_id: str | None = None
     status: RunStatus | None = None
-    trigger: str | None = None  # push, tag, forced, deploy, rollback
+    trigger: str | None = None  # push, tag, forced, deploy, rollback, recovered
     created_at: float | None = None
     provider: str | None = None
     repository: str | None = None
@@ -107,6 +107,8 @@ class Run(Record):
     release_notes: str | None = None
     finished_at: float | None = None
     notified_at: float | None = None
+    # when the run store, having lost the run with Redis's data, rebuilt it from its events
+    recovered_at: float | None = None
     services: dict[str, ServiceRecord] = {}
 
 

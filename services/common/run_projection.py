@@ -40,6 +40,7 @@ from services.common.run_records import (
     scan_summary,
     service_outcome,
 )
+from services.common.run_recovery import recovered_record
 
 
 class RunProjection:
@@ -59,6 +60,7 @@ class RunProjection:
 
     def _project(self, event: Envelope) -> RunCompleted | None:
         now = time.time()
+        self._recover(event, now)
         match event:
             case PushReceived():
                 self._redis.hset(self._keys.run(event.run_id), mapping=push_fields(event, now))
@@ -150,6 +152,19 @@ class RunProjection:
                 )
         return None
 
+    def _recover(self, event: Envelope, now: float) -> None:
+        """Recreate the run of a stage event when its hash is gone (Redis lost its data);
+        HSETNX per field, so events racing to recreate it agree."""
+        key = self._keys.run(event.run_id)
+        record = recovered_record(event, now)
+        if record is None or self._redis.exists(key):
+            return
+        pipe = self._redis.pipeline(transaction=True)
+        for field, value in record.items():
+            pipe.hsetnx(key, field, value)
+        pipe.zadd(self._keys.runs_index, {event.run_id: float(record["created_at"])})
+        pipe.execute()
+
     def _project_rollout(
         self, event: ManifestCommitted | DeploymentVerified | DeploymentFailed, now: float
     ) -> RunCompleted | None:
@@ -220,7 +235,11 @@ class RunProjection:
         pipe.sadd(self._keys.run_finished(event.run_id), service)
         pipe.scard(self._keys.run_finished(event.run_id))
         pipe.hget(self._keys.run(event.run_id), "expected")
-        _, finished, expected = pipe.execute()
+        pipe.hget(self._keys.run(event.run_id), "recovered_at")
+        pipe.scard(self._keys.run_services(event.run_id))
+        _, finished, expected, recovered, seen = pipe.execute()
+        if expected is None and recovered is not None:
+            expected = seen  # its fan-out went with the data: every service seen since
         if expected is None or finished < int(expected):
             return None
         return self._claim_completion(event)
