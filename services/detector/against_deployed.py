@@ -111,7 +111,7 @@ def against_deployed(
             deployed_is_newer=newer_deployed.get(deployed[service], False),
         )
         if judged_on_deployed(fact):  # a pin matters only then: asked only then
-            fact = replace(fact, pinned=pins.get(push.repository, service) is not None)
+            fact = replace(fact, pinned=pinned(state, pins, push.repository, service))
         facts[service] = fact
     extra = {service: deployed[service] for service in added(today, behind, facts)}
     if any(commit not in diffs for commit in extra.values()):
@@ -119,6 +119,13 @@ def against_deployed(
     extra_diffs = {commit: diffs[commit] for commit in extra.values() if commit in diffs}
     reasons = behind_plan(project, extra, extra_diffs, previous, manifests_here)
     return converged(today, behind, facts, reasons)
+
+
+def pinned(state: DeployedState, pins: Pins, repository: str, service: str) -> bool:
+    """Whether the pins file at the gitops head holds the service (an unreadable file holds
+    every one). `pins` (Redis's cache) answers only for a state not read from git."""
+    in_git = state.is_pinned(repository, service)
+    return in_git if in_git is not None else pins.get(repository, service) is not None
 
 
 @dataclass(frozen=True)
@@ -190,7 +197,8 @@ def differences(
 @dataclass(frozen=True)
 class Convergence:
     """What a push to the deploy branch is judged on besides git: the gitops branch's
-    deployed commits (read for the project at the push's head), pins and the last builds."""
+    deployed commits and pins (read for the project at the push's head), the last builds.
+    `pins` is Redis's cache, asked only of a state not read from git (see pinned)."""
 
     read_state: Callable[[Project], DeployedState | None]
     pins: Pins

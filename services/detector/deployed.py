@@ -11,7 +11,11 @@ and a pinned service is not judged on it (services/detector/converge.py).
 
 Reading it costs one `git log --grep` over the gitops branch, and only when the branch's
 head moved: the answer is kept in Redis per gitops head, and a newer head is read from the
-cached one onwards. Anything that fails here (the gitops remote unreachable, Redis down)
+cached one onwards. The pins file at that same head (services/committer/pins_file.py) is read
+with it, one `git show`, and cached with it: a pinned service is held by what git says, not by
+Redis's cache of it, so a pin holds after Redis loses its data. A pins file that cannot be
+read holds every service of the branch (nothing extra is built) until it is fixed. Anything
+else that fails here (the gitops remote unreachable, Redis down)
 leaves the services without a record: detection then compares with `before`, as always.
 """
 
@@ -26,7 +30,8 @@ import redis
 from pydantic import BaseModel, ValidationError
 
 from services.committer.messages import DEPLOYED
-from services.common.errors import ShiplineError
+from services.committer.pins_file import PINS_FILE, parse_pins
+from services.common.errors import PermanentError, ShiplineError
 from services.common.git import CommitInfo
 from services.common.keyspace import DEFAULT_KEYSPACE, Keyspace
 from services.common.logging import get_logger
@@ -51,10 +56,21 @@ class DeployedFrom(BaseModel):
 
 
 class DeployedState(BaseModel):
-    """Per service, what the gitops branch at `head` says it runs."""
+    """Per service, what the gitops branch at `head` says it runs, and which it holds."""
 
     head: str
     services: dict[str, DeployedFrom] = {}
+    pins_read: bool = False  # False: a state not read from git (or cached before pins were)
+    pinned: dict[str, list[str]] = {}  # source repository → its services the pins file holds
+    pins_unreadable: str = ""  # why the pins file could not be read: then every service is held
+
+    def is_pinned(self, repository: str, service: str) -> bool | None:
+        """Whether the pins file at `head` holds the service; None when it was not read."""
+        if not self.pins_read:
+            return None
+        if self.pins_unreadable:
+            return True
+        return service in self.pinned.get(repository, [])
 
     def commit_of(self, repository: str, service: str) -> str | None:
         """The deployed source commit of `service`, when `repository` deployed it last."""
@@ -78,7 +94,8 @@ def newest_trailers(commits: Iterable[CommitInfo]) -> dict[str, DeployedFrom]:
 
 
 def moved_on(older: DeployedState, head: str, newer: Iterable[CommitInfo]) -> DeployedState:
-    """`older` brought to `head` by the commits in between (newest first)."""
+    """`older` brought to `head` by the commits in between (newest first); the pins file is
+    read again at `head` (with_pins)."""
     return DeployedState(head=head, services={**older.services, **newest_trailers(newer)})
 
 
@@ -96,19 +113,59 @@ class GitopsHistory(Protocol):
         self, base: str | None, after: str, limit: int | None = None, grep: str | None = None
     ) -> list[CommitInfo]: ...
 
+    def read_file(self, commit: str, path: str, max_bytes: int | None = None) -> bytes | None: ...
+
+
+PINS_FILE_BYTES = 1024 * 1024
+
+
+def read_pins(git: GitopsHistory, head: str) -> DeployedState:
+    """The pins file at `head`, as the fields of a state (`head` and services left empty).
+    A file that cannot be read (not YAML, a wrong key, too large, a symbolic link) is
+    recorded as such: the same commit always reads the same, so it may be cached."""
+    try:
+        raw = git.read_file(head, PINS_FILE, PINS_FILE_BYTES)
+        text = raw.decode("utf-8") if raw is not None else None
+        pins = parse_pins(text)
+    except (PermanentError, UnicodeDecodeError) as exc:
+        why = str(exc) if isinstance(exc, PermanentError) else f"{PINS_FILE} is not UTF-8"
+        get_logger().warning("pins file unreadable: every service held", head=head, error=why)
+        return DeployedState(head=head, pins_read=True, pins_unreadable=why)
+    pinned: dict[str, list[str]] = {}
+    for repository, service in sorted(pins):
+        pinned.setdefault(repository, []).append(service)
+    return DeployedState(head=head, pins_read=True, pinned=pinned)
+
+
+def with_pins(git: GitopsHistory, state: DeployedState) -> DeployedState:
+    """`state` with the pins file at its head (none on a branch that does not exist)."""
+    if state.pins_read:
+        return state
+    if not state.head:
+        return state.model_copy(update={"pins_read": True})
+    pins = read_pins(git, state.head)
+    return state.model_copy(
+        update={
+            "pins_read": True,
+            "pinned": pins.pinned,
+            "pins_unreadable": pins.pins_unreadable,
+        }
+    )
+
 
 def read_state(git: GitopsHistory, branch: str, known: DeployedState | None) -> DeployedState:
     """The state at the branch's head; from `known` onwards when the head descends from it.
     A branch that does not exist yet has deployed nothing."""
     head = git.resolve(f"refs/heads/{branch}")
     if head is None:
-        return DeployedState(head="")
+        return DeployedState(head="", pins_read=True)
     if known is not None and known.head == head:
-        return known
+        return with_pins(git, known)
     if known is not None and known.head and git.is_ancestor(known.head, head):
-        return moved_on(known, head, git.log(known.head, head, grep=TRAILER_GREP))
+        newer = git.log(known.head, head, grep=TRAILER_GREP)
+        return with_pins(git, moved_on(known, head, newer))
     every = git.log(None, head, grep=TRAILER_GREP)
-    return DeployedState(head=head, services=newest_trailers(every))
+    return with_pins(git, DeployedState(head=head, services=newest_trailers(every)))
 
 
 # --- Redis: the state per gitops head ------------------------------------------------------

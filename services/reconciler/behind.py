@@ -5,7 +5,8 @@ branch head is read from the fetched source mirror and what each service runs fr
 gitops branch's trailers (services/detector/deployed.py); a service is behind when its
 content at the head differs from its content at its deployed commit (services/detector/
 converge.py, the detector's own rule). Not built: a service gone from shipline.yaml, a
-pinned one (the committer would hold it: a pin is never fought), one deployed from the head
+pinned one (the pins file at the gitops head holds it, read with the deployed commits; an
+unreadable pins file holds every service: a pin is never fought), one deployed from the head
 or a newer commit (never backwards), one whose content equals what it runs.
 """
 
@@ -18,7 +19,7 @@ from services.common.errors import PermanentError
 from services.common.mirrors import mirror_of, project_at
 from services.common.project import PROJECT_FILE
 from services.common.settings import Repository, Settings
-from services.detector.against_deployed import Pins, entries_at
+from services.detector.against_deployed import Pins, entries_at, pinned
 from services.detector.converge import differing
 from services.detector.deployed import DeployedCache, deployed_now
 
@@ -28,6 +29,7 @@ class Behind:
     head: str | None = None  # the default branch's head (None: the branch is gone)
     services: list[str] = field(default_factory=list)  # still behind: build them at head
     settled: dict[str, str] = field(default_factory=dict)  # service → why it is not built
+    waiting: dict[str, str] = field(default_factory=dict)  # service → why not now: next pass
 
 
 def still_behind(
@@ -46,13 +48,16 @@ def still_behind(
     size = settings.limits.project_file_bytes
     project = project_at(mirror, repo.name, head, size)
     state = deployed_now(settings, repo, project, cache)
+    if state is None:  # its pins unknown: a pinned service must not be built
+        why = "the gitops branch cannot be read"
+        return Behind(head=head, waiting=dict.fromkeys(candidates, why))
     found = Behind(head=head)
     deployed: dict[str, str] = {}
     for service in candidates:
-        commit = state.commit_of(repo.name, service) if state is not None else None
+        commit = state.commit_of(repo.name, service)
         if service not in project.services:
             found.settled[service] = f"not in {PROJECT_FILE} any more"
-        elif pins.get(repo.name, service) is not None:
+        elif pinned(state, pins, repo.name, service):
             found.settled[service] = "pinned"
         elif commit is None:
             found.services.append(service)  # never deployed: its build brings it to head

@@ -145,6 +145,8 @@ class Retrier:
             if state is not None:
                 self._states.put(repo.name, service, settled(state, why))
             report.settled[f"{repo.name} {service}"] = why
+        for service, why in behind.waiting.items():  # still due: asked again next pass
+            get_logger().warning("retry waits", repository=repo.name, service=service, reason=why)
         if not behind.services or behind.head is None:
             return 0
         services, ref, now = tuple(behind.services), self._ref(repo), self._clock()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from services.committer.pins_file import PINS_FILE, render_pins
 from services.common.events import (
     ChangeDetected,
     DeploymentSkipped,
@@ -18,13 +19,14 @@ from services.common.events import (
     Source,
     StageFailed,
 )
+from services.common.pins import Pin
 from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.detector.against_deployed import against_deployed
 from services.detector.attempts import SentBuilds
 from services.detector.deployed import DeployedFrom, DeployedState
 from services.detector.task import ALL_DEPLOYED, make_handler
-from tests.detector.conftest import NAME, SERVICES, Monorepo
+from tests.detector.conftest import BOT, NAME, SERVICES, Monorepo
 from tests.detector.test_deployed import deploy
 
 
@@ -162,10 +164,18 @@ def test_without_a_deployed_record_a_push_builds_what_it_changed_as_before(seede
     assert sorted(built(runtime, seeded.push())) == ["web"]
 
 
-def test_a_pinned_service_is_not_rebuilt_by_pushes_elsewhere_until_it_is_unpinned(
+def pins_in_git(seeded: Monorepo, *services: str) -> None:
+    """The pins file as the committer writes it into the gitops branch (here main): a
+    rollback's pin, or an unpin (the services left)."""
+    pins = [Pin(NAME, s, f"127.0.0.1:5000/acme/{s}:old", "dana", "rb-1", 0.0) for s in services]
+    seeded.commit({PINS_FILE: render_pins(pins)}, "pins", author=BOT)
+
+
+def test_a_service_pinned_in_git_is_held_with_redis_empty_and_converges_once_unpinned(
     seeded, runtime, deployed
 ):
-    runtime.pins.pin(NAME, "user-service", "127.0.0.1:5000/acme/user-service:old", "dana", "rb-1")
+    pins_in_git(seeded, "user-service")
+    assert runtime.pins.get(NAME, "user-service") is None  # Redis lost its cache of the pin
     seeded.commit({"user_service/app.txt": "user v2\n"})
     first = seeded.push()
     assert sorted(built(runtime, first)) == ["user-service"]  # the push touches it
@@ -180,11 +190,25 @@ def test_a_pinned_service_is_not_rebuilt_by_pushes_elsewhere_until_it_is_unpinne
         )
     )
     seeded.commit({"web/src/index.html": "web v2\n"})
-    assert sorted(built(runtime, seeded.push())) == ["web"]
-    runtime.pins.unpin(NAME, "user-service")
+    assert sorted(built(runtime, seeded.push())) == ["web"]  # held: not rebuilt
+    pins_in_git(seeded)  # `shipline unpin`: the entry leaves the pins file; nothing deployed
+    seeded.push()
     seeded.commit({"web/src/index.html": "web v3\n"})
 
     assert sorted(built(runtime, seeded.push())) == ["user-service", "web"]
+
+
+def test_an_unreadable_pins_file_holds_every_service_and_builds_nothing_extra(
+    seeded, runtime, deployed
+):
+    seeded.commit({PINS_FILE: "pins: [not, a, mapping\n"}, "hand edit", author=BOT)
+    seeded.commit({"user_service/app.txt": "user v2\n"})
+    first = seeded.push()
+    assert sorted(built(runtime, first)) == ["user-service"]  # what the push changed
+    failed(runtime, first, "user-service", transient=True)
+    seeded.commit({"web/src/index.html": "web v2\n"})
+
+    assert sorted(built(runtime, seeded.push())) == ["web"]
 
 
 def test_a_push_to_another_branch_is_judged_on_the_push_alone(seeded, runtime, deployed):

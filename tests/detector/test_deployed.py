@@ -7,8 +7,10 @@ import uuid
 import redis
 
 from services.committer.messages import deploy_message, release_message, rollback_message
+from services.committer.pins_file import PINS_FILE, render_pins
 from services.common.events import Source
 from services.common.git import CommitInfo
+from services.common.pins import Pin
 from services.detector.deployed import (
     DeployedCache,
     DeployedFrom,
@@ -105,8 +107,25 @@ def test_a_rewritten_gitops_branch_is_read_whole_again(seeded: Monorepo):
     assert state.services == {}
 
 
-def test_a_missing_gitops_branch_records_nothing_deployed(seeded: Monorepo):
-    assert read_state(seeded.mirror, "gitops", None) == DeployedState(head="")
+def test_a_missing_gitops_branch_records_nothing_deployed_and_no_pin(seeded: Monorepo):
+    assert read_state(seeded.mirror, "gitops", None) == DeployedState(head="", pins_read=True)
+
+
+def test_the_pins_file_is_read_at_the_gitops_head_even_for_a_state_cached_without_it(
+    seeded: Monorepo,
+):
+    pin = Pin(NAME, "web", "127.0.0.1:5000/acme/web:old", "dana", "rb-1", 0.0)
+    seeded.commit({PINS_FILE: render_pins([pin])}, "pin web", author=BOT)
+    seeded.push()
+    seeded.mirror.fetch()
+    head = seeded.repo.head.commit.hexsha
+    cached_before_pins = DeployedState(head=head)
+
+    state = read_state(seeded.mirror, "main", cached_before_pins)
+
+    assert state.pins_read and state.pinned == {NAME: ["web"]}
+    assert state.is_pinned(NAME, "web") and not state.is_pinned(NAME, "user-service")
+    assert DeployedState(head=head).is_pinned(NAME, "web") is None  # not read: not known
 
 
 def test_the_cache_keeps_a_state_per_gitops_branch_and_a_broken_value_reads_as_none(

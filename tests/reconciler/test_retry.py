@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from services.committer.pins_file import PINS_FILE, render_pins
 from services.common.bus import queue_name
 from services.common.keyspace import Keyspace
+from services.common.pins import Pin
 from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.demo.scenario import SampleMonorepo
@@ -114,12 +116,19 @@ def test_builds_failed_on_an_outage_are_retried_after_the_backoff_a_few_per_pass
     assert [len(r.services) for r in retrier.pass_once().started] == [2]
 
 
+def pin_in_git(sample: SampleMonorepo, service: str) -> None:
+    """The rollback's pin, as the committer writes it into the gitops branch (here main)."""
+    pin = Pin(sample.name, service, "registry.local/u:1", "ops", "rb-1", 0.0)
+    sample.change(PINS_FILE, render_pins([pin]), f"pin {service}")
+
+
 def test_a_build_failed_for_good_and_a_pinned_service_are_never_retried(
     runtime: Runtime, sample: SampleMonorepo, retrier: Retrier, clock: Clock
 ) -> None:
     failed_in(runtime, sample, "push-1", {"account-service": "Dockerfile: RUN exit 3"})
     failed_in(runtime, sample, "push-1", {"user-service": GAVE_UP})
-    runtime.pins.pin(sample.name, "user-service", "registry.local/u:1", "ops", "rb-1")
+    pin_in_git(sample, "user-service")
+    assert runtime.pins.get(sample.name, "user-service") is None  # Redis's cache is empty
     store = ConvergeState(runtime.redis, keys=runtime.keyspace)
 
     for _ in range(3):
