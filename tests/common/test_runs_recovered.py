@@ -9,10 +9,12 @@ import time
 import pytest
 import redis
 
+from services.common.errors import PermanentError
 from services.common.events import RunCompleted
 from services.common.run_models import RunDetail
 from services.common.runs import RunStore
 from services.gateway.routes.runs import timeline
+from services.notifier.recorded import recorded_summary
 from tests.common.test_runs import (
     COMMIT,
     RUN,
@@ -118,3 +120,20 @@ def test_a_run_completed_for_a_run_the_store_does_not_know_recreates_nothing(run
 
     assert runs.trigger("run-gone") is None
     assert runs.list() == []
+
+
+def test_the_summary_of_a_recovered_run_is_sent_once_its_services_have_ended(runs, redis_client):
+    lost(runs, redis_client, "user-service")
+    runs.apply(image_pushed("user-service"))
+    with pytest.raises(PermanentError, match="has not finished"):
+        recorded_summary(RunCompleted(run_id=RUN, status="succeeded"), runs.get(RUN))
+
+    completed = runs.apply(manifest_committed("user-service"))
+
+    summary = recorded_summary(completed, runs.get(RUN))
+    assert (summary.status, summary.repository, summary.commit) == (
+        "succeeded",
+        "acme/microbank",
+        COMMIT,
+    )
+    assert summary.services["user-service"].status == "succeeded"

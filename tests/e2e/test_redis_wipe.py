@@ -103,12 +103,14 @@ def test_a_push_after_redis_lost_all_its_data_deploys_and_a_redelivery_deploys_n
 def test_a_wipe_during_a_build_lets_the_next_push_deploy_and_deploys_nothing_twice(
     stack: Stack,
 ) -> None:
+    """The run the wipe interrupted is rebuilt from its events after the loss (trigger
+    `recovered`): answered by the API, it ends succeeded and its summary is sent, once."""
     slow, interrupted = start_slow_build(stack, "transaction_service", "transaction-service")
     wipe(stack)
     assert deploy_commits(stack, image_of(stack, "transaction-service", slow)) == 0
 
     after = stack.sample.append("user_service/app.txt", "Wipe: during.", "feat(user): during")
-    deploy(stack, after, "user-service")
+    normal = deploy(stack, after, "user-service")
 
     # The build in progress when Redis lost its data finishes and deploys, once.
     slow_image = image_of(stack, "transaction-service", slow)
@@ -117,8 +119,20 @@ def test_a_wipe_during_a_build_lets_the_next_push_deploy_and_deploys_nothing_twi
     assert_deployed_once(stack, "transaction-service", slow)
     assert_deployed_once(stack, "user-service", after)
     assert stack.get("/api/v1/runs").status_code == 200
-    # Its record went with the wipe (rebuilt, if at all, from what is logged after it).
-    assert stack.get(f"/api/v1/runs/{interrupted}").status_code in (200, 404)
+
+    run = stack.wait_for_run(interrupted, timeout=60)  # notified: its summary was sent
+    assert (run["status"], run["trigger"]) == ("succeeded", "recovered"), run
+    assert run["recovered_at"] and run["commit"] == slow.after, run
+    assert run["repository"] == normal["repository"], run
+    service = run["services"]["transaction-service"]
+    assert (service["status"], service["image"]) == ("succeeded", slow_image), run
+    summaries = [
+        b
+        for b in stack.receiver.received
+        if b.get("run_id") == interrupted and b["event"]["type"] == "RunCompleted"
+    ]
+    assert len(summaries) == 1, summaries
+    assert summaries[0]["status"] == "succeeded", summaries
 
 
 def test_a_push_after_redis_restarted_without_its_data_deploys(
