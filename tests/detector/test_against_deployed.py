@@ -164,11 +164,11 @@ def test_without_a_deployed_record_a_push_builds_what_it_changed_as_before(seede
     assert sorted(built(runtime, seeded.push())) == ["web"]
 
 
-def pins_in_git(seeded: Monorepo, *services: str) -> None:
+def pins_in_git(seeded: Monorepo, *services: str, message: str = "pins") -> None:
     """The pins file as the committer writes it into the gitops branch (here main): a
     rollback's pin, or an unpin (the services left)."""
     pins = [Pin(NAME, s, f"127.0.0.1:5000/acme/{s}:old", "dana", "rb-1", 0.0) for s in services]
-    seeded.commit({PINS_FILE: render_pins(pins)}, "pins", author=BOT)
+    seeded.commit({PINS_FILE: render_pins(pins)}, message, author=BOT)
 
 
 def test_a_service_pinned_in_git_is_held_with_redis_empty_and_converges_once_unpinned(
@@ -191,8 +191,9 @@ def test_a_service_pinned_in_git_is_held_with_redis_empty_and_converges_once_unp
     )
     seeded.commit({"web/src/index.html": "web v2\n"})
     assert sorted(built(runtime, seeded.push())) == ["web"]  # held: not rebuilt
-    pins_in_git(seeded)  # `shipline unpin`: the entry leaves the pins file; nothing deployed
-    seeded.push()
+    unpin = "chore(user-service): unpin 127.0.0.1:5000/acme/user-service:old [skip ci]"
+    pins_in_git(seeded, message=unpin)  # `shipline unpin`: the entry leaves the pins file
+    assert built(runtime, seeded.push()) == {}  # the unpin itself deploys nothing
     seeded.commit({"web/src/index.html": "web v3\n"})
 
     assert sorted(built(runtime, seeded.push())) == ["user-service", "web"]
