@@ -6,9 +6,11 @@ published stays queued for the test to read."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import git
 import pytest
 import redis
 
@@ -17,7 +19,7 @@ from services.common.bus import queue_name
 from services.common.keyspace import Keyspace
 from services.common.pins import Pin
 from services.common.runtime import Runtime
-from services.common.settings import Settings
+from services.common.settings import GitopsRepository, Settings
 from services.demo.scenario import SampleMonorepo
 from services.reconciler.background import build_retrier
 from services.reconciler.converge_state import ConvergeState
@@ -174,3 +176,29 @@ def test_a_retry_whose_run_failed_for_good_before_building_is_not_retried_again(
     assert store.get(sample.name, "user-service") is None
     assert store.get(sample.name, "frontend") is None
     assert len(retry_runs(runtime)) == 1
+
+
+def test_a_retry_waits_while_the_gitops_branch_holding_the_pins_cannot_be_read(
+    runtime: Runtime, sample: SampleMonorepo, clock: Clock, tmp_path: Path
+) -> None:
+    gitops = tmp_path / "gitops.git"
+    git.Repo.init(gitops, bare=True)
+    elsewhere_repo = GitopsRepository(name="acme/gitops", url=gitops.as_uri())
+    settings = runtime.settings.model_copy(update={"gitops_repositories": [elsewhere_repo]})
+    retrier = build_retrier(Runtime(settings), runtime.redis, runtime.celery)
+    retrier._clock = clock  # noqa: SLF001 - the backoff is tested on a clock the test moves
+    yaml_text = sample.remote_file("shipline.yaml")
+    elsewhere = yaml_text.replace("gitops:", "gitops:\n  repository: acme/gitops", 1)
+    sample.change("shipline.yaml", elsewhere, "manifests in acme/gitops")
+    failed_in(runtime, sample, "push-1", {"user-service": GAVE_UP})
+    retrier.pass_once()
+    clock.now += 60
+    shutil.rmtree(gitops)  # unreachable: its pins unknown
+
+    waiting = retrier.pass_once()
+    assert waiting.started == [] and waiting.settled == {}
+    assert retry_runs(runtime) == []
+
+    git.Repo.init(gitops, bare=True)  # back, holding no pin
+    [retry] = retrier.pass_once().started
+    assert retry.services == ("user-service",)
