@@ -134,6 +134,13 @@ def test_a_wipe_during_a_build_lets_the_next_push_deploy_and_deploys_nothing_twi
     assert len(summaries) == 1, summaries
     assert summaries[0]["status"] == "succeeded", summaries
 
+    def last_run_of_transaction_service() -> str | None:
+        rows = stack.get("/api/v1/services", timeout=30).json()["services"]
+        row = next((r for r in rows if r["service"] == "transaction-service"), {})
+        return (row.get("last_run") or {}).get("run_id")
+
+    wait_until(lambda: last_run_of_transaction_service() == interrupted, 60, "its last run")
+
 
 def test_a_push_after_redis_restarted_without_its_data_deploys(
     stack: Stack, redis_server: RedisServer
