@@ -9,10 +9,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from services.common.runtime import Runtime
 from services.common.settings import Settings, load_settings
+from services.demo.receiver import NotificationReceiver
+from services.demo.scenario import SampleMonorepo, write_server_config
+from services.devenv.registry import Registry
 
 PIPELINE = ("detector", "builder", "scanner", "committer", "notifier")  # no cluster: no verifier
 
@@ -80,6 +85,53 @@ def running_stages(
         workers.stop_all()
         runtime.celery.close()
         runtime.redis.close()
+
+
+@dataclass
+class StagesOnSample:
+    sample: SampleMonorepo
+    workers: Workers
+    runtime: Runtime
+    receiver: NotificationReceiver
+    registry: Registry
+    log: Path
+
+
+@contextlib.contextmanager
+def stages_on_sample(
+    root: Path,
+    redis_url: str,
+    docker_host: str,
+    registry: Registry,
+    base_image: str,
+    trivy_path: Path,
+    *,
+    visibility_timeout: int,
+    stages: Sequence[str] = PIPELINE,
+    webhook_secret: str = "x" * 20,
+    **settings: Any,
+) -> Iterator[StagesOnSample]:
+    """A fresh sample monorepo under `root`, a notification receiver, and a worker per
+    stage whose killed worker's task comes back after `visibility_timeout` seconds (retries
+    wait at most half of it), plus `settings` (reconciler, concurrency, api_tokens…)."""
+    sample = SampleMonorepo(root)
+    sample.create(f"{registry.host}/microbank", base_image)
+    with NotificationReceiver() as receiver:
+        config = write_server_config(
+            root / "server.yaml",
+            sample,
+            webhook_secret,
+            receiver.url,
+            redis_url=redis_url,
+            scanner={"trivy_path": str(trivy_path)},
+            visibility_timeout=visibility_timeout,
+            allow_short_visibility_timeout=True,
+            retry={"max_delay_seconds": visibility_timeout // 2},
+            **settings,
+        )
+        log = root / "workers.log"
+        with running_stages(config, docker_host, log, stages) as (workers, runtime):
+            yield StagesOnSample(sample, workers, runtime, receiver, registry, log)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:

@@ -12,12 +12,8 @@ import redis
 
 from services.common.bus import queue_name
 from services.common.events import PushReceived
-from services.common.runtime import Runtime
-from services.demo.receiver import NotificationReceiver
-from services.demo.scenario import SampleMonorepo, write_server_config
-from services.devenv.registry import Registry
 from services.reconciler.broker_state import task_id_of_message
-from tests.workers import PIPELINE, Workers, running_stages, wait_until
+from tests.workers import PIPELINE, StagesOnSample, stages_on_sample, wait_until
 
 VISIBILITY_TIMEOUT = 4
 PERIOD = 1
@@ -26,26 +22,16 @@ PERIOD = 1
 @pytest.fixture
 def pipeline(
     tmp_path, redis_url, redis_client, docker_host, registry, base_image, trivy_path
-) -> Iterator[tuple[SampleMonorepo, Workers, Runtime, NotificationReceiver, Registry]]:
-    sample = SampleMonorepo(tmp_path)
-    sample.create(f"{registry.host}/microbank", base_image)
-    with NotificationReceiver() as receiver:
-        config = write_server_config(
-            tmp_path / "server.yaml",
-            sample,
-            "x" * 20,
-            receiver.url,
-            redis_url=redis_url,
-            scanner={"trivy_path": str(trivy_path)},
-            visibility_timeout=VISIBILITY_TIMEOUT,
-            allow_short_visibility_timeout=True,
-            retry={"max_delay_seconds": VISIBILITY_TIMEOUT // 2},
-            reconciler={"period_seconds": PERIOD},
-        )
-        all_but_the_builder = [stage for stage in PIPELINE if stage != "builder"]
-        log = tmp_path / "workers.log"
-        with running_stages(config, docker_host, log, all_but_the_builder) as (workers, runtime):
-            yield sample, workers, runtime, receiver, registry
+) -> Iterator[StagesOnSample]:
+    """Every stage but the builder (the test starts it once the message is gone), and a
+    reconciler passing every second, on a Redis emptied first (`redis_client`)."""
+    with stages_on_sample(
+        tmp_path, redis_url, docker_host, registry, base_image, trivy_path,
+        visibility_timeout=VISIBILITY_TIMEOUT,
+        stages=[stage for stage in PIPELINE if stage != "builder"],
+        reconciler={"period_seconds": PERIOD},
+    ) as pipeline:  # fmt: skip
+        yield pipeline
 
 
 def delete_queued(client: redis.Redis, stage: str, timeout: float) -> str:
@@ -60,11 +46,10 @@ def delete_queued(client: redis.Redis, stage: str, timeout: float) -> str:
 
 
 def test_a_build_message_deleted_from_its_queue_is_re_driven_and_the_run_deploys_once(
-    pipeline: tuple[SampleMonorepo, Workers, Runtime, NotificationReceiver, Registry],
+    pipeline: StagesOnSample,
     redis_client: redis.Redis,
-    tmp_path,
 ) -> None:
-    sample, workers, runtime, receiver, registry = pipeline
+    sample, workers, runtime = pipeline.sample, pipeline.workers, pipeline.runtime
     push = sample.change("user_service/app.py", "print('v2')\n", "user: v2")
     head_before = sample.remote_head().hexsha
     runtime.runs.create("lost-1", trigger="push", repository=sample.name, commit=push.after)
@@ -93,16 +78,16 @@ def test_a_build_message_deleted_from_its_queue_is_re_driven_and_the_run_deploys
     assert run is not None and run.status == "succeeded", run
     tag = f"sha-{push.after[:7]}"
     assert (
-        registry.manifest_digest("microbank/user-service", tag)
+        pipeline.registry.manifest_digest("microbank/user-service", tag)
         == run.services["user-service"].digest
     )
     head = sample.remote_head()
     assert head.parents == (head_before,), "exactly one deploy commit on top of the push"
     assert tag in sample.remote_file("k8s/manifests/user-service/deployment.yaml")
-    log = (tmp_path / "workers.log").read_text()
+    log = pipeline.log.read_text()
     assert log.count("lost message re-driven") == 1, "one re-drive, by the one leader"
     assert lost_task in log
     time.sleep(VISIBILITY_TIMEOUT + PERIOD + 1)
-    assert len([b for b in receiver.received if b["run_id"] == "lost-1"]) == 1
+    assert len([b for b in pipeline.receiver.received if b["run_id"] == "lost-1"]) == 1
     assert sample.remote_head().hexsha == head.hexsha, "deployed once"
     print(f"lost build message: run finished {finished_in:.1f}s after the loss")

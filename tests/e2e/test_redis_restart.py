@@ -16,12 +16,12 @@ from fastapi.testclient import TestClient
 
 from services.common.runtime import Runtime
 from services.demo.receiver import NotificationReceiver
-from services.demo.scenario import Push, SampleMonorepo, write_server_config
+from services.demo.scenario import Push, SampleMonorepo
 from services.devenv.redis_server import RedisServer
 from services.devenv.registry import Registry
 from services.gateway.app import create_app
 from services.gateway.github import sign
-from tests.workers import running_stages, wait_until
+from tests.workers import stages_on_sample, wait_until
 
 pytestmark = pytest.mark.integration  # starts Redis itself
 
@@ -64,30 +64,22 @@ class Outage:
 @pytest.fixture
 def outage(tmp_path, docker_host, registry, base_image, trivy_path) -> Iterator[Outage]:
     server = RedisServer(tmp_path / "redis", appendonly=True).start()
-    sample = SampleMonorepo(tmp_path)
-    sample.create(f"{registry.host}/microbank", base_image)
-    with NotificationReceiver() as receiver:
-        config = write_server_config(
-            tmp_path / "server.yaml",
-            sample,
-            SECRET,
-            receiver.url,
-            redis_url=server.url,
-            scanner={"trivy_path": str(trivy_path)},
-            visibility_timeout=VISIBILITY_TIMEOUT,
-            allow_short_visibility_timeout=True,  # a killed worker's task back in seconds
-            retry={"max_delay_seconds": VISIBILITY_TIMEOUT // 2},
-            concurrency={"builder": 1},
-            api_tokens=[API_TOKEN],
-        )
-        try:
-            with (
-                running_stages(config, docker_host, tmp_path / "workers.log") as (_, runtime),
-                TestClient(create_app(runtime.settings, runtime), headers=READER) as gateway,
-            ):
-                yield Outage(server, sample, runtime, gateway, receiver, registry)
-        finally:
-            server.stop()
+    try:
+        with (
+            stages_on_sample(
+                tmp_path, server.url, docker_host, registry, base_image, trivy_path,
+                visibility_timeout=VISIBILITY_TIMEOUT, webhook_secret=SECRET,
+                concurrency={"builder": 1}, api_tokens=[API_TOKEN],
+            ) as pipeline,
+            TestClient(
+                create_app(pipeline.runtime.settings, pipeline.runtime), headers=READER
+            ) as gateway,
+        ):  # fmt: skip
+            yield Outage(
+                server, pipeline.sample, pipeline.runtime, gateway, pipeline.receiver, registry
+            )
+    finally:
+        server.stop()
 
 
 def test_work_queued_and_in_flight_resumes_after_redis_restarts_and_the_gateway_says_503(

@@ -3,43 +3,32 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from services.common.events import PushReceived
-from services.common.runtime import Runtime
-from services.demo.receiver import NotificationReceiver
-from services.demo.scenario import SampleMonorepo, write_server_config
-from services.devenv.registry import Registry
-from tests.workers import Workers, running_stages, wait_until
+from tests.workers import StagesOnSample, stages_on_sample, wait_until
 
-VISIBILITY_TIMEOUT = 4
+VISIBILITY_TIMEOUT = 4  # a killed worker's task back in seconds
 
 
 @pytest.fixture
-def pipeline(tmp_path, redis_url, redis_client, docker_host, registry, base_image, trivy_path):
-    sample = SampleMonorepo(tmp_path)
-    sample.create(f"{registry.host}/microbank", base_image)
-    with NotificationReceiver() as receiver:
-        config = write_server_config(
-            tmp_path / "server.yaml",
-            sample,
-            "x" * 20,
-            receiver.url,
-            redis_url=redis_url,
-            scanner={"trivy_path": str(trivy_path)},
-            visibility_timeout=VISIBILITY_TIMEOUT,
-            allow_short_visibility_timeout=True,  # a killed worker's task back in seconds
-            retry={"max_delay_seconds": VISIBILITY_TIMEOUT // 2},
-        )
-        with running_stages(config, docker_host, tmp_path / "workers.log") as (workers, runtime):
-            yield sample, workers, runtime, receiver, registry
+def pipeline(
+    tmp_path, redis_url, redis_client, docker_host, registry, base_image, trivy_path
+) -> Iterator[StagesOnSample]:
+    """The stages on a fresh sample, on a Redis emptied first (`redis_client`)."""
+    with stages_on_sample(
+        tmp_path, redis_url, docker_host, registry, base_image, trivy_path,
+        visibility_timeout=VISIBILITY_TIMEOUT,
+    ) as pipeline:  # fmt: skip
+        yield pipeline
 
 
 def test_a_builder_killed_mid_build_is_replaced_and_the_run_deploys_exactly_once(
-    pipeline: tuple[SampleMonorepo, Workers, Runtime, NotificationReceiver, Registry],
+    pipeline: StagesOnSample,
 ) -> None:
-    sample, workers, runtime, receiver, registry = pipeline
+    sample, workers, runtime = pipeline.sample, pipeline.workers, pipeline.runtime
     dockerfile = (sample.clone / "user_service" / "Dockerfile").read_text()
     slow = dockerfile.replace("WORKDIR /app", "WORKDIR /app\nRUN sleep 3", 1)
     push = sample.change("user_service/Dockerfile", slow, "build: slower image")
@@ -76,12 +65,12 @@ def test_a_builder_killed_mid_build_is_replaced_and_the_run_deploys_exactly_once
     assert run is not None and run.status == "succeeded", run
     tag = f"sha-{push.after[:7]}"
     assert (
-        registry.manifest_digest("microbank/user-service", tag)
+        pipeline.registry.manifest_digest("microbank/user-service", tag)
         == run.services["user-service"].digest
     )
     head = sample.remote_head()
     assert head.parents == (head_before,), "exactly one deploy commit on top of the push"
     assert tag in sample.remote_file("k8s/manifests/user-service/deployment.yaml")
     time.sleep(VISIBILITY_TIMEOUT + 1)
-    notes = [b for b in receiver.received if b["run_id"] == "kill-1"]
+    notes = [b for b in pipeline.receiver.received if b["run_id"] == "kill-1"]
     assert len(notes) == 1
