@@ -203,5 +203,10 @@ class Keyspace:
         again, and the run it last started (JSON; services/reconciler/converge_state.py)."""
         return self._key("reconciler", "retry", repository, service)
 
+    def reconciler_sweep(self, repository: str) -> str:
+        """A repository's last sweep from git: its head, the services seen behind that
+        nothing accounts for, when to sweep again (JSON; services/reconciler/sweep.py)."""
+        return self._key("reconciler", "sweep", repository)
+
 
 DEFAULT_KEYSPACE = Keyspace()

@@ -9,7 +9,7 @@ there mypy checks every use against these protocols.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, Protocol, cast
 
 import redis
@@ -69,6 +69,7 @@ class RedisClient(Protocol):
     def delete(self, *names: str) -> int: ...
     def scan_iter(self, match: str | None = None, count: int | None = None) -> Iterator[bytes]: ...
     def hget(self, name: str, key: str) -> bytes | None: ...
+    def hmget(self, name: str, keys: Sequence[str]) -> list[bytes | None]: ...
     def hgetall(self, name: str) -> dict[bytes, bytes]: ...
     def hset(
         self,

@@ -232,6 +232,9 @@ class ReconcilerSettings(_Section):
     retry_first_seconds: float = Field(default=60.0, gt=0)
     retry_max_seconds: float = Field(default=1800.0, gt=0)
     retries_per_pass: int = Field(default=3, ge=1)  # services started per pass, one run each repo
+    # Every repository's services behind its default branch that Redis has no build of (a
+    # data loss) are built at the head; 0: never (services/reconciler/sweep.py)
+    sweep_seconds: float = Field(default=300.0, ge=0)
 
 
 class Settings(BaseSettings):

@@ -16,11 +16,14 @@ from services.common.pins import PinStore
 from services.common.redis_connect import connect
 from services.common.runs import RunStore
 from services.common.runtime import Runtime
+from services.detector.attempts import SentBuilds
 from services.reconciler.leader import Leadership, ReconcilerLoop
 from services.reconciler.observe import Observer, reconciler_client
 from services.reconciler.reconcile import PassReport, Reconciler
 from services.reconciler.redrive import Redriver
 from services.reconciler.retry import Retrier
+from services.reconciler.start import BuildStarter
+from services.reconciler.sweep import Sweeper
 
 
 class NewRun:
@@ -57,20 +60,33 @@ def build_retrier(runtime: Runtime, client: redis.Redis, celery: Celery) -> Retr
     return Retrier(runtime.settings, client, keys, bus, runs, PinStore(client, keys=keys))
 
 
-class Passes:
-    """A reconciler pass: lost messages re-driven, then failed builds retried when due (a
-    failure of the second, git unreachable say, is logged and never stops the first)."""
+def build_sweeper(runtime: Runtime, client: redis.Redis, celery: Celery) -> Sweeper:
+    """The sweep from git of services behind that Redis has no build of."""
+    keys = runtime.keyspace
+    runs = RunStore(client, keys=keys)
+    starter = BuildStarter(
+        Bus(celery, runs, EventLog(client, keys=keys)), runs, SentBuilds(client, keys=keys)
+    )
+    return Sweeper(runtime.settings, client, keys, starter, PinStore(client, keys=keys))
 
-    def __init__(self, reconciler: Reconciler, retrier: Retrier) -> None:
-        self._reconciler, self._retrier = reconciler, retrier
+
+class Passes:
+    """A reconciler pass: lost messages re-driven, then failed builds retried when due, then
+    the sweep from git when due (a failure of the last two, git unreachable say, is logged
+    and never stops the others)."""
+
+    def __init__(self, reconciler: Reconciler, retrier: Retrier, sweeper: Sweeper) -> None:
+        self._reconciler, self._retrier, self._sweeper = reconciler, retrier, sweeper
 
     def __call__(self, leading: Callable[[], bool]) -> PassReport:
         report = self._reconciler.pass_once(leading)
-        if leading():
+        for name, step in (("retries", self._retrier), ("sweep", self._sweeper)):
+            if not leading():
+                break
             try:
-                self._retrier.pass_once(leading)
+                step.pass_once(leading)
             except (ShiplineError, redis.RedisError) as exc:
-                get_logger(component="reconciler").warning("retries not looked at", error=str(exc))
+                get_logger(component="reconciler").warning(f"{name} not looked at", error=str(exc))
         return report
 
 
@@ -85,7 +101,11 @@ def start_reconciler(runtime: Runtime) -> ReconcilerLoop | None:
     reconciler = build_reconciler(runtime, client, celery)
     loop = ReconcilerLoop(
         Leadership(client, runtime.keyspace.reconciler_leader),
-        Passes(reconciler, build_retrier(runtime, client, celery)),
+        Passes(
+            reconciler,
+            build_retrier(runtime, client, celery),
+            build_sweeper(runtime, client, celery),
+        ),
         settings.reconciler.period_seconds,
         woken=NewRun(Observer(reconciler_client(client), runtime.keyspace)),
     )

@@ -35,18 +35,23 @@ class Behind:
 def still_behind(
     settings: Settings,
     repo: Repository,
-    candidates: Sequence[str],
+    candidates: Sequence[str] | None,
     cache: DeployedCache,
     pins: Pins,
+    deployed_only: bool = False,
 ) -> Behind:
-    """Of `candidates` (services of `repo`), those still behind the default branch's head."""
+    """Of `candidates` (services of `repo`; None: every service at the head), those still
+    behind the default branch's head. `deployed_only`: one never deployed is settled (its
+    first deploy is a push's)."""
     mirror = mirror_of(settings, repo)
     mirror.fetch()
     head = mirror.resolve(f"refs/heads/{repo.default_branch}")
     if head is None:
-        return Behind(settled=dict.fromkeys(candidates, "the default branch is gone"))
+        return Behind(settled=dict.fromkeys(candidates or (), "the default branch is gone"))
     size = settings.limits.project_file_bytes
     project = project_at(mirror, repo.name, head, size)
+    if candidates is None:
+        candidates = sorted(project.services)
     state = deployed_now(settings, repo, project, cache)
     if state is None:  # its pins unknown: a pinned service must not be built
         why = "the gitops branch cannot be read"
@@ -59,6 +64,8 @@ def still_behind(
             found.settled[service] = f"not in {PROJECT_FILE} any more"
         elif pinned(state, pins, repo.name, service):
             found.settled[service] = "pinned"
+        elif commit is None and deployed_only:
+            found.settled[service] = "never deployed: a push deploys it first"
         elif commit is None:
             found.services.append(service)  # never deployed: its build brings it to head
         elif commit == head or mirror.is_ancestor(head, commit):

@@ -12,7 +12,6 @@ committer still holds a pinned service and never deploys backwards. At most
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,6 @@ from dataclasses import dataclass, field
 import redis
 
 from services.common.bus import Bus
-from services.common.events import BuildRequested
 from services.common.keyspace import Keyspace
 from services.common.logging import get_logger
 from services.common.redis_types import bytes_client
@@ -32,8 +30,8 @@ from services.detector.deployed import DeployedCache
 from services.reconciler.behind import still_behind
 from services.reconciler.converge_state import ConvergeState, RetryState
 from services.reconciler.retry_decision import settled, started, step
+from services.reconciler.start import BuildStarter, default_ref, new_run_id
 
-REQUESTED_BY = "reconciler"
 TRIGGER = "retry"
 
 
@@ -52,10 +50,6 @@ class RetryReport:
     settled: dict[str, str] = field(default_factory=dict)  # "repo service" → why not built
 
 
-def retry_run_id() -> str:
-    return f"{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{secrets.token_hex(4)}"
-
-
 class Retrier:
     def __init__(
         self,
@@ -68,8 +62,9 @@ class Retrier:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings, self._redis, self._keys = settings, bytes_client(client), keys
-        self._bus, self._runs, self._pins, self._clock = bus, runs, pins, clock
+        self._pins, self._clock = pins, clock
         self._sent = SentBuilds(client, keys=keys)
+        self._starter = BuildStarter(bus, runs, self._sent)
         self._states = ConvergeState(client, keys=keys)
         self._deployed = DeployedCache(client, keys=keys)
 
@@ -91,7 +86,7 @@ class Retrier:
     def _due(self, repo: Repository) -> list[str]:
         """The services whose retry is due, the longest waiting first; the retry state of
         every service on record brought up to date on the way."""
-        ref = self._ref(repo)
+        ref = default_ref(repo)
         sent = self._redis.hgetall(self._keys.sent_builds(repo.name, ref))
         if not sent:
             return []
@@ -149,41 +144,12 @@ class Retrier:
             get_logger().warning("retry waits", repository=repo.name, service=service, reason=why)
         if not behind.services or behind.head is None:
             return 0
-        services, ref, now = tuple(behind.services), self._ref(repo), self._clock()
-        run_id = retry_run_id()
+        services, now, run_id = tuple(behind.services), self._clock(), new_run_id()
         # recorded before the run starts: a leader lost right after never starts it twice
         for service in services:
             state = self._states.get(repo.name, service)
             self._states.put(repo.name, service, started(state, run_id, now))
-        self._sent.record(repo.name, ref, list(services), run_id)
-        self._start(repo, ref, services, run_id)
+        why = "reconciler retries builds failed on an outage"
+        self._starter.start(repo, services, run_id, TRIGGER, why)
         report.started.append(Retry(repo.name, services, run_id, behind.head))
         return len(services)
-
-    def _start(self, repo: Repository, ref: str, services: tuple[str, ...], run_id: str) -> None:
-        event = BuildRequested(
-            run_id=run_id,
-            repository=repo.name,
-            ref=ref,
-            services=services,
-            requested_by=REQUESTED_BY,
-        )
-        self._runs.create(
-            run_id,
-            trigger=TRIGGER,
-            provider="manual",
-            repository=repo.name,
-            ref=ref,
-            pusher=REQUESTED_BY,
-            services=",".join(services),
-        )
-        self._bus.publish(event)
-        get_logger(run_id=run_id).warning(
-            "reconciler retries builds failed on an outage",
-            repository=repo.name,
-            services=",".join(services),
-        )
-
-    @staticmethod
-    def _ref(repo: Repository) -> str:
-        return f"refs/heads/{repo.default_branch}"
