@@ -16,9 +16,10 @@ All three are None when unknown: no trailer names the service from this reposito
 git does not hold its deployed commit. A deployed commit newer than the head (deployed by
 hand from a later commit) counts as in sync: the committer never deploys backwards.
 
-Cost per survey: one `git log --grep` over the gitops branch, one `git diff-tree --stdin`
-for every distinct deployed commit at once, and one `git log --name-only` per distinct
-deployed commit of a service that differs.
+Cost per survey: one `git log --grep` over the gitops commits since the state read last
+(the detector's DeployedCache, per gitops head; the whole branch without it, or when the
+branch was rewritten), one `git diff-tree --stdin` for every distinct deployed commit at
+once, and one `git log --name-only` per distinct deployed commit of a service that differs.
 """
 
 from __future__ import annotations
@@ -61,11 +62,14 @@ class SourceHistory(Protocol):
     def read_file(self, commit: str, path: str, max_bytes: int | None = None) -> bytes | None: ...
 
 
-def deployed_state(gitops: GitopsHistory, branch: str) -> DeployedState | None:
-    """What the gitops branch's trailers say each service runs; None when git fails (the
-    survey goes on, its drift unknown)."""
+def deployed_state(
+    gitops: GitopsHistory, branch: str, known: DeployedState | None = None
+) -> DeployedState | None:
+    """What the gitops branch's trailers say each service runs, read from `known` (a state
+    read before, at an older head) onwards when the head descends from it, whole otherwise;
+    None when git fails (the survey goes on, its drift unknown)."""
     try:
-        return read_state(gitops, branch, None)
+        return read_state(gitops, branch, known)
     except ShiplineError as exc:
         get_logger().warning("deployed commits unknown", branch=branch, error=str(exc))
         return None

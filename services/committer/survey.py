@@ -8,6 +8,12 @@ a survey that fails is recorded with its reason and never fails the stage's work
 committer's survey also refills the pins' Redis cache from the gitops branch's pins file
 (pins_file.py): after Redis lost its data, or a person edited the file by hand. (The
 detector's does not: it may have read git before a pin or unpin commit it would undo.)
+
+With a DeployedCache (both workers hand theirs in), the gitops branch's trailers are read
+from the head the cache holds onwards and the state read is stored back: the detector's
+own reader and cache (services/detector/deployed.py), so a survey after a deploy reads
+that one commit, not the branch's whole history. Without one, or with Redis unreachable,
+or after the branch was rewritten, the whole branch is read.
 """
 
 from __future__ import annotations
@@ -27,18 +33,21 @@ from services.common.pins import Pin, PinStore
 from services.common.project import PROJECT_FILE, Project, parse_project
 from services.common.service_inventory import InventoryStore, ServiceRow, Survey
 from services.common.settings import GitopsRepository, Repository, Settings
+from services.detector.deployed import DeployedCache, DeployedState, GitopsHistory
 
 
 class SurveyError(Exception):
     """A repository whose services could not be listed; the message says why."""
 
 
-def survey(settings: Settings, repo: Repository) -> Survey:
+def survey(settings: Settings, repo: Repository, deployed: DeployedCache | None = None) -> Survey:
     """The repository's services as git says now (fetches its mirrors)."""
-    return _survey(settings, repo)[0]
+    return _survey(settings, repo, deployed)[0]
 
 
-def _survey(settings: Settings, repo: Repository) -> tuple[Survey, list[Pin] | None]:
+def _survey(
+    settings: Settings, repo: Repository, cache: DeployedCache | None
+) -> tuple[Survey, list[Pin] | None]:
     """The survey, and the repository's pins in the gitops branch's pins file (None: the
     file cannot be read; the reason is logged)."""
     started = time.time()  # a survey that read older git must not replace a newer one
@@ -54,7 +63,7 @@ def _survey(settings: Settings, repo: Repository) -> tuple[Survey, list[Pin] | N
     if gitops_head is None:
         raise SurveyError(f"gitops branch {project.gitops.branch} of {gitops.name} not found")
     cluster = settings.cluster_for(gitops.name, project.gitops.branch)
-    deployed = deployed_state(manifests, project.gitops.branch)
+    deployed = _deployed(manifests, gitops.name, project.gitops.branch, cache)
     drift = drift_of(source, project, repo.name, head, deployed, manifests is source)
     rows = []
     for name, spec in project.services.items():
@@ -95,18 +104,34 @@ def _pins(raw: bytes | None, repository: str, project: Project) -> list[Pin] | N
     return [pin for (source, _), pin in sorted(pins.items()) if source == repository]
 
 
+def _deployed(
+    mirror: GitopsHistory, gitops: str, branch: str, cache: DeployedCache | None
+) -> DeployedState | None:
+    """The trailers' state, from the cached one onwards; a new state is cached."""
+    known = cache.get(gitops, branch) if cache is not None else None
+    state = deployed_state(mirror, branch, known)
+    if cache is not None and state is not None and state != known:
+        cache.put(gitops, branch, state)
+    return state
+
+
 def resurvey(
-    settings: Settings, store: InventoryStore, repository: str, pins: PinStore | None = None
+    settings: Settings,
+    store: InventoryStore,
+    repository: str,
+    pins: PinStore | None = None,
+    deployed: DeployedCache | None = None,
 ) -> Survey | None:
     """Survey a configured repository and record it; a failure is recorded as the reason,
     beside the services the survey before found. Never raises for git or the manifests.
-    With `pins`, the repository's cached pins become those of the pins file."""
+    With `pins`, the repository's cached pins become those of the pins file; with
+    `deployed`, the gitops trailers are read from its cached state onwards."""
     repo = settings.repository(repository)
     if repo is None:
         return None
     started = time.time()
     try:
-        found, pinned = _survey(settings, repo)
+        found, pinned = _survey(settings, repo, deployed)
         if pins is not None and pinned is not None:
             pins.replace(repository, pinned)
     except (ShiplineError, SurveyError) as exc:

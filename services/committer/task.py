@@ -43,6 +43,7 @@ from services.common.runtime import Runtime
 from services.common.service_inventory import InventoryStore
 from services.common.settings import Settings
 from services.common.stage import Handler, StageDefinition
+from services.detector.deployed import DeployedCache
 
 
 def make_handler(runtime: Runtime) -> Handler:
@@ -61,6 +62,7 @@ def make_handler(runtime: Runtime) -> Handler:
         admission=Admission(settings, runtime.scan_verdicts),
         inventory=runtime.inventory,
         pins=runtime.pins,
+        deployed=DeployedCache(runtime.redis, keys=runtime.keyspace),
     )
 
 
@@ -72,13 +74,16 @@ class Committer:
     admission: Admission
     inventory: InventoryStore
     pins: PinStore
+    deployed: DeployedCache | None = None  # the survey reads the gitops trailers onwards
 
     def __call__(self, event: Envelope) -> Sequence[Envelope]:
         produced = self.commit(event)
         committed = {e.source.repository for e in produced if isinstance(e, ManifestCommitted)}
         committed |= {e.repository for e in produced if isinstance(e, Unpinned)}
         for repository in sorted(committed):
-            resurvey(self.settings, self.inventory, repository, pins=self.pins)
+            resurvey(
+                self.settings, self.inventory, repository, pins=self.pins, deployed=self.deployed
+            )
         return produced
 
     def commit(self, event: Envelope) -> Sequence[Envelope]:

@@ -85,7 +85,7 @@ def make_handler(runtime: Runtime) -> Handler:
             if commit != event.after:  # an annotated tag: the run names the commit it tags
                 runtime.runs.peeled(event.run_id, commit, tag_object=event.after)
             if event.ref == f"refs/heads/{repo.default_branch}":  # for GET /api/v1/services
-                resurvey(settings, inventory, repo.name)
+                resurvey(settings, inventory, repo.name, deployed=cache)
         if isinstance(result, Skip):
             get_logger().info("nothing to build", reason=result.reason)
             return (runtime.runs.finish_empty(event, result.reason),)

@@ -20,6 +20,7 @@ from services.common.events import (
 from services.common.runtime import Runtime
 from services.common.scan_verdicts import ScanVerdict, ScanVerdicts
 from services.common.service_inventory import InventoryStore
+from services.detector.deployed import DeployedCache
 from tests.committer.gitrepos import (
     DIGEST,
     REGISTRY,
@@ -29,6 +30,7 @@ from tests.committer.gitrepos import (
     scanned,
     settings_for,
 )
+from tests.gitops_reads import trailer_reads
 
 
 @pytest.fixture
@@ -74,6 +76,25 @@ def test_a_commit_records_the_new_image_in_the_service_inventory(
     row = survey.row("cart")
     assert row is not None and row.image == outcome.new_image  # type: ignore[attr-defined]
     assert row.gitops_commit == outcome.gitops_commit  # type: ignore[attr-defined]
+
+
+def test_the_survey_after_a_commit_reads_only_that_commits_trailers_and_caches_them(
+    shop: Repo, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = shop.log()[0].hexsha
+    handle = STAGE.factory(runtime)
+    [deployed] = handle(scanned(runtime.redis, scan_passed(shop, "cart", first, "run-1")))
+    assert isinstance(deployed, ManifestCommitted)
+    reads = trailer_reads(monkeypatch)
+    second = shop.commit({"cart/app.txt": "cart 2\n"}, "feat(cart): two")
+
+    [outcome] = handle(scanned(runtime.redis, scan_passed(shop, "cart", second, "run-2")))
+
+    assert isinstance(outcome, ManifestCommitted)
+    assert reads == [deployed.gitops_commit]  # the survey read onwards from the first deploy
+    cached = DeployedCache(runtime.redis, keys=runtime.keyspace).get("acme/shop", "main")
+    assert cached is not None and cached.head == outcome.gitops_commit
+    assert cached.commit_of("acme/shop", "cart") == second
 
 
 def test_a_scan_the_scanner_never_recorded_is_not_deployed(shop: Repo, runtime: Runtime) -> None:

@@ -15,6 +15,7 @@ from services.common.service_inventory import InventoryStore
 from services.common.settings import Settings
 from services.detector.task import make_handler
 from tests.detector.conftest import NAME, SERVICES, Monorepo
+from tests.gitops_reads import trailer_reads
 
 
 @pytest.fixture
@@ -55,6 +56,20 @@ def test_a_push_to_the_default_branch_records_its_services_for_the_api(seeded, r
     survey = InventoryStore(runtime.redis).read(NAME)
     assert survey is not None and survey.commit == push.after
     assert sorted(row.service for row in survey.services) == sorted(SERVICES)
+
+
+def test_the_survey_after_a_push_reads_no_trailers_the_detection_just_read(
+    seeded, runtime, monkeypatch
+):
+    seeded.commit({"libs/common/lib.sh": "common v3\n"})
+    push = seeded.push()
+    reads = trailer_reads(monkeypatch)
+
+    make_handler(runtime)(push)
+
+    assert reads == [None]  # detection read the gitops branch whole; the survey, from its cache
+    survey = InventoryStore(runtime.redis).read(NAME)
+    assert survey is not None and survey.commit == push.after and survey.error is None
 
 
 def test_a_deleted_branch_ends_the_run_skipped_with_the_reason(seeded, runtime):
