@@ -50,6 +50,18 @@ class Stack:
             self.api, WEBHOOK_SECRET, self.sample.github_payload(push), delivery
         )
 
+    def run_of(self, push: Push, delivery: str | None = None) -> dict[str, Any]:
+        """The run `push`'s webhook started, once finished."""
+        response = self.push_webhook(push, delivery)
+        assert response.status_code == 202, response.text
+        return self.wait_for_run(response.json()["run_id"])
+
+    def deploy(self, push: Push, delivery: str | None = None) -> dict[str, Any]:
+        """The run `push`'s webhook started, once finished; it must have succeeded."""
+        run = self.run_of(push, delivery)
+        assert run["status"] == "succeeded", run
+        return run
+
     @property
     def auth(self) -> dict[str, str]:
         """The headers of a caller with the stack's API token (reads need one)."""

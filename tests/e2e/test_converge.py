@@ -14,6 +14,7 @@ import git
 import pytest
 
 from services.demo.scenario import DEVELOPER, Push, SampleMonorepo
+from tests.deploy_outcomes import image_of, manifest_of
 from tests.stack import Stack, stack_with_own_registry
 
 BUDGET = 4.0
@@ -35,39 +36,29 @@ def converge_stack(
         yield stack
 
 
-def deployed(stack: Stack, push: Push) -> dict:
-    run = stack.wait_for_run(stack.push_webhook(push).json()["run_id"])
-    assert run["status"] == "succeeded", run
-    return run
-
-
-def manifest_image(stack: Stack, service: str) -> str:
-    return stack.sample.remote_file(f"k8s/manifests/{service}/deployment.yaml")
-
-
 def test_a_build_lost_to_a_registry_outage_is_deployed_by_the_next_push_to_another_service(
     converge_stack: Stack,
 ) -> None:
     stack, sample = converge_stack, converge_stack.sample
-    deployed(stack, sample.append("user_service/app.txt", "Before.", "feat(user): before"))
+    stack.deploy(sample.append("user_service/app.txt", "Before.", "feat(user): before"))
     lost = sample.append("user_service/app.txt", "During the outage.", "feat(user): outage")
     stack.registry.stop()
-    failed = stack.wait_for_run(stack.push_webhook(lost).json()["run_id"])
+    failed = stack.run_of(lost)
     assert failed["services"]["user-service"]["status"] == "failed", failed
     assert "gave up after" in failed["services"]["user-service"]["reason"]
     stack.registry.restart()
     other = sample.append("account_service/app.txt", "Elsewhere.", "feat(account): elsewhere")
 
-    run = deployed(stack, other)
+    run = stack.deploy(other)
 
     assert sorted(run["services"]) == ["account-service", "user-service"]
     tag = f"sha-{other.after[:7]}"
-    image = f"{stack.registry.host}/microbank/user-service:{tag}"
+    image = image_of(stack.registry, "user-service", other.after)
     assert run["services"]["user-service"]["image"] == image
     assert stack.registry.manifest_digest("microbank/user-service", tag) is not None
     labels = stack.registry.config_labels("microbank/user-service", tag)
     assert labels["org.opencontainers.image.revision"] == other.after
-    assert f"image: {image}" in manifest_image(stack, "user-service")
+    assert f"image: {image}" in manifest_of(sample, "user-service")
     served = sample.remote_file("user_service/app.txt", ref=other.after)
     assert "During the outage." in served  # the image holds the lost change
 
@@ -76,20 +67,20 @@ def test_a_force_push_dropping_a_skip_ci_commit_rebuilds_only_the_service_that_d
     converge_stack: Stack,
 ) -> None:
     stack, sample = converge_stack, converge_stack.sample
-    deployed(stack, sample.append("frontend/app.txt", "Deployed.", "feat(frontend): deployed"))
+    stack.deploy(sample.append("frontend/app.txt", "Deployed.", "feat(frontend): deployed"))
     sample.pull()
     skipped = sample.append("user_service/app.txt", "Typo fixed.", "docs(user): typo [skip ci]")
-    run = stack.wait_for_run(stack.push_webhook(skipped).json()["run_id"])
+    run = stack.run_of(skipped)
     assert run["status"] == "skipped" and run["services"] == {}, run
 
     forced = force_push_instead(sample, skipped, "frontend/app.txt", "Rewritten.")
-    run = deployed(stack, forced)
+    run = stack.deploy(forced)
 
     assert sorted(run["services"]) == ["frontend"]
     tag = f"sha-{forced.after[:7]}"
     assert stack.registry.manifest_digest("microbank/frontend", tag) is not None
     assert stack.registry.manifest_digest("microbank/user-service", tag) is None
-    assert f"microbank/frontend:{tag}" in manifest_image(stack, "frontend")
+    assert f"microbank/frontend:{tag}" in manifest_of(sample, "frontend")
 
 
 def force_push_instead(sample: SampleMonorepo, dropped: Push, path: str, line: str) -> Push:

@@ -17,10 +17,9 @@ def test_a_build_broken_by_a_bad_dockerfile_leaves_the_service_behind_saying_why
 ) -> None:
     sample = stack.sample
     good = sample.append("account_service/app.txt", "Deployed first.", "feat(account): v2")
-    deployed = stack.wait_for_run(stack.push_webhook(good).json()["run_id"])
-    assert deployed["status"] == "succeeded", deployed
+    stack.deploy(good)
     broken = sample.append("account_service/Dockerfile", "RUN exit 3", "build(account): broken")
-    failed = stack.wait_for_run(stack.push_webhook(broken).json()["run_id"])
+    failed = stack.run_of(broken)
     assert failed["services"]["account-service"]["status"] == "failed", failed
 
     rows = {row["service"]: row for row in stack.get("/api/v1/services").json()["services"]}

@@ -19,6 +19,7 @@ import pytest
 from services.common.keyspace import Keyspace
 from services.demo.scenario import Push
 from services.reconciler.converge_state import ConvergeState
+from tests.deploy_outcomes import image_of, manifest_of
 from tests.stack import Stack, stack_with_own_registry
 
 BUDGET = 4.0
@@ -44,14 +45,8 @@ def retry_stack(
         yield stack
 
 
-def deployed(stack: Stack, push: Push) -> dict[str, Any]:
-    run = stack.wait_for_run(stack.push_webhook(push).json()["run_id"])
-    assert run["status"] == "succeeded", run
-    return run
-
-
 def failed(stack: Stack, push: Push, service: str) -> dict[str, Any]:
-    run = stack.wait_for_run(stack.push_webhook(push).json()["run_id"])
+    run = stack.run_of(push)
     assert run["services"][service]["status"] == "failed", run
     return run
 
@@ -61,10 +56,6 @@ def sent_run(stack: Stack, service: str) -> str:
     raw = stack.redis.hget(Keyspace().sent_builds(stack.sample.name, MAIN), service)
     assert raw is not None
     return str(raw.decode())
-
-
-def manifest(stack: Stack, service: str) -> str:
-    return stack.sample.remote_file(f"k8s/manifests/{service}/deployment.yaml")
 
 
 def eventually(check: Callable[[], bool], timeout: float, what: str, stack: Stack) -> None:
@@ -81,7 +72,7 @@ def test_a_build_failed_on_a_registry_outage_is_deployed_by_the_reconciler_with_
     retry_stack: Stack,
 ) -> None:
     stack, sample = retry_stack, retry_stack.sample
-    deployed(stack, sample.append("user_service/app.txt", "Before.", "feat(user): before"))
+    stack.deploy(sample.append("user_service/app.txt", "Before.", "feat(user): before"))
     lost = sample.append("user_service/app.txt", "During the outage.", "feat(user): outage")
     stack.registry.stop()
     try:
@@ -90,9 +81,9 @@ def test_a_build_failed_on_a_registry_outage_is_deployed_by_the_reconciler_with_
         stack.registry.restart()
     assert "gave up after" in outage["services"][USER]["reason"]
     tag = f"sha-{lost.after[:7]}"
-    image = f"{stack.registry.host}/microbank/user-service:{tag}"
+    image = image_of(stack.registry, "user-service", lost.after)
 
-    eventually(lambda: f"image: {image}" in manifest(stack, USER), 120, "not deployed", stack)
+    eventually(lambda: f"image: {image}" in manifest_of(sample, USER), 120, "not deployed", stack)
 
     retry = stack.wait_for_run(sent_run(stack, USER))
     assert retry["run_id"] != outage["run_id"]
@@ -117,7 +108,7 @@ def test_a_build_failed_for_good_is_not_retried_by_the_reconciler(retry_stack: S
 
     assert sent_run(stack, ACCOUNT) == run["run_id"]
     assert ConvergeState(stack.redis).get(sample.name, ACCOUNT) is None
-    assert f"sha-{broken.after[:7]}" not in manifest(stack, ACCOUNT)
+    assert f"sha-{broken.after[:7]}" not in manifest_of(sample, ACCOUNT)
 
 
 def test_a_pinned_service_is_never_built_by_the_reconciler(retry_stack: Stack) -> None:
@@ -127,7 +118,7 @@ def test_a_pinned_service_is_never_built_by_the_reconciler(retry_stack: Stack) -
     )
     assert rollback.status_code == 202, rollback.text
     assert stack.wait_for_run(rollback.json()["run_id"])["status"] == "succeeded"
-    held = manifest(stack, USER)
+    held = manifest_of(sample, USER)
     lost = sample.append("user_service/app.txt", "While pinned.", "feat(user): pinned")
     stack.registry.stop()
     try:
@@ -145,5 +136,5 @@ def test_a_pinned_service_is_never_built_by_the_reconciler(retry_stack: Stack) -
 
     assert sent_run(stack, USER) == outage["run_id"]
     assert store.retry_at(sample.name, USER) is None
-    assert manifest(stack, USER) == held
+    assert manifest_of(sample, USER) == held
     assert stack.registry.manifest_digest("microbank/user-service", f"sha-{lost.after[:7]}") is None
