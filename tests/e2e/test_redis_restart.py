@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import git
 import httpx
 import pytest
 import redis
@@ -21,6 +20,7 @@ from services.devenv.redis_server import RedisServer
 from services.devenv.registry import Registry
 from services.gateway.app import create_app
 from services.gateway.github import sign
+from tests.deploy_outcomes import deploy_commits, manifest_of, pushes_of
 from tests.workers import stages_on_sample, wait_until
 
 pytestmark = pytest.mark.integration  # starts Redis itself
@@ -128,22 +128,11 @@ def test_work_queued_and_in_flight_resumes_after_redis_restarts_and_the_gateway_
         assert run["status"] == "succeeded", run
         tag = f"sha-{push.after[:7]}"
         assert run["services"][service]["image"].endswith(tag)
-        assert tag in outage.sample.remote_file(f"k8s/manifests/{service}/deployment.yaml")
+        assert tag in manifest_of(outage.sample, service)
         assert pushes_of(outage.registry, service, tag) == 1
         assert deploy_commits(outage.sample, f"{service}:{tag}") == 1
     summaries = [b["run_id"] for b in outage.receiver.received]
     assert sorted(summaries) == sorted([run_building, run_waiting, run_retried])
-
-
-def pushes_of(registry: Registry, service: str, tag: str) -> int:
-    """How many manifests the registry's tag ever pointed at."""
-    index = registry.workdir / "data/docker/registry/v2/repositories/microbank"
-    return len(list((index / service / "_manifests/tags" / tag / "index/sha256").iterdir()))
-
-
-def deploy_commits(sample: SampleMonorepo, image: str) -> int:
-    with git.Repo(sample.remote) as repo:
-        return sum(1 for c in repo.iter_commits("main") if c.summary.endswith(f"{image} [skip ci]"))
 
 
 def test_redis_restarted_with_appendonly_keeps_what_was_written(tmp_path) -> None:

@@ -8,46 +8,23 @@ from __future__ import annotations
 import time
 import uuid
 
-import git
-
 from services.demo.scenario import Push
 from services.devenv.redis_server import RedisServer
+from tests.deploy_outcomes import deploy_commits, image_of, manifest_of, pushes_of
 from tests.stack import Stack
 from tests.workers import wait_until
 
-REGISTRY_NAMESPACE = "microbank"
-
-
-def pushes_of(stack: Stack, service: str, tag: str) -> int:
-    """How many manifests the registry's tag ever pointed at (0: never pushed)."""
-    index = stack.registry.workdir / "data/docker/registry/v2/repositories" / REGISTRY_NAMESPACE
-    tag_index = index / service / "_manifests/tags" / tag / "index/sha256"
-    return len(list(tag_index.iterdir())) if tag_index.exists() else 0
-
-
-def deploy_commits(stack: Stack, image: str) -> int:
-    """How many gitops commits deployed `image` on main."""
-    with git.Repo(stack.sample.remote) as repo:
-        return sum(1 for c in repo.iter_commits("main") if c.summary.endswith(f"{image} [skip ci]"))
-
-
-def image_of(stack: Stack, service: str, push: Push) -> str:
-    return f"{stack.registry.host}/{REGISTRY_NAMESPACE}/{service}:sha-{push.after[:7]}"
-
 
 def assert_deployed_once(stack: Stack, service: str, push: Push) -> None:
-    image = image_of(stack, service, push)
-    assert f"image: {image}" in stack.sample.remote_file(f"k8s/manifests/{service}/deployment.yaml")
-    assert pushes_of(stack, service, f"sha-{push.after[:7]}") == 1, image
-    assert deploy_commits(stack, image) == 1, image
+    image = image_of(stack.registry, service, push.after)
+    assert f"image: {image}" in manifest_of(stack.sample, service)
+    assert pushes_of(stack.registry, service, f"sha-{push.after[:7]}") == 1, image
+    assert deploy_commits(stack.sample, image) == 1, image
 
 
 def deploy(stack: Stack, push: Push, service: str) -> dict:
-    response = stack.push_webhook(push, delivery=f"delivery-{push.after}")
-    assert response.status_code == 202, response.text
-    run = stack.wait_for_run(response.json()["run_id"])
-    assert run["status"] == "succeeded", run
-    assert run["services"][service]["image"] == image_of(stack, service, push)
+    run = stack.deploy(push, delivery=f"delivery-{push.after}")
+    assert run["services"][service]["image"] == image_of(stack.registry, service, push.after)
     assert_deployed_once(stack, service, push)
     return run
 
@@ -107,14 +84,16 @@ def test_a_wipe_during_a_build_lets_the_next_push_deploy_and_deploys_nothing_twi
     `recovered`): answered by the API, it ends succeeded and its summary is sent, once."""
     slow, interrupted = start_slow_build(stack, "transaction_service", "transaction-service")
     wipe(stack)
-    assert deploy_commits(stack, image_of(stack, "transaction-service", slow)) == 0
+    slow_image = image_of(stack.registry, "transaction-service", slow.after)
+    assert deploy_commits(stack.sample, slow_image) == 0
 
     after = stack.sample.append("user_service/app.txt", "Wipe: during.", "feat(user): during")
     normal = deploy(stack, after, "user-service")
 
     # The build in progress when Redis lost its data finishes and deploys, once.
-    slow_image = image_of(stack, "transaction-service", slow)
-    wait_until(lambda: deploy_commits(stack, slow_image) > 0, 120, "the slow build to deploy")
+    wait_until(
+        lambda: deploy_commits(stack.sample, slow_image) > 0, 120, "the slow build to deploy"
+    )
     time.sleep(3)  # anything that would deploy it a second time has had its chance
     assert_deployed_once(stack, "transaction-service", slow)
     assert_deployed_once(stack, "user-service", after)
@@ -162,11 +141,13 @@ def test_a_build_ending_while_redis_is_away_deploys_once_after_redis_returns_wit
     slow, _ = start_slow_build(stack, "account_service", "account-service")
     redis_server.stop()
     tag = f"sha-{slow.after[:7]}"
-    wait_until(lambda: pushes_of(stack, "account-service", tag) > 0, 120, "the image pushed")
+    wait_until(
+        lambda: pushes_of(stack.registry, "account-service", tag) > 0, 120, "the image pushed"
+    )
     time.sleep(3)  # the builder has tried to publish, and waits for Redis
     redis_server.restart()
 
-    image = image_of(stack, "account-service", slow)
-    wait_until(lambda: deploy_commits(stack, image) > 0, 120, "the slow build to deploy")
+    image = image_of(stack.registry, "account-service", slow.after)
+    wait_until(lambda: deploy_commits(stack.sample, image) > 0, 120, "the slow build to deploy")
     time.sleep(3)
     assert_deployed_once(stack, "account-service", slow)
