@@ -1,4 +1,5 @@
-"""Real `shipline worker` processes for tests, and the waiting that goes with them."""
+"""Real `shipline worker` processes for tests, on a sample monorepo where a test wants one,
+and the waiting that goes with them."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from services.common.events import PushReceived
 from services.common.runtime import Runtime
 from services.common.settings import Settings, load_settings
 from services.demo.receiver import NotificationReceiver
-from services.demo.scenario import SampleMonorepo, write_server_config
+from services.demo.scenario import Push, SampleMonorepo, write_server_config
 from services.devenv.registry import Registry
+from tests.deploy_outcomes import REGISTRY_NAMESPACE, manifest_of
 
 PIPELINE = ("detector", "builder", "scanner", "committer", "notifier")  # no cluster: no verifier
 
@@ -95,6 +98,40 @@ class StagesOnSample:
     receiver: NotificationReceiver
     registry: Registry
     log: Path
+
+    def start_run(self, run_id: str, push: Push) -> None:
+        """A run of `push` to main, started as the gateway would: recorded, then its
+        PushReceived published."""
+        runs, sample = self.runtime.runs, self.sample
+        runs.create(run_id, trigger="push", repository=sample.name, commit=push.after)
+        self.runtime.bus.publish(
+            PushReceived(
+                run_id=run_id,
+                provider="manual",
+                delivery_id=run_id,
+                repository=sample.name,
+                ref="refs/heads/main",
+                before=push.before,
+                after=push.after,
+            )
+        )
+
+    def notified(self, run_id: str) -> bool:
+        return getattr(self.runtime.runs.get(run_id), "notified_at", None) is not None
+
+    def assert_deployed_once(self, run_id: str, push: Push, service: str, head_before: str) -> str:
+        """`run_id` succeeded, the registry holds the image it built of `push`, and exactly
+        one deploy commit on top of `head_before` runs that image; that commit."""
+        run = self.runtime.runs.get(run_id)
+        assert run is not None and run.status == "succeeded", run
+        tag = f"sha-{push.after[:7]}"
+        pushed = self.registry.manifest_digest(f"{REGISTRY_NAMESPACE}/{service}", tag)
+        assert pushed == run.services[service].digest, (pushed, run)
+        head = self.sample.remote_head()
+        assert head.parents == (head_before,), f"not one deploy commit on the push: {head}"
+        manifest = manifest_of(self.sample, service)
+        assert tag in manifest, manifest
+        return head.hexsha
 
 
 @contextlib.contextmanager

@@ -11,7 +11,6 @@ import pytest
 import redis
 
 from services.common.bus import queue_name
-from services.common.events import PushReceived
 from services.reconciler.broker_state import task_id_of_message
 from tests.workers import PIPELINE, StagesOnSample, stages_on_sample, wait_until
 
@@ -49,45 +48,25 @@ def test_a_build_message_deleted_from_its_queue_is_re_driven_and_the_run_deploys
     pipeline: StagesOnSample,
     redis_client: redis.Redis,
 ) -> None:
-    sample, workers, runtime = pipeline.sample, pipeline.workers, pipeline.runtime
+    sample, workers = pipeline.sample, pipeline.workers
     push = sample.change("user_service/app.py", "print('v2')\n", "user: v2")
     head_before = sample.remote_head().hexsha
-    runtime.runs.create("lost-1", trigger="push", repository=sample.name, commit=push.after)
-    runtime.bus.publish(
-        PushReceived(
-            run_id="lost-1",
-            provider="manual",
-            delivery_id="lost-1",
-            repository=sample.name,
-            ref="refs/heads/main",
-            before=push.before,
-            after=push.after,
-        )
-    )
+    pipeline.start_run("lost-1", push)
     lost_task = delete_queued(redis_client, "builder", 60)
     lost_at = time.monotonic()
     workers.start("builder")
 
     wait_until(
-        lambda: getattr(runtime.runs.get("lost-1"), "notified_at", None) is not None,
+        lambda: pipeline.notified("lost-1"),
         VISIBILITY_TIMEOUT + PERIOD + 60,  # re-driven, then built, scanned and committed
         "the run to finish although its build message was deleted",
     )
     finished_in = time.monotonic() - lost_at
-    run = runtime.runs.get("lost-1")
-    assert run is not None and run.status == "succeeded", run
-    tag = f"sha-{push.after[:7]}"
-    assert (
-        pipeline.registry.manifest_digest("microbank/user-service", tag)
-        == run.services["user-service"].digest
-    )
-    head = sample.remote_head()
-    assert head.parents == (head_before,), "exactly one deploy commit on top of the push"
-    assert tag in sample.remote_file("k8s/manifests/user-service/deployment.yaml")
+    deployed = pipeline.assert_deployed_once("lost-1", push, "user-service", head_before)
     log = pipeline.log.read_text()
     assert log.count("lost message re-driven") == 1, "one re-drive, by the one leader"
     assert lost_task in log
     time.sleep(VISIBILITY_TIMEOUT + PERIOD + 1)
     assert len([b for b in pipeline.receiver.received if b["run_id"] == "lost-1"]) == 1
-    assert sample.remote_head().hexsha == head.hexsha, "deployed once"
+    assert sample.remote_head().hexsha == deployed, "deployed once"
     print(f"lost build message: run finished {finished_in:.1f}s after the loss")

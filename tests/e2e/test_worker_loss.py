@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.common.events import PushReceived
 from tests.workers import StagesOnSample, stages_on_sample, wait_until
 
 VISIBILITY_TIMEOUT = 4  # a killed worker's task back in seconds
@@ -33,18 +32,7 @@ def test_a_builder_killed_mid_build_is_replaced_and_the_run_deploys_exactly_once
     slow = dockerfile.replace("WORKDIR /app", "WORKDIR /app\nRUN sleep 3", 1)
     push = sample.change("user_service/Dockerfile", slow, "build: slower image")
     head_before = sample.remote_head().hexsha
-    runtime.runs.create("kill-1", trigger="push", repository=sample.name, commit=push.after)
-    runtime.bus.publish(
-        PushReceived(
-            run_id="kill-1",
-            provider="manual",
-            delivery_id="kill-1",
-            repository=sample.name,
-            ref="refs/heads/main",
-            before=push.before,
-            after=push.after,
-        )
-    )
+    pipeline.start_run("kill-1", push)
 
     def building() -> bool:
         run = recorded.model_dump() if (recorded := runtime.runs.get("kill-1")) else {}
@@ -57,20 +45,11 @@ def test_a_builder_killed_mid_build_is_replaced_and_the_run_deploys_exactly_once
     workers.start("builder")
 
     wait_until(
-        lambda: getattr(runtime.runs.get("kill-1"), "notified_at", None) is not None,
+        lambda: pipeline.notified("kill-1"),
         120,
         "the run to finish after the builder was replaced",
     )
-    run = runtime.runs.get("kill-1")
-    assert run is not None and run.status == "succeeded", run
-    tag = f"sha-{push.after[:7]}"
-    assert (
-        pipeline.registry.manifest_digest("microbank/user-service", tag)
-        == run.services["user-service"].digest
-    )
-    head = sample.remote_head()
-    assert head.parents == (head_before,), "exactly one deploy commit on top of the push"
-    assert tag in sample.remote_file("k8s/manifests/user-service/deployment.yaml")
+    pipeline.assert_deployed_once("kill-1", push, "user-service", head_before)
     time.sleep(VISIBILITY_TIMEOUT + 1)
     notes = [b for b in pipeline.receiver.received if b["run_id"] == "kill-1"]
     assert len(notes) == 1
