@@ -187,6 +187,27 @@ def stack_with_own_registry(
             client.close()
 
 
+def own_registry_stack(budget_seconds: float, **settings: Any) -> Any:
+    """A module-scoped fixture of `stack_with_own_registry(budget_seconds, **settings)`;
+    a module names it by the variable it assigns it to (`outage_stack = own_registry_stack(6)`)."""
+
+    @pytest.fixture(scope="module")
+    def fixture(
+        tmp_path_factory: pytest.TempPathFactory,
+        redis_url: str,
+        docker_host: str,
+        base_image: str,
+        trivy_path: Path,
+    ) -> Iterator[Stack]:
+        root = tmp_path_factory.mktemp("own-registry")
+        with stack_with_own_registry(
+            root, redis_url, docker_host, base_image, trivy_path, budget_seconds, **settings
+        ) as stack:
+            yield stack
+
+    return fixture
+
+
 @pytest.fixture(scope="module")
 def stack(
     tmp_path_factory: pytest.TempPathFactory,

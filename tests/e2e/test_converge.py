@@ -7,33 +7,17 @@ The reconciler is off here: the push alone must do it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import git
-import pytest
 
 from services.demo.scenario import DEVELOPER, Push, SampleMonorepo
 from tests.deploy_outcomes import image_of, manifest_of
-from tests.stack import Stack, stack_with_own_registry
+from tests.stack import Stack, own_registry_stack
 
 BUDGET = 4.0
 
 
-@pytest.fixture(scope="module")
-def converge_stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    redis_url: str,
-    docker_host: str,
-    base_image: str,
-    trivy_path: Path,
-) -> Iterator[Stack]:
-    """A `shipline up` whose registry this module stops and starts, on a short budget."""
-    root = tmp_path_factory.mktemp("converge")
-    with stack_with_own_registry(
-        root, redis_url, docker_host, base_image, trivy_path, BUDGET, reconciler={"enabled": False},
-    ) as stack:  # fmt: skip
-        yield stack
+# A `shipline up` whose registry the tests stop and start, on a short budget.
+converge_stack = own_registry_stack(BUDGET, reconciler={"enabled": False})
 
 
 def test_a_build_lost_to_a_registry_outage_is_deployed_by_the_next_push_to_another_service(

@@ -8,34 +8,19 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import CliRunner
 
 from services.cli import main
-from tests.stack import API_TOKEN, Stack, stack_with_own_registry
+from tests.stack import API_TOKEN, Stack, own_registry_stack
 
 BUDGET = 6.0
 COMMAND = re.compile(r"`(shipline publish --from-dead-letter builder-[0-9a-f]{16})`")
 
 
-@pytest.fixture(scope="module")
-def outage_stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    redis_url: str,
-    docker_host: str,
-    base_image: str,
-    trivy_path: Path,
-) -> Iterator[Stack]:
-    """A `shipline up` whose registry this module stops and starts, on a short budget."""
-    root = tmp_path_factory.mktemp("outage")
-    with stack_with_own_registry(
-        root, redis_url, docker_host, base_image, trivy_path, BUDGET,
-    ) as stack:  # fmt: skip
-        yield stack
+# A `shipline up` whose registry the tests stop and start, on a short budget.
+outage_stack = own_registry_stack(BUDGET)
 
 
 def retries_logged(stack: Stack, run_id: str) -> list[dict[str, Any]]:

@@ -9,18 +9,16 @@ Short settings: a pass every second, the first retry 2 s after the failure is se
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 
 from services.common.keyspace import Keyspace
 from services.demo.scenario import Push
 from services.reconciler.converge_state import ConvergeState
 from tests.deploy_outcomes import image_of, manifest_of
-from tests.stack import Stack, stack_with_own_registry
+from tests.stack import Stack, own_registry_stack
 
 BUDGET = 4.0
 FIRST_RETRY = 2.0
@@ -29,20 +27,8 @@ USER, ACCOUNT = "user-service", "account-service"
 MAIN = "refs/heads/main"
 
 
-@pytest.fixture(scope="module")
-def retry_stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    redis_url: str,
-    docker_host: str,
-    base_image: str,
-    trivy_path: Path,
-) -> Iterator[Stack]:
-    """A `shipline up` whose registry this module stops and starts, on a short budget."""
-    root = tmp_path_factory.mktemp("reconciler-retry")
-    with stack_with_own_registry(
-        root, redis_url, docker_host, base_image, trivy_path, BUDGET, reconciler=RECONCILER,
-    ) as stack:  # fmt: skip
-        yield stack
+# A `shipline up` whose registry the tests stop and start, on a short budget.
+retry_stack = own_registry_stack(BUDGET, reconciler=RECONCILER)
 
 
 def failed(stack: Stack, push: Push, service: str) -> dict[str, Any]:
