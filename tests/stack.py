@@ -62,6 +62,15 @@ class Stack:
         assert run["status"] == "succeeded", run
         return run
 
+    def run_while_registry_is_down(self, push: Push) -> dict[str, Any]:
+        """The run of `push`, made with the registry stopped (started again after): for a
+        stack with a registry of its own (`stack_with_own_registry`)."""
+        self.registry.stop()
+        try:
+            return self.run_of(push)
+        finally:
+            self.registry.restart()
+
     @property
     def auth(self) -> dict[str, str]:
         """The headers of a caller with the stack's API token (reads need one)."""

@@ -60,11 +60,8 @@ def test_a_build_failed_on_a_registry_outage_is_deployed_by_the_reconciler_with_
     stack, sample = retry_stack, retry_stack.sample
     stack.deploy(sample.append("user_service/app.txt", "Before.", "feat(user): before"))
     lost = sample.append("user_service/app.txt", "During the outage.", "feat(user): outage")
-    stack.registry.stop()
-    try:
-        outage = failed(stack, lost, USER)
-    finally:
-        stack.registry.restart()
+    outage = stack.run_while_registry_is_down(lost)
+    assert outage["services"][USER]["status"] == "failed", outage
     assert "gave up after" in outage["services"][USER]["reason"]
     tag = f"sha-{lost.after[:7]}"
     image = image_of(stack.registry, "user-service", lost.after)
@@ -106,11 +103,8 @@ def test_a_pinned_service_is_never_built_by_the_reconciler(retry_stack: Stack) -
     assert stack.wait_for_run(rollback.json()["run_id"])["status"] == "succeeded"
     held = manifest_of(sample, USER)
     lost = sample.append("user_service/app.txt", "While pinned.", "feat(user): pinned")
-    stack.registry.stop()
-    try:
-        outage = failed(stack, lost, USER)
-    finally:
-        stack.registry.restart()
+    outage = stack.run_while_registry_is_down(lost)
+    assert outage["services"][USER]["status"] == "failed", outage
     store = ConvergeState(stack.redis)
 
     def settled() -> bool:
