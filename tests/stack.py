@@ -71,6 +71,19 @@ class Stack:
         finally:
             self.registry.restart()
 
+    def lose_a_build_to_a_registry_outage(self) -> tuple[Push, dict[str, Any]]:
+        """user-service deployed, then a change to it ("During the outage." appended to its
+        app.txt) pushed while the registry is down: that push, and its run, in which
+        user-service gave up after its retry budget."""
+        self.deploy(self.sample.append("user_service/app.txt", "Before.", "feat(user): before"))
+        lost = self.sample.append(
+            "user_service/app.txt", "During the outage.", "feat(user): outage"
+        )
+        run = self.run_while_registry_is_down(lost)
+        assert run["services"]["user-service"]["status"] == "failed", run
+        assert "gave up after" in run["services"]["user-service"]["reason"], run
+        return lost, run
+
     @property
     def auth(self) -> dict[str, str]:
         """The headers of a caller with the stack's API token (reads need one)."""

@@ -24,11 +24,7 @@ def test_a_build_lost_to_a_registry_outage_is_deployed_by_the_next_push_to_anoth
     converge_stack: Stack,
 ) -> None:
     stack, sample = converge_stack, converge_stack.sample
-    stack.deploy(sample.append("user_service/app.txt", "Before.", "feat(user): before"))
-    lost = sample.append("user_service/app.txt", "During the outage.", "feat(user): outage")
-    failed = stack.run_while_registry_is_down(lost)
-    assert failed["services"]["user-service"]["status"] == "failed", failed
-    assert "gave up after" in failed["services"]["user-service"]["reason"]
+    stack.lose_a_build_to_a_registry_outage()
     other = sample.append("account_service/app.txt", "Elsewhere.", "feat(account): elsewhere")
 
     run = stack.deploy(other)

@@ -58,11 +58,7 @@ def test_a_build_failed_on_a_registry_outage_is_deployed_by_the_reconciler_with_
     retry_stack: Stack,
 ) -> None:
     stack, sample = retry_stack, retry_stack.sample
-    stack.deploy(sample.append("user_service/app.txt", "Before.", "feat(user): before"))
-    lost = sample.append("user_service/app.txt", "During the outage.", "feat(user): outage")
-    outage = stack.run_while_registry_is_down(lost)
-    assert outage["services"][USER]["status"] == "failed", outage
-    assert "gave up after" in outage["services"][USER]["reason"]
+    lost, outage = stack.lose_a_build_to_a_registry_outage()
     tag = f"sha-{lost.after[:7]}"
     image = image_of(stack.registry, "user-service", lost.after)
 
