@@ -19,6 +19,14 @@ from pydantic import (
     model_validator,
 )
 
+from services.common.environments import (
+    MAX_ENVIRONMENTS,
+    PLACEHOLDER,
+    Environment,
+    EnvironmentName,
+    environment_problems,
+    resolve,
+)
 from services.common.errors import ConfigError
 from services.common.scan_rules import ScanRules
 from services.common.validation_messages import validation_problems
@@ -41,6 +49,18 @@ def _repo_path(value: str) -> str:
 
 
 RepoPath = Annotated[str, AfterValidator(_repo_path)]
+
+
+def _manifest_template(value: str) -> str:
+    """A manifest's path, which may name the environment: `k8s/overlays/{environment}/...`."""
+    plain = value.replace(PLACEHOLDER, "environment")
+    if "{" in plain or "}" in plain:
+        raise ValueError(f"may hold {PLACEHOLDER} and no other '{{' or '}}'")
+    _repo_path(plain)
+    return value
+
+
+ManifestPath = Annotated[str, AfterValidator(_manifest_template)]
 
 
 def _path_glob(value: str) -> str:
@@ -90,12 +110,18 @@ class HelmKeys(_Section):
     digest: KeyPath | None = None  # set: the digest goes here; else a pin goes into the tag
 
 
+class ServiceEnvironment(_Section):
+    """A service's settings for one environment (`services.<name>.environments.<env>`)."""
+
+    manifest: ManifestPath  # instead of the service's `manifest` there
+
+
 class ServiceSpec(_Section):
     path: RepoPath
     depends_on: tuple[RepoPath, ...] = ()
     dockerfile: RepoPath | None = None
     context: RepoPath | None = None
-    manifest: RepoPath | None = None
+    manifest: ManifestPath | None = None
     container: str | None = None
     scan: ScanRules | None = None  # this service's overrides of the scan policy
     # `docker build --build-arg`s: stored in the image's history, so never put secrets here.
@@ -111,6 +137,7 @@ class ServiceSpec(_Section):
     pin_digest: bool = False  # write image:tag@sha256:... so the tag cannot move under it
     # A rollout the verifier finds failed is reverted to the previous image (and pinned).
     auto_rollback: bool = False
+    environments: dict[EnvironmentName, ServiceEnvironment] = {}
 
     def build_context(self) -> str:
         return _dir(self.context or self.path)
@@ -151,6 +178,8 @@ class Project(_Section):
     # changes matching these rebuild nothing
     ignore: tuple[PathGlob, ...] = Field(default=(), max_length=MAX_PATTERNS)
     scan: ScanRules | None = None  # every service's overrides of the server's scan policy
+    # In promotion order; none: one place to deploy to, as before environments existed.
+    environments: tuple[Environment, ...] = Field(default=(), max_length=MAX_ENVIRONMENTS)
 
     @model_validator(mode="after")
     def _dockerfiles_inside_contexts(self) -> Project:
@@ -161,11 +190,68 @@ class Project(_Section):
                 raise ValueError(f"services.{name}: {exc}") from None
         return self
 
+    @model_validator(mode="after")
+    def _environments_fit(self) -> Project:
+        problems = environment_problems(self, _repo_path)
+        if problems:
+            raise KeyedProblems(problems)
+        return self
+
     def image_repository(self, service: str) -> str:
         return f"{self.registry}/{service}"
 
-    def manifest_path(self, service: str) -> str:
-        return self.services[service].manifest or default_manifest(service)
+    @property
+    def first_environment(self) -> Environment | None:
+        """Where pushes to deploy branches land; None without `environments:`."""
+        return self.environments[0] if self.environments else None
+
+    def environment(self, name: str) -> Environment:
+        for environment in self.environments:
+            if environment.name == name:
+                return environment
+        known = ", ".join(environment.name for environment in self.environments) or "none"
+        raise ConfigError(f"{PROJECT_FILE}: no environment {name!r} (there are: {known})")
+
+    def manifest_path(self, service: str, environment: str | None = None) -> str:
+        """The service's manifest in `environment`; None: where a push deploys (the first
+        environment, or the one manifest when there are no environments)."""
+        spec = self.services[service]
+        template = spec.manifest or default_manifest(service)
+        if environment is None:
+            if not self.environments:
+                return template
+            environment = self.environments[0].name
+        self.environment(environment)  # raises for a name shipline.yaml does not have
+        override = spec.environments.get(environment)
+        return resolve(override.manifest if override else template, environment)
+
+    def manifest_paths(self, service: str) -> tuple[str, ...]:
+        """The service's manifest in every environment, the first environment's first, each
+        once (environments on different gitops branches may share a path)."""
+        if not self.environments:
+            return (self.manifest_path(service),)
+        paths = (self.manifest_path(service, env.name) for env in self.environments)
+        return tuple(dict.fromkeys(paths))
+
+    def gitops_for(self, environment: str | None = None) -> GitOps:
+        """Where `environment`'s manifests are committed: its own `gitops:` over the project's."""
+        if environment is None or not self.environments:
+            return self.gitops
+        own = self.environment(environment).gitops
+        return self.gitops.model_copy(
+            update={
+                "repository": own.repository or self.gitops.repository,
+                "branch": own.branch or self.gitops.branch,
+            }
+        )
+
+
+class KeyedProblems(ValueError):
+    """Rules across keys broken, each (key, what is wrong): read_project reports them so."""
+
+    def __init__(self, problems: list[Invalid]) -> None:
+        super().__init__("; ".join(_phrase(*problem) for problem in problems))
+        self.problems = problems
 
 
 def default_manifest(service: str) -> str:
@@ -271,6 +357,10 @@ def _parse(text: str | bytes) -> Project | tuple[Invalid, ...]:
     try:
         return Project.model_validate(data)
     except ValidationError as exc:
+        for error in exc.errors(include_url=False, include_input=False):
+            cause = error.get("ctx", {}).get("error")
+            if isinstance(cause, KeyedProblems):
+                return tuple(cause.problems)
         return tuple(validation_problems(exc, Project))
 
 

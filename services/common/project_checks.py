@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from services.committer.formats import manifest_format, write_image
 from services.committer.images import ImageRef
 from services.committer.yamlsplice import ManifestError
+from services.common.environments import PLACEHOLDER
 from services.common.errors import ConfigError, PermanentError
 from services.common.git import Mirror
 from services.common.project import PROJECT_FILE, Project, ServiceSpec, read_project
@@ -100,9 +101,9 @@ def check_project(
     for name in names:
         spec = project.services[name]
         check.service(name, spec, manifests)
-        path = project.manifest_path(name)
-        if manifests and (read is None or path in read):
-            check.manifest_content(name, spec, path)
+        for key, path in manifest_keys(project, name) if manifests else ():
+            if read is None or path in read:
+                check.manifest_content(name, spec, path, key)
     check.global_paths()
     return check.found
 
@@ -117,8 +118,21 @@ def paths_checked(
         spec = project.services[name]
         paths += [spec.path, _dockerfile(spec), *spec.depends_on]
         paths += [spec.context] if spec.context else []
-        paths += [project.manifest_path(name)] if manifests else []
+        paths += project.manifest_paths(name) if manifests else ()
     return paths
+
+
+def manifest_keys(project: Project, name: str) -> list[tuple[str, str]]:
+    """Each of the service's manifests (one per environment, each path once) and the key
+    that names it: `services.<name>.manifest`, or the environment's override."""
+    found: dict[str, str] = {}
+    environments: list[str | None] = [env.name for env in project.environments]
+    for environment in environments or [None]:
+        path = project.manifest_path(name, environment)
+        overridden = environment in project.services[name].environments
+        override = f"environments.{environment}.manifest" if overridden else "manifest"
+        found.setdefault(path, f"services.{name}.{override}")
+    return [(key, path) for path, key in found.items()]
 
 
 class _Checks:
@@ -157,12 +171,13 @@ class _Checks:
             self.exists(f"{key}.depends_on.{index}", dep, ("dir", "file"), "correct or remove it")
         if path_ok:
             self.ignored(key, spec)
-        if manifests:
+        for manifest_key, path in manifest_keys(self.project, name) if manifests else ():
             fix = "set manifest: to the file the service's image is written in"
-            path = self.project.manifest_path(name)
-            self.exists(
-                f"{key}.manifest", path, ("file",), fix if spec.manifest else f"create it, or {fix}"
-            )
+            if manifest_key != f"{key}.manifest":  # an environment's own manifest:
+                fix = "correct it to the file the service's image is written in"
+            elif spec.manifest is None or PLACEHOLDER in spec.manifest:
+                fix = f"create it, or {fix}"
+            self.exists(manifest_key, path, ("file",), fix)
 
     def global_paths(self) -> None:
         for index, path in enumerate(self.project.global_paths):
@@ -204,9 +219,8 @@ class _Checks:
                 "narrow the ignore pattern",
             )
 
-    def manifest_content(self, name: str, spec: ServiceSpec, path: str) -> None:
+    def manifest_content(self, name: str, spec: ServiceSpec, path: str, key: str) -> None:
         """Whether the committer could write the image into the manifest (when it is there)."""
-        key = f"services.{name}.manifest"
         if self.tree.kind(path) != "file":
             return
         try:

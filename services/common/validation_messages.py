@@ -45,8 +45,8 @@ def _keys_at(annotation: Any, loc: Sequence[int | str]) -> set[str]:
     while get_origin(annotation) is Annotated:
         annotation = get_args(annotation)[0]
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        if not loc:
-            return set(annotation.model_fields)
+        if not loc:  # as the input spells them (`from` for a field named `source`)
+            return {field.alias or name for name, field in annotation.model_fields.items()}
         field = annotation.model_fields.get(str(loc[0]))
         return _keys_at(field.annotation, loc[1:]) if field is not None else set()
     origin, args = get_origin(annotation), get_args(annotation)
@@ -57,7 +57,8 @@ def _keys_at(annotation: Any, loc: Sequence[int | str]) -> set[str]:
             return _keys_at(named[0], loc[1:])
         return set().union(*(_keys_at(member, loc) for member in members))
     if origin in (list, tuple, dict, collections.abc.Sequence, collections.abc.Mapping) and loc:
-        return _keys_at(args[-1] if args else Any, loc[1:])
+        items = [arg for arg in args if arg is not Ellipsis]  # tuple[X, ...]: X
+        return _keys_at(items[-1] if items else Any, loc[1:])
     return set()
 
 

@@ -120,8 +120,8 @@ def _manifests_of(project: Project) -> dict[str, tuple[str, set[str]]]:
         return cached[1]
     found: dict[str, tuple[str, set[str]]] = {}
     for name in project.services:
-        spelt = project.manifest_path(name)
-        found.setdefault(_normal(spelt), (spelt, set()))[1].add(name)
+        for spelt in project.manifest_paths(name):  # every environment's
+            found.setdefault(_normal(spelt), (spelt, set()))[1].add(name)
     if len(_MANIFESTS) >= _MAX_PROJECTS:
         _MANIFESTS.pop(next(iter(_MANIFESTS)))
     _MANIFESTS[id(project)] = (weakref.ref(project), found)

@@ -112,8 +112,11 @@ class PathIndex:
             self._watch(spec.path, name, "paths")
         for path in project.global_paths:
             self._watch(path, GLOBAL, "dependency")
+        # Every environment's: a promotion's commit to a later environment builds nothing.
         self._manifests = (
-            {project.manifest_path(name) for name in project.services} if manifests_here else set()
+            {path for name in project.services for path in project.manifest_paths(name)}
+            if manifests_here
+            else set()
         )
         self._ignore = ignore_matcher(project.ignore)
 

@@ -133,3 +133,37 @@ def test_an_ignored_path_is_dropped_before_any_rule_applies():
 
 def test_no_changed_paths_at_all_rebuild_nothing():
     assert affected(PROJECT, []) == "no service changed"
+
+
+ENVIRONMENTS = parse_project(
+    """\
+registry: registry.example.com/acme
+environments: [{name: staging}, {name: production, from: staging}]
+services:
+  api:
+    path: services/api/
+    manifest: services/api/deploy/{environment}.yaml
+  web:
+    path: web/
+    environments: {production: {manifest: web/prod.yaml}}
+"""
+)
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        ["services/api/deploy/staging.yaml"],
+        ["services/api/deploy/production.yaml"],
+        ["web/prod.yaml", "k8s/manifests/web/deployment.yaml"],
+    ],
+)
+def test_a_commit_to_any_environments_manifest_rebuilds_nothing(changed):
+    assert affected(ENVIRONMENTS, changed) == "only manifest paths changed"
+
+
+def test_an_environments_manifest_in_another_gitops_repository_is_a_source_path():
+    found = affected(ENVIRONMENTS, ["services/api/deploy/production.yaml"], manifests_here=False)
+
+    assert not isinstance(found, str)
+    assert list(found.triggers) == ["api"]
