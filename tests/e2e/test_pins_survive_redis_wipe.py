@@ -5,7 +5,6 @@ next push deploy."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import git
@@ -44,19 +43,6 @@ def files_of_head(stack: Stack) -> set[str]:
         return set(repo.commit("main").stats.files)
 
 
-def finished(stack: Stack, run_id: str, timeout: float = 240) -> dict[str, Any]:
-    """The run once notified, whatever it ended as (held included)."""
-    deadline = time.monotonic() + timeout
-    run: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        run = stack.get(f"/api/v1/runs/{run_id}", timeout=5).json()
-        if run.get("status") not in (None, "queued", "running") and run.get("notified_at"):
-            return run
-        time.sleep(0.3)
-    log_tail = stack.log_path.read_text(errors="replace")[-4000:]
-    raise AssertionError(f"run {run_id} did not finish: {run}\n--- log ---\n{log_tail}")
-
-
 def pins_in_git(stack: Stack) -> dict[str, Any]:
     return dict(yaml.safe_load(stack.sample.remote_file(PINS_FILE))["pins"])
 
@@ -64,13 +50,13 @@ def pins_in_git(stack: Stack) -> dict[str, Any]:
 def test_a_pinned_service_is_still_held_after_redis_lost_everything_until_unpinned(
     stack: Stack,
 ) -> None:
-    deployed = finished(stack, pushed(stack, "Before the rollback.")[1])
+    deployed = stack.wait_for_run(pushed(stack, "Before the rollback.")[1])
     assert deployed["status"] == "succeeded", deployed
     rollback = httpx.post(
         f"{stack.api}/api/v1/rollbacks", json={"service": USER}, headers=stack.auth, timeout=60
     )
     assert rollback.status_code == 202, rollback.text
-    rolled = finished(stack, rollback.json()["run_id"])
+    rolled = stack.wait_for_run(rollback.json()["run_id"])
     assert rolled["status"] == "succeeded", rolled
     restored = rolled["services"][USER]["image"]
     assert files_of_head(stack) == {MANIFEST, PINS_FILE}  # one commit: manifest and pin
@@ -80,7 +66,7 @@ def test_a_pinned_service_is_still_held_after_redis_lost_everything_until_unpinn
     assert stack.redis.dbsize() == 0
 
     push, run_id = pushed(stack, "After the wipe.")
-    held = finished(stack, run_id)
+    held = stack.wait_for_run(run_id)
 
     assert held["status"] == "held", held
     assert f"pinned to {restored}" in held["services"][USER]["reason"]
@@ -95,7 +81,7 @@ def test_a_pinned_service_is_still_held_after_redis_lost_everything_until_unpinn
     assert f"{USER} unpinned (was {restored}); automatic deploys resume" in output
     assert stack.sample.remote_head().message.startswith(f"chore({USER}): unpin {restored}")
     assert pins_in_git(stack) == {}
-    released = finished(stack, pushed(stack, "After the unpin.")[1])
+    released = stack.wait_for_run(pushed(stack, "After the unpin.")[1])
     assert released["status"] == "succeeded", released
     new_image = released["services"][USER]["image"]
     assert new_image != restored
