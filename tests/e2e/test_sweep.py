@@ -1,6 +1,7 @@
-"""Redis loses its data while a deploy's build message waits in the builder's queue, and
-nothing is pushed afterwards: the reconciler's sweep from git finds the service behind its
-branch with no build Redis knows of, and builds and deploys it, once, with no push.
+"""Redis loses its data while a deploy's build message waits in the builder's queue (or is
+held by a builder killed at that moment), and nothing is pushed afterwards: the reconciler's
+sweep from git finds the service behind its branch with no build Redis knows of, and builds
+and deploys it, once, with no push.
 
 Without the sweep the deploy stays lost until somebody pushes again: the message, the run,
 the event log and the detector's record of the build all went with the data."""
@@ -8,6 +9,7 @@ the event log and the detector's record of the build all went with the data."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 
 import git
@@ -17,6 +19,7 @@ import redis
 from services.common.bus import queue_name
 from services.common.events import PushReceived
 from services.demo.scenario import Push
+from services.reconciler.broker_state import UNACKED_KEY
 from tests.workers import StagesOnSample, stages_on_sample, wait_until
 
 VISIBILITY_TIMEOUT = 4
@@ -69,16 +72,19 @@ def deploy_commits(pipeline: StagesOnSample, tag: str) -> int:
         )
 
 
+def deploy_first(pipeline: StagesOnSample) -> None:
+    """user-service deployed once: the sweep only brings back services deployed before."""
+    first = pipeline.sample.change("user_service/app.py", "print('v1')\n", "user: v1")
+    publish_push(pipeline, first, "sweep-1")
+    tag = f"sha-{first.after[:7]}"
+    wait_until(lambda: tag in pipeline.sample.remote_file(MANIFEST), 120, "the first deploy")
+
+
 def test_a_build_message_lost_with_redis_s_data_deploys_with_no_push_by_the_sweep_from_git(
     pipeline: StagesOnSample, redis_client: redis.Redis
 ) -> None:
-    sample, workers, runtime = pipeline.sample, pipeline.workers, pipeline.runtime
-    first = sample.change("user_service/app.py", "print('v1')\n", "user: v1")
-    publish_push(pipeline, first, "sweep-1")
-    wait_until(
-        lambda: f"sha-{first.after[:7]}" in sample.remote_file(MANIFEST), 120, "the first deploy"
-    )
-
+    sample, workers = pipeline.sample, pipeline.workers
+    deploy_first(pipeline)
     workers.kill("builder")
     second = sample.change("user_service/app.py", "print('v2')\n", "user: v2")
     publish_push(pipeline, second, "sweep-2")
@@ -87,6 +93,40 @@ def test_a_build_message_lost_with_redis_s_data_deploys_with_no_push_by_the_swee
     lost_at = time.monotonic()
     workers.start("builder")
 
+    assert_deployed_once_by_the_sweep(pipeline, second, lost_at)
+
+
+def test_a_build_held_by_a_builder_killed_as_redis_loses_its_data_deploys_by_the_sweep(
+    pipeline: StagesOnSample, redis_client: redis.Redis
+) -> None:
+    """kombu restores a dead worker's message from its unacknowledged copy in Redis: the
+    wipe takes that copy too, so only git still tells that the service is behind."""
+    sample, workers = pipeline.sample, pipeline.workers
+    deploy_first(pipeline)
+    dockerfile = sample.remote_file("user_service/Dockerfile")
+    step = f"RUN sleep 8 && echo {uuid.uuid4()}\n"  # never in the engine's layer cache
+    slow = dockerfile.replace("WORKDIR /app\n", f"WORKDIR /app\n{step}", 1)
+    second = sample.change("user_service/Dockerfile", slow, "build: slow")
+    publish_push(pipeline, second, "sweep-2")
+    wait_until(lambda: held_by_the_builder(redis_client), 60, "the build taken by a builder")
+    time.sleep(2)  # building
+    workers.kill("builder")
+    redis_client.flushall()
+    lost_at = time.monotonic()
+    workers.start("builder")
+
+    assert_deployed_once_by_the_sweep(pipeline, second, lost_at)
+
+
+def held_by_the_builder(client: redis.Redis) -> bool:
+    """A message of the builder's queue is kombu's unacknowledged copy: a builder has it."""
+    return any(queue_name("builder").encode() in raw for raw in client.hvals(UNACKED_KEY))
+
+
+def assert_deployed_once_by_the_sweep(
+    pipeline: StagesOnSample, second: Push, lost_at: float
+) -> None:
+    sample, runtime = pipeline.sample, pipeline.runtime
     tag = f"sha-{second.after[:7]}"
     wait_until(lambda: tag in sample.remote_file(MANIFEST), 120, "the lost deploy, by the sweep")
     converged_in = time.monotonic() - lost_at
