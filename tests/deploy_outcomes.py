@@ -32,4 +32,5 @@ def pushes_of(registry: Registry, service: str, tag: str) -> int:
 def deploy_commits(sample: SampleMonorepo, image: str) -> int:
     """How many gitops commits deployed `image` on the remote's main."""
     with git.Repo(sample.remote) as repo:
-        return sum(1 for c in repo.iter_commits("main") if c.summary.endswith(f"{image} [skip ci]"))
+        subjects = (str(c.summary) for c in repo.iter_commits("main"))
+        return sum(1 for subject in subjects if subject.endswith(f"{image} [skip ci]"))
