@@ -4,9 +4,10 @@ The microbank sample shipped by a Shipline whose reconciler is off, then by one 
 reconciler passes every second (`reconciler.period_seconds: 1`, 30 times its default rate,
 so any cost shows: its re-drive look at the runs in flight and its retry look at the
 branch's last builds) and sweeps from git every 5 s (`sweep_seconds: 5`, 60 times its
-default rate: a fetch, the trailers and a diff per sweep), in blocks off, on, on, off (a trend in the machine's load hits both
-alike), `--rounds` pushes a block after a warm-up push. Prints each side's median and their
-ratio (on / off). No target: a reference for docs/reliability.md.
+default rate: a fetch, the trailers and a diff per sweep), in blocks off, on, on, off (a
+trend in the machine's load hits both alike), `--rounds` pushes a block after a warm-up
+push. Prints each side's median and their ratio (on / off). No target: a reference for
+docs/reliability.md.
 
     python -m bench.bench_reconciler --rounds 3
 """
