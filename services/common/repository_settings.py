@@ -4,11 +4,12 @@ the registry credentials it holds: the `repositories`, `gitops_repositories` and
 
 from __future__ import annotations
 
+import re
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from services.common.secret_files import SecretFiles
 
@@ -40,6 +41,31 @@ class GitCredentials(_Section, SecretFiles):
         return self
 
 
+class GitHost(_Section, SecretFiles):
+    """The git host's API behind a repository (pull requests; services/githost/); never logged.
+
+    `project` is how the host names the repository in its API: GitHub and Gitea owner/repo,
+    GitLab the project's full path (group/subgroup/project). Unset: the entry's `name`."""
+
+    secret_keys = ("token",)
+
+    type: Literal["github", "gitlab", "gitea"]
+    # GitHub: https://api.github.com (GHES: https://HOST/api/v3); GitLab: https://HOST/api/v4;
+    # Gitea: https://HOST/api/v1
+    api_url: str = Field(max_length=500)
+    token: SecretStr = Field(repr=False)
+    project: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/?#@]+(/[^\s?#]*)?", value):
+            raise ValueError(
+                "api_url must be an http(s) URL with no credentials, e.g. https://api.github.com"
+            )
+        return value.rstrip("/")
+
+
 ImagePrefix = Annotated[
     str,
     Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?(/[a-z0-9._-]+)*/?$", max_length=255),
@@ -60,6 +86,7 @@ class Repository(_Section, SecretFiles):
     # Where this repository's images may go: registry host[:port] with an optional path
     # prefix, e.g. "registry.acme.dev/microbank". Unset: wherever its shipline.yaml says.
     image_registries: list[ImagePrefix] | None = None
+    host: GitHost | None = None  # the git host's API (pull requests); unset: git only
 
     def allows_image(self, image_repository: str) -> bool:
         """The image repository lies under one of `image_registries` (whole path segments)."""
@@ -82,6 +109,7 @@ class GitopsRepository(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
     url: str = Field(min_length=1, repr=False)
     credentials: GitCredentials | None = None
+    host: GitHost | None = None  # the git host's API (pull requests); unset: git only
 
 
 class RegistryCredential(_Section, SecretFiles):

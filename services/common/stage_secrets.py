@@ -31,6 +31,7 @@ GITOPS_USERS = frozenset({"detector", "committer"})  # + the verifier, by cluste
 # The builder pushes; the scanner pulls (Trivy); the detector and the committer look up
 # the image of a deploy or rollback by hand (common/image_lookup.py). Not the gateway.
 REGISTRY_USERS = frozenset({"detector", "builder", "scanner", "committer"})
+COMMITTER = frozenset({"committer"})
 PLACEHOLDERS = {"", "changeme", "change-me", "secret", "password", "dev", "devsecret"}
 CHANNEL_SECRET_KEYS = ("url", "secret", "token", "username", "password")
 
@@ -51,9 +52,14 @@ def secret_uses(settings: Settings) -> Iterator[SecretUse]:
         yield SecretUse(key, repo.webhook_secret, gateway, guarded=True)
         readers = SOURCE_READERS | GITOPS_USERS | _verifier_of(settings, repo.name)
         yield from _git(f"repositories.{index}.credentials", repo.credentials, readers)
+        if repo.host is not None:  # pull requests are the committer's (services/githost/)
+            yield SecretUse(f"repositories.{index}.host.token", repo.host.token, COMMITTER)
     for index, remote in enumerate(settings.gitops_repositories):
         users = GITOPS_USERS | _verifier_of(settings, remote.name)
         yield from _git(f"gitops_repositories.{index}.credentials", remote.credentials, users)
+        if remote.host is not None:
+            key = f"gitops_repositories.{index}.host.token"
+            yield SecretUse(key, remote.host.token, COMMITTER)
     for host, credential in settings.registry_auth.items():
         yield SecretUse(f"registry_auth.{host}.password", credential.password, REGISTRY_USERS)
     for index, entry in enumerate(settings.api_tokens):
