@@ -225,13 +225,25 @@ class Project(_Section):
         override = spec.environments.get(environment)
         return resolve(override.manifest if override else template, environment)
 
-    def manifest_paths(self, service: str) -> tuple[str, ...]:
+    def manifest_paths(
+        self, service: str, where: Literal["anywhere", "repository", "branch"] = "anywhere"
+    ) -> tuple[str, ...]:
         """The service's manifest in every environment, the first environment's first, each
-        once (environments on different gitops branches may share a path)."""
+        path once. `repository`: only the environments committed to the top-level gitops
+        repository; `branch`: to its branch too, as the first environment always is."""
         if not self.environments:
             return (self.manifest_path(service),)
-        paths = (self.manifest_path(service, env.name) for env in self.environments)
+        paths = (
+            self.manifest_path(service, environment.name)
+            for environment in self.environments
+            if where == "anywhere" or self._committed_with_first(environment, where == "branch")
+        )
         return tuple(dict.fromkeys(paths))
+
+    def _committed_with_first(self, environment: Environment, same_branch: bool) -> bool:
+        own = self.gitops_for(environment.name)
+        same_repository = own.repository == self.gitops.repository
+        return same_repository and (not same_branch or own.branch == self.gitops.branch)
 
     def gitops_for(self, environment: str | None = None) -> GitOps:
         """Where `environment`'s manifests are committed: its own `gitops:` over the project's."""

@@ -118,17 +118,21 @@ def paths_checked(
         spec = project.services[name]
         paths += [spec.path, _dockerfile(spec), *spec.depends_on]
         paths += [spec.context] if spec.context else []
-        paths += project.manifest_paths(name) if manifests else ()
+        paths += project.manifest_paths(name, "branch") if manifests else ()
     return paths
 
 
 def manifest_keys(project: Project, name: str) -> list[tuple[str, str]]:
-    """Each of the service's manifests (one per environment, each path once) and the key
-    that names it: `services.<name>.manifest`, or the environment's override."""
+    """The service's manifests in this tree and the key naming each: every environment's
+    committed where the top-level gitops: says (another branch's or repository's are not
+    here), each path once, keyed `services.<name>.manifest` or the environment's override."""
     found: dict[str, str] = {}
+    here = project.manifest_paths(name, "branch")
     environments: list[str | None] = [env.name for env in project.environments]
     for environment in environments or [None]:
         path = project.manifest_path(name, environment)
+        if path not in here:
+            continue
         overridden = environment in project.services[name].environments
         override = f"environments.{environment}.manifest" if overridden else "manifest"
         found.setdefault(path, f"services.{name}.{override}")

@@ -120,7 +120,7 @@ def _manifests_of(project: Project) -> dict[str, tuple[str, set[str]]]:
         return cached[1]
     found: dict[str, tuple[str, set[str]]] = {}
     for name in project.services:
-        for spelt in project.manifest_paths(name):  # every environment's
+        for spelt in project.manifest_paths(name, "branch"):  # as check_project reads them
             found.setdefault(_normal(spelt), (spelt, set()))[1].add(name)
     if len(_MANIFESTS) >= _MAX_PROJECTS:
         _MANIFESTS.pop(next(iter(_MANIFESTS)))

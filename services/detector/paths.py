@@ -112,9 +112,13 @@ class PathIndex:
             self._watch(spec.path, name, "paths")
         for path in project.global_paths:
             self._watch(path, GLOBAL, "dependency")
-        # Every environment's: a promotion's commit to a later environment builds nothing.
+        # Every environment's here: a promotion's commit to a later one builds nothing.
         self._manifests = (
-            {path for name in project.services for path in project.manifest_paths(name)}
+            {
+                path
+                for name in project.services
+                for path in project.manifest_paths(name, "repository")
+            }
             if manifests_here
             else set()
         )

@@ -38,13 +38,16 @@ OVERLAYS = {
 
 
 def lines_on_disk_and_in_git(
-    tmp_path: Path, overlays: dict[str, str], links: dict[str, str] | None = None
+    tmp_path: Path,
+    overlays: dict[str, str],
+    links: dict[str, str] | None = None,
+    config: str = ENVIRONMENTS,
 ) -> list[str]:
-    """The problem lines of ENVIRONMENTS in LAYOUT plus `overlays`, on disk and in git (which
+    """The problem lines of `config` in LAYOUT plus `overlays`, on disk and in git (which
     must agree)."""
-    files = {**LAYOUT, **overlays, "shipline.yaml": ENVIRONMENTS}
+    files = {**LAYOUT, **overlays, "shipline.yaml": config}
     repo = make_repo(tmp_path / "repo", files, links)
-    on_disk = [p.line() for p in problems_in_text(ENVIRONMENTS, WorkingTree(repo))]
+    on_disk = [p.line() for p in problems_in_text(config, WorkingTree(repo))]
     mirror = Mirror(f"file://{repo}", tmp_path / "mirrors")
     mirror.fetch()
     in_git = [p.line() for p in problems_at_commit(mirror, mirror.resolve("main") or "")]
@@ -52,10 +55,15 @@ def lines_on_disk_and_in_git(
     return in_git
 
 
-def lines(tmp_path: Path, without: str = "", links: dict[str, str] | None = None) -> list[str]:
+def lines(
+    tmp_path: Path,
+    without: str = "",
+    links: dict[str, str] | None = None,
+    config: str = ENVIRONMENTS,
+) -> list[str]:
     """The problem lines with every overlay but `without`."""
     overlays = {path: text for path, text in OVERLAYS.items() if path != without}
-    return lines_on_disk_and_in_git(tmp_path, overlays, links)
+    return lines_on_disk_and_in_git(tmp_path, overlays, links, config)
 
 
 def test_a_tree_with_every_environments_manifest_fits(tmp_path: Path) -> None:
@@ -103,4 +111,19 @@ def test_each_environments_manifest_must_hold_the_services_image(tmp_path: Path)
         "shipline.yaml: services.user.manifest: k8s/production/user.yaml: no container named "
         "'app'; the file has: 'sidecar'; set container: to the container's name "
         "(format: helm for a values file)"
+    ]
+
+
+def test_an_environments_manifests_on_another_gitops_branch_are_not_looked_for_here(
+    tmp_path: Path,
+) -> None:
+    config = ENVIRONMENTS.replace(
+        "{name: production, from: staging}",
+        "{name: production, from: staging, gitops: {branch: production}}",
+    )
+
+    assert lines(tmp_path, without="k8s/production/user.yaml", config=config) == []
+    assert lines(tmp_path / "2", without="k8s/staging/user.yaml", config=config) == [
+        "shipline.yaml: services.user.manifest: 'k8s/staging/user.yaml' does not exist; "
+        "create it, or set manifest: to the file the service's image is written in"
     ]

@@ -94,6 +94,26 @@ def test_an_environment_with_its_own_gitops_branch_writes_there_and_inherits_the
     assert project.gitops_for("production").repository == "acme/deploy"
 
 
+def test_only_the_manifests_committed_where_the_first_environments_are_count_as_here() -> None:
+    text = ENVIRONMENTS.replace(
+        "    releases: true\n",
+        "    releases: true\n  - {name: eu, from: production, gitops: {branch: eu}}\n"
+        "  - {name: us, from: production, gitops: {repository: acme/us}}\n",
+    )
+    project = parse_project(text)
+
+    assert project.manifest_paths("api", "branch") == (
+        "k8s/overlays/staging/api.yaml",
+        "k8s/overlays/production/api.yaml",
+    )
+    assert project.manifest_paths("api", "repository")[-1] == "k8s/overlays/eu/api.yaml"
+    assert project.manifest_paths("api")[-1] == "k8s/overlays/us/api.yaml"
+    assert project.manifest_paths("web", "branch") == (
+        "k8s/manifests/web/deployment.yaml",
+        "prod/web.yaml",
+    )  # eu and us share web's default path, on their own branch and repository
+
+
 def test_asking_for_an_environment_shipline_yaml_does_not_have_is_a_config_error() -> None:
     project = parse_project(ENVIRONMENTS)
 

@@ -162,8 +162,21 @@ def test_a_commit_to_any_environments_manifest_rebuilds_nothing(changed):
     assert affected(ENVIRONMENTS, changed) == "only manifest paths changed"
 
 
-def test_an_environments_manifest_in_another_gitops_repository_is_a_source_path():
+def test_with_manifests_in_another_repository_no_environments_manifest_is_set_aside():
     found = affected(ENVIRONMENTS, ["services/api/deploy/production.yaml"], manifests_here=False)
 
+    assert not isinstance(found, str)
+    assert list(found.triggers) == ["api"]
+
+
+def test_an_environments_manifest_in_its_own_gitops_repository_is_a_source_path_here():
+    project = parse_project(
+        "registry: registry.example.com/acme\n"
+        "environments: [{name: staging}, {name: us, from: staging, gitops: {repository: a/us}}]\n"
+        "services:\n  api:\n    path: api/\n    manifest: api/deploy/{environment}.yaml\n"
+    )
+
+    assert affected(project, ["api/deploy/staging.yaml"]) == "only manifest paths changed"
+    found = affected(project, ["api/deploy/us.yaml"])
     assert not isinstance(found, str)
     assert list(found.triggers) == ["api"]
