@@ -237,7 +237,22 @@ def test_each_environment_rule_is_one_problem_at_the_key_to_fix(
 
 
 @pytest.mark.parametrize(
-    "name", ["Production", "prod_1", "-prod", "prod-", "../prod", "prod/x", "p" * 64, "'..'"]
+    "name",
+    [
+        "Production",
+        "prod_1",
+        "-prod",
+        "prod-",
+        "../prod",
+        "prod/x",
+        "p" * 64,
+        "'..'",
+        "'prod$(id)'",
+        "'prod;rm -rf ~'",
+        '"prod\\n"',
+        "прод",
+        "''",
+    ],
 )
 def test_an_environment_name_that_is_not_a_dns_label_is_refused(name: str) -> None:
     text = ENVIRONMENTS.replace("name: production", f"name: {name}")
