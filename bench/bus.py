@@ -89,8 +89,8 @@ def bus_throughput(workdir: Path, rounds: int, scale: float = 1.0) -> list[Figur
         ours,
         "raw LPUSH/BRPOP",
         baseline,
-        limit="per event Bus.publish makes 4–6 Redis round trips (run store, event log, "
-        "queue); the worker acks late and prefetches one, a prefork child decodes",
+        limit="per event Bus.publish makes one Redis round trip (one script: run store, "
+        "event log, queue); the worker acks late and prefetches one, a prefork child decodes",
     )
     print_figure(figure)
     return [figure]

@@ -6,8 +6,9 @@
 
 Consumers count what they take in Redis (`bench:bus:count`) and stamp `bench:bus:end` at
 COUNT; producers stamp `bench:bus:start`, then publish COUNT events one at a time. Celery's
-side is Shipline's: `Bus.publish` (run store, event log, queue) to the notifier's queue, and
-a worker with Shipline's Celery settings whose task decodes the event.
+side is Shipline's: `Bus.publish` (run store, event log, queue: one script, one round trip)
+to the notifier's queue, and a worker with Shipline's Celery settings whose task decodes
+the event.
 """
 
 from __future__ import annotations

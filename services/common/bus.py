@@ -15,6 +15,7 @@ from services.common.errors import TransientError
 from services.common.eventlog import EventLog
 from services.common.events import Envelope, encode_event
 from services.common.logging import get_logger
+from services.common.publish_script import Writes
 from services.common.redis_connect import celery_broker
 from services.common.runs import RunStore
 from services.common.settings import STAGES
@@ -152,30 +153,29 @@ class Bus:
         self._log = log
 
     def publish(self, event: Envelope) -> None:
-        """Project, log and queue `event`.
+        """Project, log and queue `event` in one round trip: one Redis script runs the run
+        store's, the event log's and the queues' writes together (publish_script.py), and
+        no other client's command runs in between. Only an event that completes its run (or
+        readies its release) reads the run back, to summarise it.
 
-        Each message goes straight to its stage's queue by name and publishing declares
-        nothing: kombu's Redis transport routes a named exchange through its
-        `_kombu.binding.*` sets, which only a declaration writes and which go when Redis
-        loses its data (FLUSHALL, a restart without persistence, a failover to an empty
-        replica), and a message routed through them then goes nowhere, silently. A message
-        named this way is also retried (Celery) and restored (kombu) by its queue's name.
+        Each message is the one kombu's Redis transport would push for `send_task`
+        (task_message.py: built by Celery, checked against kombu) and goes straight to its
+        stage's queue by name; publishing declares nothing: kombu's Redis transport routes
+        a named exchange through its `_kombu.binding.*` sets, which only a declaration
+        writes and which go when Redis loses its data (FLUSHALL, a restart without
+        persistence, a failover to an empty replica), and a message routed through them then
+        goes nowhere, silently. A message named this way is also restored (kombu) by its
+        queue's name.
         """
         stages = stages_for(event)
+        body = encode_event(event)
+        writes = Writes()
+        projected = self._runs.project(event, writes)
+        self._log.append_to(writes, event, body)
+        for queue, message in task_messages(self._celery, event, body):
+            writes.call("LPUSH", queue, message)
         try:
-            completed = self._runs.apply(event)
-            self._log.append(event)
-            for index, stage in enumerate(stages):
-                self._celery.send_task(
-                    task_name(stage),
-                    args=[encode_event(event)],
-                    queue=queue_name(stage),
-                    exchange="",  # the default exchange: routing key = the queue's name
-                    routing_key=queue_name(stage),
-                    declare=[],
-                    task_id=task_id(event, index, stage),
-                    argsrepr=task_argsrepr(event),
-                )
+            completed = self._runs.outcome(projected, self._runs.commit(writes))
         except (redis.RedisError, kombu.exceptions.OperationalError) as exc:
             raise BusUnavailable(f"cannot reach Redis: {type(exc).__name__}") from None
         get_logger().info(

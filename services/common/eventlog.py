@@ -1,4 +1,8 @@
-"""The event log: every published event appended once to Redis streams the API reads."""
+"""The event log: every published event appended once to Redis streams the API reads.
+
+Bus.publish appends within its one script (publish_script.py): the first publish of an
+event id sets its marker and adds the entry to the global stream (approximately capped at
+MAX_GLOBAL) and to its run's stream; a republish of the same id adds nothing."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import redis
 
 from services.common.events import Envelope, encode_event
 from services.common.keyspace import DEFAULT_KEYSPACE, Keyspace
+from services.common.publish_script import Writes
 from services.common.redis_types import RedisClient, StreamEntry, bytes_client
 
 MAX_GLOBAL = 100_000
@@ -26,14 +31,21 @@ class EventLog:
 
     def append(self, event: Envelope) -> bool:
         """Append unless this event id was already logged; True when appended."""
-        if not self._redis.set(self._keys.event_logged(event.event_id), 1, nx=True, ex=MARKER_TTL):
-            return False
-        body = encode_event(event)
-        pipe = self._redis.pipeline()
-        pipe.xadd(self._keys.events, {"event": body}, maxlen=MAX_GLOBAL, approximate=True)
-        pipe.xadd(self._keys.run_events(event.run_id), {"event": body})
-        pipe.execute()
-        return True
+        writes = Writes()
+        self.append_to(writes, event, encode_event(event))
+        return writes.commit(self._redis) == [1]
+
+    def append_to(self, writes: Writes, event: Envelope, body: str) -> int:
+        """Add the append of `event` (encoded as `body`) to a publish's `writes`: to both
+        streams unless its id was logged before (a marker kept MARKER_TTL)."""
+        return writes.log(
+            self._keys.event_logged(event.event_id),
+            MARKER_TTL,
+            self._keys.events,
+            self._keys.run_events(event.run_id),
+            MAX_GLOBAL,
+            body,
+        )
 
     def for_run(
         self, run_id: str, after: str = "-", count: int = 1000

@@ -2,13 +2,17 @@
 
 Every update is an idempotent HSET/SADD, so a redelivered event applied twice changes
 nothing; the completion is claimed once, by the event that ended the run's last service
-(the same event redelivered completes it again).
+(the same event redelivered completes it again). The updates are added to a publish's
+writes (publish_script.py), which Redis runs in one script with the event log's and the
+queues' writes; only the event that completes a run (or readies a release) then reads the
+run back, to summarise it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from services.common.events import (
@@ -30,6 +34,7 @@ from services.common.events import (
     Unpinned,
 )
 from services.common.keyspace import Keyspace
+from services.common.publish_script import Writes
 from services.common.redis_types import RedisClient
 from services.common.run_models import Run
 from services.common.run_records import (
@@ -42,6 +47,19 @@ from services.common.run_records import (
 )
 from services.common.run_recovery import recovered_record
 
+# The scan outcomes (passed, blocked, or failed before it) a release run counts.
+RELEASE_OUTCOMES = (ScanPassed, ScanFailed, StageFailed, BuildSuperseded)
+
+
+@dataclass(frozen=True)
+class Projected:
+    """An event's projection added to a publish's writes: the positions of the writes that
+    claim its run's completion and its release's readiness (None: it has none)."""
+
+    event: Envelope
+    completion: int | None
+    release: int | None
+
 
 class RunProjection:
     def __init__(
@@ -53,19 +71,43 @@ class RunProjection:
     def apply(self, event: Envelope) -> RunCompleted | ReleaseReady | None:
         """Project one event; returns the RunCompleted when it finished the run's last service,
         or the ReleaseReady when it was the last scan outcome a release run waited for."""
-        completed = self._project(event)
-        if completed is None and getattr(event, "service", None):
-            return self._release_ready(event)
-        return completed
+        writes = Writes()
+        projected = self.project(event, writes)
+        return self.outcome(projected, writes.commit(self._redis))
 
-    def _project(self, event: Envelope) -> RunCompleted | None:
+    def project(self, event: Envelope, writes: Writes) -> Projected:
+        """Add what `event` changes to `writes`; `outcome` reads the answer."""
+        completion = self._project(event, writes)
+        release = None
+        if getattr(event, "service", None) and isinstance(event, RELEASE_OUTCOMES):
+            key, scanned = self._keys.run(event.run_id), self._keys.run_scanned(event.run_id)
+            release = writes.release(
+                key, scanned, str(event.service), str(event.event_id), completion or 0
+            )
+        return Projected(event, completion, release)
+
+    def outcome(
+        self, projected: Projected, results: list[int]
+    ) -> RunCompleted | ReleaseReady | None:
+        """The RunCompleted when the event finished the run's last service, or the ReleaseReady
+        when it was the last scan outcome a release run waited for."""
+        event = projected.event
+        if projected.completion is not None and results[projected.completion - 1]:
+            return self.completion(event)
+        if projected.release is not None and results[projected.release - 1]:
+            return self._release_ready(event)
+        return None
+
+    def _project(self, event: Envelope, writes: Writes) -> int | None:
+        """Adds the event's writes; the position of the write claiming the run's completion."""
         now = time.time()
-        self._recover(event, now)
+        self._recover(event, now, writes)
         match event:
             case PushReceived():
-                self._redis.hset(self._keys.run(event.run_id), mapping=push_fields(event, now))
+                writes.hset(self._keys.run(event.run_id), mapping=push_fields(event, now))
             case ChangeDetected():
                 self._set(
+                    writes,
                     event.run_id,
                     event.service,
                     "detector",
@@ -73,11 +115,10 @@ class RunProjection:
                     image_repository=event.image_repository,
                 )
                 if event.reason == "release":
-                    self._redis.hset(
-                        self._keys.run(event.run_id), mapping=release_fields(event.source)
-                    )
+                    writes.hset(self._keys.run(event.run_id), mapping=release_fields(event.source))
             case ImagePushed():
                 self._set(
+                    writes,
                     event.run_id,
                     event.service,
                     "builder",
@@ -91,12 +132,19 @@ class RunProjection:
                 if event.newer_run_id:
                     reason += f" (run {event.newer_run_id})"
                 self._set(
-                    event.run_id, event.service, "builder", now, status="superseded", reason=reason
+                    writes,
+                    event.run_id,
+                    event.service,
+                    "builder",
+                    now,
+                    status="superseded",
+                    reason=reason,
                 )
-                return self._finish_service(event, event.service)
+                return self._finish_service(event, event.service, writes)
             case ScanPassed():
                 skipped = event.skipped
                 self._set(
+                    writes,
                     event.run_id,
                     event.service,
                     "scanner",
@@ -108,6 +156,7 @@ class RunProjection:
             case ScanFailed():
                 reason = "blocked by " + event.explain()
                 self._set(
+                    writes,
                     event.run_id,
                     event.service,
                     "scanner",
@@ -116,20 +165,29 @@ class RunProjection:
                     reason=reason,
                     scan=scan_summary("blocked", event.counts),
                 )
-                return self._finish_service(event, event.service)
+                return self._finish_service(event, event.service, writes)
             case ManifestCommitted() | DeploymentVerified() | DeploymentFailed():
-                return self._project_rollout(event, now)
+                return self._project_rollout(event, now, writes)
             case StageFailed():
                 reason = f"{event.stage}: {event.error_class}: {event.message}"
                 if event.service is None:
-                    self._redis.hset(self._keys.run(event.run_id), mapping={"failure": reason})
-                    return self._finish_run(event)
+                    writes.hset(self._keys.run(event.run_id), mapping={"failure": reason})
+                    return writes.claim(
+                        self._keys.run(event.run_id), "completing", str(event.event_id)
+                    )
                 self._set(
-                    event.run_id, event.service, event.stage, now, status="failed", reason=reason
+                    writes,
+                    event.run_id,
+                    event.service,
+                    event.stage,
+                    now,
+                    status="failed",
+                    reason=reason,
                 )
-                return self._finish_service(event, event.service)
+                return self._finish_service(event, event.service, writes)
             case DeploymentSkipped():
                 self._set(
+                    writes,
                     event.run_id,
                     event.service,
                     "committer",
@@ -137,37 +195,36 @@ class RunProjection:
                     status=event.outcome,
                     reason=event.reason,
                 )
-                return self._finish_service(event, event.service)
+                return self._finish_service(event, event.service, writes)
             case Unpinned():
                 reason = f"unpinned from {event.image}" if event.image else "was not pinned"
                 status = "succeeded" if event.image else "skipped"
                 commit = {"gitops_commit": event.gitops_commit} if event.gitops_commit else {}
                 fields = {"status": status, "reason": reason, **commit}
-                self._set(event.run_id, event.service, "committer", now, **fields)
-                return self._finish_service(event, event.service)
+                self._set(writes, event.run_id, event.service, "committer", now, **fields)
+                return self._finish_service(event, event.service, writes)
             case RunCompleted():
-                self._redis.hset(
+                writes.hset(
                     self._keys.run(event.run_id),
                     mapping={"status": event.status, "finished_at": now},
                 )
         return None
 
-    def _recover(self, event: Envelope, now: float) -> None:
+    def _recover(self, event: Envelope, now: float, writes: Writes) -> None:
         """Recreate the run of a stage event when its hash is gone (Redis lost its data);
-        HSETNX per field, so events racing to recreate it agree."""
-        key = self._keys.run(event.run_id)
+        the script checks, then HSETNX per field, so events racing to recreate it agree."""
         record = recovered_record(event, now)
-        if record is None or self._redis.exists(key):
-            return
-        pipe = self._redis.pipeline(transaction=True)
-        for field, value in record.items():
-            pipe.hsetnx(key, field, value)
-        pipe.zadd(self._keys.runs_index, {event.run_id: float(record["created_at"])})
-        pipe.execute()
+        if record is not None:
+            writes.recover(
+                self._keys.run(event.run_id), self._keys.runs_index, event.run_id, record
+            )
 
     def _project_rollout(
-        self, event: ManifestCommitted | DeploymentVerified | DeploymentFailed, now: float
-    ) -> RunCompleted | None:
+        self,
+        event: ManifestCommitted | DeploymentVerified | DeploymentFailed,
+        now: float,
+        writes: Writes,
+    ) -> int | None:
         """A commit ends its service, unless a cluster verifies it: then the verdict does, or,
         for a failed rollout with automatic rollback, the rollback commit. The verdict on an
         automatic rollback itself is only recorded: the service has ended by then."""
@@ -177,10 +234,18 @@ class RunProjection:
                 reason = f"{event.rollback_of}; rolled back to {event.new_image}"
                 fields = {"restored": event.new_image, "restore_commit": event.gitops_commit}
                 self._set(
-                    run_id, service, "committer", now, status="failed", reason=reason, **fields
+                    writes,
+                    run_id,
+                    service,
+                    "committer",
+                    now,
+                    status="failed",
+                    reason=reason,
+                    **fields,
                 )
             case ManifestCommitted():
                 self._set(
+                    writes,
                     run_id,
                     service,
                     "committer",
@@ -193,17 +258,16 @@ class RunProjection:
                 if event.cluster:
                     return None
             case DeploymentVerified() if event.rollback_of:
-                self._redis.hset(
-                    self._keys.run_service(run_id, service), "restored_health", "healthy"
-                )
+                writes.hset(self._keys.run_service(run_id, service), {"restored_health": "healthy"})
                 return None
             case DeploymentFailed() if event.rollback_of:
-                self._redis.hset(
-                    self._keys.run_service(run_id, service), "restored_health", event.reason
+                writes.hset(
+                    self._keys.run_service(run_id, service), {"restored_health": event.reason}
                 )
                 return None
             case DeploymentVerified():
                 self._set(
+                    writes,
                     run_id,
                     service,
                     "verifier",
@@ -214,47 +278,36 @@ class RunProjection:
                 )
             case DeploymentFailed():
                 status = "running" if event.auto_rollback else "failed"  # the rollback ends it
-                self._set(run_id, service, "verifier", now, status=status, reason=event.reason)
+                self._set(
+                    writes, run_id, service, "verifier", now, status=status, reason=event.reason
+                )
                 if event.auto_rollback:
                     return None
-        return self._finish_service(event, service)
+        return self._finish_service(event, service, writes)
 
-    def _set(self, run_id: str, service: str, stage: str, now: float, **fields: Any) -> None:
+    def _set(
+        self, writes: Writes, run_id: str, service: str, stage: str, now: float, **fields: Any
+    ) -> None:
         key = self._keys.run_service(run_id, service)
         mapping: dict[str, Any] = {"stage": stage, f"t.{stage}.finished": now}
         mapping.setdefault("status", "running")
         mapping.update({k: v for k, v in fields.items() if v is not None})
-        pipe = self._redis.pipeline()
-        pipe.hsetnx(key, f"t.{stage}.started", now)
-        pipe.hset(key, mapping=mapping)
-        pipe.sadd(self._keys.run_services(run_id), service)
-        pipe.execute()
+        writes.call("HSETNX", key, f"t.{stage}.started", now)
+        writes.hset(key, mapping)
+        writes.call("SADD", self._keys.run_services(run_id), service)
 
-    def _finish_service(self, event: Envelope, service: str) -> RunCompleted | None:
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.sadd(self._keys.run_finished(event.run_id), service)
-        pipe.scard(self._keys.run_finished(event.run_id))
-        pipe.hget(self._keys.run(event.run_id), "expected")
-        pipe.hget(self._keys.run(event.run_id), "recovered_at")
-        pipe.scard(self._keys.run_services(event.run_id))
-        _, finished, expected, recovered, seen = pipe.execute()
-        if expected is None and recovered is not None:
-            expected = seen  # its fan-out went with the data: every service seen since
-        if expected is None or finished < int(expected):
-            return None
-        return self._claim_completion(event)
-
-    def _finish_run(self, event: Envelope) -> RunCompleted | None:
-        return self._claim_completion(event)
-
-    def _claim_completion(self, cause: Envelope) -> RunCompleted | None:
-        """Exactly one cause completes a run; the same cause redelivered completes it again."""
-        key, claimant = self._keys.run(cause.run_id), str(cause.event_id)
-        if not self._redis.hsetnx(key, "completing", claimant):
-            current = self._redis.hget(key, "completing")
-            if current is None or current.decode() != claimant:
-                return None
-        return self.completion(cause)
+    def _finish_service(self, event: Envelope, service: str, writes: Writes) -> int:
+        """Exactly one event completes a run: the one that ended its last service (the same
+        event redelivered completes it again). A recovered run's fan-out went with the data:
+        every service seen since counts."""
+        run_id = event.run_id
+        return writes.finish(
+            self._keys.run_finished(run_id),
+            self._keys.run_services(run_id),
+            self._keys.run(run_id),
+            service,
+            str(event.event_id),
+        )
 
     def completion(self, cause: Envelope) -> RunCompleted:
         """The RunCompleted `cause` ends its run with, summarised from the run as it stands."""
@@ -275,26 +328,12 @@ class RunProjection:
 
     # --- releases: one commit once every service of the release has its scan outcome ------
 
-    def _release_ready(self, event: Envelope) -> ReleaseReady | None:
-        """A scan outcome (passed, blocked, or failed before it) counted towards the release."""
-        if not isinstance(event, ScanPassed | ScanFailed | StageFailed | BuildSuperseded):
-            return None
-        key = self._keys.run(event.run_id)
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.hget(key, "release")
-        pipe.sadd(self._keys.run_scanned(event.run_id), str(getattr(event, "service", "")))
-        pipe.scard(self._keys.run_scanned(event.run_id))
-        pipe.hget(key, "expected")
-        version, _, scanned, expected = pipe.execute()
-        if version is None or expected is None or scanned < int(expected):
-            return None
-        claimant = str(event.event_id)
-        if not self._redis.hsetnx(key, "release_ready", claimant):
-            current = self._redis.hget(key, "release_ready")
-            if current is None or current.decode() != claimant:
-                return None
+    def _release_ready(self, event: Envelope) -> ReleaseReady:
+        """The ReleaseReady of the event that gave a release run its last scan outcome."""
         run = self._read(event.run_id)
-        if run is None or not (run.release_repository and run.release_commit and run.release_ref):
+        if run is None or not (
+            run.release and run.release_repository and run.release_commit and run.release_ref
+        ):
             raise KeyError(f"run {event.run_id} has no release source recorded")
         images, held = release_images(run.services)
         return ReleaseReady(
@@ -305,7 +344,7 @@ class RunProjection:
                 commit=run.release_commit,
                 ref=run.release_ref,
             ),
-            version=version.decode(),
+            version=run.release,
             images=images,
             held=held,
         )

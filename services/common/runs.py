@@ -16,9 +16,10 @@ import redis
 
 from services.common.events import Envelope, ReleaseReady, RunCompleted
 from services.common.keyspace import DEFAULT_KEYSPACE, Keyspace
+from services.common.publish_script import Writes
 from services.common.redis_types import RedisClient, bytes_client
 from services.common.run_models import Run, ServiceRecord
-from services.common.run_projection import RunProjection
+from services.common.run_projection import Projected, RunProjection
 from services.common.run_records import run_record, service_record
 
 
@@ -75,6 +76,21 @@ class RunStore:
         """Project one event; returns the RunCompleted when it finished the run's last service,
         or the ReleaseReady when it was the last scan outcome a release run waited for."""
         return self._projection.apply(event)
+
+    def project(self, event: Envelope, writes: Writes) -> Projected:
+        """Add what `event` changes to a publish's `writes` (Bus.publish); `outcome` reads
+        the answer of `commit`."""
+        return self._projection.project(event, writes)
+
+    def outcome(
+        self, projected: Projected, results: list[int]
+    ) -> RunCompleted | ReleaseReady | None:
+        return self._projection.outcome(projected, results)
+
+    def commit(self, writes: Writes) -> list[int]:
+        """Run a publish's writes (this store's, the event log's, the queues') on this
+        store's Redis, in one round trip."""
+        return writes.commit(self._redis)
 
     def mark_notified(self, run_id: str) -> None:
         self._redis.hset(self._keys.run(run_id), "notified_at", time.time())
