@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import git
 
+from services.common.run_models import Run
+from services.common.runtime import Runtime
 from services.demo.scenario import SampleMonorepo
 from services.devenv.registry import Registry
 
@@ -34,3 +36,13 @@ def deploy_commits(sample: SampleMonorepo, image: str) -> int:
     with git.Repo(sample.remote) as repo:
         subjects = (str(c.summary) for c in repo.iter_commits("main"))
         return sum(1 for subject in subjects if subject.endswith(f"{image} [skip ci]"))
+
+
+def runs_of_trigger(runtime: Runtime, trigger: str) -> list[Run]:
+    """The runs in the run store's index that `trigger` started (e.g. the reconciler's)."""
+    found = []
+    for run_id in runtime.redis.zrange(runtime.keyspace.runs_index, 0, -1):
+        run = runtime.runs.get(run_id.decode())
+        if run is not None and run.trigger == trigger:
+            found.append(run)
+    return found

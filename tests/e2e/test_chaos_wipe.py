@@ -24,21 +24,17 @@ from functools import partial
 
 import git
 import pytest
-from fastapi.testclient import TestClient
 
 from services.demo.microbank import SERVICES
-from services.demo.receiver import NotificationReceiver
-from services.demo.scenario import SampleMonorepo, write_server_config
-from services.gateway.app import create_app
+from tests.deploy_outcomes import REGISTRY_NAMESPACE, manifest_of, pushes_of, runs_of_trigger
 from tests.e2e.test_crash_safety import (
     FINAL,
-    SECRET,
     SEED,
     VISIBILITY_TIMEOUT,
     Chaos,
-    GitopsHooks,
+    chaos_on,
 )
-from tests.workers import running_stages, wait_until
+from tests.workers import wait_until
 
 WAVES = 3  # x 5 services = 15 runs
 WIPED_WAVES = (2, 3)  # the last one: what it loses must converge after the waves
@@ -58,29 +54,11 @@ def chaos(
     tmp_path, redis_url, redis_client, docker_host, registry, base_image, trivy_path
 ) -> Iterator[Chaos]:
     """test_crash_safety's stage workers, with a reconciler that passes every few seconds."""
-    sample = SampleMonorepo(tmp_path)
-    sample.create(f"{registry.host}/microbank", base_image)
-    with NotificationReceiver() as receiver:
-        config = write_server_config(
-            tmp_path / "server.yaml",
-            sample,
-            SECRET,
-            receiver.url,
-            redis_url=redis_url,
-            scanner={"trivy_path": str(trivy_path)},
-            visibility_timeout=VISIBILITY_TIMEOUT,
-            allow_short_visibility_timeout=True,
-            retry={"max_delay_seconds": VISIBILITY_TIMEOUT // 2},
-            concurrency={"builder": 3, "scanner": 2},
-            reconciler={"period_seconds": 3, "retry_first_seconds": 5, "retry_max_seconds": 10},
-        )
-        with (
-            running_stages(config, docker_host, tmp_path / "workers.log") as (workers, runtime),
-            TestClient(create_app(runtime.settings, runtime)) as gateway,
-        ):
-            yield Chaos(
-                sample, workers, runtime, gateway, receiver, registry, GitopsHooks(sample.remote)
-            )
+    reconciler = {"period_seconds": 3, "retry_first_seconds": 5, "retry_max_seconds": 10}
+    with chaos_on(
+        tmp_path, redis_url, docker_host, registry, base_image, trivy_path, reconciler=reconciler
+    ) as chaos:
+        yield chaos
 
 
 def test_chaos_runs_with_workers_killed_and_redis_wiped_lose_no_deploy_and_repeat_nothing(
@@ -108,7 +86,7 @@ def test_chaos_runs_with_workers_killed_and_redis_wiped_lose_no_deploy_and_repea
     print(
         f"\nchaos with wipes (seed {SEED}): {chaos.tally.line()}; wipes {figures.wipes}; "
         f"waves: {'; '.join(figures.settled)}; converged {figures.converged_by} "
-        f"(sweep runs {sweep_runs(chaos)}); "
+        f"(sweep runs {len(runs_of_trigger(chaos.runtime, 'converge'))}); "
         f"lost {len(lost)}; duplicated: tags {len(duplicate_tags)}, deploy commits "
         f"{len(duplicate_commits)}; {time.monotonic() - started:.0f}s"
     )
@@ -164,17 +142,10 @@ def newest_commits(chaos: Chaos) -> dict[str, str]:
 
 def deployed_commit(chaos: Chaos, service: str) -> str | None:
     """The commit of the image the gitops manifest runs for `service`, if it is ours."""
-    manifest = chaos.sample.remote_file(f"k8s/manifests/{service}/deployment.yaml")
-    image = re.escape(f"{chaos.registry.host}/microbank/{service}:sha-")
+    manifest = manifest_of(chaos.sample, service)
+    image = re.escape(f"{chaos.registry.host}/{REGISTRY_NAMESPACE}/{service}:sha-")
     found = re.search(rf"image: {image}([0-9a-f]{{7}})\b", manifest)
     return found.group(1) if found else None
-
-
-def tag_digests(chaos: Chaos, service: str, tag: str) -> int:
-    """How many manifests the registry's tag ever pointed at (0: never pushed)."""
-    root = chaos.registry.workdir / "data/docker/registry/v2/repositories/microbank"
-    index = root / service / "_manifests/tags" / tag / "index/sha256"
-    return len(list(index.iterdir())) if index.exists() else 0
 
 
 def behind(chaos: Chaos, commits: dict[str, str]) -> dict[str, str]:
@@ -188,16 +159,9 @@ def behind(chaos: Chaos, commits: dict[str, str]) -> dict[str, str]:
                 result[service] = "no image of this repository"
             elif not repo.is_ancestor(commit, repo.commit(short).hexsha):
                 result[service] = f"sha-{short}, older than {commit[:7]}"
-            elif tag_digests(chaos, service, f"sha-{short}") == 0:
+            elif pushes_of(chaos.registry, service, f"sha-{short}") == 0:
                 result[service] = f"sha-{short}, not in the registry"
     return result
-
-
-def sweep_runs(chaos: Chaos) -> int:
-    """Runs the reconciler's sweep from git started (since the last wipe)."""
-    runs = chaos.runtime.runs
-    ids = chaos.runtime.redis.zrange(chaos.runtime.keyspace.runs_index, 0, -1)
-    return sum(1 for i in ids if (run := runs.get(i.decode())) and run.trigger == "converge")
 
 
 def lost_deploys(chaos: Chaos) -> dict[str, str]:
@@ -208,7 +172,7 @@ def duplicated_tags(chaos: Chaos) -> dict[str, int]:
     """Tags of the pushed commits whose registry index holds more than one digest."""
     tags = {(service, f"sha-{commit[:7]}") for service, commit in chaos.runs.values()}
     tags |= {(s, f"sha-{c}") for s in SERVICES if (c := deployed_commit(chaos, s))}
-    counts = {f"{s}:{tag}": tag_digests(chaos, s, tag) for s, tag in tags}
+    counts = {f"{s}:{tag}": pushes_of(chaos.registry, s, tag) for s, tag in tags}
     return {tag: n for tag, n in counts.items() if n > 1}
 
 

@@ -11,6 +11,7 @@ SHIPLINE_CHAOS_SEED.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import threading
@@ -29,11 +30,11 @@ from fastapi.testclient import TestClient
 from services.common.runtime import Runtime
 from services.demo.microbank import SERVICES
 from services.demo.receiver import NotificationReceiver
-from services.demo.scenario import Push, SampleMonorepo, write_server_config
+from services.demo.scenario import Push, SampleMonorepo
 from services.devenv.registry import Registry
 from services.gateway.app import create_app
 from services.gateway.github import sign
-from tests.workers import Workers, running_stages, wait_until
+from tests.workers import Workers, stages_on_sample, wait_until
 
 SEED = int(os.environ.get("SHIPLINE_CHAOS_SEED", "20261128"))
 WAVES = 4  # x 5 services = 20 runs
@@ -195,32 +196,39 @@ class Chaos:
         )
 
 
+@contextlib.contextmanager
+def chaos_on(
+    root: Path,
+    redis_url: str,
+    docker_host: str,
+    registry: Registry,
+    base_image: str,
+    trivy_path: Path,
+    **settings: Any,
+) -> Iterator[Chaos]:
+    """A worker per stage on a fresh sample under `root` (a killed worker's task back in
+    seconds), the gateway in-process, and `settings` (the reconciler's, say)."""
+    with (
+        stages_on_sample(
+            root, redis_url, docker_host, registry, base_image, trivy_path,
+            visibility_timeout=VISIBILITY_TIMEOUT, webhook_secret=SECRET,
+            concurrency={"builder": 3, "scanner": 2}, **settings,
+        ) as stages,
+        TestClient(create_app(stages.runtime.settings, stages.runtime)) as gateway,
+    ):  # fmt: skip
+        sample = stages.sample
+        yield Chaos(
+            sample, stages.workers, stages.runtime, gateway, stages.receiver, stages.registry,
+            GitopsHooks(sample.remote),
+        )  # fmt: skip
+
+
 @pytest.fixture
 def chaos(
     tmp_path, redis_url, redis_client, docker_host, registry, base_image, trivy_path
 ) -> Iterator[Chaos]:
-    sample = SampleMonorepo(tmp_path)
-    sample.create(f"{registry.host}/microbank", base_image)
-    with NotificationReceiver() as receiver:
-        config = write_server_config(
-            tmp_path / "server.yaml",
-            sample,
-            SECRET,
-            receiver.url,
-            redis_url=redis_url,
-            scanner={"trivy_path": str(trivy_path)},
-            visibility_timeout=VISIBILITY_TIMEOUT,
-            allow_short_visibility_timeout=True,  # a killed worker's task back in seconds
-            retry={"max_delay_seconds": VISIBILITY_TIMEOUT // 2},
-            concurrency={"builder": 3, "scanner": 2},
-        )
-        with (
-            running_stages(config, docker_host, tmp_path / "workers.log") as (workers, runtime),
-            TestClient(create_app(runtime.settings, runtime)) as gateway,
-        ):
-            yield Chaos(
-                sample, workers, runtime, gateway, receiver, registry, GitopsHooks(sample.remote)
-            )
+    with chaos_on(tmp_path, redis_url, docker_host, registry, base_image, trivy_path) as chaos:
+        yield chaos
 
 
 def test_twenty_runs_with_workers_killed_at_random_points_lose_nothing_and_repeat_nothing(

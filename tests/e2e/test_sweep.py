@@ -12,19 +12,24 @@ import time
 import uuid
 from collections.abc import Iterator
 
-import git
 import pytest
 import redis
 
 from services.common.bus import queue_name
-from services.common.events import PushReceived
 from services.demo.scenario import Push
 from services.reconciler.broker_state import UNACKED_KEY
+from tests.deploy_outcomes import (
+    deploy_commits,
+    image_of,
+    manifest_of,
+    pushes_of,
+    runs_of_trigger,
+)
 from tests.workers import StagesOnSample, stages_on_sample, wait_until
 
 VISIBILITY_TIMEOUT = 4
 PERIOD = 1
-MANIFEST = "k8s/manifests/user-service/deployment.yaml"
+SERVICE = "user-service"
 
 
 @pytest.fixture
@@ -41,43 +46,12 @@ def pipeline(
         yield pipeline
 
 
-def publish_push(pipeline: StagesOnSample, push: Push, run_id: str) -> None:
-    runtime = pipeline.runtime
-    runtime.runs.create(run_id, trigger="push", repository=pipeline.sample.name, commit=push.after)
-    runtime.bus.publish(
-        PushReceived(
-            run_id=run_id,
-            provider="manual",
-            delivery_id=run_id,
-            repository=pipeline.sample.name,
-            ref="refs/heads/main",
-            before=push.before,
-            after=push.after,
-        )
-    )
-
-
-def tag_pushes(pipeline: StagesOnSample, tag: str) -> int:
-    """How many manifests the registry's tag ever pointed at (0: never pushed)."""
-    root = pipeline.registry.workdir / "data/docker/registry/v2/repositories/microbank"
-    index = root / "user-service/_manifests/tags" / tag / "index/sha256"
-    return len(list(index.iterdir())) if index.exists() else 0
-
-
-def deploy_commits(pipeline: StagesOnSample, tag: str) -> int:
-    """How many gitops commits on main deployed the image tagged `tag`."""
-    with git.Repo(pipeline.sample.remote) as repo:
-        return sum(
-            1 for c in repo.iter_commits("main") if str(c.summary).endswith(f":{tag} [skip ci]")
-        )
-
-
 def deploy_first(pipeline: StagesOnSample) -> None:
     """user-service deployed once: the sweep only brings back services deployed before."""
     first = pipeline.sample.change("user_service/app.py", "print('v1')\n", "user: v1")
-    publish_push(pipeline, first, "sweep-1")
+    pipeline.start_run("sweep-1", first)
     tag = f"sha-{first.after[:7]}"
-    wait_until(lambda: tag in pipeline.sample.remote_file(MANIFEST), 120, "the first deploy")
+    wait_until(lambda: tag in manifest_of(pipeline.sample, SERVICE), 120, "the first deploy")
 
 
 def test_a_build_message_lost_with_redis_s_data_deploys_with_no_push_by_the_sweep_from_git(
@@ -87,7 +61,7 @@ def test_a_build_message_lost_with_redis_s_data_deploys_with_no_push_by_the_swee
     deploy_first(pipeline)
     workers.kill("builder")
     second = sample.change("user_service/app.py", "print('v2')\n", "user: v2")
-    publish_push(pipeline, second, "sweep-2")
+    pipeline.start_run("sweep-2", second)
     wait_until(lambda: redis_client.llen(queue_name("builder")) > 0, 60, "the build queued")
     redis_client.flushall()  # the message, the run, its events and the sent build: all gone
     lost_at = time.monotonic()
@@ -107,7 +81,7 @@ def test_a_build_held_by_a_builder_killed_as_redis_loses_its_data_deploys_by_the
     step = f"RUN sleep 8 && echo {uuid.uuid4()}\n"  # never in the engine's layer cache
     slow = dockerfile.replace("WORKDIR /app\n", f"WORKDIR /app\n{step}", 1)
     second = sample.change("user_service/Dockerfile", slow, "build: slow")
-    publish_push(pipeline, second, "sweep-2")
+    pipeline.start_run("sweep-2", second)
     wait_until(lambda: held_by_the_builder(redis_client), 60, "the build taken by a builder")
     time.sleep(2)  # building
     workers.kill("builder")
@@ -127,20 +101,16 @@ def assert_deployed_once_by_the_sweep(
     pipeline: StagesOnSample, second: Push, lost_at: float
 ) -> None:
     sample, runtime = pipeline.sample, pipeline.runtime
-    tag = f"sha-{second.after[:7]}"
-    wait_until(lambda: tag in sample.remote_file(MANIFEST), 120, "the lost deploy, by the sweep")
+    tag, image = f"sha-{second.after[:7]}", image_of(pipeline.registry, SERVICE, second.after)
+    wait_until(lambda: tag in manifest_of(sample, SERVICE), 120, "the lost deploy, by the sweep")
     converged_in = time.monotonic() - lost_at
-    assert tag_pushes(pipeline, tag) == 1
+    assert pushes_of(pipeline.registry, SERVICE, tag) == 1
     assert pipeline.log.read_text().count("nothing is building") == 1
-    converge = [
-        run
-        for run_id in runtime.redis.zrange(runtime.keyspace.runs_index, 0, -1)
-        if (run := runtime.runs.get(run_id.decode())) is not None and run.trigger == "converge"
-    ]
+    converge = runs_of_trigger(runtime, "converge")
     assert len(converge) == 1, converge
     wait_until(lambda: runtime.runs.get(converge[0].run_id).status == "succeeded", 60, "its run")
     assert runtime.runs.get(converge[0].run_id).services["user-service"].image.endswith(tag)
     time.sleep(2 * PERIOD + 5)  # anything that would deploy it again has had its chance
-    assert deploy_commits(pipeline, tag) == 1
-    assert tag_pushes(pipeline, tag) == 1
+    assert deploy_commits(sample, image) == 1
+    assert pushes_of(pipeline.registry, SERVICE, tag) == 1
     print(f"lost with Redis's data: deployed {converged_in:.1f}s after the loss, no push")

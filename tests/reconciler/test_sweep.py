@@ -20,6 +20,7 @@ from services.common.settings import Settings
 from services.demo.scenario import SampleMonorepo
 from services.reconciler.background import build_sweeper
 from services.reconciler.sweep import Sweeper
+from tests.deploy_outcomes import runs_of_trigger
 from tests.reconciler.test_reconcile import declare_queues
 from tests.reconciler.test_retry import Clock
 
@@ -69,11 +70,6 @@ def deployed_at_head(sample: SampleMonorepo, services: list[str]) -> str:
     return head
 
 
-def runs_of(runtime: Runtime, trigger: str) -> list[str]:
-    ids = [i.decode() for i in runtime.redis.zrange(runtime.keyspace.runs_index, 0, -1)]
-    return [i for i in ids if runtime.runs.get(i).trigger == trigger]
-
-
 def test_a_service_behind_that_redis_forgot_is_built_at_the_head_after_a_second_sighting(
     runtime: Runtime, sample: SampleMonorepo, clock: Clock
 ) -> None:
@@ -94,7 +90,7 @@ def test_a_service_behind_that_redis_forgot_is_built_at_the_head_after_a_second_
     assert runtime.redis.llen(queue_name("detector")) == 1
     sent = runtime.redis.hget(runtime.keyspace.sent_builds(sample.name, MAIN), "user-service")
     assert sent is not None and sent.decode() == built.run_id
-    assert runs_of(runtime, "converge") == [built.run_id]
+    assert [r.run_id for r in runs_of_trigger(runtime, "converge")] == [built.run_id]
 
     # From now on the run accounts for it: swept again after the period, never built twice.
     clock.now += SWEEP
@@ -132,7 +128,7 @@ def test_a_pinned_a_never_deployed_and_an_accounted_for_service_are_never_swept(
         report = sweeper.pass_once()
         assert report.swept == [sample.name]
         assert (report.pending, report.started) == ({}, [])
-    assert runs_of(runtime, "converge") == [built.run_id]
+    assert [r.run_id for r in runs_of_trigger(runtime, "converge")] == [built.run_id]
 
 
 def test_with_sweep_seconds_zero_nothing_is_swept(
