@@ -19,50 +19,25 @@ from services.common.bus import queue_name
 from services.common.keyspace import Keyspace
 from services.common.pins import Pin
 from services.common.runtime import Runtime
-from services.common.settings import GitopsRepository, Settings
+from services.common.settings import GitopsRepository
 from services.demo.scenario import SampleMonorepo
 from services.reconciler.background import build_retrier
 from services.reconciler.converge_state import ConvergeState
 from services.reconciler.retry import Retrier
-from tests.reconciler.test_reconcile import declare_queues
+from tests.reconciler.conftest import Clock, runtime_on
 
 MAIN = "refs/heads/main"
 GAVE_UP = "registry unreachable (gave up after 4 attempts over 300 s)"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def sample(tmp_path: Path) -> SampleMonorepo:
-    sample = SampleMonorepo(tmp_path / "repos")
-    sample.create("registry.local/microbank", "alpine:3")
-    return sample
-
-
-@pytest.fixture
-def runtime(redis_url: str, redis_client: redis.Redis, tmp_path: Path, sample: SampleMonorepo):
-    settings = Settings(
-        redis_url=redis_url,
-        workdir=tmp_path / "state",
-        repositories=[{"name": sample.name, "url": sample.url, "webhook_secret": "s" * 32}],
-        reconciler={"retry_first_seconds": 60, "retries_per_pass": 2},
-    )
-    runtime = Runtime(settings)
-    declare_queues(runtime)
-    yield runtime
-    runtime.celery.close()
-    runtime.redis.close()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def runtime(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path, sample: SampleMonorepo
+) -> Iterator[Runtime]:
+    with runtime_on(
+        redis_url, tmp_path / "state", sample, retry_first_seconds=60, retries_per_pass=2
+    ) as runtime:
+        yield runtime
 
 
 @pytest.fixture

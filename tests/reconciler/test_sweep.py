@@ -6,6 +6,7 @@ the sweep published stays queued for the test to read."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,43 +17,23 @@ from services.committer.pins_file import PINS_FILE, render_pins
 from services.common.bus import queue_name
 from services.common.pins import Pin
 from services.common.runtime import Runtime
-from services.common.settings import Settings
 from services.demo.scenario import SampleMonorepo
 from services.reconciler.background import build_sweeper
 from services.reconciler.sweep import Sweeper
 from tests.deploy_outcomes import runs_of_trigger
+from tests.reconciler.conftest import Clock, runtime_on
 from tests.reconciler.test_reconcile import declare_queues
-from tests.reconciler.test_retry import Clock
 
 MAIN = "refs/heads/main"
 SWEEP, GRACE = 300, 30  # sweep_seconds; the default period (30 s) is the grace
 
 
 @pytest.fixture
-def sample(tmp_path: Path) -> SampleMonorepo:
-    sample = SampleMonorepo(tmp_path / "repos")
-    sample.create("registry.local/microbank", "alpine:3")
-    return sample
-
-
-@pytest.fixture
-def runtime(redis_url: str, redis_client: redis.Redis, tmp_path: Path, sample: SampleMonorepo):
-    settings = Settings(
-        redis_url=redis_url,
-        workdir=tmp_path / "state",
-        repositories=[{"name": sample.name, "url": sample.url, "webhook_secret": "s" * 32}],
-        reconciler={"sweep_seconds": SWEEP},
-    )
-    runtime = Runtime(settings)
-    declare_queues(runtime)
-    yield runtime
-    runtime.celery.close()
-    runtime.redis.close()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def runtime(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path, sample: SampleMonorepo
+) -> Iterator[Runtime]:
+    with runtime_on(redis_url, tmp_path / "state", sample, sweep_seconds=SWEEP) as runtime:
+        yield runtime
 
 
 def sweeper_of(runtime: Runtime, clock: Clock) -> Sweeper:
