@@ -8,23 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.githost.http import HostApi
 from services.githost.pull_requests import (
     PullRequest,
     PullRequestDraft,
-    PullRequestState,
-    unreadable,
 )
+from services.githost.repo_pulls import RepoPullRequests
 
 PAGE_SIZE = 50
 MAX_PAGES = 20  # 1,000 open pull requests looked through at most
 NEW_LABEL_COLOR = "#0075ca"
 
 
-class GiteaPullRequests:
-    def __init__(self, api: HostApi, repository: str) -> None:
-        self._api = api
-        self._repo = f"repos/{repository}"
+class GiteaPullRequests(RepoPullRequests):
+    HOST = "Gitea"
 
     def find_open(self, head: str, base: str) -> PullRequest | None:
         for page in range(1, MAX_PAGES + 1):
@@ -32,7 +28,7 @@ class GiteaPullRequests:
             found = self._api.call("GET", f"{self._repo}/pulls", params=params)
             for answer in found or []:
                 if answer["head"]["ref"] == head and answer["base"]["ref"] == base:
-                    return _pull_request(answer)
+                    return self._pull_request(answer)
             if len(found or []) < PAGE_SIZE:
                 return None
         return None
@@ -46,28 +42,12 @@ class GiteaPullRequests:
         }
         if draft.labels:
             body["labels"] = self._label_ids(draft.labels)
-        return _pull_request(self._api.call("POST", f"{self._repo}/pulls", json_body=body))
-
-    def update(self, number: int, *, title: str, body: str) -> PullRequest:
-        return self._patch(number, {"title": title, "body": body})
-
-    def close(self, number: int, comment: str | None = None) -> PullRequest:
-        if comment:
-            path = f"{self._repo}/issues/{number}/comments"
-            self._api.call("POST", path, json_body={"body": comment})
-        return self._patch(number, {"state": "closed"})
-
-    def get(self, number: int) -> PullRequest:
-        return _pull_request(self._api.call("GET", f"{self._repo}/pulls/{number}"))
+        return self._pull_request(self._api.call("POST", f"{self._repo}/pulls", json_body=body))
 
     def enable_auto_merge(self, number: int) -> bool:
         options = {"Do": "merge", "merge_when_checks_succeed": True}
         self._api.call("POST", f"{self._repo}/pulls/{number}/merge", json_body=options)
         return True
-
-    def _patch(self, number: int, changes: dict[str, Any]) -> PullRequest:
-        path = f"{self._repo}/pulls/{number}"
-        return _pull_request(self._api.call("PATCH", path, json_body=changes))
 
     def _label_ids(self, names: tuple[str, ...]) -> list[int]:
         params: dict[str, str | int] = {"limit": PAGE_SIZE}
@@ -86,24 +66,3 @@ class GiteaPullRequests:
             if len(found or []) < PAGE_SIZE:
                 break
         return labels
-
-
-def _pull_request(answer: dict[str, Any]) -> PullRequest:
-    try:
-        return _read(answer)
-    except (KeyError, TypeError, ValueError) as exc:  # pydantic's ValidationError too
-        raise unreadable("Gitea", exc) from None
-
-
-def _read(answer: dict[str, Any]) -> PullRequest:
-    merged = bool(answer.get("merged"))
-    state = PullRequestState.OPEN if answer["state"] == "open" else PullRequestState.CLOSED
-    return PullRequest(
-        number=answer["number"],
-        url=answer["html_url"],
-        state=PullRequestState.MERGED if merged else state,
-        title=answer["title"],
-        head=answer["head"]["ref"],
-        base=answer["base"]["ref"],
-        merge_commit_sha=answer.get("merge_commit_sha") if merged else None,
-    )
