@@ -1,6 +1,6 @@
 """The operators' commands of `shipline`: requests and reads through the API at
-$SHIPLINE_URL with $SHIPLINE_TOKEN (publish, deploy, release, rollback, unpin, status, runs,
-dead-letters, watch). services/cli/main.py adds them to the `shipline` group."""
+$SHIPLINE_URL with $SHIPLINE_TOKEN (publish, deploy, release, rollback, unpin, promote, status,
+runs, dead-letters, watch). services/cli/main.py adds them to the `shipline` group."""
 
 from __future__ import annotations
 
@@ -229,6 +229,40 @@ def unpin(service: str, repository: str | None, wait: float | None, output: str)
         _report(client, answer, wait, output, fine=("succeeded", "skipped"))
 
 
+@click.command()
+@click.argument("services", nargs=-1, required=True)
+@click.option("--to", "to", required=True, metavar="ENV", help="The environment promoted to.")
+@_REPOSITORY
+@click.option("--reason", default=None, help="Why (recorded in the commit).")
+@_WAIT
+@_OUTPUT
+def promote(
+    services: tuple[str, ...],
+    to: str,
+    repository: str | None,
+    reason: str | None,
+    wait: float | None,
+    output: str,
+) -> None:
+    """Promote SERVICE... to ENV: the image each runs in the environment ENV is promoted from
+    is written into ENV's manifests, one commit, never rebuilt.
+
+    Talks to the API at $SHIPLINE_URL with the bearer token $SHIPLINE_TOKEN."""
+    names = sorted(set(services))
+    body = {"services": names, "to": to, "repository": repository, "reason": reason}
+    with _api() as client:
+        answer = client.post("/api/v1/promotions", {k: v for k, v in body.items() if v})
+        if answer.get("run_id") is None:  # 200: nothing to promote
+            if output == "json":
+                _echo_json(answer)
+            else:
+                click.echo(answer["reason"])
+            return
+        if output != "json":
+            click.echo(f"promoting {', '.join(names)} to {to}")
+        _report(client, answer, wait, output)
+
+
 def _read(path: str, **params: str | None) -> Any:
     with _api() as client:
         return client.get(path, **params)
@@ -325,6 +359,7 @@ OPERATOR_COMMANDS = (
     release,
     rollback,
     unpin,
+    promote,
     status,
     runs,
     dead_letters,

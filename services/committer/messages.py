@@ -78,10 +78,15 @@ class Deployed:
     commit: str
 
 
-def deployed_trailer(service: str, source: Source) -> str:
+def deployed_trailer(service: str, source: Source, environment: str | None = None) -> str:
+    """`environment`: a later environment than the first, named after the commit (` in
+    production`); the first environment's trailer keeps the form every reader anchors on."""
     _checked("service", service, _SERVICE, "a lowercase DNS label")
     _checked("repository", source.repository, _REPOSITORY, "owner/name")
-    return f"{DEPLOYED}: {service} {source.repository}@{source.commit}"
+    trailer = f"{DEPLOYED}: {service} {source.repository}@{source.commit}"
+    if environment is None:
+        return trailer
+    return f"{trailer} in {_checked('environment', environment, _SERVICE, 'a DNS label')}"
 
 
 def deployed_grep(service: str) -> str:
@@ -157,4 +162,34 @@ def release_message(
     subject = f"release {checked_version(version)} [skip ci]"
     body = f"\n\n{notes.strip()}" if notes.strip() else ""
     trailers = [deployed_trailer(service, deployed[service]) for service in sorted(deployed)]
+    return _assembled(subject, body, [*trailers, f"{REQUEST}: {request_id}"])
+
+
+def promotion_message(
+    environment: str,
+    source_environment: str,
+    promoted: dict[str, tuple[str, Source]],
+    by: str,
+    reason: str,
+    request_id: uuid.UUID,
+) -> str:
+    """`promoted`: service → (the image the source environment runs, the source commit it
+    was built from); one commit for them all."""
+    _checked("environment", environment, _SERVICE, "a DNS label")
+    _checked("environment", source_environment, _SERVICE, "a DNS label")
+    names = ", ".join(sorted(promoted))
+    subject = f"promote({environment}): {names} from {source_environment} [skip ci]"
+    lines = [
+        f"- {service}: {_image(image)} built from {source.repository}@{source.commit}"
+        for service, (image, source) in sorted(promoted.items())
+    ]
+    why = f" ({one_line(reason)})" if one_line(reason) else ""
+    body = (
+        f"\n\nPromoted by {one_line(by) or 'an operator'}{why}: {environment} now runs what "
+        f"{source_environment} runs.\n" + "\n".join(lines)
+    )
+    trailers = [
+        deployed_trailer(service, source, environment)
+        for service, (_, source) in sorted(promoted.items())
+    ]
     return _assembled(subject, body, [*trailers, f"{REQUEST}: {request_id}"])

@@ -2,7 +2,8 @@
 ReleaseReady → every service of a release in one commit; RollbackRequested → the earlier
 image committed and the service pinned; DeploymentFailed (a service with `auto_rollback`)
 → the same rollback, automatically (services/committer/auto_rollback.py); UnpinRequested →
-the pin removed from the gitops branch in a commit (unpin.py).
+the pin removed from the gitops branch in a commit (unpin.py); PromotionRequested → what the
+source environment runs written into a later environment's manifests (promote.py).
 
 A ScanPassed of a release run is not committed alone: the run store answers with one
 ReleaseReady once every service of the release has its scan outcome.
@@ -20,16 +21,20 @@ from dataclasses import dataclass
 
 from services.committer.admission import Admission
 from services.committer.auto_rollback import roll_back
+from services.committer.environment_survey import record_environments
 from services.committer.gitops_commit import GitopsCommits
 from services.committer.lock import GitopsLock
+from services.committer.promote import promote
 from services.committer.rollback_target import with_digest
 from services.committer.survey import resurvey
 from services.committer.targets import ConfiguredTargets
 from services.committer.writeback import GitopsWriter
+from services.common.environment_view import EnvironmentsStore
 from services.common.events import (
     DeploymentFailed,
     Envelope,
     ManifestCommitted,
+    PromotionRequested,
     ReleaseReady,
     RollbackRequested,
     ScanPassed,
@@ -63,6 +68,7 @@ def make_handler(runtime: Runtime) -> Handler:
         inventory=runtime.inventory,
         pins=runtime.pins,
         deployed=DeployedCache(runtime.redis, keys=runtime.keyspace),
+        environments=EnvironmentsStore(runtime.redis, keys=runtime.keyspace),
     )
 
 
@@ -75,6 +81,7 @@ class Committer:
     inventory: InventoryStore
     pins: PinStore
     deployed: DeployedCache | None = None  # the survey reads the gitops trailers onwards
+    environments: EnvironmentsStore | None = None  # what each environment runs, for the gateway
 
     def __call__(self, event: Envelope) -> Sequence[Envelope]:
         produced = self.commit(event)
@@ -84,7 +91,16 @@ class Committer:
             resurvey(
                 self.settings, self.inventory, repository, pins=self.pins, deployed=self.deployed
             )
+            self._record_environments(repository)
         return produced
+
+    def _record_environments(self, repository: str) -> None:
+        surveyed = self.inventory.read(repository)
+        if self.environments is not None and surveyed is not None and surveyed.commit:
+            writer = self.writer
+            record_environments(
+                writer.targets, writer.commits, self.environments, repository, surveyed.commit
+            )
 
     def commit(self, event: Envelope) -> Sequence[Envelope]:
         match event:
@@ -109,11 +125,20 @@ class Committer:
                 return ()  # routed here only with auto_rollback; a hand-published one is moot
             case UnpinRequested():
                 return (self.writer.unpin(event),)
+            case PromotionRequested():
+                return promote(event, self.writer.targets, self.writer.commits)
         raise TypeError(f"the committer does not handle {event.type}")
 
 
 STAGE = StageDefinition(
     name="committer",
-    consumes=(ScanPassed, ReleaseReady, RollbackRequested, DeploymentFailed, UnpinRequested),
+    consumes=(
+        ScanPassed,
+        ReleaseReady,
+        RollbackRequested,
+        DeploymentFailed,
+        UnpinRequested,
+        PromotionRequested,
+    ),
     factory=make_handler,
 )

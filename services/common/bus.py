@@ -41,6 +41,7 @@ ROUTES: dict[str, str] = {
     "DeploymentFailed": "notifier",
     "UnpinRequested": "committer",
     "Unpinned": "notifier",
+    "PromotionRequested": "committer",
 }
 
 

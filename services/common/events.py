@@ -234,6 +234,19 @@ class RollbackRequested(Envelope):
     requested_by: str = ""
 
 
+class PromotionRequested(Envelope):
+    """An operator moves services to a later environment: the committer writes, into the
+    target's manifests, the image the source environment (the target's `from`) runs, read
+    from the gitops head. Never an image here: what is promoted is what git says."""
+
+    type: Literal["PromotionRequested"] = "PromotionRequested"
+    repository: str
+    services: tuple[ServiceName, ...] = Field(min_length=1, max_length=500)
+    environment: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # the target
+    requested_by: str = ""
+    reason: str = Field(default="", max_length=500)
+
+
 class UnpinRequested(Envelope):
     """An operator lets automatic deploys of a pinned service through again: the committer
     removes its pin from the gitops branch's pins file in a commit."""
@@ -339,7 +352,8 @@ AnyEvent = Annotated[
     | DeploymentVerified
     | DeploymentFailed
     | UnpinRequested
-    | Unpinned,
+    | Unpinned
+    | PromotionRequested,
     Field(discriminator="type"),
 ]
 Event = Envelope

@@ -132,6 +132,11 @@ class Keyspace:
         """A repository's services as last surveyed (JSON)."""
         return self._key("inventory", repository)
 
+    def environments(self, repository: str) -> str:
+        """What each environment of a repository runs, as the committer last read it (JSON;
+        services/common/environment_view.py)."""
+        return self._key("environments", repository)
+
     def scan_verdict(self, image_repository: str, digest: str) -> str:
         """What the scanner concluded about one image (JSON)."""
         return self._key("scan-verdict", f"{image_repository}@{digest}")

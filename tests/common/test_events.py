@@ -17,6 +17,7 @@ from services.common.events import (
     Finding,
     ImagePushed,
     ManifestCommitted,
+    PromotionRequested,
     PushedCommit,
     PushReceived,
     ReleaseImage,
@@ -174,6 +175,14 @@ def one_of_each_event() -> list[Envelope]:
         ),
         UnpinRequested(
             run_id=RUN, service="user-service", repository="acme/microbank", requested_by="ada"
+        ),
+        PromotionRequested(
+            run_id=RUN,
+            repository="acme/microbank",
+            services=("user-service",),
+            environment="production",
+            requested_by="ada",
+            reason="staging soaked a day",
         ),
         Unpinned(
             run_id=RUN,
@@ -402,3 +411,18 @@ def test_change_detected_carries_build_args_and_target_and_defaults_to_none():
 def test_change_detected_refuses_odd_build_arg_names_and_targets(fields):
     with pytest.raises(ValidationError):
         ChangeDetected(**{**change_detected().model_dump(), **fields})
+
+
+def test_a_promotion_request_naming_an_image_is_refused():
+    """What a promotion moves is what the source environment runs in git, never an image a
+    token holder names: an event carrying one does not decode."""
+    hostile = {
+        "type": "PromotionRequested",
+        "run_id": RUN,
+        "repository": "acme/microbank",
+        "services": ["user-service"],
+        "environment": "production",
+        "image": "evil.example/backdoor:latest",
+    }
+    with pytest.raises(EventDecodeError, match="image"):
+        decode_event(hostile)

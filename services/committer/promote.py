@@ -1,0 +1,212 @@
+"""Promotion (`approval: manual`): services moved to a later environment in one commit, the
+image each runs in the environment it is promoted `from`, never rebuilt.
+
+The image is read from the source environment's manifest at the gitops head, never taken
+from the request (a token holder's event is not trusted to name one), and only when the
+newest change to that manifest is a Shipline deploy to the source environment, whose trailer
+names the source commit (environment_survey.py). A promotion moves all its services or
+none: one the source runs nothing promotable for, or pinned in the target, refuses it all.
+The commit names the source environment, each image (with its digest when the service pins
+by digest) and source commit, a `Shipline-Deployed: ... in <environment>` trailer per
+service and the request's `Shipline-Request`: a redelivered request finds its commit.
+
+For now the source and target environments must be committed to the project's gitops
+repository and branch (an environment with its own `gitops:` is refused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+
+from services.committer.environment_survey import running_in
+from services.committer.formats import read_image
+from services.committer.gitops_commit import Change, Finished, GitopsCommits
+from services.committer.images import ImageRef
+from services.committer.manifest_edit import edit_manifest, read_manifest
+from services.committer.messages import promotion_message, request_grep
+from services.committer.targets import Target, Targets
+from services.common.environments import Environment
+from services.common.errors import PermanentError
+from services.common.events import (
+    Envelope,
+    ManifestCommitted,
+    PromotionRequested,
+    Source,
+    StageFailed,
+)
+from services.common.git import CommitInfo
+from services.common.promotion import Already, Promote, Refused, decide_promotion
+from services.detector.environment_runs import newest_in
+
+Promoted = list[Envelope]
+
+
+def promote(request: PromotionRequested, targets: Targets, commits: GitopsCommits) -> Promoted:
+    head = targets.head(request.repository)
+    target = targets.find(request.repository, head)
+    environment = promoted_to(target, request.environment)
+    for service in request.services:
+        target.spec(service)  # PermanentError for a service shipline.yaml does not have
+    return commits.commit(target, PromoteWrite(request, target, environment).prepare)
+
+
+def promoted_to(target: Target, name: str) -> Environment:
+    """The target environment, when a promotion to it can be written (PermanentError why not)."""
+    project = target.project
+    if not project.environments:
+        raise PermanentError("shipline.yaml has no environments: nothing to promote")
+    environment = project.environment(name)  # ConfigError (permanent) for an unknown name
+    if environment.source is None:
+        raise PermanentError(f"{name} is the first environment: pushes deploy there")
+    if {project.gitops_for(name), project.gitops_for(environment.source)} != {project.gitops}:
+        raise PermanentError(
+            f"{name} or {environment.source} has its own gitops repository or branch: "
+            "promotion writes only environments committed with the first one for now"
+        )
+    return environment
+
+
+@dataclass(frozen=True)
+class PromoteWrite:
+    request: PromotionRequested
+    target: Target
+    environment: Environment
+
+    @property
+    def source_environment(self) -> str:
+        return self.environment.source or ""
+
+    def prepare(self) -> Change[Promoted] | Finished[Promoted]:
+        request, checkout, project = self.request, self.target.checkout, self.target.project
+        earlier = checkout.log(".", grep=request_grep(request.event_id), limit=1)
+        if earlier:  # a redelivery: the promotion is committed already
+            return Finished(self._redelivered(earlier[0]))
+        name, repository = self.environment.name, self.target.source.name
+        decisions = {
+            service: decide_promotion(
+                service,
+                self.source_environment,
+                name,
+                running_in(checkout, project, repository, service, self.source_environment),
+                running_in(checkout, project, repository, service, name),
+            )
+            for service in sorted(set(request.services))
+        }
+        refused = {s: d.reason for s, d in decisions.items() if isinstance(d, Refused)}
+        if refused:
+            return Finished(self._refused(refused))
+        texts: dict[str, str] = {}
+        olds: dict[str, str] = {}
+        promoted: dict[str, tuple[str, Source]] = {}
+        for service, decision in decisions.items():
+            if not isinstance(decision, Promote):
+                continue
+            path = project.manifest_path(service, name)
+            text = texts.get(path) or read_manifest(checkout, path)
+            spec = self.target.spec(service)
+            edit = edit_manifest(text, service, spec, ImageRef.parse(decision.image), path)
+            texts[path], olds[service] = edit.text, edit.old_image
+            promoted[service] = (decision.image, self._source(decision.repository, decision.commit))
+        if not promoted:  # every service runs there already
+            return Finished(self._already(decisions))
+        for path, text in texts.items():
+            checkout.write(path, text)
+        message = promotion_message(
+            name,
+            self.source_environment,
+            promoted,
+            request.requested_by,
+            request.reason,
+            request.event_id,
+        )
+        return Change(sorted(texts), message, partial(self._committed, decisions, olds, promoted))
+
+    def _committed(
+        self,
+        decisions: Mapping[str, object],
+        olds: Mapping[str, str],
+        promoted: Mapping[str, tuple[str, Source]],
+        sha: str,
+    ) -> Promoted:
+        events: Promoted = list(self._already(decisions))
+        for service, (image, source) in sorted(promoted.items()):
+            events.append(self._event(service, source, olds[service], image, sha))
+        return events
+
+    def _already(self, decisions: Mapping[str, object]) -> Promoted:
+        """The services the target runs already: committed, in the commit that wrote them."""
+        checkout, events = self.target.checkout, []
+        for service, decision in sorted(decisions.items()):
+            if isinstance(decision, Already):
+                path = self.target.project.manifest_path(service, self.environment.name)
+                running = running_in(
+                    checkout,
+                    self.target.project,
+                    self.target.source.name,
+                    service,
+                    self.source_environment,
+                )
+                source = self._source(running.repository or "", running.commit or "")
+                sha = checkout.last_commit_touching(path)
+                events.append(self._event(service, source, decision.image, decision.image, sha))
+        return events
+
+    def _redelivered(self, info: CommitInfo) -> Promoted:
+        """The events of the promotion committed as `info`: the target's images before and
+        in it, and the source commits its trailers name."""
+        checkout, project, events = self.target.checkout, self.target.project, []
+        name, sha = self.environment.name, info.sha
+        trailers = newest_in([info], name)
+        for service in sorted(set(self.request.services)):
+            path = project.manifest_path(service, name)
+            spec, image_repository = self.target.spec(service), project.image_repository(service)
+            new_text, old_text = checkout.read_at(sha, path), checkout.read_at(f"{sha}^", path)
+            new = read_image(new_text or "", service, spec, image_repository)
+            old = read_image(old_text, service, spec, image_repository) if old_text else new
+            built = trailers.get(service)
+            source = self._source(built.repository, built.commit) if built else self._source("", "")
+            events.append(self._event(service, source, old, new, sha))
+        return events
+
+    def _refused(self, refused: Mapping[str, str]) -> Promoted:
+        why = "; ".join(refused[service] for service in sorted(refused))
+        return [
+            StageFailed(
+                event_id=self.request.follow_up_id("StageFailed", service),
+                run_id=self.request.run_id,
+                stage="committer",
+                service=service,
+                error_class="PromotionRefused",
+                message=f"not promoted to {self.environment.name}: {why}"[:2000],
+                retryable=False,
+            )
+            for service in sorted(set(self.request.services))
+        ]
+
+    def _event(self, service: str, source: Source, old: str, new: str, sha: str) -> Envelope:
+        target = self.target
+        return ManifestCommitted(
+            event_id=self.request.follow_up_id("ManifestCommitted", service),
+            run_id=self.request.run_id,
+            service=service,
+            source=source,
+            manifest_path=target.project.manifest_path(service, self.environment.name),
+            old_image=old,
+            new_image=new,
+            digest=ImageRef.parse(new).digest or "",
+            gitops_repository=target.gitops.name,
+            gitops_commit=sha,
+            branch=target.checkout.branch,
+            cluster=self.environment.cluster or target.cluster,
+            auto_rollback=target.spec(service).auto_rollback,
+        )
+
+    def _source(self, repository: str, commit: str) -> Source:
+        """The source commit an image was built from (the head when unknown, on a redelivery
+        whose source manifest has moved on)."""
+        ref = f"refs/heads/{self.target.source.default_branch}"
+        if repository != self.target.source.name or len(commit) != 40:
+            return Source(repository=self.target.source.name, commit=self.target.commit, ref=ref)
+        return Source(repository=repository, commit=commit, ref=ref)

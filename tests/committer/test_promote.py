@@ -1,0 +1,207 @@
+"""Promotion with `approval: manual`: what staging runs written into production's manifest in
+one commit, on real repositories and Redis."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+
+from services.committer.environment_survey import record_environments
+from services.committer.promote import promote
+from services.committer.writeback import GitopsWriter
+from services.common.environment_view import EnvironmentsStore
+from services.common.events import ManifestCommitted, PromotionRequested, StageFailed
+from services.common.git import Mirror
+from services.common.keyspace import Keyspace
+from services.detector.deployed import newest_trailers
+from services.detector.environment_runs import runs_in
+from tests.committer.gitrepos import (
+    REGISTRY,
+    Repo,
+    deployment,
+    pinned,
+    scan_passed,
+    settings_for,
+    shipline_yaml,
+)
+
+SERVICES = ["cart", "search"]
+ENVIRONMENTS = [{"name": "staging"}, {"name": "production", "from": "staging"}]
+
+
+def overlay(environment: str, service: str) -> str:
+    return f"k8s/{environment}/{service}.yaml"
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Repo:
+    repo = Repo(tmp_path / "remotes", "acme/shop")
+    services = {
+        s: {"path": f"{s}/", "manifest": "k8s/{environment}/" + f"{s}.yaml"} for s in SERVICES
+    }
+    files = {"shipline.yaml": shipline_yaml(services, environments=ENVIRONMENTS)}
+    for service in SERVICES:
+        files[f"{service}/app.txt"] = f"{service}\n"
+        for environment in ("staging", "production"):
+            files[overlay(environment, service)] = deployment(
+                service, f"{REGISTRY}/{service}:initial"
+            )
+    repo.commit(files, "initial")
+    return repo
+
+
+@pytest.fixture
+def writer(shop: Repo, tmp_path: Path, redis_client: redis.Redis) -> GitopsWriter:
+    return GitopsWriter.connect(settings_for(tmp_path / "c", shop), redis_client)
+
+
+def deployed_to_staging(shop: Repo, writer: GitopsWriter, service: str) -> str:
+    """A change to `service` pushed and deployed to staging, as a push run does: its commit."""
+    commit = shop.commit({f"{service}/app.txt": f"{service} {uuid.uuid4()}\n"}, "feat: more")
+    outcome = writer.deploy(scan_passed(shop, service, commit, f"run-{commit[:7]}"))
+    assert isinstance(outcome, ManifestCommitted)
+    return commit
+
+
+def request(services: tuple[str, ...] = ("cart",), **fields: object) -> PromotionRequested:
+    return PromotionRequested(
+        run_id="run-promote",
+        repository="acme/shop",
+        services=services,
+        environment="production",
+        requested_by="ada",
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def test_a_promotion_writes_what_staging_runs_into_production_in_one_commit(
+    shop: Repo, writer: GitopsWriter
+) -> None:
+    commit = deployed_to_staging(shop, writer, "cart")
+    image = f"{REGISTRY}/cart:sha-{commit[:7]}"
+    before = len(shop.log())
+
+    events = promote(request(reason="soaked a day"), writer.targets, writer.commits)
+
+    log = shop.log()
+    assert len(log) == before + 1
+    head = log[0]
+    assert head.message.startswith("promote(production): cart from staging [skip ci]")
+    assert "Promoted by ada (soaked a day)" in head.message
+    assert f"- cart: {image} built from acme/shop@{commit}" in head.message
+    assert f"Shipline-Deployed: cart acme/shop@{commit} in production\n" in head.message
+    assert "Shipline-Request: " in head.message
+    assert list(head.stats.files) == [overlay("production", "cart")]
+    assert f"image: {image}   #" in shop.read(overlay("production", "cart"))
+    assert f"image: {image}   #" in shop.read(overlay("staging", "cart"))
+    [event] = events
+    assert isinstance(event, ManifestCommitted)
+    assert (event.new_image, event.old_image) == (image, f"{REGISTRY}/cart:initial")
+    assert (event.source.commit, event.gitops_commit, event.kind) == (commit, head.hexsha, "deploy")
+    assert event.manifest_path == overlay("production", "cart")
+
+
+def test_the_first_environments_reader_never_takes_a_promotion_for_its_own(
+    shop: Repo, writer: GitopsWriter, tmp_path: Path
+) -> None:
+    staged = deployed_to_staging(shop, writer, "cart")
+    promote(request(), writer.targets, writer.commits)
+    newer = deployed_to_staging(shop, writer, "cart")
+
+    mirror = Mirror(shop.url, tmp_path / "mirror")
+    mirror.fetch()
+    head = mirror.resolve("refs/heads/main") or ""
+
+    assert runs_in(mirror, head, "staging", first=True)["cart"].commit == newer
+    assert runs_in(mirror, head, "production", first=False)["cart"].commit == staged
+    assert newest_trailers(mirror.log(None, head))["cart"].commit == newer
+
+
+def test_a_redelivered_promotion_commits_nothing_more_and_reports_the_same_commit(
+    shop: Repo, writer: GitopsWriter
+) -> None:
+    deployed_to_staging(shop, writer, "cart")
+    asked = request()
+    first = promote(asked, writer.targets, writer.commits)
+    deployed_to_staging(shop, writer, "cart")  # staging moved on meanwhile
+    commits = len(shop.log())
+
+    again = promote(asked, writer.targets, writer.commits)
+
+    assert len(shop.log()) == commits
+    assert [e.model_dump(exclude={"occurred_at"}) for e in again] == [
+        e.model_dump(exclude={"occurred_at"}) for e in first
+    ]
+
+
+def test_promoting_what_production_runs_already_commits_nothing(
+    shop: Repo, writer: GitopsWriter
+) -> None:
+    deployed_to_staging(shop, writer, "cart")
+    [first] = promote(request(), writer.targets, writer.commits)
+    commits = len(shop.log())
+
+    [again] = promote(request(), writer.targets, writer.commits)
+
+    assert len(shop.log()) == commits
+    assert isinstance(again, ManifestCommitted) and isinstance(first, ManifestCommitted)
+    assert again.gitops_commit == first.gitops_commit
+    assert again.old_image == again.new_image == first.new_image
+
+
+def test_a_service_staging_never_ran_by_a_shipline_deploy_refuses_the_whole_promotion(
+    shop: Repo, writer: GitopsWriter
+) -> None:
+    deployed_to_staging(shop, writer, "cart")
+    shop.commit(
+        {overlay("staging", "search"): deployment("search", f"{REGISTRY}/search:by-hand")},
+        "chore: search by hand",
+    )
+    commits = len(shop.log())
+
+    events = promote(request(("cart", "search")), writer.targets, writer.commits)
+
+    assert len(shop.log()) == commits
+    assert [type(e) for e in events] == [StageFailed, StageFailed]
+    failed = events[1]
+    assert isinstance(failed, StageFailed) and failed.error_class == "PromotionRefused"
+    assert "staging runs nothing promotable for search" in failed.message
+    assert "is not a Shipline deploy of search to staging" in failed.message
+    assert "by-hand" not in shop.read(overlay("production", "search"))
+
+
+def test_a_service_pinned_on_the_gitops_branch_is_not_promoted(
+    shop: Repo, writer: GitopsWriter
+) -> None:
+    commit = deployed_to_staging(shop, writer, "cart")
+    pinned(shop, "cart", f"{REGISTRY}/cart:sha-{commit[:7]}")
+    commits = len(shop.log())
+
+    [event] = promote(request(), writer.targets, writer.commits)
+
+    assert len(shop.log()) == commits
+    assert isinstance(event, StageFailed)
+    assert "cart is pinned in production" in event.message
+
+
+def test_after_a_promotion_the_gateways_view_says_what_each_environment_runs(
+    shop: Repo, writer: GitopsWriter, redis_client: redis.Redis
+) -> None:
+    commit = deployed_to_staging(shop, writer, "cart")
+    promote(request(), writer.targets, writer.commits)
+    store = EnvironmentsStore(redis_client, keys=Keyspace())
+
+    record_environments(writer.targets, writer.commits, store, shop.name, commit)
+
+    view = store.read(shop.name)
+    assert view is not None
+    staging, production = view.environments
+    assert (staging.name, staging.source, production.source) == ("staging", None, "staging")
+    image = f"{REGISTRY}/cart:sha-{commit[:7]}"
+    assert production.services["cart"].image == staging.services["cart"].image == image
+    assert production.services["cart"].commit == commit
+    assert production.services["search"].why_not is not None  # never promoted there
+    assert staging.services["search"].why_not is not None  # never deployed there
