@@ -5,7 +5,8 @@
 (the URL carries the Redis password: in the environment, not in the argument list).
 
 Consumers count what they take in Redis (`bench:bus:count`) and stamp `bench:bus:end` at
-COUNT; producers stamp `bench:bus:start`, then publish COUNT events one at a time. Celery's
+COUNT; producers stamp `bench:bus:start`, publish COUNT events one at a time, then stamp
+`bench:bus:produced`. Celery's
 side is Shipline's: `Bus.publish` (run store, event log, queue: one script, one round trip)
 to the notifier's queue, and a worker with Shipline's Celery settings whose task decodes
 the event.
@@ -25,6 +26,7 @@ from services.common.events import StageFailed, decode_event, encode_event
 COUNT_KEY = "bench:bus:count"
 START_KEY = "bench:bus:start"
 END_KEY = "bench:bus:end"
+PRODUCED_KEY = "bench:bus:produced"
 RAW_QUEUE = "bench:bus:raw"
 
 
@@ -68,6 +70,7 @@ def celery_produce(url: str, total: int) -> None:
     runtime.redis.set(START_KEY, time.time())
     for item in events:
         runtime.bus.publish(item)
+    runtime.redis.set(PRODUCED_KEY, time.time())
 
 
 def redis_consume(url: str, total: int) -> None:
@@ -84,6 +87,7 @@ def redis_produce(url: str, total: int) -> None:
     client.set(START_KEY, time.time())
     for payload in payloads:
         client.lpush(RAW_QUEUE, payload)
+    client.set(PRODUCED_KEY, time.time())
 
 
 ROLES = {

@@ -15,16 +15,31 @@ import pytest
 import redis
 from celery.contrib.testing.worker import start_worker
 
-from services.common.bus import Bus, queue_name, task_name
+from services.common.bus import (
+    Bus,
+    queue_name,
+    stages_for,
+    task_argsrepr,
+    task_id,
+    task_name,
+)
 from services.common.eventlog import EventLog
-from services.common.events import Envelope, RunCompleted, StageFailed, encode_event
+from services.common.events import (
+    DeploymentFailed,
+    Envelope,
+    RunCompleted,
+    StageFailed,
+    encode_event,
+)
 from services.common.keyspace import DEFAULT_KEYSPACE
 from services.common.runs import RunStore
 from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.common.stage import Handler, StageDefinition
 from services.common.worker import register_stage
+from services.devenv.redis_server import RedisServer
 from tests.common.test_runs import RUN, change_detected, image_pushed, planned, scan_passed
+from tests.common.test_runs_verification import committed, verdict
 
 BUILDER, SCANNER, NOTIFIER = queue_name("builder"), queue_name("scanner"), queue_name("notifier")
 
@@ -158,27 +173,50 @@ def _normalised(raw: bytes) -> dict[str, Any]:
     return message
 
 
-def test_the_queued_message_is_what_celery_send_task_queues_for_the_event(
+def sent_by_kombu(runtime: Runtime, client: redis.Redis, event: Envelope) -> list[bytes]:
+    """What Celery's send_task (kombu's Redis transport) queued for `event`, per stage, as
+    publish sent it before it wrote the message itself."""
+    messages = []
+    for index, stage in enumerate(stages_for(event)):
+        queue = queue_name(stage)
+        client.delete(queue)
+        runtime.celery.send_task(
+            task_name(stage),
+            args=[encode_event(event)],
+            queue=queue,
+            exchange="",
+            routing_key=queue,
+            declare=[],
+            task_id=task_id(event, index, stage),
+            argsrepr=task_argsrepr(event),
+        )
+        messages += client.lrange(queue, 0, -1)
+    return messages
+
+
+def test_the_queued_messages_are_what_celery_send_task_queues_for_the_event(
     runtime: Runtime, redis_client: redis.Redis
 ) -> None:
-    failed = StageFailed(run_id="run-kombu", stage="builder", error_class="E", message="m")
-    runtime.bus.publish(failed)
-    ours = [m for m in redis_client.lrange(NOTIFIER, 0, -1) if b"StageFailed" in m]
-    redis_client.delete(NOTIFIER)
-    runtime.celery.send_task(
-        task_name("notifier"),
-        args=[encode_event(failed)],
-        queue=NOTIFIER,
-        exchange="",
-        routing_key=NOTIFIER,
-        declare=[],
-        task_id=str(failed.event_id),
-        argsrepr="(StageFailed of run run-kombu)",
+    """One stage (StageFailed) and two (a failed rollout with automatic rollback goes to the
+    notifier and the committer, the second task id naming its stage)."""
+    rollout = committed(auto_rollback=True)
+    failed_rollout = verdict(
+        DeploymentFailed, condition="Degraded", reason="Degraded", auto_rollback=True
     )
-    sent_by_kombu = redis_client.lpop(NOTIFIER)
-    assert sent_by_kombu is not None
+    failed = StageFailed(run_id="run-kombu", stage="builder", error_class="E", message="m")
+    for event in (failed, failed_rollout):
+        runtime.bus.publish(rollout)
+        queues = [queue_name(stage) for stage in stages_for(event)]
+        redis_client.delete(*queues)
+        runtime.bus.publish(event)
+        ours = [
+            m for q in queues for m in redis_client.lrange(q, 0, -1) if event.type.encode() in m
+        ]
 
-    assert [_normalised(m) for m in ours] == [_normalised(sent_by_kombu)]
+        assert [_normalised(m) for m in ours] == [
+            _normalised(m) for m in sent_by_kombu(runtime, redis_client, event)
+        ]
+        assert len(ours) == len(queues)
 
 
 def test_a_celery_worker_runs_the_stage_with_the_event_a_publish_queued(
@@ -215,3 +253,26 @@ def test_a_celery_worker_runs_the_stage_with_the_event_a_publish_queued(
     assert redis_client.llen(NOTIFIER) == 0
     assert redis_client.hlen("unacked") == 0  # acknowledged
     assert redis_client.exists(DEFAULT_KEYSPACE.event_logged(failed.event_id))
+
+
+def test_publishing_on_the_oldest_supported_redis_recovers_logs_once_and_queues(
+    tmp_path: Path, redis_6_2_binary: Path
+) -> None:
+    """Redis 6.2: the script's commands (SET NX EX, XADD MAXLEN ~, cjson) as it has them."""
+    with RedisServer(tmp_path / "redis", binary=redis_6_2_binary) as server:
+        assert server.version.startswith("Redis 6.2.")
+        runtime = Runtime(Settings(redis_url=server.url, workdir=tmp_path))
+        pushed = image_pushed("user-service")
+
+        runtime.bus.publish(pushed)
+        runtime.bus.publish(pushed)
+
+        run = runtime.runs.get(RUN)
+        assert run is not None and run.trigger == "recovered"
+        assert run.services["user-service"].digest == pushed.digest
+        assert len(runtime.event_log.for_run(RUN)) == 1
+        assert [event_id_of(m) for m in queued(runtime.redis, SCANNER)] == [
+            str(pushed.event_id)
+        ] * 2
+        runtime.celery.close()
+        runtime.redis.close()
