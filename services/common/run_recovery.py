@@ -6,7 +6,9 @@ with the data. The first stage event that arrives for it creates a minimal recor
 the event tells: the repository, commit and ref of its source, `trigger` "recovered" (no
 event carries the original trigger) and `recovered_at`. How many services the run fanned out
 to is lost too, so a recovered run has no `expected`: it completes when every service it
-has seen since has ended (run_projection.py).
+has seen since has ended (run_projection.py). Whether the hash is gone is checked in the
+publish's one Redis script, with the event's other writes (publish_script.py): recreating
+a run costs no round trip of its own.
 """
 
 from __future__ import annotations
