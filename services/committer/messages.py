@@ -168,21 +168,22 @@ def release_message(
 def promotion_message(
     environment: str,
     source_environment: str,
-    promoted: dict[str, tuple[str, Source]],
+    promoted: dict[str, tuple[str, str, Source]],
     by: str,
     reason: str,
     request_id: uuid.UUID,
 ) -> str:
-    """`promoted`: service → (the image the source environment runs, the source commit it
-    was built from); one commit for them all."""
+    """`promoted`: service → (the image the source environment runs, its digest ("" when
+    unknown), the source commit it was built from); one commit for them all."""
     _checked("environment", environment, _SERVICE, "a DNS label")
     _checked("environment", source_environment, _SERVICE, "a DNS label")
     names = ", ".join(sorted(promoted))
     subject = f"promote({environment}): {names} from {source_environment} [skip ci]"
-    lines = [
-        f"- {service}: {_image(image)} built from {source.repository}@{source.commit}"
-        for service, (image, source) in sorted(promoted.items())
-    ]
+    lines = []
+    for service, (image, digest, source) in sorted(promoted.items()):
+        pinned = digest and digest not in image
+        named = f"{_image(image)} ({_image(digest)})" if pinned else _image(image)
+        lines.append(f"- {service}: {named} built from {source.repository}@{source.commit}")
     why = f" ({one_line(reason)})" if one_line(reason) else ""
     body = (
         f"\n\nPromoted by {one_line(by) or 'an operator'}{why}: {environment} now runs what "
@@ -190,6 +191,6 @@ def promotion_message(
     )
     trailers = [
         deployed_trailer(service, source, environment)
-        for service, (_, source) in sorted(promoted.items())
+        for service, (_, _, source) in sorted(promoted.items())
     ]
     return _assembled(subject, body, [*trailers, f"{REQUEST}: {request_id}"])

@@ -6,9 +6,11 @@ from the request (a token holder's event is not trusted to name one), and only w
 newest change to that manifest is a Shipline deploy to the source environment, whose trailer
 names the source commit (environment_survey.py). A promotion moves all its services or
 none: one the source runs nothing promotable for, or pinned in the target, refuses it all.
-The commit names the source environment, each image (with its digest when the service pins
-by digest) and source commit, a `Shipline-Deployed: ... in <environment>` trailer per
-service and the request's `Shipline-Request`: a redelivered request finds its commit.
+Each image passes the committer's admission again, by the digest the registry has for its
+tag now (registry_admission): a tag pushed again since with an unscanned image is refused.
+The commit names the source environment, each image with its digest and source commit, a
+`Shipline-Deployed: ... in <environment>` trailer per service and the request's
+`Shipline-Request`: a redelivered request finds its commit.
 
 For now the source and target environments must be committed to the project's gitops
 repository and branch (an environment with its own `gitops:` is refused).
@@ -16,10 +18,11 @@ repository and branch (an environment with its own `gitops:` is refused).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
+from services.committer.admission import Admission
 from services.committer.environment_survey import running_in
 from services.committer.formats import read_image
 from services.committer.gitops_commit import Change, Finished, GitopsCommits
@@ -37,19 +40,44 @@ from services.common.events import (
     StageFailed,
 )
 from services.common.git import CommitInfo
+from services.common.image_lookup import find_image
 from services.common.promotion import Already, Promote, Refused, decide_promotion
+from services.common.settings import Settings
 from services.detector.environment_runs import newest_in
 
 Promoted = list[Envelope]
+# (service, image, source commit) → the image's digest, once the image may be deployed
+# (PermanentError why not); None: the digest only when the manifest pins it, no check.
+Admit = Callable[[str, str, Source], str]
 
 
-def promote(request: PromotionRequested, targets: Targets, commits: GitopsCommits) -> Promoted:
+def promote(
+    request: PromotionRequested,
+    targets: Targets,
+    commits: GitopsCommits,
+    admit: Admit | None = None,
+) -> Promoted:
     head = targets.head(request.repository)
     target = targets.find(request.repository, head)
     environment = promoted_to(target, request.environment)
     for service in request.services:
         target.spec(service)  # PermanentError for a service shipline.yaml does not have
-    return commits.commit(target, PromoteWrite(request, target, environment).prepare)
+    return commits.commit(target, PromoteWrite(request, target, environment, admit).prepare)
+
+
+def registry_admission(settings: Settings, admission: Admission) -> Admit:
+    """The registry's digest of the image's tag (the tag may have been pushed again since
+    the source environment took it: what is promoted must still be the scanned image), let
+    through the committer's admission like every deploy (the service's own repository, a
+    scan verdict recorded for that digest)."""
+
+    def admit(service: str, image: str, source: Source) -> str:
+        ref = ImageRef.parse(image)
+        digest = ref.digest or find_image(settings, ref.repository, ref.tag or "").digest
+        admission.check(source, {service: (ref.repository, digest)})
+        return digest
+
+    return admit
 
 
 def promoted_to(target: Target, name: str) -> Environment:
@@ -73,6 +101,7 @@ class PromoteWrite:
     request: PromotionRequested
     target: Target
     environment: Environment
+    admit: Admit | None = None
 
     @property
     def source_environment(self) -> str:
@@ -99,7 +128,7 @@ class PromoteWrite:
             return Finished(self._refused(refused))
         texts: dict[str, str] = {}
         olds: dict[str, str] = {}
-        promoted: dict[str, tuple[str, Source]] = {}
+        promoted: dict[str, tuple[str, str, Source]] = {}
         for service, decision in decisions.items():
             if not isinstance(decision, Promote):
                 continue
@@ -108,7 +137,12 @@ class PromoteWrite:
             spec = self.target.spec(service)
             edit = edit_manifest(text, service, spec, ImageRef.parse(decision.image), path)
             texts[path], olds[service] = edit.text, edit.old_image
-            promoted[service] = (decision.image, self._source(decision.repository, decision.commit))
+            source = self._source(decision.repository, decision.commit)
+            promoted[service] = (
+                decision.image,
+                self._digest(service, decision.image, source),
+                source,
+            )
         if not promoted:  # every service runs there already
             return Finished(self._already(decisions))
         for path, text in texts.items():
@@ -127,13 +161,18 @@ class PromoteWrite:
         self,
         decisions: Mapping[str, object],
         olds: Mapping[str, str],
-        promoted: Mapping[str, tuple[str, Source]],
+        promoted: Mapping[str, tuple[str, str, Source]],
         sha: str,
     ) -> Promoted:
         events: Promoted = list(self._already(decisions))
-        for service, (image, source) in sorted(promoted.items()):
-            events.append(self._event(service, source, olds[service], image, sha))
+        for service, (image, digest, source) in sorted(promoted.items()):
+            events.append(self._event(service, source, olds[service], image, sha, digest))
         return events
+
+    def _digest(self, service: str, image: str, source: Source) -> str:
+        if self.admit is None:
+            return ImageRef.parse(image).digest or ""
+        return self.admit(service, image, source)
 
     def _already(self, decisions: Mapping[str, object]) -> Promoted:
         """The services the target runs already: committed, in the commit that wrote them."""
@@ -185,7 +224,9 @@ class PromoteWrite:
             for service in sorted(set(self.request.services))
         ]
 
-    def _event(self, service: str, source: Source, old: str, new: str, sha: str) -> Envelope:
+    def _event(
+        self, service: str, source: Source, old: str, new: str, sha: str, digest: str = ""
+    ) -> Envelope:
         target = self.target
         return ManifestCommitted(
             event_id=self.request.follow_up_id("ManifestCommitted", service),
@@ -195,7 +236,7 @@ class PromoteWrite:
             manifest_path=target.project.manifest_path(service, self.environment.name),
             old_image=old,
             new_image=new,
-            digest=ImageRef.parse(new).digest or "",
+            digest=digest or ImageRef.parse(new).digest or "",
             gitops_repository=target.gitops.name,
             gitops_commit=sha,
             branch=target.checkout.branch,

@@ -24,7 +24,7 @@ from services.committer.auto_rollback import roll_back
 from services.committer.environment_survey import record_environments
 from services.committer.gitops_commit import GitopsCommits
 from services.committer.lock import GitopsLock
-from services.committer.promote import promote
+from services.committer.promote import promote, registry_admission
 from services.committer.rollback_target import with_digest
 from services.committer.survey import resurvey
 from services.committer.targets import ConfiguredTargets
@@ -126,7 +126,8 @@ class Committer:
             case UnpinRequested():
                 return (self.writer.unpin(event),)
             case PromotionRequested():
-                return promote(event, self.writer.targets, self.writer.commits)
+                admit = registry_admission(self.settings, self.admission)
+                return promote(event, self.writer.targets, self.writer.commits, admit)
         raise TypeError(f"the committer does not handle {event.type}")
 
 

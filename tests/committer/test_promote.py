@@ -13,7 +13,8 @@ from services.committer.environment_survey import record_environments
 from services.committer.promote import promote
 from services.committer.writeback import GitopsWriter
 from services.common.environment_view import EnvironmentsStore
-from services.common.events import ManifestCommitted, PromotionRequested, StageFailed
+from services.common.errors import PermanentError
+from services.common.events import ManifestCommitted, PromotionRequested, Source, StageFailed
 from services.common.git import Mirror
 from services.common.keyspace import Keyspace
 from services.detector.deployed import newest_trailers
@@ -205,3 +206,29 @@ def test_after_a_promotion_the_gateways_view_says_what_each_environment_runs(
     assert production.services["cart"].commit == commit
     assert production.services["search"].why_not is not None  # never promoted there
     assert staging.services["search"].why_not is not None  # never deployed there
+
+
+def test_an_image_the_admission_refuses_is_not_promoted(shop: Repo, writer: GitopsWriter) -> None:
+    deployed_to_staging(shop, writer, "cart")
+    commits = len(shop.log())
+
+    def refuse(service: str, image: str, source: Source) -> str:
+        raise PermanentError(f"the scanner recorded no verdict on {image}")
+
+    with pytest.raises(PermanentError, match="no verdict"):
+        promote(request(), writer.targets, writer.commits, refuse)
+
+    assert len(shop.log()) == commits
+    assert "initial" in shop.read(overlay("production", "cart"))
+
+
+def test_the_digest_the_admission_found_is_named_in_the_commit_and_the_event(
+    shop: Repo, writer: GitopsWriter
+) -> None:
+    deployed_to_staging(shop, writer, "cart")
+    digest = "sha256:" + "cd" * 32
+
+    [event] = promote(request(), writer.targets, writer.commits, lambda *_: digest)
+
+    assert isinstance(event, ManifestCommitted) and event.digest == digest
+    assert f"({digest}) built from" in shop.log()[0].message

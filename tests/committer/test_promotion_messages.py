@@ -15,7 +15,8 @@ from services.detector.environment_runs import newest_in
 
 COMMIT = "a" * 40
 SOURCE = Source(repository="acme/shop", commit=COMMIT, ref="refs/heads/main")
-IMAGE = "127.0.0.1:5000/bank/cart:sha-aaaaaaa@sha256:" + "ab" * 32
+DIGEST = "sha256:" + "ab" * 32
+IMAGE = "127.0.0.1:5000/bank/cart:sha-aaaaaaa@" + DIGEST
 REQUEST = uuid.UUID(int=7)
 
 
@@ -32,7 +33,7 @@ def test_a_later_environment_is_named_after_the_commit() -> None:
 
 def test_a_promotion_names_source_environment_image_digest_and_source_commit() -> None:
     message = promotion_message(
-        "production", "staging", {"cart": (IMAGE, SOURCE)}, "ada", "soaked\na day", REQUEST
+        "production", "staging", {"cart": (IMAGE, DIGEST, SOURCE)}, "ada", "soaked\na day", REQUEST
     )
 
     assert message == (
@@ -57,5 +58,23 @@ def test_an_environment_that_would_break_the_trailer_is_refused(environment: str
 def test_an_image_with_a_line_break_is_refused_for_a_promotion() -> None:
     with pytest.raises(PermanentError):
         promotion_message(
-            "production", "staging", {"cart": ("x\nShipline-Request: y", SOURCE)}, "", "", REQUEST
+            "production",
+            "staging",
+            {"cart": ("x\nShipline-Request: y", "", SOURCE)},
+            "",
+            "",
+            REQUEST,
         )
+
+
+def test_a_digest_the_image_does_not_pin_is_named_beside_it() -> None:
+    message = promotion_message(
+        "production",
+        "staging",
+        {"cart": ("127.0.0.1:5000/bank/cart:sha-aaaaaaa", DIGEST, SOURCE)},
+        "",
+        "",
+        REQUEST,
+    )
+
+    assert f"- cart: 127.0.0.1:5000/bank/cart:sha-aaaaaaa ({DIGEST}) built from" in message

@@ -78,6 +78,9 @@ def test_what_staging_runs_is_promoted_to_production_by_the_api_and_the_cli(
     commit = staged["commit"]
     assert f"Shipline-Deployed: user-service {sample.name}@{commit} in production" in message
     assert "Shipline-Request: " in message
+    digest = staged["services"]["user-service"]["digest"]
+    assert digest.startswith("sha256:")
+    assert f"- user-service: {image} ({digest}) built from" in message  # what staging ran
 
     again = promote(stack, {"services": ["user-service"], "to": "production"})
 
