@@ -29,6 +29,14 @@ class Running(BaseModel):
     commit: str | None = None
     why_not: str | None = None  # why what runs here cannot be promoted from here
     pinned: bool = False
+    since: float | None = None  # when a view first recorded this image and commit here
+
+    def same_as(self, other: Running) -> bool:
+        return (self.image, self.repository, self.commit) == (
+            other.image,
+            other.repository,
+            other.commit,
+        )
 
 
 class EnvironmentView(BaseModel):
@@ -66,7 +74,24 @@ class EnvironmentsStore:
             return None
 
     def record(self, view: EnvironmentsView) -> None:
-        self._redis.set(self._keys.environments(view.repository), view.model_dump_json())
+        """Records the view; each service's `since` is kept from the view before while it
+        runs the same image from the same commit, else it is this view's time."""
+        dated = with_since(view, self.read(view.repository))
+        self._redis.set(self._keys.environments(view.repository), dated.model_dump_json())
 
     def forget(self, repository: str) -> None:
         self._redis.delete(self._keys.environments(repository))
+
+
+def with_since(view: EnvironmentsView, before: EnvironmentsView | None) -> EnvironmentsView:
+    environments = []
+    for environment in view.environments:
+        earlier = before.find(environment.name) if before is not None else None
+        services = {}
+        for name, running in environment.services.items():
+            known = earlier.services.get(name) if earlier is not None else None
+            kept = known.since if known is not None and known.same_as(running) else None
+            since = kept or running.since or view.surveyed_at
+            services[name] = running.model_copy(update={"since": since})
+        environments.append(environment.model_copy(update={"services": services}))
+    return view.model_copy(update={"environments": tuple(environments)})

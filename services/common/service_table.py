@@ -67,6 +67,33 @@ class Drift(BaseModel):
     retry_at: float | None = None  # when the reconciler builds it again (epoch seconds)
 
 
+EnvironmentStatus = Literal["pending", "committed", "healthy", "failed", "missing"]
+
+
+class EnvironmentState(BaseModel):
+    """What one environment (shipline.yaml `environments:`) runs of the service, as the
+    committer recorded it after its last commit to the repository (`surveyed_at`), and how
+    the newest run that wrote that image there went (`state`): `pending` (being written or
+    verified), `committed` (written; no verification, or no run of it known), `healthy`
+    (verified healthy on the environment's cluster), `failed` (its run failed), `missing`
+    (no image: the manifest is missing or unreadable, or the environment keeps its
+    manifests in another gitops repository or branch, not surveyed yet)."""
+
+    name: str
+    source: str | None  # the environment it is promoted from (null: the first)
+    image: str | None
+    digest: str | None  # the image's digest, as its run or its reference says (null: unknown)
+    source_repository: str | None  # the repository and commit the image was built from
+    source_commit: str | None
+    since: float | None  # when the committer first recorded this image there (epoch seconds)
+    state: EnvironmentStatus
+    run_id: str | None  # the newest run that wrote this image there, when known
+    pinned: bool
+    promotable: bool  # a Shipline deploy wrote it: the next environment may take it
+    reason: str | None  # why it is not promotable (null when it is)
+    surveyed_at: float
+
+
 class ServiceState(BaseModel):
     repository: str
     service: str
@@ -85,6 +112,9 @@ class ServiceState(BaseModel):
     desired_commit: str | None = None  # the commit a build brings it to
     behind_by: int | None = None
     drift: Drift | None = None  # absent from a survey made before drift was recorded
+    # one per environment, in shipline.yaml's order; absent without `environments:` (the
+    # fields above then describe the first environment, as without environments)
+    environments: list[EnvironmentState] | None = None
 
 
 class SurveyError(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.common.environment_view import EnvironmentsStore
 from services.common.pins import PinStore
 from services.common.runs import RunStore
 from services.common.service_inventory import InventoryStore, ServiceRow, Survey
@@ -24,6 +25,7 @@ from services.common.service_table import (
 )
 from services.common.settings import Settings
 from services.gateway.drift import DriftReader, drift_of
+from services.gateway.environment_states import environment_states
 from services.verifier.live import LiveStore
 
 RUNS_SEARCHED = 1000  # how far back the last run of a service is looked for
@@ -42,6 +44,7 @@ def list_services(
     pins: PinStore,
     live: LiveStore | None = None,
     drift: DriftReader | None = None,
+    environments: EnvironmentsStore | None = None,
 ) -> ServicesTable:
     surveys, errors = _surveys(settings, inventory)
     found = [(survey, row) for survey in surveys for row in survey.services]
@@ -60,7 +63,26 @@ def list_services(
         )
         for survey, row in found
     ]
+    if environments is not None:
+        _add_environments(services, surveys, environments, runs)
     return ServicesTable(services=services, errors=errors)
+
+
+def _add_environments(
+    services: list[ServiceState],
+    surveys: list[Survey],
+    store: EnvironmentsStore,
+    runs: RunStore,
+) -> None:
+    """Each service of a repository the committer recorded environments for gains them."""
+    views = {s.repository: view for s in surveys if (view := store.read(s.repository))}
+    if not views:
+        return
+    keys = [(state.repository, state.service) for state in services]
+    found = environment_states(views, keys, runs)
+    for state in services:
+        if (state.repository, state.service) in found:
+            state.environments = found[(state.repository, state.service)]
 
 
 def last_runs(runs: RunStore, wanted: set[ServiceKey]) -> dict[ServiceKey, LastRun]:

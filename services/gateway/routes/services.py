@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from services.common.environment_view import EnvironmentsStore
 from services.common.service_table import ServicesTable
 from services.gateway import inventory
 from services.gateway.deps import RuntimeDep
@@ -38,9 +39,18 @@ def list_services(runtime: RuntimeDep) -> ServicesTable:
     `drift` sums it up: `state` (`in_sync`, `behind`, `unknown`), `behind_by`, `since` (the
     deployed commit, abbreviated), `last_attempt` (the last build sent on the default
     branch: run, status, and the reason of a failure) and `retry_at` (when the reconciler
-    builds a service behind again after a transient failure, epoch seconds)."""
+    builds a service behind again after a transient failure, epoch seconds).
+
+    For a repository with `environments:` in shipline.yaml, each service also lists
+    `environments`, one per environment in order: its `image`, `digest`, the
+    `source_repository` and `source_commit` it was built from, `since` (when the committer
+    first recorded that image there), `state` (`pending`, `committed`, `healthy`, `failed`,
+    `missing`) and the `run_id` of the newest run that wrote it there, `promotable` (and
+    the `reason` when not), as the committer recorded them after its last commit to the
+    repository (`surveyed_at`). Without `environments:` the key is absent."""
     live = LiveStore(runtime.redis, keys=runtime.keyspace)
     drift = DriftReader(runtime.redis, keys=runtime.keyspace)
+    environments = EnvironmentsStore(runtime.redis, keys=runtime.keyspace)
     return inventory.list_services(
-        runtime.settings, runtime.inventory, runtime.runs, runtime.pins, live, drift
+        runtime.settings, runtime.inventory, runtime.runs, runtime.pins, live, drift, environments
     )

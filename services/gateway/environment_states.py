@@ -1,0 +1,140 @@
+"""What each environment runs of each service, for the services table: the committer's view
+of the repository (services/common/environment_view.py, recorded after each of its commits),
+with the state of the newest run that wrote that image there and the image's digest from
+the run store.
+
+A run names its environment in its `environment` field (a promotion's); a run without one
+wrote the first environment (a push, a tag, a deploy or rollback by hand), as before
+`environments:` existed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from services.common.environment_view import EnvironmentsView, EnvironmentView, Running
+from services.common.run_models import Run, ServiceRecord
+from services.common.runs import RunStore
+from services.common.service_table import EnvironmentState, EnvironmentStatus
+
+RUNS_SEARCHED = 1000  # as far back as the services table looks for a service's last run
+DIGEST_IN_REFERENCE = "@sha256:"
+
+Wanted = tuple[str, str, str, str]  # (repository, environment, service, image)
+
+
+@dataclass(frozen=True)
+class Written:
+    """The newest run that wrote an image into an environment, as its record has it."""
+
+    run_id: str
+    status: EnvironmentStatus
+    digest: str | None
+
+
+def environment_states(
+    views: dict[str, EnvironmentsView], services: Iterable[tuple[str, str]], runs: RunStore
+) -> dict[tuple[str, str], list[EnvironmentState]]:
+    """(repository, service) → a state per environment of the repository's view, in order;
+    `views`: repository → its view (a repository without one is left out)."""
+    keys = [(repo, service) for repo, service in services if repo in views]
+    wanted = {
+        (repo, env.name, service, running.image)
+        for repo, service in keys
+        for env in views[repo].environments
+        if (running := env.services.get(service)) is not None and running.image
+    }
+    written, digests = _from_runs(runs, wanted, views)
+    return {
+        (repo, service): [
+            _state(views[repo], env, service, written, digests) for env in views[repo].environments
+        ]
+        for repo, service in keys
+    }
+
+
+def _state(
+    view: EnvironmentsView,
+    env: EnvironmentView,
+    service: str,
+    written: dict[Wanted, Written],
+    digests: dict[tuple[str, str, str], str],
+) -> EnvironmentState:
+    running = env.services.get(service) or Running(
+        why_not=f"{env.name} keeps its manifests in another gitops repository or branch: "
+        "not surveyed yet"
+    )
+    image = running.image
+    run = written.get((view.repository, env.name, service, image)) if image else None
+    built = digests.get((view.repository, service, image or ""))
+    digest = _digest(image, (run.digest if run else None) or built)
+    return EnvironmentState(
+        name=env.name,
+        source=env.source,
+        image=image,
+        digest=digest,
+        source_repository=running.repository,
+        source_commit=running.commit,
+        since=running.since,
+        state=("missing" if image is None else run.status if run else "committed"),
+        run_id=run.run_id if run else None,
+        pinned=running.pinned,
+        promotable=running.why_not is None and image is not None,
+        reason=running.why_not,
+        surveyed_at=view.surveyed_at,
+    )
+
+
+def _digest(image: str | None, from_runs: str | None) -> str | None:
+    """The digest the reference pins, else the one a run recorded for the image."""
+    if image and DIGEST_IN_REFERENCE in image:
+        return image.split("@", 1)[1]
+    return from_runs or None
+
+
+def _from_runs(
+    runs: RunStore, wanted: set[Wanted], views: dict[str, EnvironmentsView]
+) -> tuple[dict[Wanted, Written], dict[tuple[str, str, str], str]]:
+    """The newest run that wrote each wanted image into its environment, and a digest per
+    (repository, service, image) from any run that built or wrote it, newest first."""
+    written: dict[Wanted, Written] = {}
+    digests: dict[tuple[str, str, str], str] = {}
+    images = {(repo, service, image) for repo, _, service, image in wanted}
+    if not wanted:
+        return written, digests
+    for n, (run_id, _) in enumerate(runs.newest_first()):
+        if n >= RUNS_SEARCHED or (len(written) == len(wanted) and len(digests) == len(images)):
+            break
+        run = runs.get(run_id)
+        view = views.get(run.repository or "") if run is not None else None
+        if run is None or view is None:
+            continue
+        environment = _environment_of(run, view)
+        for service, record in run.services.items():
+            key = (view.repository, service, record.image)
+            if record.digest and key in images:
+                digests.setdefault(key, record.digest)
+            wrote = (view.repository, environment, service, record.image)
+            if wrote in wanted and wrote not in written and record.gitops_commit:
+                written[wrote] = Written(run_id, _status(record), record.digest or None)
+    return written, digests
+
+
+def _environment_of(run: Run, view: EnvironmentsView) -> str:
+    named = (run.model_extra or {}).get("environment")
+    if isinstance(named, str) and named:
+        return named
+    return view.environments[0].name if view.environments else ""
+
+
+def _status(record: ServiceRecord) -> EnvironmentStatus:
+    if record.status == "failed":
+        return "failed"
+    if record.status in ("pending", "running"):
+        return "pending"
+    if record.status == "succeeded" and (
+        record.push_to_healthy is not None or record.stage == "verifier"
+    ):
+        return "healthy"
+    return "committed"
