@@ -76,9 +76,12 @@ def celery_produce(url: str, total: int) -> None:
 def redis_consume(url: str, total: int) -> None:
     client = redis.Redis.from_url(url)
     while True:
-        _, payload = client.brpop([RAW_QUEUE])
-        decode_event(payload)
-        counted(client, total)
+        # a bounded wait: the client's socket times out (redis-py: 5 s) while the other
+        # transport's rounds run
+        taken = client.brpop([RAW_QUEUE], timeout=1)
+        if taken is not None:
+            decode_event(taken[1])
+            counted(client, total)
 
 
 def redis_produce(url: str, total: int) -> None:
