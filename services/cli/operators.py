@@ -272,7 +272,8 @@ def _read(path: str, **params: str | None) -> Any:
 @_OUTPUT
 def status(output: str) -> None:
     """The services table: the image each deploys now (at the gitops head), its last run,
-    and whether it is pinned; then a line per service behind its default branch."""
+    and whether it is pinned, with a column per environment (its image tag and state) when
+    shipline.yaml has `environments:`; then a line per service behind its default branch."""
     from services.cli.views import services_table
     from services.common.service_table import ServicesTable
 

@@ -44,12 +44,18 @@ def age(since: float | None, now: float) -> str:
 
 def services_table(table: ServicesTable, now: float) -> str:
     clustered = any(row.cluster for row in table.services)
+    environments = environment_names(table.services)
     rows = [
-        [*_service_cells(row, now), *([cluster_cell(row)] if clustered else [])]
+        [
+            *_service_cells(row, now),
+            *([cluster_cell(row)] if clustered else []),
+            *[environment_cell(row, name) for name in environments],
+        ]
         for row in table.services
     ]
     headers = ["SERVICE", "REPOSITORY", "IMAGE", "LAST RUN", "STATUS", "AGE", "PINNED"]
-    text = columns(headers + (["CLUSTER"] if clustered else []), rows)
+    headers += ["CLUSTER"] if clustered else []
+    text = columns(headers + [name.upper() for name in environments], rows)
     behind = [f"{row.service}: {line}" for row in table.services if (line := drift_line(row, now))]
     problems = [f"error: {error.repository}: {error.reason}" for error in table.errors]
     return "\n".join([text, *behind, *problems])
@@ -100,6 +106,27 @@ def cluster_cell(row: ServiceState) -> str:
     state = f"{live.sync or '-'}/{live.health or '-'}"
     text = f"{row.cluster}: {state} {live.ready_replicas}/{live.replicas} ready"
     return text if live.matches_git else f"{text}, runs {live.image}"
+
+
+def environment_names(services: Sequence[ServiceState]) -> list[str]:
+    """Every environment any service lists, in the order shipline.yaml gives them."""
+    names: dict[str, None] = {}
+    for row in services:
+        names.update((env.name, None) for env in row.environments or [])
+    return list(names)
+
+
+def environment_cell(row: ServiceState, name: str) -> str:
+    """E.g. "sha-1a2b3c4 healthy": the image's tag (without its digest) and its state."""
+    found = next((env for env in row.environments or [] if env.name == name), None)
+    if found is None:
+        return "-"
+    if found.image is None:
+        return found.state
+    reference = found.image.split("@", 1)[0]
+    tail = reference.rsplit("/", 1)[-1]
+    tag = tail.split(":", 1)[1] if ":" in tail else "latest"
+    return f"{tag} {found.state}"
 
 
 def runs_table(runs: Sequence[Run], now: float) -> str:

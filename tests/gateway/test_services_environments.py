@@ -95,8 +95,9 @@ class Committer:
         self.record(commit)
         return committed
 
-    def verified(self, committed: ManifestCommitted, healthy: bool) -> None:
-        """The rollout on a cluster, healthy or not, as the verifier reports it."""
+    def verified(self, committed: ManifestCommitted, healthy: bool | None) -> None:
+        """The commit to be verified on a cluster, and the verifier's verdict (None: not
+        yet), as the workers record them."""
         on_cluster = committed.model_copy(update={"cluster": "kind"})
         self.runs.apply(on_cluster)
         common = {
@@ -109,7 +110,7 @@ class Committer:
         }
         if healthy:
             self.runs.apply(DeploymentVerified(**common, seconds=4.0))
-        else:
+        elif healthy is False:
             failure = "CrashLoopBackOff in Deployment shop/cart"
             self.runs.apply(
                 DeploymentFailed(**common, condition="CrashLoopBackOff", reason=failure)
