@@ -11,6 +11,11 @@ export function whenActionDone(callback) {
   onDone = callback;
 }
 
+// Another view's action (a promotion) ended: re-render as after an action here.
+export function actionDone() {
+  onDone();
+}
+
 export function actionsPanel(service) {
   const name = service.service;
   const id = (what) => `${what}-${name}`;

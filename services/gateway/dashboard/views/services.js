@@ -7,6 +7,7 @@ import { ago, isoTime, shortSha, splitImage } from "../format.js";
 import { actionsPanel } from "./actions.js";
 import { badge, statusBadge } from "./badges.js";
 import { clusterBadges, clusterFacts } from "./cluster.js";
+import { environmentsTable } from "./environments.js";
 import { stepList } from "./stages.js";
 
 export async function servicesView() {
@@ -21,6 +22,7 @@ export async function servicesView() {
       h("p", { class: "notice tone-bad", role: "alert" }, `${e.repository}: ${e.reason}`),
     ),
     services.length === 0 ? h("p", {}, "No service is configured yet.") : null,
+    environmentsTable(services),
     h(
       "ul",
       { class: "cards", "aria-label": "Services" },

@@ -1,0 +1,92 @@
+"""The dashboard's "What runs where" table in a real browser (Debian's chromium, Playwright)
+on a real gateway, Redis and git: services as rows, environments as columns, each cell the
+tag, since when and state, and for a signed-in user a button promoting to the next
+environment through POST /api/v1/promotions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from playwright.sync_api import Browser, expect, sync_playwright
+
+from services.committer.survey import resurvey
+from services.common.events import PromotionRequested
+from services.common.service_inventory import InventoryStore
+from services.gateway.app import create_app
+from tests.api_server import serving
+from tests.committer.gitrepos import monorepo, settings_for
+from tests.e2e.test_dashboard import CHROMIUM, CHROMIUM_ARGS
+from tests.gateway.test_deployments import queued
+from tests.gateway.test_services_environments import Committer, shop_with_environments
+
+TOKEN = "dashboard-environments-token-0123456789"
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def test_each_environment_has_a_cell_per_service_and_staging_can_be_promoted_to_production(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis, browser: Browser
+) -> None:
+    shop = shop_with_environments(tmp_path / "remotes")
+    committer = Committer(shop, settings_for(tmp_path / "c", shop), redis_client)
+    commit, staged = committer.deploy_to_staging("cart", "run-stage")
+    committer.verified(staged, healthy=True)
+    settings = settings_for(tmp_path / "api", shop, redis_url=redis_url, api_tokens=[TOKEN])
+    resurvey(settings, InventoryStore(redis_client), shop.name)
+    problems: list[str] = []
+
+    with serving(create_app(settings)) as url:
+        page = browser.new_page()
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(f"{url}/#/services")
+        page.get_by_label("API token").fill(TOKEN)
+        page.get_by_role("button", name="Sign in").click()
+        table = page.get_by_role("table", name="What runs where")
+        cart = table.locator('tr[data-service="cart"]')
+        search = table.locator('tr[data-service="search"]')
+        staging = cart.locator('td[data-environment="staging"]')
+        production = cart.locator('td[data-environment="production"]')
+
+        expect(table.locator("thead th")).to_have_text(["Service", "staging", "production"])
+        expect(staging).to_have_attribute("data-state", "healthy")
+        expect(staging.locator(".tag")).to_have_text(f"sha-{commit[:7]}")
+        expect(staging).to_contain_text("since just now")
+        expect(staging).to_contain_text(f"built from {commit[:7]}")
+        expect(production).to_have_attribute("data-state", "committed")
+        expect(production.locator(".tag")).to_have_text("initial")
+        expect(search.locator('td[data-environment="staging"] button')).to_have_count(0)
+        expect(production.locator("button")).to_have_count(0)  # no environment after it
+        page.screenshot(path=tmp_path / "what-runs-where.png", full_page=True)
+
+        staging.get_by_role("button", name="Promote cart to production").click()
+
+        expect(staging.get_by_role("status")).to_contain_text("Promotion to production queued")
+    [event] = queued(redis_client, "committer")
+    assert isinstance(event, PromotionRequested)
+    assert (event.services, event.environment) == (("cart",), "production")
+    assert problems == []
+
+
+def test_without_environments_the_services_page_has_no_environments_table(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis, browser: Browser
+) -> None:
+    shop = monorepo(tmp_path / "remotes", ["cart"])
+    settings = settings_for(tmp_path / "api", shop, redis_url=redis_url, api_tokens=[TOKEN])
+    resurvey(settings, InventoryStore(redis_client), shop.name)
+
+    with serving(create_app(settings)) as url:
+        page = browser.new_page()
+        page.goto(f"{url}/#/services")
+        page.get_by_label("API token").fill(TOKEN)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator('article[data-service="cart"]')).to_be_visible()
+        expect(page.get_by_role("table", name="What runs where")).to_have_count(0)
