@@ -33,7 +33,7 @@ from services.devenv.registry import Registry
 
 WEBHOOK_SECRET = "e2e-webhook-secret-0123456789"
 API_TOKEN = "e2e-api-token-0123456789abcdef"
-FINAL = ("succeeded", "failed", "blocked", "skipped", "superseded", "held")
+FINAL = ("succeeded", "failed", "blocked", "skipped", "superseded", "held", "rejected")
 
 
 @dataclass

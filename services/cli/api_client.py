@@ -20,7 +20,15 @@ TOKEN_MISSING = (
     "SHIPLINE_TOKEN is not set: give a token from the server's api_tokens "
     f"(and SHIPLINE_URL, default {DEFAULT_URL})"
 )
-FINAL_RUN_STATUSES = ("succeeded", "failed", "blocked", "skipped", "superseded", "held")
+FINAL_RUN_STATUSES = (
+    "succeeded",
+    "failed",
+    "blocked",
+    "skipped",
+    "superseded",
+    "held",
+    "rejected",
+)
 
 
 class ApiError(Exception):

@@ -14,6 +14,10 @@ The commit names the source environment, each image with its digest and source c
 
 For now the source and target environments must be committed to the project's gitops
 repository and branch (an environment with its own `gitops:` is refused).
+
+An environment that writes by pull request (`write: pull-request`, `approval: pull-request`)
+gets the same commit on a branch of its own and a pull request instead
+(pull_request_writeback.py): the gitops branch moves only when a person merges it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from services.committer.gitops_commit import Change, Finished, GitopsCommits
 from services.committer.images import ImageRef
 from services.committer.manifest_edit import edit_manifest, read_manifest
 from services.committer.messages import promotion_message, request_grep
+from services.committer.pull_request_writeback import PullRequestWriteback
 from services.committer.targets import Target, Targets
 from services.common.environments import Environment
 from services.common.errors import PermanentError
@@ -56,13 +61,21 @@ def promote(
     targets: Targets,
     commits: GitopsCommits,
     admit: Admit | None = None,
+    pulls: PullRequestWriteback | None = None,
 ) -> Promoted:
+    """`pulls`: how an environment that writes by pull request gets one (without it, such a
+    promotion is refused: a commit would bypass the review the environment asks for)."""
     head = targets.head(request.repository)
     target = targets.find(request.repository, head)
     environment = promoted_to(target, request.environment)
     for service in request.services:
         target.spec(service)  # PermanentError for a service shipline.yaml does not have
-    return commits.commit(target, PromoteWrite(request, target, environment, admit).prepare)
+    write = PromoteWrite(request, target, environment, admit)
+    if environment.write_mode == "pull-request":
+        if pulls is None:
+            raise PermanentError(f"{environment.name} writes by pull request: none can be opened")
+        return pulls.promote(request, target, environment, write.prepare)
+    return commits.commit(target, write.prepare)
 
 
 def registry_admission(settings: Settings, admission: Admission) -> Admit:

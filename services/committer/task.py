@@ -25,6 +25,7 @@ from services.committer.environment_survey import record_environments
 from services.committer.gitops_commit import GitopsCommits
 from services.committer.lock import GitopsLock
 from services.committer.promote import promote, registry_admission
+from services.committer.pull_request_writeback import PullRequestWriteback, answer_closed, run_link
 from services.committer.rollback_target import with_digest
 from services.committer.survey import resurvey
 from services.committer.targets import ConfiguredTargets
@@ -35,6 +36,7 @@ from services.common.events import (
     Envelope,
     ManifestCommitted,
     PromotionRequested,
+    PullRequestClosed,
     ReleaseReady,
     RollbackRequested,
     ScanPassed,
@@ -43,6 +45,7 @@ from services.common.events import (
 )
 from services.common.logging import get_logger
 from services.common.pins import PinStore
+from services.common.promotion_pulls import PromotionPulls
 from services.common.runs import RunStore
 from services.common.runtime import Runtime
 from services.common.service_inventory import InventoryStore
@@ -69,6 +72,13 @@ def make_handler(runtime: Runtime) -> Handler:
         pins=runtime.pins,
         deployed=DeployedCache(runtime.redis, keys=runtime.keyspace),
         environments=EnvironmentsStore(runtime.redis, keys=runtime.keyspace),
+        pulls=PullRequestWriteback(
+            lock,
+            settings.bot,
+            PromotionPulls(runtime.redis, keys=runtime.keyspace),
+            runtime.scan_verdicts,
+            run_url=lambda run_id: run_link(settings, run_id),
+        ),
     )
 
 
@@ -82,6 +92,7 @@ class Committer:
     pins: PinStore
     deployed: DeployedCache | None = None  # the survey reads the gitops trailers onwards
     environments: EnvironmentsStore | None = None  # what each environment runs, for the gateway
+    pulls: PullRequestWriteback | None = None  # promotions to environments that write by PR
 
     def __call__(self, event: Envelope) -> Sequence[Envelope]:
         produced = self.commit(event)
@@ -127,7 +138,12 @@ class Committer:
                 return (self.writer.unpin(event),)
             case PromotionRequested():
                 admit = registry_admission(self.settings, self.admission)
-                return promote(event, self.writer.targets, self.writer.commits, admit)
+                targets, commits = self.writer.targets, self.writer.commits
+                return promote(event, targets, commits, admit, self.pulls)
+            case PullRequestClosed() if self.pulls is not None:
+                return answer_closed(self.pulls.store, event)
+            case PullRequestClosed():
+                return ()
         raise TypeError(f"the committer does not handle {event.type}")
 
 
@@ -140,6 +156,7 @@ STAGE = StageDefinition(
         DeploymentFailed,
         UnpinRequested,
         PromotionRequested,
+        PullRequestClosed,
     ),
     factory=make_handler,
 )

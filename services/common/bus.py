@@ -42,6 +42,8 @@ ROUTES: dict[str, str] = {
     "UnpinRequested": "committer",
     "Unpinned": "notifier",
     "PromotionRequested": "committer",
+    "PullRequestOpened": "notifier",
+    "PullRequestClosed": "committer",
 }
 
 

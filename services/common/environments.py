@@ -58,6 +58,7 @@ class Environment(_Section):
     releases: bool = False  # release tags deploy here (at most one environment)
     soak_seconds: int = Field(default=0, ge=0, le=7 * 24 * 3600)  # before an auto promotion
     write: Literal["commit", "pull-request"] | None = None  # None: as `approval` implies
+    auto_merge: bool = False  # a pull request asks its host to merge it once checks pass
     gitops: EnvironmentGitOps = EnvironmentGitOps()
     cluster: ClusterName | None = None  # a server `clusters` entry that verifies rollouts here
 

@@ -12,11 +12,30 @@ from pydantic import BaseModel, ConfigDict, Field
 SCHEMA_VERSION = 1
 ZERO_SHA = "0" * 40  # git's name for "no commit": a new ref's before, a deleted ref's after
 
+# awaiting-merge: a promotion's pull request is open; rejected: it was closed unmerged
 ServiceStatus = Literal[
-    "pending", "running", "succeeded", "failed", "blocked", "skipped", "superseded", "held"
+    "pending",
+    "running",
+    "succeeded",
+    "failed",
+    "blocked",
+    "skipped",
+    "superseded",
+    "held",
+    "awaiting-merge",
+    "rejected",
 ]
 RunStatus = Literal[
-    "queued", "running", "succeeded", "failed", "blocked", "skipped", "superseded", "held"
+    "queued",
+    "running",
+    "succeeded",
+    "failed",
+    "blocked",
+    "skipped",
+    "superseded",
+    "held",
+    "awaiting-merge",
+    "rejected",
 ]
 BuildArgName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
 ServiceName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]

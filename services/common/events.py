@@ -291,15 +291,42 @@ class ReleaseReady(Envelope):
 
 class DeploymentSkipped(Envelope):
     """The committer wrote nothing for a service: a newer commit is already deployed
-    (`superseded`), or the service is pinned since a rollback (`held`)."""
+    (`superseded`), or the service is pinned since a rollback (`held`), or its promotion's
+    pull request was closed unmerged (`rejected`) or replaced by a newer one (`superseded`)."""
 
     type: Literal["DeploymentSkipped"] = "DeploymentSkipped"
     service: ServiceName
     source: Source
     image: str
-    outcome: Literal["superseded", "held"]
+    outcome: Literal["superseded", "held", "rejected"]
     reason: str
     deployed_image: str = ""
+
+
+class PullRequestOpened(Envelope):
+    """A promotion to an environment that writes by pull request: its commit is on `branch`,
+    in the open pull request `number`; the service awaits its merge (ManifestCommitted then)."""
+
+    type: Literal["PullRequestOpened"] = "PullRequestOpened"
+    service: ServiceName
+    environment: str
+    gitops_repository: str
+    number: int
+    url: str
+    branch: str  # the pull request's head branch, e.g. shipline/promote-production
+    commit: str  # the promotion's commit on it
+
+
+class PullRequestClosed(Envelope):
+    """A promotion's pull request was merged (the committer answers with ManifestCommitted)
+    or closed unmerged (DeploymentSkipped `rejected`), as a webhook or the host said."""
+
+    type: Literal["PullRequestClosed"] = "PullRequestClosed"
+    gitops_repository: str
+    number: int
+    merged: bool
+    merge_commit_sha: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")
+    via: Literal["webhook", "host"] = "webhook"
 
 
 class StageFailed(Envelope):
@@ -353,7 +380,9 @@ AnyEvent = Annotated[
     | DeploymentFailed
     | UnpinRequested
     | Unpinned
-    | PromotionRequested,
+    | PromotionRequested
+    | PullRequestOpened
+    | PullRequestClosed,
     Field(discriminator="type"),
 ]
 Event = Envelope

@@ -114,7 +114,11 @@ class Checkout:
         """Write the file in the working tree; never through a symbolic link."""
         safe_files.write_bytes(self.path, valid_path(path, self._where), text.encode(), self._where)
 
-    def commit_and_push(self, paths: list[str], message: str, name: str, email: str) -> str:
+    def commit_and_push(
+        self, paths: list[str], message: str, name: str, email: str, *, to: str | None = None
+    ) -> str:
+        """`to`: force-push the commit to that branch (a pull request's head) instead of
+        pushing the checkout's branch."""
         identity = {
             "GIT_AUTHOR_NAME": name,
             "GIT_AUTHOR_EMAIL": email,
@@ -127,7 +131,10 @@ class Checkout:
             self._git(LITERAL_PATHSPECS, "add", "--", *paths)
             self._git("commit", "--no-verify", "-m", message, **identity)
             sha = self._git("rev-parse", "HEAD")
-            self._git("push", "origin", f"HEAD:refs/heads/{self.branch}")
+            if to is not None:
+                self._git("push", "--force", "origin", f"HEAD:refs/heads/{valid_branch(to)}")
+            else:
+                self._git("push", "origin", f"HEAD:refs/heads/{self.branch}")
         except git.GitCommandError as exc:
             detail = str(exc.stderr or "")
             if "rejected" in detail or "fetch first" in detail or "non-fast-forward" in detail:

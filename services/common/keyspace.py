@@ -137,6 +137,16 @@ class Keyspace:
         services/common/environment_view.py)."""
         return self._key("environments", repository)
 
+    def promotion_pull(self, gitops_repository: str, number: int) -> str:
+        """A promotion's open pull request: its run and the commits its merge lands (JSON;
+        services/common/promotion_pulls.py)."""
+        return self._key("promotion-pull", gitops_repository, str(number))
+
+    @property
+    def promotion_pulls(self) -> str:
+        """The open promotion pull requests (members: their promotion_pull keys)."""
+        return self._key("promotion-pulls")
+
     def scan_verdict(self, image_repository: str, digest: str) -> str:
         """What the scanner concluded about one image (JSON)."""
         return self._key("scan-verdict", f"{image_repository}@{digest}")

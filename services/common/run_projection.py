@@ -24,6 +24,7 @@ from services.common.events import (
     Envelope,
     ImagePushed,
     ManifestCommitted,
+    PullRequestOpened,
     PushReceived,
     ReleaseReady,
     RunCompleted,
@@ -196,6 +197,11 @@ class RunProjection:
                     reason=event.reason,
                 )
                 return self._finish_service(event, event.service, writes)
+            case PullRequestOpened():
+                reason = f"awaiting the merge of {event.url}"
+                fields = {"status": "awaiting-merge", "reason": reason}
+                self._set(writes, event.run_id, event.service, "committer", now, **fields)
+                writes.hset(self._keys.run(event.run_id), mapping={"status": "awaiting-merge"})
             case Unpinned():
                 reason = f"unpinned from {event.image}" if event.image else "was not pinned"
                 status = "succeeded" if event.image else "skipped"

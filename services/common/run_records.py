@@ -16,7 +16,15 @@ from services.common.events import (
 )
 from services.common.run_models import ServiceRecord, StageTiming
 
-FINAL_SERVICE_STATUSES = ("succeeded", "failed", "blocked", "skipped", "superseded", "held")
+FINAL_SERVICE_STATUSES = (
+    "succeeded",
+    "failed",
+    "blocked",
+    "skipped",
+    "superseded",
+    "held",
+    "rejected",
+)
 STAGE_ORDER = ("detector", "builder", "scanner", "committer", "verifier", "notifier")
 
 
@@ -135,6 +143,8 @@ def overall_status(outcomes: dict[str, ServiceOutcome], run_failed: bool = False
         return "failed"
     if "blocked" in statuses:
         return "blocked"
+    if "rejected" in statuses:
+        return "rejected"
     if not outcomes:
         return "skipped"
     if statuses == {"superseded"}:

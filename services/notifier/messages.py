@@ -11,6 +11,7 @@ from services.common.events import (
     DeploymentVerified,
     Envelope,
     ManifestCommitted,
+    PullRequestOpened,
     RunCompleted,
     ScanFailed,
     StageFailed,
@@ -25,6 +26,8 @@ ICONS = {
     "held": "⏸",
     "skipped": "⏭",
     "superseded": "⏩",
+    "rejected": "🚫",
+    "awaiting-merge": "⏳",
 }
 
 
@@ -72,6 +75,11 @@ def summary(event: Envelope) -> str:
                 else ""
             )
             return f"{event.service}: {event.image} failed in {event.cluster}: {event.reason}{then}"
+        case PullRequestOpened():
+            return (
+                f"{event.service}: promotion to {event.environment} awaits the merge of "
+                f"{event.url}"
+            )
         case Unpinned() if event.image:
             return (
                 f"{event.service}: unpinned from {event.image}, committed "
@@ -108,4 +116,6 @@ def _status_of(event: Envelope) -> str:
             return event.outcome
         case DeploymentFailed():
             return "failed"
+        case PullRequestOpened():
+            return "awaiting-merge"
     return "succeeded"

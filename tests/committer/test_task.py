@@ -43,7 +43,7 @@ def runtime(shop: Repo, tmp_path: Path, redis_url: str, redis_client: redis.Redi
     return Runtime(settings_for(tmp_path / "w", shop, redis_url=redis_url))
 
 
-def test_the_committer_consumes_scans_releases_rollbacks_failed_rollouts_unpins_promotions():
+def test_the_committer_consumes_scans_releases_rollbacks_failed_rollouts_unpins_promotions_pulls():
     names = {kind.__name__ for kind in STAGE.consumes}
     assert names == {
         "ScanPassed",
@@ -52,6 +52,7 @@ def test_the_committer_consumes_scans_releases_rollbacks_failed_rollouts_unpins_
         "DeploymentFailed",
         "UnpinRequested",
         "PromotionRequested",
+        "PullRequestClosed",
     }
 
 

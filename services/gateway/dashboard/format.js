@@ -36,7 +36,7 @@ export function splitImage(image) {
   return { repository: image.slice(0, at), tag: image.slice(at + 1) };
 }
 
-export const FINAL_RUN_STATUSES = ["succeeded", "failed", "blocked", "skipped", "superseded", "held"];
+export const FINAL_RUN_STATUSES = ["succeeded", "failed", "blocked", "skipped", "superseded", "held", "rejected"];
 
 // What a status looks like: a tone for colour and a symbol, so it is never colour alone.
 export function tone(status) {

@@ -1,0 +1,245 @@
+"""Pull-request write-back: a promotion to an environment with `write: pull-request` (or
+`approval: pull-request`) lands on a branch `shipline/promote-<environment>` and in a pull
+request into the gitops branch, never on the gitops branch itself.
+
+The branch is force-updated from the gitops head by every promotion of the environment, so
+a newer promotion updates the one open request (retitled, described again) instead of
+piling up conflicting ones; the run that request stood for ends `superseded`. Each service
+of the run shows `awaiting-merge` (PullRequestOpened) until the request is closed: merged,
+its ManifestCommitted (recorded now, in services/common/promotion_pulls.py) is published
+with the merge commit, so verification and notification go on; closed unmerged, it ends
+`rejected` (DeploymentSkipped). `answer_closed` gives those events, whether the host's
+webhook or a later read of the host said so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from services.committer.environment_survey import running_in
+from services.committer.gitops_commit import Finished, Prepare
+from services.committer.lock import GitopsLock
+from services.committer.promotion_pull_text import ServiceChange, body, title
+from services.committer.targets import Target
+from services.common.environments import Environment
+from services.common.errors import PermanentError
+from services.common.events import (
+    DeploymentSkipped,
+    Envelope,
+    ManifestCommitted,
+    PromotionRequested,
+    PullRequestClosed,
+    PullRequestOpened,
+)
+from services.common.logging import get_logger
+from services.common.promotion_pulls import PendingPromotion, PromotionPulls
+from services.common.repository_settings import GitHost
+from services.common.scan_verdicts import ScanVerdicts
+from services.common.settings import BotIdentity, Settings
+from services.githost import PullRequest, PullRequestDraft, PullRequests, pull_requests_for
+
+BRANCH_PREFIX = "shipline/promote-"
+LABELS = ("shipline", "promotion")
+HostClient = Callable[[GitHost, str], PullRequests]
+
+
+def promotion_branch(environment: str) -> str:
+    return f"{BRANCH_PREFIX}{environment}"
+
+
+def run_link(settings: Settings, run_id: str) -> str | None:
+    """The run's page, from a github_status channel's `target_url_template` when one has it."""
+    for channel in settings.notifications:
+        template = getattr(channel, "target_url_template", None)
+        if template:
+            return str(template).format(run_id=run_id, repository="", commit="")
+    return None
+
+
+@dataclass(frozen=True)
+class PullRequestWriteback:
+    lock: GitopsLock
+    bot: BotIdentity
+    store: PromotionPulls
+    verdicts: ScanVerdicts | None = None
+    hosts: HostClient = pull_requests_for
+    run_url: Callable[[str], str | None] = lambda run_id: None
+
+    def promote(
+        self,
+        request: PromotionRequested,
+        target: Target,
+        environment: Environment,
+        prepare: Prepare[list[Envelope]],
+    ) -> list[Envelope]:
+        """The promotion's commit pushed to its branch and its pull request opened or
+        updated: the events of the services it holds (PullRequestOpened), of any it did not
+        need to change, and of the run it superseded."""
+        pulls = self._pulls(target)
+        branch, checkout = promotion_branch(environment.name), target.checkout
+        with self.lock.held(target.gitops.name, branch):
+            checkout.sync()
+            previous = self._running(target, environment.name, request.services)
+            step = prepare()
+            if isinstance(step, Finished):
+                return step.result
+            sha = checkout.commit_and_push(
+                step.paths, step.message, self.bot.name, self.bot.email, to=branch
+            )
+            events = step.done(sha)
+            waiting = [
+                e for e in events if isinstance(e, ManifestCommitted) and e.gitops_commit == sha
+            ]
+            others = [e for e in events if e not in waiting]
+            changes = {e.service: self._change(target, e, previous.get(e.service)) for e in waiting}
+            draft = PullRequestDraft(
+                title=title(list(changes), environment.name),
+                body=body(
+                    environment.name,
+                    environment.source or "",
+                    changes,
+                    request.run_id,
+                    self.run_url(request.run_id),
+                ),
+                head=branch,
+                base=checkout.branch,
+                labels=LABELS,
+            )
+            pull, superseded = self._open_or_update(pulls, draft, target, request)
+            if environment.auto_merge and not pulls.enable_auto_merge(pull.number):
+                get_logger().info("the host cannot merge automatically", pull_request=pull.number)
+            self.store.record(
+                PendingPromotion(
+                    run_id=request.run_id,
+                    repository=target.source.name,
+                    environment=environment.name,
+                    gitops_repository=target.gitops.name,
+                    number=pull.number,
+                    url=pull.url,
+                    branch=branch,
+                    commit=sha,
+                    committed=tuple(waiting),
+                )
+            )
+        get_logger().info("promotion awaits its merge", pull_request=pull.url, commit=sha)
+        opened = [_opened(request, e, environment.name, pull, branch, sha) for e in waiting]
+        return [*others, *superseded, *opened]
+
+    def _pulls(self, target: Target) -> PullRequests:
+        host = target.gitops.host
+        if host is None:
+            raise PermanentError(
+                f"the environment writes by pull request, but the entry of {target.gitops.name} "
+                "in the server settings has no host: (type, api_url, token) to open it with"
+            )
+        return self.hosts(host, target.gitops.name)
+
+    def _open_or_update(
+        self,
+        pulls: PullRequests,
+        draft: PullRequestDraft,
+        target: Target,
+        request: PromotionRequested,
+    ) -> tuple[PullRequest, list[Envelope]]:
+        found = pulls.find_open(draft.head, draft.base)
+        if found is None:
+            return pulls.open(draft), []
+        updated = pulls.update(found.number, title=draft.title, body=draft.body)
+        earlier = self.store.get(target.gitops.name, found.number)
+        if earlier is None or earlier.run_id == request.run_id:
+            return updated, []
+        why = f"superseded by run {request.run_id} in the same pull request ({updated.url})"
+        return updated, _ended(earlier, "superseded", why)
+
+    def _running(
+        self, target: Target, environment: str, services: Sequence[str]
+    ) -> dict[str, str | None]:
+        """The source commit each service runs in the environment now (None: unknown)."""
+        return {
+            service: running_in(
+                target.checkout, target.project, target.source.name, service, environment
+            ).commit
+            for service in services
+            if service in target.project.services
+        }
+
+    def _change(
+        self, target: Target, event: ManifestCommitted, previous: str | None
+    ) -> ServiceChange:
+        since = []
+        if previous and previous != event.source.commit:
+            try:
+                since = target.mirror.log(previous, event.source.commit, limit=200)
+            except Exception:  # noqa: BLE001 - a body without the list beats no request
+                get_logger().warning("source commits not listed", service=event.service)
+        return ServiceChange(event, since, previous, self._scan(target, event))
+
+    def _scan(self, target: Target, event: ManifestCommitted) -> str:
+        if self.verdicts is None or not event.digest:
+            return ""
+        verdict = self.verdicts.get(target.project.image_repository(event.service), event.digest)
+        if verdict is None:
+            return ""
+        if verdict.outcome == "skipped":
+            return f"SKIPPED by {verdict.skipped_by}: {verdict.skip_reason}"
+        policy = f" (policy {verdict.policy})" if verdict.policy else ""
+        return f"{verdict.outcome}{policy} in run {verdict.run_id}"
+
+
+def answer_closed(store: PromotionPulls, closed: PullRequestClosed) -> list[Envelope]:
+    """A promotion's pull request closed: merged, each service's ManifestCommitted with the
+    merge commit; unmerged, each service `rejected`. Nothing for a request no promotion
+    waits on; the same events again for one answered already (a redelivery)."""
+    pending = store.get(closed.gitops_repository, closed.number)
+    if pending is None or pending.run_id != closed.run_id:
+        return []
+    if closed.merged:
+        landed = closed.merge_commit_sha or pending.commit
+        events: list[Envelope] = [
+            event.model_copy(update={"gitops_commit": landed}) for event in pending.committed
+        ]
+    else:
+        why = f"its pull request {pending.url} was closed without merging"
+        events = _ended(pending, "rejected", why)
+    store.answered(closed.gitops_repository, closed.number)
+    return events
+
+
+def _ended(pending: PendingPromotion, outcome: str, reason: str) -> list[Envelope]:
+    """Each service of the pending promotion ended unmerged (ids from the promotion's own
+    events: whichever webhook or read of the host says so first, the same events)."""
+    return [
+        DeploymentSkipped(
+            event_id=event.follow_up_id("DeploymentSkipped", outcome),
+            run_id=pending.run_id,
+            service=event.service,
+            source=event.source,
+            image=event.new_image,
+            outcome="rejected" if outcome == "rejected" else "superseded",
+            reason=reason,
+            deployed_image=event.old_image,
+        )
+        for event in pending.committed
+    ]
+
+
+def _opened(
+    request: PromotionRequested,
+    event: ManifestCommitted,
+    environment: str,
+    pull: PullRequest,
+    branch: str,
+    sha: str,
+) -> PullRequestOpened:
+    return PullRequestOpened(
+        event_id=request.follow_up_id("PullRequestOpened", event.service),
+        run_id=request.run_id,
+        service=event.service,
+        environment=environment,
+        gitops_repository=event.gitops_repository,
+        number=pull.number,
+        url=pull.url,
+        branch=branch,
+        commit=sha,
+    )

@@ -1,0 +1,286 @@
+"""Promotion by pull request: the commit on `shipline/promote-<environment>` of a real git
+remote and the pull request on a loopback GitHub whose every request and answer is checked
+against GitHub's published OpenAPI description; the gitops branch moves only on the merge."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import git
+import pytest
+import redis
+
+from services.committer.promote import promote
+from services.committer.pull_request_writeback import PullRequestWriteback, answer_closed
+from services.committer.writeback import GitopsWriter
+from services.common.errors import PermanentError
+from services.common.events import (
+    DeploymentSkipped,
+    ManifestCommitted,
+    PromotionRequested,
+    PullRequestClosed,
+    PullRequestOpened,
+    Source,
+)
+from services.common.keyspace import Keyspace
+from services.common.promotion_pulls import PromotionPulls
+from services.common.repository_settings import GitHost
+from services.common.scan_verdicts import ScanVerdict, ScanVerdicts
+from services.common.settings import Repository, Settings
+from tests.committer.gitrepos import (
+    DEVELOPER,
+    DIGEST,
+    REGISTRY,
+    Repo,
+    deployment,
+    scan_passed,
+    shipline_yaml,
+)
+from tests.githost.conftest import TOKEN, github, github_description  # noqa: F401 (fixtures)
+from tests.githost.fake_github import FakeGitHub
+
+pytestmark = pytest.mark.integration  # npm fetches GitHub's description into the devenv state
+
+BRANCH = "shipline/promote-production"
+ENVIRONMENTS = [
+    {"name": "staging"},
+    {"name": "production", "from": "staging", "approval": "pull-request"},
+]
+
+
+def overlay(environment: str) -> str:
+    return f"k8s/{environment}/cart.yaml"
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Repo:
+    repo = Repo(tmp_path / "remotes", "acme/shop")
+    services = {"cart": {"path": "cart/", "manifest": "k8s/{environment}/cart.yaml"}}
+    files = {
+        "shipline.yaml": shipline_yaml(services, environments=ENVIRONMENTS),
+        "cart/app.txt": "cart\n",
+    }
+    for environment in ("staging", "production"):
+        files[overlay(environment)] = deployment("cart", f"{REGISTRY}/cart:initial")
+    repo.commit(files, "initial")
+    return repo
+
+
+@pytest.fixture
+def settings(shop: Repo, tmp_path: Path, github: FakeGitHub) -> Settings:  # noqa: F811
+    host = GitHost(type="github", api_url=github.host.url, token=TOKEN)
+    entry = Repository(name=shop.name, url=shop.url, webhook_secret="x" * 20, host=host)
+    return Settings(workdir=tmp_path / "c", repositories=[entry])
+
+
+@pytest.fixture
+def writer(settings: Settings, redis_client: redis.Redis) -> GitopsWriter:
+    return GitopsWriter.connect(settings, redis_client)
+
+
+@pytest.fixture
+def store(redis_client: redis.Redis) -> PromotionPulls:
+    return PromotionPulls(redis_client, keys=Keyspace())
+
+
+@pytest.fixture
+def pulls(
+    settings: Settings, redis_client: redis.Redis, store: PromotionPulls, writer: GitopsWriter
+) -> PullRequestWriteback:
+    lock = writer.commits.lock
+    verdicts = ScanVerdicts(redis_client)
+    return PullRequestWriteback(lock, settings.bot, store, verdicts, run_url=run_page)
+
+
+def run_page(run_id: str) -> str:
+    return f"https://shipline.example/runs/{run_id}"
+
+
+def deployed_to_staging(shop: Repo, writer: GitopsWriter, redis_client: redis.Redis) -> str:
+    commit = shop.commit({"cart/app.txt": f"cart {uuid.uuid4()}\n"}, f"feat: cart {commit_no()}")
+    scan = scan_passed(shop, "cart", commit, f"run-{commit[:7]}")
+    ScanVerdicts(redis_client).record(ScanVerdict.of(scan))
+    assert isinstance(writer.deploy(scan), ManifestCommitted)
+    return commit
+
+
+_commits = iter(range(1, 100))
+
+
+def commit_no() -> int:
+    return next(_commits)
+
+
+def by_digest(service: str, image: str, source: Source) -> str:
+    """The admission's answer: the registry's digest of the image (the one scanned)."""
+    return DIGEST
+
+
+def request(run_id: str) -> PromotionRequested:
+    return PromotionRequested(
+        run_id=run_id,
+        repository="acme/shop",
+        services=("cart",),
+        environment="production",
+        requested_by="ada",
+    )
+
+
+def merged_by_a_person(shop: Repo) -> str:
+    """The pull request's branch merged into main on the remote, as the host would: the sha."""
+    clone = shop.clone
+    clone.git.pull("--ff-only", "origin", "main")
+    clone.git.fetch("origin", BRANCH)
+    with clone.git.custom_environment(
+        GIT_COMMITTER_NAME=DEVELOPER.name, GIT_COMMITTER_EMAIL=DEVELOPER.email
+    ):
+        clone.git.merge("--no-ff", "FETCH_HEAD", "-m", "Merge pull request #1")
+    clone.git.push("origin", "HEAD:refs/heads/main")
+    sha = clone.head.commit.hexsha
+    clone.close()
+    return sha
+
+
+def test_a_promotion_to_a_pull_request_environment_opens_one_and_leaves_the_branch_alone(
+    shop: Repo,
+    writer: GitopsWriter,
+    pulls: PullRequestWriteback,
+    github: FakeGitHub,  # noqa: F811
+    redis_client: redis.Redis,
+) -> None:
+    commit = deployed_to_staging(shop, writer, redis_client)
+    main_before = shop.log()[0].hexsha
+    image = f"{REGISTRY}/cart:sha-{commit[:7]}"
+
+    events = promote(request("run-p1"), writer.targets, writer.commits, by_digest, pulls)
+
+    assert shop.log()[0].hexsha == main_before  # the protected branch is untouched
+    assert f"image: {image}   #" in shop.read(overlay("production"), BRANCH)
+    assert f"{REGISTRY}/cart:initial" in shop.read(overlay("production"))
+    [opened] = events
+    assert isinstance(opened, PullRequestOpened)
+    assert (opened.number, opened.branch, opened.environment) == (1, BRANCH, "production")
+    with git.Repo(shop.bare) as bare:
+        assert opened.commit == bare.commit(BRANCH).hexsha
+    pull = github.store.pulls[1]
+    assert (pull.title, pull.head, pull.base) == ("Promote cart to production", BRANCH, "main")
+    assert pull.labels == ["shipline", "promotion"]
+    assert f"`{image}`" in pull.body and f"acme/shop@{commit[:12]}" in pull.body
+    assert "runs no Shipline deploy yet" in pull.body  # production ran a hand-written image
+    assert f"`{DIGEST}`" in pull.body and "passed (policy test)" in pull.body
+    assert "[run-p1](https://shipline.example/runs/run-p1)" in pull.body
+    assert ("POST", "/repos/acme/shop/pulls") in github.host.operations()
+
+
+def test_a_newer_promotion_updates_the_same_pull_request_and_supersedes_the_earlier_run(
+    shop: Repo,
+    writer: GitopsWriter,
+    pulls: PullRequestWriteback,
+    github: FakeGitHub,  # noqa: F811
+    redis_client: redis.Redis,
+    store: PromotionPulls,
+) -> None:
+    deployed_to_staging(shop, writer, redis_client)
+    promote(request("run-p1"), writer.targets, writer.commits, pulls=pulls)
+    newer = deployed_to_staging(shop, writer, redis_client)
+
+    events = promote(request("run-p2"), writer.targets, writer.commits, pulls=pulls)
+
+    assert list(github.store.pulls) == [1]  # one request, updated
+    assert f"cart:sha-{newer[:7]}" in github.store.pulls[1].body
+    superseded, opened = events
+    assert isinstance(superseded, DeploymentSkipped)
+    assert (superseded.run_id, superseded.outcome) == ("run-p1", "superseded")
+    assert isinstance(opened, PullRequestOpened) and opened.run_id == "run-p2"
+    assert f"cart:sha-{newer[:7]}" in shop.read(overlay("production"), BRANCH)
+    pending = store.get("acme/shop", 1)
+    assert pending is not None and pending.run_id == "run-p2"
+    assert [p.run_id for p in store.open()] == ["run-p2"]
+
+
+def test_the_merge_continues_the_run_with_the_commit_that_landed(
+    shop: Repo,
+    writer: GitopsWriter,
+    pulls: PullRequestWriteback,
+    redis_client: redis.Redis,
+    store: PromotionPulls,
+) -> None:
+    commit = deployed_to_staging(shop, writer, redis_client)
+    promote(request("run-p1"), writer.targets, writer.commits, pulls=pulls)
+    merge = merged_by_a_person(shop)
+    closed = PullRequestClosed(
+        run_id="run-p1",
+        gitops_repository="acme/shop",
+        number=1,
+        merged=True,
+        merge_commit_sha=merge,
+    )
+
+    [committed] = answer_closed(store, closed)
+
+    assert isinstance(committed, ManifestCommitted)
+    assert committed.gitops_commit == merge and committed.source.commit == commit
+    assert committed.new_image == f"{REGISTRY}/cart:sha-{commit[:7]}"
+    assert committed.manifest_path == overlay("production")
+    assert committed.new_image in shop.read(overlay("production"))
+    assert store.open() == []
+    assert answer_closed(store, closed) == [committed]  # a redelivery: the same event
+
+
+def test_the_next_pull_request_lists_the_source_commits_since_what_production_runs(
+    shop: Repo,
+    writer: GitopsWriter,
+    pulls: PullRequestWriteback,
+    github: FakeGitHub,  # noqa: F811
+    redis_client: redis.Redis,
+) -> None:
+    first = deployed_to_staging(shop, writer, redis_client)
+    promote(request("run-p1"), writer.targets, writer.commits, pulls=pulls)
+    github.store.merge(1, merged_by_a_person(shop))
+    shop.commit({"cart/app.txt": "cart fixed\n"}, "fix: the cart total")
+    newer = deployed_to_staging(shop, writer, redis_client)
+
+    promote(request("run-p2"), writer.targets, writer.commits, pulls=pulls)
+
+    body = github.store.pulls[2].body
+    assert f"source commits since {first[:12]}:" in body
+    assert "fix: the cart total" in body and f"{newer[:12]} feat: cart" in body
+
+
+def test_a_pull_request_closed_unmerged_rejects_the_run(
+    shop: Repo,
+    writer: GitopsWriter,
+    pulls: PullRequestWriteback,
+    redis_client: redis.Redis,
+    store: PromotionPulls,
+) -> None:
+    deployed_to_staging(shop, writer, redis_client)
+    promote(request("run-p1"), writer.targets, writer.commits, pulls=pulls)
+    main_before = shop.log()[0].hexsha
+    closed = PullRequestClosed(
+        run_id="run-p1", gitops_repository="acme/shop", number=1, merged=False
+    )
+
+    [rejected] = answer_closed(store, closed)
+
+    assert isinstance(rejected, DeploymentSkipped) and rejected.outcome == "rejected"
+    assert "closed without merging" in rejected.reason
+    assert shop.log()[0].hexsha == main_before
+    other_run = closed.model_copy(update={"run_id": "run-other"})
+    assert answer_closed(store, other_run) == []  # only the run the request stands for
+
+
+def test_a_pull_request_environment_without_a_host_is_refused_with_the_fix(
+    shop: Repo, tmp_path: Path, redis_client: redis.Redis, store: PromotionPulls
+) -> None:
+    entry = Repository(name=shop.name, url=shop.url, webhook_secret="x" * 20)
+    settings = Settings(workdir=tmp_path / "bare", repositories=[entry])
+    writer = GitopsWriter.connect(settings, redis_client)
+    deployed_to_staging(shop, writer, redis_client)
+    pulls = PullRequestWriteback(writer.commits.lock, settings.bot, store)
+
+    with pytest.raises(PermanentError, match="has no host:"):
+        promote(request("run-p1"), writer.targets, writer.commits, pulls=pulls)
+    with pytest.raises(PermanentError, match="writes by pull request"):
+        promote(request("run-p1"), writer.targets, writer.commits)
