@@ -88,6 +88,9 @@ class EnvironmentState(BaseModel):
     since: float | None  # when the committer first recorded this image there (epoch seconds)
     state: EnvironmentStatus
     run_id: str | None  # the newest run that wrote this image there, when known
+    # a run under way that will write this environment (a build not committed yet, a
+    # promotion queued or waiting for its pull request's merge), when known
+    incoming_run_id: str | None = None
     pinned: bool
     promotable: bool  # a Shipline deploy wrote it: the next environment may take it
     reason: str | None  # why it is not promotable (null when it is)

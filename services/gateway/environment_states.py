@@ -11,7 +11,7 @@ wrote the first environment (a push, a tag, a deploy or rollback by hand), as be
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.common.environment_view import EnvironmentsView, EnvironmentView, Running
 from services.common.run_models import Run, ServiceRecord
@@ -45,10 +45,10 @@ def environment_states(
         for env in views[repo].environments
         if (running := env.services.get(service)) is not None and running.image
     }
-    written, digests = _from_runs(runs, wanted, views)
+    found = _from_runs(runs, wanted, views) if keys else FromRuns()
     return {
         (repo, service): [
-            _state(views[repo], env, service, written, digests) for env in views[repo].environments
+            _state(views[repo], env, service, found) for env in views[repo].environments
         ]
         for repo, service in keys
     }
@@ -58,16 +58,15 @@ def _state(
     view: EnvironmentsView,
     env: EnvironmentView,
     service: str,
-    written: dict[Wanted, Written],
-    digests: dict[tuple[str, str, str], str],
+    found: FromRuns,
 ) -> EnvironmentState:
     running = env.services.get(service) or Running(
         why_not=f"{env.name} keeps its manifests in another gitops repository or branch: "
         "not surveyed yet"
     )
     image = running.image
-    run = written.get((view.repository, env.name, service, image)) if image else None
-    built = digests.get((view.repository, service, image or ""))
+    run = found.written.get((view.repository, env.name, service, image)) if image else None
+    built = found.digests.get((view.repository, service, image or ""))
     digest = _digest(image, (run.digest if run else None) or built)
     return EnvironmentState(
         name=env.name,
@@ -79,6 +78,7 @@ def _state(
         since=running.since,
         state=("missing" if image is None else run.status if run else "committed"),
         run_id=run.run_id if run else None,
+        incoming_run_id=found.incoming.get((view.repository, env.name, service)),
         pinned=running.pinned,
         promotable=running.why_not is None and image is not None,
         reason=running.why_not,
@@ -93,18 +93,24 @@ def _digest(image: str | None, from_runs: str | None) -> str | None:
     return from_runs or None
 
 
-def _from_runs(
-    runs: RunStore, wanted: set[Wanted], views: dict[str, EnvironmentsView]
-) -> tuple[dict[Wanted, Written], dict[tuple[str, str, str], str]]:
-    """The newest run that wrote each wanted image into its environment, and a digest per
-    (repository, service, image) from any run that built or wrote it, newest first."""
-    written: dict[Wanted, Written] = {}
-    digests: dict[tuple[str, str, str], str] = {}
+@dataclass
+class FromRuns:
+    """What the newest runs say: the run that wrote each wanted image into its environment,
+    a digest per (repository, service, image) from any run that built or wrote it, and the
+    run under way that will write each (repository, environment, service)."""
+
+    written: dict[Wanted, Written] = field(default_factory=dict)
+    digests: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    incoming: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+
+def _from_runs(runs: RunStore, wanted: set[Wanted], views: dict[str, EnvironmentsView]) -> FromRuns:
+    found = FromRuns()
     images = {(repo, service, image) for repo, _, service, image in wanted}
-    if not wanted:
-        return written, digests
     for n, (run_id, _) in enumerate(runs.newest_first()):
-        if n >= RUNS_SEARCHED or (len(written) == len(wanted) and len(digests) == len(images)):
+        if n >= RUNS_SEARCHED or (
+            len(found.written) == len(wanted) and len(found.digests) == len(images)
+        ):
             break
         run = runs.get(run_id)
         view = views.get(run.repository or "") if run is not None else None
@@ -114,11 +120,22 @@ def _from_runs(
         for service, record in run.services.items():
             key = (view.repository, service, record.image)
             if record.digest and key in images:
-                digests.setdefault(key, record.digest)
+                found.digests.setdefault(key, record.digest)
             wrote = (view.repository, environment, service, record.image)
-            if wrote in wanted and wrote not in written and record.gitops_commit:
-                written[wrote] = Written(run_id, _status(record), record.digest or None)
-    return written, digests
+            if wrote in wanted and wrote not in found.written and record.gitops_commit:
+                found.written[wrote] = Written(run_id, _status(record), record.digest or None)
+            if _under_way(run, record):
+                found.incoming.setdefault((view.repository, environment, service), run_id)
+    return found
+
+
+def _under_way(run: Run, record: ServiceRecord) -> bool:
+    """The run will write the service's environment: it has not committed it yet."""
+    return (
+        run.status in ("queued", "running")
+        and record.status in ("pending", "running")
+        and not record.gitops_commit
+    )
 
 
 def _environment_of(run: Run, view: EnvironmentsView) -> str:

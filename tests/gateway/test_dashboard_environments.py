@@ -70,7 +70,8 @@ def test_each_environment_has_a_cell_per_service_and_staging_can_be_promoted_to_
         staging.get_by_role("button", name="Promote cart to production").click()
 
         expect(staging.get_by_role("status")).to_contain_text("Promotion to production queued")
-    [event] = queued(redis_client, "committer")
+        [event] = queued(redis_client, "committer")
+        expect(production.locator(".incoming")).to_have_text(f"under way: {event.run_id}")
     assert isinstance(event, PromotionRequested)
     assert (event.services, event.environment) == (("cart",), "production")
     assert problems == []

@@ -152,12 +152,17 @@ def test_each_service_lists_every_environment_with_its_image_digest_commit_since
     assert production["surveyed_at"] >= production["since"]
 
 
-def test_what_no_shipline_deploy_wrote_is_committed_with_the_reason_it_is_not_promotable(
+def test_what_no_shipline_deploy_wrote_is_committed_with_why_and_a_run_under_way_is_incoming(
     tmp_path: Path, redis_url: str, redis_client: redis.Redis
 ) -> None:
     shop = shop_with_environments(tmp_path / "remotes")
     committer = Committer(shop, settings_for(tmp_path / "c", shop), redis_client)
-    committer.deploy_to_staging("cart", "run-stage")
+    _, staged = committer.deploy_to_staging("cart", "run-stage")
+    committer.runs.apply(staged)  # committed, no cluster: the run ends there
+    committer.runs.create(
+        "run-next", trigger="promotion", repository=shop.name, environment="production"
+    )
+    committer.runs.plan("run-next", ["cart"])  # queued: not committed yet
 
     answer = listed(settings_for(tmp_path / "api", shop, redis_url=redis_url), redis_client)
 
@@ -168,8 +173,11 @@ def test_what_no_shipline_deploy_wrote_is_committed_with_the_reason_it_is_not_pr
         assert environment["digest"] is None and environment["source_commit"] is None
         assert environment["promotable"] is False
         assert "is not a Shipline deploy of search" in environment["reason"]
-    cart_production = by_name(answer)["cart"]["environments"][1]
+    cart_staging, cart_production = by_name(answer)["cart"]["environments"]
     assert cart_production["state"] == "committed"  # promoted by nobody yet: as it was
+    assert cart_production["incoming_run_id"] == "run-next"
+    assert (cart_staging["state"], cart_staging["run_id"]) == ("committed", "run-stage")
+    assert cart_staging["incoming_run_id"] is None
 
 
 def test_without_environments_a_service_row_has_no_environments_key(

@@ -68,6 +68,9 @@ function environmentCell(service, name) {
       : null,
     env.source_commit ? h("div", {}, "built from ", h("code", {}, shortSha(env.source_commit))) : null,
     env.run_id ? h("div", {}, h("a", { href: `#/runs/${env.run_id}` }, env.run_id)) : null,
+    env.incoming_run_id
+      ? h("div", { class: "incoming" }, "under way: ", h("a", { href: `#/runs/${env.incoming_run_id}` }, env.incoming_run_id))
+      : null,
     token() && next && env.promotable && next.image !== env.image
       ? promoteButton(service, next.name)
       : null,
