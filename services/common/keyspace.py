@@ -223,5 +223,11 @@ class Keyspace:
         nothing accounts for, when to sweep again (JSON; services/reconciler/sweep.py)."""
         return self._key("reconciler", "sweep", repository)
 
+    @property
+    def auto_promotions_due(self) -> str:
+        """Sorted set of the auto-promotions soaking: each PromotionRequested (JSON), scored
+        by when it is due; the reconciler publishes it then (services/reconciler/due.py)."""
+        return self._key("auto-promotions", "due")
+
 
 DEFAULT_KEYSPACE = Keyspace()

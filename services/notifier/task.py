@@ -1,4 +1,5 @@
-"""Notifier stage: commits, blocks, failures and run summaries → every configured channel.
+"""Notifier stage: commits, blocks, failures and run summaries → every configured channel;
+the end of a rollout in an environment → its `approval: auto` promotions (auto_promote.py).
 
 Delivery rules (once per run, channel and outcome; failing channels retried alone) live in
 :mod:`services.notifier.delivery`. A run summary is rebuilt from the run store before it is
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from services.common.auto_promotion_runs import AutoPromotionRuns
+from services.common.environment_view import EnvironmentsStore
 from services.common.errors import PermanentError
 from services.common.events import (
     BuildSuperseded,
@@ -25,6 +28,7 @@ from services.common.events import (
 )
 from services.common.runtime import Runtime
 from services.common.stage import Handler, StageDefinition
+from services.notifier.auto_promote import AutoPromoter
 from services.notifier.channels import channels_from
 from services.notifier.delivery import RedisMarkers, deliver
 from services.notifier.recorded import recorded_summary
@@ -33,8 +37,15 @@ from services.notifier.recorded import recorded_summary
 def make_handler(runtime: Runtime) -> Handler:
     channels = channels_from(runtime.settings)
     markers = RedisMarkers(runtime.redis)
+    keys = runtime.keyspace
+    promote = AutoPromoter(
+        runtime.settings,
+        EnvironmentsStore(runtime.redis, keys=keys),
+        AutoPromotionRuns(runtime.redis, keys, runtime.runs, runtime.bus),
+    )
 
     def handle(event: Envelope) -> Sequence[Envelope]:
+        promote(event)  # approval: auto (first: a channel's refusal below must not stop it)
         if isinstance(event, RunCompleted):
             event = recorded_summary(event, runtime.runs.get(event.run_id))
         refused = deliver(event, channels, markers, runtime.keyspace)  # TransientError: retried

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import redis
 from celery import Celery
 
+from services.common.auto_promotion_runs import AutoPromotionRuns
 from services.common.bus import Bus, create_celery
 from services.common.errors import ShiplineError
 from services.common.eventlog import EventLog
@@ -17,6 +18,7 @@ from services.common.redis_connect import connect
 from services.common.runs import RunStore
 from services.common.runtime import Runtime
 from services.detector.attempts import SentBuilds
+from services.reconciler.due import DuePromotions
 from services.reconciler.leader import Leadership, ReconcilerLoop
 from services.reconciler.observe import Observer, reconciler_client
 from services.reconciler.reconcile import PassReport, Reconciler
@@ -70,17 +72,38 @@ def build_sweeper(runtime: Runtime, client: redis.Redis, celery: Celery) -> Swee
     return Sweeper(runtime.settings, client, keys, starter, PinStore(client, keys=keys))
 
 
+def build_due_promotions(runtime: Runtime, client: redis.Redis, celery: Celery) -> DuePromotions:
+    """The auto-promotions whose soak is over, started as runs of their own."""
+    keys = runtime.keyspace
+    runs = RunStore(client, keys=keys)
+    bus = Bus(celery, runs, EventLog(client, keys=keys))
+    return DuePromotions(AutoPromotionRuns(client, keys, runs, bus))
+
+
 class Passes:
     """A reconciler pass: lost messages re-driven, then failed builds retried when due, then
-    the sweep from git when due (a failure of the last two, git unreachable say, is logged
-    and never stops the others)."""
+    the sweep from git when due, then the auto-promotions whose soak is over (a failure of
+    the last three, git unreachable say, is logged and never stops the others)."""
 
-    def __init__(self, reconciler: Reconciler, retrier: Retrier, sweeper: Sweeper) -> None:
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        retrier: Retrier,
+        sweeper: Sweeper,
+        promotions: DuePromotions | None = None,
+    ) -> None:
         self._reconciler, self._retrier, self._sweeper = reconciler, retrier, sweeper
+        self._promotions = promotions
 
     def __call__(self, leading: Callable[[], bool]) -> PassReport:
         report = self._reconciler.pass_once(leading)
-        for name, step in (("retries", self._retrier), ("sweep", self._sweeper)):
+        steps: list[tuple[str, Retrier | Sweeper | DuePromotions]] = [
+            ("retries", self._retrier),
+            ("sweep", self._sweeper),
+        ]
+        if self._promotions is not None:
+            steps.append(("auto-promotions", self._promotions))
+        for name, step in steps:
             if not leading():
                 break
             try:
@@ -105,6 +128,7 @@ def start_reconciler(runtime: Runtime) -> ReconcilerLoop | None:
             reconciler,
             build_retrier(runtime, client, celery),
             build_sweeper(runtime, client, celery),
+            build_due_promotions(runtime, client, celery),
         ),
         settings.reconciler.period_seconds,
         woken=NewRun(Observer(reconciler_client(client), runtime.keyspace)),
