@@ -12,7 +12,7 @@ promotion (deduped by the bus and by the committer's Shipline-Request trailer).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -51,17 +51,24 @@ class AutoPromotion:
 
 
 def auto_promotions(
-    project: Project, event: Envelope, clusters: Mapping[str, str | None]
+    project: Project,
+    event: Envelope,
+    clusters: Mapping[str, str | None],
+    pinned: Collection[tuple[str, str]] = (),
 ) -> list[AutoPromotion]:
     """The promotions `event` asks for. `clusters`: each environment's cluster (its own
-    `cluster:`, else the one the server settings give its gitops branch; None: none)."""
+    `cluster:`, else the one the server settings give its gitops branch; None: none).
+    `pinned`: (environment, service) a rollback holds, never promoted into (the committer
+    would refuse it: asking would only fail a run on every deploy)."""
     landed = landed_in(project, event, clusters)
     if landed is None:
         return []
     return [
         AutoPromotion(promotion_request(landed, target), target.soak_seconds)
         for target in project.environments
-        if target.source == landed.environment and target.approval == "auto"
+        if target.source == landed.environment
+        and target.approval == "auto"
+        and (target.name, landed.service) not in pinned
     ]
 
 

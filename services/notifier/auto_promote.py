@@ -55,7 +55,8 @@ class AutoPromoter:
         if not isinstance(event, ManifestCommitted | DeploymentVerified):
             return
         repository = event.source.repository
-        if self._views.read(repository) is None:
+        view = self._views.read(repository)
+        if view is None:
             return  # no environments recorded for this repository: nothing promotes
         try:
             project = self._read_project(self._settings, event.source)
@@ -63,5 +64,11 @@ class AutoPromoter:
             get_logger().warning("not auto-promoted: shipline.yaml unreadable", error=str(exc))
             return
         clusters = environment_clusters(self._settings, project, repository)
-        for promotion in auto_promotions(project, event, clusters):
+        pinned = {
+            (environment.name, service)
+            for environment in view.environments
+            for service, running in environment.services.items()
+            if running.pinned
+        }
+        for promotion in auto_promotions(project, event, clusters, pinned):
             self._starts.request(promotion)

@@ -143,6 +143,21 @@ def test_the_soak_travels_with_the_promotion() -> None:
     assert promotion.soak_seconds == 600
 
 
+def test_an_auto_environment_written_by_pull_request_is_asked_like_any_other() -> None:
+    config = project(
+        STAGING_THEN_AUTO.replace("approval: auto", "approval: auto\n    write: pull-request")
+    )
+
+    assert targets(config, committed(), {}) == ["production"]  # the committer opens the PR
+
+
+def test_a_service_pinned_in_the_auto_environment_is_not_asked_for() -> None:
+    config = project(STAGING_THEN_AUTO)
+
+    assert auto_promotions(config, committed(), {}, pinned={("production", "api")}) == []
+    assert targets(config, committed(), {}) == ["production"]
+
+
 def test_manual_and_pull_request_environments_are_left_alone() -> None:
     for approval in ("manual", "pull-request"):
         config = project(STAGING_THEN_AUTO.replace("approval: auto", f"approval: {approval}"))
