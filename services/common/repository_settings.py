@@ -110,6 +110,8 @@ class GitopsRepository(_Section):
     url: str = Field(min_length=1, repr=False)
     credentials: GitCredentials | None = None
     host: GitHost | None = None  # the git host's API (pull requests); unset: git only
+    # signs the host's pull-request webhooks (promotions' pull requests); unset: none accepted
+    webhook_secret: SecretStr | None = Field(default=None, repr=False)
 
 
 class RegistryCredential(_Section, SecretFiles):

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from services.common.image_tags import parse_ref
 from services.common.runtime import Runtime
-from services.gateway import gitea, github, gitlab
+from services.gateway import gitea, github, gitlab, pull_request_webhook
 from services.gateway.api_models import DuplicateRun, RunStarted
 from services.gateway.deps import BodyDep, IntakeDep, RuntimeDep
 from services.gateway.intake import Intake, new_run_id
@@ -39,7 +39,7 @@ class Ignored(BaseModel):
     ignored: str = Field(description="why: an event other than a push, or a branch not deployed")
 
 
-ANSWERED = RunStarted | Ignored  # 202
+ANSWERED = RunStarted | Ignored | pull_request_webhook.PullRequestAnswered  # 202
 ALREADY_ANSWERED: dict[int | str, dict[str, Any]] = {
     200: {"model": DuplicateRun | Pong, "description": "a redelivered push (its run), or a ping"}
 }
@@ -49,7 +49,9 @@ def push_answers(what: str, auth: str, delivery_id: str) -> str:
     """A push webhook's OpenAPI description: what it takes, what it answers, its delivery id."""
     return (
         f"{what}\n\n"
-        '`202 {"run_id"}` for a push; `200 {"pong": true}` for a ping; `202 {"ignored": ...}` '
+        '`202 {"run_id"}` for a push; `202 {"run_id", "merged"}` for a GitHub `pull_request` '
+        "closing a promotion's pull request (docs/environments.md); "
+        '`200 {"pong": true}` for a ping; `202 {"ignored": ...}` '
         "for other events and branches not configured to deploy; "
         '`200 {"run_id", "duplicate": true}` for a redelivered delivery id, or for the same '
         "update of a ref (`before`, `after`) as its last one, replayed under a new delivery id "
@@ -118,6 +120,8 @@ async def gitea_push(
 async def receive(
     host: GitHost, headers: Mapping[str, str], body: bytes, runtime: Runtime, intake: Intake
 ) -> JSONResponse:
+    if pull_request_webhook.is_pull_request_event(host.provider, headers):
+        return await pull_request_webhook.receive_pull_request(headers, body, runtime)
     matched = host.verified(runtime.settings.repositories, body, headers)
     if not matched:
         raise WebhookRefused(401, f"missing or invalid {host.signature_header}")
