@@ -9,15 +9,20 @@ kept a week once the committer has answered it (a redelivery answers the same).
 
 from __future__ import annotations
 
+import uuid
+from typing import Literal
+
 import redis
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from services.common.events import ManifestCommitted
+from services.common.events import ManifestCommitted, PullRequestClosed
 from services.common.keyspace import DEFAULT_KEYSPACE, Keyspace
 from services.common.logging import get_logger
 from services.common.redis_types import RedisClient, bytes_client
 
 ANSWERED_TTL = 7 * 24 * 3600
+# a redelivered webhook, or the reconciler reading the same close, is the same event
+_CLOSES = uuid.UUID("0b8f6a53-2d4e-4c1f-9a57-5f0e3c6d7a21")
 
 
 class PendingPromotion(BaseModel):
@@ -70,3 +75,22 @@ class PromotionPulls:
         except ValidationError as exc:
             get_logger().warning("pending promotion not read", error=type(exc).__name__)
             return None
+
+
+def closed_event(
+    pending: PendingPromotion,
+    merged: bool,
+    sha: str | None,
+    via: Literal["webhook", "host"] = "webhook",
+) -> PullRequestClosed:
+    """The close as the committer gets it, with the id every report of it shares."""
+    key = f"{pending.gitops_repository}#{pending.number}:{pending.run_id}:{merged}"
+    return PullRequestClosed(
+        event_id=uuid.uuid5(_CLOSES, key),
+        run_id=pending.run_id,
+        gitops_repository=pending.gitops_repository,
+        number=pending.number,
+        merged=merged,
+        merge_commit_sha=sha if merged and sha and len(sha) == 40 else None,
+        via=via,
+    )

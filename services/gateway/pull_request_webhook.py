@@ -12,24 +12,20 @@ services/reconciler/promotion_pulls.py).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from starlette.concurrency import run_in_threadpool
 
-from services.common.events import PullRequestClosed
 from services.common.logging import get_logger
-from services.common.promotion_pulls import PendingPromotion, PromotionPulls
+from services.common.promotion_pulls import PromotionPulls, closed_event
 from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.gateway.github import signature_matches
 from services.gateway.webhook import WebhookRefused, WebhookRejected, load
 
 EVENT = "pull_request"
-# a redelivered webhook (or the reconciler reading the same close) is the same event
-_CLOSES = uuid.UUID("0b8f6a53-2d4e-4c1f-9a57-5f0e3c6d7a21")
 
 
 class _Ref(BaseModel):
@@ -81,19 +77,6 @@ def signed_by(settings: Settings, body: bytes, headers: Mapping[str, str]) -> li
         for name, secret in secrets
         if secret is not None and signature_matches(secret.get_secret_value(), body, header)
     ]
-
-
-def closed_event(pending: PendingPromotion, merged: bool, sha: str | None) -> PullRequestClosed:
-    """The close as the committer gets it, with the id every report of it shares."""
-    key = f"{pending.gitops_repository}#{pending.number}:{pending.run_id}:{merged}"
-    return PullRequestClosed(
-        event_id=uuid.uuid5(_CLOSES, key),
-        run_id=pending.run_id,
-        gitops_repository=pending.gitops_repository,
-        number=pending.number,
-        merged=merged,
-        merge_commit_sha=sha if merged and sha and len(sha) == 40 else None,
-    )
 
 
 async def receive_pull_request(

@@ -14,6 +14,7 @@ from services.common.errors import ShiplineError
 from services.common.eventlog import EventLog
 from services.common.logging import get_logger
 from services.common.pins import PinStore
+from services.common.promotion_pulls import PromotionPulls
 from services.common.redis_connect import connect
 from services.common.runs import RunStore
 from services.common.runtime import Runtime
@@ -21,6 +22,7 @@ from services.detector.attempts import SentBuilds
 from services.reconciler.due import DuePromotions
 from services.reconciler.leader import Leadership, ReconcilerLoop
 from services.reconciler.observe import Observer, reconciler_client
+from services.reconciler.promotion_pulls import PromotionPullCheck
 from services.reconciler.reconcile import PassReport, Reconciler
 from services.reconciler.redrive import Redriver
 from services.reconciler.retry import Retrier
@@ -80,10 +82,19 @@ def build_due_promotions(runtime: Runtime, client: redis.Redis, celery: Celery) 
     return DuePromotions(AutoPromotionRuns(client, keys, runs, bus))
 
 
+def build_pull_check(runtime: Runtime, client: redis.Redis, celery: Celery) -> PromotionPullCheck:
+    """Promotions' open pull requests re-read from their host, their webhook or not."""
+    keys = runtime.keyspace
+    runs = RunStore(client, keys=keys)
+    bus = Bus(celery, runs, EventLog(client, keys=keys))
+    return PromotionPullCheck(runtime.settings, PromotionPulls(client, keys=keys), bus)
+
+
 class Passes:
     """A reconciler pass: lost messages re-driven, then failed builds retried when due, then
-    the sweep from git when due, then the auto-promotions whose soak is over (a failure of
-    the last three, git unreachable say, is logged and never stops the others)."""
+    the sweep from git when due, then the auto-promotions whose soak is over, then the open
+    promotion pull requests read from their host when due (a failure of one of the last
+    four, git unreachable say, is logged and never stops the others)."""
 
     def __init__(
         self,
@@ -91,18 +102,21 @@ class Passes:
         retrier: Retrier,
         sweeper: Sweeper,
         promotions: DuePromotions | None = None,
+        pulls: PromotionPullCheck | None = None,
     ) -> None:
         self._reconciler, self._retrier, self._sweeper = reconciler, retrier, sweeper
-        self._promotions = promotions
+        self._promotions, self._pulls = promotions, pulls
 
     def __call__(self, leading: Callable[[], bool]) -> PassReport:
         report = self._reconciler.pass_once(leading)
-        steps: list[tuple[str, Retrier | Sweeper | DuePromotions]] = [
+        steps: list[tuple[str, Retrier | Sweeper | DuePromotions | PromotionPullCheck]] = [
             ("retries", self._retrier),
             ("sweep", self._sweeper),
         ]
         if self._promotions is not None:
             steps.append(("auto-promotions", self._promotions))
+        if self._pulls is not None:
+            steps.append(("promotion pull requests", self._pulls))
         for name, step in steps:
             if not leading():
                 break
@@ -129,6 +143,7 @@ def start_reconciler(runtime: Runtime) -> ReconcilerLoop | None:
             build_retrier(runtime, client, celery),
             build_sweeper(runtime, client, celery),
             build_due_promotions(runtime, client, celery),
+            build_pull_check(runtime, client, celery),
         ),
         settings.reconciler.period_seconds,
         woken=NewRun(Observer(reconciler_client(client), runtime.keyspace)),
