@@ -78,46 +78,60 @@ def landed_in(
     """Where `event` ends a rollout (None: it ends none, or no environment is its)."""
     if not project.environments or getattr(event, "kind", "deploy") == "rollback":
         return None
+    if getattr(event, "rollback_of", "") or getattr(event, "service", None) not in project.services:
+        return None
     match event:
-        case ManifestCommitted() if event.cluster is None and not event.rollback_of:
-            if event.old_image == event.new_image or event.service not in project.services:
+        case ManifestCommitted() if event.cluster is None:  # with one, its verification lands
+            if event.old_image == event.new_image:
                 return None  # nothing new landed
-            name = _committed_to(project, event)
-            if name is None or clusters.get(name) is not None:
-                return None  # a cluster's commit ends at its verification
-            return Landed(
-                name,
-                event.service,
-                event.new_image,
-                event.source,
-                event.gitops_commit,
-                verified=False,
-                at=event.occurred_at,
-            )
+            name = _written(project, event.service, event.manifest_path, event.branch)
+            image, verified = event.new_image, False
         case DeploymentVerified():
-            names = [env.name for env in project.environments if clusters.get(env.name)]
-            verified_in = [name for name in names if clusters[name] == event.cluster]
-            if len(verified_in) != 1 or event.service not in project.services:
-                return None  # environments sharing one cluster cannot be told apart
-            return Landed(
-                verified_in[0],
-                event.service,
-                event.image,
-                event.source,
-                event.gitops_commit,
-                verified=True,
-                at=event.occurred_at,
-            )
-    return None
+            name = _verified_in(project, event, clusters)
+            image, verified = event.image, True
+        case _:
+            return None
+    if name is None:
+        return None
+    return Landed(
+        name,
+        event.service,
+        image,
+        event.source,
+        event.gitops_commit,
+        verified=verified,
+        at=event.occurred_at,
+    )
 
 
-def _committed_to(project: Project, event: ManifestCommitted) -> str | None:
+def _written(project: Project, service: str, path: str, branch: str | None) -> str | None:
+    """The environment whose manifest of `service` is `path` (on `branch`, when known)."""
     for environment in project.environments:
-        branch = project.gitops_for(environment.name).branch
-        path = project.manifest_path(event.service, environment.name)
-        if path == event.manifest_path and branch == event.branch:
+        if project.manifest_path(service, environment.name) != path:
+            continue
+        if branch is None or project.gitops_for(environment.name).branch == branch:
             return environment.name
     return None
+
+
+def _verified_in(
+    project: Project, event: DeploymentVerified, clusters: Mapping[str, str | None]
+) -> str | None:
+    """By the manifest the verified commit wrote; for a verifier that did not say (an event
+    from before it did), by the cluster, when no other environment is verified there."""
+    in_cluster = [
+        env.name for env in project.environments if clusters.get(env.name) == event.cluster
+    ]
+    if event.manifest_path:
+        written = [
+            env.name
+            for env in project.environments
+            if project.manifest_path(event.service, env.name) == event.manifest_path
+        ]
+        if len(written) > 1:  # one path on several gitops branches: the cluster tells
+            written = [name for name in written if name in in_cluster]
+        return written[0] if len(written) == 1 else None
+    return in_cluster[0] if len(in_cluster) == 1 else None
 
 
 def promotion_request(landed: Landed, target: Environment) -> PromotionRequested:

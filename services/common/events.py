@@ -203,6 +203,7 @@ class _Verification(Envelope):
     cluster: str
     gitops_commit: str
     kind: Literal["deploy", "release", "rollback"] = "deploy"
+    manifest_path: str = ""  # the one the commit wrote: which environment was verified
     workload: str = ""  # e.g. "Deployment shop/cart"
     application: str = ""  # the Argo CD Application, e.g. "argocd/shop"
     rollback_of: str = ""  # set when verifying an automatic rollback: the failure it answers

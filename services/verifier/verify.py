@@ -115,6 +115,7 @@ def _common(committed: ManifestCommitted) -> dict[str, Any]:
         "old_image": committed.old_image,
         "cluster": committed.cluster or "",
         "gitops_commit": committed.gitops_commit,
+        "manifest_path": committed.manifest_path,
         "kind": committed.kind,
         "rollback_of": committed.rollback_of,
     }

@@ -54,7 +54,9 @@ def committed(environment: str = "staging", **fields: object) -> ManifestCommitt
     return ManifestCommitted.model_validate(values | fields)
 
 
-def verified(cluster: str) -> DeploymentVerified:
+def verified(
+    cluster: str, manifest_path: str = "k8s/overlays/staging/api.yaml"
+) -> DeploymentVerified:
     return DeploymentVerified(
         run_id="r1",
         service="api",
@@ -62,6 +64,7 @@ def verified(cluster: str) -> DeploymentVerified:
         image=NEW,
         cluster=cluster,
         gitops_commit=GITOPS_COMMIT,
+        manifest_path=manifest_path,
         seconds=12.0,
     )
 
@@ -102,16 +105,14 @@ def test_a_redelivered_commit_asks_for_the_same_promotion_with_the_same_ids() ->
 
 
 def test_with_a_cluster_the_commit_promotes_nothing_and_the_verification_does() -> None:
-    config = project(
-        STAGING_THEN_AUTO.replace("  - name: staging\n", "  - name: staging\n    cluster: stage\n")
-    )
+    config = project(STAGING_THEN_AUTO)
     clusters: dict[str, str | None] = {"staging": "stage", "production": None}
 
     assert targets(config, committed(cluster="stage"), clusters) == []
-    assert targets(config, committed(), clusters) == []  # the config says a cluster verifies
     assert targets(config, verified("stage"), clusters) == ["production"]
     [promotion] = auto_promotions(config, verified("stage"), clusters)
     assert "verified healthy in staging" in promotion.request.reason
+    assert targets(config, verified("stage", "k8s/overlays/production/api.yaml"), clusters) == []
 
 
 def test_a_failed_rollout_never_promotes() -> None:
@@ -129,10 +130,14 @@ def test_a_failed_rollout_never_promotes() -> None:
     assert targets(project(STAGING_THEN_AUTO), failed, {"staging": "stage"}) == []
 
 
-def test_a_verification_in_a_cluster_two_environments_share_promotes_nothing() -> None:
-    clusters: dict[str, str | None] = {"staging": "one", "production": "one"}
+def test_a_verification_in_a_cluster_two_environments_share_is_told_by_its_manifest() -> None:
+    config = project(STAGING_THEN_AUTO)
+    shared: dict[str, str | None] = {"staging": "one", "production": "one"}
+    own: dict[str, str | None] = {"staging": "stage", "production": "prod"}
 
-    assert targets(project(STAGING_THEN_AUTO), verified("one"), clusters) == []
+    assert targets(config, verified("one"), shared) == ["production"]
+    assert targets(config, verified("one", manifest_path=""), shared) == []  # cannot tell
+    assert targets(config, verified("stage", manifest_path=""), own) == ["production"]
 
 
 def test_the_soak_travels_with_the_promotion() -> None:
