@@ -289,7 +289,18 @@ def status(output: str) -> None:
 @click.option(
     "--status",
     type=click.Choice(
-        ["queued", "running", "succeeded", "failed", "blocked", "skipped", "superseded", "held"]
+        [
+            "queued",
+            "running",
+            "succeeded",
+            "failed",
+            "blocked",
+            "skipped",
+            "superseded",
+            "held",
+            "awaiting-merge",
+            "rejected",
+        ]
     ),
     default=None,
 )

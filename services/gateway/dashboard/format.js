@@ -42,8 +42,8 @@ export const FINAL_RUN_STATUSES = ["succeeded", "failed", "blocked", "skipped", 
 export function tone(status) {
   switch (status) {
     case "succeeded": case "done": case "passed": return { tone: "good", symbol: "✓" };
-    case "failed": case "blocked": return { tone: "bad", symbol: "✗" };
-    case "running": case "queued": return { tone: "busy", symbol: "●" };
+    case "failed": case "blocked": case "rejected": return { tone: "bad", symbol: "✗" };
+    case "running": case "queued": case "awaiting-merge": return { tone: "busy", symbol: "●" };
     case "held": case "superseded": case "skipped": return { tone: "muted", symbol: "–" };
     default: return { tone: "idle", symbol: "○" };
   }

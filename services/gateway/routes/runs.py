@@ -23,7 +23,7 @@ from services.gateway.run_views import (
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 RunId = Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-FINAL_RUN_STATUSES = tuple(set(get_args(RunStatus)) - {"queued", "running"})
+FINAL_RUN_STATUSES = tuple(set(get_args(RunStatus)) - {"queued", "running", "awaiting-merge"})
 SERVICE_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
 
