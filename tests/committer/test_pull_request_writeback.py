@@ -37,7 +37,13 @@ from tests.committer.gitrepos import (
     scan_passed,
     shipline_yaml,
 )
-from tests.githost.conftest import TOKEN, github, github_description  # noqa: F401 (fixtures)
+from tests.githost.conftest import (  # noqa: F401 (fixtures)
+    TOKEN,
+    gitea,
+    github,
+    github_description,
+)
+from tests.githost.fake_gitea import FakeGitea
 from tests.githost.fake_github import FakeGitHub
 
 pytestmark = pytest.mark.integration  # npm fetches GitHub's description into the devenv state
@@ -284,3 +290,33 @@ def test_a_pull_request_environment_without_a_host_is_refused_with_the_fix(
         promote(request("run-p1"), writer.targets, writer.commits, pulls=pulls)
     with pytest.raises(PermanentError, match="writes by pull request"):
         promote(request("run-p1"), writer.targets, writer.commits)
+
+
+def test_auto_merge_is_asked_of_a_host_that_can_when_the_environment_says_so(
+    tmp_path: Path,
+    redis_client: redis.Redis,
+    store: PromotionPulls,
+    gitea: FakeGitea,  # noqa: F811
+) -> None:
+    shop = Repo(tmp_path / "remotes", "acme/shop")
+    environments = [ENVIRONMENTS[0], {**ENVIRONMENTS[1], "auto_merge": True}]
+    services = {"cart": {"path": "cart/", "manifest": "k8s/{environment}/cart.yaml"}}
+    files = {
+        "shipline.yaml": shipline_yaml(services, environments=environments),
+        "cart/app.txt": "cart\n",
+    }
+    for environment in ("staging", "production"):
+        files[overlay(environment)] = deployment("cart", f"{REGISTRY}/cart:initial")
+    shop.commit(files, "initial")
+    host = GitHost(type="gitea", api_url=gitea.api_url, token=TOKEN)
+    entry = Repository(name=shop.name, url=shop.url, webhook_secret="x" * 20, host=host)
+    settings = Settings(workdir=tmp_path / "c", repositories=[entry])
+    writer = GitopsWriter.connect(settings, redis_client)
+    deployed_to_staging(shop, writer, redis_client)
+    pulls = PullRequestWriteback(writer.commits.lock, settings.bot, store)
+
+    [opened] = promote(request("run-p1"), writer.targets, writer.commits, pulls=pulls)
+
+    assert isinstance(opened, PullRequestOpened)
+    assert gitea.store.pulls[opened.number].auto_merge is True
+    assert gitea.store.pulls[opened.number].labels == ["shipline", "promotion"]
