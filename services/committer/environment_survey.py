@@ -92,7 +92,12 @@ def environments_view(
             }
         )
         views.append(
-            EnvironmentView(name=environment.name, source=environment.source, services=services)
+            EnvironmentView(
+                name=environment.name,
+                source=environment.source,
+                releases=environment.releases,
+                services=services,
+            )
         )
     return EnvironmentsView(repository=repository, commit=commit, environments=tuple(views))
 

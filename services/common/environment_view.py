@@ -43,6 +43,7 @@ class EnvironmentView(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
     name: str
     source: str | None = None  # the environment it is promoted from; None: the first
+    releases: bool = False  # release tags deploy here (shipline.yaml `releases: true`)
     services: dict[str, Running] = {}
 
 

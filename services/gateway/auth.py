@@ -2,7 +2,9 @@
 
 Every API route sits behind `read_access` (app.py includes them through one router that
 depends on it), so a new route is private without anyone remembering to make it so. Writes
-also take `CallerDep`, which wants a token whose scopes include write.
+also take `CallerDep`, which wants a token whose scopes include write (or admin), or, for a
+deploy, promotion or rollback, `ActorDep` (any scope beyond read) and then `permitted` once
+the route knows the environment it acts on (services/common/api_tokens.py has the scopes).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.common.api_tokens import ApiToken, identities
+from services.common.api_tokens import Action, ApiToken, identities
 from services.gateway import stream_tickets
 from services.gateway.deps import RuntimeDep
 
@@ -23,7 +25,10 @@ from services.gateway.deps import RuntimeDep
 # so that /docs offers "Authorize" and marks the endpoints as needing it.
 _bearer = HTTPBearer(
     auto_error=False,
-    description="A token from the server's api_tokens: scope read for GETs, write for the rest.",
+    description=(
+        "A token from the server's api_tokens: scope read for GETs, write (or admin) for "
+        "every write; deploy, promote, rollback (alone, or <action>:<environment>) for those."
+    ),
 )
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 TICKET_PARAMETER = "ticket"
@@ -73,20 +78,65 @@ def token_reader(request: Request, runtime: RuntimeDep, credentials: Credentials
 
 
 def bearer_caller(runtime: RuntimeDep, credentials: Credentials) -> str:
-    """Who is writing: 401 without a token, 403 for an unknown or a read-only one."""
+    """Who is writing: 401 without a token, 403 for an unknown token or one without write
+    (or admin) scope."""
+    caller = _writer(runtime, credentials)
+    if not caller.token.allows("write"):
+        raise HTTPException(
+            403,
+            f"token {caller.identity} may not use this endpoint (scopes: "
+            f"{list(caller.token.scopes)}): write or admin needed",
+        )
+    return caller.identity
+
+
+def acting_caller(runtime: RuntimeDep, credentials: Credentials) -> Caller:
+    """A caller whose token may write something: what it may do where is for `permitted`,
+    once the route knows the environment. 401 without a token, 403 for an unknown or a
+    read-only one."""
+    return _writer(runtime, credentials)
+
+
+def permitted(caller: Caller, action: Action, environment: str | None) -> str:
+    """The caller's name when its token may `action` in `environment` (None: not a named
+    environment, see acted_environments.py); else 403 naming the scope needed."""
+    if caller.token.may(action, environment):
+        return caller.identity
+    raise HTTPException(403, _refusal(caller, action, environment))
+
+
+_VERBS = {"deploy": "deploy to", "promote": "promote to", "rollback": "roll back in"}
+
+
+def _refusal(caller: Caller, action: Action, environment: str | None) -> str:
+    mine = caller.token.environments_for(action)
+    needed = f"{action}:{environment}" if environment else action
+    if environment is None:
+        needed += " (every environment: this repository's environments are not known here)"
+    if mine:
+        return (
+            f"token {caller.identity} may {_VERBS[action]} {', '.join(mine)} only: {needed} needed"
+        )
+    return (
+        f"token {caller.identity} may not {action} (scopes: {list(caller.token.scopes)}): "
+        f"{needed} needed"
+    )
+
+
+def _writer(runtime: RuntimeDep, credentials: Credentials) -> Caller:
     token = credentials.credentials.strip() if credentials else ""
     if not token:
         raise _unauthorized("a bearer token is required")
     caller = authenticate(token, runtime.settings.api_tokens)
     if caller is None:
         raise HTTPException(403, "the token is not accepted")
-    if not caller.token.allows("write"):
+    if not caller.token.acts():
         raise HTTPException(
             403,
             f"token {caller.identity} may only read (scopes: {list(caller.token.scopes)}); "
             "this endpoint needs a token with scopes [read, write]",
         )
-    return caller.identity
+    return caller
 
 
 def _presented(
@@ -116,4 +166,5 @@ def _unauthorized(reason: str) -> HTTPException:
 
 
 CallerDep = Annotated[str, Depends(bearer_caller)]
+ActorDep = Annotated[Caller, Depends(acting_caller)]
 ReaderDep = Annotated[Caller, Depends(token_reader)]

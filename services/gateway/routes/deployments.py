@@ -12,8 +12,9 @@ from services.common.events import ScanBypass, ServiceName, UnpinRequested
 from services.common.logging import get_logger
 from services.common.pins import Pin
 from services.gateway import manual
+from services.gateway.acted_environments import first_environment
 from services.gateway.api_models import RunStarted
-from services.gateway.auth import CallerDep
+from services.gateway.auth import ActorDep, permitted
 from services.gateway.deps import BodyDep, RuntimeDep, parse_body
 from services.gateway.intake import new_run_id
 
@@ -72,7 +73,7 @@ class Pins(BaseModel):
 
 
 @router.post("/deployments", status_code=202, response_model=DeploymentQueued)
-def deploy(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
+def deploy(actor: ActorDep, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
     """Queued for the detector, which checks the tag in the registry (the run says so): the
     run (trigger `deploy`) starts with a `DeployRequested`; the detector checks the service
     in `shipline.yaml` (default branch), takes the digest of `<registry>/<service>:<tag>` from
@@ -82,9 +83,10 @@ def deploy(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONRespons
     manual deploy is not held by a pin and not superseded. A tag not in the registry, or a
     registry that refuses the credentials, fails the run with the reason. `404` a service the
     last survey of the repository does not list; `422` a bad body or an unconfigured
-    repository."""
+    repository; `403` a token without `deploy` for the first environment."""
     wanted = parse_body(DeploymentRequest, body)
     target = _service(runtime, wanted.service, wanted.repository)
+    caller = permitted(actor, "deploy", first_environment(runtime, target.repository.name))
     run_id = new_run_id()
     bypass = ScanBypass(by=caller, reason=wanted.reason or "") if wanted.skip_scan else None
     event = manual.deployment(target, wanted.tag, run_id, caller, bypass)
@@ -97,14 +99,16 @@ def deploy(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONRespons
 
 
 @router.post("/rollbacks", status_code=202, response_model=RunStarted)
-def rollback(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
+def rollback(actor: ActorDep, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
     """Queued for the committer, which checks `to` in the registry (the run says so). The run
     (trigger `rollback`) writes the image deployed before the current one (from the
     manifest's git history) or `<image>:<to>` (its digest from the registry; a tag that is
     not there fails the run), commits `revert(<svc>): roll back <current> to <target> [skip
-    ci]` and **pins** the service: automatic deploys wait until it is unpinned."""
+    ci]` and **pins** the service: automatic deploys wait until it is unpinned. `403` a token
+    without `rollback` for the first environment (where rollbacks act for now)."""
     wanted = parse_body(RollbackRequest, body)
     target = _service(runtime, wanted.service, wanted.repository)
+    caller = permitted(actor, "rollback", first_environment(runtime, target.repository.name))
     run_id = new_run_id()
     event = manual.rollback(target, wanted.to, run_id, caller)
     manual.start_run(runtime, manual.service_request(event, "rollback", target), caller)
@@ -121,7 +125,7 @@ def _service(runtime: RuntimeDep, service: str, repository: str | None) -> manua
 
 @router.post("/services/{service}/unpin", status_code=202, response_model=Unpinned)
 def unpin(
-    caller: CallerDep,
+    actor: ActorDep,
     runtime: RuntimeDep,
     service: str = ServicePath,
     repository: str | None = Query(None, pattern=REPOSITORY),
@@ -131,8 +135,10 @@ def unpin(
     a commit `chore(<svc>): unpin <image> [skip ci]` (run `run_id`, trigger `unpin`; the
     service's outcome is `succeeded`, or `skipped` when git held no pin). The answer comes
     at once, from the cache of the pins in Redis, which the gateway clears now: `unpinned`
-    says whether it was pinned there, `pin` is the pin removed."""
+    says whether it was pinned there, `pin` is the pin removed. `403` a token without
+    `rollback` for the first environment."""
     name = _repository_name(runtime, repository)
+    caller = permitted(actor, "rollback", first_environment(runtime, name))
     try:
         repo = manual.pick_repository(runtime.settings, name)
     except manual.ManualError as exc:

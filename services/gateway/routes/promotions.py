@@ -20,7 +20,7 @@ from services.common.promotion import Already, Refused, decide_promotion
 from services.common.settings import Repository
 from services.gateway import manual
 from services.gateway.api_models import RunStarted
-from services.gateway.auth import CallerDep
+from services.gateway.auth import ActorDep, permitted
 from services.gateway.deps import BodyDep, RuntimeDep, parse_body
 from services.gateway.intake import new_run_id
 from services.gateway.routes.deployments import REPOSITORY
@@ -64,7 +64,7 @@ class NothingToPromote(BaseModel):
     response_model=RunStarted,
     responses={200: {"model": NothingToPromote, "description": "nothing to promote: no run"}},
 )
-def promote(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
+def promote(actor: ActorDep, body: BodyDep, runtime: RuntimeDep) -> JSONResponse:
     """Queued for the committer: each service's image in the environment `to` is promoted
     `from` (shipline.yaml `environments:`) is written, with the same tag (and digest), into
     `to`'s manifests in one commit `promote(<to>): <services> from <from> [skip ci]` (run
@@ -73,8 +73,10 @@ def promote(caller: CallerDep, body: BodyDep, runtime: RuntimeDep) -> JSONRespon
     every service (no run); `409` with the reason when the source environment runs nothing
     promotable for a service (never deployed there by Shipline, its manifest last changed by
     hand) or the service is pinned; `422` an unknown environment, or the first one; `404` a
-    service the last survey of the repository does not list."""
+    service the last survey of the repository does not list; `403` a token without
+    `promote:<to>` (or `promote`, `write`, `admin`), with the scope needed."""
     wanted = parse_body(PromotionRequest, body)
+    caller = permitted(actor, "promote", wanted.to)
     try:
         repo = manual.pick_repository(runtime.settings, wanted.repository)
         for service in wanted.named:

@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.events import ReleaseRequested
 from services.gateway import manual
-from services.gateway.auth import CallerDep
+from services.gateway.acted_environments import release_environment
+from services.gateway.auth import ActorDep, permitted
 from services.gateway.deps import IntakeDep, RuntimeDep
 from services.gateway.intake import Delivery, Intake, Started, new_run_id
 
@@ -41,7 +42,7 @@ ALREADY_STARTED: dict[int | str, dict[str, Any]] = {
 
 @router.post("", status_code=202, response_model=ReleaseQueued, responses=ALREADY_STARTED)
 async def request_release(
-    wanted: ReleaseRequest, caller: CallerDep, runtime: RuntimeDep, intake: IntakeDep
+    wanted: ReleaseRequest, actor: ActorDep, runtime: RuntimeDep, intake: IntakeDep
 ) -> JSONResponse:
     """Queues a `ReleaseRequested`: the detector fetches the repository, resolves the tag and
     detects the push that tag would have sent (`refs/tags/<tag>` at its commit; the run's
@@ -49,13 +50,15 @@ async def request_release(
     commit when the tag matches `release_tags`. A tag that is not in the repository fails
     the run (`tag <tag> is not in <repository>`). The same tag again within a week answers
     `200` with the first run, unless that run failed (then a new run starts). `422` a bad tag
-    or an unconfigured repository; `503` Redis unreachable."""
+    or an unconfigured repository; `403` a token without `deploy` for the environment
+    releases deploy to (`releases: true`, else the first); `503` Redis unreachable."""
     try:
         request = manual.release(
-            runtime.settings, wanted.repository, wanted.tag, new_run_id(), caller
+            runtime.settings, wanted.repository, wanted.tag, new_run_id(), actor.identity
         )
     except manual.ManualError as exc:
         raise HTTPException(exc.status, exc.reason) from None
+    caller = permitted(actor, "deploy", release_environment(runtime, request.repository))
     key = ("release", f"{request.repository}:{request.tag}")
     started = await _start(intake, request, key, caller)
     if started.duplicate and _failed(runtime, started.run_id):  # e.g. the tag was not there yet
