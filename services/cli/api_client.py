@@ -57,12 +57,19 @@ class ApiClient:
     def run(self, run_id: str) -> RunDetail:
         return RunDetail.model_validate(self.get(f"/api/v1/runs/{run_id}"))
 
-    def wait_for_run(self, run_id: str, timeout: float, interval: float = 1.0) -> RunDetail:
-        """The run once it has finished, or an ApiError when `timeout` seconds pass first."""
+    def wait_for_run(
+        self,
+        run_id: str,
+        timeout: float,
+        interval: float = 1.0,
+        also: tuple[str, ...] = (),
+    ) -> RunDetail:
+        """The run once it has finished (or reached a status of `also`), or an ApiError when
+        `timeout` seconds pass first."""
         deadline = time.monotonic() + timeout
         while True:
             run = self.run(run_id)
-            if run.status in FINAL_RUN_STATUSES:
+            if run.status in FINAL_RUN_STATUSES or run.status in also:
                 return run
             if time.monotonic() > deadline:
                 raise ApiError(f"run {run_id} is still {run.status} after {timeout:.0f}s")

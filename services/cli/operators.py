@@ -108,6 +108,7 @@ def _report(
     wait: float | None,
     output: str = "table",
     fine: tuple[str, ...] = ("succeeded", "held", "superseded"),
+    also: tuple[str, ...] = (),  # statuses that end the wait too
 ) -> None:
     run_id = answer["run_id"]
     if output != "json":
@@ -118,7 +119,7 @@ def _report(
         return
     from services.cli.views import outcome_lines, run_line
 
-    run = client.wait_for_run(run_id, timeout=wait)  # called inside `with _api()`
+    run = client.wait_for_run(run_id, timeout=wait, also=also)  # inside `with _api()`
     if output == "json":
         _echo_json({**answer, "run": run.model_dump(mode="json")})
     else:
@@ -260,7 +261,10 @@ def promote(
             return
         if output != "json":
             click.echo(f"promoting {', '.join(names)} to {to}")
-        _report(client, answer, wait, output)
+        # by pull request, --wait ends when the request is open: a person merges it
+        waiting = ("awaiting-merge",)
+        fine = ("succeeded", "held", "superseded", *waiting)
+        _report(client, answer, wait, output, fine, also=waiting)
 
 
 def _read(path: str, **params: str | None) -> Any:

@@ -6,6 +6,7 @@ webhook made from GitHub's published webhook schemas."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,9 @@ import git
 import httpx
 import pytest
 import redis
+from click.testing import CliRunner
 
+from services.cli import main
 from services.demo.receiver import NotificationReceiver
 from services.demo.scenario import DEVELOPER, SampleMonorepo
 from services.devenv.registry import Registry
@@ -26,7 +29,7 @@ from tests.githost.conftest import TOKEN, github_description  # noqa: F401 (fixt
 from tests.githost.described import Description
 from tests.githost.fake_github import FakeGitHub
 from tests.githost.webhook_payloads import WebhookSchemas
-from tests.stack import WEBHOOK_SECRET, Stack, stack_up
+from tests.stack import API_TOKEN, WEBHOOK_SECRET, Stack, stack_up
 
 BRANCH = "shipline/promote-production"
 ENVIRONMENTS = """\
@@ -207,8 +210,13 @@ def test_a_newer_promotion_supersedes_the_open_one_and_a_close_rejects_it(
     sample = pr_stack.sample
     pushed = sample.append("user_service/app.txt", "Tweak one.", "feat(user): tweak one")
     pr_stack.deploy(pushed)
-    first = promote(pr_stack)
-    awaiting_merge(pr_stack, first)
+    env = {"SHIPLINE_URL": pr_stack.api, "SHIPLINE_TOKEN": API_TOKEN}
+    args = ["promote", "user-service", "--to", "production", "--wait", "120"]
+    cli = CliRunner().invoke(main, args, env=env)
+    assert cli.exit_code == 0, cli.output  # --wait ends once the request is open
+    assert "awaiting the merge of https://github.example/" in cli.output, cli.output
+    first = re.search(r"run (\S+) started", cli.output).group(1)  # type: ignore[union-attr]
+    assert awaiting_merge(pr_stack, first)["status"] == "awaiting-merge"
     pushed = sample.append("user_service/app.txt", "Tweak two.", "feat(user): tweak two")
     newer = pr_stack.deploy(pushed)["services"]["user-service"]["image"]
 
