@@ -359,6 +359,7 @@ class RunCompleted(Envelope):
     seconds: float = 0.0
     release: str = ""  # the version, for a release run
     release_notes: str = ""  # commits since the previous release, by conventional-commit type
+    requested_by: str = ""  # the API token's name, for a run asked for through the API
 
 
 AnyEvent = Annotated[

@@ -330,6 +330,7 @@ class RunProjection:
             seconds=round(now - (run.created_at or now), 3),
             release=run.release or "",
             release_notes=run.release_notes or "",
+            requested_by=(run.pusher or "") if run.provider == "manual" else "",
         )
 
     # --- releases: one commit once every service of the release has its scan outcome ------

@@ -37,6 +37,8 @@ def summary(event: Envelope) -> str:
             head = f"{ICONS.get(event.status, '')} run {event.run_id} {event.status}"
             where = f" for {event.repository}@{event.commit[:7]}" if event.commit else ""
             lines = [f"{head}{where} in {event.seconds:.1f}s"]
+            if event.requested_by:
+                lines.append(f"  asked by {event.requested_by}")
             for name, outcome in sorted(event.services.items()):
                 line = f"{outcome.status} {outcome.image or ''}".rstrip()
                 if outcome.status != "succeeded" and outcome.reason:
