@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from services.committer.environment_survey import running_in
 from services.committer.gitops_commit import Finished, Prepare
@@ -23,7 +24,7 @@ from services.committer.lock import GitopsLock
 from services.committer.promotion_pull_text import ServiceChange, body, title
 from services.committer.targets import Target
 from services.common.environments import Environment
-from services.common.errors import PermanentError
+from services.common.errors import PermanentError, ShiplineError
 from services.common.events import (
     DeploymentSkipped,
     Envelope,
@@ -171,7 +172,7 @@ class PullRequestWriteback:
         if previous and previous != event.source.commit:
             try:
                 since = target.mirror.log(previous, event.source.commit, limit=200)
-            except Exception:  # noqa: BLE001 - a body without the list beats no request
+            except ShiplineError:  # a body without the list beats no request
                 get_logger().warning("source commits not listed", service=event.service)
         return ServiceChange(event, since, previous, self._scan(target, event))
 
@@ -206,7 +207,9 @@ def answer_closed(store: PromotionPulls, closed: PullRequestClosed) -> list[Enve
     return events
 
 
-def _ended(pending: PendingPromotion, outcome: str, reason: str) -> list[Envelope]:
+def _ended(
+    pending: PendingPromotion, outcome: Literal["superseded", "rejected"], reason: str
+) -> list[Envelope]:
     """Each service of the pending promotion ended unmerged (ids from the promotion's own
     events: whichever webhook or read of the host says so first, the same events)."""
     return [
@@ -216,7 +219,7 @@ def _ended(pending: PendingPromotion, outcome: str, reason: str) -> list[Envelop
             service=event.service,
             source=event.source,
             image=event.new_image,
-            outcome="rejected" if outcome == "rejected" else "superseded",
+            outcome=outcome,
             reason=reason,
             deployed_image=event.old_image,
         )
