@@ -79,8 +79,7 @@ def summary(event: Envelope) -> str:
             return f"{event.service}: {event.image} failed in {event.cluster}: {event.reason}{then}"
         case PullRequestOpened():
             return (
-                f"{event.service}: promotion to {event.environment} awaits the merge of "
-                f"{event.url}"
+                f"{event.service}: promotion to {event.environment} awaits the merge of {event.url}"
             )
         case Unpinned() if event.image:
             return (
