@@ -105,20 +105,23 @@ def permitted(caller: Caller, action: Action, environment: str | None) -> str:
     raise HTTPException(403, _refusal(caller, action, environment))
 
 
-_VERBS = {"deploy": "deploy to", "promote": "promote to", "rollback": "roll back in"}
+# (the verb, its preposition): "may promote to staging only", "may not roll back"
+_VERBS = {"deploy": ("deploy", "to"), "promote": ("promote", "to"), "rollback": ("roll back", "in")}
 
 
 def _refusal(caller: Caller, action: Action, environment: str | None) -> str:
     mine = caller.token.environments_for(action)
+    verb, preposition = _VERBS[action]
     needed = f"{action}:{environment}" if environment else action
     if environment is None:
         needed += " (every environment: this repository's environments are not known here)"
     if mine:
         return (
-            f"token {caller.identity} may {_VERBS[action]} {', '.join(mine)} only: {needed} needed"
+            f"token {caller.identity} may {verb} {preposition} {', '.join(mine)} only: "
+            f"{needed} needed"
         )
     return (
-        f"token {caller.identity} may not {action} (scopes: {list(caller.token.scopes)}): "
+        f"token {caller.identity} may not {verb} (scopes: {list(caller.token.scopes)}): "
         f"{needed} needed"
     )
 
