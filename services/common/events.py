@@ -24,6 +24,9 @@ from services.common.event_base import ServiceStatus as ServiceStatus
 from services.common.event_base import Source as Source
 from services.common.findings import Allowance as Allowance  # part of the event contract
 from services.common.findings import Finding as Finding
+from services.common.promotion_events import PromotionRequested as PromotionRequested
+from services.common.promotion_events import PullRequestClosed as PullRequestClosed
+from services.common.promotion_events import PullRequestOpened as PullRequestOpened
 
 
 class PushReceived(Envelope):
@@ -235,19 +238,6 @@ class RollbackRequested(Envelope):
     requested_by: str = ""
 
 
-class PromotionRequested(Envelope):
-    """An operator moves services to a later environment: the committer writes, into the
-    target's manifests, the image the source environment (the target's `from`) runs, read
-    from the gitops head. Never an image here: what is promoted is what git says."""
-
-    type: Literal["PromotionRequested"] = "PromotionRequested"
-    repository: str
-    services: tuple[ServiceName, ...] = Field(min_length=1, max_length=500)
-    environment: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # the target
-    requested_by: str = ""
-    reason: str = Field(default="", max_length=500)
-
-
 class UnpinRequested(Envelope):
     """An operator lets automatic deploys of a pinned service through again: the committer
     removes its pin from the gitops branch's pins file in a commit."""
@@ -302,32 +292,6 @@ class DeploymentSkipped(Envelope):
     outcome: Literal["superseded", "held", "rejected"]
     reason: str
     deployed_image: str = ""
-
-
-class PullRequestOpened(Envelope):
-    """A promotion to an environment that writes by pull request: its commit is on `branch`,
-    in the open pull request `number`; the service awaits its merge (ManifestCommitted then)."""
-
-    type: Literal["PullRequestOpened"] = "PullRequestOpened"
-    service: ServiceName
-    environment: str
-    gitops_repository: str
-    number: int
-    url: str
-    branch: str  # the pull request's head branch, e.g. shipline/promote-production
-    commit: str  # the promotion's commit on it
-
-
-class PullRequestClosed(Envelope):
-    """A promotion's pull request was merged (the committer answers with ManifestCommitted)
-    or closed unmerged (DeploymentSkipped `rejected`), as a webhook or the host said."""
-
-    type: Literal["PullRequestClosed"] = "PullRequestClosed"
-    gitops_repository: str
-    number: int
-    merged: bool
-    merge_commit_sha: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")
-    via: Literal["webhook", "host"] = "webhook"
 
 
 class StageFailed(Envelope):
