@@ -156,12 +156,19 @@ def unpin_message(service: str, image: str, by: str, request_id: uuid.UUID) -> s
 
 
 def release_message(
-    version: str, notes: str, deployed: dict[str, Source], request_id: uuid.UUID
+    version: str,
+    notes: str,
+    deployed: dict[str, Source],
+    request_id: uuid.UUID,
+    environment: str | None = None,
 ) -> str:
-    """`notes` as release_notes() writes them: one line per commit subject, already folded."""
+    """`notes` as release_notes() writes them: one line per commit subject, already folded.
+    `environment`: the later environment with `releases: true` the release is written to."""
     subject = f"release {checked_version(version)} [skip ci]"
     body = f"\n\n{notes.strip()}" if notes.strip() else ""
-    trailers = [deployed_trailer(service, deployed[service]) for service in sorted(deployed)]
+    trailers = [
+        deployed_trailer(service, deployed[service], environment) for service in sorted(deployed)
+    ]
     return _assembled(subject, body, [*trailers, f"{REQUEST}: {request_id}"])
 
 

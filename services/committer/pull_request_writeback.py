@@ -10,11 +10,15 @@ its ManifestCommitted (recorded now, in services/common/promotion_pulls.py) is p
 with the merge commit, so verification and notification go on; closed unmerged, it ends
 `rejected` (DeploymentSkipped). `answer_closed` gives those events, whether the host's
 webhook or a later read of the host said so.
+
+A release to an environment with `releases: true` that writes by pull request goes the same
+way, on the same branch (a release and a promotion of one environment never stand as two
+conflicting requests), its body the release notes (release_pull_text.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,6 +26,7 @@ from services.committer.environment_survey import running_in
 from services.committer.gitops_commit import Finished, Prepare
 from services.committer.lock import GitopsLock
 from services.committer.promotion_pull_text import ServiceChange, body, title
+from services.committer.release_pull_text import release_body, release_title
 from services.committer.targets import Target
 from services.common.environments import Environment
 from services.common.errors import PermanentError, ShiplineError
@@ -32,6 +37,7 @@ from services.common.events import (
     PromotionRequested,
     PullRequestClosed,
     PullRequestOpened,
+    ReleaseReady,
 )
 from services.common.logging import get_logger
 from services.common.promotion_pulls import PendingPromotion, PromotionPulls
@@ -43,6 +49,7 @@ from services.githost import PullRequest, PullRequestDraft, PullRequests, pull_r
 BRANCH_PREFIX = "shipline/promote-"
 LABELS = ("shipline", "promotion")
 HostClient = Callable[[GitHost, str], PullRequests]
+Describe = Callable[[Mapping[str, ServiceChange]], tuple[str, str]]  # changes → title, body
 
 
 def promotion_branch(environment: str) -> str:
@@ -77,11 +84,50 @@ class PullRequestWriteback:
         """The promotion's commit pushed to its branch and its pull request opened or
         updated: the events of the services it holds (PullRequestOpened), of any it did not
         need to change, and of the run it superseded."""
+
+        def describe(changes: Mapping[str, ServiceChange]) -> tuple[str, str]:
+            run_id = request.run_id
+            text = body(
+                environment.name, environment.source or "", changes, run_id, self.run_url(run_id)
+            )
+            return title(list(changes), environment.name), text
+
+        return self._write(request, request.services, target, environment, prepare, describe)
+
+    def release(
+        self,
+        ready: ReleaseReady,
+        target: Target,
+        environment: Environment,
+        prepare: Prepare[list[Envelope]],
+        notes: str,
+    ) -> list[Envelope]:
+        """A release's commit in the environment's pull request, its body the release notes."""
+
+        def describe(changes: Mapping[str, ServiceChange]) -> tuple[str, str]:
+            run_id, version = ready.run_id, ready.version
+            text = release_body(
+                version, environment.name, changes, notes, run_id, self.run_url(run_id)
+            )
+            return release_title(version, environment.name), text
+
+        services = sorted({*ready.images, *ready.held})
+        return self._write(ready, services, target, environment, prepare, describe)
+
+    def _write(
+        self,
+        request: Envelope,
+        services: Sequence[str],
+        target: Target,
+        environment: Environment,
+        prepare: Prepare[list[Envelope]],
+        describe: Describe,
+    ) -> list[Envelope]:
         pulls = self._pulls(target)
         branch, checkout = promotion_branch(environment.name), target.checkout
         with self.lock.held(target.gitops.name, branch):
             checkout.sync()
-            previous = self._running(target, environment.name, request.services)
+            previous = self._running(target, environment.name, services)
             step = prepare()
             if isinstance(step, Finished):
                 return step.result
@@ -94,15 +140,10 @@ class PullRequestWriteback:
             ]
             others = [e for e in events if e not in waiting]
             changes = {e.service: self._change(target, e, previous.get(e.service)) for e in waiting}
+            pull_title, pull_body = describe(changes)
             draft = PullRequestDraft(
-                title=title(list(changes), environment.name),
-                body=body(
-                    environment.name,
-                    environment.source or "",
-                    changes,
-                    request.run_id,
-                    self.run_url(request.run_id),
-                ),
+                title=pull_title,
+                body=pull_body,
                 head=branch,
                 base=checkout.branch,
                 labels=LABELS,
@@ -141,7 +182,7 @@ class PullRequestWriteback:
         pulls: PullRequests,
         draft: PullRequestDraft,
         target: Target,
-        request: PromotionRequested,
+        request: Envelope,
     ) -> tuple[PullRequest, list[Envelope]]:
         found = pulls.find_open(draft.head, draft.base)
         if found is None:
@@ -228,7 +269,7 @@ def _ended(
 
 
 def _opened(
-    request: PromotionRequested,
+    request: Envelope,
     event: ManifestCommitted,
     environment: str,
     pull: PullRequest,

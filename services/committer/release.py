@@ -3,6 +3,10 @@
 A release deploys all its services or none: one the scanner blocked (or that failed) holds
 the whole release back. Each service is still decided on the gitops head like a deploy
 (held while pinned, never backwards), and those skipped are reported beside the commit.
+
+With `environments:`, a release goes where pushes deploy unless a later environment has
+`releases: true` (release_environment.py): then its manifests and trailers, and when it
+writes by pull request, the same commit in one pull request whose body has the notes.
 """
 
 from __future__ import annotations
@@ -12,15 +16,19 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from services.committer.decide import Proceed
-from services.committer.deploy import deploy_decision, skipped
+from services.committer.deploy import skipped
 from services.committer.formats import read_image
 from services.committer.gitops_commit import Change, Finished, GitopsCommits
 from services.committer.images import ImageEdit, ImageRef
 from services.committer.manifest_edit import edit_manifest, read_manifest
 from services.committer.messages import release_message, request_grep
+from services.committer.pull_request_writeback import PullRequestWriteback
+from services.committer.release_environment import release_decision, released_to
 from services.committer.release_notes import prepend_changelog, release_notes
 from services.committer.stores import Pins, RunFacts
 from services.committer.targets import Target, Targets
+from services.common.environments import Environment
+from services.common.errors import PermanentError
 from services.common.events import Envelope, ManifestCommitted, ReleaseReady, StageFailed
 from services.common.project import ServiceSpec
 
@@ -34,14 +42,23 @@ def release(
     commits: GitopsCommits,
     pins: Pins,
     runs: RunFacts,
+    pulls: PullRequestWriteback | None = None,
 ) -> Released:
+    """`pulls`: how a releases environment that writes by pull request gets one (without
+    it, such a release is refused: a commit would bypass the review it asks for)."""
     if ready.held:
         return refused(ready)
     target = targets.find(ready.source.repository, ready.source.commit)
+    environment = released_to(target.project)
     notes = notes_of(target, ready, commits.bot.email)
     runs.keep_release_notes(ready.run_id, notes)
     specs = {service: target.spec(service) for service in ready.images}
-    return commits.commit(target, ReleaseWrite(ready, target, specs, notes, pins).prepare)
+    write = ReleaseWrite(ready, target, specs, notes, pins, environment)
+    if environment is not None and environment.write_mode == "pull-request":
+        if pulls is None:
+            raise PermanentError(f"{environment.name} writes by pull request: none can be opened")
+        return pulls.release(ready, target, environment, write.prepare, notes)
+    return commits.commit(target, write.prepare)
 
 
 @dataclass
@@ -64,6 +81,11 @@ class ReleaseWrite:
     specs: Mapping[str, ServiceSpec]
     notes: str
     pins: Pins
+    environment: Environment | None = None  # a later environment with `releases: true`
+
+    @property
+    def environment_name(self) -> str | None:
+        return self.environment.name if self.environment else None
 
     def prepare(self) -> Change[Released] | Finished[Released]:
         ready, checkout = self.ready, self.target.checkout
@@ -83,18 +105,25 @@ class ReleaseWrite:
             checkout.write(changelog, prepend_changelog(checkout.read(changelog), self.notes))
             changed.append(changelog)
         message = release_message(
-            ready.version, self.notes, {s: ready.source for s in done.edits}, ready.event_id
+            ready.version,
+            self.notes,
+            {s: ready.source for s in done.edits},
+            ready.event_id,
+            self.environment_name,
         )
         return Change(changed, message, partial(self.committed_at, done))
 
     def _edit_every_service(self) -> ReleaseEdits:
         ready, done = self.ready, ReleaseEdits()
         for service, item in sorted(ready.images.items()):
-            spec, path = self.specs[service], self.target.project.manifest_path(service)
+            spec = self.specs[service]
+            path = self.target.project.manifest_path(service, self.environment_name)
             if path not in done.texts:
                 done.texts[path] = done.originals[path] = read_manifest(self.target.checkout, path)
             image = ImageRef(item.image_repository, item.tag, item.digest, spec.pin_digest)
-            decision = deploy_decision(self.target, self.pins, ready.source, service, path, False)
+            decision = release_decision(
+                self.target, self.pins, ready.source, service, path, self.environment
+            )
             if not isinstance(decision, Proceed):
                 current = read_image(done.texts[path], service, spec, item.image_repository)
                 done.skipped.append(
@@ -113,6 +142,7 @@ class ReleaseWrite:
         """The skipped services' outcomes, then one ManifestCommitted per written service;
         `shas`: the commit that holds each manifest path."""
         ready, target = self.ready, self.target
+        cluster = (self.environment.cluster if self.environment else None) or target.cluster
         return done.skipped + [
             ManifestCommitted(
                 event_id=ready.follow_up_id("ManifestCommitted", service),
@@ -127,7 +157,7 @@ class ReleaseWrite:
                 gitops_commit=shas[path],
                 branch=target.checkout.branch,
                 kind="release",
-                cluster=target.cluster,
+                cluster=cluster,
                 auto_rollback=self.specs[service].auto_rollback,
             )
             for service, (path, edit, image) in sorted(done.edits.items())

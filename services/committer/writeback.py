@@ -19,6 +19,7 @@ import redis
 from services.committer import deploy, release, rollback, unpin
 from services.committer.gitops_commit import GitopsCommits
 from services.committer.lock import GitopsLock
+from services.committer.pull_request_writeback import PullRequestWriteback
 from services.committer.stores import Pins, RunFacts
 from services.committer.targets import ConfiguredTargets, Targets
 from services.common.events import (
@@ -62,8 +63,10 @@ class GitopsWriter:
     def deploy(self, scan: ScanPassed) -> Deploy:
         return deploy.deploy(scan, self.targets, self.commits, self.pins, self.runs)
 
-    def release(self, ready: ReleaseReady) -> list[Envelope]:
-        return release.release(ready, self.targets, self.commits, self.pins, self.runs)
+    def release(
+        self, ready: ReleaseReady, pulls: PullRequestWriteback | None = None
+    ) -> list[Envelope]:
+        return release.release(ready, self.targets, self.commits, self.pins, self.runs, pulls)
 
     def rollback(
         self, request: RollbackRequested, only_from: str | None = None

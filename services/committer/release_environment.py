@@ -1,0 +1,61 @@
+"""Where a release tag deploys: the environment with `releases: true` when it is a later one
+than the first (its manifests, `Shipline-Deployed: ... in <environment>` trailers, and its
+write mode: a commit, or a pull request), else where pushes deploy, exactly as without
+`environments:`.
+
+Each service is decided on the gitops head like a deploy: held while pinned on the branch,
+never backwards from what that environment runs (the newest of its own trailers).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from services.committer.decide import Decision, decide
+from services.committer.deploy import deploy_decision, is_ancestor_fetched, pin_in_git
+from services.committer.messages import DEPLOYED, Deployed
+from services.committer.stores import Pins
+from services.committer.targets import Target
+from services.common.environments import Environment
+from services.common.errors import PermanentError
+from services.common.events import Source
+from services.common.project import Project
+from services.detector.environment_runs import newest_in
+
+
+def released_to(project: Project) -> Environment | None:
+    """The later environment release tags deploy to; None: where pushes deploy (no
+    environments, none with `releases: true`, or the first one has it). PermanentError for
+    one with its own gitops repository or branch (not written by releases yet)."""
+    environment = next((env for env in project.environments if env.releases), None)
+    if environment is None or environment.source is None:
+        return None
+    if project.gitops_for(environment.name) != project.gitops:
+        raise PermanentError(
+            f"{environment.name} takes releases (releases: true) and has its own gitops "
+            "repository or branch: releases write only environments committed with the first "
+            "one for now"
+        )
+    return environment
+
+
+def release_decision(
+    target: Target,
+    pins: Pins,
+    source: Source,
+    service: str,
+    path: str,
+    environment: Environment | None,
+) -> Decision:
+    """Whether the release may write `service` into `path`, the manifest it has in
+    `environment` (None: where pushes deploy, decided exactly as a deploy)."""
+    if environment is None:
+        return deploy_decision(target, pins, source, service, path, False)
+    name = environment.name
+    last = target.checkout.log(path, grep=f"^{DEPLOYED}: {service} .* in {name}$", limit=1)
+    running = newest_in(last, name).get(service)
+    deployed = Deployed(running.repository, running.commit) if running else None
+    pin = pin_in_git(target, service)
+    if pin is not None:
+        pins.put(pin)
+    return decide(source, deployed, pin, False, partial(is_ancestor_fetched, target.mirror))
