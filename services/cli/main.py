@@ -150,12 +150,17 @@ def up(host: str, port: int) -> None:
 @main.command()
 @click.option("--workdir", type=click.Path(path_type=Path), default=Path(".shipline/demo"))
 @click.option("--port", default=8080, show_default=True, type=int)
-def demo(workdir: Path, port: int) -> None:
+@click.option(
+    "--environments",
+    is_flag=True,
+    help="Staging and production: the push lands in staging, production takes it by itself.",
+)
+def demo(workdir: Path, port: int, environments: bool) -> None:
     """Sample monorepo, one push, the whole pipeline, a readable result."""
     from services.demo.run import run_demo
 
     configure_logging("console", "WARNING")
-    sys.exit(run_demo(workdir.resolve(), port))
+    sys.exit(run_demo(workdir.resolve(), port, environments))
 
 
 for command in OPERATOR_COMMANDS:

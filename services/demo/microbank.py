@@ -4,7 +4,10 @@ Five services, each a directory with a Dockerfile whose build context is that di
 built `FROM` a local busybox image (no package manager, no network during the build),
 serving a text page with `busybox httpd`. The four backends depend on `libs/common/`;
 a change there rebuilds all four. Manifests live in the same repository under
-`k8s/manifests/<service>/deployment.yaml`. Only files are written: git is the caller's.
+`k8s/manifests/<service>/deployment.yaml`, or, with environments (`shipline demo
+--environments`), `k8s/overlays/<environment>/<service>.yaml`: staging takes every push,
+production takes what staging runs by itself after a short soak. Only files are written:
+git is the caller's.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ SERVICES: dict[str, str] = {
 COMMON_LIB = "libs/common/"
 APP_FILE = "app.txt"  # the page a service serves; edit it to make a change to one service
 PORT = 8080
+ENVIRONMENTS = ("staging", "production")
+SOAK_SECONDS = 5  # production's wait after staging has it (short: it is a demo)
 
 _PURPOSE = {
     "user-service": "Customers: sign-up, profile and KYC status.",
@@ -32,16 +37,19 @@ _PURPOSE = {
 }
 
 
-def write_microbank(root: Path, registry: str, base_image: str) -> list[str]:
-    """Write the sample monorepo into the existing directory `root`; return the services."""
+def write_microbank(
+    root: Path, registry: str, base_image: str, environments: bool = False
+) -> list[str]:
+    """Write the sample monorepo into the existing directory `root`; return the services.
+    With `environments`, shipline.yaml lists ENVIRONMENTS and each has its own manifests."""
     registry = registry.strip().rstrip("/")
     if not registry or not base_image.strip():
         raise ValueError("registry and base_image must be non-empty")
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not an existing directory")
 
-    _write(root / "shipline.yaml", _shipline_yaml(registry))
-    _write(root / "README.md", _readme(registry))
+    _write(root / "shipline.yaml", _shipline_yaml(registry, environments))
+    _write(root / "README.md", _readme(registry, environments))
     _write(root / COMMON_LIB / "banking.sh", _BANKING_SH)
     for service, path in SERVICES.items():
         directory = root / path
@@ -50,9 +58,17 @@ def write_microbank(root: Path, registry: str, base_image: str) -> list[str]:
         _write(directory / "run.sh", _RUN_SH, mode=0o755)
         _write(directory / "VERSION", "1.0.0\n")
         _write(directory / APP_FILE, f"{service} 1.0.0\n{_PURPOSE[service]}\n")
-        manifest = root / "k8s" / "manifests" / service / "deployment.yaml"
-        _write(manifest, _manifest(service, f"{registry}/{service}:initial"))
+        text = _manifest(service, f"{registry}/{service}:initial")
+        for environment in ENVIRONMENTS if environments else (None,):
+            _write(root / manifest_path(service, environment), text)
     return list(SERVICES)
+
+
+def manifest_path(service: str, environment: str | None = None) -> str:
+    """Where the sample keeps `service`'s manifest (in `environment`, with environments)."""
+    if environment is None:
+        return f"k8s/manifests/{service}/deployment.yaml"
+    return f"k8s/overlays/{environment}/{service}.yaml"
 
 
 def touch_service(root: Path, service_path: str, note: str) -> Path:
@@ -73,14 +89,24 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
     path.chmod(mode)
 
 
-def _shipline_yaml(registry: str) -> str:
+def _shipline_yaml(registry: str, environments: bool) -> str:
     lines = [
         "# Shipline: which services live in this monorepo and how to build them.",
         f"registry: {registry}",
         "gitops:                      # manifests live in this repository",
         "  branch: main",
-        "services:",
     ]
+    if environments:
+        first, then = ENVIRONMENTS
+        lines += [
+            "environments:",
+            f"  - name: {first}             # every push to main deploys here",
+            f"  - name: {then}",
+            f"    from: {first}             # the image (same digest) {first} runs, never rebuilt",
+            f"    approval: auto            # promoted by itself once {first} has it",
+            f"    soak_seconds: {SOAK_SECONDS}           # {SOAK_SECONDS} s after it landed there",
+        ]
+    lines.append("services:")
     for service, path in SERVICES.items():
         depends = f"[{COMMON_LIB}]" if service != "frontend" else "[]"
         lines += [
@@ -89,7 +115,7 @@ def _shipline_yaml(registry: str) -> str:
             f"    depends_on: {depends}",
             f"    dockerfile: {path}Dockerfile",
             f"    context: {path}",
-            f"    manifest: k8s/manifests/{service}/deployment.yaml",
+            f"    manifest: {manifest_path(service, '{environment}' if environments else None)}",
         ]
     return "\n".join(lines) + "\n"
 
@@ -220,7 +246,8 @@ spec:
 """
 
 
-def _readme(registry: str) -> str:
+def _readme(registry: str, environments: bool) -> str:
+    manifest = manifest_path("<service>", "staging" if environments else None)
     rows = "\n".join(
         f"| `{service}` | `{path}` | {_PURPOSE[service]} |" for service, path in SERVICES.items()
     )
@@ -242,7 +269,7 @@ directory rebuilds only that service.
 1. Push a commit that touches a service, e.g. a line added to `user_service/{APP_FILE}`.
 2. Shipline builds the service's `Dockerfile` (the build context is its directory),
    pushes `{registry}/<service>:sha-<7 hex>` and scans it.
-3. It rewrites the `image:` line of `k8s/manifests/<service>/deployment.yaml` and commits
+3. It rewrites the `image:` line of `{manifest}` and commits
    that to `main`; Argo CD syncs the cluster from there.
 
 Each service serves its `{APP_FILE}` on port {PORT} with `busybox httpd`, and `/healthz`

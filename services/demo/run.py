@@ -17,6 +17,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from services.common.run_models import RunDetail
+from services.demo.environments import print_summary, wait_for_promotion
+from services.demo.microbank import ENVIRONMENTS, SOAK_SECONDS
 from services.demo.receiver import NotificationReceiver
 from services.demo.scenario import (
     NotReady,
@@ -34,7 +36,7 @@ STAGES = ("detector", "builder", "scanner", "committer")
 console = Console()
 
 
-def run_demo(workdir: Path, port: int) -> int:
+def run_demo(workdir: Path, port: int, environments: bool = False) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     console.print("[bold]Shipline demo[/]: starting a Docker engine, a registry and Redis…")
     engine = PrivateDockerd.ensure(workdir / "docker")
@@ -43,8 +45,14 @@ def run_demo(workdir: Path, port: int) -> int:
     client.close()
     with Registry(workdir / "registry") as registry, NotificationReceiver() as receiver:
         sample = SampleMonorepo(workdir / f"run-{int(time.time())}")
-        sample.create(f"{registry.host}/microbank", base)
+        sample.create(f"{registry.host}/microbank", base, environments)
         console.print(f"sample monorepo [cyan]{sample.name}[/] pushed to {sample.remote}")
+        if environments:
+            first, then = ENVIRONMENTS
+            console.print(
+                f"environments: [bold]{first}[/] takes every push; [bold]{then}[/] takes what"
+                f" {first} runs by itself, {SOAK_SECONDS} s after (approval: auto)"
+            )
         secret = secrets.token_urlsafe(24)
         api_token = secrets.token_urlsafe(24)  # reads need a token, as writes do
         reader = {"Authorization": f"Bearer {api_token}"}
@@ -54,6 +62,8 @@ def run_demo(workdir: Path, port: int) -> int:
             secret,
             receiver.url,
             api_tokens=[api_token],
+            # the reconciler's pass starts a soaked promotion: every second, not every 30
+            **({"reconciler": {"period_seconds": 1}} if environments else {}),
         )
         api = f"http://127.0.0.1:{port}"
         env = {**os.environ, "SHIPLINE_CONFIG": str(config), "DOCKER_HOST": engine.host}
@@ -78,13 +88,42 @@ def run_demo(workdir: Path, port: int) -> int:
             response.raise_for_status()
             run_id = response.json()["run_id"]
             console.print(f"webhook accepted: run [bold]{run_id}[/]")
+            pushed_at = time.time()
             run = _follow(api, run_id, reader)
             _report(api, run, receiver, sample, reader)
-            return 0 if run.status == "succeeded" else 1
+            if not environments or run.status != "succeeded":
+                return 0 if run.status == "succeeded" else 1
+            return _promote(api, reader, sample, run, pushed_at, receiver)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
             engine.stop()
+
+
+def _promote(
+    api: str,
+    headers: dict[str, str],
+    sample: SampleMonorepo,
+    staged: RunDetail,
+    since: float,
+    receiver: NotificationReceiver,
+) -> int:
+    """Production's automatic promotion of what the push landed in staging, then a summary."""
+    first, then = ENVIRONMENTS
+    console.print(
+        f"\n[bold]{then}[/]: waiting {SOAK_SECONDS} s after {first} has it, then a"
+        " promotion of the same image (no rebuild, no API call)…"
+    )
+    promotion_id = wait_for_promotion(api, headers, next(iter(staged.services)), since)
+    console.print(f"promotion run [bold]{promotion_id}[/] started")
+    notified = len(receiver.received)
+    promoted = _follow(api, promotion_id, headers)
+    console.print(f"\npromotion run {promotion_id} [bold]{promoted.status}[/]")
+    for body in receiver.received[notified:]:
+        text = escape(str(body.get("text", body)))
+        console.print(f"\n[bold]Notification received[/] (webhook):\n{text}")
+    print_summary(console, api, headers, sample, {first: staged, then: promoted})
+    return 0 if promoted.status == "succeeded" else 1
 
 
 def _follow(api: str, run_id: str, headers: dict[str, str], timeout: float = 600) -> RunDetail:
@@ -113,7 +152,7 @@ def _table(run: RunDetail) -> Table:
             timing = service.timings.get(stage)
             if timing is not None and timing.seconds is not None:
                 cells.append(f"[green]{timing.seconds:.1f}s[/]")
-            elif timing is not None and timing.started is not None:
+            elif timing is not None and timing.started is not None and service.status not in FINAL:
                 cells.append("[yellow]…[/]")
             else:
                 cells.append("")

@@ -51,11 +51,11 @@ class SampleMonorepo:
     def url(self) -> str:
         return f"file://{self.remote}"
 
-    def create(self, registry: str, base_image: str) -> Push:
+    def create(self, registry: str, base_image: str, environments: bool = False) -> Push:
         git.Repo.init(self.remote, bare=True, initial_branch="main").close()
         with git.Repo.init(self.clone, initial_branch="main") as repo:
             repo.create_remote("origin", self.url)
-        self.services = write_microbank(self.clone, registry, base_image)
+        self.services = write_microbank(self.clone, registry, base_image, environments)
         return self._commit_and_push(["."], "Initial microbank monorepo")
 
     def change(self, relative_path: str, content: str, message: str) -> Push:

@@ -4,7 +4,15 @@ import pytest
 from ruamel.yaml import YAML
 
 from services.committer.manifest import set_container_image
-from services.demo.microbank import APP_FILE, SERVICES, touch_service, write_microbank
+from services.common.project import Project, read_project
+from services.demo.microbank import (
+    APP_FILE,
+    ENVIRONMENTS,
+    SERVICES,
+    SOAK_SECONDS,
+    touch_service,
+    write_microbank,
+)
 
 REGISTRY = "127.0.0.1:5000/microbank"
 BASE_IMAGE = "shipline-busybox:1"
@@ -144,3 +152,24 @@ def test_touch_service_rejects_non_services_and_multi_line_notes(
 def test_write_microbank_needs_an_existing_directory(tmp_path: Path) -> None:
     with pytest.raises(NotADirectoryError):
         write_microbank(tmp_path / "missing", REGISTRY, BASE_IMAGE)
+
+
+def test_with_environments_staging_takes_pushes_and_production_auto_promotes_from_it(
+    tmp_path: Path,
+) -> None:
+    write_microbank(tmp_path, REGISTRY, BASE_IMAGE, environments=True)
+
+    project = read_project((tmp_path / "shipline.yaml").read_text())
+
+    assert isinstance(project, Project), project
+    staging, production = project.environments
+    assert (staging.name, production.name) == ENVIRONMENTS
+    assert (production.source, production.approval) == ("staging", "auto")
+    assert production.soak_seconds == SOAK_SECONDS
+    for service in SERVICES:
+        for environment in ENVIRONMENTS:
+            path = project.manifest_path(service, environment)
+            assert path == f"k8s/overlays/{environment}/{service}.yaml"
+            manifest = (tmp_path / path).read_text()
+            assert f"image: {REGISTRY}/{service}:initial" in manifest
+    assert not (tmp_path / "k8s/manifests").exists()
