@@ -136,6 +136,7 @@ _WAIT = click.option(
     metavar="SECONDS",
     help="Wait this long for the run to finish and show its outcome.",
 )
+_FIRST = "The environment it acts in (default: the first one)."
 _REPOSITORY = click.option(
     "--repository", default=None, help="The configured repository (when there are several)."
 )
@@ -190,43 +191,57 @@ def release(tag: str, repository: str | None, wait: float | None, output: str) -
         _report(client, answer, wait, output)
 
 
+_ENVIRONMENT = click.option("--environment", "-e", default=None, metavar="ENV", help=_FIRST)
+
+
 @click.command()
 @click.argument("service")
 @click.option("--to", "to", default=None, metavar="TAG", help="Default: the image before.")
 @_REPOSITORY
+@_ENVIRONMENT
 @_WAIT
 @_OUTPUT
 def rollback(
-    service: str, to: str | None, repository: str | None, wait: float | None, output: str
+    service: str,
+    to: str | None,
+    repository: str | None,
+    environment: str | None,
+    wait: float | None,
+    output: str,
 ) -> None:
     """Put SERVICE back on an earlier image and pin it (automatic deploys are held)."""
-    body = {"service": service, "to": to, "repository": repository}
+    body = {"service": service, "to": to, "repository": repository, "environment": environment}
     with _api() as client:
         answer = client.post("/api/v1/rollbacks", {k: v for k, v in body.items() if v is not None})
         _report(client, answer, wait, output)
     if output != "json":
-        click.echo(
-            f"{service} is pinned: automatic deploys are held until `shipline unpin {service}`"
-        )
+        where, option = (f" in {environment}", f" -e {environment}") if environment else ("", "")
+        held = f"automatic deploys are held until `shipline unpin {service}{option}`"
+        click.echo(f"{service} is pinned{where}: {held}")
 
 
 @click.command()
 @click.argument("service")
 @_REPOSITORY
+@_ENVIRONMENT
 @_WAIT
 @_OUTPUT
-def unpin(service: str, repository: str | None, wait: float | None, output: str) -> None:
-    """Let automatic deploys of SERVICE through again after a rollback: its pin is removed
-    from the gitops repository in a commit (run RUN_ID; --wait to see it done)."""
+def unpin(
+    service: str, repository: str | None, environment: str | None, wait: float | None, output: str
+) -> None:
+    """Let automatic deploys of SERVICE through again after a rollback: its pin (in ENV
+    only, with -e) is removed from the gitops repository in a commit (run RUN_ID)."""
+    where = f" in {environment}" if environment else ""
     with _api() as client:
-        answer = client.post(f"/api/v1/services/{service}/unpin", repository=repository)
+        answer = client.post(
+            f"/api/v1/services/{service}/unpin", repository=repository, environment=environment
+        )
         if output != "json":
             if answer["unpinned"]:
-                click.echo(
-                    f"{service} unpinned (was {answer['pin']['image']}); automatic deploys resume"
-                )
+                was = answer["pin"]["image"]
+                click.echo(f"{service} unpinned{where} (was {was}); automatic deploys resume")
             else:
-                click.echo(f"{service} was not pinned (any pin left in git is removed too)")
+                click.echo(f"{service} was not pinned{where} (any pin left in git is removed too)")
         _report(client, answer, wait, output, fine=("succeeded", "skipped"))
 
 

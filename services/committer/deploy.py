@@ -120,10 +120,11 @@ def deploy_decision(
     return decide(source, deployed, pin, manual, partial(is_ancestor_fetched, target.mirror))
 
 
-def pin_in_git(target: Target, service: str) -> Pin | None:
-    """The service's pin in the gitops checkout's pins file (synced to the head)."""
+def pin_in_git(target: Target, service: str, environment: str = "") -> Pin | None:
+    """The service's pin in the gitops checkout's pins file (synced to the head), in
+    `environment` ("": the first one, where deploys land)."""
     where = f"{PINS_FILE} on {target.checkout.branch}"
-    pins = parse_pins(target.checkout.read(PINS_FILE), where)
+    pins = parse_pins(target.checkout.read(PINS_FILE), where, environment)
     return pins.get((target.source.name, service))
 
 

@@ -38,7 +38,7 @@ def running_in(
     committed to the checkout's branch)."""
     first = project.environments[0].name == environment
     path = project.manifest_path(service, environment)
-    pinned = _pinned(checkout, repository, service)
+    pinned = _pinned(checkout, repository, service, "" if first else environment)
     try:
         text = checkout.read(path)
     except UnsafePath as exc:
@@ -66,10 +66,11 @@ def running_in(
     )
 
 
-def _pinned(checkout: Checkout, repository: str, service: str) -> bool:
-    """Pins are per gitops branch: one on the branch holds every environment written there."""
+def _pinned(checkout: Checkout, repository: str, service: str, environment: str) -> bool:
+    """Pins are per environment ("": the first one's): a rollback in one holds it alone."""
     try:
-        pins = parse_pins(checkout.read(PINS_FILE), f"{PINS_FILE} on {checkout.branch}")
+        where = f"{PINS_FILE} on {checkout.branch}"
+        pins = parse_pins(checkout.read(PINS_FILE), where, environment)
     except PermanentError:
         return True  # an unreadable pins file holds every service, as for deploys
     return (repository, service) in pins

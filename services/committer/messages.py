@@ -122,37 +122,62 @@ def rollback_message(
     by: str,
     request_id: uuid.UUID,
     source: Source | None,
+    environment: str | None = None,
 ) -> str:
-    trailers = [deployed_trailer(service, source)] if source else []
+    """`environment`: a later environment than the first, rolled back alone (its trailer
+    names it, as a promotion's does)."""
+    trailers = [deployed_trailer(service, source, environment)] if source else []
     _checked("service", service, _SERVICE, "a lowercase DNS label")
     current, target = _image(current), _image(target)
-    subject = f"revert({service}): roll back {current} to {target} [skip ci]"
+    where = _in(environment)
+    subject = f"revert({service}): roll back {current} to {target}{where} [skip ci]"
     body = (
         f"\n\nRolled back by {one_line(by) or 'an operator'}: {service} now runs {target} "
-        f"instead of {current}.\n"
-        f"Automatic deploys of {service} are held until `shipline unpin {service}`."
+        f"instead of {current}{where}.\n"
+        f"Automatic deploys of {service}{where} are held until "
+        f"`shipline unpin {service}{_option(environment)}`."
     )
     return _assembled(subject, body, [*trailers, f"{REQUEST}: {request_id}"])
 
 
-def pin_message(service: str, image: str, by: str, request_id: uuid.UUID) -> str:
+def pin_message(
+    service: str, image: str, by: str, request_id: uuid.UUID, environment: str | None = None
+) -> str:
     """A rollback whose manifest already held the image: only the pin is committed."""
     _checked("service", service, _SERVICE, "a lowercase DNS label")
-    subject = f"chore({service}): pin {_image(image)} [skip ci]"
+    where = _in(environment)
+    subject = f"chore({service}): pin {_image(image)}{where} [skip ci]"
     body = (
-        f"\n\nPinned by {one_line(by) or 'an operator'}: automatic deploys of {service} are held "
-        f"until `shipline unpin {service}`."
+        f"\n\nPinned by {one_line(by) or 'an operator'}: automatic deploys of {service}{where} "
+        f"are held until `shipline unpin {service}{_option(environment)}`."
     )
     return _assembled(subject, body, [f"{REQUEST}: {request_id}"])
 
 
-def unpin_message(service: str, image: str, by: str, request_id: uuid.UUID) -> str:
+def unpin_message(
+    service: str, image: str, by: str, request_id: uuid.UUID, environment: str | None = None
+) -> str:
     _checked("service", service, _SERVICE, "a lowercase DNS label")
-    subject = f"chore({service}): unpin {_image(image)} [skip ci]"
+    where = _in(environment)
+    subject = f"chore({service}): unpin {_image(image)}{where} [skip ci]"
     body = (
-        f"\n\nUnpinned by {one_line(by) or 'an operator'}: automatic deploys of {service} resume."
+        f"\n\nUnpinned by {one_line(by) or 'an operator'}: automatic deploys of "
+        f"{service}{where} resume."
     )
     return _assembled(subject, body, [f"{REQUEST}: {request_id}"])
+
+
+def _in(environment: str | None) -> str:
+    """` in <environment>` for a later environment, "" for the first."""
+    return (
+        f" in {_checked('environment', environment, _SERVICE, 'a DNS label')}"
+        if environment
+        else ""
+    )
+
+
+def _option(environment: str | None) -> str:
+    return f" -e {environment}" if environment else ""
 
 
 def release_message(

@@ -55,7 +55,7 @@ def release_decision(
     last = target.checkout.log(path, grep=f"^{DEPLOYED}: {service} .* in {name}$", limit=1)
     running = newest_in(last, name).get(service)
     deployed = Deployed(running.repository, running.commit) if running else None
-    pin = pin_in_git(target, service)
+    pin = pin_in_git(target, service, name)  # its pin there, not the first one's
     if pin is not None:
         pins.put(pin)
     return decide(source, deployed, pin, False, partial(is_ancestor_fetched, target.mirror))

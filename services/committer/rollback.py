@@ -2,6 +2,11 @@
 tag), pinned in the same commit (the gitops branch's pins file, pins_file.py), so automatic
 deploys hold until `shipline unpin`; the pin is cached in Redis once committed.
 
+A rollback names an environment (None: the first one, as before environments): it writes
+that environment's manifest and pins the service there only, so a rollback in production
+leaves staging deploying. A later environment must be committed with the first one for now
+(as promotions), and its commit's trailer names it (`... in production`).
+
 Which image is earlier is read from the manifest's own history on the gitops branch
 (rollback_history.py); the commit names the source commit that image was built from, when
 a deploy recorded it. A redelivered request finds its commit and writes nothing more.
@@ -32,10 +37,12 @@ from services.committer.targets import Target, Targets
 from services.committer.yamlsplice import ManifestError
 from services.common.errors import PermanentError
 from services.common.events import ManifestCommitted, RollbackRequested, Source
+from services.common.git import CommitInfo
 from services.common.git_checkout import Checkout
-from services.common.pins import Pin
-from services.common.project import ServiceSpec
+from services.common.pins import Pin, pin_environment
+from services.common.project import Project, ServiceSpec
 from services.common.safe_files import UnsafePath
+from services.detector.environment_runs import newest_in
 
 HISTORY_LIMIT = 200  # manifest versions a rollback looks back through
 
@@ -51,17 +58,32 @@ def rollback(
     rollback must not revert a newer deploy that replaced the failed one)."""
     head = targets.head(request.repository)
     target = targets.find(request.repository, head)
+    spec = target.spec(request.service)
+    environment = rolled_back_in(target.project, request.environment)
     write = RollbackWrite(
         request=request,
         target=target,
         head=head,
-        spec=target.spec(request.service),
-        path=target.project.manifest_path(request.service),
+        spec=spec,
+        path=target.project.manifest_path(request.service, environment or None),
         repository=target.project.image_repository(request.service),
         pins=pins,
         only_from=only_from,
+        environment=environment,
     )
     return commits.commit(target, write.prepare)
+
+
+def rolled_back_in(project: Project, name: str | None) -> str:
+    """The pins' name of the environment a rollback acts in ("": the first one);
+    PermanentError for one it cannot write."""
+    environment = pin_environment(project, name)  # ConfigError (permanent): an unknown name
+    if environment and project.gitops_for(environment) != project.gitops:
+        raise PermanentError(
+            f"{environment} has its own gitops repository or branch: a rollback writes only "
+            "environments committed with the first one for now"
+        )
+    return environment
 
 
 @dataclass(frozen=True)
@@ -74,17 +96,20 @@ class RollbackWrite:
     repository: str  # the service's image repository
     pins: Pins
     only_from: str | None
+    environment: str = ""  # "": the first one; else a later one, whose pin holds it alone
 
     def prepare(self) -> Change[ManifestCommitted] | Finished[ManifestCommitted]:
         request, checkout, path = self.request, self.target.checkout, self.path
         text = read_manifest(checkout, path)
         current = self._image(text)
-        history = manifest_history(checkout, path, request.service, self.spec, self.repository)
+        history = manifest_history(
+            checkout, path, request.service, self.spec, self.repository, self.environment
+        )
         earlier = checkout.log(".", grep=request_grep(request.event_id), limit=1)
         if earlier:  # a redelivery: the rollback is committed already
             before = checkout.read_at(f"{earlier[0].sha}^", path) or text
             built = provenance(history, current)
-            pin = pin_in_git(self.target, request.service)  # None: unpinned since
+            pin = pin_in_git(self.target, request.service, self.environment)  # None: unpinned
             return Finished(
                 self.committed(self._image(before), current, built, pin, earlier[0].sha)
             )
@@ -101,7 +126,7 @@ class RollbackWrite:
             paths.append(path)
         if pin is not None:
             paths.append(PINS_FILE)
-        pin = pin or pin_in_git(self.target, request.service)
+        pin = pin or pin_in_git(self.target, request.service, self.environment)
         if not paths:
             sha = checkout.last_commit_touching(path)
             return Finished(self.committed(current, new, built, pin, sha))
@@ -110,11 +135,11 @@ class RollbackWrite:
             if built
             else None
         )
-        by, request_id = request.requested_by, request.event_id
+        by, request_id, named = request.requested_by, request.event_id, self.environment or None
         message = (
-            rollback_message(request.service, current, new, by, request_id, built_from)
+            rollback_message(request.service, current, new, by, request_id, built_from, named)
             if edit.changed
-            else pin_message(request.service, new, by, request_id)
+            else pin_message(request.service, new, by, request_id, named)
         )
         return Change(paths, message, partial(self.committed, current, new, built, pin))
 
@@ -131,8 +156,10 @@ class RollbackWrite:
             request.requested_by,
             request.run_id,
             time.time(),
+            self.environment,
         )
-        if same_pin(parse_pins(text, where).get((pin.repository, pin.service)), pin):
+        held = parse_pins(text, where, self.environment).get((pin.repository, pin.service))
+        if same_pin(held, pin):
             return None
         checkout.write(PINS_FILE, with_pin(text, pin, where))
         return pin
@@ -176,9 +203,15 @@ class RollbackWrite:
 
 
 def manifest_history(
-    checkout: Checkout, path: str, service: str, spec: ServiceSpec, repository: str
+    checkout: Checkout,
+    path: str,
+    service: str,
+    spec: ServiceSpec,
+    repository: str,
+    environment: str = "",
 ) -> list[Version]:
-    """The images `path` held, newest first, back to where it cannot be read."""
+    """The images `path` held, newest first, back to where it cannot be read; where each
+    came from, by the trailers of `environment` ("": the first one's)."""
     versions = []
     for info in checkout.log(path, limit=HISTORY_LIMIT):
         try:
@@ -191,5 +224,12 @@ def manifest_history(
             image = read_image(text, service, spec, repository)
         except ManifestError:
             break  # an older layout of the file: nothing to roll back to beyond it
-        versions.append(Version(info.sha, image, deployed_from(info.message, service)))
+        versions.append(Version(info.sha, image, _deployed(info, service, environment)))
     return versions
+
+
+def _deployed(info: CommitInfo, service: str, environment: str) -> Deployed | None:
+    if not environment:
+        return deployed_from(info.message, service)
+    found = newest_in([info], environment).get(service)
+    return Deployed(found.repository, found.commit) if found else None

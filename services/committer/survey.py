@@ -23,7 +23,7 @@ from dataclasses import asdict
 
 from services.committer.drift import UNKNOWN, deployed_state, drift_of
 from services.committer.formats import read_image
-from services.committer.pins_file import PINS_FILE, PinsFileError, parse_pins
+from services.committer.pins_file import PINS_FILE, PinsFileError, all_pins
 from services.committer.yamlsplice import ManifestError
 from services.common.errors import ShiplineError
 from services.common.git import Mirror
@@ -97,11 +97,12 @@ def _survey(
 def _pins(raw: bytes | None, repository: str, project: Project) -> list[Pin] | None:
     where = f"{PINS_FILE} on {project.gitops.branch}"
     try:
-        pins = parse_pins(raw.decode() if raw is not None else None, where)
+        pins = all_pins(raw.decode() if raw is not None else None, where)
     except (PinsFileError, UnicodeDecodeError) as exc:
         get_logger().warning("pins not cached", repository=repository, error=str(exc))
         return None
-    return [pin for (source, _), pin in sorted(pins.items()) if source == repository]
+    held = [pin for pin in pins if pin.repository == repository]
+    return sorted(held, key=lambda pin: (pin.environment, pin.service))
 
 
 def _deployed(

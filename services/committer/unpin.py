@@ -3,7 +3,8 @@ automatic deploys of it resume; then removed from the Redis cache.
 
 The gateway cannot write git, so `shipline unpin` publishes an UnpinRequested for the
 committer. A service that is not pinned in git is answered as such, with no commit; a
-redelivered request finds its commit and answers with the pin it removed.
+redelivered request finds its commit and answers with the pin it removed. An unpin names an
+environment (None: the first one) and removes the pin there only.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from functools import partial
 from services.committer.gitops_commit import Change, Finished, GitopsCommits
 from services.committer.messages import request_grep, unpin_message
 from services.committer.pins_file import PINS_FILE, parse_pins, without_pin
+from services.committer.rollback import rolled_back_in
 from services.committer.stores import Pins
 from services.committer.targets import Target, Targets
 from services.common.events import Unpinned, UnpinRequested
@@ -25,10 +27,16 @@ def unpin(
     request: UnpinRequested, targets: Targets, commits: GitopsCommits, pins: Pins
 ) -> Unpinned:
     target = targets.find(request.repository, targets.head(request.repository))
-    done = commits.commit(target, UnpinWrite(request, target).prepare)
-    pins.unpin(target.source.name, request.service)  # whatever the cache held is stale now
+    environment = rolled_back_in(target.project, request.environment)
+    done = commits.commit(target, UnpinWrite(request, target, environment).prepare)
+    # whatever the cache held is stale now
+    pins.unpin(target.source.name, request.service, environment)
     get_logger().info(
-        "unpinned", service=request.service, was=done.image, commit=done.gitops_commit
+        "unpinned",
+        service=request.service,
+        environment=environment or None,
+        was=done.image,
+        commit=done.gitops_commit,
     )
     return done
 
@@ -37,6 +45,7 @@ def unpin(
 class UnpinWrite:
     request: UnpinRequested
     target: Target
+    environment: str = ""  # the pins' name of it: "" the first one
 
     def prepare(self) -> Change[Unpinned] | Finished[Unpinned]:
         request, checkout = self.request, self.target.checkout
@@ -44,14 +53,20 @@ class UnpinWrite:
         earlier = checkout.log(".", grep=request_grep(request.event_id), limit=1)
         if earlier:  # a redelivery: the pin was removed by this request's commit
             before = checkout.read_at(f"{earlier[0].sha}^", PINS_FILE)
-            pin = parse_pins(before, where).get(self._key)
+            pin = parse_pins(before, where, self.environment).get(self._key)
             return Finished(self.unpinned(pin, earlier[0].sha))
-        text, removed = without_pin(checkout.read(PINS_FILE), *self._key, where=where)
+        text, removed = without_pin(
+            checkout.read(PINS_FILE), *self._key, where=where, environment=self.environment
+        )
         if removed is None:
             return Finished(self.unpinned(None, ""))
         checkout.write(PINS_FILE, text)
         message = unpin_message(
-            request.service, removed.image, request.requested_by, request.event_id
+            request.service,
+            removed.image,
+            request.requested_by,
+            request.event_id,
+            self.environment or None,
         )
         return Change([PINS_FILE], message, partial(self.unpinned, removed))
 

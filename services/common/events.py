@@ -236,6 +236,8 @@ class RollbackRequested(Envelope):
     to: ImageTag | None = None
     digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")  # of `to`
     requested_by: str = ""
+    # Where: its manifest and its pin there only; None: the first environment.
+    environment: ServiceName | None = None  # a DNS label, as environments are
 
 
 class UnpinRequested(Envelope):
@@ -246,6 +248,7 @@ class UnpinRequested(Envelope):
     service: ServiceName
     repository: str
     requested_by: str = ""
+    environment: ServiceName | None = None  # a DNS label, as environments are; None: first
 
 
 class Unpinned(Envelope):

@@ -119,8 +119,11 @@ class Keyspace:
 
     # --- what the stages keep -------------------------------------------------------------
 
-    def pin(self, repository: str, service: str) -> str:
-        """A service held on the image an operator rolled back to (JSON)."""
+    def pin(self, repository: str, service: str, environment: str = "") -> str:
+        """A service held on the image an operator rolled back to (JSON); `environment` ""
+        the first one, whose key is the one pins had before environments."""
+        if environment:
+            return self._key("pin", repository, service, environment)
         return self._key("pin", repository, service)
 
     @property

@@ -38,7 +38,7 @@ def decide_promotion(
     if target.pinned:
         return Refused(
             f"{service} is pinned in {target_environment} (a rollback holds it): "
-            f"`shipline unpin {service}` first"
+            f"`shipline unpin {service} -e {target_environment}` first"
         )
     if target.image == source.image:
         return Already(source.image)

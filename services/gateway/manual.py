@@ -100,7 +100,9 @@ def deployment(
     )
 
 
-def rollback(target: Service, to: str | None, run_id: str, by: str) -> RollbackRequested:
+def rollback(
+    target: Service, to: str | None, run_id: str, by: str, environment: str | None = None
+) -> RollbackRequested:
     """The committer takes `to`'s digest from the registry itself."""
     return RollbackRequested(
         run_id=run_id,
@@ -108,6 +110,7 @@ def rollback(target: Service, to: str | None, run_id: str, by: str) -> RollbackR
         repository=target.repository.name,
         to=to,
         requested_by=by,
+        environment=environment,
     )
 
 
@@ -151,7 +154,7 @@ def hand_request(
             return service_request(request, "deploy", target)
         case RollbackRequested():
             target = find_service(settings, inventory, hand.service, hand.repository)
-            event = rollback(target, hand.to, hand.run_id, by)
+            event = rollback(target, hand.to, hand.run_id, by, hand.environment)
             return service_request(
                 event.model_copy(update={"event_id": event_id}), "rollback", target
             )

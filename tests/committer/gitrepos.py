@@ -93,9 +93,16 @@ def monorepo(root: Path, services: list[str], name: str = "acme/shop", **top: ob
     return repo
 
 
-def pinned(repo: Repo, service: str, image: str, by: str = "ops-1", run_id: str = "run-rb") -> str:
+def pinned(
+    repo: Repo,
+    service: str,
+    image: str,
+    by: str = "ops-1",
+    run_id: str = "run-rb",
+    environment: str = "",
+) -> str:
     """A pin committed to the repository's pins file (the gitops branch is main), as a
-    rollback leaves it, or a person by hand."""
+    rollback leaves it, or a person by hand; `environment` "": the first one's."""
     from services.committer.pins_file import PINS_FILE, with_pin
     from services.common.pins import Pin
 
@@ -103,7 +110,7 @@ def pinned(repo: Repo, service: str, image: str, by: str = "ops-1", run_id: str 
         text: str | None = repo.read(PINS_FILE)
     except KeyError:
         text = None
-    pin = Pin(repo.name, service, image, by, run_id, 1_765_000_000)
+    pin = Pin(repo.name, service, image, by, run_id, 1_765_000_000, environment)
     return repo.commit({PINS_FILE: with_pin(text, pin)}, f"chore({service}): pin [skip ci]")
 
 

@@ -174,11 +174,11 @@ def test_a_service_staging_never_ran_by_a_shipline_deploy_refuses_the_whole_prom
     assert "by-hand" not in shop.read(overlay("production", "search"))
 
 
-def test_a_service_pinned_on_the_gitops_branch_is_not_promoted(
+def test_a_service_pinned_in_the_target_environment_is_not_promoted(
     shop: Repo, writer: GitopsWriter
 ) -> None:
     commit = deployed_to_staging(shop, writer, "cart")
-    pinned(shop, "cart", f"{REGISTRY}/cart:sha-{commit[:7]}")
+    pinned(shop, "cart", f"{REGISTRY}/cart:sha-{commit[:7]}", environment="production")
     commits = len(shop.log())
 
     [event] = promote(request(), writer.targets, writer.commits)

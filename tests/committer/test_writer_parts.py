@@ -63,7 +63,7 @@ class MemoryPins:
     def put(self, pin: Pin) -> None:
         self.pins[(pin.repository, pin.service)] = pin
 
-    def unpin(self, repository: str, service: str) -> Pin | None:
+    def unpin(self, repository: str, service: str, environment: str = "") -> Pin | None:
         return self.pins.pop((repository, service), None)
 
 

@@ -17,6 +17,7 @@ from services.gateway.api_models import RunStarted
 from services.gateway.auth import ActorDep, permitted
 from services.gateway.deps import BodyDep, RuntimeDep, parse_body
 from services.gateway.intake import new_run_id
+from services.gateway.rollback_environments import ENVIRONMENT, acted_in, cached_as
 
 router = APIRouter(prefix="/api/v1", tags=["deployments"])
 M = TypeVar("M", bound=BaseModel)
@@ -45,6 +46,7 @@ class RollbackRequest(BaseModel):
     service: ServiceName
     to: str | None = Field(default=None, pattern=TAG)  # default: the image before the current
     repository: str | None = Field(default=None, pattern=REPOSITORY)
+    environment: ServiceName | None = None  # where (its manifest, its pin); default: the first
 
 
 class DeploymentQueued(BaseModel):
@@ -104,13 +106,18 @@ def rollback(actor: ActorDep, body: BodyDep, runtime: RuntimeDep) -> JSONRespons
     (trigger `rollback`) writes the image deployed before the current one (from the
     manifest's git history) or `<image>:<to>` (its digest from the registry; a tag that is
     not there fails the run), commits `revert(<svc>): roll back <current> to <target> [skip
-    ci]` and **pins** the service: automatic deploys wait until it is unpinned. `403` a token
-    without `rollback` for the first environment (where rollbacks act for now)."""
+    ci]` and **pins** the service: automatic deploys wait until it is unpinned. `environment`
+    (default: the first one) is where: that environment's manifest, and the pin holds the
+    service there only (a rollback in production leaves staging deploying; promoting into a
+    pinned environment is refused until it is unpinned there). `422` an environment
+    shipline.yaml does not name (as the committer last recorded it); `403` a token without
+    `rollback` for that environment."""
     wanted = parse_body(RollbackRequest, body)
     target = _service(runtime, wanted.service, wanted.repository)
-    caller = permitted(actor, "rollback", first_environment(runtime, target.repository.name))
+    where = acted_in(runtime, target.repository.name, wanted.environment)
+    caller = permitted(actor, "rollback", where)
     run_id = new_run_id()
-    event = manual.rollback(target, wanted.to, run_id, caller)
+    event = manual.rollback(target, wanted.to, run_id, caller, wanted.environment)
     manual.start_run(runtime, manual.service_request(event, "rollback", target), caller)
     get_logger(run_id=run_id).info("rollback requested", by=caller, service=wanted.service)
     return JSONResponse({"run_id": run_id}, 202)
@@ -129,25 +136,34 @@ def unpin(
     runtime: RuntimeDep,
     service: str = ServicePath,
     repository: str | None = Query(None, pattern=REPOSITORY),
+    environment: str | None = Query(None, pattern=ENVIRONMENT),
 ) -> JSONResponse:
     """Unpin the service: automatic deploys resume. The pin lives in the gitops repository
     (`.shipline-gitops/pins.yaml`), so the unpin is queued for the committer, which removes it in
     a commit `chore(<svc>): unpin <image> [skip ci]` (run `run_id`, trigger `unpin`; the
     service's outcome is `succeeded`, or `skipped` when git held no pin). The answer comes
     at once, from the cache of the pins in Redis, which the gateway clears now: `unpinned`
-    says whether it was pinned there, `pin` is the pin removed. `403` a token without
-    `rollback` for the first environment."""
+    says whether it was pinned there, `pin` is the pin removed. `?environment=` (default:
+    the first one) removes the pin in that environment only; `422` one shipline.yaml does
+    not name. `403` a token without `rollback` for that environment."""
     name = _repository_name(runtime, repository)
-    caller = permitted(actor, "rollback", first_environment(runtime, name))
+    where = acted_in(runtime, name, environment)
+    caller = permitted(actor, "rollback", where)
     try:
         repo = manual.pick_repository(runtime.settings, name)
     except manual.ManualError as exc:
         raise HTTPException(exc.status, exc.reason) from None
     run_id = new_run_id()
-    event = UnpinRequested(run_id=run_id, service=service, repository=name, requested_by=caller)
+    event = UnpinRequested(
+        run_id=run_id,
+        service=service,
+        repository=name,
+        requested_by=caller,
+        environment=environment,
+    )
     target = manual.Service(repo, service, None)
     manual.start_run(runtime, manual.service_request(event, "unpin", target), caller)
-    pin = runtime.pins.unpin(name, service)
+    pin = runtime.pins.unpin(name, service, cached_as(runtime, name, environment))
     get_logger(run_id=run_id).info(
         "unpin requested", by=caller, service=service, was_pinned=pin is not None
     )
@@ -162,10 +178,12 @@ def pin(
     runtime: RuntimeDep,
     service: str = ServicePath,
     repository: str | None = Query(None, pattern=REPOSITORY),
+    environment: str | None = Query(None, pattern=ENVIRONMENT),
 ) -> PinState:
-    """The service's pin (the image, who, the run, since when), if any."""
+    """The service's pin (the image, who, the run, since when), if any, in `environment`
+    (default: the first one)."""
     name = _repository_name(runtime, repository)
-    current = runtime.pins.get(name, service)
+    current = runtime.pins.get(name, service, cached_as(runtime, name, environment))
     return PinState(service=service, repository=name, pinned=current is not None, pin=current)
 
 
