@@ -29,7 +29,7 @@ from services.common.promotion_pulls import PromotionPulls
 from services.common.repository_settings import GitHost
 from services.common.settings import Repository, Settings
 from services.detector.environment_runs import runs_in
-from tests.committer.gitrepos import DIGEST, REGISTRY, Repo, deployment, shipline_yaml
+from tests.committer.gitrepos import DIGEST, REGISTRY, Repo, deployment, pinned, shipline_yaml
 from tests.githost.conftest import (  # noqa: F401 (fixtures)
     TOKEN,
     github,
@@ -142,6 +142,22 @@ def test_an_older_release_after_a_newer_one_never_moves_production_backwards(
         ("DeploymentSkipped", "superseded")
     ] * 2
     assert all(isinstance(e, DeploymentSkipped) for e in events)
+
+
+def test_a_service_pinned_in_production_is_held_out_of_the_release_and_a_staging_pin_is_not(
+    shop: Repo, writer: GitopsWriter
+) -> None:
+    pinned(shop, "cart", f"{REGISTRY}/cart:initial", environment="production")
+    pinned(shop, "search", f"{REGISTRY}/search:initial")  # staging's: no say in production
+
+    events = writer.release(ready(shop))
+
+    outcomes = {e.service: (e.type, getattr(e, "outcome", "")) for e in events}  # type: ignore[attr-defined]
+    assert outcomes == {"cart": ("DeploymentSkipped", "held"), "search": ("ManifestCommitted", "")}
+    assert f"{REGISTRY}/cart:initial" in shop.read(overlay("production", "cart"))
+    assert f"{REGISTRY}/search:v1.1.0" in shop.read(overlay("production", "search"))
+    skipped = events[0]
+    assert isinstance(skipped, DeploymentSkipped) and "pinned in production" in skipped.reason
 
 
 def test_a_redelivered_release_to_production_commits_nothing_more(
