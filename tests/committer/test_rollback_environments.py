@@ -1,0 +1,206 @@
+"""Rollbacks and pins per environment, on real repositories and Redis: a rollback in
+production writes production's manifest and pins it there only; staging keeps deploying and
+promoting into production is refused until production is unpinned."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+
+from services.committer.pins_file import PINS_FILE, parse_pins
+from services.committer.promote import promote
+from services.committer.writeback import GitopsWriter
+from services.common.errors import PermanentError
+from services.common.events import (
+    ManifestCommitted,
+    PromotionRequested,
+    RollbackRequested,
+    StageFailed,
+    Unpinned,
+    UnpinRequested,
+)
+from services.common.pins import PinStore
+from tests.committer.gitrepos import (
+    REGISTRY,
+    Repo,
+    deployment,
+    scan_passed,
+    settings_for,
+    shipline_yaml,
+)
+
+ENVIRONMENTS = [{"name": "staging"}, {"name": "production", "from": "staging"}]
+IMAGE = f"{REGISTRY}/cart"
+
+
+def overlay(environment: str) -> str:
+    return f"k8s/{environment}/cart.yaml"
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Repo:
+    repo = Repo(tmp_path / "remotes", "acme/shop")
+    services = {"cart": {"path": "cart/", "manifest": "k8s/{environment}/cart.yaml"}}
+    files = {
+        "shipline.yaml": shipline_yaml(services, environments=ENVIRONMENTS),
+        "cart/app.txt": "cart\n",
+        overlay("staging"): deployment("cart", f"{IMAGE}:initial"),
+        overlay("production"): deployment("cart", f"{IMAGE}:initial"),
+    }
+    repo.commit(files, "initial")
+    return repo
+
+
+@pytest.fixture
+def writer(shop: Repo, tmp_path: Path, redis_client: redis.Redis) -> GitopsWriter:
+    return GitopsWriter.connect(settings_for(tmp_path / "c", shop), redis_client)
+
+
+def staged(shop: Repo, writer: GitopsWriter) -> str:
+    """A change to cart pushed and deployed to staging: its commit."""
+    commit = shop.commit({"cart/app.txt": f"cart {uuid.uuid4()}\n"}, "feat(cart): more")
+    outcome = writer.deploy(scan_passed(shop, "cart", commit, f"run-{commit[:7]}"))
+    assert isinstance(outcome, ManifestCommitted), outcome
+    return commit
+
+
+def promoted(writer: GitopsWriter) -> list[object]:
+    asked = PromotionRequested(
+        run_id=f"run-p-{uuid.uuid4().hex[:6]}",
+        repository="acme/shop",
+        services=("cart",),
+        environment="production",
+        requested_by="ada",
+    )
+    return list(promote(asked, writer.targets, writer.commits))
+
+
+def rollback(environment: str | None) -> RollbackRequested:
+    return RollbackRequested(
+        run_id="run-rb",
+        service="cart",
+        repository="acme/shop",
+        requested_by="ops",
+        environment=environment,
+    )
+
+
+def unpin(environment: str | None) -> UnpinRequested:
+    return UnpinRequested(
+        run_id=f"run-up-{uuid.uuid4().hex[:6]}",
+        service="cart",
+        repository="acme/shop",
+        requested_by="ops",
+        environment=environment,
+    )
+
+
+def two_versions_in_production(shop: Repo, writer: GitopsWriter) -> tuple[str, str]:
+    first = staged(shop, writer)
+    assert isinstance(promoted(writer)[0], ManifestCommitted)
+    second = staged(shop, writer)
+    assert isinstance(promoted(writer)[0], ManifestCommitted)
+    return first, second
+
+
+def test_a_rollback_in_production_writes_and_pins_production_only(
+    shop: Repo, writer: GitopsWriter, redis_client: redis.Redis
+) -> None:
+    first, second = two_versions_in_production(shop, writer)
+    staging_before = shop.read(overlay("staging"))
+
+    committed = writer.rollback(rollback("production"))
+
+    old, new = f"{IMAGE}:sha-{second[:7]}", f"{IMAGE}:sha-{first[:7]}"
+    assert (committed.old_image, committed.new_image) == (old, new)
+    assert committed.manifest_path == overlay("production")
+    assert f"image: {new}   #" in shop.read(overlay("production"))
+    assert shop.read(overlay("staging")) == staging_before
+    head = shop.log()[0]
+    assert head.message.splitlines()[0] == (
+        f"revert(cart): roll back {old} to {new} in production [skip ci]"
+    )
+    assert f"Shipline-Deployed: cart acme/shop@{first} in production\n" in head.message
+    assert "`shipline unpin cart -e production`" in head.message
+    assert sorted(head.stats.files) == sorted([overlay("production"), PINS_FILE])
+    text = shop.read(PINS_FILE)
+    assert parse_pins(text) == {}  # the first environment (staging) holds no pin
+    pin = parse_pins(text, environment="production")[("acme/shop", "cart")]
+    assert (pin.image, pin.by, pin.environment) == (new, "ops", "production")
+    store = PinStore(redis_client)
+    assert store.get("acme/shop", "cart") is None
+    cached = store.get("acme/shop", "cart", "production")
+    assert cached is not None and cached.image == new
+
+
+def test_staging_keeps_deploying_and_promotion_waits_for_productions_unpin(
+    shop: Repo, writer: GitopsWriter, redis_client: redis.Redis
+) -> None:
+    two_versions_in_production(shop, writer)
+    writer.rollback(rollback("production"))
+
+    newest = staged(shop, writer)  # staging is not held by production's pin
+    [refused] = promoted(writer)
+
+    assert isinstance(refused, StageFailed)
+    assert "cart is pinned in production" in refused.message
+    assert "`shipline unpin cart -e production`" in refused.message
+    assert writer.unpin(unpin("staging")).image == ""  # staging held no pin: nothing removed
+    done = writer.unpin(unpin("production"))
+    assert isinstance(done, Unpinned) and done.image.startswith(f"{IMAGE}:sha-")
+    assert shop.log()[0].message.startswith("chore(cart): unpin ")
+    assert " in production [skip ci]" in shop.log()[0].message.splitlines()[0]
+    assert PinStore(redis_client).get("acme/shop", "cart", "production") is None
+    [moved] = promoted(writer)
+    assert isinstance(moved, ManifestCommitted)
+    assert f"image: {IMAGE}:sha-{newest[:7]}   #" in shop.read(overlay("production"))
+
+
+def test_a_pin_in_staging_holds_staging_and_promoting_what_it_runs_is_allowed(
+    shop: Repo, writer: GitopsWriter, redis_client: redis.Redis
+) -> None:
+    first = staged(shop, writer)
+    staged(shop, writer)
+    writer.rollback(rollback(None))  # the first environment, as before environments
+    held = writer.deploy(
+        scan_passed(shop, "cart", shop.commit({"cart/app.txt": "v9\n"}, "feat: x"), "run-9")
+    )
+
+    [moved] = promoted(writer)
+
+    assert getattr(held, "outcome", None) == "held"
+    assert isinstance(moved, ManifestCommitted)
+    assert moved.new_image == f"{IMAGE}:sha-{first[:7]}"  # staging's rolled-back image
+    assert PinStore(redis_client).get("acme/shop", "cart") is not None
+    assert parse_pins(shop.read(PINS_FILE), environment="production") == {}
+
+
+def test_a_rollback_in_the_first_environment_named_writes_what_an_unnamed_one_does(
+    shop: Repo, writer: GitopsWriter
+) -> None:
+    staged(shop, writer)
+    staged(shop, writer)
+
+    writer.rollback(rollback("staging"))
+
+    text = shop.read(PINS_FILE)
+    assert ("acme/shop", "cart") in parse_pins(text)
+    assert "environments:" not in text
+    assert " in staging" not in shop.log()[0].message
+
+
+def test_a_rollback_in_an_environment_shipline_yaml_does_not_name_is_refused(
+    shop: Repo, writer: GitopsWriter
+) -> None:
+    staged(shop, writer)
+    commits = len(shop.log())
+
+    with pytest.raises(PermanentError, match="no environment 'qa'"):
+        writer.rollback(rollback("qa"))
+    with pytest.raises(PermanentError, match="no environment 'qa'"):
+        writer.unpin(unpin("qa"))
+
+    assert len(shop.log()) == commits
