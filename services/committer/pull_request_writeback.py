@@ -48,6 +48,7 @@ from services.githost import PullRequest, PullRequestDraft, PullRequests, pull_r
 
 BRANCH_PREFIX = "shipline/promote-"
 LABELS = ("shipline", "promotion")
+RELEASE_LABELS = ("shipline", "release")
 HostClient = Callable[[GitHost, str], PullRequests]
 Describe = Callable[[Mapping[str, ServiceChange]], tuple[str, str]]  # changes → title, body
 
@@ -112,7 +113,7 @@ class PullRequestWriteback:
             return release_title(version, environment.name), text
 
         services = sorted({*ready.images, *ready.held})
-        return self._write(ready, services, target, environment, prepare, describe)
+        return self._write(ready, services, target, environment, prepare, describe, RELEASE_LABELS)
 
     def _write(
         self,
@@ -122,6 +123,7 @@ class PullRequestWriteback:
         environment: Environment,
         prepare: Prepare[list[Envelope]],
         describe: Describe,
+        labels: tuple[str, ...] = LABELS,
     ) -> list[Envelope]:
         pulls = self._pulls(target)
         branch, checkout = promotion_branch(environment.name), target.checkout
@@ -146,7 +148,7 @@ class PullRequestWriteback:
                 body=pull_body,
                 head=branch,
                 base=checkout.branch,
-                labels=LABELS,
+                labels=labels,
             )
             pull, superseded = self._open_or_update(pulls, draft, target, request)
             if environment.auto_merge and not pulls.enable_auto_merge(pull.number):

@@ -214,6 +214,7 @@ def test_a_release_to_production_written_by_pull_request_opens_one_with_the_note
     assert all(isinstance(e, PullRequestOpened) and e.environment == "production" for e in events)
     pull = github.store.pulls[1]
     assert (pull.title, pull.head, pull.base) == ("Release v1.1.0 to production", BRANCH, "main")
+    assert pull.labels == ["shipline", "release"]
     assert "## v1.1.0 (changes since v1.0.0)" in pull.body
     assert "- **cart:** coupons" in pull.body and f"acme/shop@{commit[:12]}" in pull.body
     assert list(github.store.pulls) == [1]  # one request for the whole release
