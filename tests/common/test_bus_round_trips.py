@@ -246,7 +246,11 @@ def test_a_celery_worker_runs_the_stage_with_the_event_a_publish_queued(
     ):
         runtime.bus.publish(failed)
         deadline = time.monotonic() + 20
-        while not handled and time.monotonic() < deadline:
+
+        def drained() -> bool:  # the RunCompleted the failure's projection queued, too
+            return redis_client.llen(NOTIFIER) == 0 and redis_client.hlen("unacked") == 0
+
+        while not (handled and drained()) and time.monotonic() < deadline:
             time.sleep(0.1)
 
     assert handled == [(str(failed.event_id), "é ✓")]

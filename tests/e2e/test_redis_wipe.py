@@ -141,11 +141,13 @@ def test_a_build_ending_while_redis_is_away_deploys_once_after_redis_returns_wit
     slow, _ = start_slow_build(stack, "account_service", "account-service")
     redis_server.stop()
     tag = f"sha-{slow.after[:7]}"
-    wait_until(
-        lambda: pushes_of(stack.registry, "account-service", tag) > 0, 120, "the image pushed"
-    )
-    time.sleep(3)  # the builder has tried to publish, and waits for Redis
-    redis_server.restart()
+    try:
+        wait_until(
+            lambda: pushes_of(stack.registry, "account-service", tag) > 0, 120, "the image pushed"
+        )
+        time.sleep(3)  # the builder has tried to publish, and waits for Redis
+    finally:
+        redis_server.restart()  # the session's Redis: every later test needs it back
 
     image = image_of(stack.registry, "account-service", slow.after)
     wait_until(lambda: deploy_commits(stack.sample, image) > 0, 120, "the slow build to deploy")
