@@ -24,7 +24,10 @@ def rollback_request(failed: DeploymentFailed) -> RollbackRequested:
 
 
 def roll_back(writer: GitopsWriter, failed: DeploymentFailed) -> ManifestCommitted:
-    committed = writer.rollback(rollback_request(failed), only_from=failed.image)
+    # in the environment whose manifest failed: a production rollout's never touches staging
+    committed = writer.rollback(
+        rollback_request(failed), only_from=failed.image, failed_in=failed.manifest_path
+    )
     return committed.model_copy(
         update={
             "event_id": failed.follow_up_id("ManifestCommitted", "auto-rollback"),

@@ -53,13 +53,16 @@ def rollback(
     commits: GitopsCommits,
     pins: Pins,
     only_from: str | None = None,
+    failed_in: str = "",
 ) -> ManifestCommitted:
     """`only_from`: roll back only while the manifest still holds this image (an automatic
-    rollback must not revert a newer deploy that replaced the failed one)."""
+    rollback must not revert a newer deploy that replaced the failed one); `failed_in`: the
+    manifest whose rollout failed (an automatic rollback acts in its environment)."""
     head = targets.head(request.repository)
     target = targets.find(request.repository, head)
     spec = target.spec(request.service)
-    environment = rolled_back_in(target.project, request.environment)
+    named = request.environment or environment_of(target.project, request.service, failed_in)
+    environment = rolled_back_in(target.project, named)
     write = RollbackWrite(
         request=request,
         target=target,
@@ -72,6 +75,14 @@ def rollback(
         environment=environment,
     )
     return commits.commit(target, write.prepare)
+
+
+def environment_of(project: Project, service: str, path: str) -> str | None:
+    """The environment whose manifest of `service` is `path` (None: the first, or none)."""
+    for environment in project.environments:
+        if path and project.manifest_path(service, environment.name) == path:
+            return environment.name
+    return None
 
 
 def rolled_back_in(project: Project, name: str | None) -> str:

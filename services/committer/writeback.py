@@ -69,9 +69,11 @@ class GitopsWriter:
         return release.release(ready, self.targets, self.commits, self.pins, self.runs, pulls)
 
     def rollback(
-        self, request: RollbackRequested, only_from: str | None = None
+        self, request: RollbackRequested, only_from: str | None = None, failed_in: str = ""
     ) -> ManifestCommitted:
-        return rollback.rollback(request, self.targets, self.commits, self.pins, only_from)
+        return rollback.rollback(
+            request, self.targets, self.commits, self.pins, only_from, failed_in
+        )
 
     def unpin(self, request: UnpinRequested) -> Unpinned:
         return unpin.unpin(request, self.targets, self.commits, self.pins)

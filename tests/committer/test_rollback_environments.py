@@ -10,14 +10,17 @@ from pathlib import Path
 import pytest
 import redis
 
+from services.committer.auto_rollback import roll_back
 from services.committer.pins_file import PINS_FILE, parse_pins
 from services.committer.promote import promote
 from services.committer.writeback import GitopsWriter
 from services.common.errors import PermanentError
 from services.common.events import (
+    DeploymentFailed,
     ManifestCommitted,
     PromotionRequested,
     RollbackRequested,
+    Source,
     StageFailed,
     Unpinned,
     UnpinRequested,
@@ -204,3 +207,29 @@ def test_a_rollback_in_an_environment_shipline_yaml_does_not_name_is_refused(
         writer.unpin(unpin("qa"))
 
     assert len(shop.log()) == commits
+
+
+def test_an_automatic_rollback_of_a_failed_production_rollout_acts_in_production_only(
+    shop: Repo, writer: GitopsWriter
+) -> None:
+    first, second = two_versions_in_production(shop, writer)
+    staging_before = shop.read(overlay("staging"))
+    failed = DeploymentFailed(
+        run_id="run-p",
+        service="cart",
+        source=Source(repository="acme/shop", commit=second, ref="refs/heads/main"),
+        image=f"{IMAGE}:sha-{second[:7]}",
+        cluster="prod",
+        gitops_commit=shop.log()[0].hexsha,
+        manifest_path=overlay("production"),
+        condition="CrashLoopBackOff",
+        reason="cart crashed",
+    )
+
+    committed = roll_back(writer, failed)
+
+    assert committed.manifest_path == overlay("production")
+    assert f"image: {IMAGE}:sha-{first[:7]}   #" in shop.read(overlay("production"))
+    assert shop.read(overlay("staging")) == staging_before
+    assert ("acme/shop", "cart") in parse_pins(shop.read(PINS_FILE), environment="production")
+    assert parse_pins(shop.read(PINS_FILE)) == {}
