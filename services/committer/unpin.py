@@ -83,6 +83,7 @@ class UnpinWrite:
             gitops_repository=self.target.gitops.name,
             gitops_commit=sha,
             branch=self.target.checkout.branch,
+            environment=self.environment or None,
         )
 
     @property

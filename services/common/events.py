@@ -264,6 +264,7 @@ class Unpinned(Envelope):
     gitops_repository: str
     gitops_commit: str = ""  # the commit that removed the pin
     branch: str
+    environment: str | None = None  # a later environment's pin; None: the first one's
 
 
 class ReleaseImage(Model):

@@ -83,11 +83,12 @@ def summary(event: Envelope) -> str:
             )
         case Unpinned() if event.image:
             return (
-                f"{event.service}: unpinned from {event.image}, committed "
+                f"{event.service}: unpinned{_in(event.environment)} from {event.image}, committed "
                 f"{event.gitops_commit[:7]} to {event.branch}; automatic deploys resume"
             )
         case Unpinned():
-            return f"{event.service}: was not pinned; automatic deploys go through"
+            where = _in(event.environment)
+            return f"{event.service}: was not pinned{where}; automatic deploys go through"
         case StageFailed():
             where = f"{event.service} " if event.service else ""
             return f"{where}{event.stage} failed: {event.error_class}: {event.message}"
@@ -120,3 +121,7 @@ def _status_of(event: Envelope) -> str:
         case PullRequestOpened():
             return "awaiting-merge"
     return "succeeded"
+
+
+def _in(environment: str | None) -> str:
+    return f" in {environment}" if environment else ""

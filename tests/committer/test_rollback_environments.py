@@ -26,6 +26,7 @@ from services.common.events import (
     UnpinRequested,
 )
 from services.common.pins import PinStore
+from services.notifier.messages import summary
 from tests.committer.gitrepos import (
     REGISTRY,
     Repo,
@@ -154,6 +155,8 @@ def test_staging_keeps_deploying_and_promotion_waits_for_productions_unpin(
     assert writer.unpin(unpin("staging")).image == ""  # staging held no pin: nothing removed
     done = writer.unpin(unpin("production"))
     assert isinstance(done, Unpinned) and done.image.startswith(f"{IMAGE}:sha-")
+    assert done.environment == "production"
+    assert summary(done).startswith("cart: unpinned in production from ")
     assert shop.log()[0].message.startswith("chore(cart): unpin ")
     assert " in production [skip ci]" in shop.log()[0].message.splitlines()[0]
     assert PinStore(redis_client).get("acme/shop", "cart", "production") is None
