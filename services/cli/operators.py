@@ -11,11 +11,12 @@ import re
 import sys
 import time
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, get_args
 
 import click
 
 from services.common.errors import EventDecodeError
+from services.common.event_base import RunStatus
 
 if TYPE_CHECKING:
     from services.cli.api_client import ApiClient
@@ -307,20 +308,7 @@ def status(output: str) -> None:
 @click.option("--service", default=None, help="Only runs that include this service.")
 @click.option(
     "--status",
-    type=click.Choice(
-        [
-            "queued",
-            "running",
-            "succeeded",
-            "failed",
-            "blocked",
-            "skipped",
-            "superseded",
-            "held",
-            "awaiting-merge",
-            "rejected",
-        ]
-    ),
+    type=click.Choice(get_args(RunStatus)),
     default=None,
 )
 @click.option("--since", default=None, help="ISO 8601 time or seconds since the epoch.")

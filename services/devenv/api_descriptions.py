@@ -24,18 +24,24 @@ class ApiDescriptionUnavailable(RuntimeError):
 
 def github_openapi(cache_dir: Path) -> Path:
     """api.github.com's OpenAPI 3.0 description in `cache_dir` (fetched the first time)."""
-    version = OCTOKIT_OPENAPI.rsplit("@", 1)[1]
-    target = cache_dir / f"octokit-openapi-{version}" / "api.github.com.json"
+    return npm_package_file(OCTOKIT_OPENAPI, _GITHUB_IN_PACKAGE, cache_dir)
+
+
+def npm_package_file(spec: str, member_path: str, cache_dir: Path) -> Path:
+    """The file `member_path` of the npm package `spec` (name@version), kept in `cache_dir`
+    under the package's name and version (packed with npm the first time)."""
+    name, version = spec.rsplit("@", 1)
+    target = cache_dir / f"{name.lstrip('@').replace('/', '-')}-{version}" / Path(member_path).name
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as download:
-        package = _npm_pack(OCTOKIT_OPENAPI, Path(download))
+        package = _npm_pack(spec, Path(download))
         staged = Path(download) / target.name
         with tarfile.open(package) as archive:
-            member = archive.extractfile(_GITHUB_IN_PACKAGE)
+            member = archive.extractfile(member_path)
             if member is None:
-                raise ApiDescriptionUnavailable(f"{OCTOKIT_OPENAPI} has no {_GITHUB_IN_PACKAGE}")
+                raise ApiDescriptionUnavailable(f"{spec} has no {member_path}")
             with staged.open("wb") as out:
                 shutil.copyfileobj(member, out)
         os.replace(staged, target)  # atomic: a concurrent run sees the whole file or none
