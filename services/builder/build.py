@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 from services.builder.context import context_file
@@ -48,6 +48,7 @@ from services.common.registry_auth import RegistryLogin, registry_login
 from services.common.settings import Repository, Settings
 
 SUPERSEDED = "superseded"
+LEASE_LOST = "lease lost"
 RegistryFactory = Callable[[str, RegistryLogin | None], RegistryClient]
 
 
@@ -57,7 +58,6 @@ class Builder:
     engine: DockerEngine
     coordinator: Coordinator
     registries: RegistryFactory | None = None
-    _renew_every: float = field(default=5.0, repr=False)
 
     def build(self, change: ChangeDetected) -> Sequence[Envelope]:
         started = time.monotonic()
@@ -131,7 +131,7 @@ class Builder:
     ) -> BuildResult | Newer:
         last = self.coordinator.last_tag(spec.image_repository, change.source.ref)
         sources = cache_sources(change, last) if self.settings.builder.cache_from else []
-        watch = _Interrupt(self.coordinator, change, lease, self._renew_every)
+        watch = _Interrupt(self.coordinator, change, lease)
         path = build_log_path(self.settings.workdir, change.run_id, change.service)
         title = f"{change.service} at {change.source.short_sha}, event {change.event_id}"
         with (
@@ -169,6 +169,9 @@ class Builder:
                 if exc.reason == SUPERSEDED and watch.newer is not None:
                     log.write(f"superseded by {watch.newer.commit[:7]} (run {watch.newer.run_id})")
                     return watch.newer
+                if exc.reason == LEASE_LOST:
+                    log.write("the build lease went to another builder: this build stops")
+                    raise TransientError(_lease_lost(spec, change)) from None
                 raise PermanentError(failure_message(str(exc), str(path), log.tail())) from None
             except TransientError as exc:
                 raise TransientError(failure_message(str(exc), str(path), log.tail())) from None
@@ -207,22 +210,27 @@ def _check_ref(mirror: Mirror, repo: Repository, source: Source) -> None:
         )
 
 
-class _Interrupt:
-    """Asked by the engine's watchdog while building: keeps the lease, spots a newer build."""
+def _lease_lost(spec: BuildSpec, change: ChangeDetected) -> str:
+    return (
+        f"another builder took the build of {spec.image_repository} at "
+        f"{change.source.short_sha} after Redis lost this one's lease: retried, the retry "
+        "waits for it and takes its image"
+    )
 
-    def __init__(
-        self, coordinator: Coordinator, change: ChangeDetected, lease: Lease, renew_every: float
-    ) -> None:
+
+class _Interrupt:
+    """Asked by the engine's watchdog while building (and once more right before a push):
+    keeps the lease, spots a newer build. Renewed at every question, so a lease Redis lost is
+    taken back within one watch interval, before a second builder can get it."""
+
+    def __init__(self, coordinator: Coordinator, change: ChangeDetected, lease: Lease) -> None:
         self._coordinator = coordinator
         self._change = change
         self._lease = lease
-        self._renew_every = renew_every
-        self._renewed = time.monotonic()
         self.newer: Newer | None = None
 
     def __call__(self) -> str | None:
-        if time.monotonic() - self._renewed >= self._renew_every:
-            self._lease.renew()
-            self._renewed = time.monotonic()
+        if not self._lease.renew():
+            return LEASE_LOST
         self.newer = self._coordinator.newer_than(self._change)
         return SUPERSEDED if self.newer is not None else None

@@ -8,7 +8,9 @@ supersedes itself: two requests for one commit are the lease's business.
 
 *Lease*: one builder at a time builds an image repository at a commit; others wait for it
 and then find the image in the registry. The holder renews the lease while it builds, so the
-lease of a builder that died lapses within seconds.
+lease of a builder that died lapses within seconds. A lease Redis lost (a wipe, a failover)
+is taken again by its holder at the next renewal; a holder that finds another builder's
+token instead has lost it and must stop before it pushes.
 """
 
 from __future__ import annotations
@@ -48,8 +50,13 @@ redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
 return nil
 """
 _RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
 end
 return 0
 """
@@ -76,6 +83,7 @@ class Lease:
         self._redis, self._key, self._token, self._seconds = client, key, token, seconds
 
     def renew(self) -> bool:
+        """Keep the lease (taking it again if Redis lost it); False: another builder holds it."""
         return bool(self._redis.eval(_RENEW, 1, self._key, self._token, int(self._seconds * 1000)))
 
     def release(self) -> None:

@@ -316,7 +316,7 @@ class DockerEngine:
         self, repository: str, tag: str, login: RegistryLogin | None, watch: Watch, log: EngineLog
     ) -> str:
         for attempt in range(1, PUSH_ATTEMPTS + 1):
-            watch.check()
+            watch.confirm()
             try:
                 return self._push_once(repository, tag, login, watch, log)
             except TransientError as exc:

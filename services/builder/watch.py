@@ -103,6 +103,13 @@ class Watch:
         if self.reason:
             raise BuildInterrupted(self.reason, self._message(None))
 
+    def confirm(self) -> None:
+        """Ask the interrupt now rather than at the next tick: before a push, which no cancel
+        can take back."""
+        if not self.reason and (reason := self._why_stop()):
+            self.reason = reason
+        self.check()
+
     def raise_if_stopped(self, timeout: float | None) -> None:
         if self.reason:
             raise BuildInterrupted(self.reason, self._message(timeout)) from None

@@ -101,6 +101,36 @@ def test_the_lease_of_a_builder_that_died_lapses(coordinator: Coordinator) -> No
     assert 0.5 < waited < 3
 
 
+def test_a_lease_redis_lost_is_taken_back_by_its_holder_at_its_next_renewal(
+    coordinator: Coordinator, redis_client: redis.Redis
+) -> None:
+    with coordinator.lease(IMAGE, OLD, wait=10) as lease:
+        redis_client.flushall()
+
+        assert lease.renew()
+        with (
+            pytest.raises(TransientError, match="another builder"),
+            coordinator.lease(IMAGE, OLD, wait=0.3),
+        ):
+            pass
+
+
+def test_a_holder_whose_lost_lease_another_builder_took_is_told_so_and_frees_nothing(
+    coordinator: Coordinator, redis_client: redis.Redis
+) -> None:
+    with coordinator.lease(IMAGE, OLD, wait=10) as lease:
+        redis_client.flushall()
+        other = coordinator.lease(IMAGE, OLD, wait=1)
+        other.__enter__()
+
+        assert not lease.renew()
+    with (
+        pytest.raises(TransientError, match="another builder"),  # still the other's
+        coordinator.lease(IMAGE, OLD, wait=0.3),
+    ):
+        pass
+
+
 def test_waiting_longer_than_allowed_for_a_lease_is_a_transient_error(
     coordinator: Coordinator,
 ) -> None:
