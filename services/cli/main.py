@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from services.cli.operators import OPERATOR_COMMANDS
+from services.cli.scanner_db import scanner
 from services.cli.validate import validate
 from services.common.errors import ConfigError
 from services.common.heartbeat import MAX_AGE_SECONDS
@@ -167,3 +168,4 @@ for command in OPERATOR_COMMANDS:
     main.add_command(command)
 main.add_command(validate)
 main.add_command(doctor)
+main.add_command(scanner)

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic_settings import NoDecode
 
 from services.common.scan_rules import AllowEntry, MaxCounts
 from services.common.secret_files import SecretFiles
@@ -14,6 +17,42 @@ from services.common.secret_files import SecretFiles
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# An OCI repository as Trivy's --db-repository takes it: host[:port]/path[:tag][@digest]; the
+# host is required, so a mirror is never silently looked up on Docker Hub.
+_NAME = r"[A-Za-z0-9-]+"
+_PORT = r":[0-9]{1,5}"
+# A dotted name, localhost or an IPv6 literal, port optional; a one-label name with a port.
+_HOST = rf"(?:(?:localhost|{_NAME}(?:\.{_NAME})+|\[[0-9A-Fa-f:]+\])(?:{_PORT})?|{_NAME}{_PORT})"
+_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+OCI_REPOSITORY = re.compile(
+    rf"{_HOST}(?:/{_PATH})+(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?(?:@sha256:[0-9a-f]{{64}})?"
+)
+
+
+def _repositories(value: object) -> object:
+    """A list, a JSON list (from the environment), or one reference or several separated by
+    commas, as Trivy's flag reads them."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        return json.loads(value)
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _oci_repository(value: str) -> str:
+    if not OCI_REPOSITORY.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an OCI repository reference: host[:port]/path[:tag], "
+            "e.g. mirror.example.com/aquasec/trivy-db:2"
+        )
+    return value
+
+
+OciRepositories = Annotated[
+    list[Annotated[str, AfterValidator(_oci_repository)]], NoDecode, BeforeValidator(_repositories)
+]
 
 
 class BotIdentity(_Section):
@@ -31,6 +70,10 @@ class ScannerSettings(_Section, SecretFiles):
     offline: bool = True  # never download the vulnerability DB; the operator prepares cache_dir
     server_url: str | None = Field(default=None, pattern=r"^https?://")  # Trivy server mode
     server_token: SecretStr | None = None
+    # Mirrors of Trivy's databases, tried in order (Trivy's --db-repository/--java-db-repository);
+    # empty: Trivy's own (mirror.gcr.io, then ghcr.io), which rate-limit.
+    db_repository: OciRepositories = []
+    java_db_repository: OciRepositories = []
     # The global scan policy; shipline.yaml `scan:` blocks override it (services/scanner/policy.py).
     block_severities: list[Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]] = ["CRITICAL"]
     ignore_unfixed: bool = False

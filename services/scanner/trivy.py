@@ -108,6 +108,8 @@ class Trivy:
     server_url: str | None = None
     server_token: str | None = field(default=None, repr=False)
     insecure_registries: tuple[str, ...] = ()  # hosts whose TLS is not verified, exactly
+    db_repository: tuple[str, ...] = ()  # mirrors of the DBs (empty: Trivy's own)
+    java_db_repository: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(
@@ -123,6 +125,8 @@ class Trivy:
             settings.server_url,
             token.get_secret_value() if token else None,
             tuple(insecure_registries),
+            tuple(settings.db_repository),
+            tuple(settings.java_db_repository),
         )
 
     def command(self, image: str) -> list[str]:
@@ -142,6 +146,7 @@ class Trivy:
             "--image-src=remote",
             f"--cache-dir={self.cache_dir}",
             f"--timeout={int(self.timeout_seconds)}s",
+            *db_repository_flags(self.db_repository, self.java_db_repository),
         ]
         if self.offline:
             command += [
@@ -195,23 +200,34 @@ class Trivy:
         if any(words in lowered for words in NO_DB_OFFLINE):
             return PermanentError(
                 f"no vulnerability DB in {self.cache_dir} and scanner.offline is set: prepare it "
-                f"(trivy image --download-db-only --cache-dir {self.cache_dir}), use a Trivy "
+                "(shipline scanner fetch-db, or "
+                f"trivy image --download-db-only --cache-dir {self.cache_dir}), use a Trivy "
                 "server (scanner.server_url) or drop vuln from scanner.scanners"
             )
         if any(words in lowered for words in TOKEN_REFUSED):
             return PermanentError("trivy server refused the token: check scanner.server_token")
+        if any(words in lowered for words in DB_DOWNLOAD):  # before the image's own errors
+            mirrors = ", ".join(self.db_repository) or "Trivy's default source"
+            refused = any(word in lowered for word in (*MISSING_IMAGE, *AUTH_FAILURES))
+            return (PermanentError if refused else TransientError)(
+                f"trivy could not download its vulnerability DB from {mirrors} (set "
+                "scanner.db_repository to a mirror, or scanner.offline with a cache_dir that "
+                f"shipline scanner fetch-db prepares): {detail}"
+            )
         if any(word in lowered for word in MISSING_IMAGE):
             return PermanentError(f"image {image} is not in the registry: {detail}")
         if any(word in lowered for word in AUTH_FAILURES):
             return PermanentError(
                 f"registry refused trivy's pull of {image}: check registry_auth: {detail}"
             )
-        if any(words in lowered for words in DB_DOWNLOAD):
-            return TransientError(
-                f"trivy could not download its vulnerability DB (set scanner.offline with a "
-                f"prepared scanner.cache_dir where it cannot): {detail}"
-            )
         return TransientError(f"trivy failed (exit {completed.returncode}): {detail}")
+
+
+def db_repository_flags(db: Sequence[str], java_db: Sequence[str]) -> list[str]:
+    """Trivy's flags naming the DB mirrors, one per repository, in the order they are tried."""
+    return [f"--db-repository={ref}" for ref in db] + [
+        f"--java-db-repository={ref}" for ref in java_db
+    ]
 
 
 def skips_tls_verification(image: str, insecure_registries: Sequence[str] = ()) -> bool:
