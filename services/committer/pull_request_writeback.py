@@ -9,7 +9,10 @@ of the run shows `awaiting-merge` (PullRequestOpened) until the request is close
 its ManifestCommitted (recorded now, in services/common/promotion_pulls.py) is published
 with the merge commit, so verification and notification go on; closed unmerged, it ends
 `rejected` (DeploymentSkipped). `answer_closed` gives those events, whether the host's
-webhook or a later read of the host said so.
+webhook or a later read of the host said so. A merge is taken only as far as git shows it:
+the merge commit must be on the gitops branch, and a service goes on only where the
+manifest at that commit runs the promoted image (a reviewer who changed it ends it
+`rejected`); neither the webhook's nor the host's word alone moves a run on.
 
 A release to an environment with `releases: true` that writes by pull request goes the same
 way, on the same branch (a release and a promotion of one environment never stand as two
@@ -23,13 +26,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from services.committer.environment_survey import running_in
+from services.committer.formats import read_image
 from services.committer.gitops_commit import Finished, Prepare
 from services.committer.lock import GitopsLock
 from services.committer.promotion_pull_text import ServiceChange, body, title
 from services.committer.release_pull_text import release_body, release_title
-from services.committer.targets import Target
+from services.committer.targets import Target, Targets
 from services.common.environments import Environment
-from services.common.errors import PermanentError, ShiplineError
+from services.common.errors import PermanentError, ShiplineError, TransientError
 from services.common.events import (
     DeploymentSkipped,
     Envelope,
@@ -51,6 +55,8 @@ LABELS = ("shipline", "promotion")
 RELEASE_LABELS = ("shipline", "release")
 HostClient = Callable[[GitHost, str], PullRequests]
 Describe = Callable[[Mapping[str, ServiceChange]], tuple[str, str]]  # changes → title, body
+# (pending promotion, merged commit) → the services whose manifest there runs their image
+Holding = Callable[[PendingPromotion, str], frozenset[str]]
 
 
 def promotion_branch(environment: str) -> str:
@@ -170,6 +176,26 @@ class PullRequestWriteback:
         opened = [_opened(request, e, environment.name, pull, branch, sha) for e in waiting]
         return [*others, *superseded, *opened]
 
+    def holding(self, targets: Targets, pending: PendingPromotion, merged: str) -> frozenset[str]:
+        """The services of `pending` whose manifest at `merged` runs the promoted image, once
+        `merged` is on the gitops branch (TransientError until a fetch shows it there)."""
+        if not pending.committed:
+            return frozenset()
+        target = targets.find(pending.repository, pending.committed[0].source.commit)
+        checkout = target.checkout
+        with self.lock.held(target.gitops.name, checkout.branch):
+            checkout.sync()
+            if not checkout.contains(merged):
+                raise TransientError(
+                    f"pull request {pending.url} is said to be merged as {merged[:12]}, which "
+                    f"is not on {target.gitops.name} {checkout.branch}: asked again later"
+                )
+            return frozenset(
+                e.service
+                for e in pending.committed
+                if _runs(target, e.service, checkout.read_at(merged, e.manifest_path), e.new_image)
+            )
+
     def _pulls(self, target: Target) -> PullRequests:
         host = target.gitops.host
         if host is None:
@@ -231,18 +257,27 @@ class PullRequestWriteback:
         return f"{verdict.outcome}{policy} in run {verdict.run_id}"
 
 
-def answer_closed(store: PromotionPulls, closed: PullRequestClosed) -> list[Envelope]:
+def answer_closed(
+    store: PromotionPulls, closed: PullRequestClosed, holding: Holding
+) -> list[Envelope]:
     """A promotion's pull request closed: merged, each service's ManifestCommitted with the
-    merge commit; unmerged, each service `rejected`. Nothing for a request no promotion
+    merge commit where the manifest there runs its image (`holding` asks git), the others
+    `rejected`; unmerged, each service `rejected`. Nothing for a request no promotion
     waits on; the same events again for one answered already (a redelivery)."""
     pending = store.get(closed.gitops_repository, closed.number)
     if pending is None or pending.run_id != closed.run_id:
         return []
     if closed.merged:
         landed = closed.merge_commit_sha or pending.commit
+        held = holding(pending, landed)
         events: list[Envelope] = [
-            event.model_copy(update={"gitops_commit": landed}) for event in pending.committed
+            event.model_copy(update={"gitops_commit": landed})
+            for event in pending.committed
+            if event.service in held
         ]
+        changed = [e for e in pending.committed if e.service not in held]
+        why = f"its pull request {pending.url} merged as {landed[:12]} without the image"
+        events += _ended(pending, "rejected", why, changed)
     else:
         why = f"its pull request {pending.url} was closed without merging"
         events = _ended(pending, "rejected", why)
@@ -250,8 +285,21 @@ def answer_closed(store: PromotionPulls, closed: PullRequestClosed) -> list[Enve
     return events
 
 
+def _runs(target: Target, service: str, manifest: str | None, image: str) -> bool:
+    if manifest is None or service not in target.project.services:
+        return False
+    repository = target.project.image_repository(service)
+    try:
+        return read_image(manifest, service, target.spec(service), repository) == image
+    except ShiplineError:  # no image for the service there: not what was promoted
+        return False
+
+
 def _ended(
-    pending: PendingPromotion, outcome: Literal["superseded", "rejected"], reason: str
+    pending: PendingPromotion,
+    outcome: Literal["superseded", "rejected"],
+    reason: str,
+    committed: Sequence[ManifestCommitted] | None = None,
 ) -> list[Envelope]:
     """Each service of the pending promotion ended unmerged (ids from the promotion's own
     events: whichever webhook or read of the host says so first, the same events)."""
@@ -266,7 +314,7 @@ def _ended(
             reason=reason,
             deployed_image=event.old_image,
         )
-        for event in pending.committed
+        for event in (pending.committed if committed is None else committed)
     ]
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from services.committer.admission import Admission
 from services.committer.auto_rollback import roll_back
@@ -141,7 +142,8 @@ class Committer:
                 targets, commits = self.writer.targets, self.writer.commits
                 return promote(event, targets, commits, admit, self.pulls)
             case PullRequestClosed() if self.pulls is not None:
-                return answer_closed(self.pulls.store, event)
+                holding = partial(self.pulls.holding, self.writer.targets)
+                return answer_closed(self.pulls.store, event, holding)
             case PullRequestClosed():
                 return ()
         raise TypeError(f"the committer does not handle {event.type}")

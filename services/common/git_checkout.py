@@ -70,6 +70,15 @@ class Checkout:
         except git.GitCommandError as exc:
             raise translate(exc, f"sync of {redact(self.url)} {self.branch}") from None
 
+    def contains(self, commit: str) -> bool:
+        """Whether `commit` is on the branch as last synced (False: unknown, or elsewhere)."""
+        revision(commit)
+        try:
+            self._git("merge-base", "--is-ancestor", commit, "HEAD")
+        except git.GitCommandError:
+            return False
+        return True
+
     def last_commit_touching(self, path: str) -> str:
         valid_pathspec(path, self._where)
         return self._git(LITERAL_PATHSPECS, "log", "-1", "--format=%H", "--", path)

@@ -5,6 +5,7 @@ against GitHub's published OpenAPI description; the gitops branch moves only on 
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from pathlib import Path
 
 import git
@@ -12,9 +13,13 @@ import pytest
 import redis
 
 from services.committer.promote import promote
-from services.committer.pull_request_writeback import PullRequestWriteback, answer_closed
+from services.committer.pull_request_writeback import (
+    Holding,
+    PullRequestWriteback,
+    answer_closed,
+)
 from services.committer.writeback import GitopsWriter
-from services.common.errors import PermanentError
+from services.common.errors import PermanentError, TransientError
 from services.common.events import (
     DeploymentSkipped,
     ManifestCommitted,
@@ -133,6 +138,10 @@ def request(run_id: str) -> PromotionRequested:
     )
 
 
+def holding(pulls: PullRequestWriteback, writer: GitopsWriter) -> Holding:
+    return partial(pulls.holding, writer.targets)
+
+
 def merged_by_a_person(shop: Repo) -> str:
     """The pull request's branch merged into main on the remote, as the host would: the sha."""
     clone = shop.clone
@@ -223,7 +232,7 @@ def test_the_merge_continues_the_run_with_the_commit_that_landed(
         merge_commit_sha=merge,
     )
 
-    [committed] = answer_closed(store, closed)
+    [committed] = answer_closed(store, closed, holding(pulls, writer))
 
     assert isinstance(committed, ManifestCommitted)
     assert committed.gitops_commit == merge and committed.source.commit == commit
@@ -231,7 +240,8 @@ def test_the_merge_continues_the_run_with_the_commit_that_landed(
     assert committed.manifest_path == overlay("production")
     assert committed.new_image in shop.read(overlay("production"))
     assert store.open() == []
-    assert answer_closed(store, closed) == [committed]  # a redelivery: the same event
+    again = answer_closed(store, closed, holding(pulls, writer))  # a redelivery
+    assert again == [committed]  # the same event
 
 
 def test_the_next_pull_request_lists_the_source_commits_since_what_production_runs(
@@ -254,6 +264,59 @@ def test_the_next_pull_request_lists_the_source_commits_since_what_production_ru
     assert "fix: the cart total" in body and f"{newer[:12]} feat: cart" in body
 
 
+def test_a_merge_the_gitops_branch_does_not_hold_moves_nothing_on_and_is_asked_again(
+    shop: Repo,
+    writer: GitopsWriter,
+    pulls: PullRequestWriteback,
+    redis_client: redis.Redis,
+    store: PromotionPulls,
+) -> None:
+    """The attack: a "merged" answer (a webhook signed with a leaked secret, a host that
+    lies) naming the request's own branch commit, which never reached the gitops branch."""
+    deployed_to_staging(shop, writer, redis_client)
+    promote(request("run-p1"), writer.targets, writer.commits, pulls=pulls)
+    [pending] = store.open()
+    forged = PullRequestClosed(
+        run_id="run-p1",
+        gitops_repository="acme/shop",
+        number=1,
+        merged=True,
+        merge_commit_sha=pending.commit,
+    )
+
+    with pytest.raises(TransientError, match="not on acme/shop main"):
+        answer_closed(store, forged, holding(pulls, writer))
+    assert [p.run_id for p in store.open()] == ["run-p1"]  # still waiting for the real merge
+
+
+def test_a_merge_whose_manifest_a_reviewer_changed_rejects_the_service_it_no_longer_runs(
+    shop: Repo,
+    writer: GitopsWriter,
+    pulls: PullRequestWriteback,
+    redis_client: redis.Redis,
+    store: PromotionPulls,
+) -> None:
+    commit = deployed_to_staging(shop, writer, redis_client)
+    promote(request("run-p1"), writer.targets, writer.commits, pulls=pulls)
+    merged_by_a_person(shop)
+    promoted = f"{REGISTRY}/cart:sha-{commit[:7]}"
+    path = overlay("production")
+    changed = shop.read(path).replace(promoted, f"{REGISTRY}/cart:other")
+    edited = shop.commit({path: changed}, "review: not this one")
+    closed = PullRequestClosed(
+        run_id="run-p1",
+        gitops_repository="acme/shop",
+        number=1,
+        merged=True,
+        merge_commit_sha=edited,
+    )
+
+    [rejected] = answer_closed(store, closed, holding(pulls, writer))
+
+    assert isinstance(rejected, DeploymentSkipped) and rejected.outcome == "rejected"
+    assert "without the image" in rejected.reason and rejected.service == "cart"
+
+
 def test_a_pull_request_closed_unmerged_rejects_the_run(
     shop: Repo,
     writer: GitopsWriter,
@@ -268,13 +331,14 @@ def test_a_pull_request_closed_unmerged_rejects_the_run(
         run_id="run-p1", gitops_repository="acme/shop", number=1, merged=False
     )
 
-    [rejected] = answer_closed(store, closed)
+    [rejected] = answer_closed(store, closed, holding(pulls, writer))
 
     assert isinstance(rejected, DeploymentSkipped) and rejected.outcome == "rejected"
     assert "closed without merging" in rejected.reason
     assert shop.log()[0].hexsha == main_before
     other_run = closed.model_copy(update={"run_id": "run-other"})
-    assert answer_closed(store, other_run) == []  # only the run the request stands for
+    # only the run the request stands for
+    assert answer_closed(store, other_run, holding(pulls, writer)) == []
 
 
 def test_a_pull_request_environment_without_a_host_is_refused_with_the_fix(

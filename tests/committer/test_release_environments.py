@@ -5,6 +5,7 @@ published OpenAPI description."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import git
@@ -30,6 +31,7 @@ from services.common.repository_settings import GitHost
 from services.common.settings import Repository, Settings
 from services.detector.environment_runs import runs_in
 from tests.committer.gitrepos import DIGEST, REGISTRY, Repo, deployment, pinned, shipline_yaml
+from tests.committer.test_pull_request_writeback import merged_by_a_person
 from tests.githost.conftest import (  # noqa: F401 (fixtures)
     TOKEN,
     github,
@@ -218,7 +220,7 @@ def test_a_release_to_production_written_by_pull_request_opens_one_with_the_note
     assert "## v1.1.0 (changes since v1.0.0)" in pull.body
     assert "- **cart:** coupons" in pull.body and f"acme/shop@{commit[:12]}" in pull.body
     assert list(github.store.pulls) == [1]  # one request for the whole release
-    merge = shop.commit({"unrelated.txt": "x\n"}, "stand-in for the merge")
+    merge = merged_by_a_person(shop)
     closed = PullRequestClosed(
         run_id="run-rel",
         gitops_repository="acme/shop",
@@ -226,7 +228,7 @@ def test_a_release_to_production_written_by_pull_request_opens_one_with_the_note
         merged=True,
         merge_commit_sha=merge,
     )
-    committed = answer_closed(store, closed)
+    committed = answer_closed(store, closed, partial(pulls.holding, writer.targets))
     assert [(e.service, e.manifest_path, e.kind) for e in committed] == [  # type: ignore[attr-defined]
         (s, overlay("production", s), "release") for s in SERVICES
     ]
