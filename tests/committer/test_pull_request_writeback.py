@@ -142,6 +142,12 @@ def holding(pulls: PullRequestWriteback, writer: GitopsWriter) -> Holding:
     return partial(pulls.holding, writer.targets)
 
 
+def merged_as(commit: str) -> PullRequestClosed:
+    """What the host says of run-p1's request (#1): merged, as `commit`."""
+    request = {"run_id": "run-p1", "gitops_repository": "acme/shop", "number": 1}
+    return PullRequestClosed(**request, merged=True, merge_commit_sha=commit)
+
+
 def merged_by_a_person(shop: Repo) -> str:
     """The pull request's branch merged into main on the remote, as the host would: the sha."""
     clone = shop.clone
@@ -224,13 +230,7 @@ def test_the_merge_continues_the_run_with_the_commit_that_landed(
     commit = deployed_to_staging(shop, writer, redis_client)
     promote(request("run-p1"), writer.targets, writer.commits, pulls=pulls)
     merge = merged_by_a_person(shop)
-    closed = PullRequestClosed(
-        run_id="run-p1",
-        gitops_repository="acme/shop",
-        number=1,
-        merged=True,
-        merge_commit_sha=merge,
-    )
+    closed = merged_as(merge)
 
     [committed] = answer_closed(store, closed, holding(pulls, writer))
 
@@ -276,13 +276,7 @@ def test_a_merge_the_gitops_branch_does_not_hold_moves_nothing_on_and_is_asked_a
     deployed_to_staging(shop, writer, redis_client)
     promote(request("run-p1"), writer.targets, writer.commits, pulls=pulls)
     [pending] = store.open()
-    forged = PullRequestClosed(
-        run_id="run-p1",
-        gitops_repository="acme/shop",
-        number=1,
-        merged=True,
-        merge_commit_sha=pending.commit,
-    )
+    forged = merged_as(pending.commit)
 
     with pytest.raises(TransientError, match="not on acme/shop main"):
         answer_closed(store, forged, holding(pulls, writer))
@@ -303,13 +297,7 @@ def test_a_merge_whose_manifest_a_reviewer_changed_rejects_the_service_it_no_lon
     path = overlay("production")
     changed = shop.read(path).replace(promoted, f"{REGISTRY}/cart:other")
     edited = shop.commit({path: changed}, "review: not this one")
-    closed = PullRequestClosed(
-        run_id="run-p1",
-        gitops_repository="acme/shop",
-        number=1,
-        merged=True,
-        merge_commit_sha=edited,
-    )
+    closed = merged_as(edited)
 
     [rejected] = answer_closed(store, closed, holding(pulls, writer))
 
