@@ -151,6 +151,14 @@ class RegistryClient:
         probes); the answer as it came, 4xx/5xx included."""
         return self._send(method, name, path, actions, **kwargs)
 
+    @property
+    def base_url(self) -> httpx.URL:
+        return self._http.base_url
+
+    def raise_for(self, response: httpx.Response, what: str) -> None:
+        """An answer of 4xx/5xx as TransientError or PermanentError, as every call here does."""
+        self._raise_for(response, what)
+
     # --- HTTP and auth -------------------------------------------------------------------
 
     def _manifest(self, name: str, reference: str) -> httpx.Response | None:
