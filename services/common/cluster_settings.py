@@ -10,9 +10,33 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 KubernetesName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+
+
+class ArgoCDRefresh(BaseModel):
+    """Ask Argo CD to read git at once after a manifest commit, instead of at its next poll
+    (every 3 minutes by default). services/verifier/argocd_refresh.py does the asking."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The Applications (in argocd_namespace) that follow this cluster's gitops repository and
+    # branch: each gets the annotation argocd.argoproj.io/refresh: normal.
+    applications: list[KubernetesName] = []
+    # Or Argo CD's own git webhook (https://argocd.example.com/api/webhook): a GitHub-style
+    # push naming repository_url (as the Applications' repoURL has it) and the branch.
+    webhook_url: AnyHttpUrl | None = None
+    webhook_secret: SecretStr | None = None  # argocd-secret's webhook.github.secret, if set
+    repository_url: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ArgoCDRefresh:
+        if not self.applications and self.webhook_url is None:
+            raise ValueError("name the applications to refresh, or give webhook_url")
+        if self.webhook_url is not None and not self.repository_url:
+            raise ValueError("webhook_url needs repository_url: the repoURL Argo CD knows")
+        return self
 
 
 class ClusterSettings(BaseModel):
@@ -31,6 +55,7 @@ class ClusterSettings(BaseModel):
     argocd_namespace: KubernetesName | None = "argocd"  # None: no Argo CD to check (e.g. Flux)
     deadline_seconds: int = Field(default=600, gt=0)  # commit to healthy, else DeploymentFailed
     request_timeout_seconds: float = Field(default=10.0, gt=0)
+    argocd_refresh: ArgoCDRefresh | None = None  # None: Argo CD finds the commit at its poll
 
     @model_validator(mode="after")
     def _one_way_in(self) -> ClusterSettings:
@@ -38,6 +63,10 @@ class ClusterSettings(BaseModel):
             raise ValueError("give kubeconfig (a file) or in_cluster: true, exactly one")
         if self.in_cluster and self.context is not None:
             raise ValueError("context only applies to a kubeconfig")
+        refresh = self.argocd_refresh
+        annotating = refresh is not None and refresh.webhook_url is None
+        if annotating and self.argocd_namespace is None:
+            raise ValueError("argocd_refresh.applications needs argocd_namespace")
         return self
 
     def serves(self, gitops_repository: str, branch: str) -> bool:

@@ -210,6 +210,9 @@ class _Verification(Envelope):
     workload: str = ""  # e.g. "Deployment shop/cart"
     application: str = ""  # the Argo CD Application, e.g. "argocd/shop"
     rollback_of: str = ""  # set when verifying an automatic rollback: the failure it answers
+    # clusters[].argocd_refresh: how Argo CD was asked to read the commit at once, or why
+    # that failed ("failed: ..."); "" when it was left to its poll
+    argocd_refresh: str = ""
 
 
 class DeploymentVerified(_Verification):

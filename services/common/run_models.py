@@ -64,6 +64,7 @@ class ServiceRecord(Record):
     gitops_commit: str | None = None
     cluster: str | None = None
     push_to_healthy: Moment | None = None  # seconds from the push to a healthy rollout
+    argocd_refresh: str | None = None  # how Argo CD was asked to read the commit at once
     workload: str | None = None
     restored: str | None = None  # the image an automatic rollback restored, by which commit
     restore_commit: str | None = None

@@ -281,11 +281,19 @@ class RunProjection:
                     status="succeeded",
                     push_to_healthy=event.seconds,
                     workload=event.workload,
+                    argocd_refresh=event.argocd_refresh or None,
                 )
             case DeploymentFailed():
                 status = "running" if event.auto_rollback else "failed"  # the rollback ends it
                 self._set(
-                    writes, run_id, service, "verifier", now, status=status, reason=event.reason
+                    writes,
+                    run_id,
+                    service,
+                    "verifier",
+                    now,
+                    status=status,
+                    reason=event.reason,
+                    argocd_refresh=event.argocd_refresh or None,
                 )
                 if event.auto_rollback:
                     return None

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import urllib3
@@ -48,6 +49,34 @@ def api_client(cluster: ClusterSettings) -> client.ApiClient:
             f"clusters.{cluster.name}: cannot load its configuration: {exc}"
         ) from None
     return client.ApiClient(configuration)
+
+
+@contextmanager
+def short_lived_client(cluster: ClusterSettings) -> Iterator[client.ApiClient]:
+    """A client for a few requests, its connections closed after (ApiClient.close alone
+    leaves the connection pool open)."""
+    api = api_client(cluster)
+    try:
+        yield api
+    finally:
+        api.close()
+        api.rest_client.pool_manager.clear()
+
+
+def annotate_application(
+    api: client.ApiClient, namespace: str, name: str, annotations: dict[str, str], timeout: float
+) -> None:
+    """Set annotations on an Argo CD Application (a JSON merge patch: other keys stay).
+    Raises ApiException as the client does: the caller decides what a refusal means."""
+    client.CustomObjectsApi(api).patch_namespaced_custom_object(
+        "argoproj.io",
+        "v1alpha1",
+        namespace,
+        "applications",
+        name,
+        {"metadata": {"annotations": annotations}},
+        _request_timeout=timeout,
+    )
 
 
 class Resource:

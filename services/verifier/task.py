@@ -1,6 +1,9 @@
 """Verifier stage: ManifestCommitted (to a configured cluster) → DeploymentVerified, or
 DeploymentFailed with the reason, which rolls the service back when it opted in.
 
+With `argocd_refresh` set on the cluster, Argo CD is asked to read the commit at once before
+the wait (services/verifier/argocd_refresh.py); without, its poll finds it.
+
 The worker runs a threads pool and builds its handler at start-up: every cluster is
 watched from then on, once per process, by all verifications at the same time; the
 watches also keep each service's live state for the services table.
@@ -15,18 +18,22 @@ from services.common.errors import PermanentError
 from services.common.events import Envelope, ManifestCommitted
 from services.common.runtime import Runtime
 from services.common.stage import Handler, StageDefinition
+from services.verifier.argocd_refresh import ArgoCDRefresher
 from services.verifier.live import LiveStore
 from services.verifier.revisions import Revisions
 from services.verifier.verify import verify
 from services.verifier.watches import Watches
 
 
-def make_handler(runtime: Runtime, watches: Watches | None = None) -> Handler:
+def make_handler(
+    runtime: Runtime, watches: Watches | None = None, revisions: Revisions | None = None
+) -> Handler:
     settings = runtime.settings
     if watches is None:
         watches = Watches(settings.clusters, LiveStore(runtime.redis, keys=runtime.keyspace).save)
         watches.start()
-    revisions = Revisions(settings)
+    ancestry = revisions or Revisions(settings)
+    refreshers = {c.name: r for c in settings.clusters if (r := ArgoCDRefresher.of(c))}
 
     def handle(event: Envelope) -> Sequence[Envelope]:
         if not isinstance(event, ManifestCommitted) or not event.cluster:
@@ -40,10 +47,13 @@ def make_handler(runtime: Runtime, watches: Watches | None = None) -> Handler:
         argocd = cluster.argocd_namespace is not None
 
         def contains(revision: str) -> bool:
-            return revisions.contains(event.gitops_repository, event.gitops_commit, revision)
+            return ancestry.contains(event.gitops_repository, event.gitops_commit, revision)
 
+        refresher = refreshers.get(cluster.name)
+        refreshed = str(refresher.refresh(event)) if refresher else ""
         deadline = cluster.deadline_seconds
-        return (verify(event, view, deadline, pushed_at, time.time, argocd, contains),)
+        verdict = verify(event, view, deadline, pushed_at, time.time, argocd, contains)
+        return (verdict.model_copy(update={"argocd_refresh": refreshed}),)
 
     return handle
 

@@ -12,7 +12,11 @@ serves what the verifier reads, as the Kubernetes API documents it:
   (`{"type": "ADDED"|"MODIFIED"|"DELETED", "object": {...}}`) of every change after N, held
   open for new ones until `timeoutSeconds`; when N was compacted away
   (:meth:`FakeApiServer.compact`), the one event `{"type": "ERROR", "object": Status 410
-  Expired}` the real server sends.
+  Expired}` the real server sends;
+- `PATCH /apis/argoproj.io/v1alpha1/namespaces/{ns}/applications/{name}` with a JSON merge
+  patch (`application/merge-patch+json`, RFC 7386), as the verifier's refresh annotation
+  sends it: the patched object, a MODIFIED event; 404 for an unknown Application, or the
+  status set in :attr:`FakeApiServer.refuse_patches` (403: RBAC without `patch`).
 
 Every stored change gets the next resourceVersion, as etcd's revision does. Requests without
 the token get 401. The test drives the cluster by storing objects (:meth:`put`).
@@ -35,6 +39,10 @@ _PATH = re.compile(
     r"^/(?P<group>api/v1|apis/apps/v1|apis/argoproj\.io/v1alpha1)/namespaces/(?P<ns>[a-z0-9-]+)"
     r"/(?P<plural>deployments|statefulsets|pods|applications)$"
 )
+_APPLICATION = re.compile(
+    r"^/apis/argoproj\.io/v1alpha1/namespaces/(?P<ns>[a-z0-9-]+)/applications/(?P<name>[a-z0-9-]+)$"
+)
+MERGE_PATCH = "application/merge-patch+json"
 KINDS = {
     "deployments": ("apps/v1", "Deployment"),
     "statefulsets": ("apps/v1", "StatefulSet"),
@@ -53,6 +61,8 @@ class FakeApiServer:
         self._epoch = 0  # bumped to end every open watch (a dropped connection)
         self._closing = False
         self.requests: list[str] = []  # "GET /path?query", in order
+        self.patches: list[tuple[str, str, Obj]] = []  # path, Content-Type, body
+        self.refuse_patches: int | None = None  # answer every PATCH with this status
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._http.daemon_threads = True
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
@@ -115,6 +125,18 @@ class FakeApiServer:
             self._events.append((self._revision, plural, meta["namespace"], change, stored))
             self._changed.notify_all()
         return stored
+
+    def get(self, plural: str, namespace: str, name: str) -> Obj | None:
+        with self._changed:
+            found = self._objects.get((plural, namespace), {}).get(name)
+            return copy.deepcopy(found) if found is not None else None
+
+    def _patch(self, namespace: str, name: str, patch: Obj) -> Obj | None:
+        with self._changed:
+            current = self._objects.get(("applications", namespace), {}).get(name)
+            if current is None:
+                return None
+            return self.put("applications", _merge(copy.deepcopy(current), patch))
 
     def compact(self) -> None:
         """Forget the change history, as etcd compaction does: old versions answer 410."""
@@ -219,6 +241,26 @@ class FakeApiServer:
                     pass
                 self.close_connection = True
 
+            def do_PATCH(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                server.requests.append(f"PATCH {self.path}")
+                server.patches.append((self.path, self.headers.get("Content-Type", ""), body))
+                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                    return self._json(401, _status(401, "Unauthorized", "Unauthorized"))
+                match = _APPLICATION.match(urlsplit(self.path).path)
+                if match is None:
+                    return self._json(404, _status(404, "NotFound", f"{self.path} not found"))
+                if server.refuse_patches is not None:
+                    code = server.refuse_patches
+                    return self._json(code, _status(code, "Forbidden", "cannot patch"))
+                if self.headers.get("Content-Type") != MERGE_PATCH:
+                    return self._json(415, _status(415, "UnsupportedMediaType", "merge only"))
+                patched = server._patch(match["ns"], match["name"], body)
+                if patched is None:
+                    return self._json(404, _status(404, "NotFound", f"{match['name']} not found"))
+                return self._json(200, patched)
+
             def _chunk(self, event: Obj) -> None:
                 data = json.dumps(event).encode() + b"\n"
                 self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
@@ -233,6 +275,18 @@ class FakeApiServer:
                 self.wfile.write(data)
 
         return Handler
+
+
+def _merge(target: Obj, patch: Obj) -> Obj:
+    """RFC 7386: objects merge key by key, null removes a key, anything else replaces."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            target[key] = _merge(target[key], value)
+        else:
+            target[key] = value
+    return target
 
 
 def _status(code: int, reason: str, message: str) -> Obj:
