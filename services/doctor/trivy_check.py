@@ -1,7 +1,8 @@
 """Trivy: found the way the scanner finds it (services/scanner/trivy.py `locate_trivy`), runs,
 and has what the configured scanners need: `vuln` needs the vulnerability DB in the cache
 directory (offline: prepared by the operator) or a Trivy server; `secret` and `misconfig`
-need nothing more."""
+need nothing more. The DB's age is what its metadata.json says (`trivy version` reads it),
+named with the source it comes from (scanner.db_repository, else Trivy's own)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ import httpx
 from services.common.errors import PermanentError
 from services.common.settings import ScannerSettings
 from services.doctor.result import CheckResult, fail, ok, warn
-from services.scanner.trivy import INSTALL_TRIVY, locate_trivy
+from services.scanner.trivy import INSTALL_TRIVY, db_repository_flags, locate_trivy
+from services.scanner.trivy_db import describe_sources
 
-STALE_DAYS = 7
+STALE_DAYS = 7  # Trivy's DB is rebuilt every few hours; a week misses that week's advisories
+FETCH = "shipline scanner fetch-db"
 
 
 @dataclass(frozen=True)
@@ -98,20 +101,24 @@ def _judge_db(
             f"({facts.server_status})",
             "start the Trivy server (trivy server) or correct scanner.server_url",
         )
-    prepare = f"trivy image --download-db-only --cache-dir {cache}"
+    source = describe_sources(settings)
+    prepare = " ".join(
+        [f"trivy image --download-db-only --cache-dir {cache}"]
+        + db_repository_flags(settings.db_repository, [])
+    )
     db = facts.version.get("VulnerabilityDB")
     if not isinstance(db, dict):
         if settings.offline:
             return fail(
                 name,
                 f"no vulnerability DB in {cache} and scanner.offline is set",
-                f"prepare it ({prepare}), use a Trivy server (scanner.server_url) or drop vuln "
-                "from scanner.scanners",
+                f"prepare it from {source} ({FETCH}, or {prepare}), use a Trivy server "
+                "(scanner.server_url) or drop vuln from scanner.scanners",
             )
         return warn(
             name,
-            f"no vulnerability DB in {cache} yet: the first scan downloads it",
-            f"download it ahead ({prepare}); the scanner needs network to ghcr.io",
+            f"no vulnerability DB in {cache} yet: the first scan downloads it from {source}",
+            f"download it ahead ({FETCH}, or {prepare}); the scanner needs to reach {source}",
         )
     updated = _timestamp(db.get("UpdatedAt"))
     if updated is None:
@@ -119,14 +126,46 @@ def _judge_db(
             name, f"the DB in {cache} has no readable UpdatedAt", f"prepare it again ({prepare})"
         )
     age = (now - updated).days
-    if settings.offline and age > STALE_DAYS:
+    built = f"the DB in {cache} is from {updated:%Y-%m-%d} ({age} days, {source})"
+    if age > STALE_DAYS and settings.offline:
         return warn(
             name,
-            f"the DB in {cache} is from {updated:%Y-%m-%d} ({age} days): newer vulnerabilities "
-            "are unknown to the scan",
-            f"refresh it ({prepare}); scanner.offline never updates it",
+            f"{built}: newer vulnerabilities are unknown to the scan",
+            f"refresh it ({FETCH} on a schedule, or {prepare}); scanner.offline never updates it",
         )
-    return ok(name, f"vulnerability DB from {updated:%Y-%m-%d} in {cache}")
+    if age > STALE_DAYS:
+        return warn(
+            name,
+            f"{built}: scans have not refreshed it (no scan since, or downloads fail)",
+            f"check that the scanner reaches {source}, or refresh it ({FETCH})",
+        )
+    java = _judge_java_db(facts, settings, cache, now)
+    if java is not None:
+        return warn(
+            name, f"vulnerability DB from {updated:%Y-%m-%d} ({age} days); {java[0]}", java[1]
+        )
+    return ok(name, f"vulnerability DB from {updated:%Y-%m-%d} ({age} days) in {cache}, {source}")
+
+
+def _judge_java_db(
+    facts: TrivyFacts, settings: ScannerSettings, cache: Path, now: datetime
+) -> tuple[str, str] | None:
+    """What is wrong with the Java DB, when a mirror for it is configured (else Trivy fetches
+    it on the first image with jar files); None when nothing."""
+    if not settings.java_db_repository:
+        return None
+    source = describe_sources(settings, "java-db")
+    java = facts.version.get("JavaDB")
+    updated = _timestamp(java.get("UpdatedAt")) if isinstance(java, dict) else None
+    if updated is None:
+        return f"no Java DB in {cache} ({source})", f"fetch it ({FETCH} --java)"
+    if (now - updated).days > STALE_DAYS and settings.offline:
+        days = (now - updated).days
+        return (
+            f"the Java DB is from {updated:%Y-%m-%d} ({days} days, {source})",
+            f"refresh it ({FETCH} --java on a schedule)",
+        )
+    return None
 
 
 def _timestamp(value: object) -> datetime | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -284,6 +284,27 @@ def test_a_missing_vulnerability_db_fails_the_trivy_db_line_with_how_to_prepare_
     text = line(result, "trivy db")
     assert "no vulnerability DB" in text
     assert f"trivy image --download-db-only --cache-dir {tmp_path / 'empty-cache'}" in text
+
+
+def test_a_vulnerability_db_twelve_days_old_warns_with_its_age_and_mirror_and_exits_0(
+    config: dict[str, Any], tmp_path: Path, docker_host: str
+) -> None:
+    cache = tmp_path / "old-cache"
+    (cache / "db").mkdir(parents=True)
+    built = datetime.now(UTC) - timedelta(days=12, hours=2)
+    stamp = built.strftime("%Y-%m-%dT%H:%M:%SZ")
+    metadata = {"Version": 2, "NextUpdate": stamp, "UpdatedAt": stamp, "DownloadedAt": stamp}
+    (cache / "db" / "metadata.json").write_text(json.dumps(metadata))
+    mirror = "registry.lan:5000/aquasec/trivy-db:2"
+    config["scanner"].update(cache_dir=str(cache), db_repository=mirror)
+
+    result = doctor(config, tmp_path, docker_host)
+
+    assert result.exit_code == 0, result.output
+    assert line(result, "trivy db").startswith(
+        f"WARN  trivy db  the DB in {cache} is from {built:%Y-%m-%d} (12 days, mirror {mirror}): "
+    )
+    assert "-> refresh it (shipline scanner fetch-db on a schedule" in line(result, "trivy db")
 
 
 def test_no_docker_engine_fails_its_line(config: dict[str, Any], tmp_path: Path) -> None:
