@@ -27,6 +27,7 @@ from services.common.findings import Finding as Finding
 from services.common.promotion_events import PromotionRequested as PromotionRequested
 from services.common.promotion_events import PullRequestClosed as PullRequestClosed
 from services.common.promotion_events import PullRequestOpened as PullRequestOpened
+from services.common.sbom_record import SbomRecord as SbomRecord
 
 
 class PushReceived(Envelope):
@@ -151,6 +152,7 @@ class _ScanResult(Envelope):
     sarif_location: str = ""  # SARIF limited to the policy's severities
     suppressed: tuple[Finding, ...] = ()  # findings an allowlist entry accepted
     unfixed_ignored: int = 0  # vulnerabilities without a fix, not counted (ignore_unfixed)
+    sbom: SbomRecord | None = None  # the image's CycloneDX SBOM; None: not scanned
 
     @property
     def image(self) -> str:

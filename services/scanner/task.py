@@ -3,7 +3,9 @@
 The policy is the server's, overridden by the shipline.yaml of the image's commit. Both
 reports are kept per image, and the verdict recorded by digest (the committer deploys only
 what the scanner recorded), before the decision is published. An ImagePushed that asks to
-skip the scan (a manual emergency bypass) passes unscanned, marked as skipped.
+skip the scan (a manual emergency bypass) passes unscanned, marked as skipped. The image's
+CycloneDX SBOM is kept with the reports and attached to the image in its registry
+(sbom_keeper.py): its record travels with the decision, and its failures never block it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from services.common.stage import Handler, StageDefinition
 from services.scanner.policy import Policy, bypass, decide, policy_for
 from services.scanner.report import findings_from_report, without_secret_context
 from services.scanner.sarif import to_sarif
+from services.scanner.sbom_keeper import SbomKeeper
 from services.scanner.trivy import Trivy
 
 AUTOMATIC_TRIGGERS = ("push", "tag")
@@ -35,6 +38,7 @@ def make_handler(runtime: Runtime) -> Handler:
         settings.scanner, settings.workdir, settings.builder.insecure_registries
     )
     reports = ScanReports(settings.workdir / "reports")
+    sboms = SbomKeeper.from_settings(settings, trivy, reports)
     verdicts = runtime.scan_verdicts
 
     def handle(image: Envelope) -> Sequence[Envelope]:
@@ -48,7 +52,8 @@ def make_handler(runtime: Runtime) -> Handler:
         login = registry_login(settings, image.image_repository)
         username, password = (login.username, login.password) if login else (None, None)
         report = trivy.scan(image.image_by_digest, username, password)
-        outcome = keep_and_decide(image, report, policy, reports)
+        sbom = sboms.keep(image, report)  # never raises: a failure is recorded in it
+        outcome = keep_and_decide(image, report, policy, reports).model_copy(update={"sbom": sbom})
         get_logger().info("scanned", outcome=outcome.type, counts=outcome.counts)
         return outcome
 

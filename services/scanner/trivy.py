@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +142,7 @@ class Trivy:
             self.binary,
             "image",
             "--format=json",
+            "--list-all-pkgs",  # every package, not only vulnerable ones: the SBOM is made of it
             "--quiet",
             f"--scanners={','.join(self.scanners)}",
             "--image-src=remote",
@@ -187,6 +189,29 @@ class Trivy:
         except json.JSONDecodeError:
             raise PermanentError("trivy printed something that is not JSON") from None
         return report
+
+    def cyclonedx(self, report: dict[str, Any]) -> dict[str, Any]:
+        """The CycloneDX SBOM of a scan, converted from its JSON report (`trivy convert`:
+        offline, no second pull of the image)."""
+        with tempfile.TemporaryDirectory(prefix="shipline-sbom-") as folder:
+            source = Path(folder) / "report.json"
+            source.write_text(json.dumps(report))
+            command = [self.binary, "convert", "--format=cyclonedx", "--quiet", "--", str(source)]
+            env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
+            try:
+                completed = subprocess.run(
+                    command, capture_output=True, timeout=60, env=env, check=False
+                )
+            except subprocess.TimeoutExpired:
+                raise TransientError("trivy convert did not finish within 60s") from None
+        if completed.returncode != 0:
+            detail = " | ".join(completed.stderr.decode(errors="replace").splitlines()[-3:])
+            raise PermanentError(f"trivy could not convert the report to CycloneDX: {detail}")
+        try:
+            sbom: dict[str, Any] = json.loads(completed.stdout)
+        except json.JSONDecodeError:
+            raise PermanentError("trivy convert printed something that is not JSON") from None
+        return sbom
 
     def _error(
         self, image: str, completed: subprocess.CompletedProcess[bytes], password: str | None

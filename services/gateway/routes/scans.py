@@ -9,14 +9,20 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from services.common.events import Finding, ScanBypass
+from services.common.events import Finding, SbomRecord, ScanBypass
+from services.common.scan_host_reports import HostReport, ScanHostReports
 from services.common.scan_reports import ScanReports
 from services.gateway.deps import RuntimeDep
 
 router = APIRouter(prefix="/api/v1/runs", tags=["scans"])
 RunId = Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 ServiceName = Path(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-MEDIA_TYPES = {"json": "application/json", "sarif": "application/sarif+json"}
+MEDIA_TYPES = {
+    "json": "application/json",
+    "sarif": "application/sarif+json",
+    "cyclonedx": "application/vnd.cyclonedx+json",
+}
+FILE_SUFFIXES = {"json": "trivy.json", "sarif": "sarif", "cyclonedx": "cdx.json"}
 
 
 class ScanSummary(BaseModel):
@@ -36,13 +42,23 @@ class ScanSummary(BaseModel):
     unfixed_ignored: int
     scanned_at: datetime
     reports: dict[str, str] = Field(description="links to the reports by format; none if skipped")
+    sbom: SbomRecord | None = Field(
+        default=None, description="the image's SBOM: its digest, where it is attached, or why not"
+    )
+    host_report: HostReport | None = Field(
+        default=None, description="what the git host got: code scanning upload or commit status"
+    )
 
 
 REPORTS: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The summary; `?format=json`: Trivy's own JSON report instead (as a file, "
-        "application/json); `?format=sarif`: SARIF 2.1.0",
-        "content": {MEDIA_TYPES["sarif"]: {"schema": {"type": "object"}}},
+        "application/json); `?format=sarif`: SARIF 2.1.0; `?format=cyclonedx`: the image's "
+        "CycloneDX SBOM",
+        "content": {
+            MEDIA_TYPES["sarif"]: {"schema": {"type": "object"}},
+            MEDIA_TYPES["cyclonedx"]: {"schema": {"type": "object"}},
+        },
     }
 }
 
@@ -52,19 +68,22 @@ def scan(
     runtime: RuntimeDep,
     run_id: str = RunId,
     service: str = ServiceName,
-    report_format: Literal["json", "sarif"] | None = Query(None, alias="format"),
+    report_format: Literal["json", "sarif", "cyclonedx"] | None = Query(None, alias="format"),
 ) -> ScanSummary | FileResponse:
     """Without `format`: the outcome, counts, breaking and allowlisted findings, and links.
     `?format=json`: the full Trivy JSON; `?format=sarif`: the SARIF of the policy's severities
-    (`application/sarif+json`). `404` an unknown run, no scan yet, a skipped scan or a report
-    not in this gateway's workdir; `422` another format."""
+    (`application/sarif+json`); `?format=cyclonedx`: the image's CycloneDX SBOM, the same
+    bytes as the artifact attached to the image in the registry. `404` an unknown run, no scan
+    yet, a skipped scan or a report not in this gateway's workdir; `422` another format."""
     if runtime.runs.get(run_id) is None:
         raise HTTPException(404, f"run {run_id} not found")
     outcome = _last_scan(runtime, run_id, service)
     if outcome is None:
         raise HTTPException(404, f"no scan of {service} in run {run_id} (yet)")
     if report_format is None:
-        return summary(outcome, f"/api/v1/runs/{run_id}/services/{service}/scan")
+        on_host = ScanHostReports(runtime.redis, keys=runtime.keyspace).get(run_id, service)
+        found = summary(outcome, f"/api/v1/runs/{run_id}/services/{service}/scan")
+        return found.model_copy(update={"host_report": on_host})
     if outcome.get("skipped"):
         raise HTTPException(404, f"the scan of {service} was skipped: there is no report")
     path = ScanReports(runtime.settings.workdir / "reports").find(run_id, service, report_format)
@@ -72,7 +91,7 @@ def scan(
         raise HTTPException(
             404, f"the {report_format} report of {service} is not in this gateway's workdir"
         )
-    filename = f"{run_id}-{service}.{'sarif' if report_format == 'sarif' else 'trivy.json'}"
+    filename = f"{run_id}-{service}.{FILE_SUFFIXES[report_format]}"
     return FileResponse(path, media_type=MEDIA_TYPES[report_format], filename=filename)
 
 
@@ -81,6 +100,9 @@ def summary(outcome: dict[str, Any], url: str) -> ScanSummary:
     skipped = outcome.get("skipped")
     passed = outcome["type"] == "ScanPassed"
     reports = {"json": f"{url}?format=json", "sarif": f"{url}?format=sarif"}
+    sbom = outcome.get("sbom")
+    if sbom and sbom.get("digest"):
+        reports["cyclonedx"] = f"{url}?format=cyclonedx"
     return ScanSummary.model_validate(
         {
             "run_id": outcome["run_id"],
@@ -97,6 +119,7 @@ def summary(outcome: dict[str, Any], url: str) -> ScanSummary:
             "unfixed_ignored": outcome.get("unfixed_ignored", 0),
             "scanned_at": outcome["occurred_at"],
             "reports": {} if skipped else reports,
+            "sbom": sbom,
         }
     )
 
