@@ -93,6 +93,43 @@ function buildLogOf(run, name) {
   return getText(`/api/v1/runs/${run.run_id}/services/${name}/build-log?lines=${LOG_LINES}`);
 }
 
+const REPORT_LABELS = { json: "Trivy JSON", sarif: "SARIF", cyclonedx: "SBOM (CycloneDX)" };
+
+// The reports and the image's SBOM: fetched with the token (a plain link could not send it).
+function reportLinks(scan) {
+  const links = Object.entries(scan.reports ?? {});
+  if (!links.length) return null;
+  return h(
+    "p",
+    { class: "reports" },
+    "Reports: ",
+    links.map(([format, url], i) => [
+      i ? ", " : "",
+      h(
+        "a",
+        { href: url, onclick: (event) => download(event, url, format) },
+        REPORT_LABELS[format] ?? format,
+      ),
+    ]),
+    scan.sbom?.error ? ` (SBOM ${scan.sbom.error})` : "",
+  );
+}
+
+async function download(event, url, format) {
+  event.preventDefault();
+  const text = await getText(url);
+  if (text === null) return;
+  const name = `${scanFileStem(url)}.${format === "cyclonedx" ? "cdx" : format}.json`;
+  const link = h("a", { href: URL.createObjectURL(new Blob([text])), download: name });
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+}
+
+function scanFileStem(url) {
+  const [, run, service] = url.match(/runs\/([^/]+)\/services\/([^/]+)\//) ?? [];
+  return run ? `${run}-${service}` : "scan";
+}
+
 function scanSection(scan) {
   const counts = Object.entries(scan.counts ?? {}).filter(([, n]) => n);
   const findings = [...(scan.findings ?? []), ...(scan.suppressed ?? [])];
@@ -106,6 +143,7 @@ function scanSection(scan) {
       scan.skipped ? ` (skipped by ${scan.skipped.by}: ${scan.skipped.reason})` : "",
     ),
     scan.violations?.length ? h("ul", {}, scan.violations.map((v) => h("li", {}, v))) : null,
+    reportLinks(scan),
     findings.length
       ? h(
           "table",
