@@ -1,7 +1,8 @@
 """The verifier's access to the Kubernetes API, as the rendered overlays grant it: list and
-watch (the only calls services/verifier/kube.py makes) on the kinds it follows, in exactly
-the namespaces the server settings tell it to watch and in Argo CD's, bound to its own
-ServiceAccount; cluster-wide only through the optional kustomization."""
+watch (the calls services/verifier/kube.py makes to read) on the kinds it follows, in exactly
+the namespaces the server settings tell it to watch and in Argo CD's, and patch on exactly
+the Applications it refreshes (clusters[].argocd_refresh), bound to its own ServiceAccount;
+cluster-wide only through the optional kustomization."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tests.deploy.manifests import (
 )
 
 VERBS = ["list", "watch"]
+PATCH = ["patch"]  # the refresh annotation, on named Applications only
 WORKLOADS = {("apps", "deployments"), ("apps", "statefulsets"), ("", "pods")}
 APPLICATIONS = {("argoproj.io", "applications")}
 CLUSTER_WIDE = KUBERNETES / "optional" / "cluster-wide"
@@ -31,6 +33,17 @@ CLUSTER_WIDE = KUBERNETES / "optional" / "cluster-wide"
 
 def granted(rules: list[Obj]) -> set[tuple[str, str]]:
     return {(g, r) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]}
+
+
+def refreshed(objects: list[Obj]) -> dict[str, set[str]]:
+    """The Applications the settings make the verifier annotate, per namespace."""
+    wanted: dict[str, set[str]] = {}
+    for entry in server_config(objects).get("clusters", []):
+        cluster = ClusterSettings.model_validate(entry)
+        refresh = cluster.argocd_refresh
+        if cluster.in_cluster and refresh and refresh.webhook_url is None:
+            wanted.setdefault(cluster.argocd_namespace or "", set()).update(refresh.applications)
+    return wanted
 
 
 def watched(objects: list[Obj]) -> dict[str, set[tuple[str, str]]]:
@@ -47,17 +60,22 @@ def watched(objects: list[Obj]) -> dict[str, set[tuple[str, str]]]:
     return wanted
 
 
-def test_the_verifiers_code_only_lists_and_watches() -> None:
+def test_the_verifiers_code_lists_and_watches_and_patches_only_applications() -> None:
     # The verbs the Roles grant are the calls the adapter makes: list_namespaced_* listers,
-    # which the informers also watch with (watch.Watch().stream(lister, ...)).
+    # which the informers also watch with (watch.Watch().stream(lister, ...)), and the one
+    # patch, of an Argo CD Application's annotations (argoproj.io applications).
     source = (REPO / "services" / "verifier" / "kube.py").read_text()
-    calls = set(re.findall(r"\.((?:list|read|create|patch|replace|delete)_\w+)", source))
-    assert calls == {
+    calls = re.findall(r"\.((?:list|read|create|patch|replace|delete)_\w+)", source)
+    assert set(calls) == {
         "list_namespaced_deployment",
         "list_namespaced_stateful_set",
         "list_namespaced_pod",
         "list_namespaced_custom_object",
+        "patch_namespaced_custom_object",
     }
+    assert calls.count("patch_namespaced_custom_object") == 1
+    patch = source[source.index("patch_namespaced_custom_object(") :].split(")")[0]
+    assert '"argoproj.io"' in patch and '"applications"' in patch
 
 
 def test_the_verifier_may_list_and_watch_only_where_its_settings_point_it(
@@ -69,12 +87,27 @@ def test_the_verifier_may_list_and_watch_only_where_its_settings_point_it(
     assert not of_kind(objects, "ClusterRoleBinding")
     roles = [o for o in objects if o["kind"] == "Role"]
     bindings = [o for o in objects if o["kind"] == "RoleBinding"]
-    access = {role["metadata"]["namespace"]: granted(role["rules"]) for role in roles}
+    reads = {
+        r["metadata"]["namespace"]: [x for x in r["rules"] if x["verbs"] != PATCH] for r in roles
+    }
+    access = {namespace: granted(rules) for namespace, rules in reads.items()}
     assert access == watched(objects)
     if overlay == "prod":
         assert access, "the prod example verifies rollouts in its cluster"
-    for role in roles:
-        assert all(rule["verbs"] == VERBS for rule in role["rules"]), role["metadata"]
+        assert refreshed(objects), "the prod example refreshes its Application"
+    for namespace, rules in reads.items():
+        assert all(rule["verbs"] == VERBS for rule in rules), namespace
+    patches = {
+        role["metadata"]["namespace"]: rule
+        for role in roles
+        for rule in role["rules"]
+        if rule["verbs"] == PATCH
+    }
+    assert {ns: set(rule.get("resourceNames", [])) for ns, rule in patches.items()} == refreshed(
+        objects
+    )
+    for rule in patches.values():
+        assert granted([rule]) == APPLICATIONS and rule["resourceNames"], rule
     assert len(bindings) == len(roles)
     for binding in bindings:
         namespace = binding["metadata"]["namespace"]
@@ -123,8 +156,11 @@ def test_the_optional_cluster_wide_access_grants_the_same_reads_in_every_namespa
     objects = kustomize(tmp_path)
     [role] = of_kind(objects, "ClusterRole").values()
     [binding] = of_kind(objects, "ClusterRoleBinding").values()
-    assert granted(role["rules"]) == WORKLOADS | APPLICATIONS
-    assert all(rule["verbs"] == VERBS for rule in role["rules"])
+    reads = [rule for rule in role["rules"] if rule["verbs"] != PATCH]
+    assert granted(reads) == WORKLOADS | APPLICATIONS
+    assert all(rule["verbs"] == VERBS for rule in reads)
+    [patch] = [rule for rule in role["rules"] if rule["verbs"] == PATCH]
+    assert granted([patch]) == APPLICATIONS  # the refresh annotation
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "shipline-verifier", "namespace": "shipline"}
