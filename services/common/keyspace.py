@@ -154,6 +154,11 @@ class Keyspace:
         """What the scanner concluded about one image (JSON)."""
         return self._key("scan-verdict", f"{image_repository}@{digest}")
 
+    def scan_host_report(self, run_id: str, service: str) -> str:
+        """What the git host was given for one scan: the code-scanning upload or the commit
+        status (JSON; services/common/scan_host_reports.py)."""
+        return self._key("scan-host-report", run_id, service)
+
     def project_checked(self, repository: str, commit: str) -> str:
         """The conditions a commit's whole shipline.yaml was checked clean under."""
         return self._key("project-checked", repository, commit)

@@ -9,7 +9,15 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from services.common.secret_files import SecretFiles
 
@@ -55,13 +63,19 @@ class GitHost(_Section, SecretFiles):
     api_url: str = Field(max_length=500)
     token: SecretStr = Field(repr=False)
     project: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
+    # Shipline as the host's users reach it, e.g. https://shipline.acme.dev: a scan's commit
+    # status on GitLab and Gitea links the run's page there (unset: a status with no link)
+    shipline_url: str | None = Field(default=None, max_length=500)
 
-    @field_validator("api_url")
+    @field_validator("api_url", "shipline_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
         if not re.fullmatch(r"https?://[^\s/?#@]+(/[^\s?#]*)?", value):
             raise ValueError(
-                "api_url must be an http(s) URL with no credentials, e.g. https://api.github.com"
+                f"{info.field_name} must be an http(s) URL with no credentials, "
+                "e.g. https://api.github.com"
             )
         return value.rstrip("/")
 

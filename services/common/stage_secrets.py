@@ -32,6 +32,8 @@ GITOPS_USERS = frozenset({"detector", "committer"})  # + the verifier, by cluste
 # the image of a deploy or rollback by hand (common/image_lookup.py). Not the gateway.
 REGISTRY_USERS = frozenset({"detector", "builder", "scanner", "committer"})
 COMMITTER = frozenset({"committer"})
+# A source repository's host: the committer's pull requests, the scanner's code scanning
+SOURCE_HOST_USERS = frozenset({"committer", "scanner"})
 PLACEHOLDERS = {"", "changeme", "change-me", "secret", "password", "dev", "devsecret"}
 CHANNEL_SECRET_KEYS = ("url", "secret", "token", "username", "password")
 
@@ -52,8 +54,8 @@ def secret_uses(settings: Settings) -> Iterator[SecretUse]:
         yield SecretUse(key, repo.webhook_secret, gateway, guarded=True)
         readers = SOURCE_READERS | GITOPS_USERS | _verifier_of(settings, repo.name)
         yield from _git(f"repositories.{index}.credentials", repo.credentials, readers)
-        if repo.host is not None:  # pull requests are the committer's (services/githost/)
-            yield SecretUse(f"repositories.{index}.host.token", repo.host.token, COMMITTER)
+        if repo.host is not None:  # services/githost/
+            yield SecretUse(f"repositories.{index}.host.token", repo.host.token, SOURCE_HOST_USERS)
     for index, remote in enumerate(settings.gitops_repositories):
         users = GITOPS_USERS | _verifier_of(settings, remote.name)
         yield from _git(f"gitops_repositories.{index}.credentials", remote.credentials, users)

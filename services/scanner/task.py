@@ -20,9 +20,11 @@ from services.common.logging import get_logger
 from services.common.mirrors import source_project
 from services.common.registry_auth import registry_login
 from services.common.runtime import Runtime
+from services.common.scan_host_reports import ScanHostReports
 from services.common.scan_reports import ScanReports
 from services.common.scan_verdicts import ScanVerdict
 from services.common.stage import Handler, StageDefinition
+from services.githost.code_scanning import HostScanReports
 from services.scanner.policy import Policy, bypass, decide, policy_for
 from services.scanner.report import findings_from_report, without_secret_context
 from services.scanner.sarif import to_sarif
@@ -40,6 +42,9 @@ def make_handler(runtime: Runtime) -> Handler:
     reports = ScanReports(settings.workdir / "reports")
     sboms = SbomKeeper.from_settings(settings, trivy, reports)
     verdicts = runtime.scan_verdicts
+    on_host = HostScanReports(
+        settings.repositories, ScanHostReports(runtime.redis, keys=runtime.keyspace)
+    )
 
     def handle(image: Envelope) -> Sequence[Envelope]:
         assert isinstance(image, ImagePushed)
@@ -54,6 +59,7 @@ def make_handler(runtime: Runtime) -> Handler:
         report = trivy.scan(image.image_by_digest, username, password)
         sbom = sboms.keep(image, report)  # never raises: a failure is recorded in it
         outcome = keep_and_decide(image, report, policy, reports).model_copy(update={"sbom": sbom})
+        on_host.report(outcome)  # the git host's code scanning or commit status; never raises
         get_logger().info("scanned", outcome=outcome.type, counts=outcome.counts)
         return outcome
 

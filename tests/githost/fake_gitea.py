@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from tests.githost.fake_code_scanning import CommitStatuses
 from tests.githost.loopback import LoopbackHost, Reply
 from tests.githost.pull_store import PullStore, StoredPull
 
@@ -20,6 +21,7 @@ PULL = REPO + r"/pulls/(?P<number>\d+)"
 class FakeGitea:
     def __init__(self) -> None:
         self.store = PullStore()
+        self.statuses = CommitStatuses("gitea")
         self.labels: dict[str, int] = {"shipline": 11}  # the repository's labels: name → id
         self.host = LoopbackHost(
             [
@@ -31,6 +33,7 @@ class FakeGitea:
                 ("GET", REPO + r"/labels", self._list_labels),
                 ("POST", REPO + r"/labels", self._create_label),
                 ("POST", REPO + r"/issues/(?P<number>\d+)/comments", self._comment),
+                *self.statuses.routes(),
             ],
             prefix="/api/v1",
         )

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from tests.githost.described import Description
+from tests.githost.fake_code_scanning import GitHubCodeScanning
 from tests.githost.loopback import LoopbackHost, Reply
 from tests.githost.pull_store import PullStore, StoredPull
 
@@ -16,6 +17,7 @@ class FakeGitHub:
     def __init__(self, description: Description) -> None:
         self.description = description
         self.store = PullStore()
+        self.code_scanning = GitHubCodeScanning(description)
         self.host = LoopbackHost(
             [
                 ("GET", REPO + r"/pulls", self._list),
@@ -24,6 +26,7 @@ class FakeGitHub:
                 ("PATCH", REPO + r"/pulls/(?P<number>\d+)", self._update),
                 ("POST", REPO + r"/issues/(?P<number>\d+)/labels", self._add_labels),
                 ("POST", REPO + r"/issues/(?P<number>\d+)/comments", self._comment),
+                *self.code_scanning.routes(),
             ]
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from tests.githost.fake_code_scanning import CommitStatuses
 from tests.githost.loopback import LoopbackHost, Reply
 from tests.githost.pull_store import PullStore, StoredPull
 
@@ -20,6 +21,7 @@ MR = PROJECT + r"/merge_requests/(?P<iid>\d+)"
 class FakeGitLab:
     def __init__(self) -> None:
         self.store = PullStore()
+        self.statuses = CommitStatuses("gitlab")
         self.host = LoopbackHost(
             [
                 ("GET", PROJECT + r"/merge_requests", self._list),
@@ -28,6 +30,7 @@ class FakeGitLab:
                 ("PUT", MR, self._update),
                 ("POST", MR + r"/notes", self._note),
                 ("PUT", MR + r"/merge", self._merge),
+                *self.statuses.routes(),
             ],
             prefix="/api/v4",
         )

@@ -57,7 +57,7 @@ def test_an_unknown_host_type_is_refused():
         GitHost(**{**HOST, "type": "bitbucket"})
 
 
-def test_a_host_token_is_a_secret_of_the_committer_alone():
+def test_a_host_token_is_a_secret_of_the_processes_that_call_the_host_alone():
     settings = Settings(
         repositories=[
             {"name": "acme/shop", "url": "file:///x", "webhook_secret": "s" * 20, "host": HOST}
@@ -67,5 +67,7 @@ def test_a_host_token_is_a_secret_of_the_committer_alone():
 
     uses = {use.key: use.processes for use in secret_uses(settings)}
 
-    assert uses["repositories.0.host.token"] == {"committer"}
+    source_host = uses["repositories.0.host.token"]
+    assert {"committer", "scanner"} <= source_host  # pull requests; code scanning
+    assert not source_host & {"gateway", "detector", "builder", "verifier"}
     assert uses["gitops_repositories.0.host.token"] == {"committer"}
