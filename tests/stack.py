@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,6 +178,33 @@ def stack_up(
 
 
 @contextlib.contextmanager
+def fresh_stack(
+    root: Path,
+    redis_url: str,
+    docker_host: str,
+    registry: Registry,
+    base_image: str,
+    trivy_path: Path,
+    settings_of: Callable[[SampleMonorepo], dict[str, Any]] = lambda sample: {},
+) -> Iterator[Stack]:
+    """`shipline up` on a fresh sample in `root`, Redis emptied first, with the settings
+    `settings_of(sample)` gives (a repository entry names the sample, so they may need it)."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    sample = SampleMonorepo(root)
+    sample.create(f"{registry.host}/microbank", base_image)
+    with NotificationReceiver() as receiver:
+        try:
+            with stack_up(
+                root, sample, registry, receiver, client, docker_host, trivy_path,
+                redis_url=redis_url, **settings_of(sample),
+            ) as stack:  # fmt: skip
+                yield stack
+        finally:
+            client.close()
+
+
+@contextlib.contextmanager
 def stack_with_own_registry(
     root: Path,
     redis_url: str,
@@ -189,24 +216,20 @@ def stack_with_own_registry(
 ) -> Iterator[Stack]:
     """`shipline up` on a fresh sample with a registry of its own, which the test may stop
     and start, and a short retry budget (`budget_seconds`), plus `settings`."""
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    with Registry(root / "registry") as registry, NotificationReceiver() as receiver:
-        sample = SampleMonorepo(root)
-        sample.create(f"{registry.host}/microbank", base_image)
-        retry = {
-            "budget_seconds": budget_seconds,
-            "initial_delay_seconds": 0.5,
-            "max_delay_seconds": 2,
-        }
-        try:
-            with stack_up(
-                root, sample, registry, receiver, client, docker_host, trivy_path,
-                redis_url=redis_url, retry=retry, **settings,
-            ) as stack:  # fmt: skip
-                yield stack
-        finally:
-            client.close()
+    retry = {"budget_seconds": budget_seconds, "initial_delay_seconds": 0.5, "max_delay_seconds": 2}
+    with (
+        Registry(root / "registry") as registry,
+        fresh_stack(
+            root,
+            redis_url,
+            docker_host,
+            registry,
+            base_image,
+            trivy_path,
+            lambda sample: {"retry": retry, **settings},
+        ) as stack,
+    ):
+        yield stack
 
 
 def own_registry_stack(budget_seconds: float, **settings: Any) -> Any:
@@ -240,16 +263,5 @@ def stack(
     trivy_path: Path,
 ) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("e2e")
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    sample = SampleMonorepo(root)
-    sample.create(f"{registry.host}/microbank", base_image)
-    with NotificationReceiver() as receiver:
-        try:
-            with stack_up(
-                root, sample, registry, receiver, client, docker_host, trivy_path,
-                redis_url=redis_url,
-            ) as stack:  # fmt: skip
-                yield stack
-        finally:
-            client.close()
+    with fresh_stack(root, redis_url, docker_host, registry, base_image, trivy_path) as stack:
+        yield stack

@@ -10,13 +10,11 @@ from typing import Any
 
 import git
 import pytest
-import redis
 
-from services.demo.receiver import NotificationReceiver
-from services.demo.scenario import Push, SampleMonorepo
+from services.demo.scenario import Push
 from services.devenv.registry import Registry
 from tests.e2e.test_environments import commit_and_push, overlay
-from tests.stack import Stack, stack_up
+from tests.stack import Stack, fresh_stack
 
 AUTO = """\
 environments:
@@ -38,19 +36,16 @@ def auto_stack(
 ) -> Iterator[Stack]:
     """The suite's stack, its reconciler passing every second (it starts soaked promotions)."""
     root = tmp_path_factory.mktemp("auto-promotion")
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    sample = SampleMonorepo(root)
-    sample.create(f"{registry.host}/microbank", base_image)
-    with NotificationReceiver() as receiver:
-        try:
-            with stack_up(
-                root, sample, registry, receiver, client, docker_host, trivy_path,
-                redis_url=redis_url, reconciler={"period_seconds": 1},
-            ) as stack:  # fmt: skip
-                yield stack
-        finally:
-            client.close()
+    with fresh_stack(
+        root,
+        redis_url,
+        docker_host,
+        registry,
+        base_image,
+        trivy_path,
+        lambda sample: {"reconciler": {"period_seconds": 1}},
+    ) as stack:
+        yield stack
 
 
 def with_auto_production(stack: Stack, environments: str) -> Push:

@@ -15,11 +15,9 @@ from typing import Any
 import git
 import httpx
 import pytest
-import redis
 from click.testing import CliRunner
 
 from services.cli import main
-from services.demo.receiver import NotificationReceiver
 from services.demo.scenario import DEVELOPER, SampleMonorepo
 from services.devenv.registry import Registry
 from services.devenv.webhook_descriptions import github_webhooks
@@ -29,7 +27,7 @@ from tests.githost.conftest import TOKEN, github_description  # noqa: F401 (fixt
 from tests.githost.described import Description
 from tests.githost.fake_github import FakeGitHub
 from tests.githost.webhook_payloads import WebhookSchemas
-from tests.stack import API_TOKEN, WEBHOOK_SECRET, Stack, stack_up
+from tests.stack import API_TOKEN, WEBHOOK_SECRET, Stack, fresh_stack
 
 BRANCH = "shipline/promote-production"
 ENVIRONMENTS = """\
@@ -58,24 +56,17 @@ def pr_stack(
     trivy_path: Path,
     github_host: FakeGitHub,
 ) -> Iterator[Stack]:
-    root = tmp_path_factory.mktemp("e2e-pr")
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    sample = SampleMonorepo(root)
-    sample.create(f"{registry.host}/microbank", base_image)
     host = {"type": "github", "api_url": github_host.host.url, "token": TOKEN}
-    repositories = [
-        {"name": sample.name, "url": sample.url, "webhook_secret": WEBHOOK_SECRET, "host": host}
-    ]
-    with NotificationReceiver() as receiver:
-        try:
-            with stack_up(
-                root, sample, registry, receiver, client, docker_host, trivy_path,
-                redis_url=redis_url, repositories=repositories,
-            ) as stack:  # fmt: skip
-                yield stack
-        finally:
-            client.close()
+
+    def with_host(sample: SampleMonorepo) -> dict[str, Any]:
+        entry = {"name": sample.name, "url": sample.url, "webhook_secret": WEBHOOK_SECRET}
+        return {"repositories": [{**entry, "host": host}]}
+
+    root = tmp_path_factory.mktemp("e2e-pr")
+    with fresh_stack(
+        root, redis_url, docker_host, registry, base_image, trivy_path, with_host
+    ) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
