@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import report
+from bench.bench_argocd_sync import argocd_sync
 from bench.bus import bus_throughput
 from bench.chart import draw
 from bench.detection import detection
@@ -50,6 +51,7 @@ BENCHMARKS = {
     "noop": Benchmark(5, "Shipline's own cost per service when no stage has work to do"),
     "fanout": Benchmark(3, "1–8 services with 1 and 4 builders, against the script"),
     "memory": Benchmark(1, "RSS of each process, idle and under load"),
+    "argosync": Benchmark(5, "commit → healthy with the Argo CD refresh, against its poll"),
 }
 PIPELINE = ("leadtime", "noop", "fanout", "memory")
 
@@ -73,6 +75,8 @@ def run(options: Options, probe: MemoryProbe | None) -> list[Figure]:
         figures += detection(options.rounds_of("detect"))
     if "bus" in selected:
         figures += bus_throughput(options.workdir, options.rounds_of("bus"), options.bus_scale)
+    if "argosync" in selected:
+        figures += argocd_sync(options.rounds_of("argosync"))
     if "ingest" in selected or probe is not None:
         ingest = ingestion(
             options.workdir, options.rounds_of("ingest"), options.ingest_seconds, probe
