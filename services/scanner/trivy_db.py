@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from services.common.errors import PermanentError, TransientError
 from services.common.registry_auth import AUTH_FAILURES, MISSING_IMAGE, RegistryLogin, is_insecure
@@ -47,6 +47,12 @@ class DbMetadata(BaseModel):
     UpdatedAt: datetime
     NextUpdate: datetime | None = None
     DownloadedAt: datetime | None = None
+
+    @field_validator("NextUpdate", "DownloadedAt")
+    @classmethod
+    def _unset_as_none(cls, value: datetime | None) -> datetime | None:
+        """Trivy writes an unset time as Go's zero time, 0001-01-01."""
+        return None if value is not None and value.year <= 1 else value
 
 
 @dataclass(frozen=True)
