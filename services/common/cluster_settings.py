@@ -12,14 +12,17 @@ from typing import Annotated
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from services.common.secret_files import SecretFiles
+
 KubernetesName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
 
 
-class ArgoCDRefresh(BaseModel):
+class ArgoCDRefresh(SecretFiles):
     """Ask Argo CD to read git at once after a manifest commit, instead of at its next poll
     (every 3 minutes by default). services/verifier/argocd_refresh.py does the asking."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    secret_keys = ("webhook_secret",)  # or webhook_secret_file: read when a commit is refreshed
 
     # The Applications (in argocd_namespace) that follow this cluster's gitops repository and
     # branch: each gets the annotation argocd.argoproj.io/refresh: normal.

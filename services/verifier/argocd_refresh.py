@@ -139,8 +139,12 @@ class ArgoCDRefresher:
             "X-GitHub-Delivery": str(committed.event_id),
             "User-Agent": "Shipline",
         }
-        if self._settings.webhook_secret is not None:
-            headers |= signature_headers(body, self._settings.webhook_secret.get_secret_value())
+        try:
+            if self._settings.webhook_secret is not None:
+                secret = self._settings.webhook_secret.get_secret_value()
+                headers |= signature_headers(body, secret)
+        except ConfigError as exc:  # its file went missing: say so, the poll still works
+            return Refresh("webhook", url, str(exc))
         try:
             with httpx.Client(timeout=self._cluster.request_timeout_seconds) as http:
                 response = http.post(url, content=body, headers=headers)

@@ -60,3 +60,18 @@ def test_the_webhook_secret_is_never_shown() -> None:
     )
 
     assert "s3cret-value" not in repr(refresh) + str(refresh.model_dump())
+
+
+def test_the_webhook_secret_may_be_a_file_read_when_it_is_used(tmp_path: Path) -> None:
+    secret = tmp_path / "argocd-webhook"
+    refresh = cluster(
+        argocd_refresh={
+            "webhook_url": "https://argocd.example.com/api/webhook",
+            "webhook_secret_file": str(secret),
+            "repository_url": "https://git.example.com/acme/gitops.git",
+        }
+    ).argocd_refresh
+    secret.write_text("from-the-file\n")
+
+    assert refresh is not None and refresh.webhook_secret is not None
+    assert refresh.webhook_secret.get_secret_value() == "from-the-file"
