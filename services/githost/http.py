@@ -28,6 +28,10 @@ class RateLimited(TransientError):
         self.retry_after = retry_after
 
 
+class NotFound(PermanentError):
+    """The host answered 404: what was asked for is not there (or the token may not see it)."""
+
+
 class HostApi:
     """JSON over HTTP to one host's API with a bearer-style token header."""
 
@@ -87,6 +91,8 @@ class HostApi:
             raise RateLimited(said, _retry_after(response))
         if status >= 500:
             raise TransientError(said)
+        if status == 404:
+            raise NotFound(said)
         raise PermanentError(said)
 
     def _message(self, response: httpx.Response) -> str:

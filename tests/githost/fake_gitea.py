@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from tests.githost.fake_code_scanning import CommitStatuses
+from tests.githost.fake_releases import GiteaReleases
 from tests.githost.loopback import LoopbackHost, Reply
 from tests.githost.pull_store import PullStore, StoredPull
 
@@ -22,6 +23,7 @@ class FakeGitea:
     def __init__(self) -> None:
         self.store = PullStore()
         self.statuses = CommitStatuses("gitea")
+        self.releases = GiteaReleases()
         self.labels: dict[str, int] = {"shipline": 11}  # the repository's labels: name → id
         self.host = LoopbackHost(
             [
@@ -33,6 +35,7 @@ class FakeGitea:
                 ("GET", REPO + r"/labels", self._list_labels),
                 ("POST", REPO + r"/labels", self._create_label),
                 ("POST", REPO + r"/issues/(?P<number>\d+)/comments", self._comment),
+                *self.releases.routes(),
                 *self.statuses.routes(),
             ],
             prefix="/api/v1",

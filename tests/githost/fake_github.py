@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.githost.described import Description
 from tests.githost.fake_code_scanning import GitHubCodeScanning
+from tests.githost.fake_releases import GitHubReleases
 from tests.githost.loopback import LoopbackHost, Reply
 from tests.githost.pull_store import PullStore, StoredPull
 
@@ -18,6 +19,7 @@ class FakeGitHub:
         self.description = description
         self.store = PullStore()
         self.code_scanning = GitHubCodeScanning(description)
+        self.releases = GitHubReleases(description)
         self.host = LoopbackHost(
             [
                 ("GET", REPO + r"/pulls", self._list),
@@ -26,6 +28,7 @@ class FakeGitHub:
                 ("PATCH", REPO + r"/pulls/(?P<number>\d+)", self._update),
                 ("POST", REPO + r"/issues/(?P<number>\d+)/labels", self._add_labels),
                 ("POST", REPO + r"/issues/(?P<number>\d+)/comments", self._comment),
+                *self.releases.routes(),
                 *self.code_scanning.routes(),
             ]
         )

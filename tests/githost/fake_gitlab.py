@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from tests.githost.fake_code_scanning import CommitStatuses
+from tests.githost.fake_releases import GitLabReleases
 from tests.githost.loopback import LoopbackHost, Reply
 from tests.githost.pull_store import PullStore, StoredPull
 
@@ -22,6 +23,7 @@ class FakeGitLab:
     def __init__(self) -> None:
         self.store = PullStore()
         self.statuses = CommitStatuses("gitlab")
+        self.releases = GitLabReleases()
         self.host = LoopbackHost(
             [
                 ("GET", PROJECT + r"/merge_requests", self._list),
@@ -30,6 +32,7 @@ class FakeGitLab:
                 ("PUT", MR, self._update),
                 ("POST", MR + r"/notes", self._note),
                 ("PUT", MR + r"/merge", self._merge),
+                *self.releases.routes(),
                 *self.statuses.routes(),
             ],
             prefix="/api/v4",
