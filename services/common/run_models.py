@@ -106,6 +106,7 @@ class Run(Record):
     release_ref: str | None = None
     release_ready: str | None = None  # the event that completed the release's scans
     release_notes: str | None = None
+    host_release: str | None = None  # the Release on the git host: its page, or failed: why
     finished_at: float | None = None
     notified_at: float | None = None
     # when the run store, having lost the run with Redis's data, rebuilt it from its events

@@ -128,6 +128,10 @@ class RunStore:
     def keep_release_notes(self, run_id: str, notes: str) -> None:
         self._redis.hset(self._keys.run(run_id), "release_notes", notes)
 
+    def keep_host_release(self, run_id: str, outcome: str) -> None:
+        """The release's Release on the git host: its page, or `failed: <why>`."""
+        self._redis.hset(self._keys.run(run_id), "host_release", outcome)
+
     # --- reads ----------------------------------------------------------------------
 
     def get(self, run_id: str) -> Run | None:

@@ -1,5 +1,6 @@
 """Notifier stage: commits, blocks, failures and run summaries → every configured channel;
-the end of a rollout in an environment → its `approval: auto` promotions (auto_promote.py).
+the end of a rollout in an environment → its `approval: auto` promotions (auto_promote.py);
+a release run's summary → its Release on the repository's git host (host_release.py).
 
 Delivery rules (once per run, channel and outcome; failing channels retried alone) live in
 :mod:`services.notifier.delivery`. A run summary is rebuilt from the run store before it is
@@ -31,6 +32,7 @@ from services.common.stage import Handler, StageDefinition
 from services.notifier.auto_promote import AutoPromoter
 from services.notifier.channels import channels_from
 from services.notifier.delivery import RedisMarkers, deliver
+from services.notifier.host_release import HostReleases
 from services.notifier.recorded import recorded_summary
 
 
@@ -43,6 +45,7 @@ def make_handler(runtime: Runtime) -> Handler:
         EnvironmentsStore(runtime.redis, keys=keys),
         AutoPromotionRuns(runtime.redis, keys, runtime.runs, runtime.bus),
     )
+    publish_release = HostReleases(runtime.settings, runtime.runs)
 
     def handle(event: Envelope) -> Sequence[Envelope]:
         promote(event)  # approval: auto (first: a channel's refusal below must not stop it)
@@ -51,6 +54,9 @@ def make_handler(runtime: Runtime) -> Handler:
         refused = deliver(event, channels, markers, runtime.keyspace)  # TransientError: retried
         if isinstance(event, RunCompleted):
             runtime.runs.mark_notified(event.run_id)  # nothing more will be sent for it
+            host_refusal = publish_release(event)  # after the channels: it delays none of them
+            if host_refusal:
+                refused.append(host_refusal)
         if refused:
             raise PermanentError("; ".join(refused))
         return ()
