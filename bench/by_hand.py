@@ -9,6 +9,7 @@ from pathlib import Path
 
 import git
 
+from bench.docker_cli import buildkit_cli
 from bench.repos import ServiceSpec, clone_remote
 from bench.stack import Components
 from services.demo.scenario import SampleMonorepo
@@ -28,7 +29,7 @@ class ByHand:
         self.registry = f"{components.registry.host}/by-hand"
         self.trivy = str(components.trivy)
         self.trivy_cache = workdir / "trivy-cache"
-        self.env = {**os.environ, "DOCKER_HOST": components.docker_host}
+        self.env = {**os.environ, "DOCKER_HOST": components.docker_host, "DOCKER": buildkit_cli()}
 
     def run(self, commit: str, services: list[ServiceSpec]) -> float:
         """Seconds the script takes for `services` at `commit`, one after another."""

@@ -105,8 +105,8 @@ def lead_time(pipeline: Pipeline, rounds: int) -> list[Figure]:
         "by-hand script",
         hand,
         LEAD_TIME_TARGET,
-        "docker build and push on the shared engine (Shipline: BuildKit through the API; the "
-        "script: the classic builder, Debian's docker CLI has no buildx), then Trivy's "
+        "docker build and push with BuildKit on the shared engine (Shipline through the API; "
+        "the script through a CLI with BuildKit, bench/docker_cli.py), then Trivy's "
         "start-up; Shipline adds a queue hop per stage, the detector's fetch, the committer's sync",
     )
     print_figure(figure)
