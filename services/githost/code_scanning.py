@@ -121,7 +121,8 @@ def commit_status(
 
 
 class HostScanReports:
-    """Tells a scanned commit's git host about the scan: `report` never raises."""
+    """Tells a scanned commit's git host about the scan. Nothing the host does makes `report`
+    raise; Redis unreachable does, as it fails the scan's verdict anyway (and the retry)."""
 
     def __init__(self, repositories: list[Repository], reports: ScanHostReports) -> None:
         self._repositories = {repo.name: repo for repo in repositories}
