@@ -80,7 +80,7 @@ HOSTS = [
         _gitlab_body,
         lambda _body, secret, delivery: {"X-Gitlab-Token": secret, "Idempotency-Key": delivery},
         {"X-Gitlab-Event": "Push Hook"},
-        {"X-Gitlab-Event": "Merge Request Hook"},
+        {"X-Gitlab-Event": "Issue Hook"},
         "X-Gitlab-Token",
     ),
     Host(

@@ -49,8 +49,9 @@ def push_answers(what: str, auth: str, delivery_id: str) -> str:
     """A push webhook's OpenAPI description: what it takes, what it answers, its delivery id."""
     return (
         f"{what}\n\n"
-        '`202 {"run_id"}` for a push; `202 {"run_id", "merged"}` for a GitHub `pull_request` '
-        "closing a promotion's pull request (docs/environments.md); "
+        '`202 {"run_id"}` for a push; `202 {"run_id", "merged"}` for a pull request closing '
+        "a promotion's pull request (GitHub's and Gitea's `pull_request`, GitLab's `Merge "
+        "Request Hook`; docs/environments.md); "
         '`200 {"pong": true}` for a ping; `202 {"ignored": ...}` '
         "for other events and branches not configured to deploy; "
         '`200 {"run_id", "duplicate": true}` for a redelivered delivery id, or for the same '
@@ -121,7 +122,7 @@ async def receive(
     host: GitHost, headers: Mapping[str, str], body: bytes, runtime: Runtime, intake: Intake
 ) -> JSONResponse:
     if pull_request_webhook.is_pull_request_event(host.provider, headers):
-        return await pull_request_webhook.receive_pull_request(headers, body, runtime)
+        return await pull_request_webhook.receive_pull_request(host, headers, body, runtime)
     matched = host.verified(runtime.settings.repositories, body, headers)
     if not matched:
         raise WebhookRefused(401, f"missing or invalid {host.signature_header}")
