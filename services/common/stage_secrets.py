@@ -32,8 +32,9 @@ GITOPS_USERS = frozenset({"detector", "committer"})  # + the verifier, by cluste
 # the image of a deploy or rollback by hand (common/image_lookup.py). Not the gateway.
 REGISTRY_USERS = frozenset({"detector", "builder", "scanner", "committer"})
 COMMITTER = frozenset({"committer"})
-# A source repository's host: the committer's pull requests, the scanner's code scanning
-SOURCE_HOST_USERS = frozenset({"committer", "scanner"})
+# A source repository's host: the committer's pull requests, the scanner's code scanning,
+# the notifier's Releases of release tags
+SOURCE_HOST_USERS = frozenset({"committer", "scanner", "notifier"})
 PLACEHOLDERS = {"", "changeme", "change-me", "secret", "password", "dev", "devsecret"}
 CHANNEL_SECRET_KEYS = ("url", "secret", "token", "username", "password")
 

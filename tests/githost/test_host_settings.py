@@ -68,6 +68,7 @@ def test_a_host_token_is_a_secret_of_the_processes_that_call_the_host_alone():
     uses = {use.key: use.processes for use in secret_uses(settings)}
 
     source_host = uses["repositories.0.host.token"]
-    assert {"committer", "scanner"} <= source_host  # pull requests; code scanning
+    assert source_host == {"committer", "scanner", "notifier"}  # pull requests; code
+    # scanning; the Releases of release tags
     assert not source_host & {"gateway", "detector", "builder", "verifier"}
     assert uses["gitops_repositories.0.host.token"] == {"committer"}
