@@ -14,7 +14,7 @@ log() { printf '[bootstrap] %s\n' "$*" >&2; }
 venv_only=false
 if [[ "${1:-}" == --venv-only ]]; then venv_only=true; fi
 
-packages=(docker.io redis-server docker-registry busybox-static debootstrap docker-compose apache2-utils git openssh-server chromium)
+packages=(docker.io redis-server docker-registry busybox-static debootstrap docker-compose apache2-utils git openssh-server chromium rootlesskit uidmap)
 
 python_bin="${PYTHON:-python3}"
 if [[ ! -x .venv/bin/python ]] && ! "$python_bin" -c 'import ensurepip, venv' 2>/dev/null; then
@@ -48,6 +48,15 @@ elif ((${#missing[@]})); then
     "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
     log "Debian packages present"
+fi
+
+# A rootless dockerd (tests/deploy/test_builder_engine_rootless.py, the per-pod engine of
+# deploy/kubernetes/optional/builder-engine) runs as a non-root user with subordinate ids:
+# the tests' own user, or shipline-rootless when they run as root.
+if ! $venv_only && [[ "$(id -u)" == 0 ]] && ! id shipline-rootless >/dev/null 2>&1; then
+    log "creating the user shipline-rootless (subordinate ids 100000-165535)"
+    useradd --system --create-home --home-dir /var/lib/shipline-rootless --shell /usr/sbin/nologin shipline-rootless
+    usermod --add-subuids 100000-165535 --add-subgids 100000-165535 shipline-rootless
 fi
 
 if [[ ! -x .venv/bin/python ]]; then
