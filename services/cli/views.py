@@ -162,13 +162,16 @@ def dead_letters_table(letters: Sequence[dict[str, Any]], now: float) -> str:
 
 
 def outcome_lines(run: Run) -> list[str]:
-    """How a finished run went: one line per service (its image, or why not), then the run's
-    status with the reason a run-wide failure (a detector's, say) recorded."""
+    """How a finished run went: one line per service (its image, or why not), the release it
+    published on the git host (a release run's), then the run's status with the reason a
+    run-wide failure (a detector's, say) recorded."""
     lines = []
     for name, service in sorted(run.services.items()):
         reason, status = service.reason, service.status
         detail = status_with_reason(status, reason) if reason else f"{status} {service.image}"
         lines.append(f"{name}: {detail}".rstrip())
+    if run.host_release:
+        lines.append(f"release on the git host: {run.host_release}")
     return [*lines, run_line(run)]
 
 

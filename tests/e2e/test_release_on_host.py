@@ -12,7 +12,9 @@ from typing import Any
 
 import git
 import pytest
+from click.testing import CliRunner
 
+from services.cli import main
 from services.common.events import ZERO_SHA
 from services.demo.scenario import Push, SampleMonorepo
 from services.devenv.api_descriptions import github_openapi
@@ -20,7 +22,7 @@ from services.devenv.registry import Registry
 from tests.githost.conftest import TOKEN
 from tests.githost.described import Description
 from tests.githost.fake_github import FakeGitHub
-from tests.stack import WEBHOOK_SECRET, Stack, fresh_stack
+from tests.stack import API_TOKEN, WEBHOOK_SECRET, Stack, fresh_stack
 
 TAG = "v3.1.0"
 
@@ -82,6 +84,9 @@ def test_a_release_tag_publishes_its_release_with_notes_and_digests_on_the_git_h
     for name, service in run["services"].items():
         assert f"**{name}**: `{service['image']}@{service['digest']}`" in body
     assert github.host.violations == []
+    env = {"SHIPLINE_URL": stack.api, "SHIPLINE_TOKEN": API_TOKEN}
+    watched = CliRunner().invoke(main, ["watch", run_id, "--timeout", "30"], env=env)
+    assert f"release on the git host: {run['host_release']}" in watched.output, watched.output
 
 
 def wait_for_host_release(stack: Stack, run_id: str, timeout: float = 60) -> dict[str, Any]:
