@@ -12,8 +12,10 @@ The commit names the source environment, each image with its digest and source c
 `Shipline-Deployed: ... in <environment>` trailer per service and the request's
 `Shipline-Request`: a redelivered request finds its commit.
 
-For now the source and target environments must be committed to the project's gitops
-repository and branch (an environment with its own `gitops:` is refused).
+An environment with its own `gitops:` (repository and/or branch) is written there: what the
+source environment runs is read from the source's gitops branch (synced under its lock, its
+manifest and trailers at the head), and the promotion is committed to the target's branch
+under the target's lock; the events name the target's repository, branch and cluster.
 
 An environment that writes by pull request (`write: pull-request`, `approval: pull-request`)
 gets the same commit on a branch of its own and a pull request instead
@@ -22,7 +24,7 @@ gets the same commit on a branch of its own and a pull request instead
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
@@ -35,6 +37,7 @@ from services.committer.manifest_edit import edit_manifest, read_manifest
 from services.committer.messages import promotion_message, request_grep
 from services.committer.pull_request_writeback import PullRequestWriteback
 from services.committer.targets import Target, Targets
+from services.common.environment_view import Running
 from services.common.environments import Environment
 from services.common.errors import PermanentError
 from services.common.events import (
@@ -66,11 +69,16 @@ def promote(
     """`pulls`: how an environment that writes by pull request gets one (without it, such a
     promotion is refused: a commit would bypass the review the environment asks for)."""
     head = targets.head(request.repository)
-    target = targets.find(request.repository, head)
-    environment = promoted_to(target, request.environment)
+    found = targets.find(request.repository, head)
+    environment = promoted_to(found, request.environment)
     for service in request.services:
-        target.spec(service)  # PermanentError for a service shipline.yaml does not have
-    write = PromoteWrite(request, target, environment, admit)
+        found.spec(service)  # PermanentError for a service shipline.yaml does not have
+    target = found.for_environment(environment.name)
+    source = found.for_environment(environment.source)
+    runs = None
+    if source.checkout.path != target.checkout.path:  # another gitops repository or branch
+        runs = source_runs(source, commits, request.services, environment.source or "")
+    write = PromoteWrite(request, target, environment, admit, runs)
     if environment.write_mode == "pull-request":
         if pulls is None:
             raise PermanentError(f"{environment.name} writes by pull request: none can be opened")
@@ -93,6 +101,24 @@ def registry_admission(settings: Settings, admission: Admission) -> Admit:
     return admit
 
 
+def source_runs(
+    source: Target, commits: GitopsCommits, services: Iterable[str], environment: str
+) -> dict[str, Running]:
+    """What `environment` runs, read on its own gitops branch's head (synced under its lock)."""
+
+    def read() -> Finished[dict[str, Running]]:
+        return Finished(
+            {
+                service: running_in(
+                    source.checkout, source.project, source.source.name, service, environment
+                )
+                for service in sorted(set(services))
+            }
+        )
+
+    return commits.commit(source, read)
+
+
 def promoted_to(target: Target, name: str) -> Environment:
     """The target environment, when a promotion to it can be written (PermanentError why not)."""
     project = target.project
@@ -101,11 +127,6 @@ def promoted_to(target: Target, name: str) -> Environment:
     environment = project.environment(name)  # ConfigError (permanent) for an unknown name
     if environment.source is None:
         raise PermanentError(f"{name} is the first environment: pushes deploy there")
-    if {project.gitops_for(name), project.gitops_for(environment.source)} != {project.gitops}:
-        raise PermanentError(
-            f"{name} or {environment.source} has its own gitops repository or branch: "
-            "promotion writes only environments committed with the first one for now"
-        )
     return environment
 
 
@@ -115,10 +136,20 @@ class PromoteWrite:
     target: Target
     environment: Environment
     admit: Admit | None = None
+    # what the source environment runs, read on its own gitops branch (None: on the target's)
+    source_runs: Mapping[str, Running] | None = None
 
     @property
     def source_environment(self) -> str:
         return self.environment.source or ""
+
+    def _in_source(self, service: str) -> Running:
+        if self.source_runs is not None:
+            return self.source_runs.get(service, Running(why_not=f"{service} was not read"))
+        target = self.target
+        return running_in(
+            target.checkout, target.project, target.source.name, service, self.source_environment
+        )
 
     def prepare(self) -> Change[Promoted] | Finished[Promoted]:
         request, checkout, project = self.request, self.target.checkout, self.target.project
@@ -131,7 +162,7 @@ class PromoteWrite:
                 service,
                 self.source_environment,
                 name,
-                running_in(checkout, project, repository, service, self.source_environment),
+                self._in_source(service),
                 running_in(checkout, project, repository, service, name),
             )
             for service in sorted(set(request.services))
@@ -193,13 +224,7 @@ class PromoteWrite:
         for service, decision in sorted(decisions.items()):
             if isinstance(decision, Already):
                 path = self.target.project.manifest_path(service, self.environment.name)
-                running = running_in(
-                    checkout,
-                    self.target.project,
-                    self.target.source.name,
-                    service,
-                    self.source_environment,
-                )
+                running = self._in_source(service)
                 source = self._source(running.repository or "", running.commit or "")
                 sha = checkout.last_commit_touching(path)
                 events.append(self._event(service, source, decision.image, decision.image, sha))

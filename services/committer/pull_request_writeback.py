@@ -181,7 +181,8 @@ class PullRequestWriteback:
         `merged` is on the gitops branch (TransientError until a fetch shows it there)."""
         if not pending.committed:
             return frozenset()
-        target = targets.find(pending.repository, pending.committed[0].source.commit)
+        found = targets.find(pending.repository, pending.committed[0].source.commit)
+        target = found.for_environment(pending.environment)  # its own gitops: there
         checkout = target.checkout
         with self.lock.held(target.gitops.name, checkout.branch):
             checkout.sync()

@@ -6,7 +6,7 @@ checkout) is handed in: `ConfiguredTargets` is the real one, built from the sett
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from services.common.errors import PermanentError
@@ -14,7 +14,7 @@ from services.common.git import Mirror
 from services.common.git_auth import git_env
 from services.common.git_checkout import Checkout
 from services.common.mirrors import mirror_of, project_at
-from services.common.project import PROJECT_FILE, Project, ServiceSpec
+from services.common.project import PROJECT_FILE, GitOps, Project, ServiceSpec
 from services.common.settings import GitopsRepository, Repository, Settings
 
 
@@ -29,6 +29,21 @@ class Target:
     gitops: Repository | GitopsRepository
     checkout: Checkout
     cluster: str | None = None  # the cluster that verifies commits to this gitops branch
+    # builds the checkout of another gitops repository or branch (None: only this one)
+    settings: Settings | None = field(default=None, repr=False, compare=False)
+
+    def for_environment(self, name: str | None) -> Target:
+        """The same write aimed at `name`'s gitops repository and branch (its own `gitops:`,
+        else the project's): this target when they are the same, else one with that
+        checkout, its configured remote's credentials and the cluster serving it."""
+        wanted = self.project.gitops_for(name)
+        repository = wanted.repository or self.source.name
+        if (repository, wanted.branch) == (self.gitops.name, self.checkout.branch):
+            return self
+        if self.settings is None:
+            raise PermanentError(f"no settings to reach {repository} {wanted.branch}")
+        gitops, checkout, cluster = gitops_place(self.settings, self.source, wanted)
+        return replace(self, gitops=gitops, checkout=checkout, cluster=cluster)
 
     def spec(self, service: str) -> ServiceSpec:
         spec = self.project.services.get(service)
@@ -71,25 +86,32 @@ def find_target(settings: Settings, repository: str, commit: str) -> Target:
     mirror = mirror_of(settings, source)
     mirror.fetch(unless_present=commit)
     project = project_at(mirror, source.name, commit, settings.limits.project_file_bytes)
+    gitops, checkout, cluster = gitops_place(settings, source, project.gitops)
+    return Target(source, commit, project, mirror, gitops, checkout, cluster, settings)
+
+
+def gitops_place(
+    settings: Settings, source: Repository, wanted: GitOps
+) -> tuple[Repository | GitopsRepository, Checkout, str | None]:
+    """The configured remote of a gitops repository (None: the source's own), its checkout
+    of `wanted.branch`, and the name of the cluster that serves that branch, if any."""
     gitops: Repository | GitopsRepository = source
-    if project.gitops.repository:
-        remote = settings.git_remote(project.gitops.repository)
+    if wanted.repository:
+        remote = settings.git_remote(wanted.repository)
         if remote is None:
             raise PermanentError(
-                f"gitops repository {project.gitops.repository} is not configured "
+                f"gitops repository {wanted.repository} is not configured "
                 "(repositories or gitops_repositories)"
             )
         gitops = remote
     checkout = Checkout(
         gitops.url,
-        project.gitops.branch,
+        wanted.branch,
         settings.workdir / "gitops",
         env=git_env(gitops.credentials, settings.workdir / "keys"),
     )
     cluster = settings.cluster_for(gitops.name, checkout.branch)
-    return Target(
-        source, commit, project, mirror, gitops, checkout, cluster.name if cluster else None
-    )
+    return gitops, checkout, cluster.name if cluster else None
 
 
 def configured_source(settings: Settings, name: str) -> Repository:

@@ -1,0 +1,194 @@
+"""Promotion into an environment with its own `gitops:` (another repository, or another
+branch of the same one): what staging runs, read on staging's branch, committed to
+production's, on real repositories and Redis."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+
+from services.committer.promote import promote
+from services.committer.writeback import GitopsWriter
+from services.common.cluster_settings import ClusterSettings
+from services.common.events import ManifestCommitted, PromotionRequested
+from services.common.repository_settings import GitopsRepository
+from tests.committer.gitrepos import (
+    REGISTRY,
+    Repo,
+    deployment,
+    scan_passed,
+    settings_for,
+    shipline_yaml,
+)
+
+SERVICES = ["cart", "search"]
+PRODUCTION_GITOPS = "acme/prod-gitops"
+
+
+def manifest(environment: str, service: str) -> str:
+    return f"k8s/{environment}/{service}.yaml"
+
+
+def shop_repo(root: Path, production_gitops: dict[str, str]) -> Repo:
+    """acme/shop: its services, staging's manifests on main, production's gitops elsewhere."""
+    repo = Repo(root, "acme/shop")
+    services = {
+        s: {"path": f"{s}/", "manifest": "k8s/{environment}/" + f"{s}.yaml"} for s in SERVICES
+    }
+    environments = [
+        {"name": "staging"},
+        {"name": "production", "from": "staging", "gitops": production_gitops},
+    ]
+    files = {"shipline.yaml": shipline_yaml(services, environments=environments)}
+    for service in SERVICES:
+        files[f"{service}/app.txt"] = f"{service}\n"
+        files[manifest("staging", service)] = deployment(service, f"{REGISTRY}/{service}:initial")
+    repo.commit(files, "initial")
+    return repo
+
+
+def production_files() -> dict[str, str]:
+    return {manifest("production", s): deployment(s, f"{REGISTRY}/{s}:initial") for s in SERVICES}
+
+
+def cluster(name: str, repository: str, branch: str) -> ClusterSettings:
+    return ClusterSettings(
+        name=name,
+        gitops_repository=repository,
+        branch=branch,
+        in_cluster=True,
+        namespaces=["shop"],
+    )
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Repo:
+    return shop_repo(tmp_path / "remotes", {"repository": PRODUCTION_GITOPS})
+
+
+@pytest.fixture
+def prod(tmp_path: Path) -> Repo:
+    repo = Repo(tmp_path / "remotes", PRODUCTION_GITOPS)
+    repo.commit(production_files(), "production's manifests")
+    return repo
+
+
+@pytest.fixture
+def writer(shop: Repo, prod: Repo, tmp_path: Path, redis_client: redis.Redis) -> GitopsWriter:
+    settings = settings_for(
+        tmp_path / "c",
+        shop,
+        gitops_repositories=[GitopsRepository(name=prod.name, url=prod.url)],
+        clusters=[
+            cluster("staging-eu", shop.name, "main"),
+            cluster("prod-eu", PRODUCTION_GITOPS, "main"),
+        ],
+    )
+    return GitopsWriter.connect(settings, redis_client)
+
+
+def deployed_to_staging(shop: Repo, writer: GitopsWriter, service: str) -> str:
+    commit = shop.commit({f"{service}/app.txt": f"{service} {uuid.uuid4()}\n"}, "feat: more")
+    outcome = writer.deploy(scan_passed(shop, service, commit, f"run-{commit[:7]}"))
+    assert isinstance(outcome, ManifestCommitted)
+    return commit
+
+
+def request(services: tuple[str, ...] = ("cart",)) -> PromotionRequested:
+    return PromotionRequested(
+        run_id="run-promote",
+        repository="acme/shop",
+        services=services,
+        environment="production",
+        requested_by="ada",
+    )
+
+
+def test_a_promotion_to_production_in_its_own_repository_commits_there_only(
+    shop: Repo, prod: Repo, writer: GitopsWriter
+) -> None:
+    commit = deployed_to_staging(shop, writer, "cart")
+    image = f"{REGISTRY}/cart:sha-{commit[:7]}"
+    shop_commits, prod_commits = len(shop.log()), len(prod.log())
+
+    [event] = promote(request(), writer.targets, writer.commits)
+
+    assert len(shop.log()) == shop_commits  # staging's branch untouched
+    assert len(prod.log()) == prod_commits + 1
+    head = prod.log()[0]
+    assert head.message.startswith("promote(production): cart from staging [skip ci]")
+    assert f"Shipline-Deployed: cart acme/shop@{commit} in production\n" in head.message
+    assert "Shipline-Request: " in head.message
+    assert list(head.stats.files) == [manifest("production", "cart")]
+    assert f"image: {image}   #" in prod.read(manifest("production", "cart"))
+    assert "initial" in prod.read(manifest("production", "search"))
+    assert isinstance(event, ManifestCommitted)
+    assert (event.gitops_repository, event.branch, event.cluster) == (
+        PRODUCTION_GITOPS,
+        "main",
+        "prod-eu",
+    )
+    assert (event.gitops_commit, event.source.commit) == (head.hexsha, commit)
+    assert (event.old_image, event.new_image) == (f"{REGISTRY}/cart:initial", image)
+
+
+def test_a_redelivered_promotion_to_its_own_repository_makes_no_second_commit(
+    shop: Repo, prod: Repo, writer: GitopsWriter
+) -> None:
+    deployed_to_staging(shop, writer, "cart")
+    asked = request()
+    first = promote(asked, writer.targets, writer.commits)
+    deployed_to_staging(shop, writer, "cart")  # staging moved on meanwhile
+    prod_commits = len(prod.log())
+
+    again = promote(asked, writer.targets, writer.commits)
+
+    assert len(prod.log()) == prod_commits
+    assert [e.model_dump(exclude={"occurred_at"}) for e in again] == [
+        e.model_dump(exclude={"occurred_at"}) for e in first
+    ]
+
+
+def test_what_staging_never_deployed_is_refused_and_production_is_untouched(
+    shop: Repo, prod: Repo, writer: GitopsWriter
+) -> None:
+    prod_commits = len(prod.log())
+
+    [event] = promote(request(("search",)), writer.targets, writer.commits)
+
+    assert event.type == "StageFailed"
+    assert "staging runs nothing promotable for search" in getattr(event, "message", "")
+    assert len(prod.log()) == prod_commits
+
+
+def test_a_promotion_to_production_on_its_own_branch_leaves_main_untouched(
+    tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    shop = shop_repo(tmp_path / "remotes", {"branch": "production"})
+    shop.commit(production_files(), "production's manifests")
+    shop.clone.git.push("origin", "HEAD:refs/heads/production")
+    settings = settings_for(
+        tmp_path / "c", shop, clusters=[cluster("prod-eu", shop.name, "production")]
+    )
+    writer = GitopsWriter.connect(settings, redis_client)
+    commit = deployed_to_staging(shop, writer, "cart")
+    main_head = shop.log()[0].hexsha
+
+    [event] = promote(request(), writer.targets, writer.commits)
+
+    assert shop.log()[0].hexsha == main_head
+    with shop.clone as clone:
+        clone.git.fetch("origin")
+        head = clone.commit("origin/production")
+    assert f"Shipline-Deployed: cart acme/shop@{commit} in production\n" in head.message
+    assert f"sha-{commit[:7]}" in shop.read(manifest("production", "cart"), "production")
+    assert isinstance(event, ManifestCommitted)
+    assert (event.gitops_repository, event.branch, event.cluster) == (
+        shop.name,
+        "production",
+        "prod-eu",
+    )
+    assert event.gitops_commit == head.hexsha
