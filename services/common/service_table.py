@@ -70,6 +70,15 @@ class Drift(BaseModel):
 EnvironmentStatus = Literal["pending", "committed", "healthy", "failed", "missing"]
 
 
+class PendingPullRequest(BaseModel):
+    """A promotion's open pull request that will write the service into the environment
+    once merged (services/common/promotion_pulls.py), and the run waiting for it."""
+
+    number: int
+    url: str
+    run_id: str
+
+
 class EnvironmentState(BaseModel):
     """What one environment (shipline.yaml `environments:`) runs of the service, as the
     committer recorded it after its last commit to the repository (`surveyed_at`), and how
@@ -91,6 +100,8 @@ class EnvironmentState(BaseModel):
     # a run under way that will write this environment (a build not committed yet, a
     # promotion queued or waiting for its pull request's merge), when known
     incoming_run_id: str | None = None
+    # a promotion's pull request awaiting its merge to write this environment (null: none)
+    pending_pull_request: PendingPullRequest | None = None
     pinned: bool
     promotable: bool  # a Shipline deploy wrote it: the next environment may take it
     reason: str | None  # why it is not promotable (null when it is)

@@ -1,7 +1,7 @@
 """What each environment runs of each service, for the services table: the committer's view
 of the repository (services/common/environment_view.py, recorded after each of its commits),
 with the state of the newest run that wrote that image there and the image's digest from
-the run store.
+the run store, and the promotion pull request awaiting its merge into it, if any.
 
 A run names its environment in its `environment` field (a promotion's); a run without one
 wrote the first environment (a push, a tag, a deploy or rollback by hand), as before
@@ -14,14 +14,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from services.common.environment_view import EnvironmentsView, EnvironmentView, Running
+from services.common.promotion_pulls import PendingPromotion
 from services.common.run_models import Run, ServiceRecord
 from services.common.runs import RunStore
-from services.common.service_table import EnvironmentState, EnvironmentStatus
+from services.common.service_table import (
+    EnvironmentState,
+    EnvironmentStatus,
+    PendingPullRequest,
+)
 
 RUNS_SEARCHED = 1000  # as far back as the services table looks for a service's last run
 DIGEST_IN_REFERENCE = "@sha256:"
 
 Wanted = tuple[str, str, str, str]  # (repository, environment, service, image)
+Pulls = dict[tuple[str, str, str], PendingPullRequest]  # (repository, environment, service)
 
 
 @dataclass(frozen=True)
@@ -34,10 +40,14 @@ class Written:
 
 
 def environment_states(
-    views: dict[str, EnvironmentsView], services: Iterable[tuple[str, str]], runs: RunStore
+    views: dict[str, EnvironmentsView],
+    services: Iterable[tuple[str, str]],
+    runs: RunStore,
+    pending: Iterable[PendingPromotion] = (),
 ) -> dict[tuple[str, str], list[EnvironmentState]]:
     """(repository, service) → a state per environment of the repository's view, in order;
-    `views`: repository → its view (a repository without one is left out)."""
+    `views`: repository → its view (a repository without one is left out); `pending`: the
+    promotions whose pull request awaits its merge."""
     keys = [(repo, service) for repo, service in services if repo in views]
     wanted = {
         (repo, env.name, service, running.image)
@@ -46,9 +56,10 @@ def environment_states(
         if (running := env.services.get(service)) is not None and running.image
     }
     found = _from_runs(runs, wanted, views) if keys else FromRuns()
+    pulls = _pulls(pending)
     return {
         (repo, service): [
-            _state(views[repo], env, service, found) for env in views[repo].environments
+            _state(views[repo], env, service, found, pulls) for env in views[repo].environments
         ]
         for repo, service in keys
     }
@@ -59,6 +70,7 @@ def _state(
     env: EnvironmentView,
     service: str,
     found: FromRuns,
+    pulls: Pulls,
 ) -> EnvironmentState:
     running = env.services.get(service) or Running(
         why_not=f"{env.name} keeps its manifests in another gitops repository or branch: "
@@ -79,11 +91,22 @@ def _state(
         state=("missing" if image is None else run.status if run else "committed"),
         run_id=run.run_id if run else None,
         incoming_run_id=found.incoming.get((view.repository, env.name, service)),
+        pending_pull_request=pulls.get((view.repository, env.name, service)),
         pinned=running.pinned,
         promotable=running.why_not is None and image is not None,
         reason=running.why_not,
         surveyed_at=view.surveyed_at,
     )
+
+
+def _pulls(pending: Iterable[PendingPromotion]) -> Pulls:
+    """Each service's open request per environment; a newer run's supersedes an older's."""
+    found: Pulls = {}
+    for pull in sorted(pending, key=lambda p: p.run_id):
+        request = PendingPullRequest(number=pull.number, url=pull.url, run_id=pull.run_id)
+        for committed in pull.committed:
+            found[(pull.repository, pull.environment, committed.service)] = request
+    return found
 
 
 def _digest(image: str | None, from_runs: str | None) -> str | None:

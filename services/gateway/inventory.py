@@ -13,6 +13,7 @@ from typing import Any
 
 from services.common.environment_view import EnvironmentsStore
 from services.common.pins import PinStore
+from services.common.promotion_pulls import PromotionPulls
 from services.common.runs import RunStore
 from services.common.service_inventory import InventoryStore, ServiceRow, Survey
 from services.common.service_table import (
@@ -45,6 +46,7 @@ def list_services(
     live: LiveStore | None = None,
     drift: DriftReader | None = None,
     environments: EnvironmentsStore | None = None,
+    pulls: PromotionPulls | None = None,
 ) -> ServicesTable:
     surveys, errors = _surveys(settings, inventory)
     found = [(survey, row) for survey in surveys for row in survey.services]
@@ -64,7 +66,7 @@ def list_services(
         for survey, row in found
     ]
     if environments is not None:
-        _add_environments(services, surveys, environments, runs)
+        _add_environments(services, surveys, environments, runs, pulls)
     return ServicesTable(services=services, errors=errors)
 
 
@@ -73,13 +75,14 @@ def _add_environments(
     surveys: list[Survey],
     store: EnvironmentsStore,
     runs: RunStore,
+    pulls: PromotionPulls | None,
 ) -> None:
     """Each service of a repository the committer recorded environments for gains them."""
     views = {s.repository: view for s in surveys if (view := store.read(s.repository))}
     if not views:
         return
     keys = [(state.repository, state.service) for state in services]
-    found = environment_states(views, keys, runs)
+    found = environment_states(views, keys, runs, pulls.open() if pulls else ())
     for state in services:
         if (state.repository, state.service) in found:
             state.environments = found[(state.repository, state.service)]

@@ -20,7 +20,11 @@ from tests.api_server import serving
 from tests.committer.gitrepos import monorepo, settings_for
 from tests.e2e.test_dashboard import CHROMIUM, CHROMIUM_ARGS
 from tests.gateway.test_deployments import queued
-from tests.gateway.test_services_environments import Committer, shop_with_environments
+from tests.gateway.test_services_environments import (
+    Committer,
+    awaiting_merge,
+    shop_with_environments,
+)
 
 TOKEN = "dashboard-environments-token-0123456789"
 
@@ -74,6 +78,39 @@ def test_each_environment_has_a_cell_per_service_and_staging_can_be_promoted_to_
         expect(production.locator(".incoming")).to_have_text(f"under way: {event.run_id}")
     assert isinstance(event, PromotionRequested)
     assert (event.services, event.environment) == (("cart",), "production")
+    assert problems == []
+
+
+def test_a_promotion_awaiting_its_pull_requests_merge_shows_in_the_cell_it_will_write(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis, browser: Browser
+) -> None:
+    shop = shop_with_environments(tmp_path / "remotes")
+    committer = Committer(shop, settings_for(tmp_path / "c", shop), redis_client)
+    _, staged = committer.deploy_to_staging("cart", "run-stage")
+    committer.runs.apply(staged)
+    pending = awaiting_merge(staged, redis_client)
+    settings = settings_for(tmp_path / "api", shop, redis_url=redis_url, api_tokens=[TOKEN])
+    resurvey(settings, InventoryStore(redis_client), shop.name)
+    problems: list[str] = []
+
+    with serving(create_app(settings)) as url:
+        page = browser.new_page()
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(f"{url}/#/services")
+        page.get_by_label("API token").fill(TOKEN)
+        page.get_by_role("button", name="Sign in").click()
+        cart = page.get_by_role("table", name="What runs where").locator('tr[data-service="cart"]')
+        production = cart.locator('td[data-environment="production"]')
+
+        awaiting = production.locator(".awaiting-merge")
+        expect(awaiting).to_have_text("awaiting merge: pull request #17 (run run-pr)")
+        expect(awaiting.get_by_role("link", name="pull request #17")).to_have_attribute(
+            "href", pending.url
+        )
+        expect(awaiting.get_by_role("link", name="run-pr")).to_have_attribute(
+            "href", "#/runs/run-pr"
+        )
+        expect(cart.locator('td[data-environment="staging"] .awaiting-merge')).to_have_count(0)
     assert problems == []
 
 

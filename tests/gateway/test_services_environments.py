@@ -20,6 +20,7 @@ from services.common.events import (
     ManifestCommitted,
     PromotionRequested,
 )
+from services.common.promotion_pulls import PendingPromotion, PromotionPulls
 from services.common.runs import RunStore
 from services.common.settings import Settings
 from tests.committer.gitrepos import (
@@ -190,3 +191,47 @@ def test_without_environments_a_service_row_has_no_environments_key(
     [row] = answer["services"]
     assert "environments" not in row
     assert row["image"] == f"{REGISTRY}/cart:initial"
+
+
+def awaiting_merge(committed: ManifestCommitted, client: redis.Redis) -> PendingPromotion:
+    """A promotion of the committed service to production whose pull request is open, as the
+    committer records it (services/committer/pull_request_writeback.py)."""
+    pending = PendingPromotion(
+        run_id="run-pr",
+        repository=committed.source.repository,
+        environment="production",
+        gitops_repository=committed.gitops_repository,
+        number=17,
+        url="https://git.example.test/acme/shop/pull/17",
+        branch="shipline/promote-production",
+        commit="c" * 40,
+        committed=(committed.model_copy(update={"run_id": "run-pr", "gitops_commit": "c" * 40}),),
+    )
+    PromotionPulls(client).record(pending)
+    return pending
+
+
+def test_an_open_promotion_pull_request_is_listed_on_the_environment_it_will_write(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    shop = shop_with_environments(tmp_path / "remotes")
+    committer = Committer(shop, settings_for(tmp_path / "c", shop), redis_client)
+    _, staged = committer.deploy_to_staging("cart", "run-stage")
+    committer.runs.apply(staged)
+    pending = awaiting_merge(staged, redis_client)
+
+    answer = listed(settings_for(tmp_path / "api", shop, redis_url=redis_url), redis_client)
+
+    staging, production = by_name(answer)["cart"]["environments"]
+    assert production["pending_pull_request"] == {
+        "number": 17,
+        "url": pending.url,
+        "run_id": "run-pr",
+    }
+    assert production["image"] == f"{REGISTRY}/cart:initial"  # not written until merged
+    assert staging["pending_pull_request"] is None
+    for environment in by_name(answer)["search"]["environments"]:
+        assert environment["pending_pull_request"] is None
+    PromotionPulls(redis_client).answered(pending.gitops_repository, pending.number)
+    answer = listed(settings_for(tmp_path / "api", shop, redis_url=redis_url), redis_client)
+    assert by_name(answer)["cart"]["environments"][1]["pending_pull_request"] is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.common.environment_view import EnvironmentsStore
+from services.common.promotion_pulls import PromotionPulls
 from services.common.service_table import ServicesTable
 from services.gateway import inventory
 from services.gateway.deps import RuntimeDep
@@ -47,10 +48,20 @@ def list_services(runtime: RuntimeDep) -> ServicesTable:
     first recorded that image there), `state` (`pending`, `committed`, `healthy`, `failed`,
     `missing`) and the `run_id` of the newest run that wrote it there, `promotable` (and
     the `reason` when not), as the committer recorded them after its last commit to the
-    repository (`surveyed_at`). Without `environments:` the key is absent."""
+    repository (`surveyed_at`), and `pending_pull_request` (`number`, `url`, `run_id`)
+    while a promotion's pull request awaits its merge there (null otherwise). Without
+    `environments:` the key is absent."""
     live = LiveStore(runtime.redis, keys=runtime.keyspace)
     drift = DriftReader(runtime.redis, keys=runtime.keyspace)
     environments = EnvironmentsStore(runtime.redis, keys=runtime.keyspace)
+    pulls = PromotionPulls(runtime.redis, keys=runtime.keyspace)
     return inventory.list_services(
-        runtime.settings, runtime.inventory, runtime.runs, runtime.pins, live, drift, environments
+        runtime.settings,
+        runtime.inventory,
+        runtime.runs,
+        runtime.pins,
+        live,
+        drift,
+        environments,
+        pulls,
     )

@@ -1,6 +1,7 @@
 // What runs where: services as rows, environments (shipline.yaml `environments:`) as
-// columns, each cell the image's tag, since when, its state and, signed in, a button that
-// promotes it to the next environment (POST /api/v1/promotions).
+// columns, each cell the image's tag, since when, its state, the promotion pull request
+// awaiting its merge there and, signed in, a button that promotes it to the next
+// environment (POST /api/v1/promotions).
 
 import { ApiError, post, token } from "../api.js";
 import { h } from "../dom.js";
@@ -71,12 +72,29 @@ function environmentCell(service, name) {
     env.incoming_run_id
       ? h("div", { class: "incoming" }, "under way: ", h("a", { href: `#/runs/${env.incoming_run_id}` }, env.incoming_run_id))
       : null,
+    env.pending_pull_request ? awaitingMerge(env.pending_pull_request) : null,
     token() && next && env.promotable && next.image !== env.image
       ? promoteButton(service, next.name)
       : null,
     outcome && outcome.to === next?.name
       ? h("p", { class: "action-outcome", role: "status" }, outcomeText(outcome))
       : null,
+  );
+}
+
+function awaitingMerge(pull) {
+  // the host's answer names the request's page: linked only when it is a web address
+  const web = /^https?:\/\//.test(pull.url);
+  return h(
+    "div",
+    { class: "awaiting-merge", dataset: { pullRequest: String(pull.number) } },
+    "awaiting merge: ",
+    web
+      ? h("a", { href: pull.url, rel: "noopener", target: "_blank" }, `pull request #${pull.number}`)
+      : `pull request #${pull.number}`,
+    " (run ",
+    h("a", { href: `#/runs/${pull.run_id}` }, pull.run_id),
+    ")",
   );
 }
 
