@@ -9,6 +9,7 @@ the commit, or why nothing was written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -33,6 +34,7 @@ from services.common.logging import get_logger
 from services.common.pins import Pin
 from services.common.project import ServiceSpec
 
+Ancestry = Callable[[str, str], bool]  # (older, newer): whether older is an ancestor
 MANUAL_TRIGGERS = frozenset({"deploy"})  # runs whose deploys bypass the pin and ancestry
 
 Deploy = ManifestCommitted | DeploymentSkipped
@@ -107,17 +109,25 @@ class DeployWrite:
 
 
 def deploy_decision(
-    target: Target, pins: Pins, source: Source, service: str, path: str, manual: bool
+    target: Target,
+    pins: Pins,
+    source: Source,
+    service: str,
+    path: str,
+    manual: bool,
+    ancestry: Ancestry | None = None,
 ) -> Decision:
     """decide() on the facts of the gitops head: the last deploy of `service` in `path`,
-    its pin in the pins file, and the source mirror's ancestry. A pin read from git is
-    cached too, so the gateway shows it even after Redis lost the cache."""
+    its pin in the pins file, and the source mirror's ancestry (`ancestry`: how it is asked,
+    e.g. remembered across a release's services; None: is_ancestor_fetched). A pin read from
+    git is cached too, so the gateway shows it even after Redis lost the cache."""
     last = target.checkout.log(path, grep=deployed_grep(service), limit=1)
     deployed = deployed_from(last[0].message, service) if last else None
     pin = pin_in_git(target, service)
     if pin is not None and not manual:
         pins.put(pin)
-    return decide(source, deployed, pin, manual, partial(is_ancestor_fetched, target.mirror))
+    ancestry = ancestry or partial(is_ancestor_fetched, target.mirror)
+    return decide(source, deployed, pin, manual, ancestry)
 
 
 def pin_in_git(target: Target, service: str, environment: str = "") -> Pin | None:

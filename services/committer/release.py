@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 
 from services.committer.decide import Proceed
-from services.committer.deploy import skipped
+from services.committer.deploy import is_ancestor_fetched, skipped
 from services.committer.formats import read_image
 from services.committer.gitops_commit import Change, Finished, GitopsCommits
 from services.committer.images import ImageEdit, ImageRef
@@ -115,6 +115,9 @@ class ReleaseWrite:
 
     def _edit_every_service(self) -> ReleaseEdits:
         ready, done = self.ready, ReleaseEdits()
+        # every service has the same source commit, and after a release the same deployed
+        # one: ask git once per pair, not twice per service
+        ancestry = cache(partial(is_ancestor_fetched, self.target.mirror))
         for service, item in sorted(ready.images.items()):
             spec = self.specs[service]
             path = self.target.project.manifest_path(service, self.environment_name)
@@ -122,7 +125,7 @@ class ReleaseWrite:
                 done.texts[path] = done.originals[path] = read_manifest(self.target.checkout, path)
             image = ImageRef(item.image_repository, item.tag, item.digest, spec.pin_digest)
             decision = release_decision(
-                self.target, self.pins, ready.source, service, path, self.environment
+                self.target, self.pins, ready.source, service, path, self.environment, ancestry
             )
             if not isinstance(decision, Proceed):
                 current = read_image(done.texts[path], service, spec, item.image_repository)

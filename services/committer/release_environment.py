@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import partial
 
 from services.committer.decide import Decision, decide
-from services.committer.deploy import deploy_decision, is_ancestor_fetched, pin_in_git
+from services.committer.deploy import Ancestry, deploy_decision, is_ancestor_fetched, pin_in_git
 from services.committer.messages import DEPLOYED, Deployed
 from services.committer.stores import Pins
 from services.committer.targets import Target
@@ -46,11 +46,14 @@ def release_decision(
     service: str,
     path: str,
     environment: Environment | None,
+    ancestry: Ancestry | None = None,
 ) -> Decision:
     """Whether the release may write `service` into `path`, the manifest it has in
-    `environment` (None: where pushes deploy, decided exactly as a deploy)."""
+    `environment` (None: where pushes deploy, decided exactly as a deploy). `ancestry`: the
+    release's one answer per pair of commits (its services share their source commit)."""
+    ancestry = ancestry or partial(is_ancestor_fetched, target.mirror)
     if environment is None:
-        return deploy_decision(target, pins, source, service, path, False)
+        return deploy_decision(target, pins, source, service, path, False, ancestry)
     name = environment.name
     last = target.checkout.log(path, grep=f"^{DEPLOYED}: {service} .* in {name}$", limit=1)
     running = newest_in(last, name).get(service)
@@ -58,4 +61,4 @@ def release_decision(
     pin = pin_in_git(target, service, name)  # its pin there, not the first one's
     if pin is not None:
         pins.put(pin)
-    return decide(source, deployed, pin, False, partial(is_ancestor_fetched, target.mirror))
+    return decide(source, deployed, pin, False, ancestry)
