@@ -1,3 +1,4 @@
+# ruff: noqa: F811 (the fixtures imported from tests/githost/hosted_stack.py)
 """Promotion by pull request through the running stack: production with `approval:
 pull-request` on a repository whose `host:` is a loopback GitHub checked against GitHub's
 published OpenAPI description; the merge or the close comes back as a signed `pull_request`
@@ -8,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +18,18 @@ import pytest
 from click.testing import CliRunner
 
 from services.cli import main
-from services.demo.scenario import DEVELOPER, SampleMonorepo
-from services.devenv.registry import Registry
+from services.demo.scenario import DEVELOPER
 from services.devenv.webhook_descriptions import github_webhooks
 from services.gateway.github import sign
 from tests.e2e.test_environments import commit_and_push, overlay
-from tests.githost.conftest import TOKEN, github_description  # noqa: F401 (fixture)
-from tests.githost.described import Description
 from tests.githost.fake_github import FakeGitHub
+from tests.githost.hosted_stack import (  # noqa: F401 (fixtures)
+    github_description,
+    github_host,
+    hosted_stack,
+)
 from tests.githost.webhook_payloads import WebhookSchemas
-from tests.stack import API_TOKEN, WEBHOOK_SECRET, Stack, fresh_stack
+from tests.stack import API_TOKEN, WEBHOOK_SECRET, Stack
 
 BRANCH = "shipline/promote-production"
 ENVIRONMENTS = """\
@@ -37,36 +39,6 @@ environments:
     from: staging
     approval: pull-request
 """
-
-
-@pytest.fixture(scope="module")
-def github_host(github_description: Description) -> Iterator[FakeGitHub]:  # noqa: F811
-    fake = FakeGitHub(github_description).start()
-    yield fake
-    fake.host.stop()
-
-
-@pytest.fixture(scope="module")
-def pr_stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    redis_url: str,
-    docker_host: str,
-    registry: Registry,
-    base_image: str,
-    trivy_path: Path,
-    github_host: FakeGitHub,
-) -> Iterator[Stack]:
-    host = {"type": "github", "api_url": github_host.host.url, "token": TOKEN}
-
-    def with_host(sample: SampleMonorepo) -> dict[str, Any]:
-        entry = {"name": sample.name, "url": sample.url, "webhook_secret": WEBHOOK_SECRET}
-        return {"repositories": [{**entry, "host": host}]}
-
-    root = tmp_path_factory.mktemp("e2e-pr")
-    with fresh_stack(
-        root, redis_url, docker_host, registry, base_image, trivy_path, with_host
-    ) as stack:
-        yield stack
 
 
 @pytest.fixture(scope="module")
@@ -158,15 +130,15 @@ def closed_webhook(
 
 
 def test_a_promotion_pull_request_merged_deploys_to_production_and_the_run_succeeds(
-    pr_stack: Stack, github_host: FakeGitHub, schemas: WebhookSchemas
+    hosted_stack: Stack, github_host: FakeGitHub, schemas: WebhookSchemas
 ) -> None:
-    sample = pr_stack.sample
-    staged = with_environments(pr_stack)
+    sample = hosted_stack.sample
+    staged = with_environments(hosted_stack)
     image = staged["services"]["user-service"]["image"]
     production_before = sample.remote_head().hexsha
 
-    run_id = promote(pr_stack)
-    waiting = awaiting_merge(pr_stack, run_id)
+    run_id = promote(hosted_stack)
+    waiting = awaiting_merge(hosted_stack, run_id)
 
     assert waiting["status"] == "awaiting-merge"
     assert sample.remote_head().hexsha == production_before  # main untouched until the merge
@@ -179,53 +151,55 @@ def test_a_promotion_pull_request_merged_deploys_to_production_and_the_run_succe
     )
     assert pull.labels == ["shipline", "promotion"]
 
-    forged = closed_webhook(pr_stack, schemas, 1, True, "0" * 40, secret="not-the-secret-at-all")
+    forged = closed_webhook(
+        hosted_stack, schemas, 1, True, "0" * 40, secret="not-the-secret-at-all"
+    )
     assert forged.status_code == 401
-    assert awaiting_merge(pr_stack, run_id)["status"] == "awaiting-merge"
+    assert awaiting_merge(hosted_stack, run_id)["status"] == "awaiting-merge"
 
-    merge = merge_on_the_remote(pr_stack)
+    merge = merge_on_the_remote(hosted_stack)
     github_host.store.merge(1, merge)
-    answered = closed_webhook(pr_stack, schemas, 1, merged=True, sha=merge)
+    answered = closed_webhook(hosted_stack, schemas, 1, merged=True, sha=merge)
     assert answered.status_code == 202, answered.text
     assert answered.json() == {"run_id": run_id, "merged": True}
 
-    run = pr_stack.wait_for_run(run_id)
+    run = hosted_stack.wait_for_run(run_id)
     assert run["status"] == "succeeded", run
     promoted = run["services"]["user-service"]
     assert (promoted["gitops_commit"], promoted["image"]) == (merge, image)
 
 
 def test_a_newer_promotion_supersedes_the_open_one_and_a_close_rejects_it(
-    pr_stack: Stack, github_host: FakeGitHub, schemas: WebhookSchemas
+    hosted_stack: Stack, github_host: FakeGitHub, schemas: WebhookSchemas
 ) -> None:
-    sample = pr_stack.sample
+    sample = hosted_stack.sample
     pushed = sample.append("user_service/app.txt", "Tweak one.", "feat(user): tweak one")
-    pr_stack.deploy(pushed)
-    env = {"SHIPLINE_URL": pr_stack.api, "SHIPLINE_TOKEN": API_TOKEN}
+    hosted_stack.deploy(pushed)
+    env = {"SHIPLINE_URL": hosted_stack.api, "SHIPLINE_TOKEN": API_TOKEN}
     args = ["promote", "user-service", "--to", "production", "--wait", "120"]
     cli = CliRunner().invoke(main, args, env=env)
     assert cli.exit_code == 0, cli.output  # --wait ends once the request is open
     assert "awaiting the merge of https://github.example/" in cli.output, cli.output
     first = re.search(r"run (\S+) started", cli.output).group(1)  # type: ignore[union-attr]
-    assert awaiting_merge(pr_stack, first)["status"] == "awaiting-merge"
+    assert awaiting_merge(hosted_stack, first)["status"] == "awaiting-merge"
     pushed = sample.append("user_service/app.txt", "Tweak two.", "feat(user): tweak two")
-    newer = pr_stack.deploy(pushed)["services"]["user-service"]["image"]
+    newer = hosted_stack.deploy(pushed)["services"]["user-service"]["image"]
 
-    second = promote(pr_stack)
+    second = promote(hosted_stack)
 
-    superseded = pr_stack.wait_for_run(first)
+    superseded = hosted_stack.wait_for_run(first)
     assert superseded["status"] == "superseded", superseded
-    awaiting_merge(pr_stack, second)
+    awaiting_merge(hosted_stack, second)
     [open_pull] = github_host.store.open_pulls()
     assert open_pull.number == 2 and f"`{newer}`" in open_pull.body
     assert "feat(user): tweak two" in open_pull.body and "feat(user): tweak one" in open_pull.body
     head_before = sample.remote_head().hexsha
 
     github_host.store.close(2)
-    answered = closed_webhook(pr_stack, schemas, 2, merged=False)
+    answered = closed_webhook(hosted_stack, schemas, 2, merged=False)
 
     assert answered.status_code == 202 and answered.json()["merged"] is False
-    rejected = pr_stack.wait_for_run(second)
+    rejected = hosted_stack.wait_for_run(second)
     assert rejected["status"] == "rejected", rejected
     assert "closed without merging" in rejected["services"]["user-service"]["reason"]
     assert sample.remote_head().hexsha == head_before
