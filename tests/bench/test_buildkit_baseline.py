@@ -13,6 +13,7 @@ import pytest
 from bench.docker_cli import NoBuildKitCli, buildkit_cli
 from services.devenv.registry import Registry
 
+pytestmark = pytest.mark.integration  # runs docker CLIs
 ROOT = Path(__file__).resolve().parents[2]
 
 
