@@ -125,6 +125,11 @@ class RunStore:
         value = self._redis.hget(self._keys.run(run_id), "release")
         return value.decode() if value is not None else None
 
+    def created_at(self, run_id: str) -> float | None:
+        """When the run was created (None: no such run): one field, whatever its size."""
+        value = self._redis.hget(self._keys.run(run_id), "created_at")
+        return float(value) if value is not None else None
+
     def keep_release_notes(self, run_id: str, notes: str) -> None:
         self._redis.hset(self._keys.run(run_id), "release_notes", notes)
 

@@ -41,8 +41,7 @@ def make_handler(
         cluster, view = settings.cluster(event.cluster), watches.view(event.cluster)
         if cluster is None or view is None:
             raise PermanentError(f"cluster {event.cluster} is not configured (clusters)")
-        run = runtime.runs.get(event.run_id)
-        recorded_at = run.created_at if run else None
+        recorded_at = runtime.runs.created_at(event.run_id)  # one field: not every service of the run
         pushed_at = recorded_at if recorded_at is not None else event.occurred_at.timestamp()
         argocd = cluster.argocd_namespace is not None
 
