@@ -1,16 +1,19 @@
-"""The per-pod engine of deploy/kubernetes/optional/builder-engine, run for real: a rootless
-dockerd (RootlessKit: user, mount and PID namespaces, no root anywhere) serving the Docker
-API on a unix socket, which Shipline's DockerEngine reaches through DOCKER_HOST, exactly as
-the builder container reaches its sidecar. Each engine gets a fresh data-root, like a pod's
-emptyDir, so a second engine is a second pod: what it reuses came through the registry.
+"""The per-pod engine of deploy/kubernetes/optional/builder-engine, run for real: the
+sidecar's own command and environment, read from the Component (its volume paths moved to
+directories of the test), start a rootless dockerd (RootlessKit: user, mount and PID
+namespaces, no root anywhere) serving the Docker API on a unix socket, which Shipline's
+DockerEngine reaches through DOCKER_HOST, as the builder container reaches its sidecar.
+Each engine gets fresh directories, like a pod's emptyDirs, so a second engine is a second
+pod: what it reuses came through the registry.
 
 What this machine needs (deploy/dev/bootstrap.sh sets it up; a missing piece fails the test,
 never skips it): dockerd (docker.io), rootlesskit, newuidmap/newgidmap (uidmap), a non-root
 user with /etc/subuid and /etc/subgid ranges (the test's own user, or, when the tests run
-as root, `shipline-rootless`), and unprivileged user namespaces (`unshare -U true`; kernel
-6.18 here). RootlessKit runs with --net=host instead of slirp4netns, as dockerd-rootless.sh
-would: the test registry listens on the host's loopback, which slirp4netns hides; the
-pod's sidecar uses the image's dockerd-rootless.sh (slirp4netns) and a real registry.
+as root, `shipline-rootless`: newuidmap maps only a process whose gid is its user's own),
+and unprivileged user namespaces (`unshare -U true`; kernel 6.18 here). Not covered here:
+the pod's own confinement (hostUsers: false, procMount, seccomp and AppArmor profiles),
+which only a cluster applies; tests/deploy/test_builder_engine_component.py checks that the
+rendered pod asks for it.
 """
 
 from __future__ import annotations
@@ -29,29 +32,40 @@ from pathlib import Path
 import docker
 import httpx
 import pytest
+import yaml
 
 from services.builder.docker_engine import BuildResult, DockerEngine
 from services.devenv.private_dockerd import ping
 from services.devenv.registry import Registry
 from tests.builder.test_docker_engine import context_tar
+from tests.deploy.manifests import KUBERNETES, Obj
 
 pytestmark = pytest.mark.integration  # starts rootless dockerd processes of its own
 
 ROOTLESS_USER = "shipline-rootless"
 START_TIMEOUT = 90.0
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# What dockerd-rootless.sh does inside RootlessKit's namespaces, with the host's network.
-CHILD = "rm -f /run/docker /run/containerd /run/xtables.lock; exec dockerd " + " ".join(
-    [
-        "--host=unix://{socket}",
-        "--data-root={root}/data",
-        "--exec-root={root}/exec",
-        "--pidfile={root}/dockerd.pid",
-        "--bridge=none",
-        "--iptables=false",
-        "--ip6tables=false",
-    ]
-)
+PATCH = KUBERNETES / "optional" / "builder-engine" / "builder-engine.yaml"
+# The sidecar's volumes (builder-engine.yaml) → the directory each gets here.
+VOLUMES = {
+    "/run/shipline-engine": "socket",
+    "/run/user/1000": "run",
+    "/home/rootless/.local/share/docker": "data",
+}
+
+
+def sidecar() -> Obj:
+    """The engine container exactly as the Component gives it to the builder's pod."""
+    patch = yaml.safe_load(PATCH.read_text())
+    [engine] = patch["spec"]["template"]["spec"]["initContainers"]
+    return dict(engine)
+
+
+def on_this_machine(text: str, root: Path) -> str:
+    """`text` with the sidecar's volume paths moved under `root`."""
+    for path, name in VOLUMES.items():
+        text = text.replace(path, str(root / name))
+    return text
 
 
 def _user() -> pwd.struct_passwd:
@@ -90,13 +104,16 @@ class RootlessEngine:
         self.user = user
         self.root = Path(tempfile.mkdtemp(prefix="shr-", dir="/tmp"))  # socket paths ≤ 108
         os.chown(self.root, user.pw_uid, user.pw_gid)
-        self.socket = self.root / "docker.sock"
-        self.host = f"unix://{self.socket}"
         self._log = (self.root / "engine.log").open("wb")
-        env = {"PATH": PATH, "HOME": user.pw_dir, "XDG_RUNTIME_DIR": str(self.root)}
-        argv = ["rootlesskit", "--net=host", "--copy-up=/etc", "--copy-up=/run",
-                f"--state-dir={self.root}/rootlesskit",
-                "sh", "-c", CHILD.format(socket=self.socket, root=self.root)]  # fmt: skip
+        for name in VOLUMES.values():  # the pod's emptyDirs
+            (self.root / name).mkdir()
+            os.chown(self.root / name, user.pw_uid, user.pw_gid)
+        engine = sidecar()
+        env = {e["name"]: on_this_machine(e["value"], self.root) for e in engine["env"]}
+        env.update(PATH=PATH, HOME=user.pw_dir)
+        self.host = env["DOCKER_HOST"]
+        self.socket = Path(self.host.removeprefix("unix://"))
+        argv = [on_this_machine(arg, self.root) for arg in engine["command"]]
         if os.getuid() == 0:
             argv = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}",
                     "--clear-groups", *argv]  # fmt: skip
@@ -115,7 +132,7 @@ class RootlessEngine:
 
     def dockerd_uid(self) -> int:
         """The real uid of the dockerd serving the socket, as the host sees it."""
-        pid = int((self.root / "dockerd.pid").read_text())
+        pid = int((self.root / "run" / "docker.pid").read_text())
         status = Path(f"/proc/{pid}/status").read_text()
         [uid_line] = [line for line in status.splitlines() if line.startswith("Uid:")]
         return int(uid_line.split()[1])
@@ -183,7 +200,7 @@ def manifest_layers(registry: Registry, repository: str, tag: str) -> list[str]:
     return [layer["digest"] for layer in response.json()["layers"]]
 
 
-def test_shiplines_docker_engine_builds_with_buildkit_on_a_rootless_dockerd_over_a_unix_socket(
+def test_the_sidecars_command_runs_a_rootless_dockerd_that_shiplines_engine_builds_on_by_socket(
     start_engine: StartEngine,
     registry_base: str,
     registry: Registry,
@@ -205,7 +222,9 @@ def test_shiplines_docker_engine_builds_with_buildkit_on_a_rootless_dockerd_over
     )
 
     info = docker.DockerClient(base_url=sidecar.host).info()
+    socket = sidecar.socket.stat()
     assert "name=rootless" in info["SecurityOptions"]
+    assert (socket.st_gid, socket.st_mode & 0o777) == (sidecar.user.pw_gid, 0o660)
     assert sidecar.dockerd_uid() == sidecar.user.pw_uid != 0
     assert engine._buildkit  # the engine's BuildKit, not the classic builder
     assert registry.manifest_digest(name, "sha-1111111") == result.digest
