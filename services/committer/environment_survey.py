@@ -5,17 +5,22 @@ trailer; services/detector/environment_runs.py). A manifest last changed by anyt
 (a person's commit, a rollback to an image of unknown source) runs nothing promotable.
 
 The committer promotes from it (promote.py) and, after each commit, records it for the
-gateway (services/common/environment_view.py).
+gateway (services/common/environment_view.py): each environment read on its own gitops
+repository and branch (its `gitops:`, else the project's).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import partial
+from pathlib import Path
+
 import redis
 
 from services.committer.formats import read_image
-from services.committer.gitops_commit import Finished, GitopsCommits
+from services.committer.gitops_commit import Finished, GitopsCommits, Prepare
 from services.committer.pins_file import PINS_FILE, parse_pins
-from services.committer.targets import Targets
+from services.committer.targets import Target, Targets
 from services.committer.yamlsplice import ManifestError
 from services.common.environment_view import (
     EnvironmentsStore,
@@ -80,27 +85,61 @@ def environments_view(
     checkout: Checkout, project: Project, repository: str, commit: str
 ) -> EnvironmentsView:
     """Every environment committed to the checkout's branch, every service in it; an
-    environment with its own gitops branch is listed without services (not promotable yet)."""
-    views = []
-    for environment in project.environments:
-        own = project.gitops_for(environment.name) != project.gitops_for(None)
-        services = (
-            {}
-            if own
-            else {
-                service: running_in(checkout, project, repository, service, environment.name)
-                for service in sorted(project.services)
-            }
+    environment with its own gitops repository or branch is listed without services."""
+    here = project.gitops_for(None)
+    runs = {
+        environment.name: services_in(checkout, project, repository, environment.name)
+        for environment in project.environments
+        if project.gitops_for(environment.name) == here
+    }
+    return view_of(project, repository, commit, runs)
+
+
+def services_in(
+    checkout: Checkout, project: Project, repository: str, environment: str
+) -> dict[str, Running]:
+    return {
+        service: running_in(checkout, project, repository, service, environment)
+        for service in sorted(project.services)
+    }
+
+
+def view_of(
+    project: Project, repository: str, commit: str, runs: Mapping[str, Mapping[str, Running]]
+) -> EnvironmentsView:
+    """The view of every environment, its services as `runs` has them (none when absent)."""
+    views = tuple(
+        EnvironmentView(
+            name=environment.name,
+            source=environment.source,
+            releases=environment.releases,
+            services=dict(runs.get(environment.name, {})),
         )
-        views.append(
-            EnvironmentView(
-                name=environment.name,
-                source=environment.source,
-                releases=environment.releases,
-                services=services,
-            )
-        )
-    return EnvironmentsView(repository=repository, commit=commit, environments=tuple(views))
+        for environment in project.environments
+    )
+    return EnvironmentsView(repository=repository, commit=commit, environments=views)
+
+
+def surveyed(target: Target, commits: GitopsCommits) -> dict[str, dict[str, Running]]:
+    """What each environment runs, each read on its own gitops branch's head (synced under
+    that branch's lock, one read per branch)."""
+    places: dict[Path, tuple[Target, list[str]]] = {}
+    for environment in target.project.environments:
+        place = target.for_environment(environment.name)
+        places.setdefault(place.checkout.path, (place, []))[1].append(environment.name)
+    runs: dict[str, dict[str, Running]] = {}
+    for place, names in places.values():
+        read: Prepare[dict[str, dict[str, Running]]] = partial(_read, place, names)
+        found = commits.commit(place, read)
+        runs.update(found)
+    return runs
+
+
+def _read(place: Target, names: list[str]) -> Finished[dict[str, dict[str, Running]]]:
+    project, repository = place.project, place.source.name
+    return Finished(
+        {name: services_in(place.checkout, project, repository, name) for name in names}
+    )
 
 
 def record_environments(
@@ -110,21 +149,16 @@ def record_environments(
     repository: str,
     commit: str,
 ) -> None:
-    """Records what each environment of `repository` runs for the gateway, after a commit;
-    `commit`: the source commit whose shipline.yaml says the environments (the survey's,
-    fetched already). A failure is logged, never the stage's (the gateway then lets the
-    committer decide)."""
+    """Records what each environment of `repository` runs for the gateway, after a commit,
+    each environment read on its own gitops branch; `commit`: the source commit whose
+    shipline.yaml says the environments (the survey's, fetched already). A failure is
+    logged, never the stage's (the gateway then lets the committer decide)."""
     try:
         target = targets.find(repository, commit)
         if not target.project.environments:
             store.forget(repository)
             return
-        view = commits.commit(
-            target,
-            lambda: Finished(
-                environments_view(target.checkout, target.project, repository, target.commit)
-            ),
-        )
-        store.record(view)
+        runs = surveyed(target, commits)
+        store.record(view_of(target.project, repository, target.commit, runs))
     except (ShiplineError, redis.RedisError) as exc:
         get_logger().warning("environments not recorded", repository=repository, error=str(exc))

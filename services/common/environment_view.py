@@ -2,7 +2,8 @@
 promotion request (422, 409, nothing to do) without git of its own.
 
 The committer records it after every commit to a repository with `environments:`
-(services/committer/environment_survey.py). It is a view: the committer decides each
+(services/committer/environment_survey.py), each environment read on its own gitops
+repository and branch. It is a view: the committer decides each
 promotion again on the gitops head, so a view a moment old refuses nothing that git allows
 for long, and allows nothing that git refuses.
 """

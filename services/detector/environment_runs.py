@@ -6,7 +6,8 @@ The first environment's deploys carry today's trailer (`Shipline-Deployed: <serv
 (a promotion) names it after the commit: `Shipline-Deployed: <service> <repository>@<sha> in
 <environment>` (services/committer/messages.py), which the first environment's reader, anchored
 at the end of the line, never takes for its own. The newest trailer naming a service in an
-environment is what that service runs there.
+environment is what that service runs there, read on the branch that environment is
+committed to: its own `gitops:` repository and branch when it has one, else the project's.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def trailers_of(
 def runs_in(
     git: GitopsHistory, head: str, environment: str, first: bool
 ) -> dict[str, DeployedFrom]:
-    """What `environment` runs at the gitops commit `head`: one `git log --grep`."""
+    """What `environment` runs at `head`, a commit of the gitops branch that environment is
+    committed to (its own, when it has one): one `git log --grep`."""
     grep = TRAILER_GREP if first else environment_grep(environment)
     return trailers_of(git.log(None, head, grep=grep), environment, first)

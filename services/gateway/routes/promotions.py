@@ -114,11 +114,7 @@ def _checked(view: EnvironmentsView, to: str, services: list[str]) -> NothingToP
         raise HTTPException(422, f"{to} is the first environment: pushes deploy there")
     source = view.find(target.source)
     if source is None or not target.services or not source.services:
-        raise HTTPException(
-            422,
-            f"{to} or {target.source} has its own gitops repository or branch: promotion "
-            "writes only environments committed with the first one for now",
-        )
+        return None  # a view without them (recorded before it read every branch): git decides
     images: dict[str, str] = {}
     for service in services:
         decision = decide_promotion(
