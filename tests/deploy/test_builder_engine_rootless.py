@@ -35,6 +35,7 @@ import pytest
 import yaml
 
 from services.builder.docker_engine import BuildResult, DockerEngine
+from services.common.errors import PermanentError
 from services.devenv.private_dockerd import ping
 from services.devenv.registry import Registry
 from tests.builder.test_docker_engine import context_tar
@@ -266,3 +267,23 @@ def test_a_fresh_pods_engine_reuses_the_previous_images_layers_through_the_regis
     assert second.cached_steps == 1
     assert second_layers[:-1] == first_layers[:-1]  # the base and the RUN step's stamp
     assert second_layers[-1] != first_layers[-1]  # the changed COPY
+
+
+def test_a_service_asking_for_network_in_its_run_steps_is_refused_by_the_sidecar_with_why(
+    start_engine: StartEngine, registry_base: str, registry: Registry
+) -> None:
+    engine = DockerEngine(docker.DockerClient(base_url=start_engine().host, timeout=300))
+    dockerfile = f"FROM {registry_base}\nRUN true\n"
+
+    with pytest.raises(PermanentError, match="no bridge network") as refused:
+        engine.build_and_push(
+            context_tar({"Dockerfile": dockerfile}),
+            "Dockerfile",
+            f"{registry.host}/rootlessnet{uuid.uuid4().hex[:8]}/svc",
+            ["sha-1111111"],
+            {},
+            None,
+            network=True,
+        )
+
+    assert "builds never get the host's network" in str(refused.value)
