@@ -66,6 +66,46 @@ class Keyspace:
         """The set of the services with a scan outcome (a release waits for all of them)."""
         return self._key("run", run_id, "scanned")
 
+    # --- the run indexes (services/common/run_index.py), written with the runs ------------
+
+    def runs_by_status(self, status: str) -> str:
+        """Sorted set of the runs whose status is `status`, scored by creation time."""
+        return self._key("runs", "status", status)
+
+    def runs_by_service(self, service: str) -> str:
+        """Sorted set of the runs of a service (any repository), scored by creation time."""
+        return self._key("runs", "service", service)
+
+    def runs_by_repository(self, repository: str) -> str:
+        """Sorted set of a repository's runs, scored by creation time."""
+        return self._key("runs", "repository", repository)
+
+    def runs_by_repository_service(self, repository: str, service: str) -> str:
+        """Sorted set of the runs of one repository's service, scored by creation time."""
+        return self._key("runs", "repository-service", repository, service)
+
+    @property
+    def runs_settled(self) -> str:
+        """Sorted set of the runs that left queued/running, scored by the order they did in
+        (`runs_settled_sequence`)."""
+        return self._key("runs", "settled")
+
+    @property
+    def runs_settled_sequence(self) -> str:
+        """The counter numbering the runs as they settle."""
+        return self._key("runs", "settled-sequence")
+
+    @property
+    def runs_indexed(self) -> str:
+        """Set once every run recorded before the indexes existed has been indexed (JSON:
+        when, how many); the readers scan the runs one by one until then."""
+        return self._key("runs", "indexed")
+
+    @property
+    def runs_indexing(self) -> str:
+        """The rebuild's progress: how many runs, newest first, it has indexed so far."""
+        return self._key("runs", "indexing")
+
     # --- the event log (services/common/eventlog.py) ---------------------------------------
 
     @property

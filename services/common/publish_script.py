@@ -20,7 +20,7 @@ are the ones the projection's HSETs wrote before.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from services.common.redis_types import RedisClient, Value
 
@@ -93,6 +93,35 @@ for position, op in ipairs(cjson.decode(ARGV[1])) do
       if version and expected and scanned >= tonumber(expected) then
         result = claim(KEYS[op[2]], 'release_ready', op[5])
       end
+    end
+  elseif kind == 'index' or kind == 'status' then
+    -- {'index', when, run, run id, set, ...}: the run in each set, scored by its created_at;
+    -- {'status', when, run, run id, settled, sequence, status, its set, ...}: in the set of
+    -- the status its hash holds and in no other, and in settled (scored by the next number
+    -- of `sequence` when it joins) while that is neither queued nor running. Only when the
+    -- write at position `when` (0: none) answered 1, and the run has a hash.
+    result = 0
+    local at, status = unpack(redis.call('HMGET', KEYS[op[3]], 'created_at', 'status'))
+    if at and (op[2] == 0 or results[op[2]] == 1) then
+      if kind == 'index' then
+        for i = 5, #op do
+          redis.call('ZADD', KEYS[op[i]], at, op[4])
+        end
+      else
+        for i = 7, #op, 2 do
+          if op[i] == status then
+            redis.call('ZADD', KEYS[op[i + 1]], at, op[4])
+          else
+            redis.call('ZREM', KEYS[op[i + 1]], op[4])
+          end
+        end
+        if status == 'queued' or status == 'running' then
+          redis.call('ZREM', KEYS[op[5]], op[4])
+        elseif status and not redis.call('ZSCORE', KEYS[op[5]], op[4]) then
+          redis.call('ZADD', KEYS[op[5]], redis.call('INCR', KEYS[op[6]]), op[4])
+        end
+      end
+      result = 1
     end
   else
     return redis.error_reply('unknown write ' .. tostring(kind))
@@ -173,6 +202,26 @@ class Writes:
         `unless_completed` completed the run (0: no such write)."""
         keys = (self._key(run), self._key(scanned))
         return self._add(["release", *keys, service, claimant, unless_completed])
+
+    def index(self, run: str, run_id: str, sets: Sequence[str], when: int = 0) -> int:
+        """Add the run to each of `sets`, scored by its created_at (run_index.py)."""
+        keys = [self._key(key) for key in (run, *sets)]
+        return self._add(["index", when, keys[0], run_id, *keys[1:]])
+
+    def status(
+        self,
+        run: str,
+        run_id: str,
+        by_status: Mapping[str, str],
+        settled: tuple[str, str],
+        when: int = 0,
+    ) -> int:
+        """Move the run into the set of the status its hash holds (`by_status`: status →
+        set), out of the others; once it is neither queued nor running, into `settled`'s
+        sorted set, scored by the next number of its counter."""
+        keys = [self._key(run), self._key(settled[0]), self._key(settled[1])]
+        sets = [item for name, key in by_status.items() for item in (name, self._key(key))]
+        return self._add(["status", when, keys[0], run_id, keys[1], keys[2], *sets])
 
     def commit(self, client: RedisClient) -> list[int]:
         """Run every write in one script call; the outcome of each, by position - 1."""

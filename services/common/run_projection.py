@@ -37,6 +37,7 @@ from services.common.events import (
 from services.common.keyspace import Keyspace
 from services.common.publish_script import Writes
 from services.common.redis_types import RedisClient
+from services.common.run_index import index_service, index_status
 from services.common.run_models import Run
 from services.common.run_records import (
     overall_status,
@@ -46,7 +47,7 @@ from services.common.run_records import (
     scan_summary,
     service_outcome,
 )
-from services.common.run_recovery import recovered_record
+from services.common.run_recovery import STAGE_EVENTS, recovered_record, repository_of
 
 # The scan outcomes (passed, blocked, or failed before it) a release run counts.
 RELEASE_OUTCOMES = (ScanPassed, ScanFailed, StageFailed, BuildSuperseded)
@@ -79,6 +80,9 @@ class RunProjection:
     def project(self, event: Envelope, writes: Writes) -> Projected:
         """Add what `event` changes to `writes`; `outcome` reads the answer."""
         completion = self._project(event, writes)
+        service = getattr(event, "service", None)
+        if service and isinstance(event, STAGE_EVENTS):
+            index_service(writes, self._keys, event.run_id, str(service), repository_of(event))
         release = None
         if getattr(event, "service", None) and isinstance(event, RELEASE_OUTCOMES):
             key, scanned = self._keys.run(event.run_id), self._keys.run_scanned(event.run_id)
@@ -202,6 +206,7 @@ class RunProjection:
                 fields = {"status": "awaiting-merge", "reason": reason}
                 self._set(writes, event.run_id, event.service, "committer", now, **fields)
                 writes.hset(self._keys.run(event.run_id), mapping={"status": "awaiting-merge"})
+                index_status(writes, self._keys, event.run_id)
             case Unpinned():
                 reason = f"unpinned from {event.image}" if event.image else "was not pinned"
                 status = "succeeded" if event.image else "skipped"
@@ -214,6 +219,7 @@ class RunProjection:
                     self._keys.run(event.run_id),
                     mapping={"status": event.status, "finished_at": now},
                 )
+                index_status(writes, self._keys, event.run_id)
         return None
 
     def _recover(self, event: Envelope, now: float, writes: Writes) -> None:
@@ -221,9 +227,12 @@ class RunProjection:
         the script checks, then HSETNX per field, so events racing to recreate it agree."""
         record = recovered_record(event, now)
         if record is not None:
-            writes.recover(
-                self._keys.run(event.run_id), self._keys.runs_index, event.run_id, record
-            )
+            run_key = self._keys.run(event.run_id)
+            recovered = writes.recover(run_key, self._keys.runs_index, event.run_id, record)
+            index_status(writes, self._keys, event.run_id, when=recovered)
+            if record.get("repository"):
+                repository = self._keys.runs_by_repository(str(record["repository"]))
+                writes.index(run_key, event.run_id, [repository], when=recovered)
 
     def _project_rollout(
         self,

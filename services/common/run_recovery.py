@@ -66,3 +66,12 @@ def recovered_record(event: Envelope, now: float) -> dict[str, str | float] | No
     elif isinstance(event, Unpinned):
         record["repository"] = event.repository
     return record
+
+
+def repository_of(event: Envelope) -> str | None:
+    """The repository of the run a stage event belongs to, when the event says."""
+    source: Source | None = getattr(event, "source", None)
+    if source is not None:
+        return source.repository
+    repository = getattr(event, "repository", None)
+    return repository if isinstance(repository, str) and repository else None

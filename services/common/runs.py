@@ -18,7 +18,8 @@ from services.common.events import Envelope, ReleaseReady, RunCompleted
 from services.common.keyspace import DEFAULT_KEYSPACE, Keyspace
 from services.common.publish_script import Writes
 from services.common.redis_types import RedisClient, bytes_client
-from services.common.run_models import Run, ServiceRecord
+from services.common.run_index import RunIndex, index_service, index_status, newest_first
+from services.common.run_models import Run
 from services.common.run_projection import Projected, RunProjection
 from services.common.run_records import run_record, service_record
 
@@ -29,6 +30,7 @@ class RunStore:
     ) -> None:
         self._redis, self._keys = bytes_client(client), keys
         self._projection = RunProjection(self._redis, read=self.get, keys=keys)
+        self._index = RunIndex(self._redis, keys)
 
     # --- writes -------------------------------------------------------------------
 
@@ -37,20 +39,28 @@ class RunStore:
         pipe = self._redis.pipeline()
         pipe.hset(self._keys.run(run_id), mapping=run_record(run_id, trigger, now, fields))
         pipe.zadd(self._keys.runs_index, {run_id: now})
+        pipe.zadd(self._keys.runs_by_status("queued"), {run_id: now})
+        if fields.get("repository"):
+            pipe.zadd(self._keys.runs_by_repository(fields["repository"]), {run_id: now})
         pipe.execute()
 
     def plan(self, run_id: str, services: list[str]) -> None:
         """Record how many services this run fans out to, before any of them starts."""
-        detected_from = self._redis.hget(self._keys.run(run_id), "detector.started") or time.time()
-        pipe = self._redis.pipeline()
-        pipe.hset(self._keys.run(run_id), mapping={"expected": len(services), "status": "running"})
+        started, repository = self._redis.hmget(
+            self._keys.run(run_id), ["detector.started", "repository"]
+        )
+        detected_from = started or time.time()
+        writes = Writes()
+        writes.hset(self._keys.run(run_id), {"expected": len(services), "status": "running"})
+        index_status(writes, self._keys, run_id)
         for service in services:
             key = self._keys.run_service(run_id, service)
-            pipe.sadd(self._keys.run_services(run_id), service)
-            pipe.hsetnx(key, "status", "pending")
-            pipe.hsetnx(key, "stage", "detector")
-            pipe.hsetnx(key, "t.detector.started", detected_from)
-        pipe.execute()
+            writes.call("SADD", self._keys.run_services(run_id), service)
+            writes.call("HSETNX", key, "status", "pending")
+            writes.call("HSETNX", key, "stage", "detector")
+            writes.call("HSETNX", key, "t.detector.started", detected_from)
+            index_service(writes, self._keys, run_id, service, _text(repository))
+        writes.commit(self._redis)
 
     def peeled(self, run_id: str, commit: str, tag_object: str) -> None:
         """The run deploys `commit`, which the tag object its trigger named points at."""
@@ -65,8 +75,11 @@ class RunStore:
     def stage_started(self, run_id: str, service: str | None, stage: str) -> None:
         now = time.time()
         if service is None:
-            self._redis.hsetnx(self._keys.run(run_id), f"{stage}.started", now)
-            self._redis.hset(self._keys.run(run_id), "status", "running")
+            writes = Writes()
+            writes.call("HSETNX", self._keys.run(run_id), f"{stage}.started", now)
+            writes.hset(self._keys.run(run_id), {"status": "running"})
+            index_status(writes, self._keys, run_id)
+            writes.commit(self._redis)
             return
         key = self._keys.run_service(run_id, service)
         self._redis.hsetnx(key, f"t.{stage}.started", now)
@@ -98,15 +111,15 @@ class RunStore:
     def reopen(self, run_id: str, service: str | None) -> None:
         """A replayed dead letter resumes a finished run: its service (or, without one, the
         run itself) counts as unfinished again, so the run completes once more."""
-        key = self._keys.run(run_id)
-        pipe = self._redis.pipeline(transaction=True)
+        key, writes = self._keys.run(run_id), Writes()
         if service is None:
-            pipe.hdel(key, "failure")
+            writes.call("HDEL", key, "failure")
         else:
-            pipe.srem(self._keys.run_finished(run_id), service)
-        pipe.hdel(key, "completing", "notified_at", "finished_at")
-        pipe.hset(key, "status", "running")
-        pipe.execute()
+            writes.call("SREM", self._keys.run_finished(run_id), service)
+        writes.call("HDEL", key, "completing", "notified_at", "finished_at")
+        writes.hset(key, {"status": "running"})
+        index_status(writes, self._keys, run_id)
+        writes.commit(self._redis)
 
     def finish_empty(self, trigger: Envelope, reason: str) -> RunCompleted:
         """A run that fans out to no service at all ends here, as 'skipped'."""
@@ -146,7 +159,14 @@ class RunStore:
         run: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
         run.pop("completing", None)  # the completion's claim, not part of the record
         names = sorted(m.decode() for m in self._redis.smembers(self._keys.run_services(run_id)))
-        run["services"] = {name: self._service(run_id, name) for name in names}
+        pipe = self._redis.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(self._keys.run_service(run_id, name))
+        records = pipe.execute() if names else []
+        run["services"] = {
+            name: service_record({k.decode(): v.decode() for k, v in raw.items()})
+            for name, raw in zip(names, records, strict=True)
+        }
         return Run.model_validate(run)
 
     def list(self, limit: int = 50) -> list[Run]:
@@ -158,21 +178,25 @@ class RunStore:
     ) -> Iterator[tuple[str, float]]:
         """(run_id, created_at) of every run created in [since, at_or_before], newest first
         (equal times: run ids in descending order), read from the index in batches."""
-        high: Any = "+inf" if at_or_before is None else at_or_before
-        low: Any = "-inf" if since is None else since
-        offset = 0
-        while True:
-            page = self._redis.zrevrangebyscore(
-                self._keys.runs_index, high, low, start=offset, num=batch, withscores=True
-            )
-            if page and offset == 0:
-                high = page[0][1]  # runs created meanwhile must not shift the offsets
-            for run_id, created_at in page:
-                yield run_id.decode(), float(created_at)
-            if len(page) < batch:
-                return
-            offset += batch
+        return newest_first(self._redis, self._keys.runs_index, at_or_before, since, batch)
 
-    def _service(self, run_id: str, service: str) -> ServiceRecord:
-        raw = self._redis.hgetall(self._keys.run_service(run_id, service))
-        return service_record({k.decode(): v.decode() for k, v in raw.items()})
+    @property
+    def index(self) -> RunIndex:
+        """The indexes by service, repository and status (run_index.py)."""
+        return self._index
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode() if value else None
+
+
+class RunReads:
+    """RunStore.get, each run read once (a release run is the last run of many services)."""
+
+    def __init__(self, runs: RunStore) -> None:
+        self._runs, self._read = runs, dict[str, Run | None]()
+
+    def __call__(self, run_id: str) -> Run | None:
+        if run_id not in self._read:
+            self._read[run_id] = self._runs.get(run_id)
+        return self._read[run_id]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from services.common.environment_view import EnvironmentsView, EnvironmentView, Running
 from services.common.promotion_pulls import PendingPromotion
 from services.common.run_models import Run, ServiceRecord
-from services.common.runs import RunStore
+from services.common.runs import RunReads, RunStore
 from services.common.service_table import (
     EnvironmentState,
     EnvironmentStatus,
@@ -128,6 +128,8 @@ class FromRuns:
 
 
 def _from_runs(runs: RunStore, wanted: set[Wanted], views: dict[str, EnvironmentsView]) -> FromRuns:
+    if runs.index.built():
+        return _from_indexes(runs, wanted, views)
     found = FromRuns()
     images = {(repo, service, image) for repo, _, service, image in wanted}
     for n, (run_id, _) in enumerate(runs.newest_first()):
@@ -149,6 +151,43 @@ def _from_runs(runs: RunStore, wanted: set[Wanted], views: dict[str, Environment
                 found.written[wrote] = Written(run_id, _status(record), record.digest or None)
             if _under_way(run, record):
                 found.incoming.setdefault((view.repository, environment, service), run_id)
+    return found
+
+
+def _from_indexes(
+    runs: RunStore, wanted: set[Wanted], views: dict[str, EnvironmentsView]
+) -> FromRuns:
+    """As the scan finds them, read from each wanted service's runs (at most RUNS_SEARCHED
+    of them) and the runs in progress."""
+    found, read = FromRuns(), RunReads(runs)
+    for repository, service in sorted({(repo, service) for repo, _, service, _ in wanted}):
+        rows = {w for w in wanted if w[0] == repository and w[2] == service}
+        images = {(repository, service, image) for _, _, _, image in rows}
+        for n, run_id in enumerate(runs.index.of_service(repository, service)):
+            if n >= RUNS_SEARCHED or (
+                rows <= found.written.keys() and images <= found.digests.keys()
+            ):
+                break
+            run = read(run_id)
+            record = run.services.get(service) if run and run.repository == repository else None
+            if run is None or record is None:
+                continue
+            view = views[repository]
+            key = (repository, service, record.image)
+            if record.digest and key in images:
+                found.digests.setdefault(key, record.digest)
+            wrote = (repository, _environment_of(run, view), service, record.image)
+            if wrote in rows and wrote not in found.written and record.gitops_commit:
+                found.written[wrote] = Written(run_id, _status(record), record.digest or None)
+    for run_id in runs.index.in_progress():
+        run = read(run_id)
+        ran_in = views.get(run.repository or "") if run is not None else None
+        if run is None or ran_in is None:
+            continue
+        environment = _environment_of(run, ran_in)
+        for service, record in run.services.items():
+            if _under_way(run, record):
+                found.incoming.setdefault((ran_in.repository, environment, service), run_id)
     return found
 
 

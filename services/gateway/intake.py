@@ -104,6 +104,8 @@ class Intake:
             space.event_logged(trigger.event_id),
             space.events,
             space.run_events(run_id),
+            space.runs_by_status("queued"),
+            space.runs_by_repository(fields["repository"]) if fields.get("repository") else "",
             *(queue for queue, _ in queued),  # Celery's queues: not under the namespace
         ]
         fields_json = json.dumps({field: str(value) for field, value in record.items()})

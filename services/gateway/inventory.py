@@ -14,7 +14,7 @@ from typing import Any
 from services.common.environment_view import EnvironmentsStore
 from services.common.pins import PinStore
 from services.common.promotion_pulls import PromotionPulls
-from services.common.runs import RunStore
+from services.common.runs import RunReads, RunStore
 from services.common.service_inventory import InventoryStore, ServiceRow, Survey
 from services.common.service_table import (
     Drift,
@@ -89,7 +89,10 @@ def _add_environments(
 
 
 def last_runs(runs: RunStore, wanted: set[ServiceKey]) -> dict[ServiceKey, LastRun]:
-    """The newest run of each (repository, service), among the last RUNS_SEARCHED runs."""
+    """The newest run of each (repository, service): from the service's index, or, while
+    the indexes are being built, among the last RUNS_SEARCHED runs."""
+    if runs.index.built():
+        return _last_runs_indexed(runs, wanted)
     found: dict[ServiceKey, LastRun] = {}
     for n, (run_id, _) in enumerate(runs.newest_first()):
         if n >= RUNS_SEARCHED or len(found) == len(wanted):
@@ -107,6 +110,25 @@ def last_runs(runs: RunStore, wanted: set[ServiceKey]) -> dict[ServiceKey, LastR
                     image=service.image,
                     created_at=run.created_at,
                 )
+    return found
+
+
+def _last_runs_indexed(runs: RunStore, wanted: set[ServiceKey]) -> dict[ServiceKey, LastRun]:
+    found: dict[ServiceKey, LastRun] = {}
+    read = RunReads(runs)
+    for repository, name in wanted:
+        for run_id in runs.index.of_service(repository, name):
+            run = read(run_id)
+            service = run.services.get(name) if run and run.repository == repository else None
+            if run is not None and service is not None:
+                found[(repository, name)] = LastRun(
+                    run_id=run_id,
+                    status=service.status,
+                    run_status=run.status,
+                    image=service.image,
+                    created_at=run.created_at,
+                )
+                break
     return found
 
 

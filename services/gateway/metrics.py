@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 from services.common.bus import queue_name
 from services.common.pins import PinStore
 from services.common.redis_types import RedisClient, bytes_client
+from services.common.run_models import Run
 from services.common.run_records import STAGE_ORDER
 from services.common.runs import RunStore
 from services.common.service_inventory import InventoryStore
@@ -78,6 +79,7 @@ class PipelineCollector(Collector):
         self._surveyed = surveyed
         self._lock = threading.Lock()
         self._counted: set[str] = set()
+        self._settled_until = 0  # the number of the last settled run read (run_index.py)
         self._outcomes: Counter[str] = Counter()
         self._durations = {stage: _StageDurations() for stage in STAGE_ORDER}
 
@@ -111,6 +113,8 @@ class PipelineCollector(Collector):
             yield services_behind(self._surveyed)
 
     def _absorb_finished_runs(self) -> Counter[str]:
+        if self._runs.index.built():
+            return self._absorb_settled_runs()
         in_progress: Counter[str] = Counter()
         for run_id, _ in self._runs.newest_first():
             if run_id in self._counted:
@@ -121,13 +125,29 @@ class PipelineCollector(Collector):
             if run.status in IN_PROGRESS:
                 in_progress[run.status] += 1
                 continue
-            self._counted.add(run_id)
-            self._outcomes[run.status] += 1
-            for service in run.services.values():
-                for stage, marks in service.timings.items():
-                    if marks.seconds is not None and stage in self._durations:
-                        self._durations[stage].observe(marks.seconds)
+            self._count(run_id, run)
         return in_progress
+
+    def _absorb_settled_runs(self) -> Counter[str]:
+        """From the indexes: the runs settled since the last scrape, and how many runs each
+        in-progress status holds."""
+        index = self._runs.index
+        for run_id, number in index.settled_after(self._settled_until):
+            self._settled_until = max(self._settled_until, number)
+            if run_id in self._counted:
+                continue
+            run = self._runs.get(run_id)
+            if run is not None and run.status is not None and run.status not in IN_PROGRESS:
+                self._count(run_id, run)
+        return Counter(index.counts(IN_PROGRESS))
+
+    def _count(self, run_id: str, run: Run) -> None:
+        self._counted.add(run_id)
+        self._outcomes[str(run.status)] += 1
+        for service in run.services.values():
+            for stage, marks in service.timings.items():
+                if marks.seconds is not None and stage in self._durations:
+                    self._durations[stage].observe(marks.seconds)
 
 
 def services_behind(surveyed: ServicesSurveyed) -> GaugeMetricFamily:

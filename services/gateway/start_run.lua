@@ -10,7 +10,9 @@
 -- KEYS[2]  the ref's last-update marker (repository, ref), or '' when not a replayable push
 -- KEYS[3]  the run's hash            KEYS[4]  the index of runs (sorted set)
 -- KEYS[5]  the event's logged marker KEYS[6]  the global event stream
--- KEYS[7]  the run's event stream    KEYS[8..] one queue per consuming stage
+-- KEYS[7]  the run's event stream    KEYS[8]  the runs queued (run_index.py)
+-- KEYS[9]  the repository's runs, or '' when the run names none
+-- KEYS[10..] one queue per consuming stage
 -- ARGV[1]  run id    ARGV[2] created at    ARGV[3] delivery marker ttl
 -- ARGV[4]  push marker ttl (the replay window)    ARGV[5] logged marker ttl
 -- ARGV[6]  global stream's approximate max length
@@ -61,13 +63,17 @@ for field, value in pairs(cjson.decode(ARGV[8])) do
 end
 redis.call('HSET', KEYS[3], unpack(fields))
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[8], ARGV[2], ARGV[1])
+if KEYS[9] ~= '' then
+  redis.call('ZADD', KEYS[9], ARGV[2], ARGV[1])
+end
 
 redis.call('SET', KEYS[5], 1, 'EX', ARGV[5])
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[7])
 redis.call('XADD', KEYS[7], '*', 'event', ARGV[7])
 
 local message = 10
-for queue = 8, #KEYS do
+for queue = 10, #KEYS do
   redis.call('LPUSH', KEYS[queue], ARGV[message])
   message = message + 1
 end

@@ -53,9 +53,10 @@ def list_runs(
         start = Cursor.decode(cursor) if cursor is not None else None
     except BadQuery as exc:
         raise HTTPException(422, str(exc)) from None
-    entries = runtime.runs.newest_first(
-        at_or_before=start.created_at if start else None, since=earliest
-    )
+    at_or_before = start.created_at if start else None
+    entries = runtime.runs.index.filtered(service, status, at_or_before, earliest)
+    if entries is None:
+        entries = runtime.runs.newest_first(at_or_before=at_or_before, since=earliest)
     page: list[tuple[str, Run, float]] = []
     next_cursor = None
     for run_id, created_at in after_cursor(entries, start):
