@@ -4,8 +4,9 @@ deploys hold until `shipline unpin`; the pin is cached in Redis once committed.
 
 A rollback names an environment (None: the first one, as before environments): it writes
 that environment's manifest and pins the service there only, so a rollback in production
-leaves staging deploying. A later environment must be committed with the first one for now
-(as promotions), and its commit's trailer names it (`... in production`).
+leaves staging deploying. A later environment with its own `gitops:` is rolled back and
+pinned on its own branch (its manifest's history, its pins file there), and the commit's
+trailer names it (`... in production`).
 
 Which image is earlier is read from the manifest's own history on the gitops branch
 (rollback_history.py); the commit names the source commit that image was built from, when
@@ -63,6 +64,7 @@ def rollback(
     spec = target.spec(request.service)
     named = request.environment or environment_of(target.project, request.service, failed_in)
     environment = rolled_back_in(target.project, named)
+    target = target.for_environment(environment or None)  # its own gitops, when it has one
     write = RollbackWrite(
         request=request,
         target=target,
@@ -86,15 +88,9 @@ def environment_of(project: Project, service: str, path: str) -> str | None:
 
 
 def rolled_back_in(project: Project, name: str | None) -> str:
-    """The pins' name of the environment a rollback acts in ("": the first one);
-    PermanentError for one it cannot write."""
-    environment = pin_environment(project, name)  # ConfigError (permanent): an unknown name
-    if environment and project.gitops_for(environment) != project.gitops:
-        raise PermanentError(
-            f"{environment} has its own gitops repository or branch: a rollback writes only "
-            "environments committed with the first one for now"
-        )
-    return environment
+    """The pins' name of the environment a rollback acts in ("": the first one); a
+    ConfigError (permanent) for an unknown name."""
+    return pin_environment(project, name)
 
 
 @dataclass(frozen=True)
@@ -195,7 +191,7 @@ class RollbackWrite:
             gitops_commit=sha,
             branch=self.target.checkout.branch,
             kind="rollback",
-            cluster=self.target.cluster,
+            cluster=self._cluster,
         )
 
     def _wanted(self, current: str, history: list[Version]) -> ImageRef:
@@ -207,6 +203,13 @@ class RollbackWrite:
 
     def _image(self, text: str) -> str:
         return read_image(text, self.request.service, self.spec, self.repository)
+
+    @property
+    def _cluster(self) -> str | None:
+        """The environment's own `cluster:`, else the one serving its gitops branch."""
+        project = self.target.project
+        own = project.environment(self.environment).cluster if self.environment else None
+        return own or self.target.cluster
 
     @property
     def _ref(self) -> str:

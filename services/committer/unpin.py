@@ -28,6 +28,7 @@ def unpin(
 ) -> Unpinned:
     target = targets.find(request.repository, targets.head(request.repository))
     environment = rolled_back_in(target.project, request.environment)
+    target = target.for_environment(environment or None)  # its own gitops, when it has one
     done = commits.commit(target, UnpinWrite(request, target, environment).prepare)
     # whatever the cache held is stale now
     pins.unpin(target.source.name, request.service, environment)
