@@ -50,6 +50,7 @@ def release(
         return refused(ready)
     target = targets.find(ready.source.repository, ready.source.commit)
     environment = released_to(target.project)
+    target = target.for_environment(environment.name if environment else None)
     notes = notes_of(target, ready, commits.bot.email)
     runs.keep_release_notes(ready.run_id, notes)
     specs = {service: target.spec(service) for service in ready.images}

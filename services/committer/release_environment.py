@@ -1,7 +1,8 @@
 """Where a release tag deploys: the environment with `releases: true` when it is a later one
 than the first (its manifests, `Shipline-Deployed: ... in <environment>` trailers, and its
 write mode: a commit, or a pull request), else where pushes deploy, exactly as without
-`environments:`.
+`environments:`. An environment with its own `gitops:` is written on its own branch, its
+pins and trailers read there.
 
 Each service is decided on the gitops head like a deploy: held while pinned on the branch,
 never backwards from what that environment runs (the newest of its own trailers).
@@ -17,7 +18,6 @@ from services.committer.messages import DEPLOYED, Deployed
 from services.committer.stores import Pins
 from services.committer.targets import Target
 from services.common.environments import Environment
-from services.common.errors import PermanentError
 from services.common.events import Source
 from services.common.project import Project
 from services.detector.environment_runs import newest_in
@@ -25,17 +25,12 @@ from services.detector.environment_runs import newest_in
 
 def released_to(project: Project) -> Environment | None:
     """The later environment release tags deploy to; None: where pushes deploy (no
-    environments, none with `releases: true`, or the first one has it). PermanentError for
-    one with its own gitops repository or branch (not written by releases yet)."""
+    environments, none with `releases: true`, or the first one has it). The release is
+    written to that environment's gitops repository and branch (its own `gitops:`, else the
+    project's: Target.for_environment)."""
     environment = next((env for env in project.environments if env.releases), None)
     if environment is None or environment.source is None:
         return None
-    if project.gitops_for(environment.name) != project.gitops:
-        raise PermanentError(
-            f"{environment.name} takes releases (releases: true) and has its own gitops "
-            "repository or branch: releases write only environments committed with the first "
-            "one for now"
-        )
     return environment
 
 

@@ -174,19 +174,34 @@ def test_a_redelivered_release_to_production_commits_nothing_more(
     assert [e.gitops_commit for e in again] == [e.gitops_commit for e in first]  # type: ignore[attr-defined]
 
 
-def test_a_releases_environment_with_its_own_gitops_branch_is_refused_with_the_reason(
+def test_a_release_to_production_on_its_own_gitops_branch_is_committed_there_only(
     tmp_path: Path, redis_client: redis.Redis
 ) -> None:
     shop = shop_with(tmp_path / "remotes", {"releases": True, "gitops": {"branch": "prod"}})
+    shop.clone.git.push("origin", "HEAD:refs/heads/prod")
+    shop.clone.close()
     entry = Repository(name=shop.name, url=shop.url, webhook_secret="x" * 20)
     writer = GitopsWriter.connect(
         Settings(workdir=tmp_path / "c", repositories=[entry]), redis_client
     )
-    before = len(shop.log())
+    main_head = shop.log()[0].hexsha
 
-    with pytest.raises(PermanentError, match="production takes releases .* own gitops"):
-        writer.release(ready(shop))
-    assert len(shop.log()) == before
+    events = writer.release(ready(shop))
+
+    assert shop.log()[0].hexsha == main_head
+    with git.Repo(shop.bare) as bare:
+        head = bare.commit("prod")
+        assert head.message.startswith("release v1.1.0 [skip ci]")
+        assert f"acme/shop@{tagged(shop, 'v1.1.0')} in production\n" in head.message
+        for service in SERVICES:
+            text = shop.read(overlay("production", service), "prod")
+            assert f"image: {REGISTRY}/{service}:v1.1.0   #" in text
+        assert [(e.branch, e.gitops_commit) for e in events] == [  # type: ignore[attr-defined]
+            ("prod", head.hexsha)
+        ] * 2
+        again = writer.release(ready(shop))  # a redelivery
+        assert bare.commit("prod").hexsha == head.hexsha
+    assert [e.gitops_commit for e in again] == [head.hexsha] * 2  # type: ignore[attr-defined]
 
 
 @pytest.mark.integration  # npm fetches GitHub's description into the devenv state
