@@ -7,7 +7,9 @@ newest change to that manifest is a Shipline deploy to the source environment, w
 names the source commit (environment_survey.py). A promotion moves all its services or
 none: one the source runs nothing promotable for, or pinned in the target, refuses it all.
 Each image passes the committer's admission again, by the digest the registry has for its
-tag now (registry_admission): a tag pushed again since with an unscanned image is refused.
+tag now (registry_admission): a tag pushed again since with an unscanned image is refused;
+under the target environment's own scan policy, when it has one (rescan.py), an image that
+policy blocks ends `blocked` (ScanFailed, the findings in its reason) and nothing is written.
 The commit names the source environment, each image with its digest and source commit, a
 `Shipline-Deployed: ... in <environment>` trailer per service and the request's
 `Shipline-Request`: a redelivered request finds its commit.
@@ -28,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
-from services.committer.admission import Admission
+from services.committer.admission import Admission, Blocked
 from services.committer.environment_survey import running_in
 from services.committer.formats import read_image
 from services.committer.gitops_commit import Change, Finished, GitopsCommits
@@ -36,6 +38,7 @@ from services.committer.images import ImageRef
 from services.committer.manifest_edit import edit_manifest, read_manifest
 from services.committer.messages import promotion_message, request_grep
 from services.committer.pull_request_writeback import PullRequestWriteback
+from services.committer.rescan import Promoted as PromotedImage
 from services.committer.targets import Target, Targets
 from services.common.environment_view import Running
 from services.common.environments import Environment
@@ -44,6 +47,7 @@ from services.common.events import (
     Envelope,
     ManifestCommitted,
     PromotionRequested,
+    ScanFailed,
     Source,
     StageFailed,
 )
@@ -86,16 +90,32 @@ def promote(
     return commits.commit(target, write.prepare)
 
 
-def registry_admission(settings: Settings, admission: Admission) -> Admit:
+def registry_admission(
+    settings: Settings, admission: Admission, request: PromotionRequested | None = None
+) -> Admit:
     """The registry's digest of the image's tag (the tag may have been pushed again since
     the source environment took it: what is promoted must still be the scanned image), let
     through the committer's admission like every deploy (the service's own repository, a
-    scan verdict recorded for that digest)."""
+    scan verdict recorded for that digest) and, given the `request`, its target
+    environment's scan policy (Blocked when it blocks the image)."""
 
     def admit(service: str, image: str, source: Source) -> str:
         ref = ImageRef.parse(image)
         digest = ref.digest or find_image(settings, ref.repository, ref.tag or "").digest
-        admission.check(source, {service: (ref.repository, digest)})
+        if request is None:
+            admission.check(source, {service: (ref.repository, digest)})
+            return digest
+        admission.check_promotion(
+            PromotedImage(
+                request.run_id,
+                request.environment,
+                service,
+                source,
+                ref.repository,
+                ref.tag,
+                digest,
+            )
+        )
         return digest
 
     return admit
@@ -173,6 +193,7 @@ class PromoteWrite:
         texts: dict[str, str] = {}
         olds: dict[str, str] = {}
         promoted: dict[str, tuple[str, str, Source]] = {}
+        blocked: dict[str, ScanFailed] = {}
         for service, decision in decisions.items():
             if not isinstance(decision, Promote):
                 continue
@@ -182,11 +203,14 @@ class PromoteWrite:
             edit = edit_manifest(text, service, spec, ImageRef.parse(decision.image), path)
             texts[path], olds[service] = edit.text, edit.old_image
             source = self._source(decision.repository, decision.commit)
-            promoted[service] = (
-                decision.image,
-                self._digest(service, decision.image, source),
-                source,
-            )
+            try:
+                digest = self._digest(service, decision.image, source)
+            except Blocked as exc:
+                blocked[service] = exc.outcome
+                continue
+            promoted[service] = (decision.image, digest, source)
+        if blocked:  # the promotion moves all its services or none
+            return Finished(self._blocked(blocked))
         if not promoted:  # every service runs there already
             return Finished(self._already(decisions))
         for path, text in texts.items():
@@ -246,6 +270,12 @@ class PromoteWrite:
             source = self._source(built.repository, built.commit) if built else self._source("", "")
             events.append(self._event(service, source, old, new, sha))
         return events
+
+    def _blocked(self, blocked: Mapping[str, ScanFailed]) -> Promoted:
+        """Each service the target's scan policy blocks ends blocked, the others refused."""
+        why = {s: f"{s} is blocked by {self.environment.name}'s scan policy" for s in blocked}
+        others = [e for e in self._refused(why) if getattr(e, "service", None) not in blocked]
+        return [*(blocked[s] for s in sorted(blocked)), *others]
 
     def _refused(self, refused: Mapping[str, str]) -> Promoted:
         why = "; ".join(refused[service] for service in sorted(refused))

@@ -27,10 +27,12 @@ from services.committer.gitops_commit import GitopsCommits
 from services.committer.lock import GitopsLock
 from services.committer.promote import promote, registry_admission
 from services.committer.pull_request_writeback import PullRequestWriteback, answer_closed, run_link
+from services.committer.rescan import Rescan
 from services.committer.rollback_target import with_digest
 from services.committer.survey import resurvey
 from services.committer.targets import ConfiguredTargets
 from services.committer.writeback import GitopsWriter
+from services.common.environment_scan_verdicts import EnvironmentVerdicts
 from services.common.environment_view import EnvironmentsStore
 from services.common.events import (
     DeploymentFailed,
@@ -55,6 +57,12 @@ from services.common.stage import Handler, StageDefinition
 from services.detector.deployed import DeployedCache
 
 
+def rescan(runtime: Runtime) -> Rescan:
+    """How a promotion's image is judged under its target environment's own scan policy."""
+    judged = EnvironmentVerdicts(runtime.redis, keys=runtime.keyspace)
+    return Rescan.connect(runtime.settings, runtime.scan_verdicts, judged)
+
+
 def make_handler(runtime: Runtime) -> Handler:
     settings = runtime.settings
     lock = GitopsLock(runtime.redis, settings.committer.lock_wait_seconds, keys=runtime.keyspace)
@@ -68,7 +76,7 @@ def make_handler(runtime: Runtime) -> Handler:
         settings=settings,
         runs=runtime.runs,
         writer=writer,
-        admission=Admission(settings, runtime.scan_verdicts),
+        admission=Admission(settings, runtime.scan_verdicts, rescan(runtime)),
         inventory=runtime.inventory,
         pins=runtime.pins,
         deployed=DeployedCache(runtime.redis, keys=runtime.keyspace),
@@ -138,7 +146,7 @@ class Committer:
             case UnpinRequested():
                 return (self.writer.unpin(event),)
             case PromotionRequested():
-                admit = registry_admission(self.settings, self.admission)
+                admit = registry_admission(self.settings, self.admission, event)
                 targets, commits = self.writer.targets, self.writer.commits
                 return promote(event, targets, commits, admit, self.pulls)
             case PullRequestClosed() if self.pulls is not None:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from services.common.scan_rules import ScanRules
+
 if TYPE_CHECKING:
     from services.common.project import Project
 
@@ -61,6 +63,8 @@ class Environment(_Section):
     auto_merge: bool = False  # a pull request asks its host to merge it once checks pass
     gitops: EnvironmentGitOps = EnvironmentGitOps()
     cluster: ClusterName | None = None  # a server `clusters` entry that verifies rollouts here
+    # the scan policy here, on top of each service's (keys left out inherit; allowlists add up)
+    scan: ScanRules | None = None
 
     @property
     def write_mode(self) -> Literal["commit", "pull-request"]:
@@ -107,6 +111,12 @@ def _order_problems(environments: Sequence[Environment]) -> Iterator[Invalid]:
                 f"{key}.gitops",
                 "the first environment's manifests are where the top-level gitops: says; "
                 "set repository and branch there",
+            )
+        if index == 0 and environment.scan is not None:
+            yield (
+                f"{key}.scan",
+                "pushes land in the first environment under each service's scan policy; put "
+                "these rules in the top-level or the service's scan:",
             )
         if environment.approval == "pull-request" and environment.write == "commit":
             yield (

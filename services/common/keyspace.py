@@ -194,6 +194,11 @@ class Keyspace:
         """What the scanner concluded about one image (JSON)."""
         return self._key("scan-verdict", f"{image_repository}@{digest}")
 
+    def environment_scan_verdict(self, environment: str, image_repository: str, digest: str) -> str:
+        """An image's scan under an environment's own policy, made when it was promoted
+        there (JSON; services/common/environment_scan_verdicts.py)."""
+        return self._key("scan-verdict-in", environment, f"{image_repository}@{digest}")
+
     def scan_host_report(self, run_id: str, service: str) -> str:
         """What the git host was given for one scan: the code-scanning upload or the commit
         status (JSON; services/common/scan_host_reports.py)."""

@@ -14,6 +14,8 @@ How a finding is judged, in this order:
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -78,10 +80,50 @@ class Policy:
         return f"{text} (from {', '.join(self.sources)})" if self.sources else text
 
 
+Layer = tuple[str, str, ScanRules | None]  # (source, its allowlist, rules)
+
+
 def policy_for(settings: ScannerSettings, project: Project | None, service: str) -> Policy:
     """The server's policy, overridden by shipline.yaml's top-level, then the service's `scan:`."""
+    return _merged(_service_layers(settings, project, service))
+
+
+def environment_policy(
+    settings: ScannerSettings, project: Project | None, service: str, environment: str
+) -> Policy:
+    """The policy for the service's images deployed to or promoted into `environment`: the
+    service's, overridden by the environment's `scan:` (shipline.yaml `environments[].scan`);
+    the service's own when the environment has none."""
+    named = [env for env in project.environments if env.name == environment] if project else []
+    rules = named[0].scan if named else None
+    if rules is None:
+        return policy_for(settings, project, service)
+    where = f"shipline.yaml environments.{environment}.scan"
+    return _merged(
+        [*_service_layers(settings, project, service), (where, f"{where}.allowlist", rules)]
+    )
+
+
+def fingerprint(policy: Policy) -> str:
+    """What the policy decides by, whatever its rules' sources: equal policies, equal prints."""
+    rules = {
+        "block_severities": sorted(policy.block_severities),
+        "max_counts": dict(sorted(policy.max_counts.items())),
+        "ignore_unfixed": policy.ignore_unfixed,
+        "allow_secrets": policy.allow_secrets,
+        "allowlist": sorted(
+            entry.model_dump_json(include={"id", "reason", "expires", "path"})
+            for entry in policy.allowlist
+        ),
+    }
+    return hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()
+
+
+def _service_layers(
+    settings: ScannerSettings, project: Project | None, service: str
+) -> list[Layer]:
     spec = project.services.get(service) if project else None
-    layers: list[tuple[str, str, ScanRules | None]] = [  # (source, its allowlist, rules)
+    return [
         ("server settings", "server settings scanner.allowlist", _server_rules(settings)),
         ("shipline.yaml scan", "shipline.yaml scan.allowlist", project.scan if project else None),
         (
@@ -90,6 +132,9 @@ def policy_for(settings: ScannerSettings, project: Project | None, service: str)
             spec.scan if spec else None,
         ),
     ]
+
+
+def _merged(layers: list[Layer]) -> Policy:
     merged: dict[str, Any] = {"max_counts": {}, "allowlist": [], "sources": []}
     for source, allowlist, rules in layers:
         if rules is None:

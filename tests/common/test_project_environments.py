@@ -72,6 +72,20 @@ def test_an_override_replaces_the_services_manifest_in_its_environment_only() ->
     assert project.manifest_path("web", "production") == "prod/web.yaml"
 
 
+def test_an_environment_may_have_a_scan_block_like_a_services() -> None:
+    text = ENVIRONMENTS.replace(
+        "    releases: true\n",
+        "    releases: true\n    scan: {allow_secrets: false, block_severities: [HIGH, CRITICAL]}"
+        "\n",
+    )
+
+    production = parse_project(text).environment("production")
+
+    assert production.scan is not None and production.scan.allow_secrets is False
+    assert production.scan.block_severities == ("HIGH", "CRITICAL")
+    assert parse_project(ENVIRONMENTS).environment("production").scan is None
+
+
 def test_an_environments_settings_default_as_documented() -> None:
     project = parse_project(ENVIRONMENTS)
     staging, production = project.environments
@@ -223,6 +237,19 @@ def test_asking_for_an_environment_shipline_yaml_does_not_have_is_a_config_error
             "soak_seconds: -1",
             "environments.1.soak_seconds",
             "Input should be greater than or equal to 0",
+        ),
+        (
+            "  - name: staging\n",
+            "  - name: staging\n    scan: {allow_secrets: false}\n",
+            "environments.0.scan",
+            "pushes land in the first environment under each service's scan policy; put "
+            "these rules in the top-level or the service's scan:",
+        ),
+        (
+            "releases: true",
+            "scan: {allow_secret: true}",
+            "environments.1.scan.allow_secret",
+            "Extra inputs are not permitted; did you mean 'allow_secrets'?",
         ),
     ],
 )

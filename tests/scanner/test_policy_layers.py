@@ -6,7 +6,7 @@ from datetime import date
 
 from services.common.project import Project, parse_project
 from services.common.settings import ScannerSettings
-from services.scanner.policy import policy_for
+from services.scanner.policy import environment_policy, fingerprint, policy_for
 
 SHIPLINE_YAML = """
 registry: 127.0.0.1:5000/microbank
@@ -98,3 +98,58 @@ def test_a_service_missing_from_shipline_yaml_gets_the_top_level_policy() -> Non
     policy = policy_for(ScannerSettings(), project(), "legacy-service")
 
     assert policy.block_severities == {"HIGH", "CRITICAL"}
+
+
+ENVIRONMENTS_YAML = """
+registry: 127.0.0.1:5000/microbank
+environments:
+  - name: staging
+  - name: production
+    from: staging
+    scan:
+      allow_secrets: false
+      block_severities: [HIGH, CRITICAL]
+      allowlist:
+        - {id: CVE-2024-0001, reason: not reachable from the service, expires: 2030-01-01}
+services:
+  user-service:
+    path: user_service/
+    manifest: k8s/{environment}/user-service.yaml
+    scan:
+      allow_secrets: true
+      max_counts: {MEDIUM: 5}
+"""
+
+
+def test_an_environment_s_scan_block_overrides_the_service_s_policy_there_only() -> None:
+    environments = parse_project(ENVIRONMENTS_YAML)
+    service = policy_for(ScannerSettings(), environments, "user-service")
+
+    staging = environment_policy(ScannerSettings(), environments, "user-service", "staging")
+    production = environment_policy(ScannerSettings(), environments, "user-service", "production")
+
+    assert staging == service and fingerprint(staging) == fingerprint(service)
+    assert service.allow_secrets and not production.allow_secrets
+    assert production.block_severities == {"HIGH", "CRITICAL"}
+    assert production.max_counts == {"MEDIUM": 5}  # the service's, kept where not overridden
+    [entry] = production.allowlist
+    assert entry.origin == "shipline.yaml environments.production.scan.allowlist"
+    assert production.sources[-1] == "shipline.yaml environments.production.scan"
+    assert fingerprint(production) != fingerprint(service)
+
+
+def test_a_policy_s_fingerprint_ignores_where_its_rules_are_written() -> None:
+    at_top = project()
+    moved = parse_project(
+        "registry: 127.0.0.1:5000/microbank\nservices:\n  account-service:\n"
+        "    path: account_service/\n    scan:\n      block_severities: [HIGH, CRITICAL]\n"
+        "      max_counts: {MEDIUM: 20}\n      allowlist:\n        - id: CVE-2023-45853\n"
+        "          reason: zlib's minizip is not linked by any service\n"
+        "          expires: 2025-06-30\n"
+    )
+
+    top = policy_for(ScannerSettings(), at_top, "account-service")
+    service = policy_for(ScannerSettings(), moved, "account-service")
+
+    assert top.sources != service.sources
+    assert fingerprint(top) == fingerprint(service)
