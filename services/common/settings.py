@@ -42,6 +42,7 @@ from services.common.repository_settings import (
     Repository,
 )
 from services.common.retries import RetrySettings, check_retry_delays
+from services.common.run_settings import RunsSettings
 from services.common.secret_files import SecretFiles, known_value
 from services.common.stage_secrets import PROCESSES, is_placeholder, missing_secrets, prod_problems
 from services.common.stage_settings import (
@@ -219,6 +220,7 @@ class Settings(BaseSettings):
     clusters: list[ClusterSettings] = []  # where rollouts are verified (verifier stage)
     limits: Limits = Limits()  # bounds on the work a push or a client can cause
     reconciler: ReconcilerSettings = ReconcilerSettings()
+    runs: RunsSettings = RunsSettings()  # how long finished runs are kept
 
     @classmethod
     def settings_customise_sources(

@@ -16,6 +16,9 @@ from services.common.logging import get_logger
 from services.common.pins import PinStore
 from services.common.promotion_pulls import PromotionPulls
 from services.common.redis_connect import connect
+from services.common.redis_types import bytes_client
+from services.common.run_index import RunIndex
+from services.common.run_retention import RunRetention
 from services.common.runs import RunStore
 from services.common.runtime import Runtime
 from services.detector.attempts import SentBuilds
@@ -26,6 +29,7 @@ from services.reconciler.promotion_pulls import PromotionPullCheck
 from services.reconciler.reconcile import PassReport, Reconciler
 from services.reconciler.redrive import Redriver
 from services.reconciler.retry import Retrier
+from services.reconciler.run_upkeep import RunUpkeep
 from services.reconciler.start import BuildStarter
 from services.reconciler.sweep import Sweeper
 
@@ -90,11 +94,19 @@ def build_pull_check(runtime: Runtime, client: redis.Redis, celery: Celery) -> P
     return PromotionPullCheck(runtime.settings, PromotionPulls(client, keys=keys), bus)
 
 
+def build_run_upkeep(runtime: Runtime, client: redis.Redis) -> RunUpkeep:
+    """The run indexes' one-off rebuild and the retention of old runs."""
+    keys = runtime.keyspace
+    index = RunIndex(bytes_client(client), keys)
+    return RunUpkeep(runtime.settings.runs, index, RunRetention(client, keys))
+
+
 class Passes:
     """A reconciler pass: lost messages re-driven, then failed builds retried when due, then
     the sweep from git when due, then the auto-promotions whose soak is over, then the open
-    promotion pull requests read from their host when due (a failure of one of the last
-    four, git unreachable say, is logged and never stops the others)."""
+    promotion pull requests read from their host when due, then the run store's upkeep
+    (index rebuild, retention) (a failure of one of the last five, git unreachable say, is
+    logged and never stops the others)."""
 
     def __init__(
         self,
@@ -103,13 +115,16 @@ class Passes:
         sweeper: Sweeper,
         promotions: DuePromotions | None = None,
         pulls: PromotionPullCheck | None = None,
+        upkeep: RunUpkeep | None = None,
     ) -> None:
         self._reconciler, self._retrier, self._sweeper = reconciler, retrier, sweeper
-        self._promotions, self._pulls = promotions, pulls
+        self._promotions, self._pulls, self._upkeep = promotions, pulls, upkeep
 
     def __call__(self, leading: Callable[[], bool]) -> PassReport:
         report = self._reconciler.pass_once(leading)
-        steps: list[tuple[str, Retrier | Sweeper | DuePromotions | PromotionPullCheck]] = [
+        steps: list[
+            tuple[str, Retrier | Sweeper | DuePromotions | PromotionPullCheck | RunUpkeep]
+        ] = [
             ("retries", self._retrier),
             ("sweep", self._sweeper),
         ]
@@ -117,6 +132,8 @@ class Passes:
             steps.append(("auto-promotions", self._promotions))
         if self._pulls is not None:
             steps.append(("promotion pull requests", self._pulls))
+        if self._upkeep is not None:
+            steps.append(("run store upkeep", self._upkeep))
         for name, step in steps:
             if not leading():
                 break
@@ -144,6 +161,7 @@ def start_reconciler(runtime: Runtime) -> ReconcilerLoop | None:
             build_sweeper(runtime, client, celery),
             build_due_promotions(runtime, client, celery),
             build_pull_check(runtime, client, celery),
+            build_run_upkeep(runtime, client),
         ),
         settings.reconciler.period_seconds,
         woken=NewRun(Observer(reconciler_client(client), runtime.keyspace)),

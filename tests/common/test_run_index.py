@@ -98,9 +98,7 @@ def test_a_run_recovered_after_a_data_loss_is_indexed_by_the_event_that_recreate
     assert statuses_of(redis_client, RUN) == ["running"]  # its RunCompleted not yet applied
 
 
-def test_runs_recorded_before_the_indexes_are_indexed_once_in_bounded_batches(
-    runs, redis_client
-):
+def test_runs_recorded_before_the_indexes_are_indexed_once_in_bounded_batches(runs, redis_client):
     for n in range(5):
         started_run(runs, f"r{n}", ["cart"])
     deployed(runs, "r0", "cart")
@@ -118,7 +116,5 @@ def test_runs_recorded_before_the_indexes_are_indexed_once_in_bounded_batches(
     assert members(redis_client, KEYS.runs_by_service("cart")) == [f"r{n}" for n in range(5)]
     assert statuses_of(redis_client, "r0") == ["succeeded"]
     assert statuses_of(redis_client, "r4") == ["running"]
-    assert members(redis_client, KEYS.runs_by_repository(REPOSITORY)) == [
-        f"r{n}" for n in range(5)
-    ]
+    assert members(redis_client, KEYS.runs_by_repository(REPOSITORY)) == [f"r{n}" for n in range(5)]
     assert RunIndex(redis_client, KEYS).rebuild_step() is None  # once: recorded
