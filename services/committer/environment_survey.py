@@ -81,20 +81,6 @@ def _pinned(checkout: Checkout, repository: str, service: str, environment: str)
     return (repository, service) in pins
 
 
-def environments_view(
-    checkout: Checkout, project: Project, repository: str, commit: str
-) -> EnvironmentsView:
-    """Every environment committed to the checkout's branch, every service in it; an
-    environment with its own gitops repository or branch is listed without services."""
-    here = project.gitops_for(None)
-    runs = {
-        environment.name: services_in(checkout, project, repository, environment.name)
-        for environment in project.environments
-        if project.gitops_for(environment.name) == here
-    }
-    return view_of(project, repository, commit, runs)
-
-
 def services_in(
     checkout: Checkout, project: Project, repository: str, environment: str
 ) -> dict[str, Running]:
