@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bench import report
 from bench.bench_argocd_sync import argocd_sync
+from bench.bench_run_store import HISTORIES, run_store_growth
 from bench.bus import bus_throughput
 from bench.chart import draw
 from bench.detection import detection
@@ -52,6 +53,7 @@ BENCHMARKS = {
     "fanout": Benchmark(3, "1–8 services with 1 and 4 builders, against the script"),
     "memory": Benchmark(1, "RSS of each process, idle and under load"),
     "argosync": Benchmark(5, "commit → healthy with the Argo CD refresh, against its poll"),
+    "runstore": Benchmark(15, "API latency at 10,000 runs over 200 services, against 100"),
 }
 PIPELINE = ("leadtime", "noop", "fanout", "memory")
 
@@ -63,6 +65,7 @@ class Options:
     ingest_seconds: float
     bus_scale: float
     workdir: Path
+    runstore_runs: tuple[int, int] = HISTORIES
 
     def rounds_of(self, name: str) -> int:
         return self.rounds or BENCHMARKS[name].rounds
@@ -77,6 +80,8 @@ def run(options: Options, probe: MemoryProbe | None) -> list[Figure]:
         figures += bus_throughput(options.workdir, options.rounds_of("bus"), options.bus_scale)
     if "argosync" in selected:
         figures += argocd_sync(options.rounds_of("argosync"))
+    if "runstore" in selected:
+        figures += run_store_growth(options.rounds_of("runstore"), options.runstore_runs)
     if "ingest" in selected or probe is not None:
         ingest = ingestion(
             options.workdir, options.rounds_of("ingest"), options.ingest_seconds, probe
@@ -140,6 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=ROOT / ".shipline" / "bench")
     parser.add_argument("--ingest-seconds", type=float, default=5.0, help="load per round")
     parser.add_argument("--bus-scale", type=float, default=1.0, help="events per round, scaled")
+    parser.add_argument(
+        "--runstore-runs",
+        type=int,
+        nargs=2,
+        default=HISTORIES,
+        metavar=("SHORT", "LONG"),
+        help="the two run histories the run store benchmark compares",
+    )
     parser.add_argument("--note", default="", help="a remark on the conditions, for the report")
     args = parser.parse_args(argv)
     if args.list:
@@ -154,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         args.bus_scale,
         args.workdir.resolve(),
     )
+    options.runstore_runs = (args.runstore_runs[0], args.runstore_runs[1])
     configure_logging("console", "WARNING")
     started, load_before = time.time(), " / ".join(f"{v:.2f}" for v in os.getloadavg())
     probe = MemoryProbe() if "memory" in options.only else None

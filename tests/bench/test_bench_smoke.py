@@ -49,7 +49,8 @@ def test_every_benchmark_is_listed_with_its_default_rounds() -> None:
     result = bench("--list")
     assert result.returncode == 0
     names = [line.split()[0] for line in result.stdout.splitlines()]
-    assert names == ["detect", "bus", "ingest", "leadtime", "noop", "fanout", "memory", "argosync"]
+    pipeline = ["leadtime", "noop", "fanout", "memory"]
+    assert names == ["detect", "bus", "ingest", *pipeline, "argosync", "runstore"]
 
 
 def test_the_argo_cd_sync_benchmark_reports_the_refresh_against_the_poll(tmp_path: Path) -> None:
@@ -65,6 +66,24 @@ def test_the_argo_cd_sync_benchmark_reports_the_refresh_against_the_poll(tmp_pat
     assert "argosync: push → healthy, refresh annotation" in result.stdout
     assert "poll every 3 s standing for 180 s" in output.read_text()
     assert "| argosync |" in output.read_text()
+
+
+def test_the_run_store_benchmark_reports_each_endpoints_growth_with_the_history(
+    tmp_path: Path,
+) -> None:
+    output = tmp_path / "benchmarks.md"
+    result = bench(
+        "--only", "runstore",
+        "--rounds", "1",
+        "--runstore-runs", "10", "60",
+        "--output", str(output),
+        "--results", str(tmp_path / "results"),
+        "--workdir", str(tmp_path / "work"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    for endpoint in ("GET /api/v1/services", "GET /api/v1/runs?status=failed", "GET /metrics"):
+        assert f"runstore: {endpoint} at 60 runs" in result.stdout
+    assert "| runstore |" in output.read_text()
 
 
 def test_a_benchmark_that_cannot_run_fails_the_suite(tmp_path: Path) -> None:
