@@ -22,6 +22,8 @@ from pathlib import Path
 
 from bench import report
 from bench.bench_argocd_sync import argocd_sync
+from bench.bench_release import SIZE as RELEASE_SIZE
+from bench.bench_release import release
 from bench.bench_run_store import HISTORIES, run_store_growth
 from bench.bus import bus_throughput
 from bench.chart import draw
@@ -53,6 +55,7 @@ BENCHMARKS = {
     "fanout": Benchmark(3, "1–8 services with 1 and 4 builders, against the script"),
     "memory": Benchmark(1, "RSS of each process, idle and under load"),
     "argosync": Benchmark(5, "commit → healthy with the Argo CD refresh, against its poll"),
+    "release": Benchmark(1, "a release tag on N services: 1, 4, 8 builders against the script"),
     "runstore": Benchmark(15, "API latency at 10,000 runs over 200 services, against 100"),
 }
 PIPELINE = ("leadtime", "noop", "fanout", "memory")
@@ -65,6 +68,7 @@ class Options:
     ingest_seconds: float
     bus_scale: float
     workdir: Path
+    release_size: int = RELEASE_SIZE
     runstore_runs: tuple[int, int] = HISTORIES
 
     def rounds_of(self, name: str) -> int:
@@ -89,6 +93,8 @@ def run(options: Options, probe: MemoryProbe | None) -> list[Figure]:
         figures += ingest if "ingest" in selected else []
     if any(name in selected for name in PIPELINE):
         figures += pipeline(options, probe)
+    if "release" in selected:
+        figures += release(options.workdir, options.rounds_of("release"), options.release_size)
     return figures
 
 
@@ -146,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ingest-seconds", type=float, default=5.0, help="load per round")
     parser.add_argument("--bus-scale", type=float, default=1.0, help="events per round, scaled")
     parser.add_argument(
+        "--release-size", type=int, default=RELEASE_SIZE, help="services in the release"
+    )
+    parser.add_argument(
         "--runstore-runs",
         type=int,
         nargs=2,
@@ -166,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         args.ingest_seconds,
         args.bus_scale,
         args.workdir.resolve(),
+        args.release_size,
     )
     options.runstore_runs = (args.runstore_runs[0], args.runstore_runs[1])
     configure_logging("console", "WARNING")

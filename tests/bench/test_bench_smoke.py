@@ -50,7 +50,7 @@ def test_every_benchmark_is_listed_with_its_default_rounds() -> None:
     assert result.returncode == 0
     names = [line.split()[0] for line in result.stdout.splitlines()]
     pipeline = ["leadtime", "noop", "fanout", "memory"]
-    assert names == ["detect", "bus", "ingest", *pipeline, "argosync", "runstore"]
+    assert names == ["detect", "bus", "ingest", *pipeline, "argosync", "release", "runstore"]
 
 
 def test_the_argo_cd_sync_benchmark_reports_the_refresh_against_the_poll(tmp_path: Path) -> None:
