@@ -19,6 +19,9 @@ from services.gateway.app import create_app
 from services.gateway.inventory import RUNS_SEARCHED
 from tests.gateway.runs_data import REGISTRY, REPOSITORY, build_failed, deployed, started_run
 
+WRITER_TOKEN = "a-writing-api-token-0123456789"
+WRITER = {"Authorization": f"Bearer {WRITER_TOKEN}"}
+
 
 @pytest.fixture
 def runs(redis_client: redis.Redis) -> RunStore:
@@ -117,6 +120,30 @@ def test_the_filters_answer_the_same_from_the_indexes_as_from_the_scan(api, runs
     indexed(redis_client)
 
     assert [api.get("/api/v1/runs", params=q).json() for q in queries] == scanned
+
+
+def test_a_run_the_intake_starts_is_queued_in_its_repositorys_index_at_once(
+    redis_url, redis_client, tmp_path
+):
+    settings = Settings(
+        redis_url=redis_url,
+        workdir=tmp_path,
+        repositories=[Repository(name=REPOSITORY, url="file:///nowhere", webhook_secret="x" * 20)],
+        api_tokens=[WRITER_TOKEN],
+    )
+    indexed(redis_client)
+    with TestClient(create_app(settings), headers=WRITER) as client:
+        body = {"repository": REPOSITORY, "ref": "refs/heads/main", "services": ["cart"]}
+        started = client.post("/api/v1/builds", json=body)
+        assert started.status_code == 202, started.text
+        run_id = started.json()["run_id"]
+
+        queued = client.get("/api/v1/runs", params={"status": "queued"}).json()
+
+    assert [run["run_id"] for run in queued["runs"]] == [run_id]
+    created = float(redis_client.hget(KEYS.run(run_id), "created_at"))
+    assert redis_client.zscore(KEYS.runs_by_repository(REPOSITORY), run_id) == created
+    assert redis_client.zscore(KEYS.runs_by_status("queued"), run_id) == created
 
 
 def test_a_10000_run_history_answers_a_services_runs_reading_only_a_page_of_runs(
