@@ -11,8 +11,11 @@ queued and running, numbered in the order they did (a counter the script increme
 writer's clock matters): the metrics read only what settled since their last scrape.
 
 Runs recorded before the indexes existed are indexed once by `rebuild_step`, a bounded
-batch per reconciler pass (services/reconciler/run_indexing.py); `runs_indexed` records
-when it finished. Until then the readers scan the runs one by one, as before. A run a stage
+batch per reconciler pass (services/reconciler/run_upkeep.py); `runs_indexed` records
+when it finished. Until then the readers scan the runs one by one, as before. Each pass
+also moves the runs the status sets hold as queued or running by the status their hashes
+hold now (`refresh_in_progress`): a run an older process changed during an upgrade, after
+the rebuild, is put right at the next pass. A run a stage
 recreates after Redis lost its data (run_recovery.py) is indexed by the script that
 recreates it.
 """
@@ -32,6 +35,7 @@ from services.common.redis_types import RedisClient
 STATUSES: tuple[str, ...] = get_args(RunStatus)
 IN_PROGRESS = ("queued", "running")
 REBUILD_BATCH = 200  # runs indexed per reconciler pass while rebuilding
+REFRESH_LIMIT = 500  # in-progress runs whose status set a reconciler pass checks
 
 
 def status_sets(keys: Keyspace) -> dict[str, str]:
@@ -139,6 +143,20 @@ class RunIndex:
         if status_key is None:
             return entries
         return (e for e in entries if self._redis.zscore(status_key, e[0]) is not None)
+
+    def refresh_in_progress(self, limit: int = REFRESH_LIMIT) -> int:
+        """Move each run the queued and running sets hold (at most `limit`, oldest first)
+        by the status its hash holds now; how many were looked at."""
+        pipe = self._redis.pipeline(transaction=False)
+        for status in IN_PROGRESS:
+            pipe.zrange(self._keys.runs_by_status(status), 0, limit - 1)
+        run_ids = sorted({m.decode() for page in pipe.execute() for m in page})[:limit]
+        if run_ids:
+            writes = Writes()
+            for run_id in run_ids:
+                index_status(writes, self._keys, run_id)
+            writes.commit(self._redis)
+        return len(run_ids)
 
     # --- the one-off rebuild ---------------------------------------------------------
 

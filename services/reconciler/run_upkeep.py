@@ -1,6 +1,7 @@
 """The reconciler's step that keeps the run store fast: the run indexes built once for the
-runs recorded before they existed (a bounded batch per pass, run_index.py), then the runs
-older than `runs.retention_days` trimmed (a bounded batch per pass, run_retention.py)."""
+runs recorded before they existed (a bounded batch per pass, run_index.py) and the runs in
+progress checked against their status sets, then, once every run is indexed, the runs older
+than `runs.retention_days` trimmed (a bounded batch per pass, run_retention.py)."""
 
 from __future__ import annotations
 
@@ -30,8 +31,10 @@ class RunUpkeep:
         indexed = self._index.rebuild_step()
         if indexed is not None:
             log.info("runs indexed", runs=indexed, done=self._index.built())
+        self._index.refresh_in_progress()
         seconds = self._settings.retention_seconds
-        if seconds is None or not leading():
+        # not while rebuilding: a run deleted among those indexed would shift the next step
+        if seconds is None or not self._index.built() or not leading():
             return None
         trimmed = self._retention.trim(self._now() - seconds, self._settings.trim_per_pass)
         if trimmed.runs:

@@ -118,3 +118,15 @@ def test_runs_recorded_before_the_indexes_are_indexed_once_in_bounded_batches(ru
     assert statuses_of(redis_client, "r4") == ["running"]
     assert members(redis_client, KEYS.runs_by_repository(REPOSITORY)) == [f"r{n}" for n in range(5)]
     assert RunIndex(redis_client, KEYS).rebuild_step() is None  # once: recorded
+
+
+def test_a_run_an_older_process_finished_leaves_the_running_set_at_the_next_pass(
+    runs, redis_client
+):
+    started_run(runs, "r1", ["cart"])
+    redis_client.hset(KEYS.run("r1"), "status", "succeeded")  # as a version without indexes
+
+    assert RunIndex(redis_client, KEYS).refresh_in_progress() == 1
+
+    assert statuses_of(redis_client, "r1") == ["succeeded"]
+    assert redis_client.zscore(KEYS.runs_settled, "r1") is not None
