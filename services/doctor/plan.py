@@ -94,13 +94,16 @@ def registry_targets(settings: Settings, projects: Mapping[str, Project]) -> lis
 
 
 def gitops_targets(settings: Settings, projects: Mapping[str, Project]) -> list[GitopsTarget]:
-    """The branches the committer writes (per shipline.yaml), then every configured gitops
-    repository no shipline.yaml that could be read names (at its HEAD branch)."""
+    """The branches the committer writes (per shipline.yaml: every environment's), then every
+    configured gitops repository no shipline.yaml that could be read names (at its HEAD
+    branch)."""
     targets: dict[tuple[str, str | None], GitopsTarget] = {}
     for repository, project in projects.items():
-        name = project.gitops.repository or repository
-        branch = project.gitops.branch
-        targets.setdefault((name, branch), GitopsTarget(name, settings.git_remote(name), branch))
+        for environment in [None, *(env.name for env in project.environments)]:
+            gitops = project.gitops_for(environment)  # an environment's own, else the project's
+            name, branch = gitops.repository or repository, gitops.branch
+            remote = settings.git_remote(name)
+            targets.setdefault((name, branch), GitopsTarget(name, remote, branch))
     named = {name for name, _ in targets}
     for remote in settings.gitops_repositories:
         if remote.name not in named:
