@@ -18,6 +18,7 @@ or after the branch was rewritten, the whole branch is read.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import asdict
 
@@ -30,7 +31,7 @@ from services.common.git import Mirror
 from services.common.logging import get_logger
 from services.common.mirrors import mirror_of
 from services.common.pins import Pin, PinStore
-from services.common.project import PROJECT_FILE, Project, parse_project
+from services.common.project import PROJECT_FILE, Project, ServiceSpec, parse_project
 from services.common.service_inventory import InventoryStore, ServiceRow, Survey
 from services.common.settings import GitopsRepository, Repository, Settings
 from services.detector.deployed import DeployedCache, DeployedState, GitopsHistory
@@ -65,16 +66,19 @@ def _survey(
     cluster = settings.cluster_for(gitops.name, project.gitops.branch)
     deployed = _deployed(manifests, gitops.name, project.gitops.branch, cache)
     drift = drift_of(source, project, repo.name, head, deployed, manifests is source)
+    paths = {name: project.manifest_path(name) for name in project.services}
+    files = manifests.read_files(gitops_head, [*dict.fromkeys(paths.values()), PINS_FILE])
     rows = []
     for name, spec in project.services.items():
-        path = project.manifest_path(name)
+        path = paths[name]
         image, problem = None, None
-        raw = manifests.read_file(gitops_head, path)
+        raw = files[path]
         if raw is None:
             problem = f"{path} does not exist on {project.gitops.branch}"
         else:
             try:
-                image = read_image(raw.decode(), name, spec, project.image_repository(name))
+                written, repository = raw.decode(), project.image_repository(name)
+                image = _image_of(written, name, spec.model_dump_json(), repository)
             except (ManifestError, UnicodeDecodeError) as exc:
                 problem = f"{path}: {exc}"
         rows.append(
@@ -91,7 +95,14 @@ def _survey(
             )
         )
     found = Survey(repository=repo.name, commit=head, surveyed_at=started, services=tuple(rows))
-    return found, _pins(manifests.read_file(gitops_head, PINS_FILE), repo.name, project)
+    return found, _pins(files[PINS_FILE], repo.name, project)
+
+
+@functools.lru_cache(maxsize=4096)
+def _image_of(text: str, service: str, spec: str, image_repository: str) -> str:
+    """read_image, remembered: the survey after each commit reads every manifest again, and
+    all but the committed ones are as they were (a 200-service survey parsed 200 YAMLs)."""
+    return read_image(text, service, ServiceSpec.model_validate_json(spec), image_repository)
 
 
 def _pins(raw: bytes | None, repository: str, project: Project) -> list[Pin] | None:

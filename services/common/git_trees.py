@@ -3,6 +3,7 @@ way: `git cat-file` would hand back a link's text as if it were the file."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,3 +57,51 @@ def tree_entry(run: Callable[..., Any], commit: str, path: str, where: str) -> T
             return None
         entry = found
     return entry
+
+
+def tree_entries(
+    run: Callable[..., Any], commit: str, paths: Sequence[str], where: str
+) -> dict[str, TreeEntry | None]:
+    """tree_entry() of each of `paths` from one `git ls-tree` of them all (a path whose way
+    the listing does not show, a link where a directory should be, is asked alone)."""
+    wanted = {path: location(path, where) for path in paths}
+    listed = _ls_tree(run, commit, sorted({"/".join(p) for p in wanted.values() if p}))
+    found: dict[str, TreeEntry | None] = {}
+    for path, parts in wanted.items():
+        prefixes = ["/".join(parts[:depth]) for depth in range(1, len(parts) + 1)]
+        way = [listed.get(prefix) for prefix in prefixes]
+        if not parts or any(entry is None for entry in way):
+            found[path] = tree_entry(run, commit, path, where)
+            continue
+        steps = [entry for entry in way if entry is not None]
+        if any(entry.mode == SYMLINK_MODE for entry in steps) or any(
+            entry.kind != "tree" for entry in steps[:-1]
+        ):
+            found[path] = tree_entry(run, commit, path, where)  # says why, as one read would
+            continue
+        found[path] = steps[-1]
+    return found
+
+
+def read_blobs(run: Callable[..., Any], shas: Sequence[str]) -> dict[str, bytes]:
+    """The contents of blobs `shas`, by one `git cat-file --batch`."""
+    if not shas:
+        return {}
+    with tempfile.TemporaryFile() as requests:
+        requests.write("".join(f"{sha}\n" for sha in shas).encode())
+        requests.seek(0)
+        output: bytes = run(
+            "cat-file", "--batch", istream=requests, stdout_as_string=False,
+            strip_newline_in_stdout=False,
+        )  # fmt: skip
+    blobs, position = {}, 0
+    for sha in shas:
+        end = output.index(b"\n", position)
+        header = output[position:end].split()
+        position = end + 1
+        if len(header) < 3 or header[1] != b"blob":
+            continue  # missing, or not a blob
+        size = int(header[2])
+        blobs[sha] = output[position : position + size]
+        position += size + 1
+    return blobs

@@ -1,5 +1,6 @@
-"""A release's cost per service stays flat as it grows: the git commands its commit runs,
-counted on real repositories and Redis (bench/release_scaling.py measures the times)."""
+"""A release's cost per service stays flat as it grows: the git commands its commit and the
+survey after it run, counted on real repositories and Redis (bench/release_scaling.py
+measures the times)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from typing import Any
 import git
 import redis
 
+from services.committer.survey import resurvey
 from services.committer.writeback import GitopsWriter
 from services.common.events import ManifestCommitted, ReleaseImage, ReleaseReady, Source
 from services.common.runs import RunStore
+from services.common.service_inventory import InventoryStore
+from services.detector.deployed import DeployedCache
 from tests.committer.gitrepos import DIGEST, REGISTRY, Repo, monorepo, settings_for
 
 
@@ -75,3 +79,28 @@ def test_a_release_asks_git_about_ancestry_once_not_for_every_service(
     assert ancestry(large) == ancestry(small) == 1, large
     # what is left per service: reading its last deploy (one git log)
     assert len(large) - len(small) == 12 - 3, large
+
+
+def survey_commands(root: Path, client: redis.Redis, size: int) -> list[list[str]]:
+    """The git commands of the inventory's survey after a release of `size` services."""
+    services = [f"svc-{index:02d}" for index in range(size)]
+    repo = monorepo(root / "remotes", services, name=f"acme/shop-{size}")
+    settings = settings_for(root / "work", repo)
+    GitopsWriter.connect(settings, client).release(release_of(repo, services, "v1.0.0"))
+    inventory = InventoryStore(client)
+    with git_commands() as seen:
+        found = resurvey(settings, inventory, repo.name, deployed=DeployedCache(client))
+    assert found is not None and found.error is None, found
+    assert {row.service: row.image for row in found.services} == {
+        s: f"{REGISTRY}/{s}:v1.0.0" for s in services
+    }
+    return seen
+
+
+def test_the_survey_after_a_commit_reads_every_manifest_in_the_same_git_commands(
+    tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    small = survey_commands(tmp_path / "small", redis_client, 3)
+    large = survey_commands(tmp_path / "large", redis_client, 12)
+
+    assert len(large) == len(small), large  # not three more for each service
