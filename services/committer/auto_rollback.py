@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from services.committer.writeback import GitopsWriter
 from services.common.events import DeploymentFailed, ManifestCommitted, RollbackRequested
+from services.common.rollout_environment import Rollout
 
 REQUESTED_BY = "shipline (automatic rollback)"
 
@@ -24,10 +25,16 @@ def rollback_request(failed: DeploymentFailed) -> RollbackRequested:
 
 
 def roll_back(writer: GitopsWriter, failed: DeploymentFailed) -> ManifestCommitted:
-    # in the environment whose manifest failed: a production rollout's never touches staging
-    committed = writer.rollback(
-        rollback_request(failed), only_from=failed.image, failed_in=failed.manifest_path
+    # in the environment whose rollout failed (its gitops repository, branch and manifest):
+    # a production rollout's never touches staging, even where both write the same path
+    rollout = Rollout(
+        service=failed.service,
+        source_repository=failed.source.repository,
+        manifest_path=failed.manifest_path,
+        gitops_repository=failed.gitops_repository,
+        branch=failed.branch,
     )
+    committed = writer.rollback(rollback_request(failed), only_from=failed.image, failed_in=rollout)
     return committed.model_copy(
         update={
             "event_id": failed.follow_up_id("ManifestCommitted", "auto-rollback"),

@@ -42,6 +42,7 @@ from services.common.git import CommitInfo
 from services.common.git_checkout import Checkout
 from services.common.pins import Pin, pin_environment
 from services.common.project import Project, ServiceSpec
+from services.common.rollout_environment import Rollout, failed_environment
 from services.common.safe_files import UnsafePath
 from services.detector.environment_runs import newest_in
 
@@ -54,15 +55,18 @@ def rollback(
     commits: GitopsCommits,
     pins: Pins,
     only_from: str | None = None,
-    failed_in: str = "",
+    failed_in: Rollout | None = None,
 ) -> ManifestCommitted:
     """`only_from`: roll back only while the manifest still holds this image (an automatic
     rollback must not revert a newer deploy that replaced the failed one); `failed_in`: the
-    manifest whose rollout failed (an automatic rollback acts in its environment)."""
+    rollout that failed (an automatic rollback acts in its environment: by its gitops
+    repository, branch and manifest path)."""
     head = targets.head(request.repository)
     target = targets.find(request.repository, head)
     spec = target.spec(request.service)
-    named = request.environment or environment_of(target.project, request.service, failed_in)
+    named = request.environment or (
+        failed_environment(target.project, failed_in) if failed_in else None
+    )
     environment = rolled_back_in(target.project, named)
     target = target.for_environment(environment or None)  # its own gitops, when it has one
     write = RollbackWrite(
@@ -77,14 +81,6 @@ def rollback(
         environment=environment,
     )
     return commits.commit(target, write.prepare)
-
-
-def environment_of(project: Project, service: str, path: str) -> str | None:
-    """The environment whose manifest of `service` is `path` (None: the first, or none)."""
-    for environment in project.environments:
-        if path and project.manifest_path(service, environment.name) == path:
-            return environment.name
-    return None
 
 
 def rolled_back_in(project: Project, name: str | None) -> str:

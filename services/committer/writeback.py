@@ -33,6 +33,7 @@ from services.common.events import (
 )
 from services.common.keyspace import Keyspace
 from services.common.pins import PinStore
+from services.common.rollout_environment import Rollout
 from services.common.runs import RunStore
 from services.common.settings import Settings
 
@@ -69,7 +70,10 @@ class GitopsWriter:
         return release.release(ready, self.targets, self.commits, self.pins, self.runs, pulls)
 
     def rollback(
-        self, request: RollbackRequested, only_from: str | None = None, failed_in: str = ""
+        self,
+        request: RollbackRequested,
+        only_from: str | None = None,
+        failed_in: Rollout | None = None,
     ) -> ManifestCommitted:
         return rollback.rollback(
             request, self.targets, self.commits, self.pins, only_from, failed_in

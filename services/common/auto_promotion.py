@@ -25,6 +25,7 @@ from services.common.events import (
     Source,
 )
 from services.common.project import Project
+from services.common.rollout_environment import Rollout, environments_of
 
 REQUESTED_BY = "shipline (auto-promotion)"
 RUN_PREFIX = "auto-"
@@ -84,7 +85,7 @@ def landed_in(
         case ManifestCommitted() if event.cluster is None:  # with one, its verification lands
             if event.old_image == event.new_image:
                 return None  # nothing new landed
-            name = _written(project, event.service, event.manifest_path, event.branch)
+            name = _written(project, event)
             image, verified = event.new_image, False
         case DeploymentVerified():
             name = _verified_in(project, event, clusters)
@@ -104,14 +105,21 @@ def landed_in(
     )
 
 
-def _written(project: Project, service: str, path: str, branch: str | None) -> str | None:
-    """The environment whose manifest of `service` is `path` (on `branch`, when known)."""
-    for environment in project.environments:
-        if project.manifest_path(service, environment.name) != path:
-            continue
-        if branch is None or project.gitops_for(environment.name).branch == branch:
-            return environment.name
-    return None
+def _written(project: Project, event: ManifestCommitted) -> str | None:
+    """The environment whose manifest of the service is the one the commit wrote, in the
+    gitops repository and on the branch it went to."""
+    written = environments_of(project, _rollout(event))
+    return written[0] if written else None
+
+
+def _rollout(event: ManifestCommitted | DeploymentVerified) -> Rollout:
+    return Rollout(
+        service=event.service,
+        source_repository=event.source.repository,
+        manifest_path=event.manifest_path,
+        gitops_repository=event.gitops_repository,
+        branch=event.branch,
+    )
 
 
 def _verified_in(
@@ -123,12 +131,8 @@ def _verified_in(
         env.name for env in project.environments if clusters.get(env.name) == event.cluster
     ]
     if event.manifest_path:
-        written = [
-            env.name
-            for env in project.environments
-            if project.manifest_path(event.service, env.name) == event.manifest_path
-        ]
-        if len(written) > 1:  # one path on several gitops branches: the cluster tells
+        written = environments_of(project, _rollout(event))
+        if len(written) > 1:  # a verifier that did not name the branch: the cluster tells
             written = [name for name in written if name in in_cluster]
         return written[0] if len(written) == 1 else None
     return in_cluster[0] if len(in_cluster) == 1 else None

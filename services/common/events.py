@@ -209,6 +209,10 @@ class _Verification(Envelope):
     gitops_commit: str
     kind: Literal["deploy", "release", "rollback"] = "deploy"
     manifest_path: str = ""  # the one the commit wrote: which environment was verified
+    # with it, the gitops repository and branch of the commit: two environments may write
+    # the same path in different repositories ("": a verifier from before it said)
+    gitops_repository: str = ""
+    branch: str = ""
     workload: str = ""  # e.g. "Deployment shop/cart"
     application: str = ""  # the Argo CD Application, e.g. "argocd/shop"
     rollback_of: str = ""  # set when verifying an automatic rollback: the failure it answers

@@ -116,6 +116,8 @@ def _common(committed: ManifestCommitted) -> dict[str, Any]:
         "cluster": committed.cluster or "",
         "gitops_commit": committed.gitops_commit,
         "manifest_path": committed.manifest_path,
+        "gitops_repository": committed.gitops_repository,
+        "branch": committed.branch,
         "kind": committed.kind,
         "rollback_of": committed.rollback_of,
     }

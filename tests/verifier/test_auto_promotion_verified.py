@@ -129,6 +129,7 @@ def test_staging_s_verified_rollout_promotes_production_and_a_failed_one_does_no
     verified = only(verify(healthy))
     assert isinstance(verified, DeploymentVerified)
     assert verified.manifest_path == overlay("staging")
+    assert (verified.gitops_repository, verified.branch) == (shop.name, "main")
     notify(verified)
     notify(verified)  # delivered twice
 
