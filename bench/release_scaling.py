@@ -26,6 +26,7 @@ import git
 import redis
 
 from bench.figures import Figure, Target, alternate, print_figure
+from services.committer.survey import resurvey
 from services.committer.writeback import GitopsWriter
 from services.common.events import (
     ChangeDetected,
@@ -40,6 +41,9 @@ from services.common.events import (
 )
 from services.common.git import Mirror
 from services.common.runs import RunStore
+from services.common.service_inventory import InventoryStore
+from services.common.settings import Settings
+from services.detector.deployed import DeployedCache
 from services.detector.task import pushed_changes
 from services.devenv.redis_server import RedisServer
 from services.notifier.messages import summary
@@ -56,7 +60,8 @@ from tests.committer.gitrepos import (
 SIZES = (25, 50, 100, 200)
 VERSION = "v1.1.0"
 GROWTH_TARGET = Target(1.5)  # per service, N=200 against N=25: linear stays near 1x
-PARTS = ("detection", "release ready", "completion", "release commit", "summary")
+PARTS = ("detection", "release ready", "completion", "release commit", "summary", "survey")
+PER_COMMIT = {"survey": "survey after one deploy commit"}  # its cost per commit, not service
 
 
 @dataclass
@@ -184,7 +189,28 @@ def one_size(root: Path, client: redis.Redis, probe: Probe, size: int) -> dict[s
 
     text, costs["summary"] = probe.measure(summarise)
     assert VERSION in text or "run-rel" in text or text
+    costs["survey"] = survey_after_a_deploy(repo, settings, writer, client, probe, services[0])
     return costs
+
+
+def survey_after_a_deploy(
+    repo: Repo,
+    settings: Settings,
+    writer: GitopsWriter,
+    client: redis.Redis,
+    probe: Probe,
+    service: str,
+) -> Cost:
+    """The committer's survey after one deploy commit (it follows every commit: a push
+    deploying N services one by one surveys N times)."""
+    inventory, cache = InventoryStore(client), DeployedCache(client)
+    resurvey(settings, inventory, repo.name, deployed=cache)  # the one after the release
+    commit = repo.commit({f"{service}/app.txt": "fixed\n"}, "fix: one service")
+    source = Source(repository=repo.name, commit=commit, ref="refs/heads/main")
+    writer.deploy(scan_passed(service, source).model_copy(update={"tags": (commit[:12],)}))
+    found, cost = probe.measure(lambda: resurvey(settings, inventory, repo.name, deployed=cache))
+    assert found is not None and found.error is None, found
+    return cost
 
 
 def next_release(
@@ -272,19 +298,20 @@ def figures_of(results: dict[int, dict[str, Cost]]) -> list[Figure]:
     small, large = sizes[0], sizes[-1]
     figures = []
     for part in PARTS:
-        per_service = {n: results[n][part].seconds * 1000 / n for n in sizes}
-        last = results[large][part]
-        curve = ", ".join(f"N={n}: {per_service[n]:.2f} ms" for n in sizes)
+        divisor = {n: 1 if part in PER_COMMIT else n for n in sizes}
+        each = {n: results[n][part].seconds * 1000 / divisor[n] for n in sizes}
+        last, unit = results[large][part], "per commit" if part in PER_COMMIT else "per service"
+        curve = ", ".join(f"N={n}: {each[n]:.2f} ms" for n in sizes)
         figure = Figure(
             "release scaling",
-            f"{part}, per service, N={large}",
+            f"{PER_COMMIT.get(part, part)}, {unit}, N={large}",
             "ms",
-            [per_service[large]],
-            f"per service, N={small}",
-            [per_service[small]],
-            GROWTH_TARGET if large > small else None,
-            f"{curve}; at N={large}, {last.git / large:.2f} git and "
-            f"{last.redis / large:.1f} Redis commands per service",
+            [each[large]],
+            f"{unit}, N={small}",
+            [each[small]],
+            GROWTH_TARGET if large > small and part not in PER_COMMIT else None,
+            f"{curve}; at N={large}, {last.git / divisor[large]:.2f} git and "
+            f"{last.redis / divisor[large]:.1f} Redis commands {unit}",
         )
         figures.append(figure)
         print_figure(figure)
