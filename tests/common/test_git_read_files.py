@@ -13,6 +13,8 @@ from services.common.git import Mirror
 from services.common.safe_files import UnsafePath
 from tests.committer.test_release_scale import git_commands
 
+pytestmark = pytest.mark.integration  # git repositories built with the git binary
+
 
 def git(cwd: Path, *args: str) -> str:
     return subprocess.run(
