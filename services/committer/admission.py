@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from services.committer.decide import refusal
 from services.committer.rescan import Promoted, Rescan
 from services.common.errors import PermanentError
-from services.common.events import ScanFailed, Source
+from services.common.events import ReleaseReady, ScanFailed, Source
 from services.common.mirrors import source_project
-from services.common.project import PROJECT_FILE
+from services.common.project import PROJECT_FILE, Project
 from services.common.scan_verdicts import ScanVerdicts
 from services.common.settings import Settings
 
@@ -60,3 +60,11 @@ class Admission:
         blocked = self._rescan.blocked(image, source_project(self._settings, image.source))
         if blocked is not None:
             raise Blocked(blocked)
+
+    def release_blocked(
+        self, ready: ReleaseReady, project: Project, environment: str
+    ) -> dict[str, ScanFailed]:
+        """Each image of a release into `environment` its own scan policy blocks."""
+        if self._rescan is None:
+            return {}
+        return self._rescan.release_blocked(ready, project, environment)

@@ -7,11 +7,13 @@ the whole release back. Each service is still decided on the gitops head like a 
 With `environments:`, a release goes where pushes deploy unless a later environment has
 `releases: true` (release_environment.py): then its manifests and trailers, and when it
 writes by pull request, the same commit in one pull request whose body has the notes.
+That environment's own `scan:` judges every image again first (rescan.py, as a promotion):
+one it blocks holds the whole release back, nothing written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, partial
 
@@ -29,11 +31,19 @@ from services.committer.stores import Pins, RunFacts
 from services.committer.targets import Target, Targets
 from services.common.environments import Environment
 from services.common.errors import PermanentError
-from services.common.events import Envelope, ManifestCommitted, ReleaseReady, StageFailed
-from services.common.project import ServiceSpec
+from services.common.events import (
+    Envelope,
+    ManifestCommitted,
+    ReleaseReady,
+    ScanFailed,
+    StageFailed,
+)
+from services.common.project import Project, ServiceSpec
 
 Released = list[Envelope]
 Edited = tuple[str, ImageEdit, ImageRef]  # (manifest path, the edit, the image written)
+# each image the named environment's own scan policy blocks, by service (Rescan.release_blocked)
+Judge = Callable[[ReleaseReady, Project, str], Mapping[str, ScanFailed]]
 
 
 def release(
@@ -43,13 +53,20 @@ def release(
     pins: Pins,
     runs: RunFacts,
     pulls: PullRequestWriteback | None = None,
+    judge: Judge | None = None,
 ) -> Released:
     """`pulls`: how a releases environment that writes by pull request gets one (without
-    it, such a release is refused: a commit would bypass the review it asks for)."""
+    it, such a release is refused: a commit would bypass the review it asks for); `judge`:
+    the images that environment's own scan policy blocks (None: the scanner's verdicts
+    carry over)."""
     if ready.held:
         return refused(ready)
     target = targets.find(ready.source.repository, ready.source.commit)
     environment = released_to(target.project)
+    if environment is not None and judge is not None:
+        blocked = judge(ready, target.project, environment.name)
+        if blocked:
+            return blocked_release(ready, environment.name, blocked)
     target = target.for_environment(environment.name if environment else None)
     notes = notes_of(target, ready, commits.bot.email)
     runs.keep_release_notes(ready.run_id, notes)
@@ -174,6 +191,19 @@ def notes_of(target: Target, ready: ReleaseReady, bot_email: str) -> str:
     previous = mirror.previous_tag(commit, target.project.release_tags)
     commits = mirror.log(previous, commit, limit=1000)
     return release_notes(ready.version, previous, commits, bot_email)
+
+
+def blocked_release(
+    ready: ReleaseReady, environment: str, blocked: Mapping[str, ScanFailed]
+) -> Released:
+    """Each service `environment`'s scan policy blocks ends blocked with its findings, the
+    others not deployed, naming it: the release is one commit, all its services or none."""
+    held = {service: f"is blocked by {environment}'s scan policy" for service in blocked}
+    others = refused(ready.model_copy(update={"held": held}))
+    return [
+        *(blocked[s] for s in sorted(blocked)),
+        *(e for e in others if getattr(e, "service", None) not in held),
+    ]
 
 
 def refused(ready: ReleaseReady) -> Released:

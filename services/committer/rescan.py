@@ -1,6 +1,7 @@
 """A promoted image judged again under the target environment's scan policy, when that
 policy (the service's with the environment's `scan:` on top) differs from the service's own,
-which the scanner judged it by.
+which the scanner judged it by; a release's images likewise, each under the policy of the
+`releases: true` environment it goes to.
 
 The decision is the scanner's own (services/scanner/policy.py decide) on Trivy's JSON
 report: the report the scanner kept for that digest when there is one, Trivy run on the
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.common.environment_scan_verdicts import EnvironmentVerdict, EnvironmentVerdicts
-from services.common.events import ImagePushed, ScanFailed, ScanPassed, Source
+from services.common.events import ImagePushed, ReleaseReady, ScanFailed, ScanPassed, Source
 from services.common.logging import get_logger
 from services.common.project import Project
 from services.common.registry_auth import registry_login
@@ -81,13 +82,33 @@ class Rescan:
                 outcome=self._judge(image, policy),
             )
             self.judged.record(kept)
-        return kept.outcome if isinstance(kept.outcome, ScanFailed) else None
+        outcome = kept.outcome
+        return _addressed(outcome, image) if isinstance(outcome, ScanFailed) else None
+
+    def release_blocked(
+        self, ready: ReleaseReady, project: Project, environment: str
+    ) -> dict[str, ScanFailed]:
+        """Each image of `ready` that `environment`'s scan policy blocks, by service (none
+        where a service's policy there is its own)."""
+        blocked = {}
+        for service, item in sorted(ready.images.items()):
+            image = Promoted(
+                ready.run_id,
+                environment,
+                service,
+                ready.source,
+                item.image_repository,
+                item.tag,
+                item.digest,
+            )
+            outcome = self.blocked(image, project)
+            if outcome is not None:
+                blocked[service] = outcome
+        return blocked
 
     def _judge(self, image: Promoted, policy: Policy) -> ScanPassed | ScanFailed:
         pushed = ImagePushed(
-            event_id=uuid.uuid5(
-                _JUDGED, f"{image.run_id}:{image.environment}:{image.service}:{image.digest}"
-            ),
+            event_id=_event_id(image),
             run_id=image.run_id,
             service=image.service,
             source=image.source,
@@ -122,3 +143,15 @@ class Rescan:
         login = registry_login(self.settings, image.image_repository)
         username, password = (login.username, login.password) if login else (None, None)
         return self.trivy().scan(image.image_by_digest, username, password)
+
+
+def _event_id(image: Promoted) -> uuid.UUID:
+    return uuid.uuid5(_JUDGED, f"{image.run_id}:{image.environment}:{image.service}:{image.digest}")
+
+
+def _addressed(outcome: ScanFailed, image: Promoted) -> ScanFailed:
+    """A kept outcome as the outcome of the run asking now (another run may have judged it)."""
+    if outcome.run_id == image.run_id:
+        return outcome
+    update = {"event_id": _event_id(image), "run_id": image.run_id, "source": image.source}
+    return outcome.model_copy(update=update)

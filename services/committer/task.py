@@ -136,7 +136,7 @@ class Committer:
                 if not event.held:  # a held release commits nothing
                     images = {s: (i.image_repository, i.digest) for s, i in event.images.items()}
                     self.admission.check(event.source, images)
-                return self.writer.release(event, self.pulls)
+                return self.writer.release(event, self.pulls, self.admission.release_blocked)
             case RollbackRequested():
                 return (self.writer.rollback(with_digest(self.settings, event)),)
             case DeploymentFailed() if event.auto_rollback:

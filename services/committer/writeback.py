@@ -65,9 +65,14 @@ class GitopsWriter:
         return deploy.deploy(scan, self.targets, self.commits, self.pins, self.runs)
 
     def release(
-        self, ready: ReleaseReady, pulls: PullRequestWriteback | None = None
+        self,
+        ready: ReleaseReady,
+        pulls: PullRequestWriteback | None = None,
+        judge: release.Judge | None = None,
     ) -> list[Envelope]:
-        return release.release(ready, self.targets, self.commits, self.pins, self.runs, pulls)
+        return release.release(
+            ready, self.targets, self.commits, self.pins, self.runs, pulls, judge
+        )
 
     def rollback(
         self,

@@ -155,7 +155,9 @@ def test_production_s_policy_blocks_the_key_staging_allowed_judged_on_the_kept_r
     assert judged.verdict.policy.startswith("environment production:")
     scanner = ScanVerdicts(redis_client).get(keyed_cart.repository, keyed_cart.digest)
     assert scanner is not None and scanner.outcome == "passed"  # staging's stands
-    assert promoter.promote(promotion("run-again")) and promoter.trivy_runs == 0
+    [again] = promoter.promote(promotion("run-again"))  # the kept outcome, for this run
+    assert isinstance(again, ScanFailed) and promoter.trivy_runs == 0
+    assert again.run_id == "run-again" and again.event_id != event.event_id
 
 
 def test_without_the_scanner_s_report_at_hand_the_committer_runs_trivy_and_is_blocked(
