@@ -76,7 +76,10 @@ class Release:
         root = components.workdir / "release-repos"
         fleet = ReleaseFleet(root, size)
         fleet.create(f"{components.registry.host}/release", components.base_image)
-        stack = Stack(components, [fleet], concurrency={"builder": 1, "scanner": 2})
+        # no sweep: it would build what the script's commits left undeployed, mid-release
+        reconciler = {"sweep_seconds": 0}
+        concurrency = {"builder": 1, "scanner": 2}
+        stack = Stack(components, [fleet], concurrency=concurrency, reconciler=reconciler)
         try:
             stack.start(builders=1)
             return cls(
