@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, get_args
 
 from services.common.event_base import RunStatus
@@ -98,10 +98,26 @@ class RunIndex:
             self._built = bool(self._redis.exists(self._keys.runs_indexed))
         return self._built
 
-    def of_service(self, repository: str, service: str) -> Iterator[str]:
-        """The runs of a repository's service, newest first."""
+    def newest_of_each(self, services: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """The newest run of each (repository, service) that has one, in one round trip."""
+        wanted = list(services)
+        pipe = self._redis.pipeline(transaction=False)
+        for repository, service in wanted:
+            pipe.zrevrange(self._keys.runs_by_repository_service(repository, service), 0, 0)
+        answers = pipe.execute() if wanted else []
+        return {
+            key: newest[0].decode() for key, newest in zip(wanted, answers, strict=True) if newest
+        }
+
+    def of_service(self, repository: str, service: str, newest: str | None = None) -> Iterator[str]:
+        """The runs of a repository's service, newest first; `newest`: the first, known
+        already (newest_of_each), so the index is read only when the caller wants more."""
+        if newest is not None:
+            yield newest
         key = self._keys.runs_by_repository_service(repository, service)
-        return (run_id for run_id, _ in newest_first(self._redis, key, batch=20))
+        for run_id, _ in newest_first(self._redis, key, batch=20):
+            if run_id != newest:
+                yield run_id
 
     def in_progress(self) -> list[str]:
         """The runs queued or running, newest first (equal times: run ids descending)."""

@@ -9,7 +9,7 @@ run_records.py.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import redis
@@ -156,22 +156,37 @@ class RunStore:
         raw = self._redis.hgetall(self._keys.run(run_id))
         if not raw:
             return None
-        run: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
-        run.pop("completing", None)  # the completion's claim, not part of the record
         names = sorted(m.decode() for m in self._redis.smembers(self._keys.run_services(run_id)))
         pipe = self._redis.pipeline(transaction=False)
         for name in names:
             pipe.hgetall(self._keys.run_service(run_id, name))
-        records = pipe.execute() if names else []
-        run["services"] = {
-            name: service_record({k.decode(): v.decode() for k, v in raw.items()})
-            for name, raw in zip(names, records, strict=True)
-        }
-        return Run.model_validate(run)
+        return _run(raw, names, iter(pipe.execute() if names else []))
+
+    def get_many(self, run_ids: Sequence[str]) -> dict[str, Run | None]:
+        """Each run (None: no such run), in two round trips however many."""
+        run_ids = list(dict.fromkeys(run_ids))
+        pipe = self._redis.pipeline(transaction=False)
+        for run_id in run_ids:
+            pipe.hgetall(self._keys.run(run_id))
+            pipe.smembers(self._keys.run_services(run_id))
+        answers = pipe.execute() if run_ids else []
+        found: dict[str, tuple[dict[bytes, bytes], list[str]]] = {}
+        pipe = self._redis.pipeline(transaction=False)
+        for n, run_id in enumerate(run_ids):
+            raw, members = answers[2 * n], answers[2 * n + 1]
+            if raw:
+                found[run_id] = raw, sorted(m.decode() for m in members)
+                for name in found[run_id][1]:
+                    pipe.hgetall(self._keys.run_service(run_id, name))
+        records = iter(pipe.execute() if found else [])
+        runs: dict[str, Run | None] = dict.fromkeys(run_ids)
+        for run_id, (raw, names) in found.items():
+            runs[run_id] = _run(raw, names, records)
+        return runs
 
     def list(self, limit: int = 50) -> list[Run]:
         ids = [i.decode() for i in self._redis.zrevrange(self._keys.runs_index, 0, limit - 1)]
-        return [run for run in (self.get(i) for i in ids) if run is not None]
+        return [run for run in self.get_many(ids).values() if run is not None]
 
     def newest_first(
         self, at_or_before: float | None = None, since: float | None = None, batch: int = 200
@@ -190,6 +205,18 @@ def _text(value: bytes | None) -> str | None:
     return value.decode() if value else None
 
 
+def _decoded(raw: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def _run(raw: dict[bytes, bytes], names: list[str], records: Iterator[dict[bytes, bytes]]) -> Run:
+    """A run from its hash and, in `names`' order, its services' hashes."""
+    run: dict[str, Any] = _decoded(raw)
+    run.pop("completing", None)  # the completion's claim, not part of the record
+    run["services"] = {name: service_record(_decoded(next(records))) for name in names}
+    return Run.model_validate(run)
+
+
 class RunReads:
     """RunStore.get, each run read once (a release run is the last run of many services)."""
 
@@ -200,3 +227,7 @@ class RunReads:
         if run_id not in self._read:
             self._read[run_id] = self._runs.get(run_id)
         return self._read[run_id]
+
+    def ahead(self, run_ids: Iterable[str]) -> None:
+        """Read these runs now, together (two round trips), for the calls to come."""
+        self._read.update(self._runs.get_many([i for i in run_ids if i not in self._read]))

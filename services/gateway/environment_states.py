@@ -160,10 +160,14 @@ def _from_indexes(
     """As the scan finds them, read from each wanted service's runs (at most RUNS_SEARCHED
     of them) and the runs in progress."""
     found, read = FromRuns(), RunReads(runs)
-    for repository, service in sorted({(repo, service) for repo, _, service, _ in wanted}):
+    services = sorted({(repo, service) for repo, _, service, _ in wanted})
+    newest, in_progress = runs.index.newest_of_each(services), runs.index.in_progress()
+    read.ahead([*newest.values(), *in_progress])
+    for repository, service in services:
         rows = {w for w in wanted if w[0] == repository and w[2] == service}
         images = {(repository, service, image) for _, _, _, image in rows}
-        for n, run_id in enumerate(runs.index.of_service(repository, service)):
+        first = newest.get((repository, service))
+        for n, run_id in enumerate(runs.index.of_service(repository, service, first)):
             if n >= RUNS_SEARCHED or (
                 rows <= found.written.keys() and images <= found.digests.keys()
             ):
@@ -179,7 +183,7 @@ def _from_indexes(
             wrote = (repository, _environment_of(run, view), service, record.image)
             if wrote in rows and wrote not in found.written and record.gitops_commit:
                 found.written[wrote] = Written(run_id, _status(record), record.digest or None)
-    for run_id in runs.index.in_progress():
+    for run_id in in_progress:
         run = read(run_id)
         ran_in = views.get(run.repository or "") if run is not None else None
         if run is None or ran_in is None:

@@ -115,9 +115,10 @@ def last_runs(runs: RunStore, wanted: set[ServiceKey]) -> dict[ServiceKey, LastR
 
 def _last_runs_indexed(runs: RunStore, wanted: set[ServiceKey]) -> dict[ServiceKey, LastRun]:
     found: dict[ServiceKey, LastRun] = {}
-    read = RunReads(runs)
+    read, newest = RunReads(runs), runs.index.newest_of_each(wanted)
+    read.ahead(newest.values())
     for repository, name in wanted:
-        for run_id in runs.index.of_service(repository, name):
+        for run_id in runs.index.of_service(repository, name, newest.get((repository, name))):
             run = read(run_id)
             service = run.services.get(name) if run and run.repository == repository else None
             if run is not None and service is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
@@ -59,15 +60,19 @@ def list_runs(
         entries = runtime.runs.newest_first(at_or_before=at_or_before, since=earliest)
     page: list[tuple[str, Run, float]] = []
     next_cursor = None
-    for run_id, created_at in after_cursor(entries, start):
-        run = runtime.runs.get(run_id)
-        if run is None or not matches(run, service, status):
-            continue
-        if len(page) == limit:
-            last_id, _, last_at = page[-1]
-            next_cursor = Cursor(last_at, last_id).encode()
-            break
-        page.append((run_id, run, created_at))
+    candidates = after_cursor(entries, start)
+    # read together, as many as could still fill the page and tell whether there is more
+    while next_cursor is None and (chunk := list(islice(candidates, limit + 1 - len(page)))):
+        read = runtime.runs.get_many([run_id for run_id, _ in chunk])
+        for run_id, created_at in chunk:
+            run = read[run_id]
+            if run is None or not matches(run, service, status):
+                continue
+            if len(page) == limit:
+                last_id, _, last_at = page[-1]
+                next_cursor = Cursor(last_at, last_id).encode()
+                break
+            page.append((run_id, run, created_at))
     return RunPage(runs=[run for _, run, _ in page], next_cursor=next_cursor)
 
 
