@@ -41,7 +41,8 @@ def make_handler(
         cluster, view = settings.cluster(event.cluster), watches.view(event.cluster)
         if cluster is None or view is None:
             raise PermanentError(f"cluster {event.cluster} is not configured (clusters)")
-        recorded_at = runtime.runs.created_at(event.run_id)  # one field: not every service of the run
+        # one field of the run, not the run: a 200-service release verifies 200 commits
+        recorded_at = runtime.runs.created_at(event.run_id)
         pushed_at = recorded_at if recorded_at is not None else event.occurred_at.timestamp()
         argocd = cluster.argocd_namespace is not None
 
