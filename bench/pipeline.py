@@ -52,7 +52,13 @@ class Pipeline:
         sample.create(f"{registry}/microbank", base)
         fleet = Fleet(root, max(FAN_OUT))
         fleet.create(f"{registry}/fleet", base)
-        stack = Stack(components, [sample, fleet], concurrency={"builder": 1, "scanner": 2})
+        # no sweep: it would build what the by-hand script's commits left undeployed, mid-round
+        stack = Stack(
+            components,
+            [sample, fleet],
+            concurrency={"builder": 1, "scanner": 2},
+            reconciler={"sweep_seconds": 0},
+        )
         hand = components.workdir / "by-hand"
         try:
             stack.start(builders=1)
