@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import git
 import yaml
 
-from services.common.events import ScanPassed, Source
+from services.common.events import ManifestCommitted, PromotionRequested, ScanPassed, Source
+from services.common.repository_settings import GitHost, GitopsRepository
 from services.common.scan_verdicts import ScanVerdict, ScanVerdicts
 from services.common.settings import Repository, Settings
+
+if TYPE_CHECKING:
+    from services.committer.writeback import GitopsWriter
 
 DEVELOPER = git.Actor("Dana Developer", "dana@example.com")
 REGISTRY = "127.0.0.1:5000/bank"
 DIGEST = "sha256:" + "ab" * 32
+PRODUCTION_GITOPS = "acme/prod-gitops"
+OVERLAYS = "k8s/{environment}/{service}.yaml"
+PULL_REQUEST_BRANCH = "shipline/promote-production"
 
 
 class Repo:
@@ -91,6 +100,102 @@ def monorepo(root: Path, services: list[str], name: str = "acme/shop", **top: ob
         files[f"k8s/{service}.yaml"] = deployment(service, f"{REGISTRY}/{service}:initial")
     repo.commit(files, "initial")
     return repo
+
+
+def environment_manifest(service: str, environment: str, manifest: str = OVERLAYS) -> str:
+    return manifest.replace("{service}", service).replace("{environment}", environment)
+
+
+def staging_and_production(
+    root: Path,
+    services: list[str],
+    production: dict[str, object] | None = None,
+    written: tuple[str, ...] = ("staging", "production"),
+    manifest: str = OVERLAYS,
+    **service_keys: object,
+) -> Repo:
+    """acme/shop: staging, then production `from: staging` with `production`'s keys (its own
+    `gitops:` among them, say); each service at <service>/ with its manifest at `manifest`,
+    written at the initial image for each environment in `written` (those on main)."""
+    repo = Repo(root, "acme/shop")
+    environments = [
+        {"name": "staging"},
+        {"name": "production", "from": "staging", **(production or {})},
+    ]
+    services_yaml = {
+        s: {"path": f"{s}/", "manifest": manifest.replace("{service}", s), **service_keys}
+        for s in services
+    }
+    files = {"shipline.yaml": shipline_yaml(services_yaml, environments=environments)}
+    for service in services:
+        files[f"{service}/app.txt"] = f"{service}\n"
+        for environment in written:
+            path = environment_manifest(service, environment, manifest)
+            files[path] = deployment(service, f"{REGISTRY}/{service}:initial")
+    repo.commit(files, "initial")
+    return repo
+
+
+def production_gitops(root: Path, services: list[str], manifest: str = OVERLAYS) -> Repo:
+    """Production's own gitops repository: each service's production manifest, initial."""
+    repo = Repo(root, PRODUCTION_GITOPS)
+    files = {
+        environment_manifest(s, "production", manifest): deployment(s, f"{REGISTRY}/{s}:initial")
+        for s in services
+    }
+    repo.commit(files, "production's manifests")
+    return repo
+
+
+def own_gitops_settings(
+    workdir: Path, shop: Repo, prod: Repo, host: GitHost | None = None, **extra: object
+) -> Settings:
+    """The settings of `shop` whose production writes to `prod` (on `host`'s API if given)."""
+    entry = GitopsRepository(name=prod.name, url=prod.url, host=host)
+    return settings_for(workdir, shop, gitops_repositories=[entry], **extra)
+
+
+def promotion(
+    run_id: str = "", services: tuple[str, ...] = ("cart",), **fields: object
+) -> PromotionRequested:
+    """ada asks for `services` of acme/shop in production; run_id "": a fresh one."""
+    return PromotionRequested(
+        run_id=run_id or f"run-p-{uuid.uuid4().hex[:6]}",
+        repository="acme/shop",
+        services=services,
+        environment="production",
+        requested_by="ada",
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def deployed_to_staging(
+    shop: Repo, writer: GitopsWriter, service: str = "cart", verdicts: object = None
+) -> str:
+    """A change to `service` pushed and deployed to staging, as a push run does: its commit.
+    `verdicts`: a Redis client to record the scan's verdict in, as the scanner does."""
+    commit = shop.commit({f"{service}/app.txt": f"{service} {uuid.uuid4()}\n"}, f"feat: {service}")
+    scan = scan_passed(shop, service, commit, f"run-{commit[:7]}")
+    if verdicts is not None:
+        scanned(verdicts, scan)
+    outcome = writer.deploy(scan)
+    assert isinstance(outcome, ManifestCommitted), outcome
+    return commit
+
+
+def merged_by_a_person(repo: Repo, branch: str = PULL_REQUEST_BRANCH) -> str:
+    """The pull request's branch merged into main on the remote, as the host would: the sha."""
+    clone = repo.clone
+    clone.git.pull("--ff-only", "origin", "main")
+    clone.git.fetch("origin", branch)
+    with clone.git.custom_environment(
+        GIT_COMMITTER_NAME=DEVELOPER.name, GIT_COMMITTER_EMAIL=DEVELOPER.email
+    ):
+        clone.git.merge("--no-ff", "FETCH_HEAD", "-m", "Merge pull request #1")
+    clone.git.push("origin", "HEAD:refs/heads/main")
+    sha = clone.head.commit.hexsha
+    clone.close()
+    return sha
 
 
 def pinned(

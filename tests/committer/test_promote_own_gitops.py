@@ -4,7 +4,6 @@ production's, on real repositories and Redis."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
@@ -13,41 +12,31 @@ import redis
 from services.committer.promote import promote
 from services.committer.writeback import GitopsWriter
 from services.common.cluster_settings import ClusterSettings
-from services.common.events import ManifestCommitted, PromotionRequested
-from services.common.repository_settings import GitopsRepository
+from services.common.events import ManifestCommitted
 from tests.committer.gitrepos import (
+    PRODUCTION_GITOPS,
     REGISTRY,
     Repo,
+    deployed_to_staging,
     deployment,
-    scan_passed,
+    environment_manifest,
+    own_gitops_settings,
+    production_gitops,
+    promotion,
     settings_for,
-    shipline_yaml,
+    staging_and_production,
 )
 
 SERVICES = ["cart", "search"]
-PRODUCTION_GITOPS = "acme/prod-gitops"
 
 
 def manifest(environment: str, service: str) -> str:
-    return f"k8s/{environment}/{service}.yaml"
+    return environment_manifest(service, environment)
 
 
 def shop_repo(root: Path, production_gitops: dict[str, str]) -> Repo:
     """acme/shop: its services, staging's manifests on main, production's gitops elsewhere."""
-    repo = Repo(root, "acme/shop")
-    services = {
-        s: {"path": f"{s}/", "manifest": "k8s/{environment}/" + f"{s}.yaml"} for s in SERVICES
-    }
-    environments = [
-        {"name": "staging"},
-        {"name": "production", "from": "staging", "gitops": production_gitops},
-    ]
-    files = {"shipline.yaml": shipline_yaml(services, environments=environments)}
-    for service in SERVICES:
-        files[f"{service}/app.txt"] = f"{service}\n"
-        files[manifest("staging", service)] = deployment(service, f"{REGISTRY}/{service}:initial")
-    repo.commit(files, "initial")
-    return repo
+    return staging_and_production(root, SERVICES, {"gitops": production_gitops}, ("staging",))
 
 
 def production_files() -> dict[str, str]:
@@ -71,40 +60,17 @@ def shop(tmp_path: Path) -> Repo:
 
 @pytest.fixture
 def prod(tmp_path: Path) -> Repo:
-    repo = Repo(tmp_path / "remotes", PRODUCTION_GITOPS)
-    repo.commit(production_files(), "production's manifests")
-    return repo
+    return production_gitops(tmp_path / "remotes", SERVICES)
 
 
 @pytest.fixture
 def writer(shop: Repo, prod: Repo, tmp_path: Path, redis_client: redis.Redis) -> GitopsWriter:
-    settings = settings_for(
-        tmp_path / "c",
-        shop,
-        gitops_repositories=[GitopsRepository(name=prod.name, url=prod.url)],
-        clusters=[
-            cluster("staging-eu", shop.name, "main"),
-            cluster("prod-eu", PRODUCTION_GITOPS, "main"),
-        ],
-    )
+    clusters = [
+        cluster("staging-eu", shop.name, "main"),
+        cluster("prod-eu", PRODUCTION_GITOPS, "main"),
+    ]
+    settings = own_gitops_settings(tmp_path / "c", shop, prod, clusters=clusters)
     return GitopsWriter.connect(settings, redis_client)
-
-
-def deployed_to_staging(shop: Repo, writer: GitopsWriter, service: str) -> str:
-    commit = shop.commit({f"{service}/app.txt": f"{service} {uuid.uuid4()}\n"}, "feat: more")
-    outcome = writer.deploy(scan_passed(shop, service, commit, f"run-{commit[:7]}"))
-    assert isinstance(outcome, ManifestCommitted)
-    return commit
-
-
-def request(services: tuple[str, ...] = ("cart",)) -> PromotionRequested:
-    return PromotionRequested(
-        run_id="run-promote",
-        repository="acme/shop",
-        services=services,
-        environment="production",
-        requested_by="ada",
-    )
 
 
 def test_a_promotion_to_production_in_its_own_repository_commits_there_only(
@@ -114,7 +80,7 @@ def test_a_promotion_to_production_in_its_own_repository_commits_there_only(
     image = f"{REGISTRY}/cart:sha-{commit[:7]}"
     shop_commits, prod_commits = len(shop.log()), len(prod.log())
 
-    [event] = promote(request(), writer.targets, writer.commits)
+    [event] = promote(promotion("run-promote"), writer.targets, writer.commits)
 
     assert len(shop.log()) == shop_commits  # staging's branch untouched
     assert len(prod.log()) == prod_commits + 1
@@ -139,7 +105,7 @@ def test_a_redelivered_promotion_to_its_own_repository_makes_no_second_commit(
     shop: Repo, prod: Repo, writer: GitopsWriter
 ) -> None:
     deployed_to_staging(shop, writer, "cart")
-    asked = request()
+    asked = promotion("run-promote")
     first = promote(asked, writer.targets, writer.commits)
     deployed_to_staging(shop, writer, "cart")  # staging moved on meanwhile
     prod_commits = len(prod.log())
@@ -157,7 +123,7 @@ def test_what_staging_never_deployed_is_refused_and_production_is_untouched(
 ) -> None:
     prod_commits = len(prod.log())
 
-    [event] = promote(request(("search",)), writer.targets, writer.commits)
+    [event] = promote(promotion("run-promote", ("search",)), writer.targets, writer.commits)
 
     assert event.type == "StageFailed"
     assert "staging runs nothing promotable for search" in getattr(event, "message", "")
@@ -177,7 +143,7 @@ def test_a_promotion_to_production_on_its_own_branch_leaves_main_untouched(
     commit = deployed_to_staging(shop, writer, "cart")
     main_head = shop.log()[0].hexsha
 
-    [event] = promote(request(), writer.targets, writer.commits)
+    [event] = promote(promotion("run-promote"), writer.targets, writer.commits)
 
     assert shop.log()[0].hexsha == main_head
     with shop.clone as clone:

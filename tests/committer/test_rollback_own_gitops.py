@@ -5,7 +5,6 @@ is unpinned there."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
@@ -16,22 +15,21 @@ from services.committer.promote import promote
 from services.committer.writeback import GitopsWriter
 from services.common.events import (
     ManifestCommitted,
-    PromotionRequested,
     RollbackRequested,
     StageFailed,
     UnpinRequested,
 )
 from services.common.pins import PinStore
-from services.common.repository_settings import GitopsRepository
-from tests.committer.gitrepos import REGISTRY, Repo, settings_for
-from tests.committer.test_promote_own_gitops import (
+from tests.committer.gitrepos import (
     PRODUCTION_GITOPS,
-    cluster,
+    REGISTRY,
+    Repo,
     deployed_to_staging,
-    manifest,
-    production_files,
-    shop_repo,
+    own_gitops_settings,
+    production_gitops,
+    promotion,
 )
+from tests.committer.test_promote_own_gitops import SERVICES, cluster, manifest, shop_repo
 
 IMAGE = f"{REGISTRY}/cart"
 PRODUCTION = manifest("production", "cart")
@@ -44,31 +42,18 @@ def shop(tmp_path: Path) -> Repo:
 
 @pytest.fixture
 def prod(tmp_path: Path) -> Repo:
-    repo = Repo(tmp_path / "remotes", PRODUCTION_GITOPS)
-    repo.commit(production_files(), "production's manifests")
-    return repo
+    return production_gitops(tmp_path / "remotes", SERVICES)
 
 
 @pytest.fixture
 def writer(shop: Repo, prod: Repo, tmp_path: Path, redis_client: redis.Redis) -> GitopsWriter:
-    settings = settings_for(
-        tmp_path / "c",
-        shop,
-        gitops_repositories=[GitopsRepository(name=prod.name, url=prod.url)],
-        clusters=[cluster("prod-eu", PRODUCTION_GITOPS, "main")],
-    )
+    clusters = [cluster("prod-eu", PRODUCTION_GITOPS, "main")]
+    settings = own_gitops_settings(tmp_path / "c", shop, prod, clusters=clusters)
     return GitopsWriter.connect(settings, redis_client)
 
 
 def promoted(writer: GitopsWriter) -> list[object]:
-    asked = PromotionRequested(
-        run_id=f"run-p-{uuid.uuid4().hex[:6]}",
-        repository="acme/shop",
-        services=("cart",),
-        environment="production",
-        requested_by="ada",
-    )
-    return list(promote(asked, writer.targets, writer.commits))
+    return list(promote(promotion(), writer.targets, writer.commits))
 
 
 def two_versions_in_production(shop: Repo, writer: GitopsWriter) -> tuple[str, str]:
