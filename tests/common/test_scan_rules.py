@@ -3,7 +3,6 @@ the file and the key."""
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from pathlib import Path
 
@@ -16,12 +15,7 @@ from services.common.settings import load_settings
 ORIGIN = "acme/microbank@6113728:shipline.yaml"
 
 
-@pytest.fixture(autouse=True)
-def no_shipline_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test sees only the SHIPLINE_* variables it sets itself."""
-    for name in list(os.environ):
-        if name.startswith("SHIPLINE_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_shipline_environment")
 
 
 def shipline_yaml(service_scan: str = "", top_scan: str = "") -> str:

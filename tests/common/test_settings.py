@@ -1,4 +1,3 @@
-import os
 from pathlib import Path
 
 import pytest
@@ -33,12 +32,7 @@ api_tokens: [{API_TOKEN}]
 """
 
 
-@pytest.fixture(autouse=True)
-def no_shipline_environment(monkeypatch):
-    """Each test sees only the SHIPLINE_* variables it sets itself."""
-    for name in list(os.environ):
-        if name.startswith("SHIPLINE_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_shipline_environment")
 
 
 @pytest.fixture

@@ -1,18 +1,11 @@
 """The builder's settings: timeout, cache source, insecure registries, concurrency cap."""
 
-import os
-
 import pytest
 
 from services.common.errors import ConfigError
 from services.common.settings import load_settings
 
-
-@pytest.fixture(autouse=True)
-def no_shipline_environment(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("SHIPLINE_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_shipline_environment")
 
 
 def test_builder_defaults_cache_from_the_previous_image_and_time_out_within_the_visibility():

@@ -1,18 +1,11 @@
 """scanner.db_repository / scanner.java_db_repository: the mirrors of Trivy's databases."""
 
-import os
-
 import pytest
 
 from services.common.errors import ConfigError
 from services.common.settings import load_settings
 
-
-@pytest.fixture(autouse=True)
-def no_shipline_environment(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("SHIPLINE_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_shipline_environment")
 
 
 def test_without_a_mirror_trivy_keeps_its_own_sources():

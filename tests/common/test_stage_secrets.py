@@ -104,11 +104,7 @@ clusters:
 """
 
 
-@pytest.fixture(autouse=True)
-def no_shipline_environment(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("SHIPLINE_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_shipline_environment")
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ task with a margin, and grace periods follow from the same numbers."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,12 +11,7 @@ from services.common.errors import ConfigError
 from services.common.settings import load_settings
 from services.common.timeouts import grace_seconds, task_bounds, visibility_needed
 
-
-@pytest.fixture(autouse=True)
-def no_shipline_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("SHIPLINE_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_shipline_environment")
 
 
 def _refusal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, yaml_text: str) -> str:
