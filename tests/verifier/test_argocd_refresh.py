@@ -10,48 +10,22 @@ import hashlib
 import hmac
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-import pytest
-import redis
-
-from services.common.cluster_settings import ArgoCDRefresh, ClusterSettings
-from services.common.events import DeploymentVerified, Envelope, ManifestCommitted, Source
+from services.common.cluster_settings import ArgoCDRefresh
+from services.common.events import DeploymentVerified, Envelope
 from services.common.runtime import Runtime
-from services.common.settings import Settings
-from services.verifier.task import make_handler
-from services.verifier.watches import Watches
 from tests.verifier.argo_controller import SimulatedArgoCD
-from tests.verifier.conftest import synced
+from tests.verifier.commits import COMMIT, manifest_committed
+from tests.verifier.conftest import NEVER
 from tests.verifier.fake_apiserver import MERGE_PATCH, FakeApiServer
-from tests.verifier.objects import application, deployment, pod
 
-REPO = "127.0.0.1:5000/bank/cart"
-OLD, NEW = f"{REPO}:sha-aaaaaaa", f"{REPO}:sha-bbbbbbb"
-COMMIT = "c" * 40
 GITOPS_URL = "https://git.example.com/acme/shop.git"  # the Application's repoURL
 SECRET = "argocd-webhook-secret"
 APPLICATION_PATH = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/shop"
 REFRESH = "argocd.argoproj.io/refresh"
-NEVER = 3600.0  # a poll interval no test waits for
-
-
-def committed() -> ManifestCommitted:
-    return ManifestCommitted(
-        run_id="run-r",
-        service="cart",
-        source=Source(repository="acme/app", commit="a" * 40, ref="refs/heads/main"),
-        manifest_path="k8s/cart.yaml",
-        old_image=OLD,
-        new_image=NEW,
-        gitops_repository="acme/shop",
-        gitops_commit=COMMIT,
-        branch="main",
-        cluster="prod",
-    )
 
 
 class ArgoWebhook:
@@ -87,49 +61,8 @@ class ArgoWebhook:
         self._http.server_close()
 
 
-@pytest.fixture
-def argocd(apiserver: FakeApiServer) -> Iterator[Callable[[float], SimulatedArgoCD]]:
-    apiserver.put("deployments", deployment("cart", OLD, generation=1))
-    apiserver.put("pods", pod("cart-old-1", "cart", OLD))
-    apiserver.put("applications", application("shop", ["cart"], revision="e" * 40))
-    started: list[SimulatedArgoCD] = []
-
-    def start(poll_seconds: float) -> SimulatedArgoCD:
-        controller = SimulatedArgoCD(apiserver, "shop", "cart", poll_seconds).start()
-        controller.commit(COMMIT, NEW)  # the committer's push: git holds the new image
-        started.append(controller)
-        return controller
-
-    yield start
-    for controller in started:
-        controller.stop()
-
-
-@pytest.fixture
-def verifier(
-    cluster: ClusterSettings,
-    tmp_path: Path,
-    redis_url: str,
-    redis_client: redis.Redis,
-    start_watches: Callable[..., Watches],
-) -> Callable[..., tuple[Runtime, Callable[[Envelope], Any]]]:
-    def build(
-        refresh: ArgoCDRefresh | None, git: SimulatedArgoCD
-    ) -> tuple[Runtime, Callable[[Envelope], Any]]:
-        refreshing = ClusterSettings(**{**cluster.model_dump(), "argocd_refresh": refresh})
-        settings = Settings(redis_url=redis_url, workdir=tmp_path / "w", clusters=[refreshing])
-        runtime = Runtime(settings)
-        watches = start_watches(refreshing)
-        synced(watches.view("prod"))
-        runtime.runs.create("run-r", trigger="push", repository="acme/app", commit="a" * 40)
-        runtime.runs.plan("run-r", ["cart"])
-        return runtime, make_handler(runtime, watches, git)  # type: ignore[arg-type]
-
-    return build
-
-
 def verified(runtime: Runtime, handle: Callable[[Envelope], Any]) -> DeploymentVerified:
-    event = committed()
+    event = manifest_committed("run-r", repository="acme/app")
     runtime.runs.apply(event)
     (verdict,) = handle(event)
     assert isinstance(verdict, DeploymentVerified), verdict

@@ -21,40 +21,18 @@ import redis
 
 from services.common.cluster_settings import ClusterSettings
 from services.common.errors import TransientError
-from services.common.events import DeploymentFailed, DeploymentVerified, ManifestCommitted, Source
+from services.common.events import DeploymentFailed, DeploymentVerified, ManifestCommitted
 from services.verifier.live import LiveStore
 from services.verifier.verify import Verdict, verify
 from services.verifier.watches import ClusterView, Watches
-from tests.verifier.conftest import synced
+from tests.verifier.commits import COMMIT, NEW, OLD, REPO, manifest_committed
+from tests.verifier.conftest import running_old_image, synced
 from tests.verifier.fake_apiserver import FakeApiServer
 from tests.verifier.objects import application, condition, deployment, pod
 
-REPO = "127.0.0.1:5000/bank/cart"
-OLD, NEW = f"{REPO}:sha-aaaaaaa", f"{REPO}:sha-bbbbbbb"
-COMMIT = "c" * 40
-
 
 def committed(**changes: object) -> ManifestCommitted:
-    event = ManifestCommitted(
-        run_id="run-1",
-        service="cart",
-        source=Source(repository="acme/shop", commit="a" * 40, ref="refs/heads/main"),
-        manifest_path="k8s/cart.yaml",
-        old_image=OLD,
-        new_image=NEW,
-        gitops_repository="acme/shop",
-        gitops_commit=COMMIT,
-        branch="main",
-        cluster="prod",
-        auto_rollback=True,
-    )
-    return event.model_copy(update=changes)
-
-
-def running_old_image(apiserver: FakeApiServer) -> None:
-    apiserver.put("deployments", deployment("cart", OLD, generation=1))
-    apiserver.put("pods", pod("cart-old-1", "cart", OLD))
-    apiserver.put("applications", application("shop", ["cart"], revision="e" * 40))
+    return manifest_committed("run-1", **{"auto_rollback": True, **changes})
 
 
 @pytest.fixture

@@ -13,12 +13,8 @@ from services.common.cluster_settings import ArgoCDRefresh
 from services.common.events import DeploymentVerified, Envelope
 from services.common.runtime import Runtime
 from tests.verifier.argo_controller import SimulatedArgoCD
-from tests.verifier.test_argocd_refresh import (  # noqa: F401 - the fixtures, shared
-    NEVER,
-    argocd,
-    committed,
-    verifier,
-)
+from tests.verifier.commits import manifest_committed
+from tests.verifier.conftest import NEVER
 
 
 def whole_hash_reads(client: redis.Redis) -> int:
@@ -27,13 +23,13 @@ def whole_hash_reads(client: redis.Redis) -> int:
 
 
 def test_verifying_a_commit_of_a_large_run_reads_none_of_its_services(
-    argocd: Callable[[float], SimulatedArgoCD],  # noqa: F811
-    verifier: Callable[..., tuple[Runtime, Callable[[Envelope], Any]]],  # noqa: F811
+    argocd: Callable[[float], SimulatedArgoCD],
+    verifier: Callable[..., tuple[Runtime, Callable[[Envelope], Any]]],
     redis_client: redis.Redis,
 ) -> None:
     runtime, handle = verifier(ArgoCDRefresh(applications=["shop"]), argocd(NEVER))
     runtime.runs.plan("run-r", ["cart", *(f"svc-{index:03d}" for index in range(200))])
-    event = committed()
+    event = manifest_committed("run-r", repository="acme/app")
     runtime.runs.apply(event)
     created_at = runtime.runs.created_at("run-r")
     before = whole_hash_reads(redis_client)
