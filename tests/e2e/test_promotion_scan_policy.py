@@ -5,13 +5,10 @@ is unchanged, while a clean image promoted under the same stricter policy goes t
 
 from __future__ import annotations
 
-import secrets
-import string
-
 import httpx
-import yaml
 
-from tests.e2e.test_environments import commit_and_push, overlay
+from tests.e2e.leaked_staging import stage_a_leaked_account_service
+from tests.e2e.test_environments import overlay
 from tests.stack import Stack
 
 ENVIRONMENTS = [
@@ -20,33 +17,12 @@ ENVIRONMENTS = [
 ]
 
 
-def leaked_aws_key() -> str:
-    key_id = "AKIA" + "".join(secrets.choice(string.ascii_uppercase + "234567") for _ in range(16))
-    secret = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(40))
-    return f"AWS_ACCESS_KEY_ID={key_id}\naws_secret_access_key = {secret}\n"
-
-
 def test_production_s_scan_policy_blocks_what_staging_allowed_and_passes_a_clean_image(
     stack: Stack,
 ) -> None:
     sample = stack.sample
-    config = yaml.safe_load(sample.remote_file("shipline.yaml"))
-    before = {}
-    for name, service in config["services"].items():
-        before[name] = sample.remote_file(service["manifest"])
-        service["manifest"] = "k8s/overlays/{environment}/" + f"{name}.yaml"
-    config["services"]["account-service"]["scan"] = {"allow_secrets": True}
-    config["environments"] = ENVIRONMENTS
-    files = {
-        overlay(env, name): text
-        for env in ("staging", "production")
-        for name, text in before.items()
-    }
-    files["shipline.yaml"] = yaml.safe_dump(config, sort_keys=False)
-    leak = leaked_aws_key()
-    files["account_service/app.txt"] = sample.remote_file("account_service/app.txt") + leak
-    staged = stack.deploy(commit_and_push(stack, files, "chore: staging and production"))
-    assert staged["services"]["account-service"]["status"] == "succeeded"  # allowed there
+    staging = stage_a_leaked_account_service(stack, ENVIRONMENTS)
+    staged, leak = staging.staged, staging.leak
     production = sample.remote_file(overlay("production", "account-service"))
 
     asked = httpx.post(

@@ -7,12 +7,11 @@ findings, every other service failed naming it, no release commit, production un
 from __future__ import annotations
 
 import git
-import yaml
 
 from services.common.events import ZERO_SHA
 from services.demo.scenario import Push
-from tests.e2e.test_environments import commit_and_push, overlay
-from tests.e2e.test_promotion_scan_policy import leaked_aws_key
+from tests.e2e.leaked_staging import stage_a_leaked_account_service
+from tests.e2e.test_environments import overlay
 from tests.stack import Stack
 
 ENVIRONMENTS = [
@@ -30,23 +29,8 @@ def test_a_release_production_s_scan_policy_blocks_is_not_deployed_anywhere_in_i
     stack: Stack,
 ) -> None:
     sample = stack.sample
-    config = yaml.safe_load(sample.remote_file("shipline.yaml"))
-    before = {}
-    for name, service in config["services"].items():
-        before[name] = sample.remote_file(service["manifest"])
-        service["manifest"] = "k8s/overlays/{environment}/" + f"{name}.yaml"
-    config["services"]["account-service"]["scan"] = {"allow_secrets": True}
-    config["environments"] = ENVIRONMENTS
-    files = {
-        overlay(env, name): text
-        for env in ("staging", "production")
-        for name, text in before.items()
-    }
-    files["shipline.yaml"] = yaml.safe_dump(config, sort_keys=False)
-    leak = leaked_aws_key()
-    files["account_service/app.txt"] = sample.remote_file("account_service/app.txt") + leak
-    staged = stack.deploy(commit_and_push(stack, files, "chore: staging and production"))
-    assert staged["services"]["account-service"]["status"] == "succeeded"  # allowed there
+    staging = stage_a_leaked_account_service(stack, ENVIRONMENTS)
+    before, leak = staging.manifests, staging.leak
     production = {name: sample.remote_file(overlay("production", name)) for name in before}
     with git.Repo(sample.clone) as repo:
         repo.git.tag("-a", "v3.0.0", "-m", "release 3.0.0")
