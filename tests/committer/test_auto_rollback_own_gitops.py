@@ -6,7 +6,6 @@ production landing is never taken for staging landing (which would promote again
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
@@ -20,74 +19,46 @@ from services.common.events import (
     DeploymentFailed,
     DeploymentVerified,
     ManifestCommitted,
-    PromotionRequested,
 )
-from services.common.repository_settings import GitopsRepository
 from tests.committer.gitrepos import (
+    PRODUCTION_GITOPS,
     REGISTRY,
     Repo,
-    deployment,
+    deployed_to_staging,
+    own_gitops_settings,
+    production_gitops,
+    promotion,
     scan_passed,
-    settings_for,
-    shipline_yaml,
+    staging_and_production,
 )
 
-PRODUCTION_GITOPS = "acme/prod-gitops"
 MANIFEST = "k8s/cart.yaml"  # the same path in both environments' repositories
 IMAGE = f"{REGISTRY}/cart"
 
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Repo:
-    repo = Repo(tmp_path / "remotes", "acme/shop")
-    environments = [
-        {"name": "staging"},
-        {
-            "name": "production",
-            "from": "staging",
-            "approval": "auto",
-            "gitops": {"repository": PRODUCTION_GITOPS},
-        },
-    ]
-    services = {"cart": {"path": "cart/", "manifest": MANIFEST, "auto_rollback": True}}
-    files = {
-        "shipline.yaml": shipline_yaml(services, environments=environments),
-        "cart/app.txt": "cart\n",
-        MANIFEST: deployment("cart", f"{IMAGE}:initial"),
-    }
-    repo.commit(files, "initial")
-    return repo
+    production = {"approval": "auto", "gitops": {"repository": PRODUCTION_GITOPS}}
+    root = tmp_path / "remotes"
+    return staging_and_production(
+        root, ["cart"], production, ("staging",), MANIFEST, auto_rollback=True
+    )
 
 
 @pytest.fixture
 def prod(tmp_path: Path) -> Repo:
-    repo = Repo(tmp_path / "remotes", PRODUCTION_GITOPS)
-    repo.commit({MANIFEST: deployment("cart", f"{IMAGE}:initial")}, "production's manifests")
-    return repo
+    return production_gitops(tmp_path / "remotes", ["cart"], MANIFEST)
 
 
 @pytest.fixture
 def writer(shop: Repo, prod: Repo, tmp_path: Path, redis_client: redis.Redis) -> GitopsWriter:
-    settings = settings_for(
-        tmp_path / "c", shop, gitops_repositories=[GitopsRepository(name=prod.name, url=prod.url)]
-    )
-    return GitopsWriter.connect(settings, redis_client)
+    return GitopsWriter.connect(own_gitops_settings(tmp_path / "c", shop, prod), redis_client)
 
 
 def deployed_and_promoted(shop: Repo, writer: GitopsWriter) -> tuple[str, ManifestCommitted]:
     """A new cart commit deployed to staging and promoted to production (the same image)."""
-    commit = shop.commit({"cart/app.txt": f"cart {uuid.uuid4()}\n"}, "feat: more")
-    assert isinstance(
-        writer.deploy(scan_passed(shop, "cart", commit, f"run-{commit[:7]}")), ManifestCommitted
-    )
-    asked = PromotionRequested(
-        run_id=f"run-p-{uuid.uuid4().hex[:6]}",
-        repository=shop.name,
-        services=("cart",),
-        environment="production",
-        requested_by="ada",
-    )
-    [landed] = promote(asked, writer.targets, writer.commits)
+    commit = deployed_to_staging(shop, writer)
+    [landed] = promote(promotion(), writer.targets, writer.commits)
     assert isinstance(landed, ManifestCommitted)
     return commit, landed
 

@@ -4,7 +4,6 @@ merge taken from that repository's branch; the source repository never touched."
 
 from __future__ import annotations
 
-import uuid
 from functools import partial
 from pathlib import Path
 
@@ -16,22 +15,23 @@ from services.committer.pull_request_writeback import PullRequestWriteback, answ
 from services.committer.writeback import GitopsWriter
 from services.common.events import (
     ManifestCommitted,
-    PromotionRequested,
     PullRequestClosed,
     PullRequestOpened,
 )
 from services.common.keyspace import Keyspace
 from services.common.promotion_pulls import PromotionPulls
-from services.common.repository_settings import GitHost, GitopsRepository
-from services.common.scan_verdicts import ScanVerdict, ScanVerdicts
+from services.common.repository_settings import GitHost
 from tests.committer.gitrepos import (
-    DEVELOPER,
+    PRODUCTION_GITOPS,
+    PULL_REQUEST_BRANCH,
     REGISTRY,
     Repo,
-    deployment,
-    scan_passed,
-    settings_for,
-    shipline_yaml,
+    deployed_to_staging,
+    merged_by_a_person,
+    own_gitops_settings,
+    production_gitops,
+    promotion,
+    staging_and_production,
 )
 from tests.githost.conftest import (  # noqa: F401 (fixtures)
     TOKEN,
@@ -42,38 +42,18 @@ from tests.githost.fake_github import FakeGitHub
 
 pytestmark = pytest.mark.integration  # npm fetches GitHub's description into the devenv state
 
-BRANCH = "shipline/promote-production"
-PRODUCTION_GITOPS = "acme/prod-gitops"
 MANIFEST = "k8s/production/cart.yaml"
 
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Repo:
-    repo = Repo(tmp_path / "remotes", "acme/shop")
-    services = {"cart": {"path": "cart/", "manifest": "k8s/{environment}/cart.yaml"}}
-    environments = [
-        {"name": "staging"},
-        {
-            "name": "production",
-            "from": "staging",
-            "approval": "pull-request",
-            "gitops": {"repository": PRODUCTION_GITOPS},
-        },
-    ]
-    files = {
-        "shipline.yaml": shipline_yaml(services, environments=environments),
-        "cart/app.txt": "cart\n",
-        "k8s/staging/cart.yaml": deployment("cart", f"{REGISTRY}/cart:initial"),
-    }
-    repo.commit(files, "initial")
-    return repo
+    production = {"approval": "pull-request", "gitops": {"repository": PRODUCTION_GITOPS}}
+    return staging_and_production(tmp_path / "remotes", ["cart"], production, ("staging",))
 
 
 @pytest.fixture
 def prod(tmp_path: Path) -> Repo:
-    repo = Repo(tmp_path / "remotes", PRODUCTION_GITOPS)
-    repo.commit({MANIFEST: deployment("cart", f"{REGISTRY}/cart:initial")}, "production")
-    return repo
+    return production_gitops(tmp_path / "remotes", ["cart"])
 
 
 @pytest.fixture
@@ -85,8 +65,7 @@ def writer(
     redis_client: redis.Redis,
 ) -> GitopsWriter:
     host = GitHost(type="github", api_url=github.host.url, token=TOKEN)
-    entry = GitopsRepository(name=prod.name, url=prod.url, host=host)
-    settings = settings_for(tmp_path / "c", shop, gitops_repositories=[entry])
+    settings = own_gitops_settings(tmp_path / "c", shop, prod, host)
     return GitopsWriter.connect(settings, redis_client)
 
 
@@ -100,28 +79,6 @@ def pulls(writer: GitopsWriter, store: PromotionPulls) -> PullRequestWriteback:
     return PullRequestWriteback(writer.commits.lock, writer.commits.bot, store)
 
 
-def deployed_to_staging(shop: Repo, writer: GitopsWriter, redis_client: redis.Redis) -> str:
-    commit = shop.commit({"cart/app.txt": f"cart {uuid.uuid4()}\n"}, "feat: cart")
-    scan = scan_passed(shop, "cart", commit, f"run-{commit[:7]}")
-    ScanVerdicts(redis_client).record(ScanVerdict.of(scan))
-    assert isinstance(writer.deploy(scan), ManifestCommitted)
-    return commit
-
-
-def merged_by_a_person(repo: Repo) -> str:
-    clone = repo.clone
-    clone.git.pull("--ff-only", "origin", "main")
-    clone.git.fetch("origin", BRANCH)
-    with clone.git.custom_environment(
-        GIT_COMMITTER_NAME=DEVELOPER.name, GIT_COMMITTER_EMAIL=DEVELOPER.email
-    ):
-        clone.git.merge("--no-ff", "FETCH_HEAD", "-m", "Merge pull request #1")
-    clone.git.push("origin", "HEAD:refs/heads/main")
-    sha = clone.head.commit.hexsha
-    clone.close()
-    return sha
-
-
 def test_a_pull_request_to_production_in_its_own_repository_opens_there_and_merges_there(
     shop: Repo,
     prod: Repo,
@@ -131,25 +88,19 @@ def test_a_pull_request_to_production_in_its_own_repository_opens_there_and_merg
     github: FakeGitHub,  # noqa: F811
     redis_client: redis.Redis,
 ) -> None:
-    commit = deployed_to_staging(shop, writer, redis_client)
+    commit = deployed_to_staging(shop, writer, verdicts=redis_client)
     shop_head, prod_head = shop.log()[0].hexsha, prod.log()[0].hexsha
     image = f"{REGISTRY}/cart:sha-{commit[:7]}"
-    asked = PromotionRequested(
-        run_id="run-p1",
-        repository=shop.name,
-        services=("cart",),
-        environment="production",
-        requested_by="ada",
-    )
+    asked = promotion("run-p1")
 
     [opened] = promote(asked, writer.targets, writer.commits, pulls=pulls)
 
     assert (shop.log()[0].hexsha, prod.log()[0].hexsha) == (shop_head, prod_head)
-    assert f"image: {image}   #" in prod.read(MANIFEST, BRANCH)
+    assert f"image: {image}   #" in prod.read(MANIFEST, PULL_REQUEST_BRANCH)
     assert isinstance(opened, PullRequestOpened)
-    assert (opened.gitops_repository, opened.branch) == (PRODUCTION_GITOPS, BRANCH)
+    assert (opened.gitops_repository, opened.branch) == (PRODUCTION_GITOPS, PULL_REQUEST_BRANCH)
     assert ("POST", f"/repos/{PRODUCTION_GITOPS}/pulls") in github.host.operations()
-    assert (github.store.pulls[1].head, github.store.pulls[1].base) == (BRANCH, "main")
+    assert (github.store.pulls[1].head, github.store.pulls[1].base) == (PULL_REQUEST_BRANCH, "main")
 
     merge = merged_by_a_person(prod)
     closed = PullRequestClosed(
