@@ -9,11 +9,12 @@ the policy's fingerprint; a promotion under another policy judges the image agai
 from __future__ import annotations
 
 import redis
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from services.common.events import ScanFailed, ScanPassed
+from services.common.json_records import JsonRecords
 from services.common.keyspace import DEFAULT_KEYSPACE, Keyspace
-from services.common.redis_types import RedisClient, bytes_client
+from services.common.redis_types import RedisClient
 from services.common.scan_verdicts import VERDICT_TTL, ScanVerdict
 
 
@@ -30,7 +31,8 @@ class EnvironmentVerdict(BaseModel):
 
 
 class EnvironmentVerdicts:
-    """One JSON outcome per (environment, image), at `keys.environment_scan_verdict`."""
+    """One JSON outcome per (environment, image), at `keys.environment_scan_verdict`; an
+    unreadable one is judged again."""
 
     def __init__(
         self,
@@ -39,23 +41,17 @@ class EnvironmentVerdicts:
         *,
         keys: Keyspace = DEFAULT_KEYSPACE,
     ) -> None:
-        self._redis, self._ttl, self._keys = bytes_client(client), ttl, keys
+        self._records, self._keys = JsonRecords(client, EnvironmentVerdict, ttl), keys
 
     def record(self, judged: EnvironmentVerdict) -> None:
         outcome = judged.outcome
         key = self._key(judged.environment, outcome.image_repository, outcome.digest)
-        self._redis.set(key, judged.model_dump_json(), ex=self._ttl)
+        self._records.put(key, judged)
 
     def get(
         self, environment: str, image_repository: str, digest: str
     ) -> EnvironmentVerdict | None:
-        raw = self._redis.get(self._key(environment, image_repository, digest))
-        if raw is None:
-            return None
-        try:
-            return EnvironmentVerdict.model_validate_json(raw)
-        except ValidationError:
-            return None  # unreadable: judged again
+        return self._records.get(self._key(environment, image_repository, digest))
 
     def _key(self, environment: str, image_repository: str, digest: str) -> str:
         return self._keys.environment_scan_verdict(environment, image_repository, digest)

@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import redis
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.json_records import JsonRecords
 from services.common.keyspace import DEFAULT_KEYSPACE, Keyspace
-from services.common.redis_types import RedisClient, bytes_client
+from services.common.redis_types import RedisClient
 
 REPORT_TTL = 30 * 24 * 3600  # as long as the scan's verdict
 CLAIM_SECONDS = 300  # longer than a host call can take (services/githost/code_scanning.py)
@@ -52,6 +53,8 @@ class HostReport(BaseModel):
 
 
 class ScanHostReports:
+    """One JSON report per run and service, at `keys.scan_host_report(run_id, service)`."""
+
     def __init__(
         self,
         client: redis.Redis | RedisClient,
@@ -59,22 +62,15 @@ class ScanHostReports:
         *,
         keys: Keyspace = DEFAULT_KEYSPACE,
     ) -> None:
-        self._redis, self._ttl, self._keys = bytes_client(client), ttl, keys
+        self._records, self._keys = JsonRecords(client, HostReport, ttl), keys
 
     def claim(self, run_id: str, service: str, sending: HostReport) -> bool:
         """True: this scan is the one to tell the host; False: another delivery did or does."""
         key = self._keys.scan_host_report(run_id, service)
-        return bool(self._redis.set(key, sending.model_dump_json(), nx=True, ex=CLAIM_SECONDS))
+        return self._records.put_new(key, sending, CLAIM_SECONDS)
 
     def record(self, run_id: str, service: str, report: HostReport) -> None:
-        key = self._keys.scan_host_report(run_id, service)
-        self._redis.set(key, report.model_dump_json(), ex=self._ttl)
+        self._records.put(self._keys.scan_host_report(run_id, service), report)
 
     def get(self, run_id: str, service: str) -> HostReport | None:
-        raw = self._redis.get(self._keys.scan_host_report(run_id, service))
-        if raw is None:
-            return None
-        try:
-            return HostReport.model_validate_json(raw)
-        except ValidationError:
-            return None
+        return self._records.get(self._keys.scan_host_report(run_id, service))

@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Literal
 
 import redis
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from services.common.events import ScanFailed, ScanPassed
+from services.common.json_records import JsonRecords
 from services.common.keyspace import DEFAULT_KEYSPACE, Keyspace
-from services.common.redis_types import RedisClient, bytes_client
+from services.common.redis_types import RedisClient
 
 VERDICT_TTL = 30 * 24 * 3600  # a release may wait long for its last scan; replays later still
 
@@ -53,7 +54,8 @@ class ScanVerdict(BaseModel):
 
 
 class ScanVerdicts:
-    """One JSON verdict per image, at `keys.scan_verdict(repository, digest)`."""
+    """One JSON verdict per image, at `keys.scan_verdict(repository, digest)`; an unreadable
+    one is as good as no verdict."""
 
     def __init__(
         self,
@@ -62,17 +64,12 @@ class ScanVerdicts:
         *,
         keys: Keyspace = DEFAULT_KEYSPACE,
     ) -> None:
-        self._redis, self._ttl, self._keys = bytes_client(client), ttl, keys
+        self._records, self._keys = JsonRecords(client, ScanVerdict, ttl), keys
 
     def record(self, verdict: ScanVerdict) -> None:
-        key = self._keys.scan_verdict(verdict.image_repository, verdict.digest)
-        self._redis.set(key, verdict.model_dump_json(), ex=self._ttl)
+        self._records.put(
+            self._keys.scan_verdict(verdict.image_repository, verdict.digest), verdict
+        )
 
     def get(self, image_repository: str, digest: str) -> ScanVerdict | None:
-        raw = self._redis.get(self._keys.scan_verdict(image_repository, digest))
-        if raw is None:
-            return None
-        try:
-            return ScanVerdict.model_validate_json(raw)
-        except ValidationError:
-            return None  # unreadable: as good as no verdict
+        return self._records.get(self._keys.scan_verdict(image_repository, digest))
