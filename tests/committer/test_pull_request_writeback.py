@@ -4,7 +4,6 @@ against GitHub's published OpenAPI description; the gitops branch moves only on 
 
 from __future__ import annotations
 
-import uuid
 from functools import partial
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from services.common.errors import PermanentError, TransientError
 from services.common.events import (
     DeploymentSkipped,
     ManifestCommitted,
-    PromotionRequested,
     PullRequestClosed,
     PullRequestOpened,
     Source,
@@ -31,16 +29,17 @@ from services.common.events import (
 from services.common.keyspace import Keyspace
 from services.common.promotion_pulls import PromotionPulls
 from services.common.repository_settings import GitHost
-from services.common.scan_verdicts import ScanVerdict, ScanVerdicts
+from services.common.scan_verdicts import ScanVerdicts
 from services.common.settings import Repository, Settings
 from tests.committer.gitrepos import (
-    DEVELOPER,
     DIGEST,
+    PULL_REQUEST_BRANCH,
     REGISTRY,
     Repo,
-    deployment,
-    scan_passed,
-    shipline_yaml,
+    deployed_to_staging,
+    merged_by_a_person,
+    promotion,
+    staging_and_production,
 )
 from tests.githost.conftest import (  # noqa: F401 (fixtures)
     TOKEN,
@@ -53,11 +52,7 @@ from tests.githost.fake_github import FakeGitHub
 
 pytestmark = pytest.mark.integration  # npm fetches GitHub's description into the devenv state
 
-BRANCH = "shipline/promote-production"
-ENVIRONMENTS = [
-    {"name": "staging"},
-    {"name": "production", "from": "staging", "approval": "pull-request"},
-]
+BRANCH = PULL_REQUEST_BRANCH
 
 
 def overlay(environment: str) -> str:
@@ -66,16 +61,7 @@ def overlay(environment: str) -> str:
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Repo:
-    repo = Repo(tmp_path / "remotes", "acme/shop")
-    services = {"cart": {"path": "cart/", "manifest": "k8s/{environment}/cart.yaml"}}
-    files = {
-        "shipline.yaml": shipline_yaml(services, environments=ENVIRONMENTS),
-        "cart/app.txt": "cart\n",
-    }
-    for environment in ("staging", "production"):
-        files[overlay(environment)] = deployment("cart", f"{REGISTRY}/cart:initial")
-    repo.commit(files, "initial")
-    return repo
+    return staging_and_production(tmp_path / "remotes", ["cart"], {"approval": "pull-request"})
 
 
 @pytest.fixture
@@ -108,34 +94,9 @@ def run_page(run_id: str) -> str:
     return f"https://shipline.example/runs/{run_id}"
 
 
-def deployed_to_staging(shop: Repo, writer: GitopsWriter, redis_client: redis.Redis) -> str:
-    commit = shop.commit({"cart/app.txt": f"cart {uuid.uuid4()}\n"}, f"feat: cart {commit_no()}")
-    scan = scan_passed(shop, "cart", commit, f"run-{commit[:7]}")
-    ScanVerdicts(redis_client).record(ScanVerdict.of(scan))
-    assert isinstance(writer.deploy(scan), ManifestCommitted)
-    return commit
-
-
-_commits = iter(range(1, 100))
-
-
-def commit_no() -> int:
-    return next(_commits)
-
-
 def by_digest(service: str, image: str, source: Source) -> str:
     """The admission's answer: the registry's digest of the image (the one scanned)."""
     return DIGEST
-
-
-def request(run_id: str) -> PromotionRequested:
-    return PromotionRequested(
-        run_id=run_id,
-        repository="acme/shop",
-        services=("cart",),
-        environment="production",
-        requested_by="ada",
-    )
 
 
 def holding(pulls: PullRequestWriteback, writer: GitopsWriter) -> Holding:
@@ -148,21 +109,6 @@ def merged_as(commit: str) -> PullRequestClosed:
     return PullRequestClosed(**request, merged=True, merge_commit_sha=commit)
 
 
-def merged_by_a_person(shop: Repo) -> str:
-    """The pull request's branch merged into main on the remote, as the host would: the sha."""
-    clone = shop.clone
-    clone.git.pull("--ff-only", "origin", "main")
-    clone.git.fetch("origin", BRANCH)
-    with clone.git.custom_environment(
-        GIT_COMMITTER_NAME=DEVELOPER.name, GIT_COMMITTER_EMAIL=DEVELOPER.email
-    ):
-        clone.git.merge("--no-ff", "FETCH_HEAD", "-m", "Merge pull request #1")
-    clone.git.push("origin", "HEAD:refs/heads/main")
-    sha = clone.head.commit.hexsha
-    clone.close()
-    return sha
-
-
 def test_a_promotion_to_a_pull_request_environment_opens_one_and_leaves_the_branch_alone(
     shop: Repo,
     writer: GitopsWriter,
@@ -170,11 +116,11 @@ def test_a_promotion_to_a_pull_request_environment_opens_one_and_leaves_the_bran
     github: FakeGitHub,  # noqa: F811
     redis_client: redis.Redis,
 ) -> None:
-    commit = deployed_to_staging(shop, writer, redis_client)
+    commit = deployed_to_staging(shop, writer, verdicts=redis_client)
     main_before = shop.log()[0].hexsha
     image = f"{REGISTRY}/cart:sha-{commit[:7]}"
 
-    events = promote(request("run-p1"), writer.targets, writer.commits, by_digest, pulls)
+    events = promote(promotion("run-p1"), writer.targets, writer.commits, by_digest, pulls)
 
     assert shop.log()[0].hexsha == main_before  # the protected branch is untouched
     assert f"image: {image}   #" in shop.read(overlay("production"), BRANCH)
@@ -202,11 +148,11 @@ def test_a_newer_promotion_updates_the_same_pull_request_and_supersedes_the_earl
     redis_client: redis.Redis,
     store: PromotionPulls,
 ) -> None:
-    deployed_to_staging(shop, writer, redis_client)
-    promote(request("run-p1"), writer.targets, writer.commits, pulls=pulls)
-    newer = deployed_to_staging(shop, writer, redis_client)
+    deployed_to_staging(shop, writer, verdicts=redis_client)
+    promote(promotion("run-p1"), writer.targets, writer.commits, pulls=pulls)
+    newer = deployed_to_staging(shop, writer, verdicts=redis_client)
 
-    events = promote(request("run-p2"), writer.targets, writer.commits, pulls=pulls)
+    events = promote(promotion("run-p2"), writer.targets, writer.commits, pulls=pulls)
 
     assert list(github.store.pulls) == [1]  # one request, updated
     assert f"cart:sha-{newer[:7]}" in github.store.pulls[1].body
@@ -227,8 +173,8 @@ def test_the_merge_continues_the_run_with_the_commit_that_landed(
     redis_client: redis.Redis,
     store: PromotionPulls,
 ) -> None:
-    commit = deployed_to_staging(shop, writer, redis_client)
-    promote(request("run-p1"), writer.targets, writer.commits, pulls=pulls)
+    commit = deployed_to_staging(shop, writer, verdicts=redis_client)
+    promote(promotion("run-p1"), writer.targets, writer.commits, pulls=pulls)
     merge = merged_by_a_person(shop)
     closed = merged_as(merge)
 
@@ -251,13 +197,13 @@ def test_the_next_pull_request_lists_the_source_commits_since_what_production_ru
     github: FakeGitHub,  # noqa: F811
     redis_client: redis.Redis,
 ) -> None:
-    first = deployed_to_staging(shop, writer, redis_client)
-    promote(request("run-p1"), writer.targets, writer.commits, pulls=pulls)
+    first = deployed_to_staging(shop, writer, verdicts=redis_client)
+    promote(promotion("run-p1"), writer.targets, writer.commits, pulls=pulls)
     github.store.merge(1, merged_by_a_person(shop))
     shop.commit({"cart/app.txt": "cart fixed\n"}, "fix: the cart total")
-    newer = deployed_to_staging(shop, writer, redis_client)
+    newer = deployed_to_staging(shop, writer, verdicts=redis_client)
 
-    promote(request("run-p2"), writer.targets, writer.commits, pulls=pulls)
+    promote(promotion("run-p2"), writer.targets, writer.commits, pulls=pulls)
 
     body = github.store.pulls[2].body
     assert f"source commits since {first[:12]}:" in body
@@ -273,8 +219,8 @@ def test_a_merge_the_gitops_branch_does_not_hold_moves_nothing_on_and_is_asked_a
 ) -> None:
     """The attack: a "merged" answer (a webhook signed with a leaked secret, a host that
     lies) naming the request's own branch commit, which never reached the gitops branch."""
-    deployed_to_staging(shop, writer, redis_client)
-    promote(request("run-p1"), writer.targets, writer.commits, pulls=pulls)
+    deployed_to_staging(shop, writer, verdicts=redis_client)
+    promote(promotion("run-p1"), writer.targets, writer.commits, pulls=pulls)
     [pending] = store.open()
     forged = merged_as(pending.commit)
 
@@ -290,8 +236,8 @@ def test_a_merge_whose_manifest_a_reviewer_changed_rejects_the_service_it_no_lon
     redis_client: redis.Redis,
     store: PromotionPulls,
 ) -> None:
-    commit = deployed_to_staging(shop, writer, redis_client)
-    promote(request("run-p1"), writer.targets, writer.commits, pulls=pulls)
+    commit = deployed_to_staging(shop, writer, verdicts=redis_client)
+    promote(promotion("run-p1"), writer.targets, writer.commits, pulls=pulls)
     merged_by_a_person(shop)
     promoted = f"{REGISTRY}/cart:sha-{commit[:7]}"
     path = overlay("production")
@@ -312,8 +258,8 @@ def test_a_pull_request_closed_unmerged_rejects_the_run(
     redis_client: redis.Redis,
     store: PromotionPulls,
 ) -> None:
-    deployed_to_staging(shop, writer, redis_client)
-    promote(request("run-p1"), writer.targets, writer.commits, pulls=pulls)
+    deployed_to_staging(shop, writer, verdicts=redis_client)
+    promote(promotion("run-p1"), writer.targets, writer.commits, pulls=pulls)
     main_before = shop.log()[0].hexsha
     closed = PullRequestClosed(
         run_id="run-p1", gitops_repository="acme/shop", number=1, merged=False
@@ -335,13 +281,13 @@ def test_a_pull_request_environment_without_a_host_is_refused_with_the_fix(
     entry = Repository(name=shop.name, url=shop.url, webhook_secret="x" * 20)
     settings = Settings(workdir=tmp_path / "bare", repositories=[entry])
     writer = GitopsWriter.connect(settings, redis_client)
-    deployed_to_staging(shop, writer, redis_client)
+    deployed_to_staging(shop, writer, verdicts=redis_client)
     pulls = PullRequestWriteback(writer.commits.lock, settings.bot, store)
 
     with pytest.raises(PermanentError, match="has no host:"):
-        promote(request("run-p1"), writer.targets, writer.commits, pulls=pulls)
+        promote(promotion("run-p1"), writer.targets, writer.commits, pulls=pulls)
     with pytest.raises(PermanentError, match="writes by pull request"):
-        promote(request("run-p1"), writer.targets, writer.commits)
+        promote(promotion("run-p1"), writer.targets, writer.commits)
 
 
 def test_auto_merge_is_asked_of_a_host_that_can_when_the_environment_says_so(
@@ -350,24 +296,16 @@ def test_auto_merge_is_asked_of_a_host_that_can_when_the_environment_says_so(
     store: PromotionPulls,
     gitea: FakeGitea,  # noqa: F811
 ) -> None:
-    shop = Repo(tmp_path / "remotes", "acme/shop")
-    environments = [ENVIRONMENTS[0], {**ENVIRONMENTS[1], "auto_merge": True}]
-    services = {"cart": {"path": "cart/", "manifest": "k8s/{environment}/cart.yaml"}}
-    files = {
-        "shipline.yaml": shipline_yaml(services, environments=environments),
-        "cart/app.txt": "cart\n",
-    }
-    for environment in ("staging", "production"):
-        files[overlay(environment)] = deployment("cart", f"{REGISTRY}/cart:initial")
-    shop.commit(files, "initial")
+    production = {"approval": "pull-request", "auto_merge": True}
+    shop = staging_and_production(tmp_path / "remotes", ["cart"], production)
     host = GitHost(type="gitea", api_url=gitea.api_url, token=TOKEN)
     entry = Repository(name=shop.name, url=shop.url, webhook_secret="x" * 20, host=host)
     settings = Settings(workdir=tmp_path / "c", repositories=[entry])
     writer = GitopsWriter.connect(settings, redis_client)
-    deployed_to_staging(shop, writer, redis_client)
+    deployed_to_staging(shop, writer, verdicts=redis_client)
     pulls = PullRequestWriteback(writer.commits.lock, settings.bot, store)
 
-    [opened] = promote(request("run-p1"), writer.targets, writer.commits, pulls=pulls)
+    [opened] = promote(promotion("run-p1"), writer.targets, writer.commits, pulls=pulls)
 
     assert isinstance(opened, PullRequestOpened)
     assert gitea.store.pulls[opened.number].auto_merge is True

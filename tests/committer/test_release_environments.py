@@ -30,8 +30,16 @@ from services.common.promotion_pulls import PromotionPulls
 from services.common.repository_settings import GitHost
 from services.common.settings import Repository, Settings
 from services.detector.environment_runs import runs_in
-from tests.committer.gitrepos import DIGEST, REGISTRY, Repo, deployment, pinned, shipline_yaml
-from tests.committer.test_pull_request_writeback import merged_by_a_person
+from tests.committer.gitrepos import (
+    DIGEST,
+    PULL_REQUEST_BRANCH,
+    REGISTRY,
+    Repo,
+    merged_by_a_person,
+    pinned,
+    settings_for,
+    staging_and_production,
+)
 from tests.githost.conftest import (  # noqa: F401 (fixtures)
     TOKEN,
     github,
@@ -40,7 +48,7 @@ from tests.githost.conftest import (  # noqa: F401 (fixtures)
 from tests.githost.fake_github import FakeGitHub
 
 SERVICES = ["cart", "search"]
-BRANCH = "shipline/promote-production"
+BRANCH = PULL_REQUEST_BRANCH
 
 
 def overlay(environment: str, service: str) -> str:
@@ -50,19 +58,8 @@ def overlay(environment: str, service: str) -> str:
 def shop_with(root: Path, production: dict[str, object]) -> Repo:
     """A monorepo with staging and production overlays, `production` its second environment;
     tagged v1.0.0, two commits, then v1.1.0."""
-    repo = Repo(root, "acme/shop")
-    services = {
-        s: {"path": f"{s}/", "manifest": "k8s/{environment}/" + f"{s}.yaml"} for s in SERVICES
-    }
-    environments = [{"name": "staging"}, {"name": "production", "from": "staging", **production}]
-    files = {"shipline.yaml": shipline_yaml(services, environments=environments)}
-    for service in SERVICES:
-        files[f"{service}/app.txt"] = f"{service}\n"
-        for environment in ("staging", "production"):
-            files[overlay(environment, service)] = deployment(
-                service, f"{REGISTRY}/{service}:initial"
-            )
-    repo.tag("v1.0.0", repo.commit(files, "initial"))
+    repo = staging_and_production(root, SERVICES, production)
+    repo.tag("v1.0.0", repo.log()[0].hexsha)
     repo.commit({"cart/app.txt": "2\n"}, "feat(cart): coupons")
     repo.tag("v1.1.0", repo.commit({"search/app.txt": "2\n"}, "fix(search): accents"))
     return repo
@@ -93,10 +90,7 @@ def shop(tmp_path: Path) -> Repo:
 
 @pytest.fixture
 def writer(shop: Repo, tmp_path: Path, redis_client: redis.Redis) -> GitopsWriter:
-    entry = Repository(name=shop.name, url=shop.url, webhook_secret="x" * 20)
-    return GitopsWriter.connect(
-        Settings(workdir=tmp_path / "c", repositories=[entry]), redis_client
-    )
+    return GitopsWriter.connect(settings_for(tmp_path / "c", shop), redis_client)
 
 
 def test_a_release_to_production_writes_its_overlays_only_in_one_commit_with_the_notes(
@@ -180,10 +174,7 @@ def test_a_release_to_production_on_its_own_gitops_branch_is_committed_there_onl
     shop = shop_with(tmp_path / "remotes", {"releases": True, "gitops": {"branch": "prod"}})
     shop.clone.git.push("origin", "HEAD:refs/heads/prod")
     shop.clone.close()
-    entry = Repository(name=shop.name, url=shop.url, webhook_secret="x" * 20)
-    writer = GitopsWriter.connect(
-        Settings(workdir=tmp_path / "c", repositories=[entry]), redis_client
-    )
+    writer = GitopsWriter.connect(settings_for(tmp_path / "c", shop), redis_client)
     main_head = shop.log()[0].hexsha
 
     events = writer.release(ready(shop))
@@ -254,10 +245,7 @@ def test_a_release_without_releases_true_still_writes_the_first_environment(
     tmp_path: Path, redis_client: redis.Redis
 ) -> None:
     shop = shop_with(tmp_path / "remotes", {})
-    entry = Repository(name=shop.name, url=shop.url, webhook_secret="x" * 20)
-    writer = GitopsWriter.connect(
-        Settings(workdir=tmp_path / "c", repositories=[entry]), redis_client
-    )
+    writer = GitopsWriter.connect(settings_for(tmp_path / "c", shop), redis_client)
 
     events = writer.release(ready(shop))
 
