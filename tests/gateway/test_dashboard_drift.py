@@ -5,33 +5,21 @@ real gateway, Redis and git: a service behind its default branch says so on its 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import redis
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
-from services.committer.survey import resurvey
 from services.common.runs import RunStore
-from services.common.service_inventory import InventoryStore
 from services.detector.attempts import SentBuilds
 from services.gateway.app import create_app
 from services.reconciler.converge_state import ConvergeState, RetryState
 from tests.api_server import serving
-from tests.committer.gitrepos import monorepo, settings_for
-from tests.e2e.test_dashboard import CHROMIUM, CHROMIUM_ARGS
+from tests.committer.gitrepos import monorepo
+from tests.gateway.dashboard_pages import signed_in_services, surveyed
 from tests.gateway.runs_data import build_failed, started_run
 
 TOKEN = "dashboard-drift-token-0123456789"
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def test_a_service_behind_shows_its_drift_its_failed_build_and_its_retry_on_its_card(
@@ -48,16 +36,11 @@ def test_a_service_behind_shows_its_drift_its_failed_build_and_its_retry_on_its_
     SentBuilds(redis_client).record(shop.name, "refs/heads/main", ["cart"], "run-5")
     retry = RetryState(run_id="run-5", retry_at=time.time() + 600)
     ConvergeState(redis_client).put(shop.name, "cart", retry)
-    settings = settings_for(tmp_path / "api", shop, redis_url=redis_url, api_tokens=[TOKEN])
-    resurvey(settings, InventoryStore(redis_client), shop.name)
+    settings = surveyed(tmp_path / "api", shop, redis_url, redis_client, TOKEN)
     problems: list[str] = []
 
     with serving(create_app(settings)) as url:
-        page = browser.new_page()
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.goto(f"{url}/#/services")
-        page.get_by_label("API token").fill(TOKEN)
-        page.get_by_role("button", name="Sign in").click()
+        page = signed_in_services(browser, url, TOKEN, problems)
         cart = page.locator('article[data-service="cart"]')
         payments = page.locator('article[data-service="payments"]')
 

@@ -5,36 +5,24 @@ environment through POST /api/v1/promotions."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import redis
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
-from services.committer.survey import resurvey
 from services.common.events import PromotionRequested
-from services.common.service_inventory import InventoryStore
 from services.gateway.app import create_app
 from tests.api_server import serving
 from tests.committer.gitrepos import monorepo, settings_for
-from tests.e2e.test_dashboard import CHROMIUM, CHROMIUM_ARGS
+from tests.gateway.dashboard_pages import signed_in_services, surveyed
 from tests.gateway.test_deployments import queued
 from tests.gateway.test_services_environments import (
     Committer,
-    awaiting_merge,
     shop_with_environments,
+    staged_and_awaiting_merge,
 )
 
 TOKEN = "dashboard-environments-token-0123456789"
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def test_each_environment_has_a_cell_per_service_and_staging_can_be_promoted_to_production(
@@ -44,16 +32,11 @@ def test_each_environment_has_a_cell_per_service_and_staging_can_be_promoted_to_
     committer = Committer(shop, settings_for(tmp_path / "c", shop), redis_client)
     commit, staged = committer.deploy_to_staging("cart", "run-stage")
     committer.verified(staged, healthy=True)
-    settings = settings_for(tmp_path / "api", shop, redis_url=redis_url, api_tokens=[TOKEN])
-    resurvey(settings, InventoryStore(redis_client), shop.name)
+    settings = surveyed(tmp_path / "api", shop, redis_url, redis_client, TOKEN)
     problems: list[str] = []
 
     with serving(create_app(settings)) as url:
-        page = browser.new_page()
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.goto(f"{url}/#/services")
-        page.get_by_label("API token").fill(TOKEN)
-        page.get_by_role("button", name="Sign in").click()
+        page = signed_in_services(browser, url, TOKEN, problems)
         table = page.get_by_role("table", name="What runs where")
         cart = table.locator('tr[data-service="cart"]')
         search = table.locator('tr[data-service="search"]')
@@ -84,21 +67,12 @@ def test_each_environment_has_a_cell_per_service_and_staging_can_be_promoted_to_
 def test_a_promotion_awaiting_its_pull_requests_merge_shows_in_the_cell_it_will_write(
     tmp_path: Path, redis_url: str, redis_client: redis.Redis, browser: Browser
 ) -> None:
-    shop = shop_with_environments(tmp_path / "remotes")
-    committer = Committer(shop, settings_for(tmp_path / "c", shop), redis_client)
-    _, staged = committer.deploy_to_staging("cart", "run-stage")
-    committer.runs.apply(staged)
-    pending = awaiting_merge(staged, redis_client)
-    settings = settings_for(tmp_path / "api", shop, redis_url=redis_url, api_tokens=[TOKEN])
-    resurvey(settings, InventoryStore(redis_client), shop.name)
+    shop, pending = staged_and_awaiting_merge(tmp_path, redis_client)
+    settings = surveyed(tmp_path / "api", shop, redis_url, redis_client, TOKEN)
     problems: list[str] = []
 
     with serving(create_app(settings)) as url:
-        page = browser.new_page()
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.goto(f"{url}/#/services")
-        page.get_by_label("API token").fill(TOKEN)
-        page.get_by_role("button", name="Sign in").click()
+        page = signed_in_services(browser, url, TOKEN, problems)
         cart = page.get_by_role("table", name="What runs where").locator('tr[data-service="cart"]')
         production = cart.locator('td[data-environment="production"]')
 
@@ -118,13 +92,9 @@ def test_without_environments_the_services_page_has_no_environments_table(
     tmp_path: Path, redis_url: str, redis_client: redis.Redis, browser: Browser
 ) -> None:
     shop = monorepo(tmp_path / "remotes", ["cart"])
-    settings = settings_for(tmp_path / "api", shop, redis_url=redis_url, api_tokens=[TOKEN])
-    resurvey(settings, InventoryStore(redis_client), shop.name)
+    settings = surveyed(tmp_path / "api", shop, redis_url, redis_client, TOKEN)
 
     with serving(create_app(settings)) as url:
-        page = browser.new_page()
-        page.goto(f"{url}/#/services")
-        page.get_by_label("API token").fill(TOKEN)
-        page.get_by_role("button", name="Sign in").click()
+        page = signed_in_services(browser, url, TOKEN)
         expect(page.locator('article[data-service="cart"]')).to_be_visible()
         expect(page.get_by_role("table", name="What runs where")).to_have_count(0)

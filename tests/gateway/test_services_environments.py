@@ -211,14 +211,20 @@ def awaiting_merge(committed: ManifestCommitted, client: redis.Redis) -> Pending
     return pending
 
 
+def staged_and_awaiting_merge(tmp_path: Path, client: redis.Redis) -> tuple[Repo, PendingPromotion]:
+    """cart deployed to staging (committed, no cluster) and its promotion to production
+    awaiting its pull request's merge."""
+    shop = shop_with_environments(tmp_path / "remotes")
+    committer = Committer(shop, settings_for(tmp_path / "c", shop), client)
+    _, staged = committer.deploy_to_staging("cart", "run-stage")
+    committer.runs.apply(staged)
+    return shop, awaiting_merge(staged, client)
+
+
 def test_an_open_promotion_pull_request_is_listed_on_the_environment_it_will_write(
     tmp_path: Path, redis_url: str, redis_client: redis.Redis
 ) -> None:
-    shop = shop_with_environments(tmp_path / "remotes")
-    committer = Committer(shop, settings_for(tmp_path / "c", shop), redis_client)
-    _, staged = committer.deploy_to_staging("cart", "run-stage")
-    committer.runs.apply(staged)
-    pending = awaiting_merge(staged, redis_client)
+    shop, pending = staged_and_awaiting_merge(tmp_path, redis_client)
 
     answer = listed(settings_for(tmp_path / "api", shop, redis_url=redis_url), redis_client)
 
