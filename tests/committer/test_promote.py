@@ -3,7 +3,6 @@ one commit, on real repositories and Redis."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
@@ -22,15 +21,15 @@ from services.detector.environment_runs import runs_in
 from tests.committer.gitrepos import (
     REGISTRY,
     Repo,
+    deployed_to_staging,
     deployment,
     pinned,
-    scan_passed,
+    promotion,
     settings_for,
-    shipline_yaml,
+    staging_and_production,
 )
 
 SERVICES = ["cart", "search"]
-ENVIRONMENTS = [{"name": "staging"}, {"name": "production", "from": "staging"}]
 
 
 def overlay(environment: str, service: str) -> str:
@@ -39,19 +38,7 @@ def overlay(environment: str, service: str) -> str:
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Repo:
-    repo = Repo(tmp_path / "remotes", "acme/shop")
-    services = {
-        s: {"path": f"{s}/", "manifest": "k8s/{environment}/" + f"{s}.yaml"} for s in SERVICES
-    }
-    files = {"shipline.yaml": shipline_yaml(services, environments=ENVIRONMENTS)}
-    for service in SERVICES:
-        files[f"{service}/app.txt"] = f"{service}\n"
-        for environment in ("staging", "production"):
-            files[overlay(environment, service)] = deployment(
-                service, f"{REGISTRY}/{service}:initial"
-            )
-    repo.commit(files, "initial")
-    return repo
+    return staging_and_production(tmp_path / "remotes", SERVICES)
 
 
 @pytest.fixture
@@ -59,23 +46,8 @@ def writer(shop: Repo, tmp_path: Path, redis_client: redis.Redis) -> GitopsWrite
     return GitopsWriter.connect(settings_for(tmp_path / "c", shop), redis_client)
 
 
-def deployed_to_staging(shop: Repo, writer: GitopsWriter, service: str) -> str:
-    """A change to `service` pushed and deployed to staging, as a push run does: its commit."""
-    commit = shop.commit({f"{service}/app.txt": f"{service} {uuid.uuid4()}\n"}, "feat: more")
-    outcome = writer.deploy(scan_passed(shop, service, commit, f"run-{commit[:7]}"))
-    assert isinstance(outcome, ManifestCommitted)
-    return commit
-
-
 def request(services: tuple[str, ...] = ("cart",), **fields: object) -> PromotionRequested:
-    return PromotionRequested(
-        run_id="run-promote",
-        repository="acme/shop",
-        services=services,
-        environment="production",
-        requested_by="ada",
-        **fields,  # type: ignore[arg-type]
-    )
+    return promotion("run-promote", services, **fields)
 
 
 def test_a_promotion_writes_what_staging_runs_into_production_in_one_commit(

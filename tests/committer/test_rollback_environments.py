@@ -18,7 +18,6 @@ from services.common.errors import PermanentError
 from services.common.events import (
     DeploymentFailed,
     ManifestCommitted,
-    PromotionRequested,
     RollbackRequested,
     Source,
     StageFailed,
@@ -30,13 +29,13 @@ from services.notifier.messages import summary
 from tests.committer.gitrepos import (
     REGISTRY,
     Repo,
-    deployment,
+    deployed_to_staging,
+    promotion,
     scan_passed,
     settings_for,
-    shipline_yaml,
+    staging_and_production,
 )
 
-ENVIRONMENTS = [{"name": "staging"}, {"name": "production", "from": "staging"}]
 IMAGE = f"{REGISTRY}/cart"
 
 
@@ -46,16 +45,7 @@ def overlay(environment: str) -> str:
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Repo:
-    repo = Repo(tmp_path / "remotes", "acme/shop")
-    services = {"cart": {"path": "cart/", "manifest": "k8s/{environment}/cart.yaml"}}
-    files = {
-        "shipline.yaml": shipline_yaml(services, environments=ENVIRONMENTS),
-        "cart/app.txt": "cart\n",
-        overlay("staging"): deployment("cart", f"{IMAGE}:initial"),
-        overlay("production"): deployment("cart", f"{IMAGE}:initial"),
-    }
-    repo.commit(files, "initial")
-    return repo
+    return staging_and_production(tmp_path / "remotes", ["cart"])
 
 
 @pytest.fixture
@@ -63,23 +53,8 @@ def writer(shop: Repo, tmp_path: Path, redis_client: redis.Redis) -> GitopsWrite
     return GitopsWriter.connect(settings_for(tmp_path / "c", shop), redis_client)
 
 
-def staged(shop: Repo, writer: GitopsWriter) -> str:
-    """A change to cart pushed and deployed to staging: its commit."""
-    commit = shop.commit({"cart/app.txt": f"cart {uuid.uuid4()}\n"}, "feat(cart): more")
-    outcome = writer.deploy(scan_passed(shop, "cart", commit, f"run-{commit[:7]}"))
-    assert isinstance(outcome, ManifestCommitted), outcome
-    return commit
-
-
 def promoted(writer: GitopsWriter) -> list[object]:
-    asked = PromotionRequested(
-        run_id=f"run-p-{uuid.uuid4().hex[:6]}",
-        repository="acme/shop",
-        services=("cart",),
-        environment="production",
-        requested_by="ada",
-    )
-    return list(promote(asked, writer.targets, writer.commits))
+    return list(promote(promotion(), writer.targets, writer.commits))
 
 
 def rollback(environment: str | None) -> RollbackRequested:
@@ -103,9 +78,9 @@ def unpin(environment: str | None) -> UnpinRequested:
 
 
 def two_versions_in_production(shop: Repo, writer: GitopsWriter) -> tuple[str, str]:
-    first = staged(shop, writer)
+    first = deployed_to_staging(shop, writer)
     assert isinstance(promoted(writer)[0], ManifestCommitted)
-    second = staged(shop, writer)
+    second = deployed_to_staging(shop, writer)
     assert isinstance(promoted(writer)[0], ManifestCommitted)
     return first, second
 
@@ -146,7 +121,7 @@ def test_staging_keeps_deploying_and_promotion_waits_for_productions_unpin(
     two_versions_in_production(shop, writer)
     writer.rollback(rollback("production"))
 
-    newest = staged(shop, writer)  # staging is not held by production's pin
+    newest = deployed_to_staging(shop, writer)  # staging is not held by production's pin
     [refused] = promoted(writer)
 
     assert isinstance(refused, StageFailed)
@@ -168,8 +143,8 @@ def test_staging_keeps_deploying_and_promotion_waits_for_productions_unpin(
 def test_a_pin_in_staging_holds_staging_and_promoting_what_it_runs_is_allowed(
     shop: Repo, writer: GitopsWriter, redis_client: redis.Redis
 ) -> None:
-    first = staged(shop, writer)
-    staged(shop, writer)
+    first = deployed_to_staging(shop, writer)
+    deployed_to_staging(shop, writer)
     writer.rollback(rollback(None))  # the first environment, as before environments
     held = writer.deploy(
         scan_passed(shop, "cart", shop.commit({"cart/app.txt": "v9\n"}, "feat: x"), "run-9")
@@ -187,8 +162,8 @@ def test_a_pin_in_staging_holds_staging_and_promoting_what_it_runs_is_allowed(
 def test_a_rollback_in_the_first_environment_named_writes_what_an_unnamed_one_does(
     shop: Repo, writer: GitopsWriter
 ) -> None:
-    staged(shop, writer)
-    staged(shop, writer)
+    deployed_to_staging(shop, writer)
+    deployed_to_staging(shop, writer)
 
     writer.rollback(rollback("staging"))
 
@@ -201,7 +176,7 @@ def test_a_rollback_in_the_first_environment_named_writes_what_an_unnamed_one_do
 def test_a_rollback_in_an_environment_shipline_yaml_does_not_name_is_refused(
     shop: Repo, writer: GitopsWriter
 ) -> None:
-    staged(shop, writer)
+    deployed_to_staging(shop, writer)
     commits = len(shop.log())
 
     with pytest.raises(PermanentError, match="no environment 'qa'"):

@@ -11,13 +11,10 @@ import pytest
 import redis
 
 from services.committer.pins_file import PINS_FILE, parse_pins
-from services.committer.promote import promote
 from services.committer.writeback import GitopsWriter
 from services.common.events import (
     ManifestCommitted,
-    RollbackRequested,
     StageFailed,
-    UnpinRequested,
 )
 from services.common.pins import PinStore
 from tests.committer.gitrepos import (
@@ -27,9 +24,14 @@ from tests.committer.gitrepos import (
     deployed_to_staging,
     own_gitops_settings,
     production_gitops,
-    promotion,
 )
 from tests.committer.test_promote_own_gitops import SERVICES, cluster, manifest, shop_repo
+from tests.committer.test_rollback_environments import (
+    promoted,
+    rollback,
+    two_versions_in_production,
+    unpin,
+)
 
 IMAGE = f"{REGISTRY}/cart"
 PRODUCTION = manifest("production", "cart")
@@ -52,30 +54,12 @@ def writer(shop: Repo, prod: Repo, tmp_path: Path, redis_client: redis.Redis) ->
     return GitopsWriter.connect(settings, redis_client)
 
 
-def promoted(writer: GitopsWriter) -> list[object]:
-    return list(promote(promotion(), writer.targets, writer.commits))
-
-
-def two_versions_in_production(shop: Repo, writer: GitopsWriter) -> tuple[str, str]:
-    first = deployed_to_staging(shop, writer, "cart")
-    assert isinstance(promoted(writer)[0], ManifestCommitted)
-    second = deployed_to_staging(shop, writer, "cart")
-    assert isinstance(promoted(writer)[0], ManifestCommitted)
-    return first, second
-
-
 def test_a_rollback_in_production_is_committed_and_pinned_in_its_own_repository(
     shop: Repo, prod: Repo, writer: GitopsWriter, redis_client: redis.Redis
 ) -> None:
     first, second = two_versions_in_production(shop, writer)
     shop_head = shop.log()[0].hexsha
-    asked = RollbackRequested(
-        run_id="run-rb",
-        service="cart",
-        repository=shop.name,
-        requested_by="ops",
-        environment="production",
-    )
+    asked = rollback("production")
 
     committed = writer.rollback(asked)
 
@@ -107,15 +91,7 @@ def test_productions_pin_in_its_own_repository_holds_promotions_until_unpinned_t
     shop: Repo, prod: Repo, writer: GitopsWriter
 ) -> None:
     two_versions_in_production(shop, writer)
-    writer.rollback(
-        RollbackRequested(
-            run_id="run-rb",
-            service="cart",
-            repository=shop.name,
-            requested_by="ops",
-            environment="production",
-        )
-    )
+    writer.rollback(rollback("production"))
     newest = deployed_to_staging(shop, writer, "cart")  # staging is not held
 
     [refused] = promoted(writer)
@@ -123,15 +99,7 @@ def test_productions_pin_in_its_own_repository_holds_promotions_until_unpinned_t
     assert isinstance(refused, StageFailed)
     assert "cart is pinned in production" in refused.message
     shop_head = shop.log()[0].hexsha
-    done = writer.unpin(
-        UnpinRequested(
-            run_id="run-up",
-            service="cart",
-            repository=shop.name,
-            requested_by="ops",
-            environment="production",
-        )
-    )
+    done = writer.unpin(unpin("production"))
     assert done.image.startswith(f"{IMAGE}:sha-") and done.gitops_commit == prod.log()[0].hexsha
     assert shop.log()[0].hexsha == shop_head
     assert parse_pins(prod.read(PINS_FILE), environment="production") == {}
