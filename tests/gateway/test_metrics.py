@@ -13,20 +13,14 @@ from services.common.bus import queue_name
 from services.common.pins import PinStore
 from services.common.runs import RunStore
 from services.common.service_inventory import InventoryStore, ServiceRow, Survey
-from services.common.settings import Repository, Settings
 from services.gateway.app import create_app
-from tests.gateway.reader import READ_TOKEN, READER
+from tests.gateway.reader import READ_TOKEN, READER, shop_settings
 from tests.gateway.runs_data import build_failed, deployed, started_run
 
 
 @pytest.fixture
 def client(redis_url: str, redis_client: redis.Redis, tmp_path) -> Iterator[TestClient]:
-    settings = Settings(
-        redis_url=redis_url,
-        workdir=tmp_path,
-        repositories=[Repository(name="acme/shop", url="file:///nowhere", webhook_secret="x" * 20)],
-        api_tokens=[READ_TOKEN],
-    )
+    settings = shop_settings(redis_url, tmp_path, api_tokens=[READ_TOKEN])
     with TestClient(create_app(settings), headers=READER) as test_client:
         yield test_client
 

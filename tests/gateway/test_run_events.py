@@ -18,11 +18,11 @@ from services.common.eventlog import EventLog
 from services.common.events import RunCompleted, ServiceOutcome
 from services.common.limits import Limits
 from services.common.runs import RunStore
-from services.common.settings import Repository, Settings
+from services.common.settings import Settings
 from services.gateway.app import create_app
 from services.gateway.stream_slots import StreamSlots
 from tests.api_server import serving
-from tests.gateway.reader import READ_TOKEN, READER
+from tests.gateway.reader import READ_TOKEN, READER, shop_settings
 from tests.gateway.runs_data import built, started_run
 
 SSE = {"Accept": "text/event-stream"}
@@ -30,12 +30,7 @@ SSE = {"Accept": "text/event-stream"}
 
 @pytest.fixture
 def api_url(redis_url: str, redis_client: redis.Redis, tmp_path) -> Iterator[str]:
-    settings = Settings(
-        redis_url=redis_url,
-        workdir=tmp_path,
-        repositories=[Repository(name="acme/shop", url="file:///nowhere", webhook_secret="x" * 20)],
-        api_tokens=[READ_TOKEN],
-    )
+    settings = shop_settings(redis_url, tmp_path, api_tokens=[READ_TOKEN])
     with serving(create_app(settings)) as url:
         yield url
 

@@ -27,10 +27,9 @@ from services.common.events import (
 )
 from services.common.run_records import FINAL_SERVICE_STATUSES
 from services.common.runs import RunStore
-from services.common.settings import Repository, Settings
 from services.gateway.app import create_app
 from tests.common.legacy_records import legacy_run
-from tests.gateway.reader import READ_TOKEN, READER
+from tests.gateway.reader import READ_TOKEN, READER, shop_settings
 from tests.gateway.runs_data import (
     DIGEST,
     REGISTRY,
@@ -52,12 +51,7 @@ def runs(redis_client: redis.Redis) -> RunStore:
 
 @pytest.fixture
 def client(redis_url: str, tmp_path) -> Iterator[TestClient]:
-    settings = Settings(
-        redis_url=redis_url,
-        workdir=tmp_path,
-        repositories=[Repository(name=REPOSITORY, url="file:///nowhere", webhook_secret="x" * 20)],
-        api_tokens=[READ_TOKEN],
-    )
+    settings = shop_settings(redis_url, tmp_path, api_tokens=[READ_TOKEN])
     with TestClient(create_app(settings), headers=READER) as test_client:
         yield test_client
 

@@ -11,9 +11,8 @@ import redis
 from fastapi.testclient import TestClient
 
 from services.common.runs import RunStore
-from services.common.settings import Repository, Settings
 from services.gateway.app import create_app
-from tests.gateway.reader import READ_TOKEN, READER
+from tests.gateway.reader import READ_TOKEN, READER, shop_settings
 from tests.gateway.runs_data import build_failed, deployed, started_run
 
 
@@ -24,12 +23,7 @@ def runs(redis_client: redis.Redis) -> RunStore:
 
 @pytest.fixture
 def client(redis_url: str, redis_client: redis.Redis, tmp_path) -> Iterator[TestClient]:
-    settings = Settings(
-        redis_url=redis_url,
-        workdir=tmp_path,
-        repositories=[Repository(name="acme/shop", url="file:///nowhere", webhook_secret="x" * 20)],
-        api_tokens=[READ_TOKEN],
-    )
+    settings = shop_settings(redis_url, tmp_path, api_tokens=[READ_TOKEN])
     with TestClient(create_app(settings), headers=READER) as test_client:
         yield test_client
 

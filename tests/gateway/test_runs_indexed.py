@@ -14,9 +14,9 @@ from services.common.keyspace import DEFAULT_KEYSPACE as KEYS
 from services.common.run_index import RunIndex
 from services.common.runs import RunStore
 from services.common.service_inventory import InventoryStore, ServiceRow, Survey
-from services.common.settings import Repository, Settings
 from services.gateway.app import create_app
 from services.gateway.inventory import RUNS_SEARCHED
+from tests.gateway.reader import shop_settings
 from tests.gateway.runs_data import REGISTRY, REPOSITORY, build_failed, deployed, started_run
 
 WRITER_TOKEN = "a-writing-api-token-0123456789"
@@ -30,12 +30,7 @@ def runs(redis_client: redis.Redis) -> RunStore:
 
 @pytest.fixture
 def api(redis_url: str, redis_client: redis.Redis, tmp_path) -> Iterator[TestClient]:
-    settings = Settings(
-        redis_url=redis_url,
-        workdir=tmp_path,
-        repositories=[Repository(name=REPOSITORY, url="file:///nowhere", webhook_secret="x" * 20)],
-        public_read=True,
-    )
+    settings = shop_settings(redis_url, tmp_path, public_read=True)
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -125,12 +120,7 @@ def test_the_filters_answer_the_same_from_the_indexes_as_from_the_scan(api, runs
 def test_a_run_the_intake_starts_is_queued_in_its_repositorys_index_at_once(
     redis_url, redis_client, tmp_path
 ):
-    settings = Settings(
-        redis_url=redis_url,
-        workdir=tmp_path,
-        repositories=[Repository(name=REPOSITORY, url="file:///nowhere", webhook_secret="x" * 20)],
-        api_tokens=[WRITER_TOKEN],
-    )
+    settings = shop_settings(redis_url, tmp_path, api_tokens=[WRITER_TOKEN])
     indexed(redis_client)
     with TestClient(create_app(settings), headers=WRITER) as client:
         body = {"repository": REPOSITORY, "ref": "refs/heads/main", "services": ["cart"]}
