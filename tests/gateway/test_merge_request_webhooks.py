@@ -26,6 +26,7 @@ from tests.gateway.test_pull_request_webhook import (  # noqa: F401 (fixtures)
     MERGE,
     SHOP_SECRET,
     client,
+    pull_request_fields,
     shop,
     waiting,
 )
@@ -61,19 +62,7 @@ def to_gitlab(client: TestClient, body: bytes, token: str = GITOPS_SECRET) -> An
 
 
 def gitea_hook(action: str, merged: bool, number: int = 3) -> bytes:
-    payload = {
-        "action": action,
-        "number": number,
-        "pull_request": {
-            "number": number,
-            "merged": merged,
-            "merge_commit_sha": MERGE if merged else None,
-            "head": {"ref": "shipline/promote-production"},
-            "base": {"ref": "main"},
-        },
-        "repository": {"full_name": "acme/gitops"},
-    }
-    return json.dumps(payload).encode()
+    return json.dumps(pull_request_fields(action, merged, number)).encode()
 
 
 def to_gitea(client: TestClient, body: bytes, secret: str = GITOPS_SECRET) -> Any:

@@ -84,23 +84,26 @@ def waiting(redis_client: redis.Redis) -> PendingPromotion:
     return pending
 
 
-def closed(schemas: WebhookSchemas, merged: bool, **overlay: Any) -> bytes:
-    payload = schemas.payload(
-        "webhook-pull-request-closed",
-        {
-            "action": "closed",
-            "number": 3,
-            "pull_request": {
-                "number": 3,
-                "merged": merged,
-                "merge_commit_sha": MERGE if merged else None,
-                "head": {"ref": "shipline/promote-production"},
-                "base": {"ref": "main"},
-            },
-            "repository": {"full_name": "acme/gitops"},
-            **overlay,
+def pull_request_fields(action: str, merged: bool, number: int = 3) -> dict[str, Any]:
+    """The fields of a `pull_request` webhook the gateway reads, named alike by GitHub and
+    Gitea: of promotion pull request `number` into acme/gitops."""
+    return {
+        "action": action,
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "merged": merged,
+            "merge_commit_sha": MERGE if merged else None,
+            "head": {"ref": "shipline/promote-production"},
+            "base": {"ref": "main"},
         },
-    )
+        "repository": {"full_name": "acme/gitops"},
+    }
+
+
+def closed(schemas: WebhookSchemas, merged: bool, **overlay: Any) -> bytes:
+    fields = {**pull_request_fields("closed", merged), **overlay}
+    payload = schemas.payload("webhook-pull-request-closed", fields)
     return json.dumps(payload).encode()
 
 
