@@ -6,6 +6,7 @@ real git repositories and Redis. Staging allows secrets for the service; product
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from services.common.settings import ScannerSettings, Settings
 from services.devenv.registry import Registry
 from services.scanner.task import make_handler
 from services.scanner.trivy import Trivy
-from tests.committer.gitrepos import Repo, deployment, settings_for
+from tests.committer.gitrepos import Repo, deployment, promotion, settings_for
 from tests.scanner.images import Pushed, build_and_push, private_key_pem
 
 STAGING_MANIFEST, PRODUCTION_MANIFEST = "k8s/staging/cart.yaml", "k8s/production/cart.yaml"
@@ -69,7 +70,7 @@ def keyed_cart(docker_client: docker.DockerClient, registry: Registry, base_imag
     return build_and_push(docker_client, registry, "shop/cart", base_image, files)
 
 
-def settings(workdir: Path, repo: Repo, redis_url: str, trivy_path: Path) -> Settings:
+def scanning_settings(workdir: Path, repo: Repo, redis_url: str, trivy_path: Path) -> Settings:
     scanner = ScannerSettings(trivy_path=str(trivy_path), timeout_seconds=120)
     return settings_for(workdir, repo, redis_url=redis_url, scanner=scanner)
 
@@ -86,14 +87,33 @@ def staged(repo: Repo, image: Pushed, scanning: Settings, client: redis.Redis) -
     return outcome
 
 
-def promotion(run_id: str = "run-promote") -> PromotionRequested:
-    return PromotionRequested(
-        run_id=run_id,
-        repository="acme/shop",
-        services=("cart",),
-        environment="production",
-        requested_by="ada",
-    )
+Staging = Callable[..., tuple[Repo, ScanPassed, Settings]]
+
+
+@pytest.fixture
+def staged_shop(
+    tmp_path: Path,
+    registry: Registry,
+    keyed_cart: Pushed,
+    trivy_path: Path,
+    redis_url: str,
+    redis_client: redis.Redis,
+) -> Staging:
+    """The shop under production's `production_scan`, the keyed cart scanned by the scanner
+    stage and deployed to staging: the repository, the scan, and the committer's settings:
+    the scanner's (its report at hand) or, `report_at_hand` False, another disk's."""
+
+    def stage(
+        production_scan: dict[str, Any], report_at_hand: bool = True
+    ) -> tuple[Repo, ScanPassed, Settings]:
+        repo = shop(tmp_path / "remotes", registry, production_scan)
+        scanning = scanning_settings(tmp_path / "scanner", repo, redis_url, trivy_path)
+        scan = staged(repo, keyed_cart, scanning, redis_client)
+        if report_at_hand:
+            return repo, scan, scanning
+        return repo, scan, scanning_settings(tmp_path / "committer", repo, redis_url, trivy_path)
+
+    return stage
 
 
 class Promoter:
@@ -123,23 +143,16 @@ BLOCKS_SECRETS = {"allow_secrets": False}
 
 
 def test_production_s_policy_blocks_the_key_staging_allowed_judged_on_the_kept_report(
-    tmp_path: Path,
-    registry: Registry,
-    keyed_cart: Pushed,
-    trivy_path: Path,
-    redis_url: str,
-    redis_client: redis.Redis,
+    staged_shop: Staging, keyed_cart: Pushed, redis_client: redis.Redis
 ) -> None:
-    repo = shop(tmp_path / "remotes", registry, BLOCKS_SECRETS)
-    shared = settings(tmp_path / "w", repo, redis_url, trivy_path)  # scanner and committer
-    staged(repo, keyed_cart, shared, redis_client)
+    repo, _, shared = staged_shop(BLOCKS_SECRETS)  # scanner and committer on one disk
     commits, production = len(repo.log()), repo.read(PRODUCTION_MANIFEST)
     runs = RunStore(redis_client)
     runs.create("run-promote", trigger="promotion", repository=repo.name, environment="production")
     runs.plan("run-promote", ["cart"])
     promoter = Promoter(shared, redis_client)
 
-    [event] = promoter.promote(promotion())
+    [event] = promoter.promote(promotion("run-promote"))
 
     assert isinstance(event, ScanFailed) and event.service == "cart"
     assert [f.id for f in event.findings] == ["private-key"]
@@ -161,22 +174,13 @@ def test_production_s_policy_blocks_the_key_staging_allowed_judged_on_the_kept_r
 
 
 def test_without_the_scanner_s_report_at_hand_the_committer_runs_trivy_and_is_blocked(
-    tmp_path: Path,
-    registry: Registry,
-    keyed_cart: Pushed,
-    trivy_path: Path,
-    redis_url: str,
-    redis_client: redis.Redis,
+    staged_shop: Staging, redis_client: redis.Redis
 ) -> None:
-    repo = shop(tmp_path / "remotes", registry, BLOCKS_SECRETS)
-    staged(
-        repo, keyed_cart, settings(tmp_path / "scanner", repo, redis_url, trivy_path), redis_client
-    )
+    repo, _, committing = staged_shop(BLOCKS_SECRETS, report_at_hand=False)
     production = repo.read(PRODUCTION_MANIFEST)
-    committing = settings(tmp_path / "committer", repo, redis_url, trivy_path)  # another disk
     promoter = Promoter(committing, redis_client)
 
-    [event] = promoter.promote(promotion())
+    [event] = promoter.promote(promotion("run-promote"))
 
     assert isinstance(event, ScanFailed) and [f.id for f in event.findings] == ["private-key"]
     assert promoter.trivy_runs == 1
@@ -186,19 +190,12 @@ def test_without_the_scanner_s_report_at_hand_the_committer_runs_trivy_and_is_bl
 
 
 def test_under_the_same_policy_the_scanner_s_verdict_carries_over_with_no_new_scan(
-    tmp_path: Path,
-    registry: Registry,
-    keyed_cart: Pushed,
-    trivy_path: Path,
-    redis_url: str,
-    redis_client: redis.Redis,
+    staged_shop: Staging, keyed_cart: Pushed, redis_client: redis.Redis
 ) -> None:
-    repo = shop(tmp_path / "remotes", registry, {"allow_secrets": True})  # as cart's own
-    shared = settings(tmp_path / "w", repo, redis_url, trivy_path)
-    scan = staged(repo, keyed_cart, shared, redis_client)
+    repo, scan, shared = staged_shop({"allow_secrets": True})  # as cart's own
     promoter = Promoter(shared, redis_client)
 
-    [event] = promoter.promote(promotion())
+    [event] = promoter.promote(promotion("run-promote"))
 
     assert isinstance(event, ManifestCommitted) and event.digest == keyed_cart.digest
     assert f"cart:{scan.tags[0]}" in repo.read(PRODUCTION_MANIFEST)

@@ -6,6 +6,7 @@ Redis. cart allows secrets by its own policy; production does not."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,14 @@ from services.common.events import (
 from services.common.runs import RunStore
 from services.common.runtime import Runtime
 from services.common.scan_verdicts import ScanVerdicts
-from services.common.settings import ScannerSettings, Settings
+from services.common.settings import Settings
 from services.devenv.registry import Registry
 from services.scanner.task import make_handler as scanner_handler
-from tests.committer.gitrepos import Repo, deployment, settings_for
-from tests.committer.test_promote_scan_policy import keyed_cart  # noqa: F401 (fixture)
+from tests.committer.gitrepos import Repo, deployment
+from tests.committer.test_promote_scan_policy import (  # noqa: F401 (keyed_cart: a fixture)
+    keyed_cart,
+    scanning_settings,
+)
 from tests.scanner.images import Pushed, build_and_push
 
 SERVICES = ("cart", "search")
@@ -78,11 +82,6 @@ def clean_search(docker_client: docker.DockerClient, registry: Registry, base_im
     return build_and_push(docker_client, registry, "shop/search", base_image, {"app.txt": "hi\n"})
 
 
-def settings(workdir: Path, repo: Repo, redis_url: str, trivy_path: Path) -> Settings:
-    scanner = ScannerSettings(trivy_path=str(trivy_path), timeout_seconds=120)
-    return settings_for(workdir, repo, redis_url=redis_url, scanner=scanner)
-
-
 def scanned(images: dict[str, Pushed], repo: Repo, commit: str, scanning: Settings) -> None:
     """Each image scanned by the scanner stage (real Trivy, its report kept in the
     scanner's workdir): each passes under its service's own policy."""
@@ -121,26 +120,50 @@ def manifests(repo: Repo) -> dict[str, str]:
     return {path: repo.read(path) for path in map(overlay, ["production"] * 2, SERVICES)}
 
 
-BLOCKS_SECRETS = {"allow_secrets": False}
+Scanning = Callable[..., tuple[Repo, ReleaseReady, Settings]]
 
 
-def test_production_s_policy_blocks_the_release_on_the_key_cart_s_own_policy_allowed(
+@pytest.fixture
+def scanned_release(
     tmp_path: Path,
     registry: Registry,
     keyed_cart: Pushed,  # noqa: F811 (the fixture)
     clean_search: Pushed,
     trivy_path: Path,
     redis_url: str,
+) -> Scanning:
+    """The shop tagged under production's `production_scan`, the keyed cart and the clean
+    search scanned by the scanner stage: the repository, the release, and the committer's
+    settings: the scanner's (its reports at hand) or, `report_at_hand` False, another disk's."""
+
+    def scan(
+        production_scan: dict[str, Any], report_at_hand: bool = True
+    ) -> tuple[Repo, ReleaseReady, Settings]:
+        repo, commit = shop(tmp_path / "remotes", registry, production_scan)
+        images = {"cart": keyed_cart, "search": clean_search}
+        scanning = scanning_settings(tmp_path / "scanner", repo, redis_url, trivy_path)
+        scanned(images, repo, commit, scanning)
+        ready = release_ready(images, repo, commit)
+        if report_at_hand:
+            return repo, ready, scanning
+        return repo, ready, scanning_settings(tmp_path / "committer", repo, redis_url, trivy_path)
+
+    return scan
+
+
+BLOCKS_SECRETS = {"allow_secrets": False}
+
+
+def test_production_s_policy_blocks_the_release_on_the_key_cart_s_own_policy_allowed(
+    scanned_release: Scanning,
+    keyed_cart: Pushed,  # noqa: F811 (the fixture)
     redis_client: redis.Redis,
 ) -> None:
-    repo, commit = shop(tmp_path / "remotes", registry, BLOCKS_SECRETS)
-    images = {"cart": keyed_cart, "search": clean_search}
-    shared = settings(tmp_path / "w", repo, redis_url, trivy_path)  # scanner and committer
-    scanned(images, repo, commit, shared)
+    repo, ready, shared = scanned_release(BLOCKS_SECRETS)  # scanner and committer on one disk
     commits, before = len(repo.log()), manifests(repo)
     runs = RunStore(redis_client)
 
-    events = released(shared, release_ready(images, repo, commit), runs)
+    events = released(shared, ready, runs)
 
     blocked, refused = events
     assert isinstance(blocked, ScanFailed) and blocked.service == "cart"
@@ -168,21 +191,12 @@ def test_production_s_policy_blocks_the_release_on_the_key_cart_s_own_policy_all
 
 
 def test_without_the_scanner_s_report_the_committer_runs_trivy_and_blocks_the_release(
-    tmp_path: Path,
-    registry: Registry,
-    keyed_cart: Pushed,  # noqa: F811 (the fixture)
-    clean_search: Pushed,
-    trivy_path: Path,
-    redis_url: str,
-    redis_client: redis.Redis,
+    scanned_release: Scanning, redis_client: redis.Redis
 ) -> None:
-    repo, commit = shop(tmp_path / "remotes", registry, BLOCKS_SECRETS)
-    images = {"cart": keyed_cart, "search": clean_search}
-    scanned(images, repo, commit, settings(tmp_path / "scanner", repo, redis_url, trivy_path))
-    committing = settings(tmp_path / "committer", repo, redis_url, trivy_path)  # another disk
+    repo, ready, committing = scanned_release(BLOCKS_SECRETS, report_at_hand=False)
     before = manifests(repo)
 
-    events = released(committing, release_ready(images, repo, commit), RunStore(redis_client))
+    events = released(committing, ready, RunStore(redis_client))
 
     assert [(e.type, e.service) for e in events] == [
         ("ScanFailed", "cart"),
@@ -195,20 +209,13 @@ def test_without_the_scanner_s_report_the_committer_runs_trivy_and_blocks_the_re
 
 
 def test_a_production_policy_no_stricter_than_the_services_releases_as_before(
-    tmp_path: Path,
-    registry: Registry,
+    scanned_release: Scanning,
     keyed_cart: Pushed,  # noqa: F811 (the fixture)
-    clean_search: Pushed,
-    trivy_path: Path,
-    redis_url: str,
     redis_client: redis.Redis,
 ) -> None:
-    repo, commit = shop(tmp_path / "remotes", registry, {"allow_secrets": True})
-    images = {"cart": keyed_cart, "search": clean_search}
-    shared = settings(tmp_path / "w", repo, redis_url, trivy_path)
-    scanned(images, repo, commit, shared)
+    repo, ready, shared = scanned_release({"allow_secrets": True})
 
-    events = released(shared, release_ready(images, repo, commit), RunStore(redis_client))
+    events = released(shared, ready, RunStore(redis_client))
 
     assert [(e.type, e.service) for e in events] == [
         ("ManifestCommitted", "cart"),
@@ -216,7 +223,7 @@ def test_a_production_policy_no_stricter_than_the_services_releases_as_before(
     ]
     assert all(isinstance(e, ManifestCommitted) and e.kind == "release" for e in events)
     assert repo.log()[0].message.startswith("release v1.0.0 [skip ci]")
-    for service, image in images.items():
+    for service, image in ready.images.items():
         assert f"{service}:{image.tag}" in repo.read(overlay("production", service))
     judged = EnvironmentVerdicts(redis_client)
     assert judged.get("production", keyed_cart.repository, keyed_cart.digest) is None
