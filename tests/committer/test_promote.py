@@ -93,21 +93,27 @@ def test_the_first_environments_reader_never_takes_a_promotion_for_its_own(
     assert newest_trailers(mirror.log(None, head))["cart"].commit == newer
 
 
-def test_a_redelivered_promotion_commits_nothing_more_and_reports_the_same_commit(
-    shop: Repo, writer: GitopsWriter
-) -> None:
+def a_redelivery_commits_nothing_more(shop: Repo, writer: GitopsWriter, production: Repo) -> None:
+    """A promotion delivered again after staging moved on: no second commit in `production`
+    (the repository production's manifests live in), the same events as the first time."""
     deployed_to_staging(shop, writer, "cart")
     asked = request()
     first = promote(asked, writer.targets, writer.commits)
     deployed_to_staging(shop, writer, "cart")  # staging moved on meanwhile
-    commits = len(shop.log())
+    commits = len(production.log())
 
     again = promote(asked, writer.targets, writer.commits)
 
-    assert len(shop.log()) == commits
+    assert len(production.log()) == commits
     assert [e.model_dump(exclude={"occurred_at"}) for e in again] == [
         e.model_dump(exclude={"occurred_at"}) for e in first
     ]
+
+
+def test_a_redelivered_promotion_commits_nothing_more_and_reports_the_same_commit(
+    shop: Repo, writer: GitopsWriter
+) -> None:
+    a_redelivery_commits_nothing_more(shop, writer, shop)
 
 
 def test_promoting_what_production_runs_already_commits_nothing(

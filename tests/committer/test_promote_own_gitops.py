@@ -26,6 +26,7 @@ from tests.committer.gitrepos import (
     settings_for,
     staging_and_production,
 )
+from tests.committer.test_promote import a_redelivery_commits_nothing_more
 
 SERVICES = ["cart", "search"]
 
@@ -104,18 +105,7 @@ def test_a_promotion_to_production_in_its_own_repository_commits_there_only(
 def test_a_redelivered_promotion_to_its_own_repository_makes_no_second_commit(
     shop: Repo, prod: Repo, writer: GitopsWriter
 ) -> None:
-    deployed_to_staging(shop, writer, "cart")
-    asked = promotion("run-promote")
-    first = promote(asked, writer.targets, writer.commits)
-    deployed_to_staging(shop, writer, "cart")  # staging moved on meanwhile
-    prod_commits = len(prod.log())
-
-    again = promote(asked, writer.targets, writer.commits)
-
-    assert len(prod.log()) == prod_commits
-    assert [e.model_dump(exclude={"occurred_at"}) for e in again] == [
-        e.model_dump(exclude={"occurred_at"}) for e in first
-    ]
+    a_redelivery_commits_nothing_more(shop, writer, prod)
 
 
 def test_what_staging_never_deployed_is_refused_and_production_is_untouched(
