@@ -4,7 +4,6 @@ merge taken from that repository's branch; the source repository never touched."
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ from services.committer.pull_request_writeback import PullRequestWriteback, answ
 from services.committer.writeback import GitopsWriter
 from services.common.events import (
     ManifestCommitted,
-    PullRequestClosed,
     PullRequestOpened,
 )
 from services.common.keyspace import Keyspace
@@ -33,6 +31,7 @@ from tests.committer.gitrepos import (
     promotion,
     staging_and_production,
 )
+from tests.committer.test_pull_request_writeback import holding, merged_as
 from tests.githost.conftest import (  # noqa: F401 (fixtures)
     TOKEN,
     github,
@@ -103,14 +102,8 @@ def test_a_pull_request_to_production_in_its_own_repository_opens_there_and_merg
     assert (github.store.pulls[1].head, github.store.pulls[1].base) == (PULL_REQUEST_BRANCH, "main")
 
     merge = merged_by_a_person(prod)
-    closed = PullRequestClosed(
-        run_id="run-p1",
-        gitops_repository=PRODUCTION_GITOPS,
-        number=1,
-        merged=True,
-        merge_commit_sha=merge,
-    )
-    [committed] = answer_closed(store, closed, partial(pulls.holding, writer.targets))
+    closed = merged_as(merge, PRODUCTION_GITOPS)
+    [committed] = answer_closed(store, closed, holding(pulls, writer))
 
     assert isinstance(committed, ManifestCommitted)
     assert (committed.gitops_repository, committed.gitops_commit) == (PRODUCTION_GITOPS, merge)

@@ -103,9 +103,9 @@ def holding(pulls: PullRequestWriteback, writer: GitopsWriter) -> Holding:
     return partial(pulls.holding, writer.targets)
 
 
-def merged_as(commit: str) -> PullRequestClosed:
-    """What the host says of run-p1's request (#1): merged, as `commit`."""
-    request = {"run_id": "run-p1", "gitops_repository": "acme/shop", "number": 1}
+def merged_as(commit: str, gitops_repository: str = "acme/shop") -> PullRequestClosed:
+    """What the host says of run-p1's request (#1) on `gitops_repository`: merged, as `commit`."""
+    request = {"run_id": "run-p1", "gitops_repository": gitops_repository, "number": 1}
     return PullRequestClosed(**request, merged=True, merge_commit_sha=commit)
 
 
