@@ -44,6 +44,10 @@ class Description:
         operation: dict[str, Any] = self.document["paths"][path_template][method.lower()]
         return operation
 
+    def instance(self, name: str) -> Any:
+        """The least value valid for the schema `name`: what a loopback answer starts from."""
+        return self.minimal_instance(self.schema(name))
+
     def minimal_instance(self, schema: dict[str, Any]) -> Any:
         """The least value valid for `schema`: required properties, first choices, nulls."""
         if "$ref" in schema:

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.githost.described import Description
-from tests.githost.loopback import Handler, Reply
+from tests.githost.loopback import REPO, Handler, Reply
 
-GITHUB_REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
 SHA = r"(?P<sha>[0-9a-f]{40})"
 GITLAB_STATES = ("pending", "running", "success", "failed", "canceled", "skipped")
 GITEA_STATES = ("pending", "success", "error", "failure", "warning")
@@ -39,8 +38,8 @@ class GitHubCodeScanning:
 
     def routes(self) -> list[tuple[str, str, Handler]]:
         return [
-            ("POST", GITHUB_REPO + r"/code-scanning/sarifs", self._upload),
-            ("GET", GITHUB_REPO + r"/code-scanning/sarifs/(?P<id>[^/]+)", self._status),
+            ("POST", REPO + r"/code-scanning/sarifs", self._upload),
+            ("GET", REPO + r"/code-scanning/sarifs/(?P<id>[^/]+)", self._status),
         ]
 
     def _upload(self, match: re.Match[str], _: dict[str, str], body: Any) -> Reply:
@@ -52,20 +51,17 @@ class GitHubCodeScanning:
         upload = Upload(repo, body["commit_sha"], body["ref"], body.get("tool_name"), sarif)
         self.uploads.append(upload)
         sarif_id = f"6c81cd8e-b078-4ac3-a3be-{len(self.uploads):012d}"
-        receipt = self._instance("code-scanning-sarifs-receipt")
+        receipt = self.description.instance("code-scanning-sarifs-receipt")
         receipt.update(id=sarif_id, url=f"{self._base(match)}/code-scanning/sarifs/{sarif_id}")
         return Reply(202, receipt)
 
     def _status(self, match: re.Match[str], _: dict[str, str], __: Any) -> Reply:
-        status = self._instance("code-scanning-sarifs-status")
+        status = self.description.instance("code-scanning-sarifs-status")
         status.update(processing_status="complete")
         return Reply(200, status)
 
     def _base(self, match: re.Match[str]) -> str:
         return f"https://api.github.example/repos/{match['owner']}/{match['repo']}"
-
-    def _instance(self, schema: str) -> Any:
-        return self.description.minimal_instance(self.description.schema(schema))
 
 
 class CommitStatuses:
@@ -78,15 +74,14 @@ class CommitStatuses:
     def routes(self) -> list[tuple[str, str, Handler]]:
         if self.host == "gitlab":
             return [("POST", r"/projects/(?P<project>[^/]+)/statuses/" + SHA, self._gitlab)]
-        return [("POST", GITHUB_REPO + r"/statuses/" + SHA, self._gitea)]
+        return [("POST", REPO + r"/statuses/" + SHA, self._gitea)]
 
     def _gitlab(self, match: re.Match[str], query: dict[str, str], body: Any) -> Reply:
         status = {**query, **(body or {})}  # GitLab reads these as query or form fields too
         if status.get("state") not in GITLAB_STATES:
             return Reply(400, {"error": "state does not have a valid value"})
-        self.statuses.setdefault(match["sha"], []).append(status)
         answer = {
-            "id": len(self.statuses[match["sha"]]),
+            "id": self._kept(match["sha"], status),
             "sha": match["sha"],
             "ref": status.get("ref"),
             "status": status["state"],
@@ -101,9 +96,8 @@ class CommitStatuses:
     def _gitea(self, match: re.Match[str], _: dict[str, str], body: Any) -> Reply:
         if body.get("state") not in GITEA_STATES:
             return Reply(422, {"message": "[State]: Required"})
-        self.statuses.setdefault(match["sha"], []).append(body)
         answer = {
-            "id": len(self.statuses[match["sha"]]),
+            "id": self._kept(match["sha"], body),
             "status": body["state"],
             "context": body.get("context", ""),
             "target_url": body.get("target_url", ""),
@@ -111,3 +105,8 @@ class CommitStatuses:
             "created_at": "2026-01-01T00:00:00Z",
         }
         return Reply(201, answer)
+
+    def _kept(self, sha: str, status: dict[str, Any]) -> int:
+        """Keep `status` among the commit's; its id there (the hosts number them from 1)."""
+        self.statuses.setdefault(sha, []).append(status)
+        return len(self.statuses[sha])

@@ -12,10 +12,9 @@ from typing import Any
 
 from tests.githost.fake_code_scanning import CommitStatuses
 from tests.githost.fake_releases import GiteaReleases
-from tests.githost.loopback import LoopbackHost, Reply
+from tests.githost.loopback import REPO, LoopbackHost, Reply
 from tests.githost.pull_store import PullStore, StoredPull
 
-REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
 PULL = REPO + r"/pulls/(?P<number>\d+)"
 
 

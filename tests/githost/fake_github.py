@@ -8,10 +8,8 @@ from typing import Any
 from tests.githost.described import Description
 from tests.githost.fake_code_scanning import GitHubCodeScanning
 from tests.githost.fake_releases import GitHubReleases
-from tests.githost.loopback import LoopbackHost, Reply
+from tests.githost.loopback import REPO, LoopbackHost, Reply
 from tests.githost.pull_store import PullStore, StoredPull
-
-REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
 
 
 class FakeGitHub:
@@ -52,7 +50,7 @@ class FakeGitHub:
     def _create(self, match: re.Match[str], _: dict[str, str], body: Any) -> Reply:
         owner = match["owner"]
         if any(p.head == body["head"] for p in self.store.open_pulls()):
-            error = self._instance("validation-error")
+            error = self.description.instance("validation-error")
             error["message"] = "Validation Failed"
             error["errors"] = [
                 {
@@ -82,22 +80,19 @@ class FakeGitHub:
         pull.labels.extend(name for name in body["labels"] if name not in pull.labels)
         labels = []
         for index, name in enumerate(pull.labels, 1):
-            label = self._instance("label")
+            label = self.description.instance("label")
             label.update(id=index, name=name)
             labels.append(label)
         return Reply(200, labels)
 
     def _comment(self, match: re.Match[str], _: dict[str, str], body: Any) -> Reply:
         self.store.pulls[int(match["number"])].comments.append(body["body"])
-        comment = self._instance("issue-comment")
+        comment = self.description.instance("issue-comment")
         comment["body"] = body["body"]
         return Reply(201, comment)
 
-    def _instance(self, schema: str) -> Any:
-        return self.description.minimal_instance(self.description.schema(schema))
-
     def _answer(self, schema: str, pull: StoredPull, match: re.Match[str]) -> dict[str, Any]:
-        answer = self._instance(schema)
+        answer = self.description.instance(schema)
         answer.update(
             number=pull.number,
             state=pull.state,

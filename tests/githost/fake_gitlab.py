@@ -12,10 +12,9 @@ from typing import Any
 
 from tests.githost.fake_code_scanning import CommitStatuses
 from tests.githost.fake_releases import GitLabReleases
-from tests.githost.loopback import LoopbackHost, Reply
+from tests.githost.loopback import PROJECT, LoopbackHost, Reply
 from tests.githost.pull_store import PullStore, StoredPull
 
-PROJECT = r"/projects/(?P<project>[^/]+)"
 MR = PROJECT + r"/merge_requests/(?P<iid>\d+)"
 
 

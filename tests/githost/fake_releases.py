@@ -9,15 +9,14 @@ neither publishes a description in any package.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
 from tests.githost.described import Description
-from tests.githost.loopback import Handler, Reply
+from tests.githost.loopback import PROJECT, REPO, Handler, Reply
 
-REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
-PROJECT = r"/projects/(?P<project>[^/]+)"
 Routes = list[tuple[str, str, Handler]]
 
 
@@ -41,8 +40,8 @@ class ReleaseStore:
         self.releases[tag] = release
         return release
 
-    def by_id(self, release_id: str) -> StoredRelease:
-        return next(r for r in self.releases.values() if r.id == int(release_id))
+    def by_id(self, release_id: str) -> StoredRelease | None:
+        return next((r for r in self.releases.values() if r.id == int(release_id)), None)
 
     def edit(self, release: StoredRelease, name: str | None, body: str | None) -> None:
         release.name = release.name if name is None else name
@@ -50,9 +49,14 @@ class ReleaseStore:
         release.edits += 1
 
 
-class GitHubReleases:
-    def __init__(self, description: Description) -> None:
-        self.description = description
+class HostReleases(ABC):
+    """One host's Release routes over one store: a Release found by its tag, created once
+    (a second of the same tag refused), edited after. Each host says how it answers and
+    refuses; GitHub's and Gitea's paths are these, GitLab's its own."""
+
+    text_field = "body"  # the field carrying a Release's text
+
+    def __init__(self) -> None:
         self.store = ReleaseStore()
 
     def routes(self) -> Routes:
@@ -65,31 +69,60 @@ class GitHubReleases:
     def _get(self, match: re.Match[str], _: dict[str, str], __: Any) -> Reply:
         release = self.store.releases.get(unquote(match["tag"]))
         if release is None:
-            error = self._instance("basic-error")
-            error.update(message="Not Found", documentation_url="https://docs.github.com/rest")
-            return Reply(404, error)
+            return self._not_found()
         return Reply(200, self._answer(release, match))
 
     def _create(self, match: re.Match[str], _: dict[str, str], body: Any) -> Reply:
-        if body["tag_name"] in self.store.releases:
-            error = self._instance("validation-error")
-            error["message"] = "Validation Failed"
-            duplicate = {"resource": "Release", "code": "already_exists", "field": "tag_name"}
-            error["errors"] = [duplicate]
-            return Reply(422, error)
-        release = self.store.add(body["tag_name"], body.get("name", ""), body.get("body", ""))
+        tag = body["tag_name"]
+        if tag in self.store.releases:
+            return self._duplicate()
+        name = body.get("name", self._unnamed(tag))
+        release = self.store.add(tag, name, body.get(self.text_field, ""))
         return Reply(201, self._answer(release, match))
 
     def _update(self, match: re.Match[str], _: dict[str, str], body: Any) -> Reply:
-        release = self.store.by_id(match["id"])
-        self.store.edit(release, body.get("name"), body.get("body"))
+        release = self._edited(match)
+        if release is None:
+            return self._not_found()
+        self.store.edit(release, body.get("name"), body.get(self.text_field))
         return Reply(200, self._answer(release, match))
 
-    def _instance(self, schema: str) -> Any:
-        return self.description.minimal_instance(self.description.schema(schema))
+    def _edited(self, match: re.Match[str]) -> StoredRelease | None:
+        return self.store.by_id(match["id"])
+
+    def _unnamed(self, tag: str) -> str:
+        """The name of a Release created without one."""
+        return ""
+
+    @abstractmethod
+    def _not_found(self) -> Reply: ...
+
+    @abstractmethod
+    def _duplicate(self) -> Reply: ...
+
+    @abstractmethod
+    def _answer(self, release: StoredRelease, match: re.Match[str]) -> dict[str, Any]: ...
+
+
+class GitHubReleases(HostReleases):
+    def __init__(self, description: Description) -> None:
+        super().__init__()
+        self.description = description
+
+    def _not_found(self) -> Reply:
+        error = self.description.instance("basic-error")
+        error.update(message="Not Found", documentation_url="https://docs.github.com/rest")
+        return Reply(404, error)
+
+    def _duplicate(self) -> Reply:
+        error = self.description.instance("validation-error")
+        error["message"] = "Validation Failed"
+        duplicate = {"resource": "Release", "code": "already_exists", "field": "tag_name"}
+        error["errors"] = [duplicate]
+        return Reply(422, error)
 
     def _answer(self, release: StoredRelease, match: re.Match[str]) -> dict[str, Any]:
-        answer = self._instance("release")
+        answer = self.description.instance("release")
         repo = f"{match['owner']}/{match['repo']}"
         answer.update(
             id=release.id,
@@ -101,60 +134,37 @@ class GitHubReleases:
         return answer
 
 
-class GiteaReleases:
+class GiteaReleases(HostReleases):
     """Gitea's repository releases (GET releases/tags/{tag}, POST releases, PATCH releases/{id});
     a second release of a tag is refused with 409."""
 
-    def __init__(self) -> None:
-        self.store = ReleaseStore()
+    def _not_found(self) -> Reply:
+        return Reply(404, {"message": "The target couldn't be found.", "errors": []})
 
-    def routes(self) -> Routes:
-        return [
-            ("GET", REPO + r"/releases/tags/(?P<tag>[^/]+)", self._get),
-            ("POST", REPO + r"/releases", self._create),
-            ("PATCH", REPO + r"/releases/(?P<id>\d+)", self._update),
-        ]
+    def _duplicate(self) -> Reply:
+        return Reply(409, {"message": "Release has already been created for this tag"})
 
-    def _get(self, match: re.Match[str], _: dict[str, str], __: Any) -> Reply:
-        release = self.store.releases.get(unquote(match["tag"]))
-        if release is None:
-            return Reply(404, {"message": "The target couldn't be found.", "errors": []})
-        return Reply(200, _gitea_answer(release, match))
-
-    def _create(self, match: re.Match[str], _: dict[str, str], body: Any) -> Reply:
-        if body["tag_name"] in self.store.releases:
-            return Reply(409, {"message": "Release has already been created for this tag"})
-        release = self.store.add(body["tag_name"], body.get("name", ""), body.get("body", ""))
-        return Reply(201, _gitea_answer(release, match))
-
-    def _update(self, match: re.Match[str], _: dict[str, str], body: Any) -> Reply:
-        release = self.store.by_id(match["id"])
-        self.store.edit(release, body.get("name"), body.get("body"))
-        return Reply(200, _gitea_answer(release, match))
+    def _answer(self, release: StoredRelease, match: re.Match[str]) -> dict[str, Any]:
+        repo = f"{match['owner']}/{match['repo']}"
+        return {
+            "id": release.id,
+            "tag_name": release.tag,
+            "target_commitish": "main",
+            "name": release.name,
+            "body": release.body,
+            "draft": False,
+            "prerelease": False,
+            "url": f"https://gitea.example/api/v1/repos/{repo}/releases/{release.id}",
+            "html_url": f"https://gitea.example/{repo}/releases/tag/{release.tag}",
+            "assets": [],
+        }
 
 
-def _gitea_answer(release: StoredRelease, match: re.Match[str]) -> dict[str, Any]:
-    repo = f"{match['owner']}/{match['repo']}"
-    return {
-        "id": release.id,
-        "tag_name": release.tag,
-        "target_commitish": "main",
-        "name": release.name,
-        "body": release.body,
-        "draft": False,
-        "prerelease": False,
-        "url": f"https://gitea.example/api/v1/repos/{repo}/releases/{release.id}",
-        "html_url": f"https://gitea.example/{repo}/releases/tag/{release.tag}",
-        "assets": [],
-    }
-
-
-class GitLabReleases:
+class GitLabReleases(HostReleases):
     """GitLab's project releases, named by their tag (GET/PUT releases/:tag_name, POST
     releases); a second release of a tag is refused with 409."""
 
-    def __init__(self) -> None:
-        self.store = ReleaseStore()
+    text_field = "description"
 
     def routes(self) -> Routes:
         return [
@@ -163,36 +173,27 @@ class GitLabReleases:
             ("PUT", PROJECT + r"/releases/(?P<tag>[^/]+)", self._update),
         ]
 
-    def _get(self, match: re.Match[str], _: dict[str, str], __: Any) -> Reply:
-        release = self.store.releases.get(unquote(match["tag"]))
-        if release is None:
-            return Reply(404, {"message": "404 Not Found"})
-        return Reply(200, _gitlab_answer(release, match))
+    def _edited(self, match: re.Match[str]) -> StoredRelease | None:
+        return self.store.releases.get(unquote(match["tag"]))
 
-    def _create(self, match: re.Match[str], _: dict[str, str], body: Any) -> Reply:
-        if body["tag_name"] in self.store.releases:
-            return Reply(409, {"message": "Release already exists"})
-        name = body.get("name", body["tag_name"])
-        release = self.store.add(body["tag_name"], name, body.get("description", ""))
-        return Reply(201, _gitlab_answer(release, match))
+    def _unnamed(self, tag: str) -> str:
+        return tag
 
-    def _update(self, match: re.Match[str], _: dict[str, str], body: Any) -> Reply:
-        release = self.store.releases.get(unquote(match["tag"]))
-        if release is None:
-            return Reply(404, {"message": "404 Not Found"})
-        self.store.edit(release, body.get("name"), body.get("description"))
-        return Reply(200, _gitlab_answer(release, match))
+    def _not_found(self) -> Reply:
+        return Reply(404, {"message": "404 Not Found"})
 
+    def _duplicate(self) -> Reply:
+        return Reply(409, {"message": "Release already exists"})
 
-def _gitlab_answer(release: StoredRelease, match: re.Match[str]) -> dict[str, Any]:
-    path = unquote(match["project"])
-    page = f"https://gitlab.example/{path}/-/releases/{release.tag}"
-    return {
-        "tag_name": release.tag,
-        "name": release.name,
-        "description": release.body,
-        "created_at": "2026-01-02T03:04:05.000Z",
-        "released_at": "2026-01-02T03:04:05.000Z",
-        "upcoming_release": False,
-        "_links": {"self": page, "edit_url": f"{page}/edit"},
-    }
+    def _answer(self, release: StoredRelease, match: re.Match[str]) -> dict[str, Any]:
+        path = unquote(match["project"])
+        page = f"https://gitlab.example/{path}/-/releases/{release.tag}"
+        return {
+            "tag_name": release.tag,
+            "name": release.name,
+            "description": release.body,
+            "created_at": "2026-01-02T03:04:05.000Z",
+            "released_at": "2026-01-02T03:04:05.000Z",
+            "upcoming_release": False,
+            "_links": {"self": page, "edit_url": f"{page}/edit"},
+        }

@@ -39,6 +39,10 @@ class Reply:
 
 
 Handler = Callable[[re.Match[str], dict[str, str], Any], Reply]
+# Where the hosts' repository routes start: GitHub's and Gitea's `/repos/{owner}/{repo}`,
+# GitLab's `/projects/{id}` (the path URL-encoded).
+REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
+PROJECT = r"/projects/(?P<project>[^/]+)"
 Check = Callable[[Exchange], list[str]]
 
 

@@ -64,7 +64,7 @@ def test_github_updates_the_release_a_tag_already_has_instead_of_adding_one(gith
 
 def test_github_release_created_meanwhile_is_found_again_and_updated(github):
     github.releases.store.add("v1.2.0", "v1.2.0", "by hand")
-    not_found = github.releases._instance("basic-error")
+    not_found = github.description.instance("basic-error")
     github.host.scripted.append(Reply(404, not_found))  # the lookup raced the other create
 
     published = github_releases(github).publish(AGAIN)
