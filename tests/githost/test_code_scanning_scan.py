@@ -18,14 +18,13 @@ from services.common.repository_settings import GitHost
 from services.common.runtime import Runtime
 from services.common.scan_host_reports import ScanHostReports
 from services.common.scan_verdicts import ScanVerdicts
-from services.common.settings import Repository, ScannerSettings, Settings
 from services.devenv.registry import Registry
 from services.scanner.task import make_handler
 from tests.githost.conftest import TOKEN
 from tests.githost.fake_github import FakeGitHub
 from tests.githost.loopback import Reply
 from tests.scanner.images import Pushed, build_and_push, private_key_pem
-from tests.scanner.test_task import REPO, SHIPLINE_YAML, Monorepo
+from tests.scanner.stage import REPO, SHIPLINE_YAML, Monorepo, scanner_runtime
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +48,8 @@ def runtime(
     monorepo: Monorepo,
 ) -> Runtime:
     host = GitHost(type="github", api_url=github.host.url, token=TOKEN)
-    repository = Repository(name=REPO, url=monorepo.url, webhook_secret="x" * 20, host=host)
-    settings = Settings(
-        redis_url=redis_url,
-        workdir=tmp_path / "workdir",
-        repositories=[repository],
-        scanner=ScannerSettings(trivy_path=str(trivy_path), timeout_seconds=120),
-    )
-    return Runtime(settings)
+    repository = monorepo.repository(host=host)
+    return scanner_runtime(redis_url, tmp_path / "workdir", trivy_path, repository)
 
 
 def test_a_scan_uploads_the_sarif_it_kept_to_github_once_however_often_it_is_delivered(

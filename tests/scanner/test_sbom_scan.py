@@ -17,14 +17,13 @@ from fastapi.testclient import TestClient
 
 from services.common.events import Envelope, ScanPassed
 from services.common.runtime import Runtime
-from services.common.settings import Repository, ScannerSettings, Settings
 from services.devenv.registry import Registry
 from services.gateway.app import create_app
 from services.scanner.sbom import OCI_INDEX, OCI_MANIFEST, SBOM_MEDIA_TYPE
 from services.scanner.task import make_handler
 from tests.gateway.reader import READ_TOKEN, READER
 from tests.scanner.images import Pushed, build_and_push
-from tests.scanner.test_task import REPO, SHIPLINE_YAML, Monorepo
+from tests.scanner.stage import SHIPLINE_YAML, Monorepo, scanner_runtime
 
 SERVICE = "account-service"
 # What Trivy finds in an image: an installed Python distribution and a Node package.
@@ -44,14 +43,8 @@ def monorepo(tmp_path: Path) -> Monorepo:
 
 
 def runtime_for(redis_url: str, workdir: Path, trivy_path: Path, monorepo: Monorepo) -> Runtime:
-    settings = Settings(
-        redis_url=redis_url,
-        workdir=workdir,
-        repositories=[Repository(name=REPO, url=monorepo.url, webhook_secret="x" * 20)],
-        scanner=ScannerSettings(trivy_path=str(trivy_path), timeout_seconds=120),
-        api_tokens=[READ_TOKEN],
-    )
-    return Runtime(settings)
+    repository = monorepo.repository()
+    return scanner_runtime(redis_url, workdir, trivy_path, repository, api_tokens=[READ_TOKEN])
 
 
 @pytest.fixture

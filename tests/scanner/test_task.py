@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import docker
-import git
 import pytest
 import redis
 
@@ -16,40 +15,13 @@ from services.common.errors import ConfigError, PermanentError
 from services.common.events import Envelope, ScanBypass, ScanFailed, ScanPassed
 from services.common.runtime import Runtime
 from services.common.scan_verdicts import ScanVerdicts
-from services.common.settings import Repository, ScannerSettings, Settings
 from services.devenv.registry import Registry
 from services.scanner.task import make_handler
 from tests.scanner.images import Pushed, build_and_push, private_key_pem
+from tests.scanner.stage import REPO, SHIPLINE_YAML, Monorepo, scanner_runtime
 
-REPO = "acme/microbank"
 NEXT_MONTH = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
 LAST_WEEK = (datetime.now(UTC) - timedelta(days=7)).date().isoformat()
-SHIPLINE_YAML = """\
-registry: 127.0.0.1:5000/microbank
-services:
-  user-service:
-    path: user_service/
-  account-service:
-    path: account_service/
-{account_scan}"""
-
-
-class Monorepo:
-    """A bare remote on disk; each commit replaces its shipline.yaml."""
-
-    def __init__(self, root: Path) -> None:
-        self.url = f"file://{root / 'monorepo.git'}"
-        git.Repo.init(root / "monorepo.git", bare=True, initial_branch="main")
-        self.work = git.Repo.init(root / "work", initial_branch="main")
-        self.work.create_remote("origin", self.url)
-
-    def commit(self, shipline_yaml: str) -> str:
-        (Path(self.work.working_dir) / "shipline.yaml").write_text(shipline_yaml)
-        self.work.git.add("-A")
-        actor = git.Actor("Dev", "dev@example.com")
-        sha = self.work.index.commit("shipline.yaml", author=actor, committer=actor).hexsha
-        self.work.remote("origin").push("HEAD:refs/heads/main")
-        return sha
 
 
 @pytest.fixture
@@ -59,19 +31,9 @@ def monorepo(tmp_path: Path) -> Monorepo:
 
 @pytest.fixture
 def runtime(
-    redis_url: str,
-    redis_client: redis.Redis,
-    tmp_path: Path,
-    trivy_path: Path,
-    monorepo: Monorepo,
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path, trivy_path: Path, monorepo: Monorepo
 ) -> Runtime:
-    settings = Settings(
-        redis_url=redis_url,
-        workdir=tmp_path / "workdir",
-        repositories=[Repository(name=REPO, url=monorepo.url, webhook_secret="x" * 20)],
-        scanner=ScannerSettings(trivy_path=str(trivy_path), timeout_seconds=120),
-    )
-    return Runtime(settings)
+    return scanner_runtime(redis_url, tmp_path / "workdir", trivy_path, monorepo.repository())
 
 
 @pytest.fixture(scope="module")
