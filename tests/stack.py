@@ -253,15 +253,29 @@ def own_registry_stack(budget_seconds: float, **settings: Any) -> Any:
     return fixture
 
 
-@pytest.fixture(scope="module")
-def stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    redis_url: str,
-    docker_host: str,
-    registry: Registry,
-    base_image: str,
-    trivy_path: Path,
-) -> Iterator[Stack]:
-    root = tmp_path_factory.mktemp("e2e")
-    with fresh_stack(root, redis_url, docker_host, registry, base_image, trivy_path) as stack:
-        yield stack
+def sample_stack(
+    name: str, settings_of: Callable[[SampleMonorepo], dict[str, Any]] = lambda sample: {}
+) -> Any:
+    """A module-scoped fixture of `fresh_stack(..., settings_of)` in a temporary directory
+    named `name`; a module names it by the variable it assigns it to
+    (`auto_stack = sample_stack("auto-promotion", ...)`)."""
+
+    @pytest.fixture(scope="module")
+    def fixture(
+        tmp_path_factory: pytest.TempPathFactory,
+        redis_url: str,
+        docker_host: str,
+        registry: Registry,
+        base_image: str,
+        trivy_path: Path,
+    ) -> Iterator[Stack]:
+        root = tmp_path_factory.mktemp(name)
+        with fresh_stack(
+            root, redis_url, docker_host, registry, base_image, trivy_path, settings_of
+        ) as stack:
+            yield stack
+
+    return fixture
+
+
+stack = sample_stack("e2e")

@@ -4,17 +4,13 @@ cluster) takes what landed in staging by itself, with no API call, now or after 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import git
-import pytest
 
 from services.demo.scenario import Push
-from services.devenv.registry import Registry
 from tests.e2e.test_environments import commit_and_push, overlay
-from tests.stack import Stack, fresh_stack
+from tests.stack import Stack, sample_stack
 
 AUTO = """\
 environments:
@@ -25,27 +21,8 @@ environments:
 """
 
 
-@pytest.fixture(scope="module")
-def auto_stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    redis_url: str,
-    docker_host: str,
-    registry: Registry,
-    base_image: str,
-    trivy_path: Path,
-) -> Iterator[Stack]:
-    """The suite's stack, its reconciler passing every second (it starts soaked promotions)."""
-    root = tmp_path_factory.mktemp("auto-promotion")
-    with fresh_stack(
-        root,
-        redis_url,
-        docker_host,
-        registry,
-        base_image,
-        trivy_path,
-        lambda sample: {"reconciler": {"period_seconds": 1}},
-    ) as stack:
-        yield stack
+# the suite's stack, its reconciler passing every second (it starts soaked promotions)
+auto_stack = sample_stack("auto-promotion", lambda sample: {"reconciler": {"period_seconds": 1}})
 
 
 def with_auto_production(stack: Stack, environments: str) -> Push:

@@ -4,20 +4,16 @@ only, and the services API shows production as that repository has it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import git
-import pytest
 from click.testing import CliRunner
 
 from services.cli import main
 from services.demo.scenario import SampleMonorepo
-from services.devenv.registry import Registry
 from tests.committer.gitrepos import Repo
 from tests.e2e.test_environments import commit_and_push, overlay
-from tests.stack import API_TOKEN, Stack, fresh_stack
+from tests.stack import API_TOKEN, Stack, sample_stack
 
 PRODUCTION_GITOPS = "acme/prod-gitops"
 ENVIRONMENTS = f"""\
@@ -29,43 +25,28 @@ environments:
 """
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("own-gitops")
+def with_production_gitops(sample: SampleMonorepo) -> dict[str, Any]:
+    """Production's repository beside the sample's, the sample's manifests in it as
+    production's overlays."""
+    prod = Repo(sample.remote.parent, PRODUCTION_GITOPS)
+    files = {
+        overlay("production", name): sample.remote_file(f"k8s/manifests/{name}/deployment.yaml")
+        for name in sample.services
+    }
+    prod.commit(files, "production's manifests")
+    return {"gitops_repositories": [{"name": PRODUCTION_GITOPS, "url": prod.url}]}
 
 
-@pytest.fixture(scope="module")
-def own_gitops_stack(
-    root: Path,
-    redis_url: str,
-    docker_host: str,
-    registry: Registry,
-    base_image: str,
-    trivy_path: Path,
-) -> Iterator[Stack]:
-    def settings_of(sample: SampleMonorepo) -> dict[str, Any]:
-        """Production's repository, the sample's manifests in it as production's overlays."""
-        prod = Repo(root / "remotes", PRODUCTION_GITOPS)
-        files = {
-            overlay("production", name): sample.remote_file(f"k8s/manifests/{name}/deployment.yaml")
-            for name in sample.services
-        }
-        prod.commit(files, "production's manifests")
-        return {"gitops_repositories": [{"name": PRODUCTION_GITOPS, "url": prod.url}]}
-
-    with fresh_stack(
-        root / "stack", redis_url, docker_host, registry, base_image, trivy_path, settings_of
-    ) as stack:
-        yield stack
+own_gitops_stack = sample_stack("own-gitops", with_production_gitops)
 
 
-def production_head(root: Path) -> git.Commit:
-    with git.Repo(root / "remotes" / f"{PRODUCTION_GITOPS.replace('/', '-')}.git") as prod:
+def production_head(sample: SampleMonorepo) -> git.Commit:
+    with git.Repo(sample.remote.parent / f"{PRODUCTION_GITOPS.replace('/', '-')}.git") as prod:
         return prod.commit("main")
 
 
 def test_shipline_promote_writes_production_in_its_own_gitops_repository_only(
-    own_gitops_stack: Stack, root: Path
+    own_gitops_stack: Stack,
 ) -> None:
     stack, sample = own_gitops_stack, own_gitops_stack.sample
     config = sample.remote_file("shipline.yaml")
@@ -88,7 +69,7 @@ def test_shipline_promote_writes_production_in_its_own_gitops_repository_only(
 
     assert result.exit_code == 0, result.output
     assert f"user-service: succeeded {image}" in result.output
-    head = production_head(root)
+    head = production_head(sample)
     text = (head.tree / overlay("production", "user-service")).data_stream.read().decode()
     assert f"image: {image}" in text
     assert str(head.message).startswith("promote(production): user-service from staging")
