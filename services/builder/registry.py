@@ -44,7 +44,7 @@ MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
 )
 INDEX_TYPES = MANIFEST_TYPES[1::2]
-__all__ = ["RegistryClient", "RemoteImage", "is_loopback", "split_repository"]
+__all__ = ["RegistryClient", "RemoteImage", "is_loopback", "json_object", "split_repository"]
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -108,7 +108,7 @@ class RegistryClient:
         if response is None:
             return None
         digest = _digest_of(response)
-        manifest = _json(response, f"manifest of {name}:{tag}")
+        manifest = json_object(response, f"manifest of {name}:{tag}")
         if response.headers.get("content-type", "").split(";")[0] in INDEX_TYPES:
             chosen = _linux_amd64(manifest.get("manifests") or [])
             if chosen is None:
@@ -116,7 +116,7 @@ class RegistryClient:
             inner = self._manifest(name, str(chosen["digest"]))
             if inner is None:
                 return RemoteImage(digest)
-            manifest = _json(inner, f"manifest {chosen['digest']} of {name}")
+            manifest = json_object(inner, f"manifest {chosen['digest']} of {name}")
         config_digest = (manifest.get("config") or {}).get("digest")
         if not config_digest:
             return RemoteImage(digest)
@@ -124,7 +124,7 @@ class RegistryClient:
         if blob.status_code == 404:
             return RemoteImage(digest)
         self._raise_for(blob, name)
-        config = _json(blob, f"image config of {name}:{tag}")
+        config = json_object(blob, f"image config of {name}:{tag}")
         labels = (config.get("config") or {}).get("Labels") or {}
         return RemoteImage(digest, {str(k): str(v) for k, v in labels.items()})
 
@@ -219,7 +219,7 @@ class RegistryClient:
         except httpx.HTTPError as exc:
             raise TransientError(f"registry token service unreachable: {_why(exc)}") from None
         self._raise_for(answer, scope)
-        issued = _json(answer, "registry token")
+        issued = json_object(answer, "registry token")
         token = issued.get("token") or issued.get("access_token")
         if not token:
             raise PermanentError(f"registry {self.host} issued no token for {scope}")
@@ -288,7 +288,8 @@ def _digest_of(response: httpx.Response) -> str:
     return "sha256:" + hashlib.sha256(response.content).hexdigest()
 
 
-def _json(response: httpx.Response, what: str) -> dict[str, Any]:
+def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    """The answer's JSON object; a registry sending anything else is a TransientError."""
     try:
         data = response.json()
     except ValueError:

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+from services.builder.registry import RegistryClient
 from services.common.errors import PermanentError, TransientError
 from services.common.events import ImagePushed, SbomRecord
 from services.common.logging import get_logger
@@ -40,11 +41,9 @@ class SbomKeeper:
     def from_settings(cls, settings: Settings, trivy: Trivy, reports: ScanReports) -> SbomKeeper:
         def registry_for(image_repository: str) -> SbomRegistry:
             host, _ = split_repository(image_repository)
-            return SbomRegistry(
-                host,
-                registry_login(settings, image_repository),
-                insecure_hosts=settings.builder.insecure_registries,
-            )
+            login = registry_login(settings, image_repository)
+            insecure = settings.builder.insecure_registries
+            return SbomRegistry(RegistryClient(host, login, insecure_hosts=insecure))
 
         return cls(trivy, reports, registry_for)
 

@@ -17,15 +17,14 @@ PermanentError for refused credentials or an answer retrying cannot change.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
 
-from services.builder.registry import MANIFEST_TYPES, RegistryClient
+from services.builder.registry import MANIFEST_TYPES, RegistryClient, json_object
 from services.common.errors import PermanentError, TransientError
-from services.common.registry_auth import RegistryLogin, split_repository
+from services.common.registry_auth import split_repository
 from services.scanner.sbom import (
     EMPTY_CONFIG,
     OCI_INDEX,
@@ -48,20 +47,10 @@ class Attached:
 
 
 class SbomRegistry:
-    """Attaches SBOMs to images on one registry host."""
+    """Attaches SBOMs to images on the registry host `client` speaks to."""
 
-    def __init__(
-        self,
-        host: str,
-        login: RegistryLogin | None = None,
-        *,
-        insecure_hosts: Iterable[str] = (),
-        timeout: float = 10.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self._client = RegistryClient(
-            host, login, insecure_hosts=insecure_hosts, timeout=timeout, transport=transport
-        )
+    def __init__(self, client: RegistryClient) -> None:
+        self._client = client  # closed with this
 
     def close(self) -> None:
         self._client.close()
@@ -101,7 +90,7 @@ class SbomRegistry:
         _, name = split_repository(image_repository)
         api = self._client.request("GET", name, f"/v2/{name}/referrers/{digest}", "pull")
         if api.status_code == 200:
-            return _json(api, "referrers list")
+            return json_object(api, "referrers list")
         index = self._index(name, referrers_tag(digest))
         return index or {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
 
@@ -173,7 +162,7 @@ class SbomRegistry:
                 f"tag {tag} of {name} holds a {media_type or 'untyped'} manifest, not the "
                 "referrers index: left as it is"
             )
-        return _json(answer, f"referrers index {tag}")
+        return json_object(answer, f"referrers index {tag}")
 
     # --- HTTP ----------------------------------------------------------------------------
 
@@ -199,13 +188,3 @@ class SbomRegistry:
                 f"registry {self._client.host} named an upload URL on another host: refused"
             )
         return url
-
-
-def _json(response: httpx.Response, what: str) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        raise TransientError(f"registry sent an unreadable {what}") from None
-    if not isinstance(data, dict):
-        raise TransientError(f"registry sent an unexpected {what}")
-    return data

@@ -12,6 +12,7 @@ import docker
 import httpx
 import pytest
 
+from services.builder.registry import RegistryClient
 from services.common.errors import PermanentError, TransientError
 from services.devenv.registry import Registry
 from services.scanner.sbom import OCI_INDEX, OCI_MANIFEST, SBOM_MEDIA_TYPE, stable_sbom
@@ -38,7 +39,7 @@ def registry_get(registry: Registry, path: str, accept: str) -> httpx.Response:
 def test_on_a_registry_without_referrers_api_the_sbom_is_found_again_through_the_tag(
     registry: Registry, image: Pushed
 ) -> None:
-    with SbomRegistry(registry.host) as sboms:
+    with SbomRegistry(RegistryClient(registry.host)) as sboms:
         attached = sboms.attach(image.repository, image.digest, SBOM)
 
     assert attached.listed_by == "referrers-tag"
@@ -60,7 +61,7 @@ def test_on_a_registry_without_referrers_api_the_sbom_is_found_again_through_the
 
 
 def test_attaching_the_same_sbom_twice_lists_it_once(registry: Registry, image: Pushed) -> None:
-    with SbomRegistry(registry.host) as sboms:
+    with SbomRegistry(RegistryClient(registry.host)) as sboms:
         first = sboms.attach(image.repository, image.digest, SBOM)
         second = sboms.attach(image.repository, image.digest, SBOM)
         listed = sboms.referrers(image.repository, image.digest)["manifests"]
@@ -74,7 +75,7 @@ def test_another_sbom_is_added_beside_the_first_never_over_it(
 ) -> None:
     image = build_and_push(docker_client, registry, "sbom/two", base_image, {"b.txt": "b\n"})
     other = stable_sbom({"bomFormat": "CycloneDX", "components": []}, "another image")
-    with SbomRegistry(registry.host) as sboms:
+    with SbomRegistry(RegistryClient(registry.host)) as sboms:
         first = sboms.attach(image.repository, image.digest, SBOM)
         second = sboms.attach(image.repository, image.digest, other)
         index = sboms.referrers(image.repository, image.digest)
@@ -100,7 +101,10 @@ def test_a_tag_of_that_name_holding_an_image_is_left_alone_and_reported(
         timeout=10,
     ).raise_for_status()
 
-    with SbomRegistry(registry.host) as sboms, pytest.raises(PermanentError, match="left as"):
+    with (
+        SbomRegistry(RegistryClient(registry.host)) as sboms,
+        pytest.raises(PermanentError, match="left as"),
+    ):
         sboms.attach(image.repository, image.digest, SBOM)
 
     assert registry.manifest_digest("sbom/taken", squatter) == image.digest
@@ -108,7 +112,7 @@ def test_a_tag_of_that_name_holding_an_image_is_left_alone_and_reported(
 
 def test_an_unreachable_registry_is_a_transient_error(image: Pushed) -> None:
     with (
-        SbomRegistry("127.0.0.1:9", timeout=2) as sboms,
+        SbomRegistry(RegistryClient("127.0.0.1:9", timeout=2)) as sboms,
         pytest.raises(TransientError, match="unreachable"),
     ):
         sboms.attach("127.0.0.1:9/sbom/attach", image.digest, SBOM)
@@ -178,7 +182,8 @@ class ReferrersRegistry:
 def test_a_registry_with_the_referrers_api_lists_the_sbom_itself_and_gets_no_tag() -> None:
     subject = "sha256:" + "5" * 64
     stand_in = ReferrersRegistry(subject)
-    with SbomRegistry("127.0.0.1:5999", transport=httpx.MockTransport(stand_in)) as sboms:
+    client = RegistryClient("127.0.0.1:5999", transport=httpx.MockTransport(stand_in))
+    with SbomRegistry(client) as sboms:
         attached = sboms.attach("127.0.0.1:5999/app", subject, SBOM)
         listed = sboms.referrers("127.0.0.1:5999/app", subject)["manifests"]
 
@@ -195,8 +200,9 @@ def test_an_upload_url_on_another_host_is_refused() -> None:
             return httpx.Response(200, content=b"{}", headers={"Content-Type": OCI_MANIFEST})
         return httpx.Response(404)
 
+    client = RegistryClient("127.0.0.1:5999", transport=httpx.MockTransport(elsewhere))
     with (
-        SbomRegistry("127.0.0.1:5999", transport=httpx.MockTransport(elsewhere)) as sboms,
+        SbomRegistry(client) as sboms,
         pytest.raises(PermanentError, match="upload URL on another host"),
     ):
         sboms.attach("127.0.0.1:5999/app", "sha256:" + "5" * 64, SBOM)
