@@ -27,6 +27,12 @@ def runs(redis_client: redis.Redis) -> RunStore:
     return RunStore(redis_client)
 
 
+def reconciler_upkeep(redis_client: redis.Redis, retention_days: int, now: float) -> RunUpkeep:
+    """The reconciler's run upkeep over the test's Redis, its clock stopped at `now`."""
+    index, retention = RunIndex(redis_client, KEYS), RunRetention(redis_client, KEYS)
+    return RunUpkeep(RunsSettings(retention_days=retention_days), index, retention, lambda: now)
+
+
 def logged(redis_client: redis.Redis, run_id: str) -> None:
     """An event of the run in the event log (its stream and the global one)."""
     EventLog(redis_client).append(
@@ -106,12 +112,7 @@ def test_a_trim_deletes_at_most_its_batch_and_the_next_takes_the_rest(runs, redi
 
 def test_the_reconciler_pass_trims_runs_older_than_the_retention_days(runs, redis_client):
     cutoff = history(runs, redis_client)
-    upkeep = RunUpkeep(
-        RunsSettings(retention_days=30),
-        RunIndex(redis_client, KEYS),
-        RunRetention(redis_client, KEYS),
-        now=lambda: cutoff + 30 * DAY,
-    )
+    upkeep = reconciler_upkeep(redis_client, retention_days=30, now=cutoff + 30 * DAY)
 
     trimmed = upkeep.pass_once()
 
@@ -122,12 +123,7 @@ def test_the_reconciler_pass_trims_runs_older_than_the_retention_days(runs, redi
 
 def test_retention_days_0_keeps_every_run(runs, redis_client):
     cutoff = history(runs, redis_client)
-    upkeep = RunUpkeep(
-        RunsSettings(retention_days=0),
-        RunIndex(redis_client, KEYS),
-        RunRetention(redis_client, KEYS),
-        now=lambda: cutoff + 3650 * DAY,
-    )
+    upkeep = reconciler_upkeep(redis_client, retention_days=0, now=cutoff + 3650 * DAY)
 
     assert upkeep.pass_once() is None
     assert len(runs.list()) == 4
