@@ -9,7 +9,7 @@ from typing import Any
 import git
 
 from services.demo.scenario import Push
-from tests.e2e.test_environments import commit_and_push, overlay
+from tests.e2e.test_environments import commit_and_push, overlay, split_by_environment
 from tests.stack import Stack, sample_stack
 
 AUTO = """\
@@ -27,17 +27,7 @@ auto_stack = sample_stack("auto-promotion", lambda sample: {"reconciler": {"peri
 
 def with_auto_production(stack: Stack, environments: str) -> Push:
     """The sample moved to staging and production overlays, production `approval: auto`."""
-    sample = stack.sample
-    config = sample.remote_file("shipline.yaml")
-    files = {}
-    for name in sample.services:
-        manifest = f"k8s/manifests/{name}/deployment.yaml"
-        config = config.replace(
-            f"manifest: {manifest}", f"manifest: {overlay('{environment}', name)}"
-        )
-        for environment in ("staging", "production"):
-            files[overlay(environment, name)] = sample.remote_file(manifest)
-    files["shipline.yaml"] = environments + config
+    files = split_by_environment(stack.sample, environments)
     return commit_and_push(stack, files, "chore: staging, and production by itself")
 
 

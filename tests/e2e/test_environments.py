@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import git
 
-from services.demo.scenario import DEVELOPER, Push
+from services.demo.scenario import DEVELOPER, Push, SampleMonorepo
 from tests.stack import Stack
 
 ENVIRONMENTS = """\
@@ -20,6 +20,27 @@ environments:
 
 def overlay(environment: str, service: str) -> str:
     return f"k8s/overlays/{environment}/{service}.yaml"
+
+
+def split_by_environment(
+    sample: SampleMonorepo,
+    environments: str,
+    copied_to: tuple[str, ...] = ("staging", "production"),
+) -> dict[str, str]:
+    """The files moving each service's manifest to an overlay per environment: `environments`
+    atop shipline.yaml, and the manifest as it is now copied to each overlay of `copied_to`."""
+    config = sample.remote_file("shipline.yaml")
+    files = {}
+    for name in sample.services:
+        manifest = f"k8s/manifests/{name}/deployment.yaml"
+        assert f"manifest: {manifest}" in config
+        config = config.replace(
+            f"manifest: {manifest}", f"manifest: {overlay('{environment}', name)}"
+        )
+        for environment in copied_to:
+            files[overlay(environment, name)] = sample.remote_file(manifest)
+    files["shipline.yaml"] = environments + config
+    return files
 
 
 def commit_and_push(stack: Stack, files: dict[str, str], message: str) -> Push:
@@ -50,15 +71,7 @@ def test_a_push_deploys_to_the_first_environments_manifests_and_leaves_the_next_
     before = {
         name: sample.remote_file(f"k8s/manifests/{name}/deployment.yaml") for name in services
     }
-    config = sample.remote_file("shipline.yaml")
-    for name in services:
-        old = f"manifest: k8s/manifests/{name}/deployment.yaml"
-        assert old in config
-        config = config.replace(old, "manifest: k8s/overlays/{environment}/" + f"{name}.yaml")
-    files = {
-        overlay(env, name): before[name] for env in ("staging", "production") for name in services
-    }
-    files["shipline.yaml"] = ENVIRONMENTS + config
+    files = split_by_environment(sample, ENVIRONMENTS)
     files["user_service/app.txt"] = sample.remote_file("user_service/app.txt") + "E-mail.\n"
     push = commit_and_push(stack, files, "chore: staging and production")
 

@@ -10,7 +10,12 @@ import httpx
 from click.testing import CliRunner
 
 from services.cli import main
-from tests.e2e.test_environments import ENVIRONMENTS, commit_and_push, overlay
+from tests.e2e.test_environments import (
+    ENVIRONMENTS,
+    commit_and_push,
+    overlay,
+    split_by_environment,
+)
 from tests.stack import API_TOKEN, Stack
 
 
@@ -32,23 +37,7 @@ def shipline(stack: Stack, *args: str) -> tuple[int, str]:
 def with_environments(stack: Stack) -> dict[str, Any]:
     """The sample moved to staging and production overlays, and that push deployed (to
     staging): its run."""
-    sample = stack.sample
-    before = {
-        name: sample.remote_file(f"k8s/manifests/{name}/deployment.yaml")
-        for name in sample.services
-    }
-    config = sample.remote_file("shipline.yaml")
-    for name in sample.services:
-        config = config.replace(
-            f"manifest: k8s/manifests/{name}/deployment.yaml",
-            "manifest: k8s/overlays/{environment}/" + f"{name}.yaml",
-        )
-    files = {
-        overlay(env, name): before[name]
-        for env in ("staging", "production")
-        for name in sample.services
-    }
-    files["shipline.yaml"] = ENVIRONMENTS + config
+    files = split_by_environment(stack.sample, ENVIRONMENTS)
     return stack.deploy(commit_and_push(stack, files, "chore: staging and production"))
 
 

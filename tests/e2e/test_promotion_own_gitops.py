@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from services.cli import main
 from services.demo.scenario import SampleMonorepo
 from tests.committer.gitrepos import Repo
-from tests.e2e.test_environments import commit_and_push, overlay
+from tests.e2e.test_environments import commit_and_push, overlay, split_by_environment
 from tests.stack import API_TOKEN, Stack, sample_stack
 
 PRODUCTION_GITOPS = "acme/prod-gitops"
@@ -49,15 +49,7 @@ def test_shipline_promote_writes_production_in_its_own_gitops_repository_only(
     own_gitops_stack: Stack,
 ) -> None:
     stack, sample = own_gitops_stack, own_gitops_stack.sample
-    config = sample.remote_file("shipline.yaml")
-    files = {}
-    for name in sample.services:
-        manifest = f"k8s/manifests/{name}/deployment.yaml"
-        config = config.replace(
-            f"manifest: {manifest}", f"manifest: {overlay('{environment}', name)}"
-        )
-        files[overlay("staging", name)] = sample.remote_file(manifest)
-    files["shipline.yaml"] = ENVIRONMENTS + config
+    files = split_by_environment(sample, ENVIRONMENTS, copied_to=("staging",))
     staged = stack.deploy(commit_and_push(stack, files, "chore: staging here, production apart"))
     image = staged["services"]["user-service"]["image"]
     sample_head = sample.remote_head().hexsha

@@ -21,7 +21,7 @@ from services.cli import main
 from services.demo.scenario import DEVELOPER
 from services.devenv.webhook_descriptions import github_webhooks
 from services.gateway.github import sign
-from tests.e2e.test_environments import commit_and_push, overlay
+from tests.e2e.test_environments import commit_and_push, overlay, split_by_environment
 from tests.githost.fake_github import FakeGitHub
 from tests.githost.hosted_stack import (  # noqa: F401 (fixtures)
     github_description,
@@ -48,20 +48,7 @@ def schemas(devenv_state_dir: Path) -> WebhookSchemas:
 
 def with_environments(stack: Stack) -> dict[str, Any]:
     """The sample moved to staging and production overlays, deployed to staging: its run."""
-    sample = stack.sample
-    before = {n: sample.remote_file(f"k8s/manifests/{n}/deployment.yaml") for n in sample.services}
-    config = sample.remote_file("shipline.yaml")
-    for name in sample.services:
-        config = config.replace(
-            f"manifest: k8s/manifests/{name}/deployment.yaml",
-            "manifest: k8s/overlays/{environment}/" + f"{name}.yaml",
-        )
-    files = {
-        overlay(env, name): before[name]
-        for env in ("staging", "production")
-        for name in sample.services
-    }
-    files["shipline.yaml"] = ENVIRONMENTS + config
+    files = split_by_environment(stack.sample, ENVIRONMENTS)
     return stack.deploy(commit_and_push(stack, files, "chore: staging and production"))
 
 
