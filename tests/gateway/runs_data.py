@@ -102,6 +102,17 @@ def build_failed(runs: RunStore, run_id: str, service: str) -> RunCompleted | No
     )
 
 
+def three_outcomes(runs: RunStore) -> None:
+    """cart-ok (cart deployed), both-failed (payments deployed, cart's build failed) and
+    payments-running, oldest first: one run of each status for the filters."""
+    started_run(runs, "cart-ok", ["cart"])
+    deployed(runs, "cart-ok", "cart")
+    started_run(runs, "both-failed", ["cart", "payments"])
+    deployed(runs, "both-failed", "payments")
+    build_failed(runs, "both-failed", "cart")
+    started_run(runs, "payments-running", ["payments"])
+
+
 def _finish(runs: RunStore, event: ManifestCommitted | StageFailed) -> RunCompleted | None:
     completed = runs.apply(event)
     if isinstance(completed, RunCompleted):

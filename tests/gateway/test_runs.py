@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from services.common.runs import RunStore
 from services.gateway.app import create_app
 from tests.gateway.reader import READ_TOKEN, READER, shop_settings
-from tests.gateway.runs_data import build_failed, deployed, started_run
+from tests.gateway.runs_data import build_failed, deployed, started_run, three_outcomes
 
 
 @pytest.fixture
@@ -41,12 +41,7 @@ def test_runs_are_listed_newest_first(client, runs):
 
 
 def test_runs_are_filtered_by_service_and_by_status(client, runs):
-    started_run(runs, "cart-ok", ["cart"])
-    deployed(runs, "cart-ok", "cart")
-    started_run(runs, "both-failed", ["cart", "payments"])
-    deployed(runs, "both-failed", "payments")
-    build_failed(runs, "both-failed", "cart")
-    started_run(runs, "payments-running", ["payments"])
+    three_outcomes(runs)
 
     assert ids(client.get("/api/v1/runs", params={"service": "cart"})) == [
         "both-failed",

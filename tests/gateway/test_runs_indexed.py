@@ -17,7 +17,14 @@ from services.common.service_inventory import InventoryStore, ServiceRow, Survey
 from services.gateway.app import create_app
 from services.gateway.inventory import RUNS_SEARCHED
 from tests.gateway.reader import shop_settings
-from tests.gateway.runs_data import REGISTRY, REPOSITORY, build_failed, deployed, started_run
+from tests.gateway.runs_data import (
+    REGISTRY,
+    REPOSITORY,
+    build_failed,
+    deployed,
+    started_run,
+    three_outcomes,
+)
 
 WRITER_TOKEN = "a-writing-api-token-0123456789"
 WRITER = {"Authorization": f"Bearer {WRITER_TOKEN}"}
@@ -95,12 +102,7 @@ def test_a_service_whose_last_run_is_older_than_the_newest_1000_is_still_found(
 
 
 def test_the_filters_answer_the_same_from_the_indexes_as_from_the_scan(api, runs, redis_client):
-    started_run(runs, "cart-ok", ["cart"])
-    deployed(runs, "cart-ok", "cart")
-    started_run(runs, "both-failed", ["cart", "payments"])
-    deployed(runs, "both-failed", "payments")
-    build_failed(runs, "both-failed", "cart")
-    started_run(runs, "payments-running", ["payments"])
+    three_outcomes(runs)
     queries = [
         {"service": "cart"},
         {"service": "payments", "limit": "1"},
