@@ -52,6 +52,9 @@ class NoRuns:
     def get(self, _run_id: str) -> None:
         return None
 
+    def created_at(self, _run_id: str) -> None:
+        return None
+
 
 def cluster(kubeconfig: Path, refresh: ArgoCDRefresh | None) -> ClusterSettings:
     return ClusterSettings(
