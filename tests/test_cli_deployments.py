@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-import uvicorn
 from click.testing import CliRunner
 
 from services.cli import main
@@ -20,6 +16,7 @@ from services.common.pins import PinStore
 from services.common.service_inventory import InventoryStore
 from services.devenv.registry import Registry
 from services.gateway.app import create_app
+from tests.api_server import serving
 from tests.committer.gitrepos import Repo, monorepo, settings_for
 from tests.registry_images import push_image
 
@@ -35,20 +32,8 @@ def shop(tmp_path: Path, registry: Registry) -> Repo:
 def api_url(shop: Repo, tmp_path: Path, redis_url: str, redis_client: redis.Redis) -> Iterator[str]:
     settings = settings_for(tmp_path / "api", shop, redis_url=redis_url, api_tokens=[TOKEN])
     resurvey(settings, InventoryStore(redis_client), shop.name)  # as the workers do
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(settings)) as url:
+        yield url
 
 
 def run(api_url: str, *args: str, token: str | None = TOKEN) -> tuple[int, str]:

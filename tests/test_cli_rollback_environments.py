@@ -4,15 +4,11 @@ repository does not have is refused with the API's reason."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-import uvicorn
 from click.testing import CliRunner
 
 from services.cli import main
@@ -22,6 +18,7 @@ from services.common.events import RollbackRequested
 from services.common.pins import Pin, PinStore
 from services.common.service_inventory import InventoryStore
 from services.gateway.app import create_app
+from tests.api_server import serving
 from tests.committer.gitrepos import Repo, monorepo, settings_for
 from tests.gateway.test_deployments import queued
 
@@ -44,20 +41,8 @@ def api_url(shop: Repo, tmp_path: Path, redis_url: str, redis_client: redis.Redi
     EnvironmentsStore(redis_client).record(
         EnvironmentsView(repository=shop.name, commit="c" * 40, environments=environments)
     )
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(settings)) as url:
+        yield url
 
 
 def run(api_url: str, *args: str) -> tuple[int, str]:
