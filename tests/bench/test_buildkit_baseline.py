@@ -14,7 +14,6 @@ from bench.docker_cli import NoBuildKitCli, buildkit_cli
 from services.devenv.registry import Registry
 
 pytestmark = pytest.mark.integration  # runs docker CLIs
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_cli_the_baseline_runs_builds_a_buildkit_only_dockerfile(
@@ -36,12 +35,6 @@ def test_the_cli_the_baseline_runs_builds_a_buildkit_only_dockerfile(
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().startswith("sha256:")
-
-
-def test_the_baseline_script_runs_the_cli_it_is_given_with_buildkit_on() -> None:
-    script = (ROOT / "bench" / "baseline_pipeline.sh").read_text()
-    assert "export DOCKER_BUILDKIT=1" in script
-    assert "docker=${DOCKER:-docker}" in script and '"$docker" build' in script
 
 
 def test_no_cli_with_buildkit_is_a_clear_error(tmp_path: Path) -> None:
