@@ -204,6 +204,18 @@ class Keyspace:
         status (JSON; services/common/scan_host_reports.py)."""
         return self._key("scan-host-report", run_id, service)
 
+    @property
+    def code_scanning_pending(self) -> str:
+        """Sorted set of the code-scanning uploads GitHub has not finished processing (JSON
+        [repository, run id, service]), scored by when to ask again (services/githost/
+        code_scanning_status.py)."""
+        return self._key("code-scanning", "pending")
+
+    @property
+    def code_scanning_leader(self) -> str:
+        """The lease of the scanner process that asks GitHub about pending uploads."""
+        return self._key("code-scanning", "leader")
+
     def project_checked(self, repository: str, commit: str) -> str:
         """The conditions a commit's whole shipline.yaml was checked clean under."""
         return self._key("project-checked", repository, commit)

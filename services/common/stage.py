@@ -39,6 +39,9 @@ class StageDefinition:
     # handler holds, e.g. one cluster watch per process, instead of one per forked child.
     pool: str = "prefork"
     eager: bool = False  # build the handler when the worker starts, not on the first event
+    # a thread the stage's worker runs beside its tasks (the scanner's code-scanning
+    # follow-up); returns the function that stops it, or None when it has nothing to do
+    background: Callable[[Runtime], Callable[[], None] | None] | None = None
 
 
 class RetryLater(Exception):  # noqa: N818 - a control-flow signal for the Celery adapter

@@ -110,6 +110,8 @@ def run_worker(
     # Every worker runs a reconciler; the one holding its lease acts (services/reconciler/).
     if (reconciler := start_reconciler(runtime)) is not None:
         worker_shutting_down.connect(lambda **_: reconciler.stop(), weak=False)
+    if definition.background is not None and (stop := definition.background(runtime)):
+        worker_shutting_down.connect(lambda **_: stop(), weak=False)
     # As root (this development environment), Celery warns at every start that workers run
     # as root; the images in deploy/ run them as uid 10001, where it would not. Its banner
     # repeats, per stage, what `shipline up` already said: both are noise at a normal start.

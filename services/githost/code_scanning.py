@@ -6,6 +6,9 @@ the SARIF's `runs[].automationDetails.id`) so services do not replace each other
 GitLab and Gitea have no code-scanning API: the commit gets a status `shipline/scan/<service>`
 (success or failed, the counts) linking the run's page on Shipline (`host.shipline_url`).
 
+GitHub processes an upload later: the upload is recorded `pending`, and the scanner's
+follow-up (code_scanning_status.py) asks GitHub until it is complete or failed.
+
 Once per scan (a redelivered scan finds the claim in ScanHostReports), and never in the
 deploy's way: whatever goes wrong (the host down, code scanning off, a 404) is recorded with
 the scan and logged, without the token, and the scan's outcome stands.
@@ -17,6 +20,7 @@ import base64
 import copy
 import gzip
 import json
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +31,7 @@ from services.common.logging import get_logger
 from services.common.repository_settings import GitHost, Repository
 from services.common.run_records import scan_summary
 from services.common.scan_host_reports import HostReport, ScanHostReports
+from services.githost.code_scanning_status import FIRST_CHECK_SECONDS
 from services.githost.hosts import host_api
 
 TIMEOUT_SECONDS = 10.0  # one call per scan, before the scan's outcome goes on
@@ -137,6 +142,7 @@ class HostScanReports:
         host = repository.host
         sending = HostReport(
             host=host.type,
+            repository=repository.name,
             kind="code_scanning" if host.type == "github" else "commit_status",
             state="sending",
             commit=outcome.source.commit,
@@ -154,7 +160,9 @@ class HostScanReports:
             log.warning("scan not reported to the git host", kind=done.kind, reason=reason)
         else:
             log.info("scan reported to the git host", kind=done.kind, state=done.state)
-        self._reports.record(outcome.run_id, outcome.service, done)
+        pending = done.processing_status == "pending"
+        check_at = time.time() + FIRST_CHECK_SECONDS if pending else None
+        self._reports.record(outcome.run_id, outcome.service, done, check_at=check_at)
         return done
 
     def _send(
@@ -175,6 +183,7 @@ class HostScanReports:
                     "category": category(outcome.service),
                     "sarif_id": _text(answer.get("id")),
                     "status_url": _text(answer.get("url")),
+                    "processing_status": "pending" if answer.get("id") else None,
                 }
             )
         target_url = run_page(host.shipline_url, outcome.run_id)

@@ -25,6 +25,7 @@ from services.common.scan_reports import ScanReports
 from services.common.scan_verdicts import ScanVerdict
 from services.common.stage import Handler, StageDefinition
 from services.githost.code_scanning import HostScanReports
+from services.scanner.code_scanning_follow_up import start_follow_up
 from services.scanner.policy import Policy, bypass, decide, policy_for
 from services.scanner.report import findings_from_report, without_secret_context
 from services.scanner.sarif import to_sarif
@@ -97,4 +98,6 @@ def skip(runtime: Runtime, image: ImagePushed) -> ScanPassed:
     return bypass(image)
 
 
-STAGE = StageDefinition(name="scanner", consumes=(ImagePushed,), factory=make_handler)
+STAGE = StageDefinition(
+    name="scanner", consumes=(ImagePushed,), factory=make_handler, background=start_follow_up
+)

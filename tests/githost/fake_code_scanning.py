@@ -32,9 +32,17 @@ class Upload:
 
 
 class GitHubCodeScanning:
+    """Uploads kept; each upload's processing answered `pending` for its first
+    `pending_answers` status requests, then `processed` (complete, or `failed` with
+    `errors`); an id it never gave is a 404, as GitHub's description says."""
+
     def __init__(self, description: Description) -> None:
         self.description = description
         self.uploads: list[Upload] = []
+        self.pending_answers = 0
+        self.processed = "complete"
+        self.errors: list[str] = []
+        self.asked: dict[str, int] = {}  # status requests, by SARIF id
 
     def routes(self) -> list[tuple[str, str, Handler]]:
         return [
@@ -50,15 +58,32 @@ class GitHubCodeScanning:
         repo = f"{match['owner']}/{match['repo']}"
         upload = Upload(repo, body["commit_sha"], body["ref"], body.get("tool_name"), sarif)
         self.uploads.append(upload)
-        sarif_id = f"6c81cd8e-b078-4ac3-a3be-{len(self.uploads):012d}"
+        sarif_id = self._id(len(self.uploads))
         receipt = self.description.instance("code-scanning-sarifs-receipt")
         receipt.update(id=sarif_id, url=f"{self._base(match)}/code-scanning/sarifs/{sarif_id}")
         return Reply(202, receipt)
 
     def _status(self, match: re.Match[str], _: dict[str, str], __: Any) -> Reply:
+        sarif_id = match["id"]
+        if sarif_id not in self._ids():
+            return Reply(404, {"message": "Not Found"})
+        self.asked[sarif_id] = self.asked.get(sarif_id, 0) + 1
         status = self.description.instance("code-scanning-sarifs-status")
-        status.update(processing_status="complete")
+        if self.asked[sarif_id] <= self.pending_answers:
+            status.update(processing_status="pending")
+        elif self.processed == "failed":
+            status.update(processing_status="failed", errors=self.errors)
+        else:
+            analyses = f"{self._base(match)}/code-scanning/analyses?sarif_id={sarif_id}"
+            status.update(processing_status="complete", analyses_url=analyses)
         return Reply(200, status)
+
+    def _ids(self) -> set[str]:
+        return {self._id(number) for number in range(1, len(self.uploads) + 1)}
+
+    @staticmethod
+    def _id(number: int) -> str:
+        return f"6c81cd8e-b078-4ac3-a3be-{number:012d}"
 
     def _base(self, match: re.Match[str]) -> str:
         return f"https://api.github.example/repos/{match['owner']}/{match['repo']}"

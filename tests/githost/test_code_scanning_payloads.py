@@ -1,5 +1,6 @@
 """What a scan sends the git host, built without a host: GitHub's SARIF upload body (gzip,
-base64, a category per service) and GitLab's and Gitea's commit statuses."""
+base64, a category per service) and GitLab's and Gitea's commit statuses; and how GitHub's
+answer about the upload's processing is read and when it is asked again."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from services.githost.code_scanning import (
     sarif_upload,
     short_ref,
 )
+from services.githost.code_scanning_status import next_check, read_status
 
 COMMIT = "c0ffee" + "0" * 34
 SARIF = {
@@ -120,3 +122,17 @@ def test_gitea_gets_a_status_context_and_no_link_without_shiplines_address() -> 
         "context": "shipline/scan/user-service",
         "description": "passed, no findings",
     }
+
+
+def test_githubs_processing_answer_is_read_into_the_scans_host_report() -> None:
+    failed = {"processing_status": "failed", "analyses_url": None, "errors": ["bad location"]}
+    complete = {"processing_status": "complete", "analyses_url": "https://x/analyses?sarif_id=1"}
+
+    assert read_status(failed)["processing_errors"] == ["bad location"]
+    assert read_status(complete)["analyses_url"] == "https://x/analyses?sarif_id=1"
+    assert read_status({})["processing_status"] == "pending"  # nothing said: not final yet
+    assert read_status({"processing_status": "weird"})["processing_status"] == "pending"
+
+
+def test_an_upload_is_asked_about_again_after_its_age_from_five_seconds_to_five_minutes() -> None:
+    assert [next_check(age) for age in (0, 5, 40, 299, 7200)] == [5, 5, 40, 299, 300]

@@ -1,8 +1,9 @@
 # ruff: noqa: F811 (the fixtures imported from tests/githost/hosted_stack.py)
 """Code scanning through the running stack: a push to a repository whose `host:` is a loopback
 GitHub checked against GitHub's published OpenAPI description. The scan's SARIF reaches
-code scanning for the pushed commit and the scan API says so; GitHub refusing the upload
-leaves the deploy as it was and the scan API says why."""
+code scanning for the pushed commit and the scan API says so, then what GitHub made of it
+(the scanner's follow-up asks GitHub); GitHub refusing the upload leaves the deploy as it
+was and the scan API says why."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tests.githost.hosted_stack import (  # noqa: F401 (fixtures)
 )
 from tests.githost.loopback import Reply
 from tests.stack import Stack
+from tests.workers import wait_until
 
 
 def scan_of(stack: Stack, run_id: str, service: str, **params: str) -> dict:
@@ -45,6 +47,17 @@ def test_a_pushed_commits_scan_reaches_github_code_scanning_and_the_scan_api_say
     assert on_host["state"] == "uploaded" and on_host["host"] == "github"
     assert on_host["commit"] == push.after and on_host["category"] == "shipline/user-service/"
     assert on_host["sarif_id"] and on_host["status_url"].endswith(on_host["sarif_id"])
+
+    def processed() -> bool:
+        on_host.update(scan_of(hosted_stack, run["run_id"], "user-service")["host_report"])
+        return on_host["processing_status"] != "pending"
+
+    wait_until(processed, 120, "GitHub's processing status read by the scanner's follow-up")
+    assert on_host["processing_status"] == "complete" and on_host["checked_at"]
+    assert on_host["analyses_url"].endswith(f"analyses?sarif_id={on_host['sarif_id']}")
+    status_path = f"/repos/{hosted_stack.sample.name}/code-scanning/sarifs/{on_host['sarif_id']}"
+    assert ("GET", status_path) in github_host.host.operations()
+    assert github_host.host.violations == []
 
 
 def test_github_refusing_the_upload_does_not_hold_the_deploy_and_the_scan_says_why(
