@@ -45,6 +45,7 @@ from bench.bench_detect import (
     record_clean,
     rev_parse,
 )
+from bench.figures import Figure, print_figure
 from services.committer.messages import deploy_message
 from services.common.events import PushReceived, Source
 from services.common.git import Mirror
@@ -59,6 +60,7 @@ from services.detector.detect import Skip, plan
 from services.devenv.redis_server import RedisServer
 
 GITOPS_COMMITS = 2000
+BASELINE = "git diff --name-only"
 
 
 def judged(
@@ -118,14 +120,11 @@ def gitops_repository(root: Path, source_commits: list[str]) -> tuple[Mirror, st
     return mirror, rev_parse(remote, "refs/heads/main~1")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=15, help="timed runs of each (median)")
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
+def measure(runs: int, seed: int = 7) -> dict[str, tuple[float, float]]:
+    """Median wall and CPU seconds of each way of judging the push, and of the baseline."""
     with tempfile.TemporaryDirectory(prefix="shipline-bench-") as tmp:
         root = Path(tmp)
-        remote, before, after = generate(root, args.seed)
+        remote, before, after = generate(root, seed)
         mirror = Mirror(f"file://{remote}", root / "mirrors")
         mirror.fetch()
         pushed = subprocess.run(
@@ -164,7 +163,7 @@ def main() -> int:
             started = time.perf_counter()
             took = medians(
                 {
-                    "git diff --name-only": lambda: git_diff(mirror, before, after),
+                    BASELINE: lambda: git_diff(mirror, before, after),
                     "services to build": lambda: mapping(mirror, push, project, records),
                     "+ deployed, all at before": lambda: judged(
                         mirror, push, project, at_before, pins, sent
@@ -178,11 +177,33 @@ def main() -> int:
                     "gitops log, whole": lambda: read_state(gitops, "main", None),
                     "gitops log, one new commit": lambda: read_state(gitops, "main", older),
                 },
-                args.runs,
+                runs,
             )
             client.close()
     print(f"timed in {time.perf_counter() - started:.1f}s")
-    baseline, baseline_cpu = took["git diff --name-only"]
+    return took
+
+
+def converge(runs: int) -> list[Figure]:
+    """The suite's rows: each way of judging against `git diff --name-only` (medians)."""
+    took = measure(runs)
+    baseline = [took.pop(BASELINE)[0] * 1000]
+    limit = "the push's mapping, then what each service runs (docs/shipline-yaml.md)"
+    figures = []
+    for name, (wall, _) in took.items():
+        figure = Figure("converge", name, "ms", [wall * 1000], BASELINE, baseline, limit=limit)
+        print_figure(figure)
+        figures.append(figure)
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=15, help="timed runs of each (median)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    took = measure(args.runs, args.seed)
+    baseline, baseline_cpu = took[BASELINE]
     print(f"{'':30s} {'wall (median)':>18s} {'CPU incl. git (median)':>26s}")
     for name, (wall, cpu) in took.items():
         print(

@@ -6,8 +6,8 @@ so any cost shows: its re-drive look at the runs in flight and its retry look at
 branch's last builds) and sweeps from git every 5 s (`sweep_seconds: 5`, 60 times its
 default rate: a fetch, the trailers and a diff per sweep), in blocks off, on, on, off (a
 trend in the machine's load hits both alike), `--rounds` pushes a block after a warm-up
-push. Prints each side's median and their ratio (on / off). No target: a reference for
-docs/reliability.md.
+push. Prints each side's median and their ratio (on / off); `make bench` reports it as the
+`reconciler` row. No target: a reference for docs/reliability.md.
 
     python -m bench.bench_reconciler --rounds 3
 """
@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench.figures import Figure, print_figure
 from bench.stack import Components, Stack
 from services.demo.scenario import SampleMonorepo
 
@@ -49,21 +50,44 @@ def block(components: Components, sample: SampleMonorepo, side: str, rounds: int
         stack.stop()
 
 
+def lead_times(workdir: Path, rounds: int) -> dict[str, list[float]]:
+    """Each side's lead times, over blocks in ORDER, on components of its own."""
+    components = Components(workdir)
+    try:
+        components.start()
+        sample = SampleMonorepo(workdir / "repos")
+        sample.create(f"{components.registry.host}/microbank", components.base_image)
+        runs: dict[str, list[float]] = {side: [] for side in SIDES}
+        for side in ORDER:
+            runs[side] += block(components, sample, side, rounds)
+        return runs
+    finally:
+        components.stop()
+
+
+def reconciler(workdir: Path, rounds: int) -> list[Figure]:
+    """The suite's row: the lead time with the reconciler on against off."""
+    runs = lead_times(workdir, rounds)
+    figure = Figure(
+        "reconciler",
+        "lead time, reconciler passing every 1 s and sweeping from git every 5 s",
+        "s",
+        runs["on"],
+        "reconciler off",
+        runs["off"],
+        limit="its passes read the runs in flight and the branch's last builds; each sweep "
+        "fetches, reads the trailers and diffs (30 and 60 times their default rates)",
+    )
+    print_figure(figure)
+    return [figure]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="pushes per block (4 blocks)")
     options = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-reconciler-") as tmp:
-        components = Components(Path(tmp))
-        try:
-            components.start()
-            sample = SampleMonorepo(Path(tmp) / "repos")
-            sample.create(f"{components.registry.host}/microbank", components.base_image)
-            runs: dict[str, list[float]] = {side: [] for side in SIDES}
-            for side in ORDER:
-                runs[side] += block(components, sample, side, options.rounds)
-        finally:
-            components.stop()
+        runs = lead_times(Path(tmp), options.rounds)
     off, on = statistics.median(runs["off"]), statistics.median(runs["on"])
     print(f"lead time, reconciler off:             median {off:.2f} s ({len(runs['off'])} runs)")
     print(f"lead time, reconciler on (period 1 s): median {on:.2f} s ({len(runs['on'])} runs)")

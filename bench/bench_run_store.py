@@ -8,26 +8,29 @@ services in turn (so 100 runs reach every service twice), every tenth run failed
 newest few still running; the repository's 200 services are surveyed into
 the inventory as the committer records them, and the run indexes are built as the
 reconciler builds them. Then an in-process ASGI client (the real gateway app) asks each
-endpoint `requests` times, of the two histories in turns (each on a Redis of its own, not
-snapshotting); the figure is the median latency at the long history (10,000 runs by
-default) against the short one (100), per endpoint: growth ≤ 1.5x. The pages
-asked for are full at both sizes and followed by one more run (`?service=…&limit=1`: the
+endpoint `requests` times, of the histories in turns (each on a Redis of its own, not
+snapshotting); the figure is the median latency at the longest history (10,000 runs by
+default) against the shortest (100), per endpoint: growth ≤ 1.5x; the sizes between (1,000)
+are points of the growth chart. The pages
+asked for are full at every size and followed by one more run (`?service=…&limit=1`: the
 short history has 2 runs of each service; `?status=failed&limit=9`: it has 10 failed; the
 dashboard's runs view of 50), so both sides read as many runs: the same answer over more
 history.
 
     python -m bench.bench_run_store --rounds 15
-    python -m bench.bench_run_store --runs 100 2000  # a smaller long history
+    python -m bench.bench_run_store --runs 100 2000  # two smaller histories
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 
@@ -55,7 +58,7 @@ REPOSITORY = "acme/fleet"
 REGISTRY = "registry.example.com/fleet"
 SERVICES = 200
 SERVICES_PER_RUN = 4
-HISTORIES = (100, 10_000)
+HISTORIES = (100, 1_000, 10_000)  # the row: the last against the first
 STILL_RUNNING = 5  # the newest runs, left in progress
 FILL_THREADS = 8
 TARGET = Target(1.5)
@@ -186,41 +189,49 @@ def history(server: RedisServer, runs: int, say: Callable[[str], None]) -> None:
 
 def run_store_growth(
     requests: int = 15,
-    histories: tuple[int, int] = HISTORIES,
+    histories: tuple[int, ...] = HISTORIES,
     say: Callable[[str], None] = print,
 ) -> list[Figure]:
-    """Two Redis servers, one per history; each endpoint asked of both gateways in turns."""
-    short, long = histories
+    """A Redis server per history; each endpoint asked of every gateway in turns. A row per
+    endpoint compares the longest history with the shortest; its curve holds every size."""
+    sizes = sorted(histories)
+    short, long = sizes[0], sizes[-1]
     figures = []
-    with tempfile.TemporaryDirectory(prefix="bench-runstore-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-runstore-") as tmp, ExitStack() as opened:
         root = Path(tmp)
-        with RedisServer(root / "short") as small, RedisServer(root / "long") as large:
-            history(small, short, say)
-            history(large, long, say)
-            with gateway(small.url, root / "a") as near, gateway(large.url, root / "b") as far:
-                for name, path in ENDPOINTS.items():
-                    # the warm-up round: the metrics' first scrape reads every settled run
-                    sides = [partial(timed, near, path), partial(timed, far, path)]
-                    at_short, at_long = alternate(requests, sides)
-                    figure = Figure(
-                        benchmark="runstore",
-                        name=f"{name} at {long:,} runs",
-                        unit="ms",
-                        runs=at_long,
-                        baseline=f"at {short:,} runs",
-                        baseline_runs=at_short,
-                        target=TARGET,
-                        limit="work proportional to the page (run indexes, run_index.py)",
-                    )
-                    print_figure(figure)
-                    figures.append(figure)
+        servers = [opened.enter_context(RedisServer(root / f"runs-{n}")) for n in sizes]
+        for server, runs in zip(servers, sizes, strict=True):
+            history(server, runs, say)
+        apis = [
+            opened.enter_context(gateway(server.url, root / f"gateway-{n}"))
+            for server, n in zip(servers, sizes, strict=True)
+        ]
+        for name, path in ENDPOINTS.items():
+            # the warm-up round: the metrics' first scrape reads every settled run
+            latencies = alternate(requests, [partial(timed, api, path) for api in apis])
+            curve = {n: statistics.median(ms) for n, ms in zip(sizes, latencies, strict=True)}
+            between = ", ".join(f"{n:,} runs {curve[n]:.1f} ms" for n in sizes[1:-1])
+            figure = Figure(
+                benchmark="runstore",
+                name=f"{name} at {long:,} runs",
+                unit="ms",
+                runs=latencies[-1],
+                baseline=f"at {short:,} runs",
+                baseline_runs=latencies[0],
+                target=TARGET,
+                limit="work proportional to the page (run indexes, run_index.py)"
+                + (f"; at {between}" if between else ""),
+                curve=curve,
+            )
+            print_figure(figure)
+            figures.append(figure)
     return figures
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15, help="requests per endpoint")
-    parser.add_argument("--runs", type=int, nargs=2, default=HISTORIES, metavar=("SHORT", "LONG"))
+    parser.add_argument("--runs", type=int, nargs="+", default=HISTORIES, help="two sizes or more")
     args = parser.parse_args(argv)
     configure_logging("console", "WARNING")
     run_store_growth(args.rounds, tuple(args.runs))

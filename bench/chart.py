@@ -1,4 +1,5 @@
-"""The PNG next to docs/benchmarks.md: each figure's ratio to its baseline, and the fan-out."""
+"""The PNGs next to docs/benchmarks.md: each figure's ratio to its baseline and the fan-out
+(`<page>.png`), then the growth charts (`<page>-<name>.png`, bench/growth_charts.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,20 @@ import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from bench.figures import Figure  # noqa: E402
+from bench.growth_charts import Chart, draw_growth  # noqa: E402
 
 GOOD, BAD, PLAIN = "#2e7d32", "#c62828", "#607d8b"
+RATIOS = "Ratios to the baselines, and the fan-out"
+
+
+def draw_all(figures: list[Figure], page: Path) -> list[Chart]:
+    """Every chart the figures have points for, beside the page (`page` with .png and with
+    `-<name>.png`), in the order the page shows them."""
+    if not figures:
+        return []
+    ratios = page.with_suffix(".png")
+    draw(figures, ratios)
+    return [Chart(ratios, RATIOS), *draw_growth(figures, page.with_suffix(""))]
 
 
 def draw(figures: list[Figure], path: Path) -> None:

@@ -24,10 +24,18 @@ class Target:
     def __str__(self) -> str:
         return f"{'≤' if self.better == 'lower' else '≥'} {self.bound:g}x"
 
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        """The target `str()` wrote (`≤ 1.5x`), as recorded in bench/results/results.json."""
+        sign, bound = text.split()
+        return cls(float(bound.rstrip("x")), "lower" if sign == "≤" else "higher")
+
 
 @dataclass
 class Figure:
-    """One row of the table: medians of `runs` and `baseline_runs`, and what limits it."""
+    """One row of the table: medians of `runs` and `baseline_runs`, and what limits it;
+    `curve`, where a benchmark measures more sizes than the row compares, is its median at
+    each size (runs in the store, services in a release…), drawn as a growth chart."""
 
     benchmark: str
     name: str
@@ -37,6 +45,7 @@ class Figure:
     baseline_runs: list[float] = field(default_factory=list)
     target: Target | None = None
     limit: str = ""
+    curve: dict[int, float] = field(default_factory=dict)
 
     @property
     def median(self) -> float:

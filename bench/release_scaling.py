@@ -312,6 +312,7 @@ def figures_of(results: dict[int, dict[str, Cost]]) -> list[Figure]:
             GROWTH_TARGET if large > small and part not in PER_COMMIT else None,
             f"{curve}; at N={large}, {last.git / divisor[large]:.2f} git and "
             f"{last.redis / divisor[large]:.1f} Redis commands {unit}",
+            curve=each,
         )
         figures.append(figure)
         print_figure(figure)

@@ -1,4 +1,5 @@
-"""docs/benchmarks.md: the machine, how to rerun, the table of figures and targets, memory."""
+"""docs/benchmarks.md: the machine, how to rerun, the table of figures and targets, memory,
+the charts; and the raw runs recorded in bench/results/results.json, and read back."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import statistics
 from dataclasses import asdict
 from pathlib import Path
 
-from bench.figures import Figure, format_value
+from bench.figures import Figure, Target, format_value
+from bench.growth_charts import Chart
 from bench.memory import MemoryProbe
 
 RERUN = """\
 ```sh
-make bench                                     # everything, default rounds (8–15 min)
+make bench                                     # everything, default rounds (about 30 min)
 make bench BENCH_ARGS='--note "a quiet machine"'   # a remark for the conditions line
 .venv/bin/python -m bench.run --only leadtime --rounds 3   # one benchmark
 .venv/bin/python -m bench.run --list           # the benchmarks and their default rounds
@@ -29,7 +31,7 @@ process stay in `.shipline/bench/` until the next run. What each benchmark measu
 
 def write(
     path: Path,
-    chart: Path | None,
+    charts: list[Chart],
     figures: list[Figure],
     memory: MemoryProbe | None,
     machine: dict[str, str],
@@ -83,9 +85,11 @@ def write(
             ),
             "",
         ]
-    if chart is not None:
-        relative = os.path.relpath(chart, path.parent)
-        lines += ["## Chart", "", f"![ratios to the baselines, and the fan-out]({relative})", ""]
+    if charts:
+        lines += ["## Charts", ""]
+        for chart in charts:
+            relative = os.path.relpath(chart.path, path.parent)
+            lines += [f"### {chart.caption}", "", f"![{chart.caption}]({relative})", ""]
     path.write_text("\n".join(lines))
 
 
@@ -137,3 +141,22 @@ def save_raw(path: Path, figures: list[Figure], memory: MemoryProbe | None) -> N
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def load_raw(path: Path) -> tuple[list[Figure], MemoryProbe]:
+    """The figures and memory `save_raw` recorded (a chart or a page drawn again from them)."""
+    data = json.loads(path.read_text())
+    figures = [
+        Figure(
+            **{
+                **{key: value for key, value in raw.items() if key != "ratio"},
+                "target": Target.parse(raw["target"]) if raw.get("target") else None,
+                "curve": {int(size): value for size, value in raw.get("curve", {}).items()},
+            }
+        )
+        for raw in data["figures"]
+    ]
+    memory = MemoryProbe()
+    memory.idle_mib.update(data.get("memory", {}).get("idle_mib", {}))
+    memory.peak_mib.update(data.get("memory", {}).get("peak_mib", {}))
+    return figures, memory

@@ -1,4 +1,4 @@
-"""Run the benchmark suite (or some of it) and write docs/benchmarks.md with its chart.
+"""Run the benchmark suite (or some of it) and write docs/benchmarks.md with its charts.
 
     python -m bench.run                          # everything, default rounds: `make bench`
     python -m bench.run --only leadtime --rounds 3
@@ -22,11 +22,13 @@ from pathlib import Path
 
 from bench import report
 from bench.bench_argocd_sync import argocd_sync
+from bench.bench_converge import converge
+from bench.bench_reconciler import reconciler
 from bench.bench_release import SIZE as RELEASE_SIZE
 from bench.bench_release import release
 from bench.bench_run_store import HISTORIES, run_store_growth
 from bench.bus import bus_throughput
-from bench.chart import draw
+from bench.chart import draw_all
 from bench.detection import detection
 from bench.figures import Figure
 from bench.ingest import ingestion
@@ -56,7 +58,9 @@ BENCHMARKS = {
     "memory": Benchmark(1, "RSS of each process, idle and under load"),
     "argosync": Benchmark(5, "commit → healthy with the Argo CD refresh, against its poll"),
     "release": Benchmark(1, "a release tag on N services: 1, 4, 8 builders against the script"),
-    "runstore": Benchmark(15, "API latency at 10,000 runs over 200 services, against 100"),
+    "runstore": Benchmark(15, "API latency at 100, 1,000, 10,000 runs over 200 services"),
+    "converge": Benchmark(15, "detection judged on each service's deployed commit, vs git diff"),
+    "reconciler": Benchmark(3, "lead time with the reconciler passing every 1 s, against off"),
 }
 PIPELINE = ("leadtime", "noop", "fanout", "memory")
 
@@ -69,7 +73,7 @@ class Options:
     bus_scale: float
     workdir: Path
     release_size: int = RELEASE_SIZE
-    runstore_runs: tuple[int, int] = HISTORIES
+    runstore_runs: tuple[int, ...] = HISTORIES
 
     def rounds_of(self, name: str) -> int:
         return self.rounds or BENCHMARKS[name].rounds
@@ -95,6 +99,10 @@ def run(options: Options, probe: MemoryProbe | None) -> list[Figure]:
         figures += pipeline(options, probe)
     if "release" in selected:
         figures += release(options.workdir, options.rounds_of("release"), options.release_size)
+    if "converge" in selected:
+        figures += converge(options.rounds_of("converge"))
+    if "reconciler" in selected:
+        figures += reconciler(options.workdir / "reconciler", options.rounds_of("reconciler"))
     return figures
 
 
@@ -145,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="measured rounds of every benchmark")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.add_argument(
-        "--output", type=Path, help="the report to write (its chart beside it, .png)"
+        "--output", type=Path, help="the report to write (its charts beside it, .png)"
     )
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--workdir", type=Path, default=ROOT / ".shipline" / "bench")
@@ -157,16 +165,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--runstore-runs",
         type=int,
-        nargs=2,
+        nargs="+",
         default=HISTORIES,
-        metavar=("SHORT", "LONG"),
-        help="the two run histories the run store benchmark compares",
+        metavar="RUNS",
+        help="the run histories of the run store benchmark: the row compares the last with "
+        "the first; every size is a point of its growth chart",
     )
     parser.add_argument("--note", default="", help="a remark on the conditions, for the report")
     args = parser.parse_args(argv)
     if args.list:
         for name, benchmark in BENCHMARKS.items():
-            print(f"{name:<9} {benchmark.rounds:>3} rounds  {benchmark.about}")
+            print(f"{name:<10} {benchmark.rounds:>3} rounds  {benchmark.about}")
         return 0
     output = args.output or (None if args.only else ROOT / "docs" / "benchmarks.md")
     options = Options(
@@ -177,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         args.workdir.resolve(),
         args.release_size,
     )
-    options.runstore_runs = (args.runstore_runs[0], args.runstore_runs[1])
+    options.runstore_runs = tuple(args.runstore_runs)
     configure_logging("console", "WARNING")
     started, load_before = time.time(), " / ".join(f"{v:.2f}" for v in os.getloadavg())
     probe = MemoryProbe() if "memory" in options.only else None
@@ -212,12 +221,10 @@ def finish(
             peak = probe.peak_mib.get(name, 0.0)
             print(f"memory {name:<10} idle {idle[-1]:6.1f} MiB, peak {peak:6.1f} MiB")
     if output is not None:
-        chart = output.with_suffix(".png") if figures else None  # the docs site shows it
-        if chart is not None:
-            draw(figures, chart)
+        charts = draw_all(figures, output)  # beside the page: the docs site shows them
         report.save_raw(results / "results.json", figures, probe)
-        report.write(output, chart, figures, probe, machine, ran)
-        print(f"wrote {output}" + (f" and {chart}" if chart else ""))
+        report.write(output, charts, figures, probe, machine, ran)
+        print(f"wrote {output}" + "".join(f" and {chart.path}" for chart in charts))
     return 0
 
 

@@ -3,6 +3,7 @@ docs/benchmarks.md and its chart (the pipeline benchmarks take minutes: `make be
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -50,7 +51,8 @@ def test_every_benchmark_is_listed_with_its_default_rounds() -> None:
     assert result.returncode == 0
     names = [line.split()[0] for line in result.stdout.splitlines()]
     pipeline = ["leadtime", "noop", "fanout", "memory"]
-    assert names == ["detect", "bus", "ingest", *pipeline, "argosync", "release", "runstore"]
+    others = ["argosync", "release", "runstore", "converge", "reconciler"]
+    assert names == ["detect", "bus", "ingest", *pipeline, *others]
 
 
 def test_the_argo_cd_sync_benchmark_reports_the_refresh_against_the_poll(tmp_path: Path) -> None:
@@ -75,7 +77,7 @@ def test_the_run_store_benchmark_reports_each_endpoints_growth_with_the_history(
     result = bench(
         "--only", "runstore",
         "--rounds", "1",
-        "--runstore-runs", "10", "60",
+        "--runstore-runs", "10", "30", "60",
         "--output", str(output),
         "--results", str(tmp_path / "results"),
         "--workdir", str(tmp_path / "work"),
@@ -83,7 +85,13 @@ def test_the_run_store_benchmark_reports_each_endpoints_growth_with_the_history(
     assert result.returncode == 0, result.stdout + result.stderr
     for endpoint in ("GET /api/v1/services", "GET /api/v1/runs?status=failed", "GET /metrics"):
         assert f"runstore: {endpoint} at 60 runs" in result.stdout
-    assert "| runstore |" in output.read_text()
+    report = output.read_text()
+    assert "| runstore | GET /metrics at 60 runs | " in report and "; at 30 runs " in report
+    assert "![Run-store endpoint latency" in report
+    assert (tmp_path / "benchmarks-runstore.png").read_bytes().startswith(b"\x89PNG")
+    recorded = json.loads((tmp_path / "results" / "results.json").read_text())
+    curves = [figure["curve"] for figure in recorded["figures"]]
+    assert curves and all(sorted(curve) == ["10", "30", "60"] for curve in curves)
 
 
 def test_a_benchmark_that_cannot_run_fails_the_suite(tmp_path: Path) -> None:
