@@ -43,16 +43,18 @@ class SurveyError(Exception):
 
 def survey(settings: Settings, repo: Repository, deployed: DeployedCache | None = None) -> Survey:
     """The repository's services as git says now (fetches its mirrors)."""
-    return _survey(settings, repo, deployed)[0]
+    return _survey(settings, repo, deployed, None)[0]
 
 
 def _survey(
-    settings: Settings, repo: Repository, cache: DeployedCache | None
+    settings: Settings, repo: Repository, cache: DeployedCache | None, fetched_at: float | None
 ) -> tuple[Survey, list[Pin] | None]:
     """The survey, and the repository's pins in the gitops branch's pins file (None: the
-    file cannot be read; the reason is logged)."""
-    started = time.time()  # a survey that read older git must not replace a newer one
-    source = _fetched(settings, repo)
+    file cannot be read; the reason is logged). `fetched_at`: the source's mirror was
+    fetched then (not fetched again); the survey is as of then."""
+    # a survey that read older git must not replace a newer one
+    started = time.time() if fetched_at is None else fetched_at
+    source = mirror_of(settings, repo) if fetched_at is not None else _fetched(settings, repo)
     head = source.resolve(f"refs/heads/{repo.default_branch}")
     text = source.read_file(head, PROJECT_FILE) if head else None
     if head is None or text is None:
@@ -133,17 +135,21 @@ def resurvey(
     repository: str,
     pins: PinStore | None = None,
     deployed: DeployedCache | None = None,
+    fetched_at: float | None = None,
 ) -> Survey | None:
     """Survey a configured repository and record it; a failure is recorded as the reason,
     beside the services the survey before found. Never raises for git or the manifests.
     With `pins`, the repository's cached pins become those of the pins file; with
-    `deployed`, the gitops trailers are read from its cached state onwards."""
+    `deployed`, the gitops trailers are read from its cached state onwards. With
+    `fetched_at` (when a fetch of the repository's mirror that finished began, the
+    detector's for the push it handles), that mirror is not fetched again: the survey
+    is as of then, so it never replaces one that read newer git."""
     repo = settings.repository(repository)
     if repo is None:
         return None
-    started = time.time()
+    started = time.time() if fetched_at is None else fetched_at
     try:
-        found, pinned = _survey(settings, repo, deployed)
+        found, pinned = _survey(settings, repo, deployed, fetched_at)
         if pins is not None and pinned is not None:
             pins.replace(repository, pinned)
     except (ShiplineError, SurveyError) as exc:

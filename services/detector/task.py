@@ -4,6 +4,7 @@ service to build; DeployRequested → the ImagePushed of the image in the regist
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -80,12 +81,15 @@ def make_handler(runtime: Runtime) -> Handler:
             judge = Convergence(
                 lambda project: deployed_now(settings, repo, project, cache), runtime.pins, sent
             )
+            fetching = time.time()
             result = pushed_changes(event, mirror, repo, email, settings.limits, records, judge)
             commit = pushed_commit(mirror, event)
             if commit != event.after:  # an annotated tag: the run names the commit it tags
                 runtime.runs.peeled(event.run_id, commit, tag_object=event.after)
             if event.ref == f"refs/heads/{repo.default_branch}":  # for GET /api/v1/services
-                resurvey(settings, inventory, repo.name, deployed=cache)
+                # on the mirror pushed_changes fetched: a second fetch would find nothing new
+                fetched = fetching if event.after != ZERO_SHA else None
+                resurvey(settings, inventory, repo.name, deployed=cache, fetched_at=fetched)
         if isinstance(result, Skip):
             get_logger().info("nothing to build", reason=result.reason)
             return (runtime.runs.finish_empty(event, result.reason),)

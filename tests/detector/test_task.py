@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,10 @@ import redis
 
 from services.common.errors import PermanentError
 from services.common.events import ZERO_SHA, BuildRequested, ChangeDetected, RunCompleted
+from services.common.git import Mirror
 from services.common.limits import Limits
 from services.common.runtime import Runtime
-from services.common.service_inventory import InventoryStore
+from services.common.service_inventory import InventoryStore, Survey
 from services.common.settings import Settings
 from services.detector.task import make_handler
 from tests.detector.conftest import NAME, SERVICES, Monorepo
@@ -70,6 +72,49 @@ def test_the_survey_after_a_push_reads_no_trailers_the_detection_just_read(
     assert reads == [None]  # detection read the gitops branch whole; the survey, from its cache
     survey = InventoryStore(runtime.redis).read(NAME)
     assert survey is not None and survey.commit == push.after and survey.error is None
+
+
+def test_the_survey_after_a_push_reads_the_mirror_the_detection_fetched_without_fetching_again(
+    seeded, runtime, monkeypatch
+):
+    seeded.commit({"libs/common/lib.sh": "common v4\n"})
+    push = seeded.push()
+    fetches: list[str] = []
+    fetch = Mirror.fetch
+
+    def counted(self: Mirror, unless_present: str | None = None) -> None:
+        fetches.append(self.url)
+        fetch(self, unless_present)
+
+    monkeypatch.setattr(Mirror, "fetch", counted)
+
+    make_handler(runtime)(push)
+
+    assert fetches == [seeded.settings.url]
+    survey = InventoryStore(runtime.redis).read(NAME)
+    assert survey is not None and survey.commit == push.after and survey.error is None
+
+
+def test_the_survey_after_a_push_never_replaces_one_that_read_git_after_the_detections_fetch(
+    seeded, runtime, monkeypatch
+):
+    seeded.commit({"libs/common/lib.sh": "common v5\n"})
+    push = seeded.push()
+    inventory = InventoryStore(runtime.redis)
+    fetch = Mirror.fetch
+
+    def then_a_committer_surveys(self: Mirror, unless_present: str | None = None) -> None:
+        fetch(self, unless_present)
+        if inventory.read(NAME) is None:  # after the detection's fetch
+            time.sleep(0.01)  # the committer's survey starts after that fetch ended
+            inventory.record(Survey(repository=NAME, commit="after-the-fetch"))
+
+    monkeypatch.setattr(Mirror, "fetch", then_a_committer_surveys)
+
+    make_handler(runtime)(push)
+
+    survey = inventory.read(NAME)
+    assert survey is not None and survey.commit == "after-the-fetch"
 
 
 def test_a_deleted_branch_ends_the_run_skipped_with_the_reason(seeded, runtime):
