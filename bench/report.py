@@ -128,8 +128,11 @@ def _row(figure: Figure, previous: Figure | None) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def save_raw(path: Path, figures: list[Figure], memory: MemoryProbe | None) -> None:
+def save_raw(
+    path: Path, figures: list[Figure], memory: MemoryProbe | None, conditions: str = ""
+) -> None:
     data = {
+        "conditions": conditions,
         "figures": [
             {**asdict(f), "target": str(f.target) if f.target else None, "ratio": f.ratio}
             for f in figures
@@ -160,3 +163,8 @@ def load_raw(path: Path) -> tuple[list[Figure], MemoryProbe]:
     memory.idle_mib.update(data.get("memory", {}).get("idle_mib", {}))
     memory.peak_mib.update(data.get("memory", {}).get("peak_mib", {}))
     return figures, memory
+
+
+def load_conditions(path: Path) -> str:
+    """The conditions of the recorded run (none recorded before they were)."""
+    return str(json.loads(path.read_text()).get("conditions", ""))

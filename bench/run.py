@@ -3,10 +3,11 @@
     python -m bench.run                          # everything, default rounds: `make bench`
     python -m bench.run --only leadtime --rounds 3
     python -m bench.run --list
+    python -m bench.run --only runstore --keep      # the others' figures kept: the whole page
 
 Exits 0 when every benchmark ran, whether or not it met its target (a missed target is
 reported as missed); 1 when one failed to run. With --only, the report is written only when
---output is given.
+--output or --keep is given.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import report
+from bench import recorded, report
 from bench.bench_argocd_sync import argocd_sync
 from bench.bench_converge import converge
 from bench.bench_reconciler import reconciler
@@ -46,21 +47,42 @@ ROOT = Path(__file__).resolve().parents[1]
 class Benchmark:
     rounds: int
     about: str
+    rows: tuple[str, ...] = ()  # the `benchmark` of its figures, as the table names it
 
 
 BENCHMARKS = {
-    "detect": Benchmark(15, "the detector's mapping of a large push, against git diff"),
-    "bus": Benchmark(3, "events/s through the bus, against raw Redis LPUSH/BRPOP"),
-    "ingest": Benchmark(3, "webhooks/s and latency of the gateway, against a bare 202"),
-    "leadtime": Benchmark(5, "webhook → ManifestCommitted, against the by-hand script"),
-    "noop": Benchmark(5, "Shipline's own cost per service when no stage has work to do"),
-    "fanout": Benchmark(3, "1–8 services with 1 and 4 builders, against the script"),
+    "detect": Benchmark(
+        15, "the detector's mapping of a large push, against git diff", ("detection",)
+    ),
+    "bus": Benchmark(3, "events/s through the bus, against raw Redis LPUSH/BRPOP", ("bus",)),
+    "ingest": Benchmark(
+        3, "webhooks/s and latency of the gateway, against a bare 202", ("ingestion",)
+    ),
+    "leadtime": Benchmark(
+        5, "webhook → ManifestCommitted, against the by-hand script", ("lead time",)
+    ),
+    "noop": Benchmark(
+        5, "Shipline's own cost per service when no stage has work to do", ("no-op pipeline",)
+    ),
+    "fanout": Benchmark(3, "1–8 services with 1 and 4 builders, against the script", ("fan-out",)),
     "memory": Benchmark(1, "RSS of each process, idle and under load"),
-    "argosync": Benchmark(5, "commit → healthy with the Argo CD refresh, against its poll"),
-    "release": Benchmark(1, "a release tag on N services: 1, 4, 8 builders against the script"),
-    "runstore": Benchmark(15, "API latency at 100, 1,000, 10,000 runs over 200 services"),
-    "converge": Benchmark(15, "detection judged on each service's deployed commit, vs git diff"),
-    "reconciler": Benchmark(3, "lead time with the reconciler passing every 1 s, against off"),
+    "argosync": Benchmark(
+        5, "commit → healthy with the Argo CD refresh, against its poll", ("argosync",)
+    ),
+    "release": Benchmark(
+        1,
+        "a release tag on N services: 1, 4, 8 builders against the script",
+        ("release", "release scaling"),
+    ),
+    "runstore": Benchmark(
+        15, "API latency at 100, 1,000, 10,000 runs over 200 services", ("runstore",)
+    ),
+    "converge": Benchmark(
+        15, "detection judged on each service's deployed commit, vs git diff", ("converge",)
+    ),
+    "reconciler": Benchmark(
+        3, "lead time with the reconciler passing every 1 s, against off", ("reconciler",)
+    ),
 }
 PIPELINE = ("leadtime", "noop", "fanout", "memory")
 
@@ -172,12 +194,19 @@ def main(argv: list[str] | None = None) -> int:
         "the first; every size is a point of its growth chart",
     )
     parser.add_argument("--note", default="", help="a remark on the conditions, for the report")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="with --only: the other benchmarks keep their recorded figures (--results), and "
+        "the whole page is written (docs/benchmarks.md unless --output)",
+    )
     args = parser.parse_args(argv)
     if args.list:
         for name, benchmark in BENCHMARKS.items():
             print(f"{name:<10} {benchmark.rounds:>3} rounds  {benchmark.about}")
         return 0
-    output = args.output or (None if args.only else ROOT / "docs" / "benchmarks.md")
+    page = ROOT / "docs" / "benchmarks.md"
+    output = args.output or (None if args.only and not args.keep else page)
     options = Options(
         args.only or list(BENCHMARKS),
         args.rounds,
@@ -200,6 +229,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nbenchmark failed; logs in {options.workdir}", file=sys.stderr)
         return 1
     ran = conditions(options, started, load_before) + (f" {args.note}" if args.note else "")
+    if args.keep:
+        rows = {name: benchmark.rows for name, benchmark in BENCHMARKS.items()}
+        figures, probe, kept = recorded.keep(
+            figures, probe, rows, options.only, args.results / "results.json"
+        )
+        ran += f" {kept}" if kept else ""
     return finish(figures, probe, output, args.results, machine, ran)
 
 
@@ -222,7 +257,7 @@ def finish(
             print(f"memory {name:<10} idle {idle[-1]:6.1f} MiB, peak {peak:6.1f} MiB")
     if output is not None:
         charts = draw_all(figures, output)  # beside the page: the docs site shows them
-        report.save_raw(results / "results.json", figures, probe)
+        report.save_raw(results / "results.json", figures, probe, ran)
         report.write(output, charts, figures, probe, machine, ran)
         print(f"wrote {output}" + "".join(f" and {chart.path}" for chart in charts))
     return 0

@@ -4,6 +4,7 @@ docs/benchmarks.md and its chart (the pipeline benchmarks take minutes: `make be
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +93,36 @@ def test_the_run_store_benchmark_reports_each_endpoints_growth_with_the_history(
     recorded = json.loads((tmp_path / "results" / "results.json").read_text())
     curves = [figure["curve"] for figure in recorded["figures"]]
     assert curves and all(sorted(curve) == ["10", "30", "60"] for curve in curves)
+
+
+def test_a_partial_run_kept_whole_keeps_the_recorded_figures_of_the_others(
+    tmp_path: Path,
+) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    shutil.copy(ROOT / "tests" / "bench" / "recorded_results.json", results / "results.json")
+    output = tmp_path / "benchmarks.md"
+    result = bench(
+        "--only", "runstore",
+        "--rounds", "1",
+        "--runstore-runs", "10", "60",
+        "--keep",
+        "--output", str(output),
+        "--results", str(results),
+        "--workdir", str(tmp_path / "work"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = output.read_text()
+    assert "| runstore | GET /metrics at 60 runs |" in report
+    assert "at 10,000 runs" not in report  # the recorded runstore rows are replaced
+    assert "| detection | push → services to build" in report
+    assert "| release | 200 services, tag → run completed, 4 builders |" in report
+    assert "| gateway | 78.1 MiB | 79.2 MiB |" in report
+    assert "Kept from the run recorded before, not measured in this one: " in report
+    assert "detection, fan-out, ingestion, release, release scaling, memory." in report
+    assert "(benchmarks-release.png)" in report and "(benchmarks-runstore.png)" in report
+    recorded = json.loads((results / "results.json").read_text())
+    assert {f["benchmark"] for f in recorded["figures"]} >= {"runstore", "release", "detection"}
 
 
 def test_a_benchmark_that_cannot_run_fails_the_suite(tmp_path: Path) -> None:
