@@ -108,18 +108,8 @@ def landed_in(
 def _written(project: Project, event: ManifestCommitted) -> str | None:
     """The environment whose manifest of the service is the one the commit wrote, in the
     gitops repository and on the branch it went to."""
-    written = environments_of(project, _rollout(event))
+    written = environments_of(project, Rollout.of(event))
     return written[0] if written else None
-
-
-def _rollout(event: ManifestCommitted | DeploymentVerified) -> Rollout:
-    return Rollout(
-        service=event.service,
-        source_repository=event.source.repository,
-        manifest_path=event.manifest_path,
-        gitops_repository=event.gitops_repository,
-        branch=event.branch,
-    )
 
 
 def _verified_in(
@@ -131,7 +121,7 @@ def _verified_in(
         env.name for env in project.environments if clusters.get(env.name) == event.cluster
     ]
     if event.manifest_path:
-        written = environments_of(project, _rollout(event))
+        written = environments_of(project, Rollout.of(event))
         if len(written) > 1:  # a verifier that did not name the branch: the cluster tells
             written = [name for name in written if name in in_cluster]
         return written[0] if len(written) == 1 else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.common.errors import PermanentError
+from services.common.events import DeploymentFailed, DeploymentVerified, ManifestCommitted
 from services.common.project import Project
 
 
@@ -21,6 +22,17 @@ class Rollout:
     manifest_path: str
     gitops_repository: str = ""  # "": not known (an event from before it was said)
     branch: str = ""  # "": not known
+
+    @classmethod
+    def of(cls, event: ManifestCommitted | DeploymentVerified | DeploymentFailed) -> Rollout:
+        """The rollout a commit, or the verifier's verdict on it, is about."""
+        return cls(
+            service=event.service,
+            source_repository=event.source.repository,
+            manifest_path=event.manifest_path,
+            gitops_repository=event.gitops_repository,
+            branch=event.branch,
+        )
 
 
 def environments_of(project: Project, rollout: Rollout) -> list[str]:
@@ -36,6 +48,15 @@ def _writes(project: Project, environment: str, rollout: Rollout) -> bool:
     if rollout.gitops_repository and repository != rollout.gitops_repository:
         return False
     return not rollout.branch or gitops.branch == rollout.branch
+
+
+def only_environment(project: Project, rollout: Rollout) -> str | None:
+    """The one environment the rollout is in; None: no environment writes there, or more
+    than one may (a verifier that named no branch), or no manifest was named."""
+    if not rollout.manifest_path:
+        return None
+    found = environments_of(project, rollout)
+    return found[0] if len(found) == 1 else None
 
 
 def failed_environment(project: Project, rollout: Rollout) -> str | None:

@@ -32,6 +32,7 @@ from pydantic_settings import (
 
 from services.common.api_tokens import ApiTokenEntry, identities
 from services.common.cluster_settings import ClusterSettings
+from services.common.environments import EnvironmentName
 from services.common.errors import ConfigError
 from services.common.keyspace import DEFAULT_NAMESPACE, Keyspace
 from services.common.limits import Limits
@@ -80,6 +81,8 @@ class ChannelSettings(_Section, SecretFiles):
     events: list[str] | None = ["RunCompleted"]  # None: every event the notifier gets
     services: list[str] | None = None  # names or globs ("payments-*"); None: every service
     outcomes: list[Outcome] | None = None  # None: every outcome
+    # shipline.yaml environment names; None: every event, in an environment or none
+    environments: list[EnvironmentName] | None = Field(default=None, min_length=1)
 
     def channel_name(self, index: int) -> str:
         return self.name or f"{getattr(self, 'type', 'channel')}-{index}"

@@ -129,6 +129,9 @@ def service_request(event: Envelope, trigger: str, target: Service) -> Request:
     find, so the run names it once resolved."""
     ref = f"refs/heads/{target.repository.default_branch}"
     fields = {"ref": ref, "commit": "", "services": target.name}
+    environment = getattr(event, "environment", None)  # a rollback's or unpin's, as asked
+    if environment:
+        fields["environment"] = environment  # the notifier routes the run by it
     return Request(event, trigger, target.repository, fields)
 
 

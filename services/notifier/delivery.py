@@ -6,6 +6,9 @@ only to the channels that have not had it yet. A channel that refuses for good
 (PermanentError) is remembered too (``refused``) and never retried; the ones that failed
 transiently are named in one TransientError raised after all the others were served, so the
 stage runner retries them, with backoff, and only them.
+
+A channel is asked with the event's environment only when one is known: a channel written
+before environments takes the event and its call exactly as before.
 """
 
 from __future__ import annotations
@@ -48,19 +51,22 @@ def deliver(
     channels: Sequence[Channel],
     markers: Markers,
     keys: Keyspace = DEFAULT_KEYSPACE,
+    environment: str | None = None,
 ) -> list[str]:
-    """Send ``event`` where it is due; returns the permanent refusals, raises on transient ones."""
+    """Send ``event`` where it is due; returns the permanent refusals, raises on transient ones.
+    ``environment``: the one the event is in (None: none known)."""
     log = get_logger()
     retry, refused = [], []
+    where = {"environment": environment} if environment else {}
     for channel in channels:
-        shown = channel.select(event)
+        shown = channel.select(event, **where)
         if shown is None:
             continue
         key = sent_key(shown, channel.name, keys)
         if markers.seen(key):
             continue
         try:
-            channel.send(shown)
+            channel.send(shown, **where)
         except TransientError as exc:
             log.warning("notification failed, will retry", channel=channel.name, error=str(exc))
             retry.append(str(exc))

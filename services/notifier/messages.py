@@ -1,4 +1,9 @@
-"""What people are told: one readable summary and a JSON body per event. Pure."""
+"""What people are told: one readable summary and a JSON body per event. Pure.
+
+The environment an event is in (event_environment.py), when one is known, leads the summary
+(`[production] ...`) and is the webhook body's `environment`; without one, both read as they
+did before environments existed.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +36,12 @@ ICONS = {
 }
 
 
-def summary(event: Envelope) -> str:
+def summary(event: Envelope, environment: str | None = None) -> str:
+    text = _summary(event)
+    return f"[{environment}] {text}" if environment else text
+
+
+def _summary(event: Envelope) -> str:
     match event:
         case RunCompleted():
             head = f"{ICONS.get(event.status, '')} run {event.run_id} {event.status}"
@@ -95,10 +105,13 @@ def summary(event: Envelope) -> str:
     return f"{event.type}"
 
 
-def body(event: Envelope) -> dict[str, Any]:
-    """The webhook JSON: the event itself, plus its run id, status and the summary text."""
+def body(event: Envelope, environment: str | None = None) -> dict[str, Any]:
+    """The webhook JSON: the event itself, plus its run id, status and the summary text, and
+    the environment it is in when one is known."""
     data = event.model_dump(mode="json")
-    return {"run_id": event.run_id, "status": outcome(event), "text": summary(event), "event": data}
+    text = summary(event, environment)
+    where = {"environment": environment} if environment else {}
+    return {"run_id": event.run_id, "status": outcome(event), "text": text, **where, "event": data}
 
 
 def outcome(event: Envelope) -> str:

@@ -1,9 +1,15 @@
 """Which notifications a channel is sent, and what it is shown of them. Pure.
 
-A channel's settings filter by event type, by service (names or globs) and by outcome
+A channel's settings filter by event type, by service (names or globs), by outcome
 (succeeded, failed, blocked, held, ... taken as they come, so a new outcome needs no code
-here). A run summary sent to a channel that follows only some services is narrowed to
-those services, its status recomputed from theirs.
+here) and by environment. A run summary sent to a channel that follows only some services
+is narrowed to those services, its status recomputed from theirs.
+
+The environment is the one the notifier derived from what the pipeline recorded
+(event_environment.py), never a field of the event. A channel that names environments takes
+an event only when its environment is known and listed: an event of a project without
+`environments:` (its one place has no name) or of no known environment goes only to the
+channels that name none.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ class Route:
     events: frozenset[str] | None = None  # None: every event
     services: tuple[str, ...] | None = None
     outcomes: frozenset[str] | None = None
+    environments: frozenset[str] | None = None  # None: in any environment, or in none
 
     @classmethod
     def of(cls, settings: ChannelSettings) -> Route:
@@ -31,11 +38,17 @@ class Route:
             events=None if settings.events is None else frozenset(settings.events),
             services=None if settings.services is None else tuple(settings.services),
             outcomes=None if settings.outcomes is None else frozenset(settings.outcomes),
+            environments=(
+                None if settings.environments is None else frozenset(settings.environments)
+            ),
         )
 
-    def select(self, event: Envelope) -> Envelope | None:
-        """The event as this route shows it, or None when the route does not take it."""
+    def select(self, event: Envelope, environment: str | None = None) -> Envelope | None:
+        """The event as this route shows it, or None when the route does not take it.
+        `environment`: the one the event is in (None: none known)."""
         if self.events is not None and event.type not in self.events:
+            return None
+        if self.environments is not None and environment not in self.environments:
             return None
         if isinstance(event, RunCompleted):
             return self._select_run(event)

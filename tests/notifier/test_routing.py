@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from services.common.events import RunCompleted, ServiceOutcome
 from services.common.settings import SlackChannelSettings
@@ -137,6 +138,45 @@ def test_a_service_event_has_the_outcome_its_webhook_status_names(event, outcome
 
     assert route(events=every, outcomes=[outcome]).select(event) is event
     assert route(events=every, outcomes=["held"]).select(event) is None
+
+
+# --- environments --------------------------------------------------------------------------
+
+
+def test_a_channel_naming_environments_takes_only_events_in_one_of_them():
+    production = route(environments=["production"], events=None)
+
+    for event in (mixed_run(), manifest_committed(), scan_failed(), stage_failed()):
+        assert production.select(event, "production") is event
+        assert production.select(event, "staging") is None
+
+
+def test_an_event_in_no_known_environment_reaches_only_channels_naming_none():
+    production = route(environments=["production"])
+    default = route()
+
+    assert production.select(mixed_run()) is None  # a project without environments, say
+    assert default.select(mixed_run()) is not None
+    assert default.select(mixed_run(), "staging") is not None
+
+
+def test_a_channel_may_follow_several_environments_with_its_other_filters():
+    problems = route(environments=["staging", "qa"], outcomes=["blocked"], services=["acc*"])
+
+    assert problems.select(mixed_run(), "qa") is not None
+    assert problems.select(mixed_run(), "production") is None
+    assert problems.select(run_completed(), "staging") is None  # succeeded: not followed
+
+
+@pytest.mark.parametrize(
+    ("environments", "problem"),
+    [([], "at least 1 item"), (["Production"], "DNS label"), (["prod uction"], "DNS label")],
+)
+def test_a_channel_s_environments_are_environment_names_and_never_an_empty_list(
+    environments, problem
+):
+    with pytest.raises(ValidationError, match=problem):
+        route(environments=environments)
 
 
 # --- the sent marker -----------------------------------------------------------------------

@@ -12,7 +12,8 @@ class Channel(Protocol):
     """Somewhere people are told what happened.
 
     ``select`` applies the channel's routing: the event as the channel shows it (a run summary
-    narrowed to the services it follows), or None. ``send`` delivers it once; it raises
+    narrowed to the services it follows), or None; ``environment`` is the one the event is in
+    (None: none known), which ``send`` names in the message. ``send`` delivers it once; it raises
     TransientError when a later attempt may succeed (timeouts, connection errors, 5xx, 429)
     and PermanentError when none can (4xx, a refused login). Messages start with the channel's
     name and never hold a secret.
@@ -20,9 +21,9 @@ class Channel(Protocol):
 
     name: str
 
-    def select(self, event: Envelope) -> Envelope | None: ...
+    def select(self, event: Envelope, environment: str | None = None) -> Envelope | None: ...
 
-    def send(self, event: Envelope) -> None: ...
+    def send(self, event: Envelope, environment: str | None = None) -> None: ...
 
 
 class RoutedChannel:
@@ -32,8 +33,8 @@ class RoutedChannel:
         self.name = name
         self.route = route
 
-    def select(self, event: Envelope) -> Envelope | None:
-        return self.route.select(event)
+    def select(self, event: Envelope, environment: str | None = None) -> Envelope | None:
+        return self.route.select(event, environment)
 
     def wants(self, event: Envelope) -> bool:
         return self.select(event) is not None

@@ -28,8 +28,8 @@ class EmailChannel(RoutedChannel):
         super().__init__(settings.channel_name(index), Route.of(settings))
         self._settings = settings
 
-    def send(self, event: Envelope) -> None:
-        self._deliver(compose(event, self._settings, self.name))
+    def send(self, event: Envelope, environment: str | None = None) -> None:
+        self._deliver(compose(event, self._settings, self.name, environment))
 
     def _deliver(self, message: EmailMessage) -> None:
         settings, name = self._settings, self.name
@@ -76,11 +76,14 @@ class EmailChannel(RoutedChannel):
 
 
 def compose(
-    event: Envelope, settings: EmailChannelSettings, channel: str = "email"
+    event: Envelope,
+    settings: EmailChannelSettings,
+    channel: str = "email",
+    environment: str | None = None,
 ) -> EmailMessage:
     """The message for an event. Pure."""
     message = EmailMessage()
-    headline = " ".join(summary(event).splitlines()[0].split())
+    headline = " ".join(summary(event, environment).splitlines()[0].split())
     message["Subject"] = clip(f"{settings.subject_prefix} {headline}".strip(), 200)
     message["From"] = settings.from_
     message["To"] = ", ".join(settings.to)
@@ -88,12 +91,12 @@ def compose(
     message["Message-ID"] = f"<{event.event_id}.{channel}@shipline>"
     message["X-Shipline-Run"] = event.run_id
     message["X-Shipline-Event"] = event.type
-    message.set_content(text(event, settings.commit_url_template))
+    message.set_content(text(event, settings.commit_url_template, environment))
     return message
 
 
-def text(event: Envelope, template: str | None = None) -> str:
-    lines = [summary(event), ""]
+def text(event: Envelope, template: str | None = None, environment: str | None = None) -> str:
+    lines = [summary(event, environment), ""]
     match event:
         case RunCompleted():
             if link := commit_url(template, event.repository, event.commit):

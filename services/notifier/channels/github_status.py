@@ -108,13 +108,13 @@ class GitHubStatusChannel(RoutedChannel):
         super().__init__(settings.channel_name(index), Route.of(settings))
         self._settings = settings
 
-    def select(self, event: Envelope) -> Envelope | None:
-        chosen = super().select(event)
+    def select(self, event: Envelope, environment: str | None = None) -> Envelope | None:
+        chosen = super().select(event, environment)
         if chosen is None or commit_status(chosen) is None:
             return None
         return chosen
 
-    def send(self, event: Envelope) -> None:
+    def send(self, event: Envelope, environment: str | None = None) -> None:
         settings = self._settings
         status = commit_status(event, settings.context, settings.target_url_template)
         if status is None:

@@ -17,7 +17,6 @@ class LogChannel(RoutedChannel):
         else:
             super().__init__(settings.channel_name(index), Route.of(settings))
 
-    def send(self, event: Envelope) -> None:
-        get_logger().info(
-            "notification", channel=self.name, text=summary(event), event_type=event.type
-        )
+    def send(self, event: Envelope, environment: str | None = None) -> None:
+        text = summary(event, environment)
+        get_logger().info("notification", channel=self.name, text=text, event_type=event.type)

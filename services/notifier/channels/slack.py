@@ -36,9 +36,10 @@ class SlackChannel(RoutedChannel):
         super().__init__(settings.channel_name(index), Route.of(settings))
         self._settings = settings
 
-    def send(self, event: Envelope) -> None:
+    def send(self, event: Envelope, environment: str | None = None) -> None:
         url = self._settings.url.get_secret_value()
-        raw = json.dumps(message(event, self._settings.commit_url_template)).encode()
+        shown = message(event, self._settings.commit_url_template, environment)
+        raw = json.dumps(shown).encode()
         post(
             self.name,
             url,
@@ -49,12 +50,15 @@ class SlackChannel(RoutedChannel):
         )
 
 
-def message(event: Envelope, commit_url_template: str | None = None) -> dict[str, Any]:
-    """The webhook's JSON: ``text`` for notifications and clients without blocks, ``blocks``."""
-    return {
-        "text": clip(escape(summary(event)), 3000),
-        "blocks": blocks(event, commit_url_template),
-    }
+def message(
+    event: Envelope, commit_url_template: str | None = None, environment: str | None = None
+) -> dict[str, Any]:
+    """The webhook's JSON: ``text`` for notifications and clients without blocks, ``blocks``
+    (the environment, when known, under the first)."""
+    shown = blocks(event, commit_url_template)
+    if environment:
+        shown.insert(1, _context(f"in *{escape(environment)}*"))
+    return {"text": clip(escape(summary(event, environment)), 3000), "blocks": shown}
 
 
 def blocks(event: Envelope, template: str | None = None) -> list[Block]:

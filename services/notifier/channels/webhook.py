@@ -34,8 +34,9 @@ class WebhookChannel(RoutedChannel):
         super().__init__(settings.channel_name(index), Route.of(settings))
         self._settings = settings
 
-    def send(self, event: Envelope) -> None:
-        raw = json.dumps(body(event), ensure_ascii=False, separators=(",", ":")).encode()
+    def send(self, event: Envelope, environment: str | None = None) -> None:
+        shown = body(event, environment)
+        raw = json.dumps(shown, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
             "X-Shipline-Event": event.type,
