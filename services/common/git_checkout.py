@@ -63,8 +63,9 @@ class Checkout:
                     self.url, self.path, branch=self.branch, env=self._env or None
                 ).close()
             self._git("fetch", "origin", f"+refs/heads/{self.branch}:refs/remotes/{remote_ref}")
+            # --force -B: the branch, index and tracked files become the remote head's (local
+            # commits, staged and unstaged edits dropped: what `reset --hard` would add)
             self._git("checkout", "--force", "-B", self.branch, remote_ref, "--")
-            self._git("reset", "--hard", remote_ref, "--")
             self._git("clean", "-fdx")
             return self._git("rev-parse", "HEAD")
         except git.GitCommandError as exc:

@@ -336,6 +336,24 @@ def test_sync_discards_local_edits_and_follows_the_remote(
     assert not (checkout.path / "stray.txt").exists()
 
 
+def test_sync_drops_a_local_commit_a_staged_edit_and_a_deleted_file(
+    remote_url: str, dev: Clone, tmp_path: Path
+) -> None:
+    checkout = Checkout(remote_url, "main", tmp_path / "gitops")
+    head = checkout.sync()
+    checkout.write("k8s/deploy.yaml", "committed here only\n")
+    checkout._git("commit", "-qam", "local only")
+    checkout.write("k8s/deploy.yaml", "staged edit\n")
+    checkout._git("add", "k8s/deploy.yaml")
+    (checkout.path / "svc/app.txt").unlink()
+
+    assert checkout.sync() == head
+    assert checkout.read("k8s/deploy.yaml") == "image: reg/svc:initial\n"
+    assert checkout.read("svc/app.txt") == "v1\n"
+    assert checkout._git("status", "--porcelain") == ""
+    assert checkout._git("rev-parse", "HEAD") == head
+
+
 def test_commit_and_push_lands_one_bot_commit_on_the_remote_branch(
     remote_url: str, dev: Clone, tmp_path: Path
 ) -> None:
