@@ -18,6 +18,7 @@ RERUN = """\
 make bench                                     # everything, default rounds (about 30 min)
 make bench BENCH_ARGS='--note "a quiet machine"'   # a remark for the conditions line
 .venv/bin/python -m bench.run --only leadtime --rounds 3   # one benchmark
+.venv/bin/python -m bench.run --only runstore --keep   # one again, the others kept
 .venv/bin/python -m bench.run --list           # the benchmarks and their default rounds
 ```
 

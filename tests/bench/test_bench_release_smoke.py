@@ -32,3 +32,5 @@ def test_a_release_of_three_services_is_measured_against_the_script(tmp_path: Pa
     assert "| release | release commit of 3 manifest edits, on its own |" in report
     assert "| release scaling | release commit, per service, N=3 |" in report
     assert "sequential script" in report and "3 deploy commits" in report
+    assert "![A release tag on 3 services: wall time against builder processes]" in report
+    assert (tmp_path / "benchmarks-release.png").read_bytes().startswith(b"\x89PNG")
