@@ -44,6 +44,7 @@ def redact(text: str) -> str:
 
 
 LOG_FORMAT = "--format=%H%x00%ae%x00%B%x1e"
+_BYTES: dict[str, Any] = {"stdout_as_string": False, "strip_newline_in_stdout": False}
 
 
 def commit_records(output: str) -> list[CommitInfo]:
@@ -316,15 +317,11 @@ class Mirror:
         return str(output).strip() or None
 
     def read_file(self, commit: str, path: str, max_bytes: int | None = None) -> bytes | None:
-        """The file's bytes at `commit`, None when there is no such file (or it is a directory).
-
+        """The file's bytes at `commit`, None when there is no such file (or it is a directory);
         UnsafePath when the path, or a directory on its way, is a symbolic link in that commit;
-        PermanentError when the file is larger than `max_bytes`.
-        """
-        if not self.has_commit(commit):
-            raise PermanentError(f"commit {commit} not found in {redact(self.url)}")
+        PermanentError when the file is larger than `max_bytes`."""
         try:
-            entry = tree_entry(self._git, commit, path, redact(self.url))
+            entry = tree_entry(self._git, self._commit_spec(commit), path, redact(self.url))
             if entry is None or entry.kind != "blob":
                 return None
             if max_bytes is not None and entry.size > max_bytes:
@@ -332,24 +329,30 @@ class Mirror:
                     f"{path} at {commit[:7]} in {redact(self.url)} is {entry.size:,} bytes, "
                     f"more than the {max_bytes:,} Shipline reads; make it smaller"
                 )
-            data: bytes = self._git(
-                "cat-file", "blob", entry.sha, stdout_as_string=False, strip_newline_in_stdout=False
-            )
+            data: bytes = self._git("cat-file", "blob", entry.sha, **_BYTES)
         except git.GitCommandError as exc:
-            raise translate(exc, f"read of {path} at {commit[:7]}") from None
+            raise self._read_error(exc, commit, f"read of {path} at {commit[:7]}") from None
         return data
 
     def read_files(self, commit: str, paths: Sequence[str]) -> dict[str, bytes | None]:
-        """read_file() of each of `paths` at `commit`, in three git commands, not three each."""
-        if not self.has_commit(commit):
-            raise PermanentError(f"commit {commit} not found in {redact(self.url)}")
+        """read_file() of each of `paths` at `commit`, in two git commands, not two each."""
         try:
-            entries = tree_entries(self._git, commit, paths, redact(self.url))
+            entries = tree_entries(self._git, self._commit_spec(commit), paths, redact(self.url))
             blobs = [e.sha for e in entries.values() if e is not None and e.kind == "blob"]
             contents = read_blobs(self._git, list(dict.fromkeys(blobs)))
         except git.GitCommandError as exc:
-            raise translate(exc, f"read of {len(paths)} files at {commit[:7]}") from None
+            raise self._read_error(exc, commit, f"read of {len(paths)} files") from None
         return {path: contents.get(e.sha) if e else None for path, e in entries.items()}
+
+    def _commit_spec(self, commit: str) -> str:
+        if revision(commit) == ZERO_SHA or not (self.path / "HEAD").exists():
+            raise PermanentError(f"commit {commit} not found in {redact(self.url)}")
+        return f"{commit}^{{commit}}"  # a commit only; ls-tree fails when it is not here
+
+    def _read_error(self, exc: git.GitCommandError, commit: str, doing: str) -> Exception:
+        if not self.has_commit(commit):  # asked once a read failed, not before every read
+            return PermanentError(f"commit {commit} not found in {redact(self.url)}")
+        return translate(exc, doing)
 
     @contextlib.contextmanager
     def archive(self, commit: str, directory: str) -> Iterator[IO[bytes]]:

@@ -241,6 +241,28 @@ def test_read_file_at_a_missing_commit_is_a_permanent_error(mirror: Mirror) -> N
         mirror.read_file("f" * 40, "svc/app.txt")
 
 
+def test_read_file_runs_two_git_commands_and_still_refuses_what_is_not_a_commit(
+    mirror: Mirror, dev: Clone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mirror.fetch()
+    head = dev.repo.head.commit
+    commands: list[str] = []
+    run = Mirror._git
+
+    def counted(self: Mirror, *args: str, **kwargs: object) -> object:
+        commands.append(next(a for a in args if not a.startswith("-")))
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(Mirror, "_git", counted)
+
+    assert mirror.read_file(head.hexsha, "svc/app.txt") == b"v1\n"
+    assert commands == ["ls-tree", "cat-file"]
+    with pytest.raises(PermanentError, match="not found"):
+        mirror.read_file(head.tree.hexsha, "svc/app.txt")
+    with pytest.raises(PermanentError, match="not found"):
+        mirror.read_files("e" * 40, ["svc/app.txt", "README.md"])
+
+
 def test_archive_of_a_subdirectory_is_a_tar_rooted_at_it(mirror: Mirror, dev: Clone) -> None:
     mirror.fetch()
 
