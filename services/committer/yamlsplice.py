@@ -8,6 +8,7 @@ format module (plain manifests, kustomization, Helm values) edits through these 
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 
@@ -30,11 +31,20 @@ class ManifestError(ValueError):
 
 
 def compose(text: str) -> list[Node | None]:
-    """Every document of the stream as a node tree with character positions."""
+    """Every document of the stream as a node tree with character positions (read only:
+    the trees of a text are shared, see _composed)."""
+    return list(_composed(text))
+
+
+# A deploy composes the manifest as the survey after the commit before left it, and the
+# survey after this commit composes what the deploy's read-back check just composed: each
+# text once per committer process (nothing here edits a node; a failure is not kept).
+@functools.lru_cache(maxsize=64)
+def _composed(text: str) -> tuple[Node | None, ...]:
     try:
         with warnings.catch_warnings():  # a re-defined anchor is legal YAML, not our concern
             warnings.simplefilter("ignore", ReusedAnchorWarning)
-            return list(YAML(typ="rt").compose_all(text))
+            return tuple(YAML(typ="rt").compose_all(text))
     except ReaderError as exc:  # a character YAML forbids: only a stream position
         line = text.count("\n", 0, exc.position) + 1
         raise ManifestError(

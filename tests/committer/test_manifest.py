@@ -1,6 +1,14 @@
-import pytest
+import uuid
 
-from services.committer.manifest import ImageEdit, ManifestError, set_container_image
+import pytest
+from ruamel.yaml import YAML
+
+from services.committer.manifest import (
+    ImageEdit,
+    ManifestError,
+    container_image,
+    set_container_image,
+)
 
 NEW = "127.0.0.1:5000/microbank/user-service:sha-1a2b3c4"
 
@@ -308,3 +316,26 @@ def test_flow_style_containers_are_edited_in_place() -> None:
     edit = set_container_image(text, "reg.io/x/a:2", "a")
 
     assert edit.text == text.replace("reg.io/x/a:1", "reg.io/x/a:2")
+
+
+def test_a_deploy_composes_a_manifest_its_process_read_before_only_once(monkeypatch) -> None:
+    name = f"web-{uuid.uuid4().hex[:8]}"  # a text no other test composed in this process
+    text = (
+        f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n"
+        "  template:\n    spec:\n      containers:\n        - name: app\n"
+        "          image: reg/web:v1\n"
+    )
+    composed: list[str] = []
+    compose_all = YAML.compose_all
+
+    def counted(self: YAML, stream: str):  # type: ignore[no-untyped-def]
+        composed.append(stream)
+        return compose_all(self, stream)
+
+    monkeypatch.setattr(YAML, "compose_all", counted)
+
+    assert container_image(text) == "reg/web:v1"  # the survey after the commit before
+    edit = set_container_image(text, "reg/web:v2")  # the deploy, and its read-back check
+    assert container_image(edit.text) == "reg/web:v2"  # the survey after this commit
+
+    assert composed == [text, edit.text]
