@@ -8,8 +8,9 @@ Consumers count what they take in Redis (`bench:bus:count`) and stamp `bench:bus
 COUNT; producers stamp `bench:bus:start`, publish COUNT events one at a time, then stamp
 `bench:bus:produced`. Celery's
 side is Shipline's: `Bus.publish` (run store, event log, queue: one script, one round trip)
-to the notifier's queue, and a worker with Shipline's Celery settings whose task decodes
-the event.
+to the notifier's queue, and a worker with Shipline's Celery settings (its transport:
+services/common/bus_transport.py; the notifier's pool, `pool:`) whose task decodes the
+event and counts it.
 """
 
 from __future__ import annotations
@@ -40,7 +41,11 @@ def counted(client: redis.Redis, total: int) -> None:
 
 
 def celery_consume(url: str, total: int) -> None:
+    from services.common.settings import Settings
+    from services.common.worker import load_definition, stage_pool
+
     app = create_celery(url, visibility_timeout=900)
+    pool = stage_pool(Settings(redis_url=url), load_definition("notifier"))  # SHIPLINE_POOL
     client = redis.Redis.from_url(url)
 
     @app.task(name=task_name("notifier"))
@@ -57,6 +62,7 @@ def celery_consume(url: str, total: int) -> None:
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
+            f"--pool={pool}",
         ]
     )
 

@@ -110,12 +110,25 @@ def task_messages(celery: Celery, event: Envelope, body: str) -> list[tuple[str,
     ]
 
 
+def broker_transport(broker_url: str) -> str | None:
+    """kombu's Redis transport with one round trip per message (bus_transport.py) for
+    kombu's `redis://`, `rediss://` and `sentinel://` URLs; kombu's own for a socket
+    (`redis+socket://`, whose `+` names kombu's transport in the URL itself)."""
+    scheme = broker_url.partition("://")[0]
+    if scheme in ("redis", "rediss"):
+        return "services.common.bus_transport:Transport"
+    if scheme == "sentinel":
+        return "services.common.bus_transport:SentinelTransport"
+    return None
+
+
 def create_celery(redis_url: str, visibility_timeout: int) -> Celery:
     """Celery on the Redis `redis_url` names (any form services/common/redis_connect.py
     takes: a socket, TLS, Sentinel)."""
     broker = celery_broker(redis_url)
     app = Celery("shipline", broker=broker.url, set_as_current=False)
     app.conf.update(
+        broker_transport=broker_transport(broker.url),
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,

@@ -52,6 +52,8 @@ from services.common.stage_settings import (
     CommitterSettings,
     ReconcilerSettings,
     ScannerSettings,
+    StageName,
+    WorkerPool,
 )
 from services.common.timeouts import check_visibility_timeout
 from services.common.validation_messages import explain_validation
@@ -212,6 +214,7 @@ class Settings(BaseSettings):
     builder: BuilderSettings = BuilderSettings()
     committer: CommitterSettings = CommitterSettings()
     concurrency: dict[str, Annotated[int, Field(ge=1, le=64)]] = {"builder": 2}
+    pool: dict[StageName, WorkerPool] = {}  # unset: worker.DEFAULT_POOL, else the stage's own
     visibility_timeout: int = Field(default=900, gt=0)
     # dev only (refused in prod): a visibility timeout shorter than the longest task, so a
     # killed worker's task comes back within seconds; the chaos tests use it

@@ -14,6 +14,12 @@ from pydantic_settings import NoDecode
 from services.common.scan_rules import AllowEntry, MaxCounts
 from services.common.secret_files import SecretFiles
 
+# How a stage's worker runs its tasks (`pool:`, by stage): prefork (a child process per task
+# slot: Celery's default) or threads (in the worker's process: no hand-off between
+# processes, the cheaper choice for stages that wait on I/O; services/common/worker.py).
+WorkerPool = Literal["prefork", "threads"]
+StageName = Literal["detector", "builder", "scanner", "committer", "notifier", "verifier"]
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
