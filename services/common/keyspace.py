@@ -294,5 +294,11 @@ class Keyspace:
         by when it is due; the reconciler publishes it then (services/reconciler/due.py)."""
         return self._key("auto-promotions", "due")
 
+    @property
+    def auto_promotions_swept(self) -> str:
+        """When the auto-promotions owed were last read from git (gone: Redis lost its data,
+        read again at once; services/reconciler/auto_promotion_sweep.py)."""
+        return self._key("auto-promotions", "swept")
+
 
 DEFAULT_KEYSPACE = Keyspace()

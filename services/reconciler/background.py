@@ -22,6 +22,7 @@ from services.common.run_retention import RunRetention
 from services.common.runs import RunStore
 from services.common.runtime import Runtime
 from services.detector.attempts import SentBuilds
+from services.reconciler.auto_promotion_sweep import AutoPromotionSweep
 from services.reconciler.due import DuePromotions
 from services.reconciler.leader import Leadership, ReconcilerLoop
 from services.reconciler.observe import Observer, reconciler_client
@@ -86,6 +87,16 @@ def build_due_promotions(runtime: Runtime, client: redis.Redis, celery: Celery) 
     return DuePromotions(AutoPromotionRuns(client, keys, runs, bus))
 
 
+def build_auto_promotion_sweep(
+    runtime: Runtime, client: redis.Redis, celery: Celery
+) -> AutoPromotionSweep:
+    """The auto-promotions git says are owed that Redis lost (soaking, or never asked)."""
+    keys = runtime.keyspace
+    runs = RunStore(client, keys=keys)
+    starts = AutoPromotionRuns(client, keys, runs, Bus(celery, runs, EventLog(client, keys=keys)))
+    return AutoPromotionSweep(runtime.settings, client, keys, starts, runs)
+
+
 def build_pull_check(runtime: Runtime, client: redis.Redis, celery: Celery) -> PromotionPullCheck:
     """Promotions' open pull requests re-read from their host, their webhook or not."""
     keys = runtime.keyspace
@@ -101,9 +112,13 @@ def build_run_upkeep(runtime: Runtime, client: redis.Redis) -> RunUpkeep:
     return RunUpkeep(runtime.settings.runs, index, RunRetention(client, keys))
 
 
+Step = Retrier | Sweeper | AutoPromotionSweep | DuePromotions | PromotionPullCheck | RunUpkeep
+
+
 class Passes:
     """A reconciler pass: lost messages re-driven, then failed builds retried when due, then
-    the sweep from git when due, then the auto-promotions whose soak is over, then the open
+    the sweep from git when due, then the auto-promotions git says are owed when due, then
+    the auto-promotions whose soak is over, then the open
     promotion pull requests read from their host when due, then the run store's upkeep
     (index rebuild, retention) (a failure of one of the last five, git unreachable say, is
     logged and never stops the others)."""
@@ -116,18 +131,20 @@ class Passes:
         promotions: DuePromotions | None = None,
         pulls: PromotionPullCheck | None = None,
         upkeep: RunUpkeep | None = None,
+        owed: AutoPromotionSweep | None = None,
     ) -> None:
         self._reconciler, self._retrier, self._sweeper = reconciler, retrier, sweeper
         self._promotions, self._pulls, self._upkeep = promotions, pulls, upkeep
+        self._owed = owed
 
     def __call__(self, leading: Callable[[], bool]) -> PassReport:
         report = self._reconciler.pass_once(leading)
-        steps: list[
-            tuple[str, Retrier | Sweeper | DuePromotions | PromotionPullCheck | RunUpkeep]
-        ] = [
+        steps: list[tuple[str, Step]] = [
             ("retries", self._retrier),
             ("sweep", self._sweeper),
         ]
+        if self._owed is not None:
+            steps.append(("auto-promotions from git", self._owed))
         if self._promotions is not None:
             steps.append(("auto-promotions", self._promotions))
         if self._pulls is not None:
@@ -162,6 +179,7 @@ def start_reconciler(runtime: Runtime) -> ReconcilerLoop | None:
             build_due_promotions(runtime, client, celery),
             build_pull_check(runtime, client, celery),
             build_run_upkeep(runtime, client),
+            build_auto_promotion_sweep(runtime, client, celery),
         ),
         settings.reconciler.period_seconds,
         woken=NewRun(Observer(reconciler_client(client), runtime.keyspace)),
