@@ -63,3 +63,22 @@ def test_a_redis_url_in_a_traceback_is_not_logged(output: io.StringIO) -> None:
 
     assert "Error connecting to unix://***@/run/redis.sock" in output.getvalue()
     assert PASSWORD not in output.getvalue()
+
+
+def test_a_logger_follows_a_reconfigured_output_and_level() -> None:
+    first, second = io.StringIO(), io.StringIO()
+    try:
+        configure_logging("json")
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(first))
+        get_logger(run_id="r1").info("to the first")
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(second))
+        get_logger(run_id="r2").info("to the second")
+        configure_logging("json", "WARNING")
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(second))
+        get_logger().info("filtered out")
+    finally:
+        configure_logging("json")
+
+    assert [json.loads(line)["event"] for line in first.getvalue().splitlines()] == ["to the first"]
+    assert json.loads(second.getvalue())["run_id"] == "r2"
+    assert "filtered out" not in second.getvalue()

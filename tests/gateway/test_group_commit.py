@@ -6,20 +6,22 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 import redis
 import redis.asyncio
+from redis.asyncio.connection import Connection
 
-from services.gateway.group_commit import GroupCommit
+from services.gateway.group_commit import GroupCommit, pack
 
 
-class CountingRedis(redis.asyncio.Redis):
-    """A real client that counts the pipelines it sends (one per round trip)."""
+class CountingConnection(Connection):
+    """A real connection that counts the writes it sends (one per round trip)."""
 
-    pipelines = 0
+    writes = 0
 
-    def pipeline(self, *args: Any, **kwargs: Any) -> Any:
-        type(self).pipelines += 1
-        return super().pipeline(*args, **kwargs)
+    async def send_packed_command(self, *args: Any, **kwargs: Any) -> None:
+        type(self).writes += 1
+        await super().send_packed_command(*args, **kwargs)
 
 
 def run(commit: GroupCommit, *commands: tuple[Any, ...]) -> list[Any]:
@@ -37,13 +39,15 @@ def run(commit: GroupCommit, *commands: tuple[Any, ...]) -> list[Any]:
 def test_concurrent_commands_share_round_trips_and_each_gets_its_reply(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
-    CountingRedis.pipelines = 0
-    commit = GroupCommit(lambda: CountingRedis.from_url(redis_url))
+    CountingConnection.writes = 0
+    commit = GroupCommit(
+        lambda: redis.asyncio.Redis.from_url(redis_url, connection_class=CountingConnection)
+    )
 
     replies = run(commit, *[("INCR", "counter")] * 50)
 
     assert sorted(replies) == list(range(1, 51))
-    assert 1 <= CountingRedis.pipelines < 50
+    assert 1 <= CountingConnection.writes < 50
     assert redis_client.get("counter") == b"50"
 
 
@@ -72,3 +76,70 @@ def test_a_new_event_loop_gets_a_client_of_its_own(
 
     assert run(commit, ("INCR", "n")) == [1]
     assert run(commit, ("INCR", "n")) == [2]
+
+
+def test_commands_are_sent_as_redis_py_would_send_them(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    command = ("SET", "ключ", b"\x00bytes\r\n", 12, 0.5, "é")
+    assert pack(command) == Connection().pack_command(*command)[0]
+    commit = GroupCommit(lambda: redis.asyncio.Redis.from_url(redis_url))
+
+    replies = run(commit, ("HSET", "h", "text", "é", "count", 12, "share", 0.5))
+
+    assert replies == [3]
+    assert redis_client.hgetall("h") == {b"text": "é".encode(), b"count": b"12", b"share": b"0.5"}
+
+
+def test_an_argument_redis_cannot_take_is_refused_before_anything_is_sent() -> None:
+    with pytest.raises(TypeError):
+        pack(("SET", "flag", True))
+
+
+def test_a_connection_dropped_mid_batch_is_not_reused_and_the_next_batch_reconnects(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    commit = GroupCommit(lambda: redis.asyncio.Redis.from_url(redis_url))
+
+    async def scenario() -> list[Any]:
+        try:
+            first = await commit.execute("INCR", "n")
+            redis_client.client_kill_filter(_type="normal", skipme=True)
+            dropped = await asyncio.gather(commit.execute("INCR", "n"), return_exceptions=True)
+            again = await commit.execute("INCR", "n")
+            return [first, *dropped, again]
+        finally:
+            await commit.aclose()
+
+    first, dropped, again = asyncio.run(scenario())
+
+    assert first == 1
+    assert isinstance(dropped, redis.ConnectionError)
+    assert again == 2
+    assert redis_client.get("n") == b"2"
+
+
+def test_a_command_is_written_without_waiting_for_the_replies_of_the_one_before(
+    redis_url: str,
+) -> None:
+    CountingConnection.writes = 0
+    commit = GroupCommit(
+        lambda: redis.asyncio.Redis.from_url(redis_url, connection_class=CountingConnection)
+    )
+
+    async def scenario() -> tuple[int, bool, list[Any]]:
+        try:
+            slow = asyncio.ensure_future(commit.execute("BLPOP", "nothing", 0.3))
+            await asyncio.sleep(0.1)
+            before = CountingConnection.writes
+            fast = asyncio.ensure_future(commit.execute("INCR", "written-while-blocked"))
+            await asyncio.sleep(0.05)
+            written, answered = CountingConnection.writes - before, slow.done()
+            return written, answered, list(await asyncio.gather(slow, fast))
+        finally:
+            await commit.aclose()
+
+    written, answered, replies = asyncio.run(scenario())
+
+    assert (written, answered) == (1, False)
+    assert replies == [None, 1]
