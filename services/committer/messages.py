@@ -25,11 +25,13 @@ from services.common.events import Source
 
 DEPLOYED = "Shipline-Deployed"
 REQUEST = "Shipline-Request"
+RUN = "Shipline-Run"  # a promotion's run: its pull request is found again after a data loss
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _DEPLOYED_LINE = re.compile(
     rf"^{DEPLOYED}: (?P<service>[a-z0-9-]+) (?P<repository>\S+)@(?P<commit>[0-9a-f]{{40}})$",
     re.MULTILINE,
 )
-_TRAILER_LINE = re.compile(rf"^(?:{DEPLOYED}|{REQUEST}):", re.MULTILINE)
+_TRAILER_LINE = re.compile(rf"^(?:{DEPLOYED}|{REQUEST}|{RUN}):", re.MULTILINE)
 VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+/-]{0,127}")  # a release tag's name
 _SERVICE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+")
@@ -204,9 +206,11 @@ def promotion_message(
     by: str,
     reason: str,
     request_id: uuid.UUID,
+    run_id: str = "",
 ) -> str:
     """`promoted`: service → (the image the source environment runs, its digest ("" when
-    unknown), the source commit it was built from); one commit for them all."""
+    unknown), the source commit it was built from); one commit for them all. `run_id`: named
+    in a `Shipline-Run` trailer."""
     _checked("environment", environment, _SERVICE, "a DNS label")
     _checked("environment", source_environment, _SERVICE, "a DNS label")
     names = ", ".join(sorted(promoted))
@@ -225,4 +229,6 @@ def promotion_message(
         deployed_trailer(service, source, environment)
         for service, (_, _, source) in sorted(promoted.items())
     ]
+    if run_id:
+        trailers.append(f"{RUN}: {_checked('run id', run_id, RUN_ID, 'letters, digits, ._-')}")
     return _assembled(subject, body, [*trailers, f"{REQUEST}: {request_id}"])

@@ -222,6 +222,7 @@ class PromoteWrite:
             request.requested_by,
             request.reason,
             request.event_id,
+            request.run_id,
         )
         return Change(sorted(texts), message, partial(self._committed, decisions, olds, promoted))
 

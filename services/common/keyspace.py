@@ -186,6 +186,12 @@ class Keyspace:
         return self._key("promotion-pull", gitops_repository, str(number))
 
     @property
+    def promotion_pulls_listed(self) -> str:
+        """Set once the reconciler listed every open promotion pull request on its host
+        (gone: Redis lost its data, listed again; reconciler/promotion_pull_recovery.py)."""
+        return self._key("promotion-pulls", "listed")
+
+    @property
     def promotion_pulls(self) -> str:
         """The open promotion pull requests (members: their promotion_pull keys)."""
         return self._key("promotion-pulls")

@@ -33,6 +33,9 @@ class GiteaPullRequests(RepoPullRequests):
                 return None
         return None
 
+    def _page(self, base: str, page: int) -> dict[str, str | int]:
+        return {"state": "open", "page": page, "limit": PAGE_SIZE}  # no base filter on Gitea
+
     def open(self, draft: PullRequestDraft) -> PullRequest:
         body: dict[str, Any] = {
             "title": draft.title,

@@ -11,7 +11,7 @@ from services.githost.pull_requests import (
     PullRequest,
     PullRequestDraft,
 )
-from services.githost.repo_pulls import RepoPullRequests
+from services.githost.repo_pulls import PAGE_SIZE, RepoPullRequests
 
 MEDIA_TYPE = "application/vnd.github+json"
 API_VERSION = "2022-11-28"
@@ -29,6 +29,9 @@ class GitHubPullRequests(RepoPullRequests):
         params["base"] = base
         found = self._api.call("GET", f"{self._repo}/pulls", params=params)
         return self._pull_request(found[0]) if found else None
+
+    def _page(self, base: str, page: int) -> dict[str, str | int]:
+        return {"state": "open", "base": base, "per_page": PAGE_SIZE, "page": page}
 
     def open(self, draft: PullRequestDraft) -> PullRequest:
         body = {"title": draft.title, "body": draft.body, "head": draft.head, "base": draft.base}

@@ -12,12 +12,14 @@ from urllib.parse import quote
 
 from services.githost.http import HostApi
 from services.githost.pull_requests import (
+    MAX_LISTED,
     PullRequest,
     PullRequestDraft,
     PullRequestState,
     unreadable,
 )
 
+PAGE_SIZE = 50
 _STATES = {"opened": PullRequestState.OPEN, "locked": PullRequestState.OPEN}
 
 
@@ -31,6 +33,21 @@ class GitLabMergeRequests:
         params["target_branch"] = base
         found = self._api.call("GET", f"{self._project}/merge_requests", params=params)
         return _merge_request(found[0]) if found else None
+
+    def list_open(self, base: str, head_prefix: str) -> list[PullRequest]:
+        found: list[PullRequest] = []
+        for page in range(1, MAX_LISTED // PAGE_SIZE + 1):
+            params: dict[str, str | int] = {"state": "opened", "target_branch": base}
+            params.update(per_page=PAGE_SIZE, page=page)
+            answers = self._api.call("GET", f"{self._project}/merge_requests", params=params)
+            found += [
+                pull
+                for pull in map(_merge_request, answers or [])
+                if pull.base == base and pull.head.startswith(head_prefix)
+            ]
+            if len(answers or []) < PAGE_SIZE:
+                break
+        return found
 
     def open(self, draft: PullRequestDraft) -> PullRequest:
         body: dict[str, Any] = {
@@ -88,4 +105,11 @@ def _read(answer: dict[str, Any]) -> PullRequest:
         head=answer["source_branch"],
         base=answer["target_branch"],
         merge_commit_sha=merged_as if state is PullRequestState.MERGED else None,
+        head_sha=answer.get("sha"),
+        same_repository=_same_project(answer),
     )
+
+
+def _same_project(answer: dict[str, Any]) -> bool | None:
+    source, target = answer.get("source_project_id"), answer.get("target_project_id")
+    return None if source is None or target is None else bool(source == target)

@@ -28,6 +28,9 @@ class PullRequest(BaseModel):
     head: str  # the branch it merges
     base: str  # the branch it merges into
     merge_commit_sha: str | None = None  # set once merged: the commit now on `base`
+    head_sha: str | None = None  # the head branch's commit, as the host has it
+    # the head branch is in the repository itself, not a fork (None: the host did not say)
+    same_repository: bool | None = None
 
 
 class PullRequestDraft(BaseModel):
@@ -52,6 +55,12 @@ class PullRequests(Protocol):
         """The open pull request from branch `head` into `base`, if there is one."""
         ...
 
+    def list_open(self, base: str, head_prefix: str) -> list[PullRequest]:
+        """The open pull requests into `base` whose head branch starts with `head_prefix`
+        (the first MAX_LISTED the host lists; a fork's branch of that name too: the caller
+        tells them apart by `same_repository`)."""
+        ...
+
     def open(self, draft: PullRequestDraft) -> PullRequest:
         """Open a pull request (with its labels; a label the repository lacks is created)."""
         ...
@@ -69,6 +78,9 @@ class PullRequests(Protocol):
     def enable_auto_merge(self, number: int) -> bool:
         """Ask the host to merge it once its checks pass; False where the host cannot."""
         ...
+
+
+MAX_LISTED = 500  # open pull requests looked through by list_open at most
 
 
 def unreadable(host: str, problem: Exception) -> PermanentError:

@@ -26,6 +26,7 @@ from services.reconciler.auto_promotion_sweep import AutoPromotionSweep
 from services.reconciler.due import DuePromotions
 from services.reconciler.leader import Leadership, ReconcilerLoop
 from services.reconciler.observe import Observer, reconciler_client
+from services.reconciler.promotion_pull_recovery import PromotionPullRecovery
 from services.reconciler.promotion_pulls import PromotionPullCheck
 from services.reconciler.reconcile import PassReport, Reconciler
 from services.reconciler.redrive import Redriver
@@ -105,6 +106,13 @@ def build_pull_check(runtime: Runtime, client: redis.Redis, celery: Celery) -> P
     return PromotionPullCheck(runtime.settings, PromotionPulls(client, keys=keys), bus)
 
 
+def build_pull_recovery(runtime: Runtime, client: redis.Redis) -> PromotionPullRecovery:
+    """Promotion pull requests whose records Redis lost, found again on their host."""
+    keys = runtime.keyspace
+    store = PromotionPulls(client, keys=keys)
+    return PromotionPullRecovery(runtime.settings, store, client, keys, RunStore(client, keys=keys))
+
+
 def build_run_upkeep(runtime: Runtime, client: redis.Redis) -> RunUpkeep:
     """The run indexes' one-off rebuild and the retention of old runs."""
     keys = runtime.keyspace
@@ -112,13 +120,22 @@ def build_run_upkeep(runtime: Runtime, client: redis.Redis) -> RunUpkeep:
     return RunUpkeep(runtime.settings.runs, index, RunRetention(client, keys))
 
 
-Step = Retrier | Sweeper | AutoPromotionSweep | DuePromotions | PromotionPullCheck | RunUpkeep
+Step = (
+    Retrier
+    | Sweeper
+    | AutoPromotionSweep
+    | DuePromotions
+    | PromotionPullRecovery
+    | PromotionPullCheck
+    | RunUpkeep
+)
 
 
 class Passes:
     """A reconciler pass: lost messages re-driven, then failed builds retried when due, then
     the sweep from git when due, then the auto-promotions git says are owed when due, then
-    the auto-promotions whose soak is over, then the open
+    the auto-promotions whose soak is over, then the promotion pull requests whose records
+    were lost found again on their host when due, then the open
     promotion pull requests read from their host when due, then the run store's upkeep
     (index rebuild, retention) (a failure of one of the last five, git unreachable say, is
     logged and never stops the others)."""
@@ -132,10 +149,11 @@ class Passes:
         pulls: PromotionPullCheck | None = None,
         upkeep: RunUpkeep | None = None,
         owed: AutoPromotionSweep | None = None,
+        lost_pulls: PromotionPullRecovery | None = None,
     ) -> None:
         self._reconciler, self._retrier, self._sweeper = reconciler, retrier, sweeper
         self._promotions, self._pulls, self._upkeep = promotions, pulls, upkeep
-        self._owed = owed
+        self._owed, self._lost_pulls = owed, lost_pulls
 
     def __call__(self, leading: Callable[[], bool]) -> PassReport:
         report = self._reconciler.pass_once(leading)
@@ -147,6 +165,8 @@ class Passes:
             steps.append(("auto-promotions from git", self._owed))
         if self._promotions is not None:
             steps.append(("auto-promotions", self._promotions))
+        if self._lost_pulls is not None:
+            steps.append(("promotion pull requests lost", self._lost_pulls))
         if self._pulls is not None:
             steps.append(("promotion pull requests", self._pulls))
         if self._upkeep is not None:
@@ -180,6 +200,7 @@ def start_reconciler(runtime: Runtime) -> ReconcilerLoop | None:
             build_pull_check(runtime, client, celery),
             build_run_upkeep(runtime, client),
             build_auto_promotion_sweep(runtime, client, celery),
+            build_pull_recovery(runtime, client),
         ),
         settings.reconciler.period_seconds,
         woken=NewRun(Observer(reconciler_client(client), runtime.keyspace)),

@@ -106,4 +106,9 @@ class FakeGitHub:
             answer["merged"] = pull.merged
         answer["head"].update(ref=pull.head, label=f"{match['owner']}:{pull.head}")
         answer["base"].update(ref=pull.base, label=f"{match['owner']}:{pull.base}")
+        answer["head"]["sha"] = pull.head_sha or answer["head"]["sha"]
+        repository = f"{match['owner']}/{match['repo']}"
+        for side, name in (("head", pull.fork or repository), ("base", repository)):
+            if isinstance(answer[side].get("repo"), dict):
+                answer[side]["repo"]["full_name"] = name
         return answer

@@ -18,6 +18,8 @@ class StoredPull:
     labels: list[str] = field(default_factory=list)
     comments: list[str] = field(default_factory=list)
     auto_merge: bool = False
+    head_sha: str = ""  # the head branch's commit ("": the fake's own stand-in)
+    fork: str | None = None  # the head branch's repository when it is a fork (owner/name)
 
 
 class PullStore:
