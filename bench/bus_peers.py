@@ -4,13 +4,13 @@
 
 (the URL carries the Redis password: in the environment, not in the argument list).
 
-Consumers count what they take in Redis (`bench:bus:count`) and stamp `bench:bus:end` at
-COUNT; producers stamp `bench:bus:start`, publish COUNT events one at a time, then stamp
-`bench:bus:produced`. Celery's
-side is Shipline's: `Bus.publish` (run store, event log, queue: one script, one round trip)
-to the notifier's queue, and a worker with Shipline's Celery settings (its transport:
+Consumers count what they take in Redis (`bench:bus:count`) and stamp `bench:bus:first` at
+the first and `bench:bus:end` at COUNT; producers stamp `bench:bus:start`, publish COUNT
+events one at a time, then stamp `bench:bus:produced`. Celery's side is Shipline's:
+`Bus.publish` (run store, event log, queue: one script, one round trip) to the notifier's
+queue, and a worker with Shipline's Celery settings (its transport:
 services/common/bus_transport.py; the notifier's pool, `pool:`) whose task decodes the
-event and counts it.
+event and counts it. The raw side LPUSHes the event's JSON and BRPOPs, decodes and counts.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from services.common.events import StageFailed, decode_event, encode_event
 COUNT_KEY = "bench:bus:count"
 START_KEY = "bench:bus:start"
 END_KEY = "bench:bus:end"
+FIRST_KEY = "bench:bus:first"
 PRODUCED_KEY = "bench:bus:produced"
 RAW_QUEUE = "bench:bus:raw"
 
@@ -36,7 +37,10 @@ def event() -> StageFailed:
 
 
 def counted(client: redis.Redis, total: int) -> None:
-    if client.incr(COUNT_KEY) == total:
+    count = client.incr(COUNT_KEY)
+    if count == 1:
+        client.set(FIRST_KEY, time.time())
+    if count == total:
         client.set(END_KEY, time.time())
 
 
