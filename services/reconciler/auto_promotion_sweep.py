@@ -142,19 +142,21 @@ class AutoPromotionSweep:
         return found
 
     def _unheld(self, repository: str, owed: list[Owed]) -> list[Owed]:
-        """Of `owed`, those whose landing the run store records as healthy (succeeded:
-        verified, or committed with no cluster), or records nothing of (lost with the
-        data) once older than the grace (a younger one may not be recorded yet: its own
-        events promote it; it is looked at again when the grace is over)."""
+        """Of `owed`, those older than the grace whose landing the run store records as
+        healthy (succeeded: verified, or committed with no cluster) or records nothing of
+        (lost with the data). A younger one is left to its own events (the notifier asks
+        for it then), and looked at again when the grace is over."""
         period = self._settings.reconciler.period_seconds
         grace = max(MIN_LANDING_GRACE_SECONDS, 2 * period)
         unheld = []
         for item in owed:
             healthy = self._recorded_healthy(repository, item)
-            if healthy is None and item.landed_at + grace > self._clock():
+            if healthy is False:
+                continue
+            if item.landed_at + grace > self._clock():  # its own events ask for it meanwhile
                 self._next = min(self._next, item.landed_at + grace)
-            elif healthy is not False:
-                unheld.append(item)
+                continue
+            unheld.append(item)
         return unheld
 
     def _recorded_healthy(self, repository: str, item: Owed) -> bool | None:
