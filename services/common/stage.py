@@ -104,14 +104,20 @@ class StageRunner:
         done_key = self.runtime.keyspace.stage_done(stage, event.event_id)
         claim_key = self.runtime.keyspace.stage_claim(stage, event.event_id)
         # Claim first, then look for the done marker: the other order lets a duplicate slip in
-        # between a finishing worker's "done" and its releasing the claim.
-        if not redis.set(claim_key, 1, nx=True, ex=self.runtime.settings.visibility_timeout):
+        # between a finishing worker's "done" and its releasing the claim. One pipeline: Redis
+        # runs its commands in this order, in one round trip.
+        claiming = redis.pipeline(transaction=False)
+        claiming.set(claim_key, 1, nx=True, ex=self.runtime.settings.visibility_timeout)
+        claiming.exists(done_key)
+        claimed, done = claiming.execute()
+        if not claimed:
             log.info(
                 "event is being handled elsewhere; will look again", event_id=str(event.event_id)
             )
             raise RetryLater(5 + backoff(attempt), failing_since)
+        released = False
         try:
-            if redis.exists(done_key):
+            if done:
                 log.info("duplicate delivery ignored", event_id=str(event.event_id))
                 return
             if self.definition.tracks_service:
@@ -120,9 +126,14 @@ class StageRunner:
             outputs = self._call(event, service, attempt, failing_since)
             for output in outputs:
                 self.runtime.bus.publish(output)
-            redis.set(done_key, 1, ex=DONE_TTL)
+            finishing = redis.pipeline(transaction=False)  # done, then released: one round trip
+            finishing.set(done_key, 1, ex=DONE_TTL)
+            finishing.delete(claim_key)
+            finishing.execute()
+            released = True
         finally:
-            self._release(claim_key)
+            if not released:
+                self._release(claim_key)
 
     def _release(self, claim_key: str) -> None:
         """Delete the claim, waiting out a short Redis outage (a Sentinel failover): a claim

@@ -595,3 +595,55 @@ def test_an_event_interrupted_by_a_redis_outage_is_handled_again_once_redis_retu
         test_over.set()
 
     assert len(calls) == 2
+
+
+# --- the runner's own round trips ------------------------------------------------------
+
+
+class RoundTrips:
+    """A Redis client that counts the round trips made through it (a pipeline's is one)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client, self.count = client, 0
+
+    def pipeline(self, transaction: bool = True) -> object:
+        pipe = self.client.pipeline(transaction=transaction)
+        execute = pipe.execute
+
+        def counted() -> list[object]:
+            self.count += 1
+            return execute()
+
+        pipe.execute = counted  # type: ignore[method-assign]
+        return pipe
+
+    def __getattr__(self, name: str) -> object:
+        command = getattr(self.client, name)
+
+        def counted(*args: object, **kwargs: object) -> object:
+            self.count += 1
+            return command(*args, **kwargs)
+
+        return counted
+
+
+def test_the_runner_claims_and_checks_in_one_round_trip_and_marks_done_and_releases_in_another(
+    runtime, redis_client
+):
+    calls: list[Envelope] = []
+    event = image_pushed()
+    runner = StageRunner(scanner(slow_silent(calls, 0), tracks_service=False), runtime)
+    trips = RoundTrips(runtime.redis)
+    runtime.__dict__["redis"] = trips
+
+    runner.process(encode_event(event))
+
+    assert (len(calls), trips.count) == (1, 2)
+    done = runtime.keyspace.stage_done("scanner", event.event_id)
+    claim = runtime.keyspace.stage_claim("scanner", event.event_id)
+    assert redis_client.exists(done) and not redis_client.exists(claim)
+
+    runner.process(encode_event(event), attempt=2)  # a redelivery: claimed, seen done, released
+
+    assert (len(calls), trips.count) == (1, 4)
+    assert not redis_client.exists(claim)
