@@ -136,6 +136,12 @@ class GroupCommit:
         if lane.wire is None or lane.wire.broken:
             connection = await lane.client.connection_pool.get_connection()
             lane.wire = _Wire(connection)
+        elif not lane.wire.owed:
+            # Idle, it may have been closed by Redis (a restart, a timeout, CLIENT KILL):
+            # checked and reconnected as the pool does for a connection it hands out, so the
+            # first webhook after a Redis restart is not answered 503. Nothing is owed on
+            # it, so no reply can be lost and nothing is sent twice.
+            await lane.client.connection_pool.ensure_connection(lane.wire.connection)
         return lane.wire
 
     async def _read(self, lane: _Lane, wire: _Wire) -> None:
@@ -149,6 +155,8 @@ class GroupCommit:
                     await self._drop(lane, wire, exc)
                     if isinstance(exc, asyncio.CancelledError):
                         raise
+                    return
+                if wire.broken:  # dropped by the writer meanwhile: every waiter has the error
                     return
                 reply = wire.owed.popleft()
                 if reply.done():

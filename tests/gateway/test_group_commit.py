@@ -104,8 +104,10 @@ def test_a_connection_dropped_mid_batch_is_not_reused_and_the_next_batch_reconne
     async def scenario() -> list[Any]:
         try:
             first = await commit.execute("INCR", "n")
+            blocked = asyncio.ensure_future(commit.execute("BLPOP", "nothing", 5))
+            await asyncio.sleep(0.2)
             redis_client.client_kill_filter(_type="normal", skipme=True)
-            dropped = await asyncio.gather(commit.execute("INCR", "n"), return_exceptions=True)
+            dropped = await asyncio.gather(blocked, return_exceptions=True)
             again = await commit.execute("INCR", "n")
             return [first, *dropped, again]
         finally:
@@ -116,6 +118,25 @@ def test_a_connection_dropped_mid_batch_is_not_reused_and_the_next_batch_reconne
     assert first == 1
     assert isinstance(dropped, redis.ConnectionError)
     assert again == 2
+    assert redis_client.get("n") == b"2"
+
+
+def test_an_idle_connection_redis_closed_is_replaced_before_the_next_command(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """As after a Redis restart: the first command after it is answered, not failed."""
+    commit = GroupCommit(lambda: redis.asyncio.Redis.from_url(redis_url))
+
+    async def scenario() -> list[Any]:
+        try:
+            first = await commit.execute("INCR", "n")
+            redis_client.client_kill_filter(_type="normal", skipme=True)
+            await asyncio.sleep(0.1)
+            return [first, await commit.execute("INCR", "n")]
+        finally:
+            await commit.aclose()
+
+    assert asyncio.run(scenario()) == [1, 2]
     assert redis_client.get("n") == b"2"
 
 
