@@ -117,8 +117,8 @@ def bus_throughput(workdir: Path, rounds: int, scale: float = 1.0) -> list[Figur
         [through for through, _, _ in ours],
         "raw LPUSH/BRPOP",
         [through for through, _, _ in baseline],
-        limit="the publishing side (below): the worker alone drains faster than Bus.publish "
-        "queues; the raw side does neither's work (no run store, event log, task message)",
+        limit="both sides below, sharing the CPUs: Bus.publish writes the run store, the "
+        "event log and a task message, Celery's worker runs a task; the raw side does neither",
     )
     publishing = Figure(
         "bus",
