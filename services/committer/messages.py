@@ -5,7 +5,10 @@ Every commit names, per service it changed, the source commit the image was buil
 is deployed and refuses to go backwards. Release, rollback and unpin commits carry the id
 of the request they answer (`Shipline-Request: <event id>`), so a redelivered request
 finds its commit instead of committing again. Every message ends the subject with
-`[skip ci]`, so the pipeline's own commits never start a run.
+`[skip ci]`, so the pipeline's own commits never start a run. A deploy or promotion whose
+image the scanner recorded as passed also names it by digest
+(`Shipline-Image: <service> <image repository>@sha256:<hex>`): the scan verdict's evidence
+in git, found again when Redis lost the verdict (services/committer/scan_evidence.py).
 
 Nothing from an event, a manifest or a commit subject may add a line to a message: names,
 versions, repositories and images are checked against strict patterns (a mismatch refuses
@@ -25,13 +28,16 @@ from services.common.events import Source
 
 DEPLOYED = "Shipline-Deployed"
 REQUEST = "Shipline-Request"
+IMAGE = "Shipline-Image"  # a scanned, passed image by digest: its verdict's evidence in git
 RUN = "Shipline-Run"  # a promotion's run: its pull request is found again after a data loss
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _DEPLOYED_LINE = re.compile(
     rf"^{DEPLOYED}: (?P<service>[a-z0-9-]+) (?P<repository>\S+)@(?P<commit>[0-9a-f]{{40}})$",
     re.MULTILINE,
 )
-_TRAILER_LINE = re.compile(rf"^(?:{DEPLOYED}|{REQUEST}|{RUN}):", re.MULTILINE)
+_TRAILER_LINE = re.compile(rf"^(?:{DEPLOYED}|{REQUEST}|{RUN}|{IMAGE}):", re.MULTILINE)
+IMAGE_REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+-]{0,254}")  # host[:port]/path
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+/-]{0,127}")  # a release tag's name
 _SERVICE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+")
@@ -91,6 +97,34 @@ def deployed_trailer(service: str, source: Source, environment: str | None = Non
     return f"{trailer} in {_checked('environment', environment, _SERVICE, 'a DNS label')}"
 
 
+def image_trailer(service: str, image_repository: str, digest: str) -> str:
+    """The evidence that the scanner recorded `digest` as passed for `service`: only ever
+    written after the committer's admission found that verdict."""
+    _checked("service", service, _SERVICE, "a lowercase DNS label")
+    _checked("image repository", image_repository, IMAGE_REPOSITORY, "host/path")
+    _checked("digest", digest, DIGEST, "sha256: and 64 lowercase hex digits")
+    return f"{IMAGE}: {service} {image_repository}@{digest}"
+
+
+def image_grep(service: str, image_repository: str, digest: str) -> str:
+    """An extended regexp for `git log --grep` matching exactly that image trailer."""
+    trailer = image_trailer(service, image_repository, digest)
+    return "^" + trailer.replace(".", "[.]").replace("+", "[+]") + "$"
+
+
+def scanned_image(image_repository: str, digest: str) -> tuple[str, str] | None:
+    """The image as a `Shipline-Image` trailer may name it, or None when its repository or
+    digest has another form (a digest that is not sha256: no evidence is written)."""
+    if IMAGE_REPOSITORY.fullmatch(image_repository) and DIGEST.fullmatch(digest):
+        return image_repository, digest
+    return None
+
+
+def _images(scanned: dict[str, tuple[str, str]] | None) -> list[str]:
+    """`scanned`: service → (image repository, digest) the scanner recorded as passed."""
+    return [image_trailer(s, *scanned[s]) for s in sorted(scanned or {})]
+
+
 def deployed_grep(service: str) -> str:
     """An extended regexp for `git log --grep` matching the trailer of `service`."""
     return f"^{DEPLOYED}: {service} "
@@ -112,8 +146,12 @@ def _trailers(lines: Iterable[str]) -> str:
     return f"\n\n{block}\n" if block else "\n"
 
 
-def deploy_message(service: str, image: str, source: Source) -> str:
+def deploy_message(
+    service: str, image: str, source: Source, scanned: tuple[str, str] | None = None
+) -> str:
+    """`scanned`: (image repository, digest) when the scanner recorded the image as passed."""
     trailers = [deployed_trailer(service, source)]
+    trailers += _images({service: scanned} if scanned else None)
     return _assembled(f"chore({service}): deploy {_image(image)} [skip ci]", "", trailers)
 
 
@@ -207,10 +245,12 @@ def promotion_message(
     reason: str,
     request_id: uuid.UUID,
     run_id: str = "",
+    scanned: dict[str, tuple[str, str]] | None = None,
 ) -> str:
     """`promoted`: service → (the image the source environment runs, its digest ("" when
     unknown), the source commit it was built from); one commit for them all. `run_id`: named
-    in a `Shipline-Run` trailer."""
+    in a `Shipline-Run` trailer. `scanned`: service → (image repository, digest) whose
+    passed verdict the admission found, each named in a `Shipline-Image` trailer."""
     _checked("environment", environment, _SERVICE, "a DNS label")
     _checked("environment", source_environment, _SERVICE, "a DNS label")
     names = ", ".join(sorted(promoted))
@@ -229,6 +269,7 @@ def promotion_message(
         deployed_trailer(service, source, environment)
         for service, (_, _, source) in sorted(promoted.items())
     ]
+    trailers += _images(scanned)
     if run_id:
         trailers.append(f"{RUN}: {_checked('run id', run_id, RUN_ID, 'letters, digits, ._-')}")
     return _assembled(subject, body, [*trailers, f"{REQUEST}: {request_id}"])
