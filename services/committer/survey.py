@@ -29,7 +29,7 @@ from services.committer.yamlsplice import ManifestError
 from services.common.errors import ShiplineError
 from services.common.git import Mirror
 from services.common.logging import get_logger
-from services.common.mirrors import mirror_of
+from services.common.mirrors import mirror_of, project_file
 from services.common.pins import Pin, PinStore
 from services.common.project import PROJECT_FILE, Project, ServiceSpec, parse_project
 from services.common.service_inventory import InventoryStore, ServiceRow, Survey
@@ -56,7 +56,7 @@ def _survey(
     started = time.time() if fetched_at is None else fetched_at
     source = mirror_of(settings, repo) if fetched_at is not None else _fetched(settings, repo)
     head = source.resolve(f"refs/heads/{repo.default_branch}")
-    text = source.read_file(head, PROJECT_FILE) if head else None
+    text = project_file(source, head) if head else None  # the detection's read, if it was
     if head is None or text is None:
         raise SurveyError(f"no {PROJECT_FILE} on {repo.default_branch}")
     project = parse_project(text, origin=f"{repo.name}@{head[:7]}:{PROJECT_FILE}")

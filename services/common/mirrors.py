@@ -32,7 +32,7 @@ def project_at(
 ) -> Project:
     """shipline.yaml at a commit, or ConfigError naming the repository, commit and key (or
     that the file is over `max_bytes`)."""
-    text = _project_file(git, commit)
+    text = project_file(git, commit)
     if text is None:
         raise PermanentError(f"{repository}@{commit[:7]}: {PROJECT_FILE} is missing")
     return parse_project(text, f"{repository}@{commit[:7]}:{PROJECT_FILE}", max_bytes)
@@ -54,7 +54,7 @@ _KEPT, _KEPT_BYTES = 64, 65_536  # at most 4 MiB kept
 _LOCK = threading.Lock()
 
 
-def _project_file(git: FileReader, commit: str) -> bytes | None:
+def project_file(git: FileReader, commit: str) -> bytes | None:
     """shipline.yaml at `commit`, read once per mirror and commit in a process (a commit's
     files never change: the committer's admission and its target read the same one)."""
     if not isinstance(git, Mirror) or not _FULL_SHA.fullmatch(commit):

@@ -95,6 +95,28 @@ def test_the_survey_after_a_push_reads_the_mirror_the_detection_fetched_without_
     assert survey is not None and survey.commit == push.after and survey.error is None
 
 
+def test_the_survey_after_a_push_reads_no_shipline_yaml_the_detection_just_read(
+    seeded, runtime, monkeypatch
+):
+    seeded.commit({"libs/common/lib.sh": "common v6\n"})
+    push = seeded.push()
+    reads: list[str] = []
+    read_file = Mirror.read_file
+
+    def counted(self: Mirror, commit: str, path: str, max_bytes: int | None = None):  # type: ignore[no-untyped-def]
+        if path == "shipline.yaml":
+            reads.append(commit)
+        return read_file(self, commit, path, max_bytes)
+
+    monkeypatch.setattr(Mirror, "read_file", counted)
+
+    make_handler(runtime)(push)
+
+    assert reads == [push.after]
+    survey = InventoryStore(runtime.redis).read(NAME)
+    assert survey is not None and survey.commit == push.after and survey.error is None
+
+
 def test_the_survey_after_a_push_never_replaces_one_that_read_git_after_the_detections_fetch(
     seeded, runtime, monkeypatch
 ):
