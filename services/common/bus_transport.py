@@ -72,6 +72,12 @@ class QoS(kombu_redis.QoS):
             super().append(message, delivery_tag)
 
     def ack(self, delivery_tag: str) -> None:
+        channel = self.channel
+        if channel.closed or channel._in_poll is not None:
+            # No fetch of this channel will follow soon: a channel Celery dropped when the
+            # connection failed (a task in flight finishing on it), or one waiting in BRPOP.
+            super().ack(delivery_tag)
+            return
         with self._acked_lock:
             self._acked.append(delivery_tag)
         virtual.QoS.ack(self, delivery_tag)
@@ -166,7 +172,9 @@ class _FetchInOneStep:
         channel: Any = self
         qos = channel.__dict__.get("_qos")
         if isinstance(qos, QoS) and not channel.closed:
-            # on failure left unacknowledged: handed out again, and ignored as a duplicate
+            # If Redis cannot be reached (the connection failed), the messages stay
+            # unacknowledged: handed out again after the visibility timeout, and ignored by
+            # the stage as duplicates.
             with contextlib.suppress(*channel.connection_errors):
                 qos.flush_acked()
         super().close()  # type: ignore[misc]
