@@ -18,7 +18,12 @@ from services.committer.formats import read_image
 from services.committer.gitops_commit import Change, Finished, GitopsCommits
 from services.committer.images import ImageRef
 from services.committer.manifest_edit import edit_manifest, read_manifest
-from services.committer.messages import deploy_message, deployed_from, deployed_grep
+from services.committer.messages import (
+    deploy_message,
+    deployed_from,
+    deployed_grep,
+    scanned_image,
+)
 from services.committer.pins_file import PINS_FILE, parse_pins
 from services.committer.stores import Pins, RunFacts
 from services.committer.targets import Target, Targets
@@ -41,8 +46,15 @@ Deploy = ManifestCommitted | DeploymentSkipped
 
 
 def deploy(
-    scan: ScanPassed, targets: Targets, commits: GitopsCommits, pins: Pins, runs: RunFacts
+    scan: ScanPassed,
+    targets: Targets,
+    commits: GitopsCommits,
+    pins: Pins,
+    runs: RunFacts,
+    passed: bool = False,
 ) -> Deploy:
+    """`passed`: the scanner's passed verdict for the image was found: the commit names the
+    image by digest (`Shipline-Image`), the verdict's evidence in git."""
     target = targets.find(scan.source.repository, scan.source.commit)
     spec = target.spec(scan.service)
     image = ImageRef(scan.image_repository, scan.tags[0], scan.digest, spec.pin_digest)
@@ -54,6 +66,7 @@ def deploy(
         image=image,
         manual=runs.trigger(scan.run_id) in MANUAL_TRIGGERS,
         pins=pins,
+        passed=passed,
     )
     return commits.commit(target, write.prepare)
 
@@ -67,6 +80,7 @@ class DeployWrite:
     image: ImageRef
     manual: bool
     pins: Pins
+    passed: bool = False
 
     def prepare(self) -> Change[Deploy] | Finished[Deploy]:
         scan, checkout, path = self.scan, self.target.checkout, self.path
@@ -86,7 +100,8 @@ class DeployWrite:
             )
             return Finished(self.committed(edit.old_image, checkout.last_commit_touching(path)))
         checkout.write(path, edit.text)
-        message = deploy_message(scan.service, str(self.image), scan.source)
+        scanned = scanned_image(scan.image_repository, scan.digest) if self.passed else None
+        message = deploy_message(scan.service, str(self.image), scan.source, scanned)
         return Change([path], message, partial(self.committed, edit.old_image))
 
     def committed(self, old_image: str, sha: str) -> ManifestCommitted:

@@ -122,7 +122,8 @@ def scanned_image(image_repository: str, digest: str) -> tuple[str, str] | None:
 
 def _images(scanned: dict[str, tuple[str, str]] | None) -> list[str]:
     """`scanned`: service → (image repository, digest) the scanner recorded as passed."""
-    return [image_trailer(s, *scanned[s]) for s in sorted(scanned or {})]
+    scanned = scanned or {}
+    return [image_trailer(service, *scanned[service]) for service in sorted(scanned)]
 
 
 def deployed_grep(service: str) -> str:

@@ -12,7 +12,10 @@ under the target environment's own scan policy, when it has one (rescan.py), an 
 policy blocks ends `blocked` (ScanFailed, the findings in its reason) and nothing is written.
 The commit names the source environment, each image with its digest and source commit, a
 `Shipline-Deployed: ... in <environment>` trailer per service and the request's
-`Shipline-Request`: a redelivered request finds its commit.
+`Shipline-Request`: a redelivered request finds its commit, and a `Shipline-Image` trailer
+per image whose passed verdict the admission found: the evidence a later promotion from this
+environment reads when Redis lost the verdict (scan_evidence.py, read on the source
+environment's gitops branch).
 
 An environment with its own `gitops:` (repository and/or branch) is written there: what the
 source environment runs is read from the source's gitops branch (synced under its lock, its
@@ -36,9 +39,10 @@ from services.committer.formats import read_image
 from services.committer.gitops_commit import Change, Finished, GitopsCommits
 from services.committer.images import ImageRef
 from services.committer.manifest_edit import edit_manifest, read_manifest
-from services.committer.messages import promotion_message, request_grep
+from services.committer.messages import promotion_message, request_grep, scanned_image
 from services.committer.pull_request_writeback import PullRequestWriteback
 from services.committer.rescan import Promoted as PromotedImage
+from services.committer.scan_evidence import GitScanEvidence, ScanEvidence
 from services.committer.targets import Target, Targets
 from services.common.environment_view import Running
 from services.common.environments import Environment
@@ -54,10 +58,19 @@ from services.common.events import (
 from services.common.git import CommitInfo
 from services.common.image_lookup import find_image
 from services.common.promotion import Already, Promote, Refused, decide_promotion
+from services.common.scan_verdicts import ScanVerdict
 from services.common.settings import Settings
 from services.detector.environment_runs import newest_in
 
 Promoted = list[Envelope]
+
+
+@dataclass(frozen=True)
+class Admitted:
+    digest: str
+    passed: bool  # the scanner's verdict (or its evidence in git) says passed: not skipped
+
+
 # (service, image, source commit) → the image's digest, once the image may be deployed
 # (PermanentError why not); None: the digest only when the manifest pins it, no check.
 Admit = Callable[[str, str, Source], str]
@@ -82,7 +95,8 @@ def promote(
     runs = None
     if source.checkout.path != target.checkout.path:  # another gitops repository or branch
         runs = source_runs(source, commits, request.services, environment.source or "")
-    write = PromoteWrite(request, target, environment, admit, runs)
+    evidence = GitScanEvidence(source.checkout, commits.bot.email)
+    write = PromoteWrite(request, target, environment, admit, runs, evidence)
     if environment.write_mode == "pull-request":
         if pulls is None:
             raise PermanentError(f"{environment.name} writes by pull request: none can be opened")
@@ -92,33 +106,50 @@ def promote(
 
 def registry_admission(
     settings: Settings, admission: Admission, request: PromotionRequested | None = None
-) -> Admit:
+) -> RegistryAdmission:
     """The registry's digest of the image's tag (the tag may have been pushed again since
     the source environment took it: what is promoted must still be the scanned image), let
     through the committer's admission like every deploy (the service's own repository, a
     scan verdict recorded for that digest) and, given the `request`, its target
     environment's scan policy (Blocked when it blocks the image)."""
+    return RegistryAdmission(settings, admission, request)
 
-    def admit(service: str, image: str, source: Source) -> str:
+
+@dataclass(frozen=True)
+class RegistryAdmission:
+    settings: Settings
+    admission: Admission
+    request: PromotionRequested | None = None
+
+    def __call__(self, service: str, image: str, source: Source) -> str:
+        return self.admitted(service, image, source).digest
+
+    def admitted(
+        self, service: str, image: str, source: Source, evidence: ScanEvidence | None = None
+    ) -> Admitted:
+        """`evidence`: where a verdict Redis lost is found again (the source's gitops branch)."""
         ref = ImageRef.parse(image)
-        digest = ref.digest or find_image(settings, ref.repository, ref.tag or "").digest
+        digest = ref.digest or find_image(self.settings, ref.repository, ref.tag or "").digest
+        request, admission = self.request, self.admission
         if request is None:
-            admission.check(source, {service: (ref.repository, digest)})
-            return digest
-        admission.check_promotion(
-            PromotedImage(
-                request.run_id,
-                request.environment,
-                service,
-                source,
-                ref.repository,
-                ref.tag,
-                digest,
-            )
+            verdicts = admission.check(source, {service: (ref.repository, digest)}, evidence)
+            return Admitted(digest, _passed(verdicts, service))
+        promoted = PromotedImage(
+            request.run_id,
+            request.environment,
+            service,
+            source,
+            ref.repository,
+            ref.tag,
+            digest,
         )
-        return digest
+        verdicts = admission.check_promotion(promoted, evidence)
+        return Admitted(digest, _passed(verdicts, service))
 
-    return admit
+
+def _passed(verdicts: Mapping[str, ScanVerdict], service: str) -> bool:
+    verdict = verdicts.get(service)
+    return verdict is not None and verdict.outcome == "passed"
 
 
 def source_runs(
@@ -158,6 +189,7 @@ class PromoteWrite:
     admit: Admit | None = None
     # what the source environment runs, read on its own gitops branch (None: on the target's)
     source_runs: Mapping[str, Running] | None = None
+    evidence: ScanEvidence | None = None  # a lost verdict's evidence, on the source's branch
 
     @property
     def source_environment(self) -> str:
@@ -194,6 +226,7 @@ class PromoteWrite:
         olds: dict[str, str] = {}
         promoted: dict[str, tuple[str, str, Source]] = {}
         blocked: dict[str, ScanFailed] = {}
+        scanned: dict[str, tuple[str, str]] = {}
         for service, decision in decisions.items():
             if not isinstance(decision, Promote):
                 continue
@@ -204,11 +237,14 @@ class PromoteWrite:
             texts[path], olds[service] = edit.text, edit.old_image
             source = self._source(decision.repository, decision.commit)
             try:
-                digest = self._digest(service, decision.image, source)
+                admitted = self._admitted(service, decision.image, source)
             except Blocked as exc:
                 blocked[service] = exc.outcome
                 continue
-            promoted[service] = (decision.image, digest, source)
+            promoted[service] = (decision.image, admitted.digest, source)
+            named = scanned_image(ImageRef.parse(decision.image).repository, admitted.digest)
+            if admitted.passed and named is not None:
+                scanned[service] = named
         if blocked:  # the promotion moves all its services or none
             return Finished(self._blocked(blocked))
         if not promoted:  # every service runs there already
@@ -223,6 +259,7 @@ class PromoteWrite:
             request.reason,
             request.event_id,
             request.run_id,
+            scanned,
         )
         return Change(sorted(texts), message, partial(self._committed, decisions, olds, promoted))
 
@@ -238,10 +275,12 @@ class PromoteWrite:
             events.append(self._event(service, source, olds[service], image, sha, digest))
         return events
 
-    def _digest(self, service: str, image: str, source: Source) -> str:
+    def _admitted(self, service: str, image: str, source: Source) -> Admitted:
+        if isinstance(self.admit, RegistryAdmission):
+            return self.admit.admitted(service, image, source, self.evidence)
         if self.admit is None:
-            return ImageRef.parse(image).digest or ""
-        return self.admit(service, image, source)
+            return Admitted(ImageRef.parse(image).digest or "", passed=False)
+        return Admitted(self.admit(service, image, source), passed=False)
 
     def _already(self, decisions: Mapping[str, object]) -> Promoted:
         """The services the target runs already: committed, in the commit that wrote them."""

@@ -128,10 +128,11 @@ class Committer:
                 get_logger().info("scanned; waiting for the rest of the release")
                 return ()
             case ScanPassed():
-                self.admission.check(
+                verdicts = self.admission.check(
                     event.source, {event.service: (event.image_repository, event.digest)}
                 )
-                return (self.writer.deploy(event),)
+                passed = event.service in verdicts and verdicts[event.service].outcome == "passed"
+                return (self.writer.deploy(event, passed),)
             case ReleaseReady():
                 if not event.held:  # a held release commits nothing
                     images = {s: (i.image_repository, i.digest) for s, i in event.images.items()}

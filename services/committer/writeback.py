@@ -61,8 +61,10 @@ class GitopsWriter:
             runs=RunStore(client, keys=keys),
         )
 
-    def deploy(self, scan: ScanPassed) -> Deploy:
-        return deploy.deploy(scan, self.targets, self.commits, self.pins, self.runs)
+    def deploy(self, scan: ScanPassed, passed: bool = False) -> Deploy:
+        """`passed`: the admission found the scanner's passed verdict (not a skip) for the
+        image, so the commit names it in a `Shipline-Image` trailer."""
+        return deploy.deploy(scan, self.targets, self.commits, self.pins, self.runs, passed)
 
     def release(
         self,

@@ -4,7 +4,9 @@ deploys: the committer writes an image only when the scanner itself recorded tha
 enough.
 
 One Redis key per image (`repository@digest`); the newest verdict wins, so an image
-blocked by a later scan is not deployed on the strength of an older pass.
+blocked by a later scan is not deployed on the strength of an older pass. A passed verdict
+also lives in git, as the `Shipline-Image` trailer of the commit that deployed the image: a
+promotion finds it there again when Redis lost the key (`recovered_from` names that commit).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class ScanVerdict(BaseModel):
     policy: str = ""
     skipped_by: str = ""  # outcome "skipped": who asked for the bypass, and why
     skip_reason: str = ""
+    # a passed verdict found again in git after Redis lost it: the gitops commit whose
+    # Shipline-Image trailer names this digest (services/committer/scan_evidence.py)
+    recovered_from: str = ""
 
     @classmethod
     def of(cls, scan: ScanPassed | ScanFailed) -> ScanVerdict:

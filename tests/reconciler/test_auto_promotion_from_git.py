@@ -71,6 +71,33 @@ def lose_all_but_scan_verdicts(stack: Stack) -> None:
         stack.redis.restore(key, 0, value)
 
 
+def without_evidence(stack: Stack, landed: str) -> str:
+    """Staging's deploy commit `landed` (the head) rewritten without its `Shipline-Image`
+    trailer, as the bot wrote it before the trailer existed (same author, dates, tree):
+    the new sha, swapped in only if the head is still `landed`."""
+    with git.Repo(stack.sample.remote) as repo:
+        commit = repo.commit(landed)
+        message = "".join(
+            line
+            for line in str(commit.message).splitlines(keepends=True)
+            if not line.startswith("Shipline-Image:")
+        )
+        env = {
+            "GIT_AUTHOR_NAME": commit.author.name or "",
+            "GIT_AUTHOR_EMAIL": commit.author.email or "",
+            "GIT_AUTHOR_DATE": f"{commit.authored_date} +0000",
+            "GIT_COMMITTER_NAME": commit.committer.name or "",
+            "GIT_COMMITTER_EMAIL": commit.committer.email or "",
+            "GIT_COMMITTER_DATE": f"{commit.committed_date} +0000",
+        }
+        parents = [arg for parent in commit.parents for arg in ("-p", parent.hexsha)]
+        with repo.git.custom_environment(**env):
+            rewritten = str(repo.git.commit_tree(commit.tree.hexsha, *parents, "-m", message))
+        repo.git.update_ref("refs/heads/main", rewritten, landed)
+    assert rewritten != landed
+    return rewritten
+
+
 def auto_run(stack: Stack) -> dict[str, Any] | None:
     """The one automatic promotion run the store knows (the wipe took the others)."""
     runs = stack.get("/api/v1/runs?limit=100", timeout=5).json()["runs"]
@@ -103,11 +130,38 @@ def test_production_gets_an_image_whose_soak_redis_lost_after_the_soak_once(
     assert len(promotion_commits(stack, image)) == 1
 
 
-def test_after_a_flushall_the_promotion_is_asked_again_and_refused_for_its_lost_scan_verdict(
+def test_after_a_flushall_production_gets_the_image_once_by_its_scan_verdict_found_in_git(
     wiped_stack: Stack,
 ) -> None:
+    """Nothing kept, the scanner's verdicts neither: staging's deploy commit names the digest
+    it admitted (`Shipline-Image`), and the promotion is admitted by that evidence."""
     stack = wiped_stack
-    image, _ = soaking_in_staging(stack, "Soaking, then flushed.")
+    image, landed = soaking_in_staging(stack, "Soaking, then flushed.")
+    with git.Repo(stack.sample.remote) as repo:
+        assert "\nShipline-Image: user-service " in str(repo.commit(landed).message)
+
+    stack.redis.flushall()
+
+    assert production_image(stack, image, timeout=SOAK + 90) is not None
+    run = stack.wait_for_run(auto_run(stack)["run_id"])  # type: ignore[index]
+    assert run["status"] != "failed", run
+    recovered = [
+        json.loads(stack.redis.get(key) or b"{}")
+        for key in stack.redis.scan_iter(match=DEFAULT_KEYSPACE.scan_verdict("*", "*"))
+    ]
+    assert [v["recovered_from"] for v in recovered if v.get("recovered_from")] == [landed]
+    time.sleep(3)  # the next passes promote nothing again
+    assert len(promotion_commits(stack, image)) == 1
+
+
+def test_after_a_flushall_a_digest_no_gitops_commit_names_is_refused(
+    wiped_stack: Stack,
+) -> None:
+    """The same loss, staging's deploy commit rewritten without its evidence (as a commit
+    written before the trailer existed): the promotion is asked again and refused."""
+    stack = wiped_stack
+    image, landed = soaking_in_staging(stack, "Soaking, then flushed, no evidence.")
+    without_evidence(stack, landed)
 
     stack.redis.flushall()
 
