@@ -227,14 +227,17 @@ def release_message(
     deployed: dict[str, Source],
     request_id: uuid.UUID,
     environment: str | None = None,
+    scanned: dict[str, tuple[str, str]] | None = None,
 ) -> str:
     """`notes` as release_notes() writes them: one line per commit subject, already folded.
-    `environment`: the later environment with `releases: true` the release is written to."""
+    `environment`: the later environment with `releases: true` the release is written to.
+    `scanned`: service → (image repository, digest) whose passed verdict the admission found."""
     subject = f"release {checked_version(version)} [skip ci]"
     body = f"\n\n{notes.strip()}" if notes.strip() else ""
     trailers = [
         deployed_trailer(service, deployed[service], environment) for service in sorted(deployed)
     ]
+    trailers += _images(scanned)
     return _assembled(subject, body, [*trailers, f"{REQUEST}: {request_id}"])
 
 

@@ -23,7 +23,7 @@ from services.committer.formats import read_image
 from services.committer.gitops_commit import Change, Finished, GitopsCommits
 from services.committer.images import ImageEdit, ImageRef
 from services.committer.manifest_edit import edit_manifest, read_manifest
-from services.committer.messages import release_message, request_grep
+from services.committer.messages import release_message, request_grep, scanned_image
 from services.committer.pull_request_writeback import PullRequestWriteback
 from services.committer.release_environment import release_decision, released_to
 from services.committer.release_notes import prepend_changelog, release_notes
@@ -54,11 +54,13 @@ def release(
     runs: RunFacts,
     pulls: PullRequestWriteback | None = None,
     judge: Judge | None = None,
+    passed: frozenset[str] = frozenset(),
 ) -> Released:
     """`pulls`: how a releases environment that writes by pull request gets one (without
     it, such a release is refused: a commit would bypass the review it asks for); `judge`:
     the images that environment's own scan policy blocks (None: the scanner's verdicts
-    carry over)."""
+    carry over); `passed`: the services whose image's passed verdict the admission found,
+    named by digest in the commit (`Shipline-Image`)."""
     if ready.held:
         return refused(ready)
     target = targets.find(ready.source.repository, ready.source.commit)
@@ -71,7 +73,7 @@ def release(
     notes = notes_of(target, ready, commits.bot.email)
     runs.keep_release_notes(ready.run_id, notes)
     specs = {service: target.spec(service) for service in ready.images}
-    write = ReleaseWrite(ready, target, specs, notes, pins, environment)
+    write = ReleaseWrite(ready, target, specs, notes, pins, environment, passed)
     if environment is not None and environment.write_mode == "pull-request":
         if pulls is None:
             raise PermanentError(f"{environment.name} writes by pull request: none can be opened")
@@ -100,6 +102,7 @@ class ReleaseWrite:
     notes: str
     pins: Pins
     environment: Environment | None = None  # a later environment with `releases: true`
+    passed: frozenset[str] = frozenset()  # services whose image's verdict says passed
 
     @property
     def environment_name(self) -> str | None:
@@ -128,8 +131,18 @@ class ReleaseWrite:
             {s: ready.source for s in done.edits},
             ready.event_id,
             self.environment_name,
+            self._scanned(done),
         )
         return Change(changed, message, partial(self.committed_at, done))
+
+    def _scanned(self, done: ReleaseEdits) -> dict[str, tuple[str, str]]:
+        images = self.ready.images
+        named = {
+            service: scanned_image(images[service].image_repository, images[service].digest)
+            for service in done.edits
+            if service in self.passed
+        }
+        return {service: image for service, image in named.items() if image is not None}
 
     def _edit_every_service(self) -> ReleaseEdits:
         ready, done = self.ready, ReleaseEdits()

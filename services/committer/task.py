@@ -51,6 +51,7 @@ from services.common.pins import PinStore
 from services.common.promotion_pulls import PromotionPulls
 from services.common.runs import RunStore
 from services.common.runtime import Runtime
+from services.common.scan_verdicts import ScanVerdict
 from services.common.service_inventory import InventoryStore
 from services.common.settings import Settings
 from services.common.stage import Handler, StageDefinition
@@ -131,13 +132,14 @@ class Committer:
                 verdicts = self.admission.check(
                     event.source, {event.service: (event.image_repository, event.digest)}
                 )
-                passed = event.service in verdicts and verdicts[event.service].outcome == "passed"
-                return (self.writer.deploy(event, passed),)
+                return (self.writer.deploy(event, event.service in passed(verdicts)),)
             case ReleaseReady():
+                admitted: dict[str, ScanVerdict] = {}
                 if not event.held:  # a held release commits nothing
                     images = {s: (i.image_repository, i.digest) for s, i in event.images.items()}
-                    self.admission.check(event.source, images)
-                return self.writer.release(event, self.pulls, self.admission.release_blocked)
+                    admitted = self.admission.check(event.source, images)
+                judge = self.admission.release_blocked
+                return self.writer.release(event, self.pulls, judge, passed(admitted))
             case RollbackRequested():
                 return (self.writer.rollback(with_digest(self.settings, event)),)
             case DeploymentFailed() if event.auto_rollback:
@@ -156,6 +158,11 @@ class Committer:
             case PullRequestClosed():
                 return ()
         raise TypeError(f"the committer does not handle {event.type}")
+
+
+def passed(verdicts: dict[str, ScanVerdict]) -> frozenset[str]:
+    """The services whose image's verdict says passed (not skipped): named by digest."""
+    return frozenset(service for service, v in verdicts.items() if v.outcome == "passed")
 
 
 STAGE = StageDefinition(

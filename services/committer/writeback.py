@@ -71,9 +71,10 @@ class GitopsWriter:
         ready: ReleaseReady,
         pulls: PullRequestWriteback | None = None,
         judge: release.Judge | None = None,
+        passed: frozenset[str] = frozenset(),
     ) -> list[Envelope]:
         return release.release(
-            ready, self.targets, self.commits, self.pins, self.runs, pulls, judge
+            ready, self.targets, self.commits, self.pins, self.runs, pulls, judge, passed
         )
 
     def rollback(

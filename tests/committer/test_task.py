@@ -184,3 +184,40 @@ def test_a_scan_of_a_release_run_waits_for_the_release(shop: Repo, runtime: Runt
     assert STAGE.factory(runtime)(scan) == ()
     assert len(shop.log()) == before
     assert not isinstance(scan, ReleaseReady)
+
+
+def test_a_deploy_names_its_passed_image_by_digest_and_a_skipped_scan_names_none(
+    shop: Repo, runtime: Runtime
+) -> None:
+    commit = shop.log()[0].hexsha
+    trailer = f"Shipline-Image: cart {REGISTRY}/cart@{DIGEST}"
+    STAGE.factory(runtime)(scanned(runtime.redis, scan_passed(shop, "cart", commit, "run-1")))
+    assert trailer in str(shop.log()[0].message).splitlines()
+
+    skip = ScanBypass(by="api-token-1", reason="INC-7: hotfix")
+    again = shop.commit({"cart/app.txt": "cart again\n"}, "feat: cart again")
+    scan = scan_passed(shop, "cart", again, "run-2", tag="sha-skip")
+    scanned(runtime.redis, scan.model_copy(update={"skipped": skip}))
+    [outcome] = STAGE.factory(runtime)(scan)
+
+    assert isinstance(outcome, ManifestCommitted)
+    assert "Shipline-Image" not in str(shop.log()[0].message)
+
+
+def test_a_release_names_each_passed_image_by_digest(shop: Repo, runtime: Runtime) -> None:
+    commit = shop.log()[0].hexsha
+    scanned(runtime.redis, scan_passed(shop, "cart", commit, "run-rel", tag="v1.0.0"))
+    ready = ReleaseReady(
+        run_id="run-rel",
+        source=Source(repository=shop.name, commit=commit, ref="refs/tags/v1.0.0"),
+        version="v1.0.0",
+        images={
+            "cart": ReleaseImage(image_repository=f"{REGISTRY}/cart", tag="v1.0.0", digest=DIGEST)
+        },
+    )
+
+    STAGE.factory(runtime)(ready)
+
+    message = str(shop.log()[0].message)
+    assert message.startswith("release v1.0.0")
+    assert f"Shipline-Image: cart {REGISTRY}/cart@{DIGEST}" in message.splitlines()
