@@ -10,6 +10,8 @@ import pytest
 from services.common.git import Mirror
 from services.common.mirrors import project_at
 
+pytestmark = pytest.mark.integration  # real git repositories
+
 PROJECT = """\
 registry: 127.0.0.1:5000/acme
 services:
