@@ -21,7 +21,6 @@ from collections.abc import Callable, Collection
 import git
 import redis
 
-from services.committer.formats import read_image
 from services.committer.pins_file import PINS_FILE, parse_pins
 from services.common.auto_promotion_runs import AutoPromotionRuns
 from services.common.errors import PermanentError, ShiplineError
@@ -38,6 +37,7 @@ from services.common.settings import Repository, Settings
 from services.detector.environment_runs import trailers_of
 from services.notifier.auto_promote import environment_clusters
 from services.reconciler.auto_promotion_decision import GitLanding, InGit, Owed, owed_promotions
+from services.reconciler.manifest_reads import MANIFEST_BYTES, image_at
 
 REQUESTS_PER_PASS = 20
 RUNS_LOOKED_AT = 20
@@ -45,7 +45,6 @@ RUNS_LOOKED_AT = 20
 # longer (the committer's events are projected within moments of its push; a lost record
 # stays lost)
 MIN_LANDING_GRACE_SECONDS = 10.0  # a service's newest runs read for what became of a landing
-MANIFEST_BYTES = 1_048_576
 _FIELDS = "\x1f"
 
 
@@ -135,7 +134,7 @@ class AutoPromotionSweep:
         for service in sorted(project.services):
             path = project.manifest_path(service, environment)
             found[service] = InGit(
-                image=_image(mirror, head, path, project, service),
+                image=image_at(mirror, head, path, project, service),
                 pinned=pinned is None or service in pinned,
                 landing=_landing(mirror, head, path, environment, first, repo, service),
             )
@@ -197,17 +196,6 @@ def _pins(mirror: Mirror, head: str, environment: str, repository: str) -> set[s
     except (PermanentError, UnicodeDecodeError):
         return None
     return {service for (repo, service) in pins if repo == repository}
-
-
-def _image(mirror: Mirror, head: str, path: str, project: Project, service: str) -> str | None:
-    try:
-        raw = mirror.read_file(head, path, MANIFEST_BYTES)
-        if raw is None:
-            return None
-        spec, repository = project.services[service], project.image_repository(service)
-        return read_image(raw.decode("utf-8"), service, spec, repository)
-    except (ShiplineError, ValueError):
-        return None
 
 
 def _landing(

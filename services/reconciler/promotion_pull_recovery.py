@@ -24,7 +24,6 @@ from collections.abc import Callable
 import git
 import redis
 
-from services.committer.formats import read_image
 from services.committer.pull_request_writeback import BRANCH_PREFIX, HostClient, promotion_branch
 from services.common.environments import Environment
 from services.common.errors import ShiplineError
@@ -41,6 +40,7 @@ from services.common.settings import Repository, Settings
 from services.detector.environment_runs import trailers_of
 from services.githost import PullRequest, pull_requests_for
 from services.notifier.auto_promote import environment_clusters
+from services.reconciler.manifest_reads import image_at
 from services.reconciler.promotion_pull_rebuild import (
     HeadCommit,
     Place,
@@ -50,7 +50,6 @@ from services.reconciler.promotion_pull_rebuild import (
 
 LIST_SECONDS = 60.0
 RECOVERED_PER_PASS = 20
-MANIFEST_BYTES = 1_048_576
 _FIELDS = "\x1f"
 
 
@@ -220,23 +219,12 @@ def _images(
         path = project.manifest_path(service, environment.name)
         source_path = project.manifest_path(service, source)
         found[service] = ServiceImages(
-            new=_image(mirror, head.sha, path, project, service),
-            old=_image(mirror, head.parents[0], path, project, service) if head.parents else None,
-            in_source=_image(mirror, source_at, source_path, project, service),
+            new=image_at(mirror, head.sha, path, project, service),
+            old=image_at(mirror, head.parents[0], path, project, service) if head.parents else None,
+            in_source=image_at(mirror, source_at, source_path, project, service),
             source_commit=_deployed(mirror, source_at, source_path, source, first, service),
         )
     return found
-
-
-def _image(mirror: Mirror, commit: str, path: str, project: Project, service: str) -> str | None:
-    try:
-        raw = mirror.read_file(commit, path, MANIFEST_BYTES)
-        if raw is None:
-            return None
-        spec, repository = project.services[service], project.image_repository(service)
-        return read_image(raw.decode("utf-8"), service, spec, repository)
-    except (ShiplineError, ValueError):
-        return None
 
 
 def _deployed(
