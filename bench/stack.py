@@ -192,6 +192,16 @@ class Stack:
             time.sleep(0.02)
         raise RunFailed(f"run {run_id} did not commit {services} services; logs in {self.logs}")
 
+    def completed(self, run_id: str, timeout: float = 60) -> list[dict[str, Any]]:
+        """The run's events once its RunCompleted is logged."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            events = [event for _, event in self.runtime.event_log.for_run(run_id)]
+            if any(e["type"] == "RunCompleted" for e in events):
+                return events
+            time.sleep(0.02)
+        raise RunFailed(f"run {run_id} did not complete; logs in {self.logs}")
+
     def lead_time(self, repository: SampleMonorepo, push: Push, services: int) -> float:
         """Seconds from sending the webhook to the last ManifestCommitted of its run."""
         return self.milestones(repository, push, services)["ManifestCommitted"]
