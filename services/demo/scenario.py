@@ -22,6 +22,7 @@ from services.common.events import ZERO_SHA
 from services.demo.microbank import write_microbank
 from services.gateway.github import sign
 
+PUSH_ATTEMPTS = 5
 DEVELOPER = git.Actor("Dana Developer", "dana@microbank.example")
 
 
@@ -76,7 +77,17 @@ class SampleMonorepo:
             before = repo.head.commit.hexsha if repo.head.is_valid() else ZERO_SHA
             repo.git.add(*paths)
             repo.index.commit(message, author=DEVELOPER, committer=DEVELOPER)
-            repo.git.push("origin", "HEAD:refs/heads/main")
+            for attempt in range(PUSH_ATTEMPTS):
+                try:
+                    repo.git.push("origin", "HEAD:refs/heads/main")
+                    break
+                except git.GitCommandError:
+                    # Shipline's committer pushed its deploy commit meanwhile (the manifests
+                    # live beside the code): a developer pulls and pushes again
+                    if attempt == PUSH_ATTEMPTS - 1:
+                        raise
+                    repo.git.pull("--rebase", "origin", "main")
+                    before = repo.head.commit.parents[0].hexsha
             return Push(before, repo.head.commit.hexsha)
 
     def pull(self) -> None:
