@@ -27,7 +27,7 @@ AUTH_PASSWORD = "s3cret-test-pass"
 _HOW_TO_INSTALL = "Install the dev components with `bash deploy/dev/bootstrap.sh`."
 
 # `--unit` and the integration mark from the fixtures a test uses (make unit)
-pytest_plugins = ["tests.lanes"]
+pytest_plugins = ["tests.lanes", "tests.stack_dumps"]
 
 T = TypeVar("T")
 
