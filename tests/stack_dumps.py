@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -66,12 +66,12 @@ def python_stacks(root: int) -> Iterator[str]:
         yield text[:PER_PROCESS_CHARS]
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()
-    if call.when != "call" or not report.failed:
-        return
-    stacks = "\n".join(python_stacks(os.getpid()))
-    if stacks:
-        report.sections.append(("python stacks of the test's processes", stacks))
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if call.when == "call" and report.failed:
+        if stacks := "\n".join(python_stacks(os.getpid())):
+            report.sections.append(("python stacks of the test's processes", stacks))
+    return report
