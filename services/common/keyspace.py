@@ -205,6 +205,11 @@ class Keyspace:
         there (JSON; services/common/environment_scan_verdicts.py)."""
         return self._key("scan-verdict-in", environment, f"{image_repository}@{digest}")
 
+    def scan_sbom(self, run_id: str, service: str) -> str:
+        """What became of one scan's SBOM: kept, attached in the registry, or why not (JSON;
+        services/common/sbom_record.py)."""
+        return self._key("scan-sbom", run_id, service)
+
     def scan_host_report(self, run_id: str, service: str) -> str:
         """What the git host was given for one scan: the code-scanning upload or the commit
         status (JSON; services/common/scan_host_reports.py)."""

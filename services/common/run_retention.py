@@ -97,6 +97,7 @@ class RunRetention:
             keys.run_events(run_id),
             *(keys.run_service(run_id, service) for service in run.services),
             *(keys.scan_host_report(run_id, service) for service in run.services),
+            *(keys.scan_sbom(run_id, service) for service in run.services),
         )
         indexes = [keys.runs_index, keys.runs_settled, keys.reconciler_runs]
         indexes += [keys.runs_by_status(status) for status in STATUSES]

@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from services.common.after_publish import Work, deferring
 from services.common.bus import BROKER_ERRORS
 from services.common.deadletters import Cause, republish_command
 from services.common.errors import EventDecodeError, PermanentError, TransientError
@@ -123,9 +124,11 @@ class StageRunner:
             if self.definition.tracks_service:
                 self.runtime.runs.stage_started(event.run_id, service, stage)
             log.info("handling", event_type=event.type, attempt=attempt)
-            outputs = self._call(event, service, attempt, failing_since)
+            afterwards: list[Work] = []
+            outputs = self._call(event, service, attempt, failing_since, afterwards)
             for output in outputs:
                 self.runtime.bus.publish(output)
+            self._do_afterwards(afterwards)
             finishing = redis.pipeline(transaction=False)  # done, then released: one round trip
             finishing.set(done_key, 1, ex=DONE_TTL)
             finishing.delete(claim_key)
@@ -148,12 +151,38 @@ class StageRunner:
                     raise
                 time.sleep(1)
 
+    def _do_afterwards(self, afterwards: list[Work]) -> None:
+        """The work the handler left for after the publish (services/common/after_publish.py):
+        a failure is logged, the event still done; Redis away redelivers the event."""
+        for work in afterwards:
+            try:
+                work()
+            except BROKER_ERRORS:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the outputs are out: nothing to undo
+                get_logger().error(
+                    "work after publishing failed",
+                    error=repr(exc),
+                    traceback=traceback.format_exc(),
+                )
+
+    def _handle(self, event: Envelope, afterwards: list[Work]) -> Sequence[Envelope]:
+        with deferring() as pending:
+            outputs = self.handler(event)
+        afterwards.extend(pending)  # only a handler that returned leaves work for later
+        return outputs
+
     def _call(
-        self, event: Envelope, service: str | None, attempt: int, failing_since: float | None
+        self,
+        event: Envelope,
+        service: str | None,
+        attempt: int,
+        failing_since: float | None,
+        afterwards: list[Work],
     ) -> Sequence[Envelope]:
         log = get_logger()
         try:
-            return self.handler(event)
+            return self._handle(event, afterwards)
         except BROKER_ERRORS:
             raise  # Redis itself is away: the worker requeues the event, no attempt is spent
         except TransientError as exc:

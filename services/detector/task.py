@@ -7,8 +7,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 
 from services.committer.survey import resurvey
+from services.common.after_publish import after_publish
 from services.common.errors import PermanentError
 from services.common.events import (
     ZERO_SHA,
@@ -89,7 +91,13 @@ def make_handler(runtime: Runtime) -> Handler:
             if event.ref == f"refs/heads/{repo.default_branch}":  # for GET /api/v1/services
                 # on the mirror pushed_changes fetched: a second fetch would find nothing new
                 fetched = fetching if event.after != ZERO_SHA else None
-                resurvey(settings, inventory, repo.name, deployed=cache, fetched_at=fetched)
+                survey = partial(
+                    resurvey, settings, inventory, repo.name, deployed=cache, fetched_at=fetched
+                )
+                if isinstance(result, Skip):
+                    survey()  # the run ends here: done with its survey
+                else:
+                    after_publish(survey)  # the builds do not wait for it
         if isinstance(result, Skip):
             get_logger().info("nothing to build", reason=result.reason)
             return (runtime.runs.finish_empty(event, result.reason),)

@@ -5,7 +5,8 @@ reports are kept per image, and the verdict recorded by digest (the committer de
 what the scanner recorded), before the decision is published. An ImagePushed that asks to
 skip the scan (a manual emergency bypass) passes unscanned, marked as skipped. The image's
 CycloneDX SBOM is kept with the reports and attached to the image in its registry
-(sbom_keeper.py): its record travels with the decision, and its failures never block it.
+(sbom_keeper.py), and the git host told (code scanning or a commit status), once the
+decision is published: the committer waits for neither, and their failures never block it.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from services.common.after_publish import after_publish
 from services.common.errors import PermanentError
 from services.common.events import Envelope, ImagePushed, ScanFailed, ScanPassed
 from services.common.logging import get_logger
 from services.common.mirrors import source_project
 from services.common.registry_auth import registry_login
 from services.common.runtime import Runtime
+from services.common.sbom_record import SbomRecords
 from services.common.scan_host_reports import ScanHostReports
 from services.common.scan_reports import ScanReports
 from services.common.scan_verdicts import ScanVerdict
@@ -42,6 +45,7 @@ def make_handler(runtime: Runtime) -> Handler:
     )
     reports = ScanReports(settings.workdir / "reports")
     sboms = SbomKeeper.from_settings(settings, trivy, reports)
+    sbom_records = SbomRecords(runtime.redis, keys=runtime.keyspace)
     verdicts = runtime.scan_verdicts
     on_host = HostScanReports(
         settings.repositories, ScanHostReports(runtime.redis, keys=runtime.keyspace)
@@ -58,10 +62,14 @@ def make_handler(runtime: Runtime) -> Handler:
         login = registry_login(settings, image.image_repository)
         username, password = (login.username, login.password) if login else (None, None)
         report = trivy.scan(image.image_by_digest, username, password)
-        sbom = sboms.keep(image, report)  # never raises: a failure is recorded in it
-        outcome = keep_and_decide(image, report, policy, reports).model_copy(update={"sbom": sbom})
-        on_host.report(outcome)  # the git host's code scanning or commit status; never raises
+        outcome = keep_and_decide(image, report, policy, reports)
         get_logger().info("scanned", outcome=outcome.type, counts=outcome.counts)
+
+        def attachments() -> None:  # neither raises: a failure is recorded in what they keep
+            sbom_records.put(image.run_id, image.service, sboms.keep(image, report))
+            on_host.report(outcome)  # the git host's code scanning or commit status
+
+        after_publish(attachments)  # the committer waits for neither
         return outcome
 
     return handle

@@ -16,6 +16,7 @@ from services.common.run_index import RunIndex
 from services.common.run_retention import RunRetention
 from services.common.run_settings import RunsSettings
 from services.common.runs import RunStore
+from services.common.sbom_record import SbomRecord, SbomRecords
 from services.reconciler.run_upkeep import RunUpkeep
 from tests.gateway.runs_data import REPOSITORY, build_failed, deployed, started_run
 
@@ -49,13 +50,14 @@ def logged(redis_client: redis.Redis, run_id: str) -> None:
 
 
 def history(runs: RunStore, redis_client: redis.Redis) -> float:
-    """Old runs (one succeeded, one failed, one still running), then the cutoff, then a new
-    finished run; each with an event logged."""
+    """Old runs (one succeeded, with its scan's SBOM record, one failed, one still running),
+    then the cutoff, then a new finished run; each with an event logged."""
     for run_id in ("old-ok", "old-failed", "old-running"):
         started_run(runs, run_id, ["cart", "payments"])
         logged(redis_client, run_id)
     deployed(runs, "old-ok", "cart")
     deployed(runs, "old-ok", "payments")
+    SbomRecords(redis_client).put("old-ok", "cart", SbomRecord(digest="sha256:" + "c" * 64))
     build_failed(runs, "old-failed", "cart")
     build_failed(runs, "old-failed", "payments")
     time.sleep(0.01)

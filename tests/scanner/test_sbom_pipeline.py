@@ -4,6 +4,8 @@ and attached to the image in the registry, where the referrers tag finds it."""
 from __future__ import annotations
 
 import hashlib
+import time
+from typing import Any
 
 import httpx
 
@@ -11,6 +13,16 @@ from services.scanner.sbom import OCI_INDEX, OCI_MANIFEST, SBOM_MEDIA_TYPE
 from tests.stack import Stack, stack
 
 __all__ = ["stack"]
+
+
+def scan_with_sbom(stack: Stack, url: str, timeout: float = 30) -> dict[str, Any]:
+    """The scan's summary once its SBOM is recorded: the scanner makes it after publishing
+    its decision, so it may come a moment after the run is done."""
+    deadline = time.monotonic() + timeout
+    while (summary := stack.get(url, timeout=10).json()).get("sbom") is None:
+        assert time.monotonic() < deadline, f"no SBOM recorded: {summary}"
+        time.sleep(0.2)
+    return summary
 
 
 def test_a_pushed_service_s_sbom_is_served_with_its_run_and_attached_to_its_image(
@@ -22,8 +34,7 @@ def test_a_pushed_service_s_sbom_is_served_with_its_run_and_attached_to_its_imag
 
     assert run["status"] == "succeeded", run
     digest = run["services"]["user-service"]["digest"]
-    scan = stack.get(f"/api/v1/runs/{run['run_id']}/services/user-service/scan", timeout=10)
-    summary = scan.json()
+    summary = scan_with_sbom(stack, f"/api/v1/runs/{run['run_id']}/services/user-service/scan")
     assert summary["sbom"]["error"] == "" and summary["sbom"]["listed_by"] == "referrers-tag"
     served = stack.get(summary["reports"]["cyclonedx"], timeout=10)
     assert served.status_code == 200

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from services.common.events import Envelope, ScanPassed
 from services.common.runtime import Runtime
+from services.common.sbom_record import SbomRecord, SbomRecords
 from services.devenv.registry import Registry
 from services.gateway.app import create_app
 from services.scanner.sbom import OCI_INDEX, OCI_MANIFEST, SBOM_MEDIA_TYPE
@@ -64,6 +65,14 @@ def scan(runtime: Runtime, image: Pushed, commit: str) -> Envelope:
     return outcome
 
 
+def sbom_of(runtime: Runtime, outcome: Envelope) -> SbomRecord:
+    """What the scan kept of its SBOM: made after the decision, so not in its event."""
+    assert isinstance(outcome, ScanPassed) and outcome.sbom is None
+    record = SbomRecords(runtime.redis, keys=runtime.keyspace).get(outcome.run_id, SERVICE)
+    assert record is not None
+    return record
+
+
 def from_registry(registry: Registry, name: str, reference: str, accept: str) -> httpx.Response:
     answer = httpx.get(
         f"{registry.url}/v2/{name}/{reference}", headers={"Accept": accept}, timeout=10
@@ -76,15 +85,15 @@ def test_a_scanned_image_s_sbom_is_found_again_in_the_registry_through_the_refer
     runtime: Runtime, monorepo: Monorepo, registry: Registry, image: Pushed
 ) -> None:
     outcome = scan(runtime, image, monorepo.commit(SHIPLINE_YAML.format(account_scan="")))
+    sbom_record = sbom_of(runtime, outcome)
 
-    assert isinstance(outcome, ScanPassed) and outcome.sbom is not None
-    assert outcome.sbom.error == "" and outcome.sbom.listed_by == "referrers-tag"
+    assert sbom_record.error == "" and sbom_record.listed_by == "referrers-tag"
     name = "sbom/account-service"
     tag = "sha256-" + image.digest.removeprefix("sha256:")
-    assert outcome.sbom.tag == tag
+    assert sbom_record.tag == tag
     index = from_registry(registry, name, f"manifests/{tag}", OCI_INDEX).json()
     [entry] = [m for m in index["manifests"] if m.get("artifactType") == SBOM_MEDIA_TYPE]
-    assert entry["digest"] == outcome.sbom.artifact
+    assert entry["digest"] == sbom_record.artifact
     manifest = from_registry(registry, name, f"manifests/{entry['digest']}", OCI_MANIFEST).json()
     assert manifest["subject"]["digest"] == image.digest
     assert manifest["subject"]["mediaType"] in (
@@ -92,7 +101,7 @@ def test_a_scanned_image_s_sbom_is_found_again_in_the_registry_through_the_refer
         "application/vnd.docker.distribution.manifest.v2+json",
     )
     [layer] = manifest["layers"]
-    assert layer["digest"] == outcome.sbom.digest
+    assert layer["digest"] == sbom_record.digest
     sbom = json.loads(from_registry(registry, name, f"blobs/{layer['digest']}", "*/*").content)
     assert (sbom["bomFormat"], sbom["metadata"]["component"]["name"]) == (
         "CycloneDX",
@@ -100,7 +109,7 @@ def test_a_scanned_image_s_sbom_is_found_again_in_the_registry_through_the_refer
     )
     found = {(c["name"], c["version"]) for c in sbom["components"] if "version" in c}
     assert {("requests", "2.31.0"), ("left-pad", "1.3.0")} <= found
-    assert outcome.sbom.components == len(sbom["components"])
+    assert sbom_record.components == len(sbom["components"])
 
 
 def test_the_api_serves_the_sbom_of_the_scan_and_links_it(
@@ -139,14 +148,15 @@ def test_a_scan_handled_twice_attaches_one_sbom(
     image = build_and_push(docker_client, registry, "sbom/twice", base_image, PACKAGES)
     commit = monorepo.commit(SHIPLINE_YAML.format(account_scan=""))
 
-    first = scan(runtime_for(redis_url, tmp_path / "one", trivy_path, monorepo), image, commit)
-    again = scan(runtime_for(redis_url, tmp_path / "two", trivy_path, monorepo), image, commit)
+    one = runtime_for(redis_url, tmp_path / "one", trivy_path, monorepo)
+    first = sbom_of(one, scan(one, image, commit))
+    two = runtime_for(redis_url, tmp_path / "two", trivy_path, monorepo)
+    again = sbom_of(two, scan(two, image, commit))
 
-    assert isinstance(first, ScanPassed) and isinstance(again, ScanPassed)
-    assert first.sbom is not None and first.sbom == again.sbom
+    assert first == again
     tag = "sha256-" + image.digest.removeprefix("sha256:")
     index = from_registry(registry, "sbom/twice", f"manifests/{tag}", OCI_INDEX).json()
-    assert [m["digest"] for m in index["manifests"]] == [first.sbom.artifact]
+    assert [m["digest"] for m in index["manifests"]] == [first.artifact]
     assert registry.tags("sbom/twice") == sorted([image.tag, tag])
 
 
@@ -185,12 +195,12 @@ def test_a_registry_refusing_the_sbom_never_blocks_the_scan_and_the_run_still_ha
     read_only_registry.restart()
 
     outcome = scan(runtime, image, monorepo.commit(SHIPLINE_YAML.format(account_scan="")))
+    sbom_record = sbom_of(runtime, outcome)
 
-    assert isinstance(outcome, ScanPassed) and outcome.sbom is not None
-    assert outcome.sbom.error.startswith(
+    assert sbom_record.error.startswith(
         f"not attached to the image: registry {read_only_registry.host} answered HTTP 405"
     )
-    assert (outcome.sbom.artifact, outcome.sbom.listed_by) == ("", "")
+    assert (sbom_record.artifact, sbom_record.listed_by) == ("", "")
     assert read_only_registry.tags("sbom/frozen") == [image.tag]
     kept = runtime.settings.workdir / "reports" / "run-1" / f"{SERVICE}.cdx.json"
-    assert "sha256:" + hashlib.sha256(kept.read_bytes()).hexdigest() == outcome.sbom.digest
+    assert "sha256:" + hashlib.sha256(kept.read_bytes()).hexdigest() == sbom_record.digest

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from services.common.events import Finding, SbomRecord, ScanBypass
+from services.common.sbom_record import SbomRecords
 from services.common.scan_host_reports import HostReport, ScanHostReports
 from services.common.scan_reports import ScanReports
 from services.gateway.deps import RuntimeDep
@@ -82,6 +83,8 @@ def scan(
         raise HTTPException(404, f"no scan of {service} in run {run_id} (yet)")
     if report_format is None:
         on_host = ScanHostReports(runtime.redis, keys=runtime.keyspace).get(run_id, service)
+        if sbom := SbomRecords(runtime.redis, keys=runtime.keyspace).get(run_id, service):
+            outcome = outcome | {"sbom": sbom.model_dump(mode="json")}  # made after the scan
         found = summary(outcome, f"/api/v1/runs/{run_id}/services/{service}/scan")
         return found.model_copy(update={"host_report": on_host})
     if outcome.get("skipped"):
