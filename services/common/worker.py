@@ -9,7 +9,7 @@ import warnings
 
 from celery import Celery, Task
 from celery.exceptions import Reject, SecurityWarning
-from celery.signals import worker_shutting_down
+from celery.signals import worker_ready, worker_shutting_down
 
 from services.common.bus import BROKER_ERRORS, queue_name, task_name
 from services.common.health import wait_for_redis
@@ -91,6 +91,14 @@ def _requeue_when_redis_returns(task: Task) -> None:
         raise Reject(requeue=True) from None
 
 
+def start_threads(runtime: Runtime, definition: StageDefinition) -> None:
+    """The worker's own threads: the reconciler and the stage's background work, if any."""
+    if (reconciler := start_reconciler(runtime)) is not None:
+        worker_shutting_down.connect(lambda **_: reconciler.stop(), weak=False)
+    if definition.background is not None and (stop := definition.background(runtime)):
+        worker_shutting_down.connect(lambda **_: stop(), weak=False)
+
+
 def run_worker(
     runtime: Runtime, stage: str, concurrency: int | None = None, redis_wait: float = 300.0
 ) -> None:
@@ -121,10 +129,8 @@ def run_worker(
     register_stage(celery, runtime, definition)
     install_heartbeat(celery, heartbeat)
     # Every worker runs a reconciler; the one holding its lease acts (services/reconciler/).
-    if (reconciler := start_reconciler(runtime)) is not None:
-        worker_shutting_down.connect(lambda **_: reconciler.stop(), weak=False)
-    if definition.background is not None and (stop := definition.background(runtime)):
-        worker_shutting_down.connect(lambda **_: stop(), weak=False)
+    # Threads start once the pool has forked its children (services/common/fork_gate.py).
+    worker_ready.connect(lambda **_: start_threads(runtime, definition), weak=False)
     # As root (this development environment), Celery warns at every start that workers run
     # as root; the images in deploy/ run them as uid 10001, where it would not. Its banner
     # repeats, per stage, what `shipline up` already said: both are noise at a normal start.

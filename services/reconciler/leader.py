@@ -17,6 +17,7 @@ from collections.abc import Callable
 import redis
 import redis.exceptions
 
+from services.common.fork_gate import FORK_GATE
 from services.common.logging import get_logger
 from services.reconciler.reconcile import PassReport
 
@@ -86,12 +87,13 @@ class ReconcilerLoop:
         while not self.stopped.is_set():
             wait = self._period
             try:
-                if self._leadership.hold():
-                    wait = self._tick
-                    woken = self._woken()
-                    if woken or time.monotonic() - last_pass >= self._period:
-                        last_pass = time.monotonic()
-                        self._report(self._reconcile(self._leadership.hold))
+                with FORK_GATE.working():  # a fork meanwhile would copy the locks it holds
+                    if self._leadership.hold():
+                        wait = self._tick
+                        woken = self._woken()
+                        if woken or time.monotonic() - last_pass >= self._period:
+                            last_pass = time.monotonic()
+                            self._report(self._reconcile(self._leadership.hold))
             except Exception as exc:  # noqa: BLE001 - a failed pass must not end the thread
                 log.warning("reconciler pass failed", error=f"{type(exc).__name__}: {exc}")
             self.stopped.wait(wait)
