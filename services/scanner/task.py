@@ -66,8 +66,8 @@ def make_handler(runtime: Runtime) -> Handler:
         get_logger().info("scanned", outcome=outcome.type, counts=outcome.counts)
 
         def attachments() -> None:  # neither raises: a failure is recorded in what they keep
-            sbom_records.put(image.run_id, image.service, sboms.keep(image, report))
             on_host.report(outcome)  # the git host's code scanning or commit status
+            sbom_records.put(image.run_id, image.service, sboms.keep(image, report))
 
         after_publish(attachments)  # the committer waits for neither
         return outcome

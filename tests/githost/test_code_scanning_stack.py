@@ -25,12 +25,26 @@ def scan_of(stack: Stack, run_id: str, service: str, **params: str) -> dict:
     return response.json()
 
 
+def host_report_of(stack: Stack, run_id: str, service: str) -> dict:
+    """The scan's host report once the scanner told the host: it does so after publishing
+    its decision (services/common/after_publish.py), so maybe a moment after the run."""
+    found: dict = {}
+
+    def told() -> bool:
+        found.update(scan_of(stack, run_id, service).get("host_report") or {})
+        return found.get("state") not in (None, "sending")
+
+    wait_until(told, 30, f"the host report of {service}'s scan")
+    return found
+
+
 def test_a_pushed_commits_scan_reaches_github_code_scanning_and_the_scan_api_says_so(
     hosted_stack: Stack, github_host: FakeGitHub
 ) -> None:
     push = hosted_stack.sample.append("user_service/app.txt", "Scanned.", "feat(user): scanned")
 
     run = hosted_stack.deploy(push)
+    on_host = host_report_of(hosted_stack, run["run_id"], "user-service")
 
     [upload] = github_host.code_scanning.uploads
     assert (upload.owner_repo, upload.commit_sha, upload.ref) == (
@@ -43,7 +57,6 @@ def test_a_pushed_commits_scan_reaches_github_code_scanning_and_the_scan_api_say
     kept = scan_of(hosted_stack, run["run_id"], "user-service", format="sarif")
     assert {**upload.sarif, "runs": [analysis]} == kept
     assert github_host.host.violations == []
-    on_host = scan_of(hosted_stack, run["run_id"], "user-service")["host_report"]
     assert on_host["state"] == "uploaded" and on_host["host"] == "github"
     assert on_host["commit"] == push.after and on_host["category"] == "shipline/user-service/"
     assert on_host["sarif_id"] and on_host["status_url"].endswith(on_host["sarif_id"])
@@ -73,8 +86,8 @@ def test_github_refusing_the_upload_does_not_hold_the_deploy_and_the_scan_says_w
     run = hosted_stack.deploy(push)  # succeeded: the image is deployed all the same
 
     assert run["services"]["user-service"]["status"] == "succeeded"
+    on_host = host_report_of(hosted_stack, run["run_id"], "user-service")
     assert len(github_host.code_scanning.uploads) == uploads
-    on_host = scan_of(hosted_stack, run["run_id"], "user-service")["host_report"]
     assert on_host["state"] == "failed"
     assert "HTTP 403: Advanced Security must be enabled" in on_host["reason"]
     assert TOKEN not in hosted_stack.log_path.read_text(errors="replace")
