@@ -71,7 +71,7 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    failed_with_processes = call.when == "call" and report.failed and descendants(os.getpid())
-    if failed_with_processes and (stacks := "\n".join(python_stacks(os.getpid()))):
+    failed = call.when == "call" and report.failed
+    if failed and (stacks := "\n".join(python_stacks(os.getpid()))):
         report.sections.append(("python stacks of the test's processes", stacks))
     return report

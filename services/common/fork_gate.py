@@ -3,8 +3,9 @@ of Celery's pool.
 
 A fork copies every lock another thread holds, held, and no thread in the child ever
 releases it. A child forked while the reconciler was importing a module (or reading the
-cached shipline.yaml, or logging) waits forever once it takes the same lock: CI saw stages
-hang right after `handling`, in the first event's imports. So those threads work inside
+cached shipline.yaml, or logging) waits forever once it takes the same lock, as a stage's
+first event does when it imports what it has not yet (what CI's stages that hung right
+after `handling` point to). So those threads work inside
 `FORK_GATE.working()`, and a fork of the process waits until none is inside (os.register_at_fork);
 the child starts with the gate open. The wait is bounded: a thread stuck in its work (a host
 that never answers) delays a fork by `MAX_WAIT_SECONDS`, not forever.
