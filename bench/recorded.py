@@ -9,6 +9,8 @@ from bench import report
 from bench.figures import Figure
 from bench.memory import MemoryProbe
 
+NOT_RECORDED = "its conditions were not recorded"
+
 
 def merge(
     fresh: list[Figure],
@@ -30,25 +32,23 @@ def keep(
     fresh: list[Figure],
     probe: MemoryProbe | None,
     rows: dict[str, tuple[str, ...]],
-    ran: list[str],
+    measured: dict[str, str],
     results: Path,
-) -> tuple[list[Figure], MemoryProbe | None, str]:
-    """The page's figures and memory, and a sentence for its conditions naming what was kept
-    (nothing when no run is recorded)."""
+) -> tuple[list[Figure], MemoryProbe | None, dict[str, str]]:
+    """The page's figures and memory, and the conditions of the run that measured each
+    benchmark: `measured`'s for the benchmarks this run measured, the recorded ones for the
+    others (none kept when no run is recorded)."""
     if not results.is_file():
-        return fresh, probe, ""
+        return fresh, probe, measured
     recorded, memory = report.load_raw(results)
-    figures = merge(fresh, recorded, rows, ran)
-    kept = sorted({f.benchmark for f in figures} - {f.benchmark for f in fresh})
+    figures = merge(fresh, recorded, rows, list(measured))
+    shown = {figure.benchmark for figure in figures}
+    kept = [
+        name
+        for name, names in rows.items()
+        if name not in measured and any(table in shown for table in names)
+    ]
     if probe is None and memory.idle_mib:
         probe, kept = memory, [*kept, "memory"]
-    if not kept:
-        return figures, probe, ""
-    earlier = report.load_conditions(results)
-    return (
-        figures,
-        probe,
-        f"Kept from the run recorded before, not measured in this one: {', '.join(kept)}"
-        + (f" (that run's conditions: {earlier})" if earlier else "")
-        + ".",
-    )
+    earlier = report.load_measured(results)
+    return figures, probe, {**{name: earlier.get(name, NOT_RECORDED) for name in kept}, **measured}

@@ -36,8 +36,9 @@ def write(
     figures: list[Figure],
     memory: MemoryProbe | None,
     machine: dict[str, str],
-    conditions: str,
+    measured: dict[str, str],
 ) -> None:
+    """`measured`: each benchmark's conditions, those of the run that measured it."""
     lines = [
         "# Benchmarks",
         "",
@@ -45,7 +46,10 @@ def write(
         "of several runs and their ratio, never a single absolute time. Written by",
         "`make bench` (bench/run.py); the raw runs are in `bench/results/results.json`.",
         "",
-        f"**Conditions of this run:** {conditions}",
+        "**Conditions.** Other work on the machine shifts the absolute times; the ratios compare",
+        "sides measured in turns within the same run. The run that measured each benchmark:",
+        "",
+        *_conditions(measured),
         "",
         "## Machine",
         "",
@@ -94,6 +98,14 @@ def write(
     path.write_text("\n".join(lines))
 
 
+def _conditions(measured: dict[str, str]) -> list[str]:
+    """One line per run: the benchmarks it measured, then its conditions."""
+    runs: dict[str, list[str]] = {}
+    for name, conditions in measured.items():
+        runs.setdefault(conditions, []).append(name)
+    return [f"- {', '.join(names)}: {conditions}" for conditions, names in runs.items()]
+
+
 def _summary(figures: list[Figure]) -> list[str]:
     targeted = [f for f in figures if f.met is not None]
     if not targeted:
@@ -130,10 +142,13 @@ def _row(figure: Figure, previous: Figure | None) -> str:
 
 
 def save_raw(
-    path: Path, figures: list[Figure], memory: MemoryProbe | None, conditions: str = ""
+    path: Path,
+    figures: list[Figure],
+    memory: MemoryProbe | None,
+    measured: dict[str, str] | None = None,
 ) -> None:
     data = {
-        "conditions": conditions,
+        "measured": measured or {},
         "figures": [
             {**asdict(f), "target": str(f.target) if f.target else None, "ratio": f.ratio}
             for f in figures
@@ -166,6 +181,6 @@ def load_raw(path: Path) -> tuple[list[Figure], MemoryProbe]:
     return figures, memory
 
 
-def load_conditions(path: Path) -> str:
-    """The conditions of the recorded run (none recorded before they were)."""
-    return str(json.loads(path.read_text()).get("conditions", ""))
+def load_measured(path: Path) -> dict[str, str]:
+    """Each recorded benchmark's conditions (none recorded before they were kept apart)."""
+    return dict(json.loads(path.read_text()).get("measured", {}))

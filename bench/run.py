@@ -19,6 +19,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import recorded, report
@@ -158,15 +159,16 @@ def pipeline(options: Options, probe: MemoryProbe | None) -> list[Figure]:
     return figures
 
 
-def conditions(options: Options, started: float, load_before: str) -> str:
+def conditions(options: Options, started: float, load_before: str, note: str) -> dict[str, str]:
+    """Each benchmark this run measured, with the run's conditions."""
     rounds = ", ".join(f"{name} {options.rounds_of(name)}" for name in options.only)
     load_after = " / ".join(f"{value:.2f}" for value in os.getloadavg())
-    return (
-        f"rounds per benchmark (after a warm-up): {rounds}; took {(time.time() - started) / 60:.1f}"
-        f" min; load average (1/5/15 min) {load_before} before and {load_after} after. "
-        "Other work on the machine shifts the absolute times; the ratios compare sides "
-        "measured in turns within the same run."
+    said = (
+        f"{datetime.fromtimestamp(started, UTC):%Y-%m-%d %H:%M} UTC; rounds (after a warm-up):"
+        f" {rounds}; took {(time.time() - started) / 60:.1f} min; load average (1/5/15 min)"
+        f" {load_before} before and {load_after} after" + (f"; {note}" if note else "")
     )
+    return {name: said for name in options.only}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,14 +230,13 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         print(f"\nbenchmark failed; logs in {options.workdir}", file=sys.stderr)
         return 1
-    ran = conditions(options, started, load_before) + (f" {args.note}" if args.note else "")
+    measured = conditions(options, started, load_before, args.note)
     if args.keep:
         rows = {name: benchmark.rows for name, benchmark in BENCHMARKS.items()}
-        figures, probe, kept = recorded.keep(
-            figures, probe, rows, options.only, args.results / "results.json"
+        figures, probe, measured = recorded.keep(
+            figures, probe, rows, measured, args.results / "results.json"
         )
-        ran += f" {kept}" if kept else ""
-    return finish(figures, probe, output, args.results, machine, ran)
+    return finish(figures, probe, output, args.results, machine, measured)
 
 
 def finish(
@@ -244,7 +245,7 @@ def finish(
     output: Path | None,
     results: Path,
     machine: dict[str, str],
-    ran: str,
+    measured: dict[str, str],
 ) -> int:
     missed = [f for f in figures if f.met is False]
     print(f"\n{len(figures)} figures; targets missed: {len(missed)}")
@@ -257,8 +258,8 @@ def finish(
             print(f"memory {name:<10} idle {idle[-1]:6.1f} MiB, peak {peak:6.1f} MiB")
     if output is not None:
         charts = draw_all(figures, output)  # beside the page: the docs site shows them
-        report.save_raw(results / "results.json", figures, probe, ran)
-        report.write(output, charts, figures, probe, machine, ran)
+        report.save_raw(results / "results.json", figures, probe, measured)
+        report.write(output, charts, figures, probe, machine, measured)
         print(f"wrote {output}" + "".join(f" and {chart.path}" for chart in charts))
     return 0
 

@@ -19,7 +19,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def page_of(figures: list[Figure], directory: Path) -> tuple[Path, str]:
     page = directory / "benchmarks.md"
     charts = draw_all(figures, page)
-    report.write(page, charts, figures, None, MACHINE, "a test")
+    report.write(page, charts, figures, None, MACHINE, {"runstore": "a test"})
     return page, page.read_text()
 
 
