@@ -21,6 +21,7 @@ from services.devenv.private_dockerd import PrivateDockerd, state_dir_under
 from services.devenv.redis_server import RedisServer
 from services.devenv.registry import Registry
 from services.scanner.trivy import locate_trivy
+from tests.worker_lock import one_worker_at_a_time
 
 AUTH_USERNAME = "shipline"
 AUTH_PASSWORD = "s3cret-test-pass"
@@ -63,7 +64,8 @@ def redis_server(workdir_root: Path) -> Iterator[RedisServer]:
 @pytest.fixture(scope="session")
 def redis_6_2_binary(devenv_state_dir: Path) -> Path:
     """redis-server 6.2, the oldest Redis Shipline supports (cached in the devenv state)."""
-    return _require("Redis 6.2", lambda: oldest_redis_server(devenv_state_dir))
+    with one_worker_at_a_time(devenv_state_dir, "redis-6.2"):
+        return _require("Redis 6.2", lambda: oldest_redis_server(devenv_state_dir))
 
 
 @pytest.fixture(scope="session")
@@ -115,8 +117,9 @@ def auth_registry(workdir_root: Path) -> Iterator[Registry]:
 
 
 @pytest.fixture(scope="session")
-def base_image(docker_client: docker.DockerClient) -> str:
-    return _require("Base image (busybox-static)", lambda: ensure_base_image(docker_client))
+def base_image(docker_client: docker.DockerClient, devenv_state_dir: Path) -> str:
+    with one_worker_at_a_time(devenv_state_dir, "base-image"):
+        return _require("Base image (busybox-static)", lambda: ensure_base_image(docker_client))
 
 
 @pytest.fixture(scope="session")

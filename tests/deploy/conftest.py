@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests.deploy.slow_worker import StartWorker, worker_starter
+from tests.worker_lock import one_worker_at_a_time
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -78,17 +79,22 @@ def debian_base(docker_client: Any, devenv_state_dir: Path) -> str:
     """The local Debian bookworm + Python 3.11 base deploy/Dockerfile builds on here."""
     from services.devenv.debian_base import ensure_debian_base
 
-    return ensure_debian_base(docker_client, devenv_state_dir)
+    with one_worker_at_a_time(devenv_state_dir, "debian-base"):
+        return ensure_debian_base(docker_client, devenv_state_dir)
 
 
 @pytest.fixture(scope="session")
 def compose_images(
-    docker_host: str, debian_base: str, tmp_path_factory: pytest.TempPathFactory
+    docker_host: str,
+    debian_base: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    devenv_state_dir: Path,
 ) -> dict[str, str]:
     """The gateway, worker and scanner images, built by docker-compose (by compose service)."""
     from tests.deploy.compose_images import build_images
 
-    images, _seconds = build_images(docker_host, debian_base, tmp_path_factory.mktemp("build"))
+    with one_worker_at_a_time(devenv_state_dir, "compose-images"):  # one build, then cached
+        images, _ = build_images(docker_host, debian_base, tmp_path_factory.mktemp("build"))
     return images
 
 

@@ -201,7 +201,9 @@ def test_every_container_runs_as_its_unprivileged_user_on_a_read_only_root(
         assert container.status == "running", f"{name}: {container.logs().decode()[-2000:]}"
         assert container.attrs["Config"]["User"] == "10001:10001", name
         assert container.attrs["HostConfig"]["ReadonlyRootfs"] is True, name
-        code, output = container.exec_run(["sh", "-c", "id -u; touch /probe 2>&1 || :"])
+        # the pause: an exec that ends before docker-py attaches loses its output (docker-py#2042)
+        probe = "sleep 0.5; id -u; touch /probe 2>&1 || :"
+        code, output = container.exec_run(["sh", "-c", probe])
         uid, refused = output.decode().strip().splitlines()
         assert (code, uid) == (0, "10001"), name
         assert "Read-only file system" in refused, f"{name}: {refused}"

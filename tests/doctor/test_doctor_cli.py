@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +27,8 @@ from tests.committer.gitrepos import Repo, deployment, monorepo
 from tests.conftest import AUTH_PASSWORD, AUTH_USERNAME
 
 TOKEN = "doctor-git-token-0123456789abcdef"
+# the images' namespace in the session's registry, which other tests push to (shop/cart…)
+NAMESPACE = f"doctor-{uuid.uuid4().hex[:8]}"
 CHECK_LINE = re.compile(r"^(ok|WARN|FAIL)\s+(.+?)\s{2,}(.*)$")
 
 
@@ -65,7 +68,9 @@ def config(
     """A configuration whose every part works: Redis, the engine, a registry with htpasswd
     credentials, Trivy with a vulnerability DB, a repository, a gitops repository behind a
     token."""
-    shop = monorepo(tmp_path / "remotes", ["cart", "web"], registry=f"{auth_registry.host}/shop")
+    shop = monorepo(
+        tmp_path / "remotes", ["cart", "web"], registry=f"{auth_registry.host}/{NAMESPACE}"
+    )
     shop.commit({f"{s}/Dockerfile": "FROM scratch\nCOPY app.txt /\n" for s in ("cart", "web")}, "+")
     return {
         "redis_url": redis_url,
@@ -133,14 +138,15 @@ def test_a_working_configuration_is_all_green_and_exits_0(
     ]
     assert all(text.startswith("ok ") for text in result.output.splitlines()[:-1]), result.output
     assert result.output.splitlines()[-1] == "ready: 0 failed, 0 warnings, 13 ok"
-    assert "push allowed to 2 repositories (shop/cart, shop/web)" in line(
+    cart, web = f"{NAMESPACE}/cart", f"{NAMESPACE}/web"
+    assert f"push allowed to 2 repositories ({cart}, {web})" in line(
         result, f"registry {auth_registry.host} push"
     )
     assert "2 services, images in" in line(result, "shipline.yaml acme/shop@main")
     # the push probe's upload sessions were cancelled: nothing landed in the registry
     catalog = httpx.get(f"{auth_registry.url}/v2/_catalog", auth=auth_registry.auth, timeout=5)
-    assert "shop/cart" not in catalog.json()["repositories"]
-    assert auth_registry.tags("shop/cart") == []
+    assert cart not in catalog.json()["repositories"]
+    assert auth_registry.tags(cart) == []
 
 
 def test_json_output_parses_and_names_every_check(
