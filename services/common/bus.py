@@ -186,8 +186,8 @@ class Bus:
         stages = stages_for(event)
         body = encode_event(event)
         writes = Writes()
+        writes.first_publish = self._log.append_to(writes, event, body)
         projected = self._runs.project(event, writes)
-        self._log.append_to(writes, event, body)
         for queue, message in task_messages(self._celery, event, body):
             writes.call("LPUSH", queue, message)
         try:

@@ -48,6 +48,13 @@ for position, op in ipairs(cjson.decode(ARGV[1])) do
   local kind, result = op[1], 1
   if kind == 'call' then
     redis.call(op[2], KEYS[op[3]], unpack(pairs_from(op, 4)))
+  elseif kind == 'call_if' then
+    -- {'call_if', when, command, key, value, ...}: only when the write at `when` answered 1
+    result = 0
+    if results[op[2]] == 1 then
+      redis.call(op[3], KEYS[op[4]], unpack(pairs_from(op, 5)))
+      result = 1
+    end
   elseif kind == 'recover' then
     -- {'recover', run, index, run id, created at, field, value, ...}
     result = 0
@@ -153,6 +160,10 @@ class Writes:
         self.keys: list[str] = []
         self._positions: dict[str, int] = {}
         self.ops: list[Op] = []
+        # The position of the write answering 1 only at the event's first publish (the event
+        # log's append; 0: none, every write runs): what a redelivered event would write
+        # over a later state is written only then.
+        self.first_publish = 0
 
     def _key(self, name: str) -> int:
         if name not in self._positions:
@@ -164,12 +175,17 @@ class Writes:
         self.ops.append(op)
         return len(self.ops)
 
-    def call(self, command: str, key: str, *args: Value) -> int:
-        """A write of one key that always runs (HSET, HSETNX, SADD, ZADD, LPUSH)."""
-        return self._add(["call", command, self._key(key), *(text(a) for a in args)])
+    def call(self, command: str, key: str, *args: Value, when: int = 0) -> int:
+        """A write of one key (HSET, HSETNX, SADD, ZADD, LPUSH): always, or only when the
+        write at position `when` answered 1."""
+        values = [text(a) for a in args]
+        if when:
+            return self._add(["call_if", when, command, self._key(key), *values])
+        return self._add(["call", command, self._key(key), *values])
 
-    def hset(self, key: str, mapping: Mapping[str, Value]) -> int:
-        return self.call("HSET", key, *(item for pair in mapping.items() for item in pair))
+    def hset(self, key: str, mapping: Mapping[str, Value], when: int = 0) -> int:
+        pairs = (item for pair in mapping.items() for item in pair)
+        return self.call("HSET", key, *pairs, when=when)
 
     def recover(self, run: str, index: str, run_id: str, record: Mapping[str, str | float]) -> int:
         """Recreate the run's hash from `record` (field by field, HSETNX) and index it, only

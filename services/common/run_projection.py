@@ -316,7 +316,10 @@ class RunProjection:
         mapping.setdefault("status", "running")
         mapping.update({k: v for k, v in fields.items() if v is not None})
         writes.call("HSETNX", key, f"t.{stage}.started", now)
-        writes.hset(key, mapping)
+        # An event published again (a stage killed after its publish, before its done marker,
+        # handles it again) may come after the service moved on: its fields are not written
+        # over the later state. Its claims still run, and answer as they did the first time.
+        writes.hset(key, mapping, when=writes.first_publish)
         writes.call("SADD", self._keys.run_services(run_id), service)
 
     def _finish_service(self, event: Envelope, service: str, writes: Writes) -> int:
