@@ -6,46 +6,35 @@ run showed the service `running` again under a `succeeded` run."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import redis
 
-from services.common.events import ManifestCommitted
 from services.common.runtime import Runtime
-from services.common.settings import Settings
 from tests.common.test_runs import (
     RUN,
-    SOURCE,
     change_detected,
     image_pushed,
+    manifest_committed,
     planned,
     scan_passed,
 )
+from tests.common.test_stage import runtime
+
+__all__ = ["runtime"]
 
 SERVICE = "user-service"
 
 
-def deployed(service: str) -> ManifestCommitted:
-    return ManifestCommitted(
-        run_id=RUN,
-        service=service,
-        source=SOURCE,
-        manifest_path=f"k8s/{service}.yaml",
-        old_image=f"127.0.0.1:5000/microbank/{service}:sha-1111111",
-        new_image=f"127.0.0.1:5000/microbank/{service}:sha-0123456",
-        gitops_repository="acme/microbank",
-        gitops_commit="c" * 40,
-        branch="main",
-    )
-
-
 def test_a_scan_published_again_after_the_deploy_leaves_the_service_deployed(
-    redis_url: str, redis_client: redis.Redis, tmp_path: Path
+    runtime: Runtime, redis_client: redis.Redis
 ) -> None:
-    runtime = Runtime(Settings(redis_url=redis_url, workdir=tmp_path))
     planned(runtime.runs, SERVICE)
     scanned = scan_passed(SERVICE)
-    for event in (change_detected(SERVICE), image_pushed(SERVICE), scanned, deployed(SERVICE)):
+    for event in (
+        change_detected(SERVICE),
+        image_pushed(SERVICE),
+        scanned,
+        manifest_committed(SERVICE),
+    ):
         runtime.bus.publish(event)
     before = runtime.runs.get(RUN)
     assert before is not None and before.status == "succeeded"
@@ -61,14 +50,13 @@ def test_a_scan_published_again_after_the_deploy_leaves_the_service_deployed(
 
 
 def test_a_deploy_published_again_still_completes_its_run_again(
-    redis_url: str, redis_client: redis.Redis, tmp_path: Path
+    runtime: Runtime, redis_client: redis.Redis
 ) -> None:
     """Its fields are not written twice, but its claim of the run's completion answers as
     the first time: a committer killed between its publish and the RunCompleted's publishes
     the RunCompleted on redelivery."""
-    runtime = Runtime(Settings(redis_url=redis_url, workdir=tmp_path))
     planned(runtime.runs, SERVICE)
-    completing = deployed(SERVICE)
+    completing = manifest_committed(SERVICE)
     runtime.bus.publish(completing)
     completions_before = _completions(redis_client)
 
