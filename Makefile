@@ -4,13 +4,13 @@ PY := $(VENV)/bin/python
 SHIPLINE := $(VENV)/bin/shipline
 # strict (mkdocs.yml): a broken link or a page missing from the nav fails the build
 MKDOCS := NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs
-# make test: the tests on parallel workers (pytest-xdist; a module stays on one worker, so
-# its module fixtures start once), then the `serial` ones (tests/lanes.py) alone
+# make test-parallel: the tests on parallel workers (pytest-xdist; a module stays on one
+# worker, so its module fixtures start once), then the `serial` ones (tests/lanes.py) alone
 TEST_WORKERS ?= 3
 PYTEST_PARALLEL := $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not serial"
 PYTEST_SERIAL := $(VENV)/bin/pytest -q -m serial
 
-.PHONY: bootstrap venv demo test unit lint docs up clean bench bench-detect bench-build
+.PHONY: bootstrap venv demo test test-parallel unit lint docs up clean bench bench-detect bench-build
 
 bootstrap:
 	bash deploy/dev/bootstrap.sh
@@ -25,6 +25,9 @@ test: bootstrap
 	$(VENV)/bin/ruff check services tests bench
 	$(VENV)/bin/mypy
 	$(MKDOCS) build --quiet
+	$(VENV)/bin/pytest -q
+
+test-parallel: bootstrap  # the same tests in about 20 min instead of 31 (docs/development.md)
 	$(PYTEST_PARALLEL); parallel=$$?; $(PYTEST_SERIAL) && exit $$parallel
 
 unit: venv  # the tests that need no external component (tests/lanes.py), in under a minute

@@ -32,8 +32,8 @@ import pytest
 INTEGRATION = "integration"
 SERIAL = "serial"
 
-# Modules `make test` runs alone, after the rest ran on parallel pytest-xdist workers: their
-# outcome depends on timing that the other workers' load on the shared cores would skew.
+# Modules `make test-parallel` runs alone, after the rest ran on parallel pytest-xdist workers:
+# their outcome depends on timing that the other workers' load on the shared cores would skew.
 SERIAL_MODULES = {
     "tests/e2e/test_chaos_wipe.py": "kill -9 and FLUSHALL on a timeline; its pushes race the "
     "committer's",

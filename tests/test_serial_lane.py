@@ -1,4 +1,4 @@
-"""`make test` runs the modules of SERIAL_MODULES alone, after the parallel workers
+"""`make test-parallel` runs the modules of SERIAL_MODULES alone, after the parallel workers
 (tests/lanes.py): the `serial` mark they get, and nothing else gets."""
 
 from __future__ import annotations

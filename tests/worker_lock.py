@@ -1,6 +1,6 @@
 """One pytest-xdist worker at a time prepares what the workers share.
 
-`make test` runs the tests on parallel workers (pytest-xdist), each with its own session
+`make test-parallel` runs the tests on parallel workers (pytest-xdist), each with its own session
 fixtures. Most start a private component (Redis, a registry) and need no care; the ones
 that fill a cache shared by every worker (an image in the private dockerd, a binary in the
 devenv state dir) take this lock, so the first worker does the work and the others find it

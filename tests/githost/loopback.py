@@ -70,7 +70,13 @@ class LoopbackHost:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        """Stop serving and close. shutdown() waits for the serving loop to notice, forever
+        if it is not running (a parallel CI run hung there), so it is asked only of a live
+        thread, and waited for a bounded time."""
+        if self._thread.is_alive():
+            stopper = threading.Thread(target=self._server.shutdown, daemon=True)
+            stopper.start()
+            stopper.join(timeout=10)
         self._server.server_close()
 
     def operations(self) -> list[tuple[str, str]]:
