@@ -17,7 +17,7 @@ from tests.common.test_runs import (
     planned,
     scan_passed,
 )
-from tests.common.test_stage import runtime
+from tests.common.test_stage import queued, runtime
 
 __all__ = ["runtime"]
 
@@ -66,4 +66,4 @@ def test_a_deploy_published_again_still_completes_its_run_again(
 
 
 def _completions(client: redis.Redis) -> int:
-    return sum(b"RunCompleted of run" in m for m in client.lrange("shipline.notifier", 0, -1))
+    return sum(event.type == "RunCompleted" for event in queued(client, "notifier"))
